@@ -1,0 +1,190 @@
+"""Data averages E[phi(|x_par|)] over a spherically symmetric law, as symbolic integrals.
+
+The integrand may change form at one threshold b (for the hinge, b = x* = h/kappa, where examples become
+satisfied). The average is split there and each piece is integrated; a piece SymPy cannot do in elementary
+functions stays an unevaluated ``Integral`` and the kernel generator turns it into a fixed Gauss-Legendre
+quadrature. SymPy's ``integrate`` is wrong on some Heaviside/Gaussian integrals, which is why the split is done
+here rather than left to it, and why every closed form is checked against quadrature in the tests.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import signal
+import threading
+
+import sympy as sp
+
+from derivations import symbols as S
+from derivations.catalog import DataLaw
+
+# functions the generated kernels can evaluate (math module, numba-compatible)
+PRINTABLE_FUNCTIONS = (sp.exp, sp.log, sp.erf, sp.erfc, sp.loggamma, sp.Piecewise, sp.Max, sp.Min, sp.Abs)
+
+
+@dataclasses.dataclass(frozen=True)
+class Piece:
+    """integrand(x) * density(x) integrated over x in (lower, upper)."""
+
+    integrand: sp.Expr
+    lower: sp.Expr
+    upper: sp.Expr
+
+
+@dataclasses.dataclass(frozen=True)
+class DataAverage:
+    """E[phi(|x_par|)]: the integral as written, its pieces, and its closed form when SymPy finds one."""
+
+    phi: sp.Expr
+    law: DataLaw
+    threshold: sp.Expr | None
+    pieces: tuple[Piece, ...]
+    closed_form: sp.Expr | None
+
+    @property
+    def integral(self) -> sp.Expr:
+        """The average as unevaluated integrals (for display and LaTeX)."""
+        return sp.Add(*[sp.Integral(p.integrand * self.law.abs_par_density, (S.x, p.lower, p.upper))
+                        for p in self.pieces])
+
+    @property
+    def value(self) -> sp.Expr:
+        return self.closed_form if self.closed_form is not None else self.integral
+
+
+class _Timeout(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _time_limit(seconds):
+    # SymPy's integrate can search for minutes before giving up; a signal only works on the main thread
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _raise(signum, frame):
+        raise _Timeout
+
+    previous = signal.signal(signal.SIGALRM, _raise)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def is_printable(expr: sp.Expr) -> bool:
+    """True when expr uses only real elementary functions the kernel printer supports."""
+    if expr.has(sp.Integral, sp.I, sp.exp_polar, sp.zoo, sp.nan):
+        return False
+    for fn in expr.atoms(sp.Function):
+        if not isinstance(fn, PRINTABLE_FUNCTIONS):
+            return False
+    return True
+
+
+# The sphere law needs d >= 2. SymPy cannot be told d > 1, so sphere integrals are done in n = d - 1 > 0
+# (this removes the d == 1 branches and 0**(d-1) terms SymPy otherwise leaves) and mapped back at the end.
+_n = sp.Symbol("n", positive=True)
+
+
+def _to_n(expr, law):
+    return expr.subs(S.d, _n + 1) if law.substitution is not None else expr
+
+
+def _from_n(expr, law):
+    return expr.subs(_n, S.d - 1) if law.substitution is not None else expr
+
+
+def _threshold(phi):
+    """The one x at which a Piecewise integrand changes form, or None."""
+    points = set()
+    for pw in phi.atoms(sp.Piecewise):
+        for _, cond in pw.args:
+            for rel in cond.atoms(sp.core.relational.Relational):
+                if S.x in rel.free_symbols:
+                    roots = [r for r in sp.solve(sp.Eq(rel.lhs, rel.rhs), S.x) if r.is_positive is not False]
+                    points.update(roots)
+    if len(points) > 1:
+        raise NotImplementedError(f"integrand {phi} changes form at several points {points}; one is supported")
+    return points.pop() if points else None
+
+
+def _branch(phi, probe):
+    """phi restricted to the side of the threshold that contains x = probe."""
+    def pick(pw):
+        for expr, cond in pw.args:
+            if cond.subs(S.x, probe) in (True, sp.true):
+                return expr
+        raise ValueError(f"cannot decide which branch of {pw} holds at x = {probe}")
+
+    return phi.replace(lambda e: isinstance(e, sp.Piecewise) and S.x in e.free_symbols, pick)
+
+
+def _integrate_piece(integrand, law, upper, seconds):
+    """int_0^upper integrand(x) density(x) dx in closed form, or None."""
+    density = _to_n(law.abs_par_density, law)
+    try:
+        with _time_limit(seconds):
+            if law.substitution is None:
+                result = sp.integrate(integrand * density, (S.x, 0, upper))
+                # expanded, exp(-h^2/2kappa^2) stays a factor of its own instead of exp(+...) * exp(-...)
+                result = sp.expand(sp.simplify(result))
+            else:
+                substitution = _to_n(law.substitution, law)
+                jac = sp.diff(substitution, S.v)
+                body = sp.powsimp((integrand * density).subs(S.x, substitution) * jac, force=True)
+                v_upper = sp.solve(sp.Eq(substitution, upper), S.v)[0]
+                # no simplify here: it rewrites (1 - c^2/d)^((d-1)/2) into d**(d/2) forms that overflow
+                result = sp.integrate(body, (S.v, 0, v_upper))
+    except (_Timeout, NotImplementedError, ValueError):
+        return None
+    return result if is_printable(result) else None
+
+
+def data_average(phi: sp.Expr, law: DataLaw, seconds: int = 30) -> DataAverage:
+    """E[phi(|x_par|)] under ``law``; phi is an expression in ``symbols.x`` (x = |x_par| > 0)."""
+    phi = _to_n(sp.piecewise_fold(phi), law)
+    b = _threshold(phi)
+    radius = _to_n(law.radius, law)
+    if b is None:
+        pieces = (Piece(phi, sp.Integer(0), radius),)
+    else:
+        inner, outer = _branch(phi, b / 2), _branch(phi, 2 * b)
+        upper = b if radius is sp.oo else sp.Min(b, radius)
+        pieces = tuple(p for p in (Piece(inner, sp.Integer(0), upper), Piece(outer, upper, radius))
+                       if p.integrand != 0)
+
+    closed = None
+    total = sp.Integer(0)
+    for piece in pieces:
+        # int_lower^upper = F(upper) - F(lower) with F(c) = int_0^c, c a positive symbol
+        antiderivative = _integrate_piece(piece.integrand, law, S.c, seconds)
+        if antiderivative is None:
+            break
+        full = None
+        if radius is not sp.oo:
+            full = antiderivative.subs(S.c, radius)
+        else:
+            with contextlib.suppress(_Timeout):
+                full = sp.simplify(sp.limit(antiderivative, S.c, sp.oo))
+            if full is None or not is_printable(full):
+                break
+
+        def F(bound):
+            if bound == 0:
+                return sp.Integer(0)
+            if bound == radius:
+                return full
+            if isinstance(bound, sp.Min):  # Min(b, R): the antiderivative is flat beyond R
+                return sp.Piecewise((full, b >= radius), (antiderivative.subs(S.c, b), True))
+            return antiderivative.subs(S.c, bound)
+
+        total += F(piece.upper) - F(piece.lower)
+    else:
+        closed = _from_n(sp.simplify(total) if law.substitution is None else total, law)
+    pieces = tuple(Piece(*(_from_n(e, law) for e in (p.integrand, p.lower, p.upper))) for p in pieces)
+    return DataAverage(phi=_from_n(phi, law), law=law, threshold=b if b is None else _from_n(b, law),
+                       pieces=pieces, closed_form=closed)

@@ -1,0 +1,93 @@
+"""Write the generated kernel modules to disk, regenerating only those whose key changed."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+import re
+import tempfile
+import time
+
+from derivations.catalog import ACTIVATIONS, DATA_LAWS, LOSSES
+from derivations.codegen import activation_module_source, kernel_module_source, source_key, variant_description
+from derivations.meanfield import MeanFieldDerivation, derive
+
+GENERATED_DIR = pathlib.Path(__file__).resolve().parent.parent / "mftheory" / "kernels" / "generated"
+_KEY_LINE = re.compile(r"^# key: ([0-9a-f]{64})$", re.M)
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildRecord:
+    module: str
+    path: pathlib.Path
+    status: str  # "cached" or "generated"
+    seconds: float
+
+
+def write_atomically(path: pathlib.Path, text: str) -> None:
+    """Write text to path so that a reader sees the old file or the new one, never a partial one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def stored_key(path: pathlib.Path) -> str | None:
+    if not path.exists():
+        return None
+    match = _KEY_LINE.search(path.read_text()[:2000])
+    return match.group(1) if match else None
+
+
+def module_name(data: str, loss: str) -> str:
+    return f"{data}_{loss}"
+
+
+def _variant_key_without_deriving(data, loss):
+    # the description depends only on the catalog entries, so it can be formed without running a derivation
+    act, los, law = ACTIVATIONS["relu"], LOSSES[loss], DATA_LAWS[data]
+    fake = MeanFieldDerivation.__new__(MeanFieldDerivation)
+    object.__setattr__(fake, "activation", act)
+    object.__setattr__(fake, "loss", los)
+    object.__setattr__(fake, "data", law)
+    return source_key(variant_description(fake))
+
+
+def builtin_derivations():
+    return [derive("relu", loss, data) for data in DATA_LAWS for loss in LOSSES]
+
+
+def build(target: pathlib.Path = GENERATED_DIR, force: bool = False, progress=None) -> list[BuildRecord]:
+    """Generate every built-in kernel module under ``target``; a module whose key is unchanged is kept."""
+    records = []
+    for data in DATA_LAWS:
+        for loss in LOSSES:
+            name = module_name(data, loss)
+            path = target / f"{name}.py"
+            start = time.perf_counter()
+            if not force and stored_key(path) == _variant_key_without_deriving(data, loss):
+                records.append(BuildRecord(name, path, "cached", time.perf_counter() - start))
+            else:
+                write_atomically(path, kernel_module_source(derive("relu", loss, data)))
+                records.append(BuildRecord(name, path, "generated", time.perf_counter() - start))
+            if progress:
+                progress(records[-1])
+    path = target / "activations.py"
+    start = time.perf_counter()
+    derivations = [derive(act, "hinge", "gaussian") for act in ACTIVATIONS]
+    text = activation_module_source(derivations)
+    status = "cached" if path.exists() and path.read_text() == text else "generated"
+    if status == "generated":
+        write_atomically(path, text)
+    records.append(BuildRecord("activations", path, status, time.perf_counter() - start))
+    init = target / "__init__.py"
+    if not init.exists():
+        write_atomically(init, '"""Kernel modules generated from derivations/ (committed, reviewable, cacheable)."""\n')
+    return records

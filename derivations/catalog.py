@@ -1,0 +1,104 @@
+"""The ingredients a derivation is built from: activations, margin losses, data laws, init law.
+
+Each is a plain SymPy expression, so a user variant is just another instance:
+
+>>> import sympy as sp
+>>> from derivations import symbols as S
+>>> softplus_margin = Loss("softplus", sp.log(1 + sp.exp(S.h - S.z)))
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import sympy as sp
+
+from derivations import symbols as S
+
+
+@dataclasses.dataclass(frozen=True)
+class Activation:
+    """sigma(z) as an expression in ``symbols.z`` (parameters such as the leak ``symbols.leak`` allowed)."""
+
+    name: str
+    expr: sp.Expr
+
+    def __post_init__(self):
+        if S.z not in self.expr.free_symbols:
+            raise ValueError(f"activation {self.name!r}: expr must depend on derivations.symbols.z")
+
+    @property
+    def derivative(self) -> sp.Expr:
+        return sp.diff(self.expr.rewrite(sp.Piecewise), S.z)
+
+
+@dataclasses.dataclass(frozen=True)
+class Loss:
+    """A margin loss l(z) of the margin z = y f, as an expression in ``symbols.z`` (and ``symbols.h``).
+
+    The gradient weight of an example is u = -l'(z); SymPy's Piecewise derivative of max(0, h - z) is 0 at
+    z = h, which fixes the convention Heaviside(0) = 0: an example with y f = h is satisfied.
+    """
+
+    name: str
+    expr: sp.Expr
+
+    def __post_init__(self):
+        if S.z not in self.expr.free_symbols:
+            raise ValueError(f"loss {self.name!r}: expr must depend on derivations.symbols.z")
+
+    @property
+    def weight(self) -> sp.Expr:
+        """u(z) = -l'(z)."""
+        return sp.simplify(-sp.diff(self.expr.rewrite(sp.Piecewise), S.z))
+
+
+@dataclasses.dataclass(frozen=True)
+class DataLaw:
+    """A spherically symmetric input law, through the density of |x_par| on (0, radius).
+
+    ``substitution`` (optional) is x as a function of ``symbols.v``: integrals over x are done in v when it
+    makes them elementary (the sphere: x = sqrt(d v)).
+    """
+
+    name: str
+    abs_par_density: sp.Expr
+    radius: sp.Expr
+    description: str
+    substitution: sp.Expr | None = None
+
+
+RELU = Activation("relu", sp.Max(0, S.z))
+# max(z, s z) for 0 <= s < 1, written so that SymPy can decide the branch for any s
+LEAKY_RELU = Activation("leaky_relu", sp.Piecewise((S.z, S.z >= 0), (S.leak * S.z, True)))
+
+HINGE = Loss("hinge", sp.Max(0, S.h - S.z))
+QUADRATIC_HINGE = Loss("quadratic_hinge", sp.Max(0, S.h - S.z) ** 2 / 2)
+LOGISTIC = Loss("logistic", sp.log(1 + sp.exp(-S.z)))
+
+GAUSSIAN = DataLaw(
+    "gaussian",
+    abs_par_density=2 * sp.exp(-S.x**2 / 2) / sp.sqrt(2 * sp.pi),
+    radius=sp.oo,
+    description=r"x \sim \mathcal{N}(0, I_d)",
+)
+# x uniform on the sphere of radius sqrt(d): x_par/sqrt(d) has density proportional to (1-t^2)^((d-3)/2);
+# the normaliser is written with log-gamma so that it stays finite for large d
+SPHERE = DataLaw(
+    "sphere",
+    abs_par_density=2
+    * sp.exp(sp.loggamma(S.d / 2) - sp.loggamma((S.d - 1) / 2))
+    / sp.sqrt(sp.pi * S.d)
+    * (1 - S.x**2 / S.d) ** ((S.d - 3) / 2),
+    radius=sp.sqrt(S.d),
+    description=r"x \sim \mathrm{Unif}(\sqrt{d}\, S^{d-1})",
+    substitution=sp.sqrt(S.d * S.v),
+)
+
+# joint density of a node's (a_0, w_0 = w.w*) at init
+GAUSSIAN_INIT = (
+    sp.exp(-S.a0**2 / (2 * S.sigma_a**2) - S.w0**2 / (2 * S.sigma_w**2)) / (2 * sp.pi * S.sigma_a * S.sigma_w)
+)
+
+ACTIVATIONS = {act.name: act for act in (RELU, LEAKY_RELU)}
+LOSSES = {loss.name: loss for loss in (HINGE, QUADRATIC_HINGE, LOGISTIC)}
+DATA_LAWS = {law.name: law for law in (GAUSSIAN, SPHERE)}

@@ -1,0 +1,264 @@
+"""Turn a :class:`~derivations.meanfield.MeanFieldDerivation` into the text of a numba kernel module.
+
+Producing the text (``kernel_module_source``) is separate from writing and importing it
+(``mftheory.kernels.registry``). Generation is deterministic (canonical CSE, fixed symbol names), and the text
+starts with a header holding the SymPy version and a sha256 key over the derivation sources, the variant and
+the generator settings (argument order included), so a stale file is detected without running SymPy.
+"""
+from __future__ import annotations
+
+import hashlib
+import pathlib
+import textwrap
+
+import numpy as np
+import sympy as sp
+from sympy.printing.pycode import PythonCodePrinter
+
+from derivations import symbols as S
+from derivations.meanfield import MeanFieldDerivation
+from derivations.safe_forms import exp_difference, with_safe_forms
+
+GENERATOR_VERSION = "1"
+# composite Gauss-Legendre for averages without a closed form: nodes per panel, widest panel, and the cut-off
+# of the Gaussian law (its density there is below 1e-55 of its peak)
+QUADRATURE = {"nodes": 24, "panel": 2.0, "sphere_panel": 0.4, "gaussian_cutoff": 16.0, "grading": 2.0**-12}
+
+ARGUMENT_NAMES = {
+    S.kappa: "kappa", S.d: "d", S.h: "h", S.eps: "eps", S.odd_slope: "odd_slope", S.alpha: "alpha",
+    S.sigma_a: "sigma_a", S.sigma_w: "sigma_w", S.gamma: "gamma", S.gamma_plus: "gamma_plus",
+    S.gamma_minus: "gamma_minus", S.a0: "a0", S.w0: "w0", S.beta: "beta", S.g: "g", S.x: "x", S.leak: "s",
+}
+AVERAGE_ARGS = ("kappa", "d", "h")
+DERIVATION_SOURCES = ("symbols.py", "catalog.py", "averages.py", "meanfield.py", "safe_forms.py", "codegen.py")
+
+
+class _Printer(PythonCodePrinter):
+    def __init__(self):
+        super().__init__({"standard": "python3", "fully_qualified_modules": True, "strict": True})
+
+
+_printer = _Printer()
+
+
+def source_key(variant: str) -> str:
+    """sha256 over the derivation sources, SymPy's version, the variant's description and the settings."""
+    digest = hashlib.sha256()
+    here = pathlib.Path(__file__).parent
+    for name in DERIVATION_SOURCES:
+        digest.update((here / name).read_bytes())
+    settings = f"{sp.__version__}|{GENERATOR_VERSION}|{sorted(QUADRATURE.items())}|{ARGUMENT_NAMES.values()}"
+    digest.update(settings.encode())
+    digest.update(variant.encode())
+    return digest.hexdigest()
+
+
+def variant_description(derivation: MeanFieldDerivation) -> str:
+    """Everything that identifies a variant, in a stable text form (srepr of its expressions)."""
+    return "|".join((derivation.activation.name, sp.srepr(derivation.activation.expr), derivation.loss.name,
+                     sp.srepr(derivation.loss.expr), derivation.data.name, sp.srepr(derivation.data.abs_par_density)))
+
+
+def _rename(expr):
+    return expr.xreplace({sym: sp.Symbol(name) for sym, name in ARGUMENT_NAMES.items() if sym in expr.free_symbols})
+
+
+def _function(name, args, expr, doc, safe=True, preamble=()):
+    """Source of one jitted kernel; ``preamble`` holds (local name, call) pairs evaluated before the body."""
+    expr = with_safe_forms(expr) if safe else expr
+    expr = _rename(expr)
+    unknown = {str(s) for s in expr.free_symbols} - set(args) - {local for local, _ in preamble}
+    if unknown:
+        raise ValueError(f"kernel {name}: expression uses {sorted(unknown)} not among its arguments {args}")
+    replacements, (reduced,) = sp.cse([expr], symbols=sp.numbered_symbols("_t"), order="canonical")
+    lines = [f"    {local} = {call}" for local, call in preamble]
+    lines += [f"    {sym} = {_printer.doprint(val)}" for sym, val in replacements]
+    lines.append(f"    return {_printer.doprint(reduced)}")
+    body = "\n".join(lines)
+    return f'@jit\ndef {name}({", ".join(args)}):\n    """{doc}\n\n    Arguments: {", ".join(args)}.\n    """\n{body}\n'
+
+
+def _quadrature_average(name, average, doc):
+    """An average SymPy could not integrate: each piece by composite Gauss-Legendre in x (Gaussian law) or in
+    theta with x = sqrt(d) sin(theta) (sphere law, whose density has an endpoint singularity in x)."""
+    law = average.law
+    theta = sp.Symbol("theta", positive=True)
+    out = []
+    piece_calls = []
+    grading = QUADRATURE["grading"]
+    for j, piece in enumerate(average.pieces):
+        integrand = piece.integrand * law.abs_par_density
+        if law.substitution is not None:
+            xs = sp.sqrt(S.d) * sp.sin(theta)
+            integrand = integrand.subs(S.x, xs) * sp.diff(xs, theta)
+            variable, to_var, panel = "theta", "math.asin(min({} / math.sqrt(d), 1.0))", QUADRATURE["sphere_panel"]
+            integrand = integrand.subs(theta, sp.Symbol("x"))
+        else:
+            variable, to_var, panel = "x", "min({}, %r)" % QUADRATURE["gaussian_cutoff"], QUADRATURE["panel"]
+        piece_name = f"_{name}_piece{j}"
+        out.append(_function(piece_name, ("x",) + AVERAGE_ARGS, integrand,
+                             f"Integrand of piece {j} of {name} in the quadrature variable {variable}.", safe=False))
+        lo = _printer.doprint(_rename(piece.lower))
+        hi = _printer.doprint(_rename(piece.upper))
+        piece_calls.append(textwrap.dedent(f"""\
+            lo = {to_var.format(lo)}
+            hi = {to_var.format(hi)}
+            # panels double in width away from lo (resolving boundary layers of width down to 2^-12 of the
+            # interval, such as the logistic weight at large kappa) and are capped at the panel width
+            left = lo
+            width = (hi - lo) * {grading!r}
+            while left < hi:
+                right = min(left + width, hi)
+                if right <= left:
+                    break
+                half = 0.5 * (right - left)
+                mid = left + half
+                for q in range(_GL_NODES.shape[0]):
+                    total += half * _GL_WEIGHTS[q] * {piece_name}(mid + half * _GL_NODES[q], kappa, d, h)
+                left = right
+                width = min(2.0 * width, {panel!r})
+            """))
+    body = "    total = 0.0\n" + textwrap.indent("".join(piece_calls), "    ") + "    return total\n"
+    out.append(f'@jit\ndef {name}({", ".join(AVERAGE_ARGS)}):\n    """{doc} (quadrature)\n\n'
+               f'    Arguments: {", ".join(AVERAGE_ARGS)}.\n    """\n{body}')
+    return "\n\n".join(out)
+
+
+def _average(name, average, doc):
+    if average.closed_form is not None:
+        return _function(name, AVERAGE_ARGS, average.closed_form, doc + " (closed form)")
+    return _quadrature_average(name, average, doc)
+
+
+_LOOPS = '''
+@jit
+def discrete_map(steps, beta, alpha, d, h, eps, sigma_a, sigma_w, odd_slope, gamma_plus, gamma_minus, kappa, g):
+    """Iterate the exact discrete GD map from gamma_+ = gamma_- = 0, filling the four arrays (length steps+1).
+
+    Returns the number of steps filled: fewer than steps + 1 when beta g reaches 1, where
+    prod(1 - beta g_k) would change sign (the learning rate is too large for the map).
+    """
+    gp = 0.0
+    gm = 0.0
+    for k in range(steps + 1):
+        kap = kappa_discrete(gp, gm, alpha, d, sigma_a, sigma_w, odd_slope)
+        rate = g_rate(kap, d, h, eps, odd_slope)
+        gamma_plus[k] = gp
+        gamma_minus[k] = gm
+        kappa[k] = kap
+        g[k] = rate
+        if k == steps:
+            break
+        if beta * rate >= 1.0:
+            return k + 1
+        gp, gm = update_gamma_plus(gp, beta, rate), update_gamma_minus(gm, beta, rate)
+    return steps + 1
+
+
+@jit
+def _flow_rate(gam, beta, alpha, d, h, eps, sigma_a, sigma_w, odd_slope):
+    return beta * g_rate(kappa_flow(gam, alpha, d, sigma_a, sigma_w, odd_slope), d, h, eps, odd_slope)
+
+
+@jit
+def flow(steps, substeps, beta, alpha, d, h, eps, sigma_a, sigma_w, odd_slope, gamma):
+    """d gamma / dt = beta g(kappa(gamma)) from gamma = 0, by classical RK4 with `substeps` per GD step;
+    fills gamma[0..steps]."""
+    gam = 0.0
+    dt = 1.0 / substeps
+    gamma[0] = 0.0
+    for k in range(steps):
+        for _ in range(substeps):
+            k1 = _flow_rate(gam, beta, alpha, d, h, eps, sigma_a, sigma_w, odd_slope)
+            k2 = _flow_rate(gam + 0.5 * dt * k1, beta, alpha, d, h, eps, sigma_a, sigma_w, odd_slope)
+            k3 = _flow_rate(gam + 0.5 * dt * k2, beta, alpha, d, h, eps, sigma_a, sigma_w, odd_slope)
+            k4 = _flow_rate(gam + dt * k3, beta, alpha, d, h, eps, sigma_a, sigma_w, odd_slope)
+            gam += dt * (k1 + 2.0 * k2 + 2.0 * k3 + k4) / 6.0
+        gamma[k + 1] = gam
+'''
+
+
+def kernel_module_source(derivation: MeanFieldDerivation) -> str:
+    """The full text of the kernel module of one (activation-independent) variant: data law x loss."""
+    D = derivation
+    variant = variant_description(D)
+    key = source_key(variant)
+    nodes, weights = np.polynomial.legendre.leggauss(QUADRATURE["nodes"])
+    Ac, Af, Pu, B = sp.symbols("clean flipped unsat B")
+    parts = [
+        f"# Generated by derivations.codegen (generator {GENERATOR_VERSION}) -- do not edit; regenerate with "
+        f"`mftheory derive`.\n# sympy: {sp.__version__}\n# key: {key}\n# variant: data={D.data.name} "
+        f"loss={D.loss.name}",
+        f'"""Mean-field kernels for {D.data.name} data and the {D.loss.name} loss '
+        f'(u(z) = {D.weight}).\n\nEvery function is compiled by numba (mftheory.kernels._jit); arguments are floats '
+        f'unless stated."""',
+        "import math\n\nimport numpy as np\n\nfrom mftheory.kernels._jit import jit",
+        f"DATA = {D.data.name!r}\nLOSS = {D.loss.name!r}\nKEY = {key!r}\n"
+        f"HAS_FIXED_POINT = {D.threshold_fixed_point is not None}\n"
+        f"_GL_NODES = np.array({[float(v) for v in nodes]!r})\n_GL_WEIGHTS = np.array({[float(v) for v in weights]!r})",
+        _average("clean_average", D.clean_average, "E[u(kappa |x_par|) |x_par|] over correctly labelled data"),
+        _average("flipped_average", D.flipped_average, "E[u(-kappa |x_par|) |x_par|] over flipped labels"),
+        _average("unsat_probability", D.unsat_average, "P(kappa |x_par| < h)"),
+    ]
+    drift = (1 - S.eps) * Ac - S.eps * Af
+    assert sp.simplify(drift.subs({Ac: D.clean_average.value, Af: D.flipped_average.value}) - D.drift) == 0
+    parts.append(_function("drift", ("kappa", "d", "h", "eps"), drift.subs({Ac: sp.Symbol("_clean"), Af: sp.Symbol("_flipped")}),
+                           "B(kappa) = (1-eps) E[u(kappa|x|)|x|] - eps E[u(-kappa|x|)|x|]", safe=False,
+                           preamble=(("_clean", "clean_average(kappa, d, h)"), ("_flipped", "flipped_average(kappa, d, h)"))))
+    g_of_B = D.g.subs(D.drift, B) if D.g.has(D.drift) else S.odd_slope * B / sp.sqrt(S.d)
+    assert sp.simplify(g_of_B.subs(B, D.drift) - D.g) == 0
+    parts.append(_function("g_rate", ("kappa", "d", "h", "eps", "odd_slope"), g_of_B.subs(B, sp.Symbol("_b")),
+                           "g(kappa) = odd_slope B(kappa) / sqrt(d)", safe=False,
+                           preamble=(("_b", "drift(kappa, d, h, eps)"),)))
+    f_unsat = (1 - S.eps) * Pu + S.eps
+    assert sp.simplify(f_unsat.subs(Pu, D.unsat_average.value) - D.f_unsat) == 0
+    parts.append(_function("unsat_fraction", ("kappa", "d", "h", "eps"), f_unsat.subs(Pu, sp.Symbol("_p")),
+                           "fraction of unsatisfied training examples", safe=False,
+                           preamble=(("_p", "unsat_probability(kappa, d, h)"),)))
+
+    # kappa ~ exp(2 gamma_+) - exp(-2 gamma_-): written so that it neither overflows early nor cancels at 0
+    kd = D.kappa_discrete
+    prefactor = sp.simplify(kd / (sp.exp(2 * S.gamma_plus) - sp.exp(-2 * S.gamma_minus)))
+    assert prefactor.free_symbols.isdisjoint({S.gamma_plus, S.gamma_minus})
+    kd_safe = prefactor * exp_difference(2 * S.gamma_plus, -2 * S.gamma_minus)
+    assert sp.simplify((kd_safe - kd).rewrite(sp.exp)) == 0
+    parts.append(_function("kappa_discrete", ("gamma_plus", "gamma_minus", "alpha", "d", "sigma_a", "sigma_w", "odd_slope"),
+                           kd_safe, "slope kappa of F_t(x) = kappa x_par under the discrete map", safe=False))
+    parts.append(_function("kappa_flow", ("gamma", "alpha", "d", "sigma_a", "sigma_w", "odd_slope"), D.kappa_flow,
+                           "slope kappa of F_t(x) = kappa x_par under the continuous flow"))
+    for j, coord in enumerate(("a", "w_par")):
+        parts.append(_function(f"node_discrete_{coord}", ("a0", "w0", "gamma_plus", "gamma_minus"), D.node_discrete[j],
+                               f"{coord} of a node with initial (a0, w0) under the discrete map"))
+        parts.append(_function(f"node_flow_{coord}", ("a0", "w0", "gamma"), D.node_flow[j],
+                               f"{coord} of a node with initial (a0, w0) under the continuous flow"))
+    for name, expr in D.moments_discrete.items():
+        parts.append(_function(f"moment_{name}", ("gamma_plus", "gamma_minus", "sigma_a", "sigma_w"), expr,
+                               f"E over the init of {name} (a2: a^2, w2: w_par^2, aw: a w_par, da2: (a-a0)^2, "
+                               "dw2: (w_par-w0)^2) under the discrete map"))
+    parts.append(_function("update_gamma_plus", ("gamma_plus", "beta", "g"), D.discrete_update[0],
+                           "gamma_+ after one GD step with rate g"))
+    parts.append(_function("update_gamma_minus", ("gamma_minus", "beta", "g"), D.discrete_update[1],
+                           "gamma_- after one GD step with rate g"))
+    if D.threshold_fixed_point is not None:
+        parts.append(_function("fixed_point_threshold", ("d", "eps"), D.threshold_fixed_point,
+                               "x* at which the label-noise drift vanishes"))
+    parts.append(_LOOPS.strip("\n"))
+    return "\n\n\n".join(parts) + "\n"
+
+
+def activation_module_source(derivations) -> str:
+    """Text of the module with the odd slope (sigma'(z) + sigma'(-z))/2 of each activation, as a function of
+    the leak s."""
+    key = source_key("|".join(variant_description(D) for D in derivations))
+    parts = [f"# Generated by derivations.codegen (generator {GENERATOR_VERSION}) -- do not edit.\n"
+             f"# sympy: {sp.__version__}\n# key: {key}",
+             '"""Odd slope of each activation: the only way the activation enters the reduced dynamics."""',
+             "import math\n\nfrom mftheory.kernels._jit import jit"]
+    seen = set()
+    for D in derivations:
+        if D.activation.name in seen:
+            continue
+        seen.add(D.activation.name)
+        parts.append(_function(f"odd_slope_{D.activation.name}", ("s",), D.odd_slope + 0 * S.leak,
+                               f"(sigma'(z) + sigma'(-z)) / 2 for {D.activation.name}, sigma = {D.activation.expr}"))
+    return "\n\n\n".join(parts) + "\n"

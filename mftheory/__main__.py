@@ -1,0 +1,5 @@
+import sys
+
+from mftheory.cli import main
+
+sys.exit(main())

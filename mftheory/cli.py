@@ -1,0 +1,167 @@
+"""The ``mftheory`` command: derive, latex, predict, run."""
+from __future__ import annotations
+
+import argparse
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+from mftheory.model import ACTIVATIONS, DATA_LAWS, LOSSES
+
+
+def _cmd_derive(args):
+    from derivations.build import build
+    from derivations.meanfield import derive
+
+    start = time.perf_counter()
+    print(f"{'kernel module':<26} {'status':<10} {'seconds':>8}")
+    build(force=args.force, progress=lambda r: print(f"{r.module:<26} {r.status:<10} {r.seconds:>8.2f}", flush=True))
+    print(f"kernels up to date in {time.perf_counter() - start:.1f} s")
+    if args.show:
+        D = derive(args.activation, args.loss, args.data)
+        print(f"\nderivation: activation={args.activation} loss={args.loss} data={args.data}")
+        for cnd in D.conditions:
+            print(f"  [{'ok' if cnd.holds else 'FAILS'}] {cnd.name}: {cnd.detail}")
+        for step in D.steps:
+            print(f"\n({step.key}) {step.title}\n    {step.equation}")
+            if step.assumptions:
+                print(f"    assuming: {step.assumptions}")
+    return 0
+
+
+def write_latex(path: pathlib.Path, variants, compile_pdf: bool = False) -> pathlib.Path | None:
+    """Write the LaTeX document of ``variants`` ((activation, loss, data) triples); optionally run pdflatex."""
+    from derivations.build import write_atomically
+    from derivations.latex import document
+    from derivations.meanfield import derive
+
+    write_atomically(path, document([derive(*v) for v in variants]))
+    if not compile_pdf:
+        return None
+    if shutil.which("pdflatex") is None:
+        print("pdflatex not found: wrote the .tex only", file=sys.stderr)
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        result = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "-output-directory", tmp,
+                                 str(path)], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"pdflatex failed on {path}:\n{result.stdout[-3000:]}")
+        pdf = path.with_suffix(".pdf")
+        shutil.move(pathlib.Path(tmp) / (path.stem + ".pdf"), pdf)
+    return pdf
+
+
+def _variants(args):
+    losses = LOSSES if args.loss == "all" else (args.loss,)
+    datas = DATA_LAWS if args.data == "all" else (args.data,)
+    acts = ACTIVATIONS if args.activation == "all" else (args.activation,)
+    return [(a, l, d) for d in datas for l in losses for a in acts]
+
+
+def _cmd_latex(args):
+    out = pathlib.Path(args.output)
+    pdf = write_latex(out, _variants(args), compile_pdf=args.pdf)
+    print(f"wrote {out}" + (f" and {pdf}" if pdf else ""))
+    return 0
+
+
+def _setup_from_args(args):
+    from mftheory.model import Setup
+    return Setup(d=args.d, alpha=args.alpha, h=args.h, eta=args.eta, M=args.M, sigma_a=args.sigma_a,
+                 sigma_w=args.sigma_w, data=args.data, loss=args.loss, activation=args.activation,
+                 label_noise=args.label_noise, leak=args.leak)
+
+
+def _cmd_predict(args):
+    from mftheory.meanfield import label_noise_fixed_point, meanfield
+
+    try:
+        setup = _setup_from_args(args)
+        sol = meanfield(setup, args.steps)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"{setup}\nbeta = eta alpha / M = {setup.beta:g}; alpha sigma_a sigma_w/(h sqrt d) = {setup.richness:g}\n")
+    print(sol.table(args.every))
+    print(f"\nfinal alignment E[w_par^2]/E|w|^2 = {sol.alignment[-1]:.4f}, relative change = {sol.relative_change[-1]:.4f}")
+    if setup.label_noise > 0:
+        fp = label_noise_fixed_point(setup)
+        print(f"label-noise fixed point: x* = {fp['x_star']:.6g}, kappa = {fp['kappa']:.6g} ({fp['method']})")
+    return 0
+
+
+def _cmd_run(args):
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    _cmd_derive(argparse.Namespace(force=False, show=False, activation="relu", loss="hinge", data="gaussian"))
+    tex = out / "meanfield.tex"
+    pdf = write_latex(tex, _variants(argparse.Namespace(loss="all", data="all", activation="relu")),
+                      compile_pdf=True)
+    print(f"wrote {tex}" + (f" and {pdf}" if pdf else ""))
+    try:
+        from validate.suite import main as validate_main
+    except ImportError:
+        print("validate suite not available", file=sys.stderr)
+        return 1
+    return validate_main(["run", "--suite", args.suite, "--out", str(out / "validation")])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mftheory", description=__doc__.splitlines()[0] + " Mean-field theory of "
+                                     "shallow networks trained with margin losses (Pellegrini & Biroli 2020).")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("derive", help="run the SymPy derivations and (re)generate the numba kernels",
+                       description="Regenerate every kernel module whose derivation changed (keyed by content); "
+                                   "--show prints the derivation of one variant step by step.")
+    p.add_argument("--force", action="store_true", help="regenerate even when the stored key matches")
+    p.add_argument("--show", action="store_true", help="print the derivation steps of one variant")
+    p.add_argument("--activation", default="relu", choices=ACTIVATIONS)
+    p.add_argument("--loss", default="hinge", choices=LOSSES)
+    p.add_argument("--data", default="gaussian", choices=DATA_LAWS)
+    p.set_defaults(func=_cmd_derive)
+
+    p = sub.add_parser("latex", help="export the derived equations as a standalone LaTeX document",
+                       description="Write a standalone LaTeX document with every derived equation, numbered, "
+                                   "with its assumptions.")
+    p.add_argument("-o", "--output", required=True, help="the .tex file to write")
+    p.add_argument("--activation", default="relu", choices=ACTIVATIONS + ("all",))
+    p.add_argument("--loss", default="all", choices=LOSSES + ("all",))
+    p.add_argument("--data", default="all", choices=DATA_LAWS + ("all",))
+    p.add_argument("--pdf", action="store_true", help="also compile it with pdflatex")
+    p.set_defaults(func=_cmd_latex)
+
+    p = sub.add_parser("predict", help="mean-field predictions for one setup, as a table",
+                       description="Solve the exact discrete mean-field map and the continuous flow. Defaults: "
+                                   "the paper's Fig. 1 setting.")
+    for name, default, kind in (("d", 100, int), ("alpha", 1.0, float), ("h", 1.0, float), ("eta", 1e3, float),
+                                ("M", 400, int), ("sigma_a", 1.0, float), ("sigma_w", 1.0, float),
+                                ("label_noise", 0.0, float), ("leak", 0.1, float)):
+        p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, default=default,
+                       help=f"(default {default})")
+    p.add_argument("--data", default="gaussian", choices=DATA_LAWS)
+    p.add_argument("--loss", default="hinge", choices=LOSSES)
+    p.add_argument("--activation", default="relu", choices=ACTIVATIONS)
+    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--every", type=int, default=None, help="print every k-th step")
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("run", help="the main job: derive, export LaTeX, run the validation suite, write the report",
+                       description="Derive and generate kernels, write OUT/meanfield.tex (and .pdf when pdflatex "
+                                   "exists), then run the validation suite into OUT/validation.")
+    p.add_argument("--out", default="results")
+    p.add_argument("--suite", default="quick", choices=("quick", "paper"))
+    p.set_defaults(func=_cmd_run)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

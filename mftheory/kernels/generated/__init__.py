@@ -1,0 +1,1 @@
+"""Kernel modules generated from derivations/ (committed, reviewable, cacheable)."""

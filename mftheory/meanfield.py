@@ -1,0 +1,141 @@
+"""Mean-field predictions: the exact discrete GD map and the continuous flow, from the generated kernels."""
+from __future__ import annotations
+
+import dataclasses
+import math
+from types import ModuleType
+
+import numpy as np
+from scipy.optimize import brentq
+
+from mftheory import kernels
+from mftheory.model import Setup
+
+
+@dataclasses.dataclass(frozen=True)
+class MeanFieldSolution:
+    """Mean-field dynamics of one :class:`~mftheory.model.Setup`, at GD steps ``t = 0 .. steps``.
+
+    Attributes
+    ----------
+    t : (T+1,) int array of GD steps.
+    gamma_plus, gamma_minus : log prod(1 + beta g_k) and -log prod(1 - beta g_k), the exact discrete map.
+    gamma : the continuous flow d gamma/dt = beta g at the same times.
+    kappa : slope of the mean-field output F_t(x) = kappa x_par (discrete map).
+    x_star : satisfaction threshold h / kappa (inf at t = 0).
+    f_unsat : fraction of unsatisfied training examples.
+    g : rate g(kappa_t) of the node dynamics.
+    alignment : E[w_par^2] / E[|w|^2]: the share of a node's squared weight along w* (rich: -> 1).
+    relative_change : ||theta_t - theta_0|| / ||theta_0|| over a node's (a, w) (lazy: << 1).
+    """
+
+    setup: Setup
+    t: np.ndarray
+    gamma_plus: np.ndarray
+    gamma_minus: np.ndarray
+    gamma: np.ndarray
+    kappa: np.ndarray
+    x_star: np.ndarray
+    f_unsat: np.ndarray
+    g: np.ndarray
+    alignment: np.ndarray
+    relative_change: np.ndarray
+    kernels: ModuleType = dataclasses.field(repr=False)
+
+    def node(self, a0, w0_par):
+        """Predicted (a, w_par) at every step for nodes starting at (a0, w0_par) (scalars or arrays).
+
+        Returns two arrays of shape (T+1,) + shape of the inputs.
+        """
+        a0 = np.asarray(a0, dtype=float)
+        w0 = np.asarray(w0_par, dtype=float)
+        # the derived map is linear in (a0, w0): evaluate its coefficients once per step
+        k = self.kernels
+        ca_a = np.array([k.node_discrete_a(1.0, 0.0, p, m) for p, m in zip(self.gamma_plus, self.gamma_minus)])
+        ca_w = np.array([k.node_discrete_a(0.0, 1.0, p, m) for p, m in zip(self.gamma_plus, self.gamma_minus)])
+        cw_a = np.array([k.node_discrete_w_par(1.0, 0.0, p, m) for p, m in zip(self.gamma_plus, self.gamma_minus)])
+        cw_w = np.array([k.node_discrete_w_par(0.0, 1.0, p, m) for p, m in zip(self.gamma_plus, self.gamma_minus)])
+        expand = (slice(None),) + (None,) * a0.ndim
+        return (ca_a[expand] * a0 + ca_w[expand] * w0, cw_a[expand] * a0 + cw_w[expand] * w0)
+
+    def node_flow(self, a0, w0_par):
+        """(a, w_par) under the continuous flow at the times of ``gamma``."""
+        a0 = np.asarray(a0, dtype=float)
+        w0 = np.asarray(w0_par, dtype=float)
+        expand = (slice(None),) + (None,) * a0.ndim
+        gamma = self.gamma[expand]
+        return (np.vectorize(self.kernels.node_flow_a)(a0, w0, gamma),
+                np.vectorize(self.kernels.node_flow_w_par)(a0, w0, gamma))
+
+    def table(self, every: int | None = None) -> str:
+        """A plain-text table of the main quantities."""
+        every = every or max(1, len(self.t) // 20)
+        rows = [f"{'t':>8} {'gamma+':>10} {'gamma-':>10} {'gamma':>10} {'kappa':>11} {'x*':>10} {'f_unsat':>9}"]
+        idx = sorted(set(range(0, len(self.t), every)) | {len(self.t) - 1})
+        for i in idx:
+            rows.append(f"{self.t[i]:>8d} {self.gamma_plus[i]:>10.5f} {self.gamma_minus[i]:>10.5f} "
+                        f"{self.gamma[i]:>10.5f} {self.kappa[i]:>11.5g} {self.x_star[i]:>10.5g} {self.f_unsat[i]:>9.5f}")
+        return "\n".join(rows)
+
+
+def meanfield(setup: Setup, steps: int, substeps: int = 8, kernel_module: ModuleType | None = None) -> MeanFieldSolution:
+    """Solve the mean-field dynamics of ``setup`` over GD steps 0..steps.
+
+    ``kernel_module`` replaces the built-in kernels (a user variant from
+    :func:`mftheory.kernels.compile_derivation`). ``substeps`` RK4 steps per GD step integrate the flow.
+    Raises ValueError if beta g reaches 1 (the exact discrete map is undefined there: lower eta).
+    """
+    if not isinstance(setup, Setup):
+        raise ValueError(f"setup must be a mftheory.Setup, got {type(setup).__name__}")
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
+    if isinstance(substeps, bool) or not isinstance(substeps, (int, np.integer)) or substeps < 1:
+        raise ValueError(f"substeps must be an integer >= 1, got {substeps!r}")
+    k = kernel_module or kernels.load(setup.data, setup.loss)
+    slope = kernels.odd_slope(setup.activation, setup.leak)
+    n = int(steps) + 1
+    gp, gm, kap, g = (np.zeros(n) for _ in range(4))
+    d = float(setup.d)
+    filled = k.discrete_map(int(steps), setup.beta, setup.alpha, d, setup.h, setup.label_noise, setup.sigma_a,
+                            setup.sigma_w, slope, gp, gm, kap, g)
+    if filled < n:
+        raise ValueError(f"beta g = {setup.beta * g[filled - 1]:.3g} >= 1 at step {filled - 1}: the discrete map "
+                         f"is undefined; eta must be smaller (beta = eta alpha / M = {setup.beta:.3g})")
+    gamma = np.zeros(n)
+    k.flow(int(steps), int(substeps), setup.beta, setup.alpha, d, setup.h, setup.label_noise, setup.sigma_a,
+           setup.sigma_w, slope, gamma)
+    with np.errstate(divide="ignore"):
+        x_star = setup.h / kap
+    f_unsat = np.array([k.unsat_fraction(kk, d, setup.h, setup.label_noise) for kk in kap])
+    sa, sw = setup.sigma_a, setup.sigma_w
+    w2 = np.array([k.moment_w2(p, m, sa, sw) for p, m in zip(gp, gm)])
+    da2 = np.array([k.moment_da2(p, m, sa, sw) for p, m in zip(gp, gm)])
+    dw2 = np.array([k.moment_dw2(p, m, sa, sw) for p, m in zip(gp, gm)])
+    perp2 = (d - 1) * sw**2  # w_perp does not move
+    alignment = w2 / (w2 + perp2)
+    relative_change = np.sqrt((da2 + dw2) / (sa**2 + d * sw**2))
+    return MeanFieldSolution(setup=setup, t=np.arange(n), gamma_plus=gp, gamma_minus=gm, gamma=gamma, kappa=kap,
+                             x_star=x_star, f_unsat=f_unsat, g=g, alignment=alignment,
+                             relative_change=relative_change, kernels=k)
+
+
+def label_noise_fixed_point(setup: Setup, kernel_module: ModuleType | None = None) -> dict:
+    """Where gamma stalls with label noise: the threshold x* at which the drift vanishes, and kappa = h/x*.
+
+    Uses the derived closed form when there is one (hinge, Gaussian data), else a root of the drift kernel.
+    """
+    if setup.label_noise <= 0:
+        raise ValueError("label_noise must be > 0 for a fixed point (with eps = 0, gamma grows forever)")
+    k = kernel_module or kernels.load(setup.data, setup.loss)
+    d, h, eps = float(setup.d), setup.h, setup.label_noise
+    if getattr(k, "HAS_FIXED_POINT", False):
+        x_fp = float(k.fixed_point_threshold(d, eps))
+        method = "closed form"
+    else:
+        drift = lambda log_kappa: k.drift(math.exp(log_kappa), d, h, eps)
+        lo, hi = -30.0, 30.0
+        if drift(lo) * drift(hi) > 0:
+            raise ValueError(f"no sign change of the drift for kappa in [e^{lo}, e^{hi}]: no fixed point found")
+        x_fp = h / math.exp(brentq(drift, lo, hi, xtol=1e-14))
+        method = "root of the drift"
+    return {"x_star": x_fp, "kappa": h / x_fp, "method": method}

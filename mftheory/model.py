@@ -1,0 +1,139 @@
+"""The model and its conventions, stated once.
+
+Data
+    x in R^d, spherically symmetric: ``"gaussian"`` N(0, I_d) or ``"sphere"`` uniform on the sphere of
+    radius sqrt(d).  Teacher w* = e_1, label y = sign(x_par) with x_par = w*.x; with ``label_noise`` eps each
+    training label is flipped independently with probability eps.
+Network
+    f(x) = (alpha/M) sum_i a_i sigma(w_i.x / sqrt d), sigma = ReLU or leaky ReLU max(z, leak*z).
+Init
+    a_i ~ N(0, sigma_a^2), w_i ~ N(0, sigma_w^2 I_d), all independent.
+Loss
+    L = (1/N) sum_mu l(y_mu f(x_mu)); ``"hinge"`` l(z) = max(0, h - z), ``"quadratic_hinge"``
+    l(z) = max(0, h - z)^2 / 2, ``"logistic"`` l(z) = log(1 + exp(-z)).  An example is *satisfied* when
+    y f >= h (so the hinge's subgradient at y f = h is taken as 0: Heaviside(0) = 0).
+Training
+    full-batch gradient descent theta <- theta - eta grad L; time t counts GD steps; the per-node rate is
+    beta = eta * alpha / M.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from numbers import Integral, Real
+
+DATA_LAWS = ("gaussian", "sphere")
+LOSSES = ("hinge", "quadratic_hinge", "logistic")
+ACTIVATIONS = ("relu", "leaky_relu")
+
+
+def _check_real(name, value, low=None, high=None, low_open=False, high_open=False):
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite real number, got {value!r}")
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if too_low or too_high:
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        lo = "-inf" if low is None else repr(low)
+        hi = "inf" if high is None else repr(high)
+        raise ValueError(f"{name} must lie in {left}{lo}, {hi}{right}, got {value!r}")
+    return float(value)
+
+
+def _check_int(name, value, low):
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+    """One training problem: architecture, data law, loss and optimiser (see the module docstring).
+
+    Parameters
+    ----------
+    d : int >= 1 (>= 2 for ``data="sphere"``)
+        Input dimension.
+    alpha : float > 0
+        Output scale of the network.
+    h : float > 0
+        Margin of the hinge losses; examples with y f >= h count as satisfied for every loss.
+    eta : float > 0
+        Learning rate of full-batch GD (the paper's beta*).
+    M : int >= 1
+        Number of hidden nodes.
+    sigma_a, sigma_w : float > 0
+        Standard deviations of the initial readout weights and of each input weight.
+    data : {"gaussian", "sphere"}
+    loss : {"hinge", "quadratic_hinge", "logistic"}
+    activation : {"relu", "leaky_relu"}
+    label_noise : float in [0, 0.5)
+        Probability that a training label is flipped.
+    leak : float in [0, 1)
+        Slope of leaky ReLU on the negative side (ignored for ``"relu"``).
+    """
+
+    d: int
+    alpha: float
+    h: float
+    eta: float
+    M: int
+    sigma_a: float = 1.0
+    sigma_w: float = 1.0
+    data: str = "gaussian"
+    loss: str = "hinge"
+    activation: str = "relu"
+    label_noise: float = 0.0
+    leak: float = 0.1
+
+    def __post_init__(self):
+        data = _check_choice("data", self.data, DATA_LAWS)
+        values = {
+            "d": _check_int("d", self.d, 2 if data == "sphere" else 1),
+            "alpha": _check_real("alpha", self.alpha, 0, low_open=True),
+            "h": _check_real("h", self.h, 0, low_open=True),
+            "eta": _check_real("eta", self.eta, 0, low_open=True),
+            "M": _check_int("M", self.M, 1),
+            "sigma_a": _check_real("sigma_a", self.sigma_a, 0, low_open=True),
+            "sigma_w": _check_real("sigma_w", self.sigma_w, 0, low_open=True),
+            "loss": _check_choice("loss", self.loss, LOSSES),
+            "activation": _check_choice("activation", self.activation, ACTIVATIONS),
+            "label_noise": _check_real("label_noise", self.label_noise, 0, 0.5, high_open=True),
+            "leak": _check_real("leak", self.leak, 0, 1, high_open=True),
+        }
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    @property
+    def beta(self) -> float:
+        """Per-node rate eta * alpha / M: one GD step moves a_i by beta * <u y sigma(z_i)>."""
+        return self.eta * self.alpha / self.M
+
+    @property
+    def slope(self) -> float:
+        """Negative-side slope s of the activation (0 for ReLU)."""
+        return self.leak if self.activation == "leaky_relu" else 0.0
+
+    @property
+    def richness(self) -> float:
+        """alpha sigma_a sigma_w / (h sqrt d): large means lazy, small means rich."""
+        return self.alpha * self.sigma_a * self.sigma_w / (self.h * math.sqrt(self.d))
+
+    def replace(self, **changes) -> "Setup":
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def fig1_setup(**changes) -> Setup:
+    """The setting of the paper's Fig. 1: M=400, d=100, alpha=1, h=1, eta=1e3 (use N=1e5 to simulate)."""
+    return Setup(d=100, alpha=1.0, h=1.0, eta=1e3, M=400).replace(**changes)

@@ -1,0 +1,105 @@
+"""The derived equations equal the closed forms of shared/DESIGN.md section 2 (symbolically)."""
+import pytest
+import sympy as sp
+
+from derivations import symbols as S
+from derivations.catalog import Activation, Loss
+from derivations.meanfield import ReductionError, check_conditions, derive
+
+SQRT2PI = sp.sqrt(2 / sp.pi)
+
+
+def zero(expr):
+    return sp.simplify(sp.expand(expr.rewrite(sp.exp))) == 0
+
+
+@pytest.fixture(scope="module")
+def gaussian_hinge():
+    return derive("leaky_relu", "hinge", "gaussian")
+
+
+def test_odd_slope_is_one_plus_s_over_two(gaussian_hinge):
+    assert zero(gaussian_hinge.odd_slope - (1 + S.leak) / 2)
+    assert derive("relu", "hinge", "gaussian").odd_slope == sp.Rational(1, 2)
+
+
+def test_g_matches_design_with_label_noise(gaussian_hinge):
+    D = gaussian_hinge
+    xs = S.h / S.kappa
+    expected = ((1 + S.leak) / (2 * sp.sqrt(S.d))) * (
+        (1 - S.eps) * SQRT2PI * (1 - sp.exp(-xs**2 / 2)) - S.eps * SQRT2PI)
+    assert zero(D.g.subs(S.odd_slope, D.odd_slope) - expected)
+
+
+def test_kappa_flow_and_discrete_match_design(gaussian_hinge):
+    D = gaussian_hinge
+    pre = S.alpha * (1 + S.leak) * (S.sigma_a**2 + S.sigma_w**2)
+    assert zero(D.kappa_flow.subs(S.odd_slope, D.odd_slope) - pre * sp.sinh(2 * S.gamma) / (4 * sp.sqrt(S.d)))
+    Pp, Pm = sp.exp(S.gamma_plus), sp.exp(-S.gamma_minus)
+    expected = S.alpha * (1 + S.leak) / (2 * sp.sqrt(S.d)) * (S.sigma_a**2 + S.sigma_w**2) * (Pp**2 - Pm**2) / 4
+    assert zero(D.kappa_discrete.subs(S.odd_slope, D.odd_slope) - expected)
+
+
+def test_node_maps_match_design(gaussian_hinge):
+    D = gaussian_hinge
+    a, w = D.node_flow
+    assert zero(a - (S.a0 * sp.cosh(S.gamma) + S.w0 * sp.sinh(S.gamma)))
+    assert zero(w - (S.w0 * sp.cosh(S.gamma) + S.a0 * sp.sinh(S.gamma)))
+    a, w = D.node_discrete
+    assert zero(a + w - (S.a0 + S.w0) * sp.exp(S.gamma_plus))
+    assert zero(a - w - (S.a0 - S.w0) * sp.exp(-S.gamma_minus))
+    # one step of the map is one GD step of the reduced node: (a, w) <- (a + beta g w, w + beta g a)
+    gp, gm = D.discrete_update
+    a1, w1 = (e.subs({S.gamma_plus: gp, S.gamma_minus: gm}, simultaneous=True) for e in D.node_discrete)
+    assert zero(sp.expand(a1 - (a + S.beta * S.g * w)))
+    assert zero(sp.expand(w1 - (w + S.beta * S.g * a)))
+
+
+def test_threshold_unsat_fraction_and_fixed_point(gaussian_hinge):
+    D = gaussian_hinge
+    assert D.step("threshold").equation.rhs == S.h / S.kappa
+    assert zero(D.f_unsat - (S.eps + (1 - S.eps) * sp.erf(S.h / S.kappa / sp.sqrt(2))))
+    assert zero(D.threshold_fixed_point**2 - 2 * sp.log((1 - S.eps) / (1 - 2 * S.eps)))
+
+
+def test_late_time_slope_is_one_quarter(gaussian_hinge):
+    late = gaussian_hinge.late_time
+    assert sp.limit(sp.diff(late, S.t) * S.t, S.t, sp.oo) == sp.Rational(1, 4)
+
+
+def test_sphere_hinge_average_is_closed_and_tends_to_gaussian():
+    D = derive("relu", "hinge", "sphere")
+    assert D.clean_average.closed_form is not None
+    full = D.flipped_average.closed_form  # E|x_par| on the sphere
+    assert sp.limit(full, S.d, sp.oo) == SQRT2PI
+
+
+def test_logistic_average_stays_an_integral():
+    D = derive("relu", "logistic", "gaussian")
+    assert D.clean_average.closed_form is None
+    assert D.clean_average.integral.has(sp.Integral)
+
+
+def test_conditions_pass_for_relu_and_name_the_failure():
+    assert all(c.holds for c in check_conditions(Activation("relu", sp.Max(0, S.z))))
+    cubic = Activation("cubic", S.z**3)
+    with pytest.raises(ReductionError, match="sigma'\\(z\\) \\+ sigma'\\(-z\\) constant"):
+        derive(cubic, "hinge", "gaussian")
+    shifted_init = sp.exp(-(S.a0 - 1) ** 2 / 2 - S.w0**2 / 2) / (2 * sp.pi)
+    with pytest.raises(ReductionError, match="init law invariant"):
+        derive("relu", "hinge", "gaussian", init=shifted_init)
+    # positive homogeneity is reported, not required: z + z^2 has a linear odd part
+    quad = [c for c in check_conditions(Activation("zsq", S.z + S.z**2)) if c.name.startswith("sigma positively")][0]
+    assert not quad.holds and not quad.required
+
+
+def test_user_loss_goes_through_the_same_derivation():
+    softplus = Loss("softplus_margin", sp.log(1 + sp.exp(S.h - S.z)))
+    D = derive("relu", softplus, "gaussian")
+    assert zero(D.weight - 1 / (1 + sp.exp(S.z - S.h)))
+    assert D.step("g").equation.rhs == D.g
+
+
+def test_unknown_names_raise():
+    with pytest.raises(ValueError, match="loss must be one of"):
+        derive("relu", "square", "gaussian")

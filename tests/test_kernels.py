@@ -1,0 +1,145 @@
+"""Generated kernels against independent numerics: mpmath at 50 digits, quadrature of the definitions."""
+import math
+
+import mpmath as mp
+import numpy as np
+import pytest
+import sympy as sp
+
+from derivations import symbols as S
+from derivations.build import GENERATED_DIR, _variant_key_without_deriving, stored_key
+from derivations.codegen import kernel_module_source
+from derivations.meanfield import derive
+from mftheory import kernels
+
+mp.mp.dps = 50
+VARIANTS = [(data, loss) for data in ("gaussian", "sphere") for loss in ("hinge", "quadratic_hinge", "logistic")]
+RNG = np.random.default_rng(12345)
+
+
+def _params(data, n=12):
+    for _ in range(n):
+        d = float(RNG.integers(3, 400))
+        yield {S.kappa: float(10 ** RNG.uniform(-1.5, 1.5)), S.d: d, S.h: float(10 ** RNG.uniform(-2, 0.5)),
+               S.eps: float(RNG.uniform(0, 0.45))}
+
+
+def _abs_par_density(data, d):
+    """|x_par| density written from the definition of the law (not from derivations/)."""
+    if data == "gaussian":
+        return lambda x: 2 * mp.npdf(x)
+    d = mp.mpf(d)
+    norm = mp.gamma(d / 2) / (mp.sqrt(mp.pi * d) * mp.gamma((d - 1) / 2))
+    return lambda x: 2 * norm * (1 - x**2 / d) ** ((d - 3) / 2) if x < mp.sqrt(d) else mp.mpf(0)
+
+
+def _weight(loss, z, h):
+    """u(z) = -l'(z), written from the definition of each loss."""
+    if loss == "hinge":
+        return mp.mpf(1) if z < h else mp.mpf(0)
+    if loss == "quadratic_hinge":
+        return max(h - z, mp.mpf(0))
+    return 1 / (1 + mp.exp(z))
+
+
+def _independent_average(data, loss, sign, kappa, d, h):
+    rho = _abs_par_density(data, d)
+    f = lambda x: _weight(loss, sign * kappa * x, h) * x * rho(x)
+    top = mp.sqrt(d) if data == "sphere" else mp.inf
+    breaks = [mp.mpf(0)]
+    if loss != "logistic" and sign > 0 and h / kappa < top:
+        breaks.append(mp.mpf(h) / kappa)
+    return mp.quad(f, breaks + [top])
+
+
+@pytest.mark.parametrize("data,loss", VARIANTS)
+def test_generated_modules_are_up_to_date(data, loss):
+    path = GENERATED_DIR / f"{data}_{loss}.py"
+    assert stored_key(path) == _variant_key_without_deriving(data, loss), "run `mftheory derive`"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("data,loss", [("gaussian", "hinge"), ("sphere", "quadratic_hinge")])
+def test_generation_is_deterministic_golden_text(data, loss):
+    assert kernel_module_source(derive("relu", loss, data)) == (GENERATED_DIR / f"{data}_{loss}.py").read_text()
+
+
+@pytest.mark.parametrize("data,loss", VARIANTS)
+def test_data_averages_match_independent_quadrature(data, loss):
+    k = kernels.load(data, loss)
+    for p in _params(data, n=4):
+        kappa, d, h = p[S.kappa], p[S.d], p[S.h]
+        for sign, kernel in ((1, k.clean_average), (-1, k.flipped_average)):
+            ref = _independent_average(data, loss, sign, mp.mpf(kappa), mp.mpf(d), mp.mpf(h))
+            assert kernel(kappa, d, h) == pytest.approx(float(ref), rel=1e-10, abs=1e-300), (sign, p)
+        rho = _abs_par_density(data, d)
+        top = math.sqrt(d) if data == "sphere" else mp.inf
+        ref = mp.quad(rho, [0, min(h / kappa, top)]) if h / kappa < top else 1
+        assert k.unsat_probability(kappa, d, h) == pytest.approx(float(ref), rel=1e-10)
+
+
+@pytest.mark.parametrize("data,loss", VARIANTS)
+def test_kernels_match_sympy_at_50_digits(data, loss):
+    """Each kernel against its own SymPy expression evaluated with mpmath (integrals by mpmath.quad)."""
+    D = derive("relu", loss, data)
+    k = kernels.load(data, loss)
+    for p in _params(data):
+        args = (p[S.kappa], p[S.d], p[S.h], p[S.eps])
+        for expr, kernel in ((D.drift, k.drift), (D.f_unsat, k.unsat_fraction)):
+            value = expr.subs(p)
+            value = value.replace(lambda e: isinstance(e, sp.Integral), _quad)
+            exact = sp.N(value, 30)
+            assert kernel(*args) == pytest.approx(float(exact), rel=1e-12, abs=1e-15), (expr, p)
+
+
+def _mp(limit):
+    return mp.inf if limit == sp.oo else mp.mpf(str(sp.N(limit, 50)))
+
+
+def _quad(integral):
+    """A one-dimensional SymPy Integral with numeric limits, by mpmath at 50 digits."""
+    (var, lo, hi), = integral.limits
+    f = sp.lambdify(var, integral.function, "mpmath")
+    # (1 - x^2/d)^p at the sphere's edge can come back with a 1e-2000 imaginary part
+    return sp.Float(mp.quad(lambda t: mp.re(f(t)), [_mp(lo), _mp(hi)]), 50)
+
+
+def test_node_and_kappa_kernels_match_sympy_at_50_digits():
+    D = derive("relu", "hinge", "gaussian")
+    k = kernels.load("gaussian", "hinge")
+    for _ in range(20):
+        vals = {S.gamma_plus: RNG.uniform(0, 8), S.gamma_minus: RNG.uniform(0, 8), S.gamma: RNG.uniform(0, 8),
+                S.a0: RNG.normal(), S.w0: RNG.normal(), S.alpha: RNG.uniform(0.1, 3), S.d: float(RNG.integers(1, 500)),
+                S.sigma_a: RNG.uniform(0.2, 2), S.sigma_w: RNG.uniform(0.2, 2), S.odd_slope: RNG.uniform(0.5, 1)}
+        f = lambda e: float(sp.N(e.subs(vals), 30))
+        v = {str(s): float(x) for s, x in vals.items()}
+        assert k.kappa_discrete(v["gamma_+"], v["gamma_-"], v["alpha"], v["d"], v["sigma_a"], v["sigma_w"],
+                                v["c_sigma"]) == pytest.approx(f(D.kappa_discrete), rel=1e-12)
+        assert k.kappa_flow(v["gamma"], v["alpha"], v["d"], v["sigma_a"], v["sigma_w"], v["c_sigma"]) == \
+            pytest.approx(f(D.kappa_flow), rel=1e-12)
+        assert k.node_discrete_a(v["a_0"], v["w_0"], v["gamma_+"], v["gamma_-"]) == \
+            pytest.approx(f(D.node_discrete[0]), rel=1e-12, abs=1e-12)
+        assert k.moment_w2(v["gamma_+"], v["gamma_-"], v["sigma_a"], v["sigma_w"]) == \
+            pytest.approx(f(D.moments_discrete["w2"]), rel=1e-12)
+
+
+def test_safe_forms_are_needed_and_work_at_small_h_and_large_gamma():
+    """The expm1 form keeps full precision where the naive 1 - exp(-x*^2/2) loses all digits."""
+    k = kernels.load("gaussian", "hinge")
+    kappa, d, h = 1.0, 100.0, 1e-9
+    exact = float(mp.sqrt(2 / mp.pi) * -mp.expm1(-(mp.mpf(h) / kappa) ** 2 / 2))
+    naive = math.sqrt(2 / math.pi) * (1 - math.exp(-((h / kappa) ** 2) / 2))
+    assert abs(naive - exact) / exact > 1e-3  # the naive form is visibly wrong here
+    assert k.clean_average(kappa, d, h) == pytest.approx(exact, rel=1e-13)
+    big = k.kappa_discrete(300.0, 300.0, 1.0, 100.0, 1.0, 1.0, 0.5)
+    assert math.isfinite(big) and big == pytest.approx(float(mp.mpf(2) * 0.5 * (mp.e ** 600 - mp.e ** -600) / 40), rel=1e-12)
+    assert k.kappa_discrete(1e-12, 0.0, 1.0, 100.0, 1.0, 1.0, 0.5) == pytest.approx(2 * 0.5 * 2e-12 / 40, rel=1e-9)
+
+
+def test_label_noise_fixed_point_kernels_near_one_half():
+    for data in ("gaussian", "sphere"):
+        k = kernels.load(data, "hinge")
+        x = k.fixed_point_threshold(100.0, 0.3)
+        assert k.drift(1.0 / x, 100.0, 1.0, 0.3) == pytest.approx(0.0, abs=1e-13)
+    x = kernels.load("gaussian", "hinge").fixed_point_threshold(100.0, 0.5 - 1e-12)
+    assert math.isfinite(x) and x > 7
