@@ -1,0 +1,216 @@
+"""The jitted GD simulator against the plain NumPy reference, and its input handling."""
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from mftheory.model import ACTIVATIONS, DATA_LAWS, LOSSES, Setup
+from validate.reference import simulate_reference
+from validate.simulator import SimulationResult, default_record_steps, draw_problem, simulate
+
+N, M, D, STEPS = 300, 7, 5, 20
+
+
+def small_setup(**changes):
+    base = dict(d=D, alpha=1.0, h=1.0, eta=5.0, M=M)
+    base.update(changes)
+    return Setup(**base)
+
+
+def rel_err(x, ref):
+    return np.max(np.abs(np.asarray(x) - ref)) / np.max(np.abs(ref))
+
+
+CASES = [
+    pytest.param(dict(loss=loss, activation=act, data=data, label_noise=noise), id=f"{loss}-{act}-{data}-noise{noise}")
+    for loss, act, data, noise in itertools.product(LOSSES, ACTIVATIONS, DATA_LAWS, (0.0, 0.2))
+]
+
+
+@pytest.mark.parametrize("changes", CASES)
+def test_matches_numpy_reference(changes):
+    setup = small_setup(**changes)
+    seed = 3
+    X, y, a0, W0, _, _ = draw_problem(setup, N, seed, n_test=0)
+    res = simulate(setup, N=N, steps=STEPS, seed=seed, n_test=50, record_steps=np.arange(STEPS + 1))
+    a, W, f_unsat, margins = simulate_reference(setup, X, y, a0, W0, STEPS, return_margins=True)
+    # the run must actually move and the hinge-type losses must see examples change status
+    assert rel_err(a0, a) > 1e-3
+    assert rel_err(res.a_final, a) < 1e-12
+    assert rel_err(res.W_final, W) < 1e-12
+    np.testing.assert_array_equal(res.f_unsat, f_unsat)
+    np.testing.assert_array_equal(res.train_error, np.mean(margins <= 0, axis=1))
+    sat = margins >= setup.h
+    expected_t_sat = np.where(sat.any(axis=0), np.argmax(sat, axis=0), -1)
+    np.testing.assert_array_equal(res.t_sat, expected_t_sat)
+    np.testing.assert_array_equal(res.y, y)
+    np.testing.assert_array_equal(res.x_par, X[:, 0])
+    np.testing.assert_array_equal(res.a[0], a0)
+
+
+def test_data_law_and_labels():
+    setup = small_setup(data="sphere", label_noise=0.2, d=4)
+    X, y, a0, W0, X_test, y_test = draw_problem(setup, 20000, seed=1, n_test=5000)
+    np.testing.assert_allclose(np.linalg.norm(X, axis=1), 2.0, rtol=1e-12)
+    clean = np.where(X[:, 0] >= 0, 1.0, -1.0)
+    assert abs(np.mean(y != clean) - 0.2) < 0.015
+    np.testing.assert_array_equal(y_test, np.where(X_test[:, 0] >= 0, 1.0, -1.0))  # test labels are clean
+    g = small_setup(sigma_a=2.0, sigma_w=0.5, M=4000, d=3)
+    _, _, a0, W0, _, _ = draw_problem(g, 10, seed=2, n_test=0)
+    assert abs(np.std(a0) - 2.0) < 0.1 and abs(np.std(W0) - 0.5) < 0.02
+    Xg, _, _, _, _, _ = draw_problem(small_setup(d=3), 20000, seed=2, n_test=0)
+    assert abs(np.mean(Xg ** 2) - 1.0) < 0.02
+
+
+def test_same_seed_bit_identical_and_different_seeds_differ():
+    setup = small_setup(label_noise=0.1)
+    r1 = simulate(setup, N=N, steps=STEPS, seed=11, n_test=100)
+    r2 = simulate(setup, N=N, steps=STEPS, seed=11, n_test=100)
+    r3 = simulate(setup, N=N, steps=STEPS, seed=12, n_test=100)
+    for field in ("a", "w_par", "w_perp_norm", "train_error", "f_unsat", "test_error", "teacher_angle", "t_sat",
+                  "x_par", "y", "a_final", "W_final"):
+        np.testing.assert_array_equal(getattr(r1, field), getattr(r2, field), err_msg=field)
+    assert not np.array_equal(r1.W_final, r3.W_final)
+    assert not np.array_equal(r1.x_par, r3.x_par)
+
+
+def test_explicit_arrays_are_honoured():
+    setup = small_setup()
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((N, D))
+    y = np.where(rng.random(N) < 0.5, 1.0, -1.0)  # arbitrary labels, used as given
+    a0 = rng.standard_normal(M)
+    W0 = rng.standard_normal((M, D))
+    X_test = rng.standard_normal((40, D))
+    y_test = -np.where(X_test[:, 0] >= 0, 1.0, -1.0)
+    res = simulate(setup, steps=STEPS, seed=0, X=X, y=y, a0=a0, W0=W0, X_test=X_test, y_test=y_test)
+    assert isinstance(res, SimulationResult) and res.N == N
+    np.testing.assert_array_equal(res.y, y)
+    np.testing.assert_array_equal(res.x_par, X[:, 0])
+    np.testing.assert_array_equal(res.a[0], a0)
+    np.testing.assert_array_equal(res.w_par[0], W0[:, 0])
+    np.testing.assert_allclose(res.w_perp_norm[0], np.linalg.norm(W0[:, 1:], axis=1), rtol=1e-14)
+    a, W, _ = simulate_reference(setup, X, y, a0, W0, STEPS)
+    assert rel_err(res.W_final, W) < 1e-12
+    # test error and angle at the last recorded step, recomputed from the final parameters
+    assert res.record_steps[-1] == STEPS
+    f_test = setup.alpha / M * (np.maximum(X_test @ W.T / math.sqrt(D), 0.0) @ a)
+    assert res.test_error[-1] == np.mean(y_test * f_test <= 0)
+    v = (a[:, None] * W).mean(axis=0)
+    assert math.isclose(res.teacher_angle[-1], math.acos(v[0] / np.linalg.norm(v)), rel_tol=1e-9, abs_tol=1e-12)
+    # replacing one drawn item leaves the other draws unchanged
+    r_seed = simulate(setup, N=N, steps=0, seed=4, n_test=0)
+    r_a0 = simulate(setup, N=N, steps=0, seed=4, n_test=0, a0=a0)
+    np.testing.assert_array_equal(r_seed.W_final, r_a0.W_final)
+    np.testing.assert_array_equal(r_seed.x_par, r_a0.x_par)
+    np.testing.assert_array_equal(r_a0.a_final, a0)
+
+
+def test_record_steps_and_t_sat_consistency():
+    setup = small_setup(h=0.5)
+    res = simulate(setup, N=N, steps=60, seed=2, n_test=0)
+    rec = res.record_steps
+    assert rec[0] == 0 and rec[1] == 1 and rec[-1] == 60 and np.all(np.diff(rec) > 0)
+    assert np.all(np.isnan(res.test_error))
+    n_sat = np.round((1 - res.f_unsat) * N).astype(int)
+    ever = np.array([np.sum((res.t_sat >= 0) & (res.t_sat <= t)) for t in rec])
+    assert np.all(ever >= n_sat)  # satisfied now => satisfied at some step <= now
+    assert ever[0] == n_sat[0]
+    assert np.all(res.t_sat <= 60) and np.all(res.t_sat >= -1)
+    assert n_sat[-1] > 0
+    assert np.array_equal(default_record_steps(0), [0])
+    r0 = simulate(setup, N=10, steps=0, seed=0, n_test=5)
+    assert r0.a.shape == (1, M) and r0.t_sat.shape == (10,)
+    d = default_record_steps(2000)
+    assert 40 <= len(d) <= 70 and d[0] == 0 and d[1] == 1 and d[-1] == 2000
+
+
+def test_float32_close_to_float64():
+    setup = small_setup(loss="quadratic_hinge")
+    r64 = simulate(setup, N=N, steps=STEPS, seed=1, n_test=0)
+    r32 = simulate(setup, N=N, steps=STEPS, seed=1, n_test=0, dtype=np.float32)
+    assert rel_err(r32.W_final, r64.W_final) < 1e-4
+
+
+def _bad_inputs():
+    ok = np.zeros((N, D))
+    return [
+        (dict(N=0), "N"),
+        (dict(N=2.5), "N"),
+        (dict(N=None), "N"),
+        (dict(steps=-1), "steps"),
+        (dict(seed=-3), "seed"),
+        (dict(n_test=-1), "n_test"),
+        (dict(N=None, X=np.zeros((N, D + 1))), "X"),
+        (dict(N=None, X=np.full((N, D), np.nan)), "X"),
+        (dict(N=N + 1, X=ok), "N"),
+        (dict(N=None, X=ok, y=np.zeros(N)), "y"),
+        (dict(N=None, X=ok, y=np.ones(N - 1)), "y"),
+        (dict(y=np.ones(N)), "y"),
+        (dict(a0=np.zeros(M + 1)), "a0"),
+        (dict(a0=[np.inf] * M), "a0"),
+        (dict(W0=np.zeros((D, M))), "W0"),
+        (dict(X_test=np.zeros((5, D + 2))), "X_test"),
+        (dict(X_test=np.zeros((5, D)), y_test=np.array([1, 1, 1, 1, 2])), "y_test"),
+        (dict(y_test=np.ones(5)), "y_test"),
+        (dict(record_steps=[0, 5, 3]), "record_steps"),
+        (dict(record_steps=[0, STEPS + 1]), "record_steps"),
+        (dict(record_steps=[-1, 2]), "record_steps"),
+        (dict(record_steps=[]), "record_steps"),
+        (dict(record_steps=[0.5]), "record_steps"),
+        (dict(dtype=np.int32), "dtype"),
+        (dict(screen="yes"), "screen"),
+    ]
+
+
+@pytest.mark.parametrize("kwargs,name", _bad_inputs(), ids=[f"{n}-{i}" for i, (_, n) in enumerate(_bad_inputs())])
+def test_bad_inputs_raise_value_error(kwargs, name):
+    args = dict(N=N, steps=STEPS, seed=0, n_test=10)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=name):
+        simulate(small_setup(), **args)
+
+
+def test_setup_must_be_a_setup():
+    with pytest.raises(ValueError, match="setup"):
+        simulate({"d": 3}, N=10, steps=1)
+
+
+@pytest.mark.parametrize("loss", ["hinge", "quadratic_hinge"])
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_screening_is_exact_and_skips_work(loss, activation):
+    setup = small_setup(loss=loss, activation=activation, h=0.5, eta=20.0, label_noise=0.1)
+    steps = 150
+    rec = np.arange(steps + 1)
+    on = simulate(setup, N=2000, steps=steps, seed=6, n_test=0, record_steps=rec, screen=True)
+    off = simulate(setup, N=2000, steps=steps, seed=6, n_test=0, record_steps=rec, screen=False)
+    assert on.screened and not off.screened
+    np.testing.assert_array_equal(on.f_unsat, off.f_unsat)
+    np.testing.assert_array_equal(on.train_error, off.train_error)
+    np.testing.assert_array_equal(on.t_sat, off.t_sat)
+    assert rel_err(on.W_final, off.W_final) < 1e-12
+    assert rel_err(on.a_final, off.a_final) < 1e-12
+    assert np.all(off.evaluated == 2000)
+    assert np.all(on.evaluated >= np.round(on.f_unsat * 2000))  # every unsatisfied example is evaluated
+    assert on.evaluated[-1] < 0.9 * 2000 and on.evaluated.sum() < 0.9 * off.evaluated.sum()  # and it skips some
+
+
+def test_logistic_is_never_screened():
+    res = simulate(small_setup(loss="logistic"), N=N, steps=5, seed=0, n_test=0, screen=True)
+    assert not res.screened and np.all(res.evaluated == N)
+
+
+def test_bit_identical_across_thread_counts():
+    numba = pytest.importorskip("numba")
+    setup = small_setup(label_noise=0.1)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        r1 = simulate(setup, N=3000, steps=STEPS, seed=9, n_test=100)
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        r2 = simulate(setup, N=3000, steps=STEPS, seed=9, n_test=100)
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(r1.W_final, r2.W_final)
+    np.testing.assert_array_equal(r1.test_error, r2.test_error)

@@ -1,0 +1,335 @@
+"""Finite-size full-batch gradient descent of the two-layer network, simulated exactly as defined.
+
+This module is the *independent* side of the validation: it uses no formula of the mean-field theory, only
+the model of :mod:`mftheory.model` (DESIGN.md section 1):
+
+* data x ~ N(0, I_d) (``"gaussian"``) or uniform on the sphere of radius sqrt(d) (``"sphere"``); teacher e_1,
+  clean label y = sign(x_1) with sign(0) = +1; each *training* label is flipped with probability
+  ``label_noise`` (test labels are always clean);
+* f(x) = (alpha/M) sum_i a_i sigma(z_i), z_i = w_i.x / sqrt(d), sigma(z) = max(z, s z), s = ``setup.slope``,
+  sigma'(z) = 1 if z > 0 else s;
+* full-batch GD on L = mean_mu l(y_mu f(x_mu)), every parameter updated from the gradient at the old
+  parameters (beta = eta alpha / M, u = -l'(y f), <.> the mean over the N training examples)::
+
+      a_i <- a_i + beta <u y sigma(z_i)>
+      w_i <- w_i + beta a_i <u y sigma'(z_i) x> / sqrt(d)
+
+  hinge: u = 1 if y f < h else 0 (an example with y f = h exactly is satisfied, u = 0);
+  quadratic hinge (l = max(0, h - z)^2 / 2): u = max(0, h - y f);
+  logistic (l = log(1 + e^-z)): u = 1 / (1 + e^{y f}), evaluated without overflow.
+
+Time t counts the GD steps done; step 0 is the initial state.  An example is *satisfied* when y f >= h (for
+every loss) and counts as a training/test *error* when y f <= 0 (f = 0 is an error).
+
+Random numbers are drawn with NumPy's ``Generator(PCG64)`` outside the compiled code, from independent child
+streams of ``SeedSequence(seed)`` (training inputs, label flips, a0, W0, test inputs), so the same seed gives
+the same draws on every machine and replacing one of them by an explicit array leaves the others unchanged.
+The compiled kernels (:mod:`validate._kernels`) contain no random numbers.  They split the examples into a
+fixed number of slabs run by numba threads, each with its own float64 gradient sums added in slab order, and
+run BLAS single-threaded inside (:mod:`validate._blas`): the same seed on the same machine gives bit-identical
+results whatever the number of threads.
+
+The whole loop over steps is one ``numba.njit(cache=True)`` call (no fastmath, no Python per step).  Each step
+sweeps the examples in batches: one BLAS product gives the batch's pre-activations, one fused pass sigma and
+f, and only the examples with u != 0 enter the backward product G^T X_u; no N x M array ever exists.  With the
+hinge-type losses, satisfied examples are screened exactly (see ``screen`` in :func:`simulate`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from numbers import Integral
+
+import numpy as np
+
+from mftheory.model import Setup
+from validate import _kernels
+from validate._blas import single_threaded_blas
+
+__all__ = ["simulate", "SimulationResult", "default_record_steps", "draw_problem", "draw_inputs", "teacher_labels"]
+
+_LOSS_CODES = {"hinge": 0, "quadratic_hinge": 1, "logistic": 2}
+_SCREENABLE = ("hinge", "quadratic_hinge")  # losses with u = 0 on satisfied examples
+_SCREEN_TOL = {np.dtype(np.float64): 1e-8, np.dtype(np.float32): 1e-3}  # relative rounding allowance
+
+
+# ----------------------------------------------------------------------------------------------------------
+# result
+# ----------------------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class SimulationResult:
+    """The recorded trajectory of one simulation.  R = len(record_steps).
+
+    Attributes
+    ----------
+    record_steps : (R,) int64
+        The steps t at which the state was recorded (sorted; t = 0 is the initial state).
+    a : (R, M) float64
+        Readout weights a_i at each recorded step.
+    w_par : (R, M) float64
+        Teacher component w_i . e_1 of each input weight.
+    w_perp_norm : (R, M) float64
+        Norm of the component of w_i orthogonal to e_1.
+    train_error : (R,) float64
+        Fraction of training examples with y f <= 0 (against the labels actually trained on, i.e. ``y``).
+    f_unsat : (R,) float64
+        Fraction of training examples with y f < h (unsatisfied).
+    test_error : (R,) float64
+        Fraction of test examples with y_test f <= 0 (test labels are clean, sign(x_1)); NaN without a test set.
+    teacher_angle : (R,) float64
+        Angle (radians, in [0, pi]) between the effective teacher v = mean_i a_i w_i and e_1.
+    t_sat : (N,) int64
+        First step t in [0, steps] at which training example mu is satisfied (y f >= h); -1 if never.
+    x_par : (N,) float64
+        Projections x_mu . e_1 of the training inputs.
+    y : (N,) float64
+        Training labels (+1.0 / -1.0) actually used, label noise included.
+    a_final : (M,) float64
+        Readout weights after ``steps`` steps.
+    W_final : (M, d) float64
+        Input weights after ``steps`` steps.
+    seed, setup, N, steps
+        The arguments of the run (N the number of training examples).
+    evaluated : (R,) int64
+        Diagnostic: number of training margins actually computed at each recorded step (N without screening).
+    screened : bool
+        Whether the exact screening was used (``screen=True`` and a hinge-type loss).
+    """
+
+    record_steps: np.ndarray
+    a: np.ndarray
+    w_par: np.ndarray
+    w_perp_norm: np.ndarray
+    train_error: np.ndarray
+    f_unsat: np.ndarray
+    test_error: np.ndarray
+    teacher_angle: np.ndarray
+    t_sat: np.ndarray
+    x_par: np.ndarray
+    y: np.ndarray
+    a_final: np.ndarray
+    W_final: np.ndarray
+    seed: int
+    setup: Setup
+    N: int
+    steps: int
+    evaluated: np.ndarray
+    screened: bool
+
+
+# ----------------------------------------------------------------------------------------------------------
+# inputs
+# ----------------------------------------------------------------------------------------------------------
+def default_record_steps(steps: int, n_points: int = 60) -> np.ndarray:
+    """About ``n_points`` log-spaced unique integers from 0 to ``steps``, always containing 0, 1 and steps."""
+    steps = int(steps)
+    if steps == 0:
+        return np.zeros(1, dtype=np.int64)
+    grid = np.unique(np.round(np.logspace(0.0, math.log10(steps), n_points)).astype(np.int64))
+    return np.unique(np.concatenate([[0, 1, steps], grid]))
+
+
+def teacher_labels(X: np.ndarray) -> np.ndarray:
+    """Clean labels sign(x . e_1) as float64, with sign(0) = +1."""
+    return np.where(np.asarray(X)[:, 0] >= 0, 1.0, -1.0)
+
+
+def draw_inputs(rng: np.random.Generator, n: int, d: int, data: str) -> np.ndarray:
+    """n inputs (n, d) float64: N(0, I_d) for ``"gaussian"``, uniform on the sphere of radius sqrt(d) for ``"sphere"``."""
+    X = rng.standard_normal((n, d))
+    if data == "sphere":
+        X *= math.sqrt(d) / np.linalg.norm(X, axis=1, keepdims=True)
+    return X
+
+
+def draw_problem(setup: Setup, N: int, seed: int = 0, n_test: int = 10000, X=None, y=None, a0=None, W0=None,
+                 X_test=None, y_test=None):
+    """The data and initial state that ``simulate(setup, N, seed=seed, ...)`` uses.
+
+    Returns ``(X, y, a0, W0, X_test, y_test)`` as float64 arrays.  Each missing item is drawn from its own child
+    stream of ``SeedSequence(seed)`` (in this order: X, label flips, a0, W0, X_test) with ``Generator(PCG64)``;
+    given items are passed through (no checks here: :func:`simulate` validates them).  Given ``X`` without ``y``,
+    the labels are sign(x_1) with label noise; ``y_test`` defaults to the clean sign(x_1) of ``X_test``.
+    """
+    d, M = setup.d, setup.M
+    s_X, s_noise, s_a, s_W, s_test = np.random.SeedSequence(seed).spawn(5)
+    if X is None:
+        X = draw_inputs(np.random.Generator(np.random.PCG64(s_X)), N, d, setup.data)
+    if y is None:
+        y = teacher_labels(X)
+        if setup.label_noise > 0:
+            flip = np.random.Generator(np.random.PCG64(s_noise)).random(X.shape[0]) < setup.label_noise
+            y[flip] = -y[flip]
+    if a0 is None:
+        a0 = setup.sigma_a * np.random.Generator(np.random.PCG64(s_a)).standard_normal(M)
+    if W0 is None:
+        W0 = setup.sigma_w * np.random.Generator(np.random.PCG64(s_W)).standard_normal((M, d))
+    if X_test is None:
+        X_test = draw_inputs(np.random.Generator(np.random.PCG64(s_test)), n_test, d, setup.data)
+    if y_test is None:
+        y_test = teacher_labels(X_test)
+    return X, y, a0, W0, X_test, y_test
+
+
+def _as_int(name, value, low):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Integral) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def _as_array(name, value, shape, what="a finite real array"):
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be {what} of shape {shape}, got {type(value).__name__}") from err
+    if arr.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must contain only finite values")
+    return arr
+
+
+def _as_labels(name, value, n):
+    arr = _as_array(name, value, (n,))
+    if not np.all((arr == 1.0) | (arr == -1.0)):
+        raise ValueError(f"{name} must contain only the labels -1 and +1")
+    return arr
+
+
+def _check_record_steps(record_steps, steps):
+    if record_steps is None:
+        return default_record_steps(steps)
+    arr = np.asarray(record_steps)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"record_steps must be a non-empty 1-d sequence of integers, got shape {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.integer):
+        if not (np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr))):
+            raise ValueError("record_steps must contain integers")
+    arr = arr.astype(np.int64)
+    if arr[0] < 0 or arr[-1] > steps:
+        raise ValueError(f"record_steps must lie within [0, steps] = [0, {steps}], got [{arr.min()}, {arr.max()}]")
+    if np.any(np.diff(arr) <= 0):
+        raise ValueError("record_steps must be strictly increasing")
+    return arr
+
+
+# ----------------------------------------------------------------------------------------------------------
+# public wrapper
+# ----------------------------------------------------------------------------------------------------------
+def simulate(setup: Setup, N: int | None = None, steps: int = 1000, seed: int = 0, X=None, y=None, a0=None,
+             W0=None, X_test=None, y_test=None, n_test: int = 10000, record_steps=None,
+             dtype=np.float64, screen: bool = True) -> SimulationResult:
+    """Train the network of ``setup`` by full-batch GD for ``steps`` steps and record its trajectory.
+
+    Parameters
+    ----------
+    setup : mftheory.Setup
+        Model, data law, loss and optimiser (d, M, alpha, h, eta, sigma_a, sigma_w, ...).
+    N : int >= 1, optional
+        Number of training examples; required unless ``X`` is given (then it must equal len(X) if given).
+    steps : int >= 0
+        Number of GD steps.
+    seed : int >= 0
+        Seed of the ``SeedSequence`` whose child streams draw X, the label flips, a0, W0 and X_test.
+    X : (N, d) array, optional
+        Training inputs (otherwise drawn from ``setup.data``).
+    y : (N,) array of +-1, optional
+        Training labels used as given (no label noise added).  Requires ``X``.  Without it the labels are
+        sign(x_1) (sign(0) = +1), each flipped with probability ``setup.label_noise``.
+    a0 : (M,) array, W0 : (M, d) array, optional
+        Initial parameters (otherwise a ~ N(0, sigma_a^2), W ~ N(0, sigma_w^2)).
+    X_test : (n, d) array, y_test : (n,) array of +-1, optional
+        Test set (y_test requires X_test; default labels sign(x_1)).  Otherwise ``n_test`` inputs are drawn.
+    n_test : int >= 0
+        Size of the drawn test set (0: no test set, test_error is NaN).  Ignored when X_test is given.
+    record_steps : sequence of int, optional
+        Strictly increasing steps within [0, steps] at which to record; default :func:`default_record_steps`.
+    dtype : numpy.float64 or numpy.float32
+        Precision of the data and of the matrix products.  The parameters and the gradient sums are always
+        accumulated in float64.  Use float64 for comparisons with theory.
+    screen : bool
+        Use the exact screening (hinge and quadratic hinge only; ignored for the logistic loss): the margin of
+        a satisfied example is recomputed only when a rigorous bound on its change since it was last computed
+        can reach its slack (see :mod:`validate._kernels`).  The trajectory is the same as without screening
+        up to rounding, with the same unsatisfied set at every step; only the cost changes.
+
+    Returns
+    -------
+    SimulationResult
+    """
+    if not isinstance(screen, (bool, np.bool_)):
+        raise ValueError(f"screen must be True or False, got {screen!r}")
+    if not isinstance(setup, Setup):
+        raise ValueError(f"setup must be an mftheory.Setup, got {type(setup).__name__}")
+    d, M = setup.d, setup.M
+    steps = _as_int("steps", steps, 0)
+    seed = _as_int("seed", seed, 0)
+    n_test = _as_int("n_test", n_test, 0)
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as err:
+        raise ValueError(f"dtype must be numpy.float64 or numpy.float32, got {dtype!r}") from err
+    if dt not in (np.dtype(np.float64), np.dtype(np.float32)):
+        raise ValueError(f"dtype must be numpy.float64 or numpy.float32, got {dtype!r}")
+    if X is None:
+        if N is None:
+            raise ValueError("N must be given (an integer >= 1) when X is not given")
+        N = _as_int("N", N, 1)
+        if y is not None:
+            raise ValueError("y can only be given together with X")
+    else:
+        arr = np.asarray(X)
+        if arr.ndim != 2 or arr.shape[1] != d or arr.shape[0] < 1:
+            raise ValueError(f"X must have shape (N, d) = (N >= 1, {d}), got {arr.shape}")
+        if N is not None and _as_int("N", N, 1) != arr.shape[0]:
+            raise ValueError(f"N = {N} does not match X, which has {arr.shape[0]} rows")
+        N = arr.shape[0]
+        X = _as_array("X", X, (N, d))
+        if y is not None:
+            y = _as_labels("y", y, N)
+    if a0 is not None:
+        a0 = _as_array("a0", a0, (M,))
+    if W0 is not None:
+        W0 = _as_array("W0", W0, (M, d))
+    if X_test is not None:
+        arr = np.asarray(X_test)
+        if arr.ndim != 2 or arr.shape[1] != d:
+            raise ValueError(f"X_test must have shape (n, d) = (n, {d}), got {arr.shape}")
+        X_test = _as_array("X_test", X_test, arr.shape)
+        if y_test is not None:
+            y_test = _as_labels("y_test", y_test, X_test.shape[0])
+    elif y_test is not None:
+        raise ValueError("y_test can only be given together with X_test")
+    rec = _check_record_steps(record_steps, steps)
+
+    X, y, a0, W0, X_test, y_test = draw_problem(setup, N, seed, n_test, X, y, a0, W0, X_test, y_test)
+    a = np.array(a0, dtype=np.float64, order="C")
+    W = np.array(W0, dtype=np.float64, order="C")
+    Xk = np.ascontiguousarray(X, dtype=dt)
+    Xt = np.ascontiguousarray(X_test, dtype=dt)
+    R = rec.shape[0]
+    rec_a = np.empty((R, M))
+    rec_wpar = np.empty((R, M))
+    rec_wperp2 = np.empty((R, M))
+    rec_v = np.empty((R, d))
+    rec_train = np.zeros(R, dtype=np.int64)
+    rec_unsat = np.zeros(R, dtype=np.int64)
+    rec_test = np.zeros(R, dtype=np.int64)
+    t_sat = np.full(N, -1, dtype=np.int64)
+    rec_evaluated = np.zeros(R, dtype=np.int64)
+    y = np.ascontiguousarray(y, dtype=np.float64)
+    use_screen = bool(screen) and setup.loss in _SCREENABLE
+    with single_threaded_blas():
+        _kernels.gd_kernel(Xk, y, a, W, steps, rec, setup.h, setup.alpha, setup.beta, setup.slope,
+                           _LOSS_CODES[setup.loss], use_screen, _SCREEN_TOL[dt], Xt,
+                           np.ascontiguousarray(y_test, dtype=np.float64), rec_a, rec_wpar, rec_wperp2, rec_v,
+                           rec_train, rec_unsat, rec_test, rec_evaluated, t_sat)
+
+    n_t = Xt.shape[0]
+    test_error = rec_test / n_t if n_t > 0 else np.full(R, np.nan)
+    angle = np.arctan2(np.linalg.norm(rec_v[:, 1:], axis=1), rec_v[:, 0])
+    return SimulationResult(
+        record_steps=rec, a=rec_a, w_par=rec_wpar, w_perp_norm=np.sqrt(rec_wperp2), train_error=rec_train / N,
+        f_unsat=rec_unsat / N, test_error=test_error, teacher_angle=angle, t_sat=t_sat, x_par=X[:, 0].copy(),
+        y=y.copy(), a_final=a, W_final=W, seed=seed, setup=setup, N=N, steps=steps, evaluated=rec_evaluated,
+        screened=use_screen)
