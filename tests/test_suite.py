@@ -1,0 +1,36 @@
+"""The quick validation suite runs end to end and its checks pass; the report is complete."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from validate.checks import Check
+
+
+def test_check_arithmetic():
+    assert Check("c", "q", 2.0, 2.1, 0.06, relative=True).passed
+    assert not Check("c", "q", 2.0, 2.2, 0.06, relative=True).passed
+    assert not Check("c", "q", 1.0, float("nan"), 1.0).passed
+    assert Check("c", "q", 0.0, 5.0, 0.0, informational=True).passed
+
+
+@pytest.mark.slow
+def test_quick_suite_passes_and_writes_the_report(tmp_path):
+    out = tmp_path / "v"
+    result = subprocess.run([sys.executable, "-m", "validate", "run", "--suite", "quick", "--out", str(out)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    assert {r["case"] for r in report["checks"]} == {"fig1", "rich_lazy", "overfitting", "data_laws", "label_noise",
+                                                     "losses"}
+    assert all(r["pass"] for r in report["checks"])
+    for fig in report["figures"].values():
+        assert (out / fig).stat().st_size > 10_000
+    assert "| fig1 | gamma_plus" in (out / "report.md").read_text()
+
+
+def test_unknown_case_is_a_clear_error(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "validate", "run", "--cases", "nope", "--out", str(tmp_path)],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "invalid choice" in result.stderr

@@ -1,0 +1,5 @@
+import sys
+
+from validate.suite import main
+
+sys.exit(main())

@@ -1,0 +1,40 @@
+"""A comparison of one theory prediction with simulation, and the finite-size scales tolerances are built from."""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    case: str
+    quantity: str
+    theory: float
+    simulation: float
+    tolerance: float
+    relative: bool = False  # tolerance on |sim - theory| / |theory| instead of |sim - theory|
+    informational: bool = False  # reported, not judged (no theory for it yet)
+
+    @property
+    def error(self) -> float:
+        diff = abs(self.simulation - self.theory)
+        return diff / abs(self.theory) if self.relative else diff
+
+    @property
+    def passed(self) -> bool:
+        return self.informational or (math.isfinite(self.error) and self.error <= self.tolerance)
+
+    def as_dict(self) -> dict:
+        return {"case": self.case, "quantity": self.quantity, "theory": self.theory, "simulation": self.simulation,
+                "error": self.error, "tolerance": self.tolerance, "relative": self.relative,
+                "informational": self.informational, "pass": self.passed}
+
+
+def threshold_blur(M: int) -> float:
+    """Relative sd of the finite-M output F_M around kappa x_par at the threshold: O(1/sqrt(M))."""
+    return 1.0 / math.sqrt(M)
+
+
+def sample_noise(N: int, f_unsat: float) -> float:
+    """Relative sd of an empirical mean over the N f_U unsatisfied training examples."""
+    return 1.0 / math.sqrt(max(N * f_unsat, 1.0))

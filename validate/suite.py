@@ -1,0 +1,78 @@
+"""``python -m validate run --suite quick|paper [--out DIR] [--cases ...]``: run the validation cases and write
+report.md, report.json and one PNG per case. Exit status 1 when a check fails (the failing ones are printed)."""
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+import time
+
+from tqdm import tqdm
+
+from validate.cases import CASES, PAPER, QUICK
+
+
+def _write_atomically(path: pathlib.Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def run(suite: str, out: pathlib.Path, cases=None, seed: int = 0) -> dict:
+    scale = {"quick": QUICK, "paper": PAPER}[suite]
+    names = list(cases or CASES)
+    unknown = set(names) - set(CASES)
+    if unknown:
+        raise ValueError(f"cases must be among {sorted(CASES)}; got {sorted(unknown)}")
+    out.mkdir(parents=True, exist_ok=True)
+    rows, figures, timings = [], {}, {}
+    for name in (bar := tqdm(names, desc=f"validate {suite}", unit="case")):
+        bar.set_postfix_str(name)
+        start = time.perf_counter()
+        checks, figure = CASES[name](scale, out, seed)
+        timings[name] = time.perf_counter() - start
+        rows += [c.as_dict() for c in checks]
+        figures[name] = figure.name
+    report = {"suite": suite, "scale": scale.__dict__, "seed": seed, "checks": rows, "figures": figures,
+              "seconds": timings, "passed": all(r["pass"] for r in rows)}
+    _write_atomically(out / "report.json", json.dumps(report, indent=1))
+    _write_atomically(out / "report.md", _markdown(report))
+    return report
+
+
+def _markdown(report) -> str:
+    lines = [f"# Validation report ({report['suite']} suite)", "",
+             f"Scale: {report['scale']}; seed {report['seed']}.", "",
+             "| case | quantity | theory | simulation | error | tolerance | result |", "|---|---|---|---|---|---|---|"]
+    for r in report["checks"]:
+        result = "info" if r["informational"] else ("pass" if r["pass"] else "**FAIL**")
+        kind = " (rel.)" if r["relative"] else ""
+        lines.append(f"| {r['case']} | {r['quantity']} | {r['theory']:.5g} | {r['simulation']:.5g} | "
+                     f"{r['error']:.3g}{kind} | {r['tolerance']:.3g} | {result} |")
+    lines += ["", "## Figures", ""]
+    lines += [f"### {name} ({report['seconds'][name]:.1f} s)\n\n![{name}]({fig})\n" for name, fig in report["figures"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m validate", description="Validate mftheory against simulation.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("run", help="run a validation suite and write the report",
+                       description="Run the named validation cases; write report.md, report.json and figures.")
+    p.add_argument("--suite", choices=("quick", "paper"), default="quick")
+    p.add_argument("--out", default="validation")
+    p.add_argument("--cases", nargs="*", choices=sorted(CASES), help="a subset of the cases (default: all)")
+    p.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    report = run(args.suite, pathlib.Path(args.out), args.cases, args.seed)
+    print(f"\nwrote {args.out}/report.md and report.json")
+    failed = [r for r in report["checks"] if not r["pass"]]
+    for r in report["checks"]:
+        status = "info" if r["informational"] else ("ok  " if r["pass"] else "FAIL")
+        print(f"  [{status}] {r['case']:<12} {r['quantity']:<34} theory {r['theory']:<11.5g} sim {r['simulation']:<11.5g}"
+              f" err {r['error']:.3g} tol {r['tolerance']:.3g}")
+    if failed:
+        print(f"\n{len(failed)} check(s) failed", file=sys.stderr)
+        return 1
+    return 0
