@@ -98,10 +98,11 @@ def fig1(scale: Scale, out: pathlib.Path, seed: int = 0):
     ax[1, 0].plot(sol.t[1:], sol.gamma_plus[1:], label="theory gamma_+ (discrete map)")
     ax[1, 0].plot(sol.t[1:], sol.gamma[1:], "--", label="theory gamma (flow)")
     ax[1, 0].plot(t[1:], gp[1:], "o", ms=3, label="simulation log P_+")
-    ax[1, 0].plot(sol.t[1:], setup.beta * sol.g[0] * sol.t[1:], ":", label="small t: beta g(0) t")
+    early = sol.t[1:max(3, len(sol.t) // 15)]
+    ax[1, 0].plot(early, setup.beta * sol.g[0] * early, ":", label="small t: beta g(0) t")
     tt = sol.t[len(sol.t) // 2:]
     ax[1, 0].plot(tt, sol.gamma[-1] + np.log(tt / tt[-1]) / 4, ":", label="large t: log(t)/4")
-    ax[1, 0].set(xscale="log", xlabel="t", ylabel="gamma", title="(c) gamma(t)", ylim=(0, None))
+    ax[1, 0].set(xscale="log", xlabel="t", ylabel="gamma", title="(c) gamma(t)", ylim=(0, 1.2 * sol.gamma_plus[-1]))
     ax[1, 0].legend(fontsize=7)
     sat = sim.t_sat >= 0
     ax[1, 1].plot(sim.t_sat[sat], np.abs(sim.x_par[sat]), ",", alpha=0.4, label="training examples")
