@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import pathlib
 import re
-import tempfile
 import time
 
 from derivations.catalog import ACTIVATIONS, DATA_LAWS, LOSSES
 from derivations.codegen import activation_module_source, kernel_module_source, source_key, variant_description
 from derivations.meanfield import MeanFieldDerivation, derive
+from mftheory.atomic import write_atomically
 
 GENERATED_DIR = pathlib.Path(__file__).resolve().parent.parent / "mftheory" / "kernels" / "generated"
 _KEY_LINE = re.compile(r"^# key: ([0-9a-f]{64})$", re.M)
@@ -22,21 +21,6 @@ class BuildRecord:
     path: pathlib.Path
     status: str  # "cached" or "generated"
     seconds: float
-
-
-def write_atomically(path: pathlib.Path, text: str) -> None:
-    """Write text to path so that a reader sees the old file or the new one, never a partial one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def stored_key(path: pathlib.Path) -> str | None:

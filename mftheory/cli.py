@@ -34,8 +34,8 @@ def _cmd_derive(args):
 
 def write_latex(path: pathlib.Path, variants, compile_pdf: bool = False) -> pathlib.Path | None:
     """Write the LaTeX document of ``variants`` ((activation, loss, data) triples); optionally run pdflatex."""
-    from derivations.build import write_atomically
     from derivations.latex import document
+    from mftheory.atomic import write_atomically
     from derivations.meanfield import derive
 
     write_atomically(path, document([derive(*v) for v in variants]))

@@ -174,24 +174,29 @@ def overfitting(scale: Scale, out: pathlib.Path, seed: int = 0):
     return checks, _save(fig, out, "overfitting")
 
 
-def data_laws(scale: Scale, out: pathlib.Path, seed: int = 0):
-    """Gaussian vs sphere data: the same (a, w_par) curves, a different speed gamma(t). Tolerance on gamma_+
-    as in fig1."""
+def _gamma_plus_across(case: str, field: str, values, scale: Scale, out: pathlib.Path, seed: int):
+    """gamma_+ from simulation against theory for setups differing in one field; tolerance as in fig1."""
     checks = []
     fig, ax = plt.subplots(figsize=(6, 4))
-    for i, data in enumerate(("gaussian", "sphere")):
-        setup = scale.setup(data=data)
+    for i, value in enumerate(values):
+        setup = scale.setup(**{field: value})
         sim = simulate(setup, N=scale.N // 2, steps=scale.steps, seed=seed + i)
         sol = meanfield(setup, scale.steps)
         gp = measured_gamma_plus(sim)
         tol = 3 * (0.5 * threshold_blur(setup.M) + sample_noise(scale.N // 2, float(sim.f_unsat[-1])))
-        checks.append(Check("data_laws", f"gamma_plus {data} (t={scale.steps})", float(sol.gamma_plus[-1]),
+        checks.append(Check(case, f"gamma_plus {value} (t={scale.steps})", float(sol.gamma_plus[-1]),
                             float(gp[-1]), tol))
-        ax.plot(sol.t[1:], sol.gamma_plus[1:], color=f"C{i}", label=f"theory {data}")
-        ax.plot(sim.record_steps[1:], gp[1:], "o", color=f"C{i}", ms=3, label=f"simulation {data}")
-    ax.set(xscale="log", xlabel="t", ylabel="gamma_+", title="data laws")
+        ax.plot(sol.t[1:], sol.gamma_plus[1:], color=f"C{i}", label=f"theory {value}")
+        ax.plot(sim.record_steps[1:], gp[1:], "o", color=f"C{i}", ms=3, label=f"simulation {value}")
+    ax.set(xscale="log", xlabel="t", ylabel="gamma_+", title=case.replace("_", " "))
     ax.legend(fontsize=7)
-    return checks, _save(fig, out, "data_laws")
+    return checks, _save(fig, out, case)
+
+
+def data_laws(scale: Scale, out: pathlib.Path, seed: int = 0):
+    """Gaussian vs sphere data: the same (a, w_par) curves, a different speed gamma(t). Tolerance on gamma_+
+    as in fig1."""
+    return _gamma_plus_across("data_laws", "data", ("gaussian", "sphere"), scale, out, seed)
 
 
 def label_noise(scale: Scale, out: pathlib.Path, seed: int = 0):
@@ -226,21 +231,7 @@ def label_noise(scale: Scale, out: pathlib.Path, seed: int = 0):
 def losses(scale: Scale, out: pathlib.Path, seed: int = 0):
     """Quadratic hinge and logistic: gamma_+ from simulation against their mean-field predictions; tolerance
     as in fig1 (for the logistic loss every example keeps a weight, f_U is taken as the fraction with y f < h)."""
-    checks = []
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for i, loss in enumerate(("quadratic_hinge", "logistic")):
-        setup = scale.setup(loss=loss)
-        sim = simulate(setup, N=scale.N // 2, steps=scale.steps, seed=seed + i)
-        sol = meanfield(setup, scale.steps)
-        gp = measured_gamma_plus(sim)
-        tol = 3 * (0.5 * threshold_blur(setup.M) + sample_noise(scale.N // 2, float(sim.f_unsat[-1])))
-        checks.append(Check("losses", f"gamma_plus {loss} (t={scale.steps})", float(sol.gamma_plus[-1]),
-                            float(gp[-1]), tol))
-        ax.plot(sol.t[1:], sol.gamma_plus[1:], color=f"C{i}", label=f"theory {loss}")
-        ax.plot(sim.record_steps[1:], gp[1:], "o", color=f"C{i}", ms=3, label=f"simulation {loss}")
-    ax.set(xscale="log", xlabel="t", ylabel="gamma_+", title="losses")
-    ax.legend(fontsize=7)
-    return checks, _save(fig, out, "losses")
+    return _gamma_plus_across("losses", "loss", ("quadratic_hinge", "logistic"), scale, out, seed)
 
 
 CASES = {"fig1": fig1, "rich_lazy": rich_lazy, "overfitting": overfitting, "data_laws": data_laws,

@@ -10,13 +10,8 @@ import time
 
 from tqdm import tqdm
 
+from mftheory.atomic import write_atomically
 from validate.cases import CASES, PAPER, QUICK
-
-
-def _write_atomically(path: pathlib.Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 def run(suite: str, out: pathlib.Path, cases=None, seed: int = 0) -> dict:
@@ -36,8 +31,8 @@ def run(suite: str, out: pathlib.Path, cases=None, seed: int = 0) -> dict:
         figures[name] = figure.name
     report = {"suite": suite, "scale": scale.__dict__, "seed": seed, "checks": rows, "figures": figures,
               "seconds": timings, "passed": all(r["pass"] for r in rows)}
-    _write_atomically(out / "report.json", json.dumps(report, indent=1))
-    _write_atomically(out / "report.md", _markdown(report))
+    write_atomically(out / "report.json", json.dumps(report, indent=1))
+    write_atomically(out / "report.md", _markdown(report))
     return report
 
 

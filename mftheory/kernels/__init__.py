@@ -13,6 +13,8 @@ import pathlib
 import sys
 from types import ModuleType
 
+from mftheory.atomic import write_atomically
+
 from mftheory.kernels.generated import activations as _activations
 
 CACHE_DIR = pathlib.Path(os.environ.get("MFTHEORY_CACHE", pathlib.Path.home() / ".cache" / "mftheory"))
@@ -37,7 +39,6 @@ def odd_slope(activation: str, leak: float) -> float:
 
 def compile_derivation(derivation, cache_dir: pathlib.Path | None = None) -> ModuleType:
     """Generate (once, keyed by content) and import the kernel module of a user's derivation."""
-    from derivations.build import write_atomically
     from derivations.codegen import kernel_module_source, source_key, variant_description
 
     cache_dir = pathlib.Path(cache_dir or CACHE_DIR) / "kernels"

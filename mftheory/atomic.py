@@ -1,0 +1,22 @@
+"""Atomic file writes: a reader sees the old file or the new one, never a partial one."""
+from __future__ import annotations
+
+import os
+import pathlib
+import tempfile
+
+
+def write_atomically(path: pathlib.Path, text: str) -> None:
+    """Write text to path through a temporary file in the same directory, fsync'd, then renamed over it."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
