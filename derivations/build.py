@@ -6,8 +6,12 @@ import pathlib
 import re
 import time
 
+import sympy as sp
+
 from derivations.catalog import ACTIVATIONS, DATA_LAWS, LOSSES
-from derivations.codegen import activation_module_source, kernel_module_source, source_key, variant_description
+from derivations.codegen import (activation_module_source, finite_width_module_source, kernel_module_source,
+                                 source_key, variant_description)
+from derivations.finite_width import derive_finite_width
 from derivations.meanfield import MeanFieldDerivation, derive
 from mftheory.atomic import write_atomically
 
@@ -63,6 +67,17 @@ def build(target: pathlib.Path = GENERATED_DIR, force: bool = False, progress=No
                 records.append(BuildRecord(name, path, "generated", time.perf_counter() - start))
             if progress:
                 progress(records[-1])
+    for act in ACTIVATIONS:
+        path = target / f"finite_width_{act}.py"
+        start = time.perf_counter()
+        key = source_key("finite_width|" + act + "|" + sp.srepr(ACTIVATIONS[act].expr))
+        if not force and stored_key(path) == key:
+            records.append(BuildRecord(path.stem, path, "cached", time.perf_counter() - start))
+        else:
+            write_atomically(path, finite_width_module_source(derive_finite_width(act)))
+            records.append(BuildRecord(path.stem, path, "generated", time.perf_counter() - start))
+        if progress:
+            progress(records[-1])
     path = target / "activations.py"
     start = time.perf_counter()
     derivations = [derive(act, "hinge", "gaussian") for act in ACTIVATIONS]

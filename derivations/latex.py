@@ -43,6 +43,19 @@ def derivation_body(derivation, standalone: bool = True) -> str:
     return "\n".join(line for line in lines if line)
 
 
+def steps_section(title: str, label: str, steps) -> str:
+    """A section with one numbered equation per step and its assumptions."""
+    lines = [r"\section{%s}" % escape_text(title)]
+    for step in steps:
+        lines.append(r"\paragraph{%s.}" % escape_text(step.title[0].upper() + step.title[1:]))
+        lines.append(r"\begin{equation}\label{eq:%s:%s}" % (label, step.key))
+        lines.append(_equation(step.equation))
+        lines.append(r"\end{equation}")
+        if step.assumptions:
+            lines.append(r"\noindent\emph{Assumptions:} %s" % escape_text(step.assumptions))
+    return "\n".join(lines)
+
+
 PREAMBLE = r"""\documentclass[10pt]{article}
 \usepackage[margin=1.6cm,landscape]{geometry}
 \usepackage{amsmath,amssymb}
@@ -59,7 +72,10 @@ Heaviside$(0) = 0$: an example with $y f = h$ is satisfied.
 """
 
 
-def document(derivations) -> str:
-    """A standalone LaTeX document with every equation of every derivation given."""
-    body = "\n\n".join(derivation_body(D) for D in derivations)
+def document(derivations, finite_width=()) -> str:
+    """A standalone LaTeX document with every equation of every derivation given (mean-field derivations, then
+    finite-width ones)."""
+    body = "\n\n".join([derivation_body(D) for D in derivations]
+                        + [steps_section(f"Finite width M, {F.activation.name}, gaussian data (frozen init law)",
+                                         f"finite_width:{F.activation.name}", F.steps) for F in finite_width])
     return PREAMBLE + "\n" + body + "\n\\end{document}\n"

@@ -35,3 +35,11 @@ w_par = sp.Symbol("w_par", real=True)
 a0 = sp.Symbol("a_0", real=True)
 w0 = sp.Symbol("w_0", real=True)
 odd_slope = sp.Symbol("c_sigma", positive=True)
+
+# finite width: number of nodes, the init-averaged second moments of a node at time t, |x_perp|^2, x_par
+M = sp.Symbol("M", positive=True)
+m_a2 = sp.Symbol("m_{a^2}", positive=True)
+m_w2 = sp.Symbol("m_{w^2}", positive=True)
+m_aw = sp.Symbol("m_{aw}", real=True)
+r2 = sp.Symbol("r^2", positive=True)
+x_par = sp.Symbol("x_par", real=True)

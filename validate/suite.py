@@ -11,12 +11,15 @@ import time
 from tqdm import tqdm
 
 from mftheory.atomic import write_atomically
-from validate.cases import CASES, PAPER, QUICK
+from validate.cases import CASES, CORE_CASES, FINITE_SIZE_CASES, PAPER, QUICK
+
+SUITES = {"quick": (QUICK, CORE_CASES), "paper": (PAPER, CORE_CASES), "finite": (QUICK, FINITE_SIZE_CASES),
+          "finite-paper": (PAPER, FINITE_SIZE_CASES)}
 
 
 def run(suite: str, out: pathlib.Path, cases=None, seed: int = 0) -> dict:
-    scale = {"quick": QUICK, "paper": PAPER}[suite]
-    names = list(cases or CASES)
+    scale, default_cases = SUITES[suite]
+    names = list(cases or default_cases)
     unknown = set(names) - set(CASES)
     if unknown:
         raise ValueError(f"cases must be among {sorted(CASES)}; got {sorted(unknown)}")
@@ -55,7 +58,8 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="run a validation suite and write the report",
                        description="Run the named validation cases; write report.md, report.json and figures.")
-    p.add_argument("--suite", choices=("quick", "paper"), default="quick")
+    p.add_argument("--suite", choices=tuple(SUITES), default="quick",
+                   help="quick/paper: the core cases at small/paper scale; finite/finite-paper: the finite-size cases")
     p.add_argument("--out", default="validation")
     p.add_argument("--cases", nargs="*", choices=sorted(CASES), help="a subset of the cases (default: all)")
     p.add_argument("--seed", type=int, default=0)

@@ -1,0 +1,91 @@
+"""Finite width M: the law of F_M(x) - F_t(x) over the init at fixed x, the band around x*(t), and the
+finite-M test error.
+
+Lead of shared/DESIGN.md section 3: nodes that each follow the mean-field map from their own init give, at
+fixed x, a bivariate Gaussian (a, z = w.x/sqrt d); F_M(x) = (alpha/M) sum_i a_i sigma(z_i) then has mean
+F_t(x) and variance (alpha^2/M) Var[a sigma(z)]. This is the *frozen-init* approximation: it ignores the
+feedback of the loss on the fluctuations and finite N (DESIGN section 3 lists both; the validation case
+measures how far it is off).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import sympy as sp
+
+from derivations import symbols as S
+from derivations.averages import DataAverage, data_average
+from derivations.catalog import ACTIVATIONS, DATA_LAWS, Activation
+from derivations.meanfield import Step
+
+
+@dataclasses.dataclass(frozen=True)
+class FiniteWidthDerivation:
+    activation: Activation
+    steps: tuple[Step, ...]
+    mean_node_output: sp.Expr   # E[a sigma(z)] at fixed (x_par, |x_perp|^2)
+    node_variance: sp.Expr      # Var[a sigma(z)] at fixed x, in V_a, V_z, C
+    output_variance: sp.Expr    # Var F_M(x) in the node moments, x_par and r2 = |x_perp|^2
+    band_sd: sp.Expr            # sd of the |x_par| at which examples get satisfied, at x*
+    test_error: DataAverage     # E_x[P(y F_M(x) < 0)], |x_perp|^2 = d - 1
+
+    def step(self, key):
+        return next(s for s in self.steps if s.key == key)
+
+
+def _branches(expr):
+    """sigma on z > 0 and on z < 0, as expressions in z."""
+    p = sp.Symbol("p", positive=True)
+    pw = expr.rewrite(sp.Piecewise)
+    return pw.subs(S.z, p).subs(p, S.z), pw.subs(S.z, -p).subs(p, -S.z)
+
+
+@functools.lru_cache(maxsize=None)
+def derive_finite_width(activation="relu", data="gaussian", integration_seconds: int = 8) -> FiniteWidthDerivation:
+    act = ACTIVATIONS[activation] if isinstance(activation, str) else activation
+    law = DATA_LAWS[data] if isinstance(data, str) else data
+    Va, Vz = sp.symbols("V_a V_z", positive=True)
+    C = sp.Symbol("C", real=True)
+    steps = []
+    add = lambda *args: steps.append(Step(*args))
+
+    # (a, z) zero-mean bivariate Gaussian: a | z ~ N(C z / V_z, V_a - C^2 / V_z)
+    pos, neg = _branches(act.expr)
+    density = sp.exp(-S.z**2 / (2 * Vz)) / sp.sqrt(2 * sp.pi * Vz)
+    second = C**2 * S.z**2 / Vz**2 + Va - C**2 / Vz
+    m1 = sp.simplify(sp.integrate(C * S.z / Vz * pos * density, (S.z, 0, sp.oo))
+                     + sp.integrate(C * S.z / Vz * neg * density, (S.z, -sp.oo, 0)))
+    m2 = sp.integrate(second * pos**2 * density, (S.z, 0, sp.oo)) + sp.integrate(second * neg**2 * density, (S.z, -sp.oo, 0))
+    node_variance = sp.factor(sp.simplify(m2 - m1**2))
+    add("node_variance", "variance of a node's output at fixed x over the init",
+        sp.Eq(sp.Symbol(r"\mathrm{Var}[a\sigma(z)]"), node_variance),
+        "(a, z) jointly Gaussian with Var a = V_a, Var z = V_z, Cov = C; E[a sigma(z)] = " + str(m1))
+
+    moments = {Va: S.m_a2, Vz: (S.m_w2 * S.x_par**2 + S.sigma_w**2 * S.r2) / S.d, C: S.m_aw * S.x_par / sp.sqrt(S.d)}
+    add("moments_at_x", "node moments at fixed x at time t",
+        sp.Eq(sp.Matrix([Va, Vz, C]), sp.Matrix([moments[Va], moments[Vz], moments[C]])),
+        "m_{a^2}, m_{w^2}, m_{aw}: E[a^2], E[w_par^2], E[a w_par] of the mean-field node law; w_perp keeps its "
+        "init law N(0, sigma_w^2 I_{d-1}); r^2 = |x_perp|^2")
+    mean_node = m1.subs(moments)
+    output_variance = sp.factor(S.alpha**2 / S.M * node_variance.subs(moments))
+    add("output_variance", "finite-M output: F_M(x) = F_t(x) + O(1/sqrt(M)) with variance",
+        sp.Eq(sp.Symbol(r"\mathrm{Var}\,F_M(x)"), output_variance), "M independent nodes (frozen init law)")
+
+    kappa = sp.simplify(S.alpha * mean_node / S.x_par)
+    x_star = S.h / kappa
+    at_threshold = {S.x_par: x_star, S.r2: S.d - 1}
+    band = sp.sqrt(output_variance.subs(at_threshold)) / kappa
+    add("band", "sd of the |x_par| at which examples get satisfied (linearised at x*)",
+        sp.Eq(sp.Symbol(r"\mathrm{sd}\,x_{\parallel,\mathrm{sat}}"), band),
+        "F_M(x) = h crossed at x_par = x* + (F_M - F_t)/kappa; |x_perp|^2 replaced by its mean d - 1")
+
+    margin_mean = S.alpha * mean_node.subs(S.x_par, S.x)
+    margin_sd = sp.sqrt(output_variance.subs({S.x_par: S.x, S.r2: S.d - 1}))
+    error = data_average(sp.erfc(margin_mean / (sp.sqrt(2) * margin_sd)) / 2, law, integration_seconds)
+    add("test_error", "finite-M test error: P(y F_M(x) < 0) averaged over x",
+        sp.Eq(sp.Symbol(r"\epsilon_{\mathrm{test}}"), error.value),
+        "F_M(x) Gaussian around kappa x_par with the variance above; |x_perp|^2 = d - 1")
+    return FiniteWidthDerivation(activation=act, steps=tuple(steps), mean_node_output=mean_node,
+                                 node_variance=node_variance, output_variance=output_variance, band_sd=band,
+                                 test_error=error)

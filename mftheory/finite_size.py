@@ -1,0 +1,40 @@
+"""Finite-width corrections to the mean-field predictions (frozen init law; see derivations/finite_width.py)."""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+
+import numpy as np
+
+from mftheory.meanfield import MeanFieldSolution
+
+
+@dataclasses.dataclass(frozen=True)
+class FiniteWidthPrediction:
+    """At GD steps ``t``: ``band_sd`` the sd of |x_par| at which examples get satisfied around x*(t) (Fig. 1d),
+    ``test_error`` the finite-M test error P(y F_M(x) < 0); both O(1/sqrt(M)) from the frozen init law."""
+
+    t: np.ndarray
+    band_sd: np.ndarray
+    test_error: np.ndarray
+    moments: np.ndarray  # (T+1, 3): E[a^2], E[w_par^2], E[a w_par]
+
+
+def finite_width(solution: MeanFieldSolution) -> FiniteWidthPrediction:
+    """Finite-M band and test error along a mean-field solution (Gaussian data only)."""
+    setup = solution.setup
+    if setup.data != "gaussian":
+        raise ValueError(f"data must be 'gaussian' for the finite-width corrections (derived for it only), got {setup.data!r}")
+    k = solution.kernels
+    fw = importlib.import_module(f"mftheory.kernels.generated.finite_width_{setup.activation}")
+    sa, sw = setup.sigma_a, setup.sigma_w
+    moments = np.array([[k.moment_a2(p, m, sa, sw), k.moment_w2(p, m, sa, sw), k.moment_aw(p, m, sa, sw)]
+                        for p, m in zip(solution.gamma_plus, solution.gamma_minus)])
+    args = (setup.alpha, float(setup.M), float(setup.d), sw, setup.slope)
+    band = np.full(len(solution.t), np.inf)
+    error = np.full(len(solution.t), 0.5)
+    for i, (a2, w2, aw) in enumerate(moments):
+        if aw > 0:  # at t = 0 F_t = 0: no threshold, every sign equally likely
+            band[i] = fw.band_sd(setup.h, a2, w2, aw, *args)
+            error[i] = fw.test_error(a2, w2, aw, *args)
+    return FiniteWidthPrediction(t=solution.t, band_sd=band, test_error=error, moments=moments)

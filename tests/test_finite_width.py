@@ -1,0 +1,72 @@
+"""Finite-width corrections: the derived variance against Monte Carlo, kernels against SymPy/mpmath."""
+import math
+
+import mpmath as mp
+import numpy as np
+import pytest
+import sympy as sp
+
+import mftheory
+from derivations import symbols as S
+from derivations.finite_width import derive_finite_width
+from mftheory.finite_size import finite_width
+from mftheory.kernels.generated import finite_width_leaky_relu, finite_width_relu
+from mftheory.meanfield import meanfield
+
+mp.mp.dps = 30
+
+
+def test_relu_variance_is_the_design_form():
+    """(alpha^2/M)(2 V_a V_z + 3 C^2)/4 of DESIGN section 3, symbolically."""
+    D = derive_finite_width("relu")
+    by_name = {str(s): s for s in D.node_variance.free_symbols}
+    Va, Vz, C = by_name["V_a"], by_name["V_z"], by_name["C"]
+    assert sp.simplify(D.node_variance - (2 * Va * Vz + 3 * C**2) / 4) == 0
+
+
+@pytest.mark.parametrize("activation,leak", [("relu", 0.0), ("leaky_relu", 0.2)])
+def test_output_variance_matches_monte_carlo_over_inits(activation, leak):
+    """Nodes drawn from their init law and moved by the mean-field map; Var of alpha a sigma(z) at fixed x."""
+    setup = mftheory.Setup(d=30, alpha=1.0, h=1.0, eta=100.0, M=50, activation=activation, leak=leak)
+    sol = meanfield(setup, 40)
+    rng = np.random.default_rng(7)
+    n = 400_000
+    a0, w0 = rng.standard_normal(n), rng.standard_normal(n)
+    a, w = sol.node(a0, w0)
+    a, w = a[-1], w[-1]
+    x_par, r = 0.8, math.sqrt(setup.d - 1)
+    z = (w * x_par + rng.standard_normal(n) * r) / math.sqrt(setup.d)  # w_perp . x_perp ~ N(0, r^2)
+    out = setup.alpha * a * np.maximum(z, setup.slope * z)
+    mc = out.var() / setup.M
+    fw = finite_width(sol)
+    m = fw.moments[-1]
+    kernel = finite_width_relu if activation == "relu" else finite_width_leaky_relu
+    theory = kernel.output_variance(x_par, r**2, m[0], m[1], m[2], 1.0, float(setup.M), float(setup.d), 1.0, leak)
+    assert theory == pytest.approx(mc, rel=0.02)  # MC relative sd ~ sqrt(2/n) * kurtosis factor < 0.5%
+
+
+def test_kernels_match_sympy_and_mpmath():
+    D = derive_finite_width("leaky_relu")
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        vals = {S.m_a2: rng.uniform(0.5, 30), S.m_w2: rng.uniform(0.5, 30), S.m_aw: rng.uniform(0.1, 20),
+                S.alpha: rng.uniform(0.5, 2), S.M: float(rng.integers(10, 1000)), S.d: float(rng.integers(5, 200)),
+                S.sigma_w: rng.uniform(0.5, 2), S.leak: rng.uniform(0, 0.5), S.h: rng.uniform(0.1, 2),
+                S.x_par: rng.uniform(-2, 2), S.r2: rng.uniform(1, 200)}
+        args = [float(vals[s]) for s in (S.m_a2, S.m_w2, S.m_aw, S.alpha, S.M, S.d, S.sigma_w, S.leak)]
+        k = finite_width_leaky_relu
+        assert k.output_variance(float(vals[S.x_par]), float(vals[S.r2]), *args) == \
+            pytest.approx(float(sp.N(D.output_variance.subs(vals), 30)), rel=1e-12)
+        assert k.band_sd(float(vals[S.h]), *args) == pytest.approx(float(sp.N(D.band_sd.subs(vals), 30)), rel=1e-12)
+        (integral,) = [i for i in sp.preorder_traversal(D.test_error.value) if isinstance(i, sp.Integral)]
+        f = sp.lambdify(S.x, integral.function.subs(vals), "mpmath")
+        assert k.test_error(*args) == pytest.approx(float(mp.quad(f, [0, mp.inf])), rel=1e-10)
+
+
+def test_finite_width_prediction_shrinks_like_one_over_sqrt_m():
+    small = finite_width(meanfield(mftheory.fig1_setup(M=100, eta=250.0), 300))
+    large = finite_width(meanfield(mftheory.fig1_setup(M=1600, eta=4000.0), 300))  # same beta, same mean field
+    assert large.band_sd[-1] / small.band_sd[-1] == pytest.approx(0.25, rel=1e-9)
+    assert 0 < large.test_error[-1] < small.test_error[-1]
+    with pytest.raises(ValueError, match="data must be 'gaussian'"):
+        finite_width(meanfield(mftheory.fig1_setup(data="sphere"), 5))
