@@ -262,6 +262,13 @@ def finite_width(scale: Scale, out: pathlib.Path, seed: int = 0):
     coverage = float(inside.mean()) if n else float("nan")
     checks = [Check("finite_width", f"band coverage (n={n})", 0.6827, coverage,
                     3 * math.sqrt(0.6827 * 0.3173 / max(n, 1)) + 0.01)]
+    if n:
+        # where the band is off: the mean offset and the spread of the crossing points, in predicted sd units
+        scaled = (np.abs(sim.x_par[ok][sharp]) - centre[sharp]) / sd_eff
+        checks += [Check("finite_width", "crossing offset / predicted sd", 0.0, float(scaled.mean()), 0.0,
+                         informational=True),
+                   Check("finite_width", "crossing spread / predicted sd", 1.0, float(scaled.std()), 0.0,
+                         informational=True)]
     n_test = 10_000
     for step in (int(sim.record_steps[len(sim.record_steps) * 2 // 3]), int(sim.record_steps[-1])):
         j = int(np.searchsorted(sim.record_steps, step))
