@@ -290,4 +290,19 @@ def finite_width_module_source(derivation) -> str:
                   "sd of the |x_par| at which examples get satisfied, linearised at x*"),
         _average("test_error", D.test_error, "finite-M test error P(y F_M(x) < 0)", FINITE_WIDTH_ARGS),
     ]
+    part_args = ("x_par",) + FINITE_WIDTH_ARGS
+    common_sq, common_mean = D.common_variance
+    parts += [_average("common_second", common_sq, "E[a^2 c_0^2] over the node law at x_par", part_args),
+              _average("common_mean", common_mean, "E[a c_0] over the node law at x_par", part_args),
+              _average("linear_second", D.linear_variance, "E[a^2 c_1^2] over the node law at x_par", part_args)]
+    Vc, Vl = D.placeholders
+    call = ", ".join(part_args).replace("x_par", "_x", 1)
+    preamble = (("_x", _printer.doprint(_rename(D.threshold))),
+                ("_vc", f"common_second({call}) - common_mean({call}) ** 2"),
+                ("_vl", f"linear_second({call})"))
+    local = {Vc: sp.Symbol("_vc"), Vl: sp.Symbol("_vl")}
+    parts += [_function("band_scatter_sd", ("h",) + FINITE_WIDTH_ARGS, D.band_scatter_sd.xreplace(local),
+                        "band without the common part (one run's scatter around x*)", preamble=preamble[:2]),
+              _function("band_rest_sd", ("h",) + FINITE_WIDTH_ARGS, D.band_rest_sd.xreplace(local),
+                        "band of the nonlinear rest alone (tilt removed)", preamble=preamble)]
     return "\n\n\n".join(parts) + "\n"

@@ -29,6 +29,14 @@ class FiniteWidthDerivation:
     output_variance: sp.Expr    # Var F_M(x) in the node moments, x_par and r2 = |x_perp|^2
     band_sd: sp.Expr            # sd of the |x_par| at which examples get satisfied, at x*
     test_error: DataAverage     # E_x[P(y F_M(x) < 0)], |x_perp|^2 = d - 1
+    # Hermite split of F_M - F_t along x_perp at fixed x_par: common part (same for every x_perp), linear part
+    # (a tilt of the effective teacher) and the nonlinear rest
+    common_variance: tuple         # (E[a^2 c_0^2], E[a c_0]) over the node law
+    linear_variance: DataAverage   # E[a^2 c_1^2]: variance of the linear part, divided by alpha^2/M
+    threshold: sp.Expr             # x* = h / kappa in the node moments
+    band_scatter_sd: sp.Expr       # band without the common part (in V_common, V_linear placeholders)
+    band_rest_sd: sp.Expr          # band of the nonlinear rest alone
+    placeholders: tuple            # (V_common, V_linear) symbols used by the two bands above
 
     def step(self, key):
         return next(s for s in self.steps if s.key == key)
@@ -86,6 +94,49 @@ def derive_finite_width(activation="relu", data="gaussian", integration_seconds:
     add("test_error", "finite-M test error: P(y F_M(x) < 0) averaged over x",
         sp.Eq(sp.Symbol(r"\epsilon_{\mathrm{test}}"), error.value),
         "F_M(x) Gaussian around kappa x_par with the variance above; |x_perp|^2 = d - 1")
+    # Hermite split: for one node, x_perp enters only through xi = w_perp.x_perp/|w_perp| ~ N(0, 1), with
+    # z = mu + shat xi, mu = w_par x_par/sqrt(d), shat = |w_perp|/sqrt(d) ~ sigma_w sqrt((d-1)/d) (concentrated)
+    mu = sp.Symbol("mu", real=True)
+    shat = sp.Symbol(r"\hat{s}", positive=True)
+    xi = sp.Symbol("xi", real=True)
+    gauss = sp.exp(-xi**2 / 2) / sp.sqrt(2 * sp.pi)
+    zz = mu + shat * xi
+    kink = -mu / shat
+    hermite0 = sp.simplify(sp.integrate(pos.subs(S.z, zz) * gauss, (xi, kink, sp.oo))
+                           + sp.integrate(neg.subs(S.z, zz) * gauss, (xi, -sp.oo, kink)))
+    hermite1 = sp.simplify(sp.integrate(xi * pos.subs(S.z, zz) * gauss, (xi, kink, sp.oo))
+                           + sp.integrate(xi * neg.subs(S.z, zz) * gauss, (xi, -sp.oo, kink)))
+    add("hermite", "one node's output along x_perp: common and linear Hermite coefficients",
+        sp.Eq(sp.Matrix([sp.Symbol("c_0"), sp.Symbol("c_1")]), sp.Matrix([hermite0, hermite1])),
+        "sigma(mu + shat xi) = c_0 + c_1 xi + (rest orthogonal to 1 and xi), xi ~ N(0, 1)")
+    # node law: w_par ~ N(0, m_w2), a | w_par ~ N(k w_par, v); w_par = sqrt(m_w2) x, symmetrised over +-x so the
+    # average is over |x| like a data average of the Gaussian law
+    k_reg, v_res = S.m_aw / S.m_w2, S.m_a2 - S.m_aw**2 / S.m_w2
+    node_subs = {shat: S.sigma_w * sp.sqrt((S.d - 1) / S.d)}
+
+    def node_average(f_of_w):
+        sym = (f_of_w(sp.sqrt(S.m_w2) * S.x) + f_of_w(-sp.sqrt(S.m_w2) * S.x)) / 2
+        return data_average(sym, DATA_LAWS["gaussian"], integration_seconds)
+
+    at = lambda expr, w: expr.subs(node_subs).subs(mu, w * S.x_par / sp.sqrt(S.d))
+    second = lambda w: k_reg**2 * w**2 + v_res
+    common_sq = node_average(lambda w: second(w) * at(hermite0, w) ** 2)
+    common_mean = node_average(lambda w: k_reg * w * at(hermite0, w))
+    linear_sq = node_average(lambda w: second(w) * at(hermite1, w) ** 2)
+    Vc, Vl = sp.symbols("V_common V_linear", nonnegative=True)
+    add("common_linear", "variance of the common and linear parts (per alpha^2/M)",
+        sp.Eq(sp.Matrix([Vc, Vl]), sp.Matrix([common_sq.value - common_mean.value**2, linear_sq.value])),
+        "E over the node law; |w_perp|^2 at its mean sigma_w^2 (d-1)")
+    scale = S.alpha**2 / S.M
+    total_at_threshold = output_variance.subs(at_threshold)
+    band_scatter = sp.sqrt(total_at_threshold - scale * Vc) / kappa
+    band_rest = sp.sqrt(total_at_threshold - scale * (Vc + Vl)) / kappa
+    add("band_scatter", "band within one run: the common part shifts every example alike",
+        sp.Eq(sp.Symbol(r"\mathrm{sd}_{\mathrm{scatter}}"), band_scatter), "V_common, V_linear at x_par = x*")
+    add("band_rest", "band of the nonlinear rest (tilt removed)", sp.Eq(sp.Symbol(r"\mathrm{sd}_{\mathrm{rest}}"), band_rest),
+        "the hinge's feedback suppresses the tilt (DESIGN section 3); this is the band if it removes it entirely")
     return FiniteWidthDerivation(activation=act, steps=tuple(steps), mean_node_output=mean_node,
                                  node_variance=node_variance, output_variance=output_variance, band_sd=band,
-                                 test_error=error)
+                                 test_error=error, common_variance=(common_sq, common_mean), linear_variance=linear_sq,
+                                 threshold=x_star, band_scatter_sd=band_scatter, band_rest_sd=band_rest,
+                                 placeholders=(Vc, Vl))

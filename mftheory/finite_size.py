@@ -11,11 +11,15 @@ from mftheory.meanfield import MeanFieldSolution
 
 @dataclasses.dataclass(frozen=True)
 class FiniteWidthPrediction:
-    """At GD steps ``t``: ``band_sd`` the sd of |x_par| at which examples get satisfied around x*(t) (Fig. 1d),
-    ``test_error`` the finite-M test error P(y F_M(x) < 0); both O(1/sqrt(M)) from the frozen init law."""
+    """At GD steps ``t``: ``band_sd`` the sd of |x_par| at which examples get satisfied around x*(t) (Fig. 1d)
+    over inits; ``band_scatter_sd`` the same within one run (the common part of F_M - F_t, the same for every
+    x_perp, only shifts the band); ``band_rest_sd`` the nonlinear rest alone (the tilt removed too);
+    ``test_error`` the finite-M test error P(y F_M(x) < 0). All O(1/sqrt(M)) from the frozen init law."""
 
     t: np.ndarray
     band_sd: np.ndarray
+    band_scatter_sd: np.ndarray
+    band_rest_sd: np.ndarray
     test_error: np.ndarray
     moments: np.ndarray  # (T+1, 3): E[a^2], E[w_par^2], E[a w_par]
 
@@ -31,10 +35,13 @@ def finite_width(solution: MeanFieldSolution) -> FiniteWidthPrediction:
     moments = np.array([[k.moment_a2(p, m, sa, sw), k.moment_w2(p, m, sa, sw), k.moment_aw(p, m, sa, sw)]
                         for p, m in zip(solution.gamma_plus, solution.gamma_minus)])
     args = (setup.alpha, float(setup.M), float(setup.d), sw, setup.slope)
-    band = np.full(len(solution.t), np.inf)
+    band, scatter, rest = (np.full(len(solution.t), np.inf) for _ in range(3))
     error = np.full(len(solution.t), 0.5)
     for i, (a2, w2, aw) in enumerate(moments):
         if aw > 0:  # at t = 0 F_t = 0: no threshold, every sign equally likely
             band[i] = fw.band_sd(setup.h, a2, w2, aw, *args)
+            scatter[i] = fw.band_scatter_sd(setup.h, a2, w2, aw, *args)
+            rest[i] = fw.band_rest_sd(setup.h, a2, w2, aw, *args)
             error[i] = fw.test_error(a2, w2, aw, *args)
-    return FiniteWidthPrediction(t=solution.t, band_sd=band, test_error=error, moments=moments)
+    return FiniteWidthPrediction(t=solution.t, band_sd=band, band_scatter_sd=scatter, band_rest_sd=rest,
+                                 test_error=error, moments=moments)

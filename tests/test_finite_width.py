@@ -70,3 +70,30 @@ def test_finite_width_prediction_shrinks_like_one_over_sqrt_m():
     assert 0 < large.test_error[-1] < small.test_error[-1]
     with pytest.raises(ValueError, match="data must be 'gaussian'"):
         finite_width(meanfield(mftheory.fig1_setup(data="sphere"), 5))
+
+
+def test_hermite_parts_match_monte_carlo_and_the_mean():
+    """Common (E over x_perp) and linear (E[xi .]) parts of each node's output for sampled nodes (with their own
+    |w_perp|, which the kernels replace by its mean): their init variances against the generated kernels."""
+    setup = mftheory.Setup(d=30, alpha=1.0, h=1.0, eta=100.0, M=50)
+    sol = meanfield(setup, 40)
+    m = finite_width(sol).moments[-1]
+    rng = np.random.default_rng(11)
+    nodes = 20000  # the node count sets the error of the variances (heavy-tailed a)
+    a0, w0 = rng.standard_normal(nodes), rng.standard_normal(nodes)
+    a, w = (v[-1] for v in sol.node(a0, w0))
+    w_perp_norm = np.linalg.norm(rng.standard_normal((nodes, setup.d - 1)), axis=1)
+    x_par = 0.6
+    # xi = w_perp . x_perp / |w_perp| ~ N(0, 1) for one node: Gauss-Hermite nodes instead of samples, whose own
+    # second moment would bias c1 by several percent
+    xi, weight = np.polynomial.hermite_e.hermegauss(120)
+    weight = weight / math.sqrt(2 * math.pi)
+    z = (w[:, None] * x_par + w_perp_norm[:, None] * xi[None, :]) / math.sqrt(setup.d)
+    act = np.maximum(z, 0.0)
+    c0, c1 = act @ weight, (act * xi[None, :]) @ weight
+    args = (m[0], m[1], m[2], 1.0, float(setup.M), float(setup.d), 1.0, 0.0)
+    k = finite_width_relu
+    assert k.common_mean(x_par, *args) == pytest.approx(m[2] * x_par / (2 * math.sqrt(setup.d)), rel=1e-10)
+    common = k.common_second(x_par, *args) - k.common_mean(x_par, *args) ** 2
+    assert common == pytest.approx(np.var(a * c0), rel=0.05)
+    assert k.linear_second(x_par, *args) == pytest.approx(np.mean(a**2 * c1**2), rel=0.05)
