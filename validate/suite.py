@@ -63,7 +63,11 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="validation")
     p.add_argument("--cases", nargs="*", choices=sorted(CASES), help="a subset of the cases (default: all)")
     p.add_argument("--seed", type=int, default=0)
+    from validate.sweeping import add_parser, cli  # issue 7: `python -m validate sweep ...`
+    add_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "sweep":
+        return cli(args)
     report = run(args.suite, pathlib.Path(args.out), args.cases, args.seed)
     print(f"\nwrote {args.out}/report.md and report.json")
     failed = [r for r in report["checks"] if not r["pass"]]
