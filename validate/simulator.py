@@ -49,6 +49,7 @@ from validate._blas import single_threaded_blas
 __all__ = ["simulate", "SimulationResult", "default_record_steps", "draw_problem", "draw_inputs", "teacher_labels"]
 
 _LOSS_CODES = {"hinge": 0, "quadratic_hinge": 1, "logistic": 2}
+_BACKENDS = ("cpu", "cuda")
 _SCREENABLE = ("hinge", "quadratic_hinge")  # losses with u = 0 on satisfied examples
 _SCREEN_TOL = {np.dtype(np.float64): 1e-8, np.dtype(np.float32): 1e-3}  # relative rounding allowance
 
@@ -218,7 +219,7 @@ def _check_record_steps(record_steps, steps):
 # ----------------------------------------------------------------------------------------------------------
 def simulate(setup: Setup, N: int | None = None, steps: int = 1000, seed: int = 0, X=None, y=None, a0=None,
              W0=None, X_test=None, y_test=None, n_test: int = 10000, record_steps=None,
-             dtype=np.float64, screen: bool = True) -> SimulationResult:
+             dtype=np.float64, screen: bool = True, backend: str = "cpu") -> SimulationResult:
     """Train the network of ``setup`` by full-batch GD for ``steps`` steps and record its trajectory.
 
     Parameters
@@ -252,6 +253,13 @@ def simulate(setup: Setup, N: int | None = None, steps: int = 1000, seed: int = 
         a satisfied example is recomputed only when a rigorous bound on its change since it was last computed
         can reach its slack (see :mod:`validate._kernels`).  The trajectory is the same as without screening
         up to rounding, with the same unsatisfied set at every step; only the cost changes.
+    backend : "cpu" or "cuda"
+        ``"cpu"`` (default): the numba CPU kernels of :mod:`validate._kernels`.  ``"cuda"``: the numba CUDA
+        kernels of :mod:`validate._cuda_kernels` on the default GPU (same conventions, dtype and recorded
+        quantities; the trajectory agrees with the CPU one to rounding, so the unsatisfied set can differ only
+        where a margin is within rounding of h).  The GPU computes every margin at every step: ``screen`` is
+        ignored there (``evaluated`` is N and ``screened`` False).  Raises
+        :class:`validate._cuda_kernels.CudaUnavailableError` (a RuntimeError) when numba finds no usable GPU.
 
     Returns
     -------
@@ -259,6 +267,12 @@ def simulate(setup: Setup, N: int | None = None, steps: int = 1000, seed: int = 
     """
     if not isinstance(screen, (bool, np.bool_)):
         raise ValueError(f"screen must be True or False, got {screen!r}")
+    if not isinstance(backend, str) or backend not in _BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(map(repr, _BACKENDS))}, got {backend!r}")
+    if backend == "cuda":
+        from validate import _cuda_kernels
+
+        _cuda_kernels.require_cuda()
     if not isinstance(setup, Setup):
         raise ValueError(f"setup must be an mftheory.Setup, got {type(setup).__name__}")
     d, M = setup.d, setup.M
@@ -318,12 +332,17 @@ def simulate(setup: Setup, N: int | None = None, steps: int = 1000, seed: int = 
     t_sat = np.full(N, -1, dtype=np.int64)
     rec_evaluated = np.zeros(R, dtype=np.int64)
     y = np.ascontiguousarray(y, dtype=np.float64)
-    use_screen = bool(screen) and setup.loss in _SCREENABLE
-    with single_threaded_blas():
-        _kernels.gd_kernel(Xk, y, a, W, steps, rec, setup.h, setup.alpha, setup.beta, setup.slope,
-                           _LOSS_CODES[setup.loss], use_screen, _SCREEN_TOL[dt], Xt,
-                           np.ascontiguousarray(y_test, dtype=np.float64), rec_a, rec_wpar, rec_wperp2, rec_v,
-                           rec_train, rec_unsat, rec_test, rec_evaluated, t_sat)
+    use_screen = bool(screen) and setup.loss in _SCREENABLE and backend == "cpu"
+    if backend == "cuda":
+        _cuda_kernels.gd_cuda(Xk, y, a, W, steps, rec, setup.h, setup.alpha, setup.beta, setup.slope,
+                              _LOSS_CODES[setup.loss], Xt, np.ascontiguousarray(y_test, dtype=np.float64), rec_a,
+                              rec_wpar, rec_wperp2, rec_v, rec_train, rec_unsat, rec_test, rec_evaluated, t_sat)
+    else:
+        with single_threaded_blas():
+            _kernels.gd_kernel(Xk, y, a, W, steps, rec, setup.h, setup.alpha, setup.beta, setup.slope,
+                               _LOSS_CODES[setup.loss], use_screen, _SCREEN_TOL[dt], Xt,
+                               np.ascontiguousarray(y_test, dtype=np.float64), rec_a, rec_wpar, rec_wperp2, rec_v,
+                               rec_train, rec_unsat, rec_test, rec_evaluated, t_sat)
 
     n_t = Xt.shape[0]
     test_error = rec_test / n_t if n_t > 0 else np.full(R, np.nan)
