@@ -159,6 +159,26 @@ def discrete_map(steps, beta, alpha, d, h, eps, sigma_a, sigma_w, odd_slope, gam
 
 
 @jit
+def fill_unsat_fraction(kappa, d, h, eps, out):
+    """out[k] = unsat_fraction(kappa[k], d, h, eps) for every step."""
+    for k in range(kappa.shape[0]):
+        out[k] = unsat_fraction(kappa[k], d, h, eps)
+
+
+@jit
+def fill_moments(gamma_plus, gamma_minus, sigma_a, sigma_w, out):
+    """out[k] = (E a^2, E w_par^2, E a w_par, E (a-a0)^2, E (w_par-w0)^2) at every step."""
+    for k in range(gamma_plus.shape[0]):
+        p = gamma_plus[k]
+        m = gamma_minus[k]
+        out[k, 0] = moment_a2(p, m, sigma_a, sigma_w)
+        out[k, 1] = moment_w2(p, m, sigma_a, sigma_w)
+        out[k, 2] = moment_aw(p, m, sigma_a, sigma_w)
+        out[k, 3] = moment_da2(p, m, sigma_a, sigma_w)
+        out[k, 4] = moment_dw2(p, m, sigma_a, sigma_w)
+
+
+@jit
 def _flow_rate(gam, beta, alpha, d, h, eps, sigma_a, sigma_w, odd_slope):
     return beta * g_rate(kappa_flow(gam, alpha, d, sigma_a, sigma_w, odd_slope), d, h, eps, odd_slope)
 

@@ -32,8 +32,9 @@ def finite_width(solution: MeanFieldSolution) -> FiniteWidthPrediction:
     k = solution.kernels
     fw = importlib.import_module(f"mftheory.kernels.generated.finite_width_{setup.activation}")
     sa, sw = setup.sigma_a, setup.sigma_w
-    moments = np.array([[k.moment_a2(p, m, sa, sw), k.moment_w2(p, m, sa, sw), k.moment_aw(p, m, sa, sw)]
-                        for p, m in zip(solution.gamma_plus, solution.gamma_minus)])
+    all_moments = np.empty((len(solution.t), 5))
+    k.fill_moments(solution.gamma_plus, solution.gamma_minus, sa, sw, all_moments)
+    moments = all_moments[:, :3]
     args = (setup.alpha, float(setup.M), float(setup.d), sw, setup.slope)
     band, scatter, rest = (np.full(len(solution.t), np.inf) for _ in range(3))
     error = np.full(len(solution.t), 0.5)

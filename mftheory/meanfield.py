@@ -106,11 +106,12 @@ def meanfield(setup: Setup, steps: int, substeps: int = 8, kernel_module: Module
            setup.sigma_w, slope, gamma)
     with np.errstate(divide="ignore"):
         x_star = setup.h / kap
-    f_unsat = np.array([k.unsat_fraction(kk, d, setup.h, setup.label_noise) for kk in kap])
+    f_unsat = np.empty(n)
+    k.fill_unsat_fraction(kap, d, setup.h, setup.label_noise, f_unsat)
     sa, sw = setup.sigma_a, setup.sigma_w
-    w2 = np.array([k.moment_w2(p, m, sa, sw) for p, m in zip(gp, gm)])
-    da2 = np.array([k.moment_da2(p, m, sa, sw) for p, m in zip(gp, gm)])
-    dw2 = np.array([k.moment_dw2(p, m, sa, sw) for p, m in zip(gp, gm)])
+    moments = np.empty((n, 5))
+    k.fill_moments(gp, gm, sa, sw, moments)
+    w2, da2, dw2 = moments[:, 1], moments[:, 3], moments[:, 4]
     perp2 = (d - 1) * sw**2  # w_perp does not move
     alignment = w2 / (w2 + perp2)
     relative_change = np.sqrt((da2 + dw2) / (sa**2 + d * sw**2))
