@@ -13,6 +13,7 @@ import textwrap
 
 import numpy as np
 import sympy as sp
+from sympy.codegen.cfunctions import log1p
 from sympy.printing.pycode import PythonCodePrinter
 
 from derivations import symbols as S
@@ -27,7 +28,7 @@ QUADRATURE = {"nodes": 24, "panel": 2.0, "sphere_panel": 0.4, "gaussian_cutoff":
 ARGUMENT_NAMES = {
     S.kappa: "kappa", S.d: "d", S.h: "h", S.eps: "eps", S.odd_slope: "odd_slope", S.alpha: "alpha",
     S.sigma_a: "sigma_a", S.sigma_w: "sigma_w", S.gamma: "gamma", S.gamma_plus: "gamma_plus",
-    S.gamma_minus: "gamma_minus", S.a0: "a0", S.w0: "w0", S.beta: "beta", S.g: "g", S.x: "x", S.leak: "s",
+    S.gamma_minus: "gamma_minus", S.E_plus: "e_plus", S.E_minus: "e_minus", S.a0: "a0", S.w0: "w0", S.beta: "beta", S.g: "g", S.x: "x", S.leak: "s",
     S.M: "M", S.m_a2: "m_a2", S.m_w2: "m_w2", S.m_aw: "m_aw", S.r2: "r2", S.x_par: "x_par",
 }
 AVERAGE_ARGS = ("kappa", "d", "h")
@@ -141,21 +142,28 @@ def discrete_map(steps, beta, alpha, d, h, eps, sigma_a, sigma_w, odd_slope, gam
     Returns the number of steps filled: fewer than steps + 1 when beta g reaches 1, where
     prod(1 - beta g_k) would change sign (the learning rate is too large for the map).
     """
-    gp = 0.0
-    gm = 0.0
+    # the recursion carries E_+- = P_+- - 1, which needs no transcendental function per step and keeps full
+    # relative precision while beta g is tiny; gamma_+- = +-log1p(E_+-) is taken in a second, independent pass
+    e_plus = 0.0
+    e_minus = 0.0
+    filled = steps + 1
     for k in range(steps + 1):
-        kap = kappa_discrete(gp, gm, alpha, d, sigma_a, sigma_w, odd_slope)
+        kap = kappa_increments(e_plus, e_minus, alpha, d, sigma_a, sigma_w, odd_slope)
         rate = g_rate(kap, d, h, eps, odd_slope)
-        gamma_plus[k] = gp
-        gamma_minus[k] = gm
+        gamma_plus[k] = e_plus
+        gamma_minus[k] = e_minus
         kappa[k] = kap
         g[k] = rate
         if k == steps:
             break
         if beta * rate >= 1.0:
-            return k + 1
-        gp, gm = update_gamma_plus(gp, beta, rate), update_gamma_minus(gm, beta, rate)
-    return steps + 1
+            filled = k + 1
+            break
+        e_plus, e_minus = update_increment_plus(e_plus, beta, rate), update_increment_minus(e_minus, beta, rate)
+    for k in range(filled):
+        gamma_plus[k] = gamma_from_increment_plus(gamma_plus[k])
+        gamma_minus[k] = gamma_from_increment_minus(gamma_minus[k])
+    return filled
 
 
 @jit
@@ -247,6 +255,25 @@ def kernel_module_source(derivation: MeanFieldDerivation) -> str:
     assert sp.simplify((kd_safe - kd).rewrite(sp.exp)) == 0
     parts.append(_function("kappa_discrete", ("gamma_plus", "gamma_minus", "alpha", "d", "sigma_a", "sigma_w", "odd_slope"),
                            kd_safe, "slope kappa of F_t(x) = kappa x_par under the discrete map", safe=False))
+    # the same kappa in E_+- = P_+- - 1 = expm1(gamma_+), expm1(-gamma_-): P_+^2 - P_-^2 = (E_+ - E_-)(2 + E_+ + E_-)
+    kappa_inc = prefactor * (S.E_plus - S.E_minus) * (2 + S.E_plus + S.E_minus)
+    assert sp.simplify(kd.subs({S.gamma_plus: sp.log(1 + S.E_plus), S.gamma_minus: -sp.log(1 + S.E_minus)})
+                       - kappa_inc) == 0
+    parts.append(_function("kappa_increments", ("e_plus", "e_minus", "alpha", "d", "sigma_a", "sigma_w", "odd_slope"),
+                           kappa_inc, "kappa under the discrete map from E_+- = prod_k (1 +- beta g_k) - 1",
+                           safe=False))
+    # one step multiplies P_+- by 1 +- beta g, i.e. E <- E +- beta g (1 + E)
+    for j, (sign, name, e, gamma) in enumerate(((1, "plus", S.E_plus, S.gamma_plus),
+                                                (-1, "minus", S.E_minus, S.gamma_minus))):
+        updated = e + sign * S.beta * S.g * (1 + e)
+        # the same step as D.discrete_update on gamma_+- = +-log(1 + E_+-)
+        step = D.discrete_update[j].subs(gamma, sign * sp.log(1 + e))
+        assert sp.simplify(sp.expand_log(sp.exp(sign * step), force=True) - (1 + updated)) == 0
+        parts.append(_function(f"update_increment_{name}", (f"e_{name}", "beta", "g"), updated,
+                               f"E_{name} after one GD step with rate g", safe=False))
+        gamma_of_e = sign * log1p(e)
+        parts.append(_function(f"gamma_from_increment_{name}", (f"e_{name}",), gamma_of_e,
+                               f"gamma_{name} = {'+' if sign > 0 else '-'}log(1 + E_{name})", safe=False))
     parts.append(_function("kappa_flow", ("gamma", "alpha", "d", "sigma_a", "sigma_w", "odd_slope"), D.kappa_flow,
                            "slope kappa of F_t(x) = kappa x_par under the continuous flow"))
     for j, coord in enumerate(("a", "w_par")):

@@ -29,6 +29,9 @@ gamma_minus = sp.Symbol("gamma_-", nonnegative=True)
 # products prod_k (1 +/- beta g_k) of the discrete map
 P_plus = sp.Symbol("P_+", positive=True)
 P_minus = sp.Symbol("P_-", positive=True)
+# their increments E_+- = P_+- - 1, the state the discrete map iterates
+E_plus = sp.Symbol("E_+", real=True)
+E_minus = sp.Symbol("E_-", real=True)
 
 a = sp.Symbol("a", real=True)
 w_par = sp.Symbol("w_par", real=True)

@@ -121,6 +121,12 @@ def test_node_and_kappa_kernels_match_sympy_at_50_digits():
             pytest.approx(f(D.node_discrete[0]), rel=1e-12, abs=1e-12)
         assert k.moment_w2(v["gamma_+"], v["gamma_-"], v["sigma_a"], v["sigma_w"]) == \
             pytest.approx(f(D.moments_discrete["w2"]), rel=1e-12)
+        # the increments form the discrete map iterates: E_+ = exp(gamma_+) - 1, E_- = exp(-gamma_-) - 1
+        e_plus, e_minus = float(mp.expm1(v["gamma_+"])), float(mp.expm1(-v["gamma_-"]))
+        assert k.kappa_increments(e_plus, e_minus, v["alpha"], v["d"], v["sigma_a"], v["sigma_w"],
+                                  v["c_sigma"]) == pytest.approx(f(D.kappa_discrete), rel=1e-12)
+        assert k.gamma_from_increment_plus(e_plus) == pytest.approx(v["gamma_+"], rel=1e-12)
+        assert k.gamma_from_increment_minus(e_minus) == pytest.approx(v["gamma_-"], rel=1e-12, abs=1e-12)
 
 
 def test_safe_forms_are_needed_and_work_at_small_h_and_large_gamma():
@@ -134,6 +140,11 @@ def test_safe_forms_are_needed_and_work_at_small_h_and_large_gamma():
     big = k.kappa_discrete(300.0, 300.0, 1.0, 100.0, 1.0, 1.0, 0.5)
     assert math.isfinite(big) and big == pytest.approx(float(mp.mpf(2) * 0.5 * (mp.e ** 600 - mp.e ** -600) / 40), rel=1e-12)
     assert k.kappa_discrete(1e-12, 0.0, 1.0, 100.0, 1.0, 1.0, 0.5) == pytest.approx(2 * 0.5 * 2e-12 / 40, rel=1e-9)
+    # one step of beta g = 1e-12 from the init: the increments keep every digit that log1p / expm1 would
+    e_plus, e_minus = k.update_increment_plus(0.0, 1.0, 1e-12), k.update_increment_minus(0.0, 1.0, 1e-12)
+    assert k.kappa_increments(e_plus, e_minus, 1.0, 100.0, 1.0, 1.0, 0.5) == pytest.approx(2 * 0.5 * 2e-12 / 40,
+                                                                                            rel=1e-12)
+    assert k.gamma_from_increment_plus(e_plus) == pytest.approx(1e-12, rel=1e-12)
 
 
 def test_label_noise_fixed_point_kernels_near_one_half():
