@@ -124,6 +124,22 @@ def _peak_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _rss_mib():
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _reset_peak_rss():
+    """Start a new VmHWM window (Linux >= 4.0: writing 5 to clear_refs); False where that is not allowed."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
 def _worker(args):
     """Runs one measurement in this (fresh) process and writes its results to args.out (+ .json)."""
     from validate.simulator import draw_problem
@@ -139,6 +155,10 @@ def _worker(args):
         a0, W0 = state["a"], state["W"]
     small = slice(0, min(args.N, 2000))
     run(setup, X[small], y[small], a0, W0, 1, dtype)  # warm-up: compile / load numba caches, BLAS threads
+    # memory the run adds on top of the resident data and runtime: the peak RSS over the run alone, minus the
+    # RSS just before it (the data itself is X and y, already resident)
+    window = _reset_peak_rss()
+    rss_before = _rss_mib()
     if args.mode == "whole":
         t0 = time.perf_counter()
         a, W, n_unsat = run(setup, X, y, a0, W0, args.steps, dtype)
@@ -153,8 +173,10 @@ def _worker(args):
                 best = (t_run, result)
         t_run, (a, W, n_unsat) = best
         info = dict(ms_per_step=1e3 * (t_run - t_zero) / max(args.steps, 1), total_s=t_run)
-    np.savez(args.out, a=a, W=W, n_unsat=n_unsat)
     info["peak_rss_mib"] = _peak_mib()
+    info["run_extra_mib"] = info["peak_rss_mib"] - rss_before if window else float("nan")
+    info["data_mib"] = (X.nbytes + y.nbytes) / 2**20
+    np.savez(args.out, a=a, W=W, n_unsat=n_unsat)
     Path(str(args.out) + ".json").write_text(json.dumps(info))
 
 
@@ -280,22 +302,23 @@ def main(argv=None):
     print(f"\nWindows of {args.window} steps (ms/step = min over {args.repeat} runs; checks against the float64 "
           f"simulator from the same state)")
     header = (f"{'phase':<6} {'implementation':<15} {'dtype':<8} {'ms/step':>9} {'peak RSS MiB':>13} "
-              f"{'W rel diff':>11} {'#steps unsat count differs':>27} {'unsat at end':>13}")
+              f"{'run adds/data':>14} {'W rel diff':>11} {'#steps unsat count differs':>27} {'unsat at end':>13}")
     print(header)
     print("-" * len(header))
     for phase, impl, dt, info in windows:
         diff = info.get("W_rel_diff")
         print(f"{phase:<6} {impl:<15} {dt:<8} {info['ms_per_step']:>9.1f} {info['peak_rss_mib']:>13.0f} "
-              f"{'-' if diff is None else f'{diff:.1e}':>11} {info.get('unsat_differs_at', '-'):>27} "
+              f"{_extra(info):>14} {'-' if diff is None else f'{diff:.1e}':>11} {info.get('unsat_differs_at', '-'):>27} "
               f"{info['n_unsat_last']:>13}")
 
     print(f"\nWhole Fig. 1 run ({args.steps} steps)")
-    header = f"{'implementation':<15} {'dtype':<8} {'whole run s':>12} {'ms/step avg':>12} {'peak RSS MiB':>13}  how"
+    header = (f"{'implementation':<15} {'dtype':<8} {'whole run s':>12} {'ms/step avg':>12} {'peak RSS MiB':>13} "
+              f"{'run adds/data':>14}  how")
     print(header)
     print("-" * len(header))
     for impl, dt, info in whole:
-        print(f"{impl:<15} {dt:<8} {info['total_s']:>12.1f} {info['ms_per_step']:>12.1f} {info['peak_rss_mib']:>13.0f}  "
-              f"measured (f_unsat at end {info['f_unsat_end']:.4f})")
+        print(f"{impl:<15} {dt:<8} {info['total_s']:>12.1f} {info['ms_per_step']:>12.1f} {info['peak_rss_mib']:>13.0f} "
+              f"{_extra(info):>14}  measured (f_unsat at end {info['f_unsat_end']:.4f})")
     for impl in impls:
         if impl.startswith("simulator") and whole:
             continue
@@ -309,6 +332,13 @@ def main(argv=None):
         total = 1e-3 * info["ms_per_step"] * args.steps
         print(f"{'dense bound':<15} {dt:<8} {total:>12.1f} {info['ms_per_step']:>12.1f} {info['peak_rss_mib']:>13.0f}  "
               f"X W^T {info['fwd_ms']:.1f} ms + G^T X {info['bwd_ms']:.1f} ms per step, x {args.steps} steps")
+
+
+def _extra(info):
+    """The memory a run adds over the resident data (peak RSS over the run minus RSS before), as a fraction of the
+    data (X and y): 'peak within 1.5x of the data' means at most 0.5."""
+    extra = info.get("run_extra_mib", float("nan"))
+    return "n/a" if extra != extra else f"{extra / info['data_mib']:.2f}"
 
 
 def _blas_info():

@@ -9,8 +9,9 @@ import time
 import sympy as sp
 
 from derivations.catalog import ACTIVATIONS, DATA_LAWS, LOSSES
-from derivations.codegen import (activation_module_source, finite_width_module_source, kernel_module_source,
-                                 source_key, variant_description)
+from derivations.codegen import (activation_module_source, finite_sample_module_source, finite_width_module_source,
+                                 kernel_module_source, source_key, variant_description)
+from derivations.finite_sample import derive_finite_sample
 from derivations.finite_width import derive_finite_width
 from derivations.meanfield import MeanFieldDerivation, derive
 from mftheory.atomic import write_atomically
@@ -67,17 +68,19 @@ def build(target: pathlib.Path = GENERATED_DIR, force: bool = False, progress=No
                 records.append(BuildRecord(name, path, "generated", time.perf_counter() - start))
             if progress:
                 progress(records[-1])
-    for act in ACTIVATIONS:
-        path = target / f"finite_width_{act}.py"
-        start = time.perf_counter()
-        key = source_key("finite_width|" + act + "|" + sp.srepr(ACTIVATIONS[act].expr))
-        if not force and stored_key(path) == key:
-            records.append(BuildRecord(path.stem, path, "cached", time.perf_counter() - start))
-        else:
-            write_atomically(path, finite_width_module_source(derive_finite_width(act)))
-            records.append(BuildRecord(path.stem, path, "generated", time.perf_counter() - start))
-        if progress:
-            progress(records[-1])
+    for family, derive_family, source in (("finite_width", derive_finite_width, finite_width_module_source),
+                                          ("finite_sample", derive_finite_sample, finite_sample_module_source)):
+        for act in ACTIVATIONS:
+            path = target / f"{family}_{act}.py"
+            start = time.perf_counter()
+            key = source_key(f"{family}|" + act + "|" + sp.srepr(ACTIVATIONS[act].expr))
+            if not force and stored_key(path) == key:
+                records.append(BuildRecord(path.stem, path, "cached", time.perf_counter() - start))
+            else:
+                write_atomically(path, source(derive_family(act)))
+                records.append(BuildRecord(path.stem, path, "generated", time.perf_counter() - start))
+            if progress:
+                progress(records[-1])
     path = target / "activations.py"
     start = time.perf_counter()
     derivations = [derive(act, "hinge", "gaussian") for act in ACTIVATIONS]

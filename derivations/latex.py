@@ -72,10 +72,13 @@ Heaviside$(0) = 0$: an example with $y f = h$ is satisfied.
 """
 
 
-def document(derivations, finite_width=()) -> str:
+def document(derivations, finite_width=(), finite_sample=(), extra_sections=()) -> str:
     """A standalone LaTeX document with every equation of every derivation given (mean-field derivations, then
-    finite-width ones)."""
+    finite-width, finite-sample ones, then ``extra_sections``: (title, label prefix, steps) triples)."""
     body = "\n\n".join([derivation_body(D) for D in derivations]
                         + [steps_section(f"Finite width M, {F.activation.name}, gaussian data (frozen init law)",
-                                         f"finite_width:{F.activation.name}", F.steps) for F in finite_width])
+                                         f"finite_width:{F.activation.name}", F.steps) for F in finite_width]
+                        + [steps_section(f"Finite sample N, {F.activation.name}, gaussian data (memorization)",
+                                         f"finite_sample:{F.activation.name}", F.steps) for F in finite_sample]
+                        + [steps_section(title, label, steps) for title, label, steps in extra_sections])
     return PREAMBLE + "\n" + body + "\n\\end{document}\n"

@@ -38,10 +38,12 @@ def write_latex(path: pathlib.Path, variants, compile_pdf: bool = False) -> path
     from mftheory.atomic import write_atomically
     from derivations.meanfield import derive
 
+    from derivations.finite_sample import derive_finite_sample
     from derivations.finite_width import derive_finite_width
 
     activations = sorted({v[0] for v in variants})
-    write_atomically(path, document([derive(*v) for v in variants], [derive_finite_width(a) for a in activations]))
+    write_atomically(path, document([derive(*v) for v in variants], [derive_finite_width(a) for a in activations],
+                                    [derive_finite_sample(a) for a in activations]))
     if not compile_pdf:
         return None
     if shutil.which("pdflatex") is None:

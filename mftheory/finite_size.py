@@ -1,4 +1,5 @@
-"""Finite-width corrections to the mean-field predictions (frozen init law; see derivations/finite_width.py)."""
+"""Finite-size corrections to the mean-field predictions: finite width M (frozen init law; derivations/finite_width.py)
+and finite sample N (the self term of the empirical average; derivations/finite_sample.py)."""
 from __future__ import annotations
 
 import dataclasses
@@ -6,6 +7,7 @@ import importlib
 
 import numpy as np
 
+from mftheory import kernels as mf_kernels
 from mftheory.meanfield import MeanFieldSolution
 
 
@@ -46,3 +48,113 @@ def finite_width(solution: MeanFieldSolution) -> FiniteWidthPrediction:
             error[i] = fw.test_error(a2, w2, aw, *args)
     return FiniteWidthPrediction(t=solution.t, band_sd=band, band_scatter_sd=scatter, band_rest_sd=rest,
                                  test_error=error, moments=moments)
+
+
+@dataclasses.dataclass(frozen=True)
+class FiniteSamplePrediction:
+    """First-order finite-N corrections at GD steps ``t`` for ``N`` training examples.
+
+    ``self_kernel`` and ``memorizing_kernel`` are K(x, x) at the threshold x*(t) and its part of degree >= 2 along
+    x_perp; ``shift`` and ``shift_full`` the predicted displacement of the |x_par| at which a training example is
+    first satisfied (negative: below x*(t)), from the memorizing kernel and from the whole self kernel;
+    ``onset_ratio`` R(t), self term over the mean-field drive at x*; ``onset`` the first step with R >= 1
+    (None if R stays below 1), where train and test are predicted to part ways; ``tilt_ratio`` the norm of
+    the random part of the empirical mean orthogonal to w*, per unit parallel drift.
+
+    With the self term fed back into the map (``_memorization_map``): ``kappa`` the slope of F along x_par,
+    ``crossing`` the |x_par| at which training examples get satisfied, ``train_unsat`` the training f_unsat and
+    ``test_unsat`` the fraction of fresh points with margin below h."""
+
+    t: np.ndarray
+    N: int
+    self_kernel: np.ndarray
+    memorizing_kernel: np.ndarray
+    shift: np.ndarray
+    shift_full: np.ndarray
+    onset_ratio: np.ndarray
+    onset: int | None
+    tilt_ratio: np.ndarray
+    kappa: np.ndarray
+    crossing: np.ndarray
+    train_unsat: np.ndarray
+    test_unsat: np.ndarray
+
+
+def _memorization_map(solution, N, fs):
+    """The mean-field map with the memorizing self term fed back: an example unsatisfied at t has gained S(t) on
+    top of kappa |x_par|, so the training set's unsatisfied examples are those with kappa |x_par| < h - S(t),
+    which also lowers the drift. Returns kappa, S and the moments at every step (S = 0 reproduces the mean field)."""
+    setup = solution.setup
+    k = solution.kernels
+    d, h, eps, sa, sw = float(setup.d), setup.h, setup.label_noise, setup.sigma_a, setup.sigma_w
+    slope = mf_kernels.odd_slope(setup.activation, setup.leak)
+    n = len(solution.t)
+    kappa, accumulated, kernel = np.zeros(n), np.zeros(n), np.full(n, np.nan)
+    e_plus = e_minus = 0.0
+    for i in range(n):
+        kap = k.kappa_increments(e_plus, e_minus, setup.alpha, d, sa, sw, slope)
+        kappa[i] = kap
+        gp, gm = k.gamma_from_increment_plus(e_plus), k.gamma_from_increment_minus(e_minus)
+        a2, w2, aw = k.moment_a2(gp, gm, sa, sw), k.moment_w2(gp, gm, sa, sw), k.moment_aw(gp, gm, sa, sw)
+        h_eff = h - accumulated[i]
+        if aw > 0 and h_eff > 0:
+            args = (h_eff / kap, a2, w2, aw, d, sw, setup.slope)
+            kernel[i] = fs.self_kernel(*args) - fs.low_degree_kernel(*args)
+        if i + 1 == n:
+            break
+        rate = k.g_rate(kap, d, max(h_eff, 0.0), eps, slope)
+        accumulated[i + 1] = accumulated[i] + (fs.self_rate(kernel[i], setup.alpha, setup.beta, float(N))
+                                               if kernel[i] == kernel[i] else 0.0)
+        e_plus, e_minus = k.update_increment_plus(e_plus, setup.beta, rate), k.update_increment_minus(
+            e_minus, setup.beta, rate)
+    return kappa, accumulated
+
+
+def finite_sample(solution: MeanFieldSolution, N: int) -> FiniteSamplePrediction:
+    """Finite-N memorization along a mean-field solution (Gaussian data, hinge loss only)."""
+    setup = solution.setup
+    if setup.data != "gaussian" or setup.loss != "hinge":
+        raise ValueError(f"data and loss must be 'gaussian' and 'hinge' for the finite-sample corrections (derived "
+                         f"for them only), got data={setup.data!r}, loss={setup.loss!r}")
+    if isinstance(N, bool) or not isinstance(N, (int, np.integer)) or N < 1:
+        raise ValueError(f"N must be an integer >= 1, got {N!r}")
+    k = solution.kernels
+    fs = importlib.import_module(f"mftheory.kernels.generated.finite_sample_{setup.activation}")
+    moments = np.empty((len(solution.t), 5))
+    k.fill_moments(solution.gamma_plus, solution.gamma_minus, setup.sigma_a, setup.sigma_w, moments)
+    d = float(setup.d)
+    n = len(solution.t)
+    full, mem, ratio, tilt = (np.full(n, np.nan) for _ in range(4))
+    for i in range(n):
+        a2, w2, aw = moments[i, :3]
+        if aw <= 0:  # t = 0: no threshold yet
+            continue
+        x_star = float(solution.x_star[i])
+        args = (x_star, a2, w2, aw, d, setup.sigma_w, setup.slope)
+        full[i] = fs.self_kernel(*args)
+        mem[i] = full[i] - fs.low_degree_kernel(*args)
+        if i + 1 < n:
+            ratio[i] = fs.onset_ratio(mem[i], setup.alpha, setup.beta, float(N),
+                                      float(solution.kappa[i + 1] - solution.kappa[i]), x_star)
+        tilt[i] = fs.tilt_ratio(k.unsat_probability(solution.kappa[i], d, setup.h),
+                                k.clean_average(solution.kappa[i], d, setup.h), d, float(N))
+    # S(t): the self term summed over the steps before t (every example unsatisfied at t was unsatisfied since 0)
+    rates = np.array([fs.self_rate(v, setup.alpha, setup.beta, float(N)) if v == v else 0.0 for v in mem])
+    rates_full = np.array([fs.self_rate(v, setup.alpha, setup.beta, float(N)) if v == v else 0.0 for v in full])
+    accumulated = np.concatenate([[0.0], np.cumsum(rates)[:-1]])
+    accumulated_full = np.concatenate([[0.0], np.cumsum(rates_full)[:-1]])
+    shift = np.array([fs.crossing_shift(s, kap) if kap > 0 else np.nan for s, kap in zip(accumulated, solution.kappa)])
+    shift_full = np.array([fs.crossing_shift(s, kap) if kap > 0 else np.nan
+                           for s, kap in zip(accumulated_full, solution.kappa)])
+    above = np.flatnonzero(ratio >= 1)
+    kappa_n, accumulated_n = _memorization_map(solution, N, fs)
+    h_eff = np.maximum(setup.h - accumulated_n, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        crossing = h_eff / kappa_n
+    train = np.array([k.unsat_fraction(kap, d, he, setup.label_noise) if he > 0 else setup.label_noise
+                      for kap, he in zip(kappa_n, h_eff)])
+    test = np.array([k.unsat_probability(kap, d, setup.h) for kap in kappa_n])
+    return FiniteSamplePrediction(t=solution.t, N=int(N), self_kernel=full, memorizing_kernel=mem, shift=shift,
+                                  shift_full=shift_full, onset_ratio=ratio,
+                                  onset=int(solution.t[above[0]]) if above.size else None, tilt_ratio=tilt,
+                                  kappa=kappa_n, crossing=crossing, train_unsat=train, test_unsat=test)

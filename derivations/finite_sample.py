@@ -1,0 +1,139 @@
+"""Finite sample N: what the empirical average over N training examples adds to the mean-field drive.
+
+At finite N one GD step changes the margin of a training example mu by
+
+    Delta_mu = (alpha beta / N) sum_nu u_nu y_nu y_mu K(x_mu, x_nu),
+    K(x, x') = E_node[sigma(z) sigma(z') + a^2 sigma'(z) sigma'(z') x.x'/d]       (the network's tangent kernel)
+
+Averaged over the other examples nu this is the mean-field drive (kappa_{t+1} - kappa_t)|x_par|. What is new:
+
+* the *self* term nu = mu, (alpha beta / N) K(x_mu, x_mu) > 0, which a fresh test point never receives: every
+  training example that stays unsatisfied is pushed up by it (memorization). Summed over time it satisfies a
+  training example below x*(t): the crossing moves down by S(t)/kappa(t), S = sum_s alpha beta K(s) / N;
+* the random part of the empirical mean (1/N) sum_{nu in U} y_nu x_nu orthogonal to w*, of norm
+  sqrt((d-1) P_U / N): a random tilt of the effective teacher, and the random parts of the sums above.
+
+Which part of the self term can memorize: the part of K of degree 0 and 1 along x_perp (Hermite / Mehler
+expansion in the overlap of x_perp and x'_perp) spans only 1 + (d-1) functions; with N P_U >> d unsatisfied
+examples it cannot single one out, and its self-contribution is the same low-rank tilt the loss feeds back on
+(DESIGN section 3). The *memorizing* kernel is the rest, K_mem = K_self - K_low, of degree >= 2. This is an
+approximation: the degree-2 part spans d(d-1)/2 functions, and whether it memorizes depends on how that compares
+with N P_U; the validation case measures how far the approximation is off.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import sympy as sp
+
+from derivations import symbols as S
+from derivations.averages import DataAverage, data_average
+from derivations.catalog import ACTIVATIONS, DATA_LAWS, Activation
+from derivations.meanfield import Step
+
+N_SAMPLE, P_UNSAT, DRIFT = S.N_sample, S.P_unsat, S.drift_B
+# placeholders: the kernel of the self term at time t, its sum S(t) over the steps so far, kappa_{t+1} - kappa_t
+KERNEL = sp.Symbol("K_mem", positive=True)
+ACCUMULATED = sp.Symbol("S", nonnegative=True)
+DELTA_KAPPA = sp.Symbol(r"\Delta\kappa", positive=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class FiniteSampleDerivation:
+    activation: Activation
+    steps: tuple[Step, ...]
+    self_kernel: DataAverage        # K(x, x) at x_par, |x_perp|^2 = d - 1, averaged over the node law
+    low_degree_kernel: DataAverage  # its part of degree 0 and 1 along x_perp
+    self_rate: sp.Expr              # margin gained per step from the self term, in K (placeholder KERNEL)
+    onset_ratio: sp.Expr            # self term / mean-field drive at the threshold, in K, Delta kappa, x*
+    crossing_shift: sp.Expr         # shift of the satisfaction crossing, in S(t) and kappa
+    tilt_ratio: sp.Expr             # |random part orthogonal to w*| / parallel drift, per step
+
+    def step(self, key):
+        return next(s for s in self.steps if s.key == key)
+
+
+def _branches(expr):
+    p = sp.Symbol("p", positive=True)
+    pw = expr.rewrite(sp.Piecewise)
+    return pw.subs(S.z, p).subs(p, S.z), pw.subs(S.z, -p).subs(p, -S.z)
+
+
+@functools.lru_cache(maxsize=None)
+def derive_finite_sample(activation="relu", integration_seconds: int = 8) -> FiniteSampleDerivation:
+    act = ACTIVATIONS[activation] if isinstance(activation, str) else activation
+    steps = []
+    add = lambda *args: steps.append(Step(*args))
+    nu = sp.Symbol("nu", integer=True)
+    add("finite_n_step", "one GD step on the margin of training example mu at finite N",
+        sp.Eq(sp.Symbol(r"\Delta_\mu"), S.alpha * S.beta / N_SAMPLE * sp.Sum(
+            sp.Symbol("u_nu") * sp.Symbol("y_nu") * sp.Symbol("y_mu") * sp.Function("K")(sp.Symbol("x_mu"),
+                                                                                   sp.Symbol("x_nu")),
+            (nu, 1, N_SAMPLE))),
+        "K(x, x') = E_node[sigma(z) sigma(z') + a^2 sigma'(z) sigma'(z') x.x'/d]; nu = mu is the self term")
+
+    # one node: z = mu + shat xi with xi ~ N(0, 1) the node's direction of x_perp (as in finite_width.py)
+    mu = sp.Symbol("mu", real=True)
+    shat = sp.Symbol(r"\hat{s}", positive=True)
+    xi = sp.Symbol("xi", real=True)
+    gauss = sp.exp(-xi**2 / 2) / sp.sqrt(2 * sp.pi)
+    kink = -mu / shat
+    pos, neg = _branches(act.expr)
+    dpos, dneg = sp.diff(pos, S.z), sp.diff(neg, S.z)
+
+    def over_xi(f_pos, f_neg, weight):
+        z = mu + shat * xi
+        return sp.simplify(sp.integrate(weight * f_pos.subs(S.z, z) * gauss, (xi, kink, sp.oo))
+                           + sp.integrate(weight * f_neg.subs(S.z, z) * gauss, (xi, -sp.oo, kink)))
+
+    # Hermite coefficients c_0 = E[f], c_1 = E[f xi] and the second moment E[f^2] (Parseval: sum_k c_k^2)
+    c0_s, c1_s, sq_s = over_xi(pos, neg, 1), over_xi(pos, neg, xi), over_xi(pos**2, neg**2, 1)
+    c0_d, c1_d, sq_d = over_xi(dpos, dneg, 1), over_xi(dpos, dneg, xi), over_xi(dpos**2, dneg**2, 1)
+    add("hermite_self", "a node's sigma and sigma' along x_perp: Hermite coefficients and second moments",
+        sp.Eq(sp.Matrix([sp.Symbol("c_0"), sp.Symbol("c_1"), sp.Symbol(r"E\sigma^2"), sp.Symbol("c'_0"),
+                         sp.Symbol("c'_1"), sp.Symbol(r"E\sigma'^2")]),
+              sp.Matrix([c0_s, c1_s, sq_s, c0_d, c1_d, sq_d])),
+        "z = mu + shat xi, mu = w_par x_par / sqrt(d), shat = |w_perp|/sqrt(d), xi ~ N(0, 1)")
+
+    # x.x'/d = (x_par^2 + |x_perp||x'_perp| rho)/d; Mehler: E_nodes f(z) f(z') = sum_k c_k^2 rho^k
+    norm2 = (S.x_par**2 + S.r2) / S.d
+    per_node_self = (sq_s, sq_d * norm2)
+    per_node_low = (c0_s**2 + c1_s**2, c0_d**2 * norm2 + c1_d**2 * S.x_par**2 / S.d)
+    add("kernel_split", "self kernel K(x, x) and its part of degree <= 1 in the overlap rho of x_perp, x'_perp",
+        sp.Eq(sp.Matrix([sp.Symbol("K_self"), sp.Symbol("K_low")]),
+              sp.Matrix([sp.Function("E_node")(per_node_self[0] + S.a**2 * per_node_self[1]),
+                         sp.Function("E_node")(per_node_low[0] + S.a**2 * per_node_low[1])])),
+        "the degree-0 and degree-1 parts span 1 + (d-1) functions of x_perp; K_mem = K_self - K_low memorizes")
+
+    # node law: w_par ~ N(0, m_w2), a | w_par ~ N(k w_par, v); symmetrised over +-w_par (as in finite_width.py)
+    k_reg, v_res = S.m_aw / S.m_w2, S.m_a2 - S.m_aw**2 / S.m_w2
+    node_subs = {shat: S.sigma_w * sp.sqrt((S.d - 1) / S.d), S.r2: S.d - 1}
+
+    def node_average(parts):
+        def at(w):
+            sub = lambda e: e.subs(node_subs).subs(mu, w * S.x_par / sp.sqrt(S.d))
+            return sub(parts[0]) + (k_reg**2 * w**2 + v_res) * sub(parts[1])
+        w = sp.sqrt(S.m_w2) * S.x
+        return data_average((at(w) + at(-w)) / 2, DATA_LAWS["gaussian"], integration_seconds)
+
+    self_kernel = node_average(per_node_self)
+    low_kernel = node_average(per_node_low)
+    add("self_kernel", "self kernel over the mean-field node law",
+        sp.Eq(sp.Symbol("K_self"), self_kernel.value), "|x_perp|^2 = d - 1, |w_perp|^2 at its mean")
+    self_rate = S.alpha * S.beta * KERNEL / N_SAMPLE
+    crossing_shift = -ACCUMULATED / S.kappa
+    onset_ratio = self_rate / (DELTA_KAPPA * S.x_star)
+    add("memorization", "memorization offset: a training example unsatisfied since t = 0 is satisfied at",
+        sp.Eq(sp.Symbol(r"|x_\parallel|_{\mathrm{sat}}"), S.x_star + crossing_shift),
+        "S(t) = sum_{s<t} alpha beta K_mem(s) / N, K_mem = K_self - K_low at x_par = x*(s); first order in 1/N")
+    add("onset", "onset of overfitting: the self term overtakes the mean-field drive at the threshold",
+        sp.Eq(sp.Symbol("R(t)"), onset_ratio),
+        "train and test part ways where R(t) reaches 1 (R grows like t^{3/2} / N late)")
+    tilt_ratio = sp.sqrt((S.d - 1) * P_UNSAT / N_SAMPLE) / DRIFT
+    add("random_mean", "random part of the empirical mean (1/N) sum_U y x orthogonal to w*, per unit drift",
+        sp.Eq(sp.Symbol(r"|\xi_\perp| / B"), tilt_ratio),
+        "each of the d - 1 coordinates has variance P_U / N (Gaussian data); B = E[u |x_par|] the drift")
+    return FiniteSampleDerivation(activation=act, steps=tuple(steps), self_kernel=self_kernel,
+                                  low_degree_kernel=low_kernel, self_rate=self_rate, onset_ratio=onset_ratio,
+                                  crossing_shift=crossing_shift, tilt_ratio=tilt_ratio)
