@@ -113,3 +113,19 @@ def test_bad_input_is_rejected(solution):
         finite_sample(solution, 0)
     with pytest.raises(ValueError, match="data and loss"):
         finite_sample(meanfield(mftheory.fig1_setup(data="sphere"), 3), 100)
+
+
+def test_finite_sample_cases_run_and_judge_at_a_small_scale(tmp_path):
+    """Both finite-sample validation cases end to end on a small problem: judged checks with finite numbers and
+    positive tolerances, a figure on disk, and the mean-field residual of the training f_unsat falling with N."""
+    from validate.cases import Scale, finite_sample as case, finite_sample_scaling
+
+    tiny = Scale("tiny", d=10, M=100, N=8000, eta=250.0, steps=80)
+    for run in (case, finite_sample_scaling):
+        checks, figure = run(tiny, tmp_path)
+        judged = [c for c in checks if not c.informational]
+        assert judged and all(math.isfinite(c.theory) and math.isfinite(c.simulation) and c.tolerance > 0
+                              for c in judged)
+        assert figure.exists() and figure.stat().st_size > 10_000
+    exponent = next(c for c in checks if c.quantity.startswith("exponent of |sim - mean field|")).simulation
+    assert exponent < -0.3
