@@ -17,7 +17,9 @@ from sympy.codegen.cfunctions import log1p
 from sympy.printing.pycode import PythonCodePrinter
 
 from derivations import finite_sample as FS
+from derivations import label_noise as LN
 from derivations import symbols as S
+from derivations.label_noise import derive_label_noise
 from derivations.meanfield import MeanFieldDerivation
 from derivations.safe_forms import exp_difference, with_safe_forms
 
@@ -32,11 +34,13 @@ ARGUMENT_NAMES = {
     S.gamma_minus: "gamma_minus", S.E_plus: "e_plus", S.E_minus: "e_minus", S.a0: "a0", S.w0: "w0", S.beta: "beta", S.g: "g", S.x: "x", S.leak: "s",
     S.M: "M", S.m_a2: "m_a2", S.m_w2: "m_w2", S.m_aw: "m_aw", S.r2: "r2", S.x_par: "x_par",
     S.x_star: "x_star", S.N_sample: "N", S.P_unsat: "p_unsat", S.drift_B: "drift",
-    FS.KERNEL: "kernel", FS.ACCUMULATED: "accumulated", FS.DELTA_KAPPA: "delta_kappa",
+    FS.KERNEL: "kernel", FS.ACCUMULATED: "accumulated", FS.DELTA_KAPPA: "delta_kappa", FS.SPREAD: "spread",
+    FS.QUADRATIC: "quadratic", FS.CUMULATIVE: "cumulative", FS.UNSAT_COUNT: "unsat_count",
+    LN.dE_plus: "de_plus", LN.dE_minus: "de_minus", LN.dg: "dg",
 }
 AVERAGE_ARGS = ("kappa", "d", "h")
 DERIVATION_SOURCES = ("symbols.py", "catalog.py", "averages.py", "meanfield.py", "finite_width.py", "finite_sample.py",
-                      "safe_forms.py",
+                      "label_noise.py", "safe_forms.py",
                       "codegen.py")
 
 
@@ -230,6 +234,7 @@ def kernel_module_source(derivation: MeanFieldDerivation) -> str:
         "import math\n\nimport numpy as np\n\nfrom mftheory.kernels._jit import jit",
         f"DATA = {D.data.name!r}\nLOSS = {D.loss.name!r}\nKEY = {key!r}\n"
         f"HAS_FIXED_POINT = {D.threshold_fixed_point is not None}\n"
+        f"HAS_SMALL_NOISE = {_small_noise(D) is not None}\n"
         f"_GL_NODES = np.array({[float(v) for v in nodes]!r})\n_GL_WEIGHTS = np.array({[float(v) for v in weights]!r})",
         _average("clean_average", D.clean_average, "E[u(kappa |x_par|) |x_par|] over correctly labelled data"),
         _average("flipped_average", D.flipped_average, "E[u(-kappa |x_par|) |x_par|] over flipped labels"),
@@ -296,8 +301,38 @@ def kernel_module_source(derivation: MeanFieldDerivation) -> str:
     if D.threshold_fixed_point is not None:
         parts.append(_function("fixed_point_threshold", ("d", "eps"), D.threshold_fixed_point,
                                "x* at which the label-noise drift vanishes"))
+    parts += _small_noise_kernels(D)
     parts.append(_LOOPS.strip("\n"))
     return "\n\n\n".join(parts) + "\n"
+
+
+def _small_noise(D):
+    try:
+        return derive_label_noise(D)
+    except NotImplementedError:  # no sqrt(eps) fixed point or no closed-form drift: no small-eps kernels
+        return None
+
+
+def _small_noise_kernels(D) -> list[str]:
+    """Kernels of the small-eps expansion (derivations/label_noise.py): the fixed point to relative order eps and
+    the first-order sensitivity d/d eps of the discrete map along the eps = 0 trajectory."""
+    L = _small_noise(D)
+    if L is None:
+        return []
+    sens = ("de_plus", "de_minus", "e_plus", "e_minus", "alpha", "d", "sigma_a", "sigma_w", "odd_slope")
+    return [
+        _function("threshold_series", ("d", "eps"), L.threshold_series,
+                  "x* of the label-noise fixed point to relative order eps", safe=False),
+        _function("kappa_series", ("d", "h", "eps"), L.kappa_series,
+                  "kappa of the label-noise fixed point to relative order eps", safe=False),
+        _function("noise_dg_deps", ("kappa", "d", "h", "odd_slope"), L.dg_deps, "d g / d eps at eps = 0"),
+        _function("noise_dg_dkappa", ("kappa", "d", "h", "odd_slope"), L.dg_dkappa, "d g / d kappa at eps = 0"),
+        _function("noise_dkappa", sens, L.dkappa_linear, "d kappa / d eps from d E_+- / d eps", safe=False),
+        _function("noise_update_plus", ("de_plus", "e_plus", "g", "beta", "dg"), L.sensitivity_update[0],
+                  "d E_+ / d eps after one GD step", safe=False),
+        _function("noise_update_minus", ("de_minus", "e_minus", "g", "beta", "dg"), L.sensitivity_update[1],
+                  "d E_- / d eps after one GD step", safe=False),
+    ]
 
 
 def activation_module_source(derivations) -> str:
@@ -380,6 +415,10 @@ def finite_sample_module_source(derivation) -> str:
                  ("x_par",) + FINITE_SAMPLE_ARGS),
         _average("low_degree_kernel", D.low_degree_kernel, "the part of K(x, x) of degree <= 1 along x_perp",
                  ("x_par",) + FINITE_SAMPLE_ARGS),
+        _average("quadratic_kernel", D.quadratic_kernel, "A_2: the coefficient of rho^2 in K(x, x') at the same x_par",
+                 ("x_par",) + FINITE_SAMPLE_ARGS),
+        _function("spread_step", ("spread", "quadratic", "cumulative", "unsat_count", "alpha", "beta", "N", "d"),
+                  D.spread_step, "variance of the memorized margin over examples after one more step"),
         _function("self_rate", ("kernel", "alpha", "beta", "N"), D.self_rate,
                   "margin a training example gains per step from its own term"),
         _function("onset_ratio", ("kernel", "alpha", "beta", "N", "delta_kappa", "x_star"), D.onset_ratio,

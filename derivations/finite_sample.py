@@ -37,6 +37,13 @@ N_SAMPLE, P_UNSAT, DRIFT = S.N_sample, S.P_unsat, S.drift_B
 KERNEL = sp.Symbol("K_mem", positive=True)
 ACCUMULATED = sp.Symbol("S", nonnegative=True)
 DELTA_KAPPA = sp.Symbol(r"\Delta\kappa", positive=True)
+# the spread of S over examples: its variance, sd, the rho^2 coefficient A_2 of K, its sum over the steps so far
+# and the number of unsatisfied training examples
+SPREAD = sp.Symbol(r"\sigma_S^2", nonnegative=True)
+SPREAD_SD = sp.Symbol(r"\sigma_S", nonnegative=True)
+QUADRATIC = sp.Symbol("A_2", nonnegative=True)
+CUMULATIVE = sp.Symbol("C", nonnegative=True)
+UNSAT_COUNT = sp.Symbol("U", nonnegative=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +52,8 @@ class FiniteSampleDerivation:
     steps: tuple[Step, ...]
     self_kernel: DataAverage        # K(x, x) at x_par, |x_perp|^2 = d - 1, averaged over the node law
     low_degree_kernel: DataAverage  # its part of degree 0 and 1 along x_perp
+    quadratic_kernel: DataAverage   # A_2: the coefficient of rho^2 in K(x, x') at the same x_par
+    spread_step: sp.Expr            # sigma_S^2 after one more step
     self_rate: sp.Expr              # margin gained per step from the self term, in K (placeholder KERNEL)
     onset_ratio: sp.Expr            # self term / mean-field drive at the threshold, in K, Delta kappa, x*
     crossing_shift: sp.Expr         # shift of the satisfaction crossing, in S(t) and kappa
@@ -90,6 +99,9 @@ def derive_finite_sample(activation="relu", integration_seconds: int = 8) -> Fin
     # Hermite coefficients c_0 = E[f], c_1 = E[f xi] and the second moment E[f^2] (Parseval: sum_k c_k^2)
     c0_s, c1_s, sq_s = over_xi(pos, neg, 1), over_xi(pos, neg, xi), over_xi(pos**2, neg**2, 1)
     c0_d, c1_d, sq_d = over_xi(dpos, dneg, 1), over_xi(dpos, dneg, xi), over_xi(dpos**2, dneg**2, 1)
+    # degree 2: He_2(xi) = xi^2 - 1, normalised by sqrt(2!)
+    c2_s = over_xi(pos, neg, (xi**2 - 1) / sp.sqrt(2))
+    c2_d = over_xi(dpos, dneg, (xi**2 - 1) / sp.sqrt(2))
     add("hermite_self", "a node's sigma and sigma' along x_perp: Hermite coefficients and second moments",
         sp.Eq(sp.Matrix([sp.Symbol("c_0"), sp.Symbol("c_1"), sp.Symbol(r"E\sigma^2"), sp.Symbol("c'_0"),
                          sp.Symbol("c'_1"), sp.Symbol(r"E\sigma'^2")]),
@@ -117,8 +129,11 @@ def derive_finite_sample(activation="relu", integration_seconds: int = 8) -> Fin
         w = sp.sqrt(S.m_w2) * S.x
         return data_average((at(w) + at(-w)) / 2, DATA_LAWS["gaussian"], integration_seconds)
 
+    # the coefficient of rho^2 in K(x, x') for two examples at the same x_par: the leading memorizing part
+    per_node_quadratic = (c2_s**2, c2_d**2 * S.x_par**2 / S.d + c1_d**2 * S.r2 / S.d)
     self_kernel = node_average(per_node_self)
     low_kernel = node_average(per_node_low)
+    quadratic_kernel = node_average(per_node_quadratic)
     add("self_kernel", "self kernel over the mean-field node law",
         sp.Eq(sp.Symbol("K_self"), self_kernel.value), "|x_perp|^2 = d - 1, |w_perp|^2 at its mean")
     self_rate = S.alpha * S.beta * KERNEL / N_SAMPLE
@@ -130,10 +145,27 @@ def derive_finite_sample(activation="relu", integration_seconds: int = 8) -> Fin
     add("onset", "onset of overfitting: the self term overtakes the mean-field drive at the threshold",
         sp.Eq(sp.Symbol("R(t)"), onset_ratio),
         "train and test part ways where R(t) reaches 1 (R grows like t^{3/2} / N late)")
+    # the other examples' memorizing terms: for two examples, rho = overlap of their x_perp directions, uniform on
+    # the sphere of dimension n = d - 1: E[rho^4] = 3 / (n (n + 2)); each step adds to example mu a random
+    # (alpha beta / N) sum_{nu in U} y_nu y_mu A_2 rho^2, persistent while U keeps its members (nested sets)
+    n = S.d - 1
+    rho4 = sp.Integer(3) / (n * (n + 2))
+    cross_variance = (S.alpha * S.beta / N_SAMPLE) ** 2 * UNSAT_COUNT * QUADRATIC**2 * rho4
+    spread_step = SPREAD + (S.alpha * S.beta / N_SAMPLE) ** 2 * rho4 * UNSAT_COUNT * QUADRATIC * (
+        QUADRATIC + 2 * CUMULATIVE)
+    add("spread", "spread of the memorized margin over examples: variance of sum_s of the others' terms",
+        sp.Eq(sp.Symbol(r"\sigma_S^2(t+1)"), spread_step),
+        "A_2 = rho^2 coefficient of K at x*, U(t) = N f_train(t) examples, C(t) = sum_{s<t} A_2(s); per step "
+        f"the variance is {sp.latex(cross_variance)}")
+    add("train_unsat", "training f_unsat with memorization: margin kappa|x_par| + S + sigma_S zeta, zeta ~ N(0, 1)",
+        sp.Eq(sp.Symbol(r"f_{\mathrm{train}}"), sp.Function(r"E_\zeta")(sp.Function(r"P_U")(
+            S.kappa, S.h - ACCUMULATED - SPREAD_SD * sp.Symbol("zeta")))),
+        "the drift g averages over zeta the same way; the test set gets neither S nor the spread")
     tilt_ratio = sp.sqrt((S.d - 1) * P_UNSAT / N_SAMPLE) / DRIFT
     add("random_mean", "random part of the empirical mean (1/N) sum_U y x orthogonal to w*, per unit drift",
         sp.Eq(sp.Symbol(r"|\xi_\perp| / B"), tilt_ratio),
         "each of the d - 1 coordinates has variance P_U / N (Gaussian data); B = E[u |x_par|] the drift")
     return FiniteSampleDerivation(activation=act, steps=tuple(steps), self_kernel=self_kernel,
-                                  low_degree_kernel=low_kernel, self_rate=self_rate, onset_ratio=onset_ratio,
+                                  low_degree_kernel=low_kernel, quadratic_kernel=quadratic_kernel,
+                                  spread_step=spread_step, self_rate=self_rate, onset_ratio=onset_ratio,
                                   crossing_shift=crossing_shift, tilt_ratio=tilt_ratio)

@@ -41,9 +41,20 @@ def write_latex(path: pathlib.Path, variants, compile_pdf: bool = False) -> path
     from derivations.finite_sample import derive_finite_sample
     from derivations.finite_width import derive_finite_width
 
+    from derivations.label_noise import derive_label_noise
+
     activations = sorted({v[0] for v in variants})
-    write_atomically(path, document([derive(*v) for v in variants], [derive_finite_width(a) for a in activations],
-                                    [derive_finite_sample(a) for a in activations]))
+    derived = [derive(*v) for v in variants]
+    small_noise = []
+    for D in derived:
+        try:
+            L = derive_label_noise(D)
+        except NotImplementedError:  # losses without a sqrt(eps) fixed point
+            continue
+        small_noise.append((f"Small label noise, {D.activation.name}, {D.loss.name}, {D.data.name} data",
+                            f"label_noise:{D.activation.name}:{D.loss.name}:{D.data.name}", L.steps))
+    write_atomically(path, document(derived, [derive_finite_width(a) for a in activations],
+                                    [derive_finite_sample(a) for a in activations], small_noise))
     if not compile_pdf:
         return None
     if shutil.which("pdflatex") is None:

@@ -61,8 +61,9 @@ class FiniteSamplePrediction:
     (None if R stays below 1), where train and test are predicted to part ways; ``tilt_ratio`` the norm of
     the random part of the empirical mean orthogonal to w*, per unit parallel drift.
 
-    With the self term fed back into the map (``_memorization_map``): ``kappa`` the slope of F along x_par,
-    ``crossing`` the |x_par| at which training examples get satisfied, ``train_unsat`` the training f_unsat and
+    With memorization fed back into the map (``_memorization_map``): ``kappa`` the slope of F along x_par,
+    ``memorized`` S(t) and ``spread`` sigma_S(t), the mean and sd over examples of the margin memorized so far,
+    ``crossing`` the |x_par| at which training examples get satisfied on average, ``train_unsat`` the training f_unsat and
     ``test_unsat`` the fraction of fresh points with margin below h."""
 
     t: np.ndarray
@@ -75,39 +76,51 @@ class FiniteSamplePrediction:
     onset: int | None
     tilt_ratio: np.ndarray
     kappa: np.ndarray
+    memorized: np.ndarray
+    spread: np.ndarray
     crossing: np.ndarray
     train_unsat: np.ndarray
     test_unsat: np.ndarray
 
 
+# Gauss-Hermite (probabilists') nodes for the average over the spread zeta ~ N(0, 1) of the memorized margin
+_ZETA, _ZETA_WEIGHTS = np.polynomial.hermite_e.hermegauss(40)
+_ZETA_WEIGHTS = _ZETA_WEIGHTS / np.sqrt(2 * np.pi)
+
+
 def _memorization_map(solution, N, fs):
-    """The mean-field map with the memorizing self term fed back: an example unsatisfied at t has gained S(t) on
-    top of kappa |x_par|, so the training set's unsatisfied examples are those with kappa |x_par| < h - S(t),
-    which also lowers the drift. Returns kappa, S and the moments at every step (S = 0 reproduces the mean field)."""
+    """The mean-field map with memorization fed back (derivations/finite_sample.py): an example unsatisfied at t has
+    margin kappa |x_par| + S(t) + sigma_S(t) zeta, S the memorizing self term summed over time and sigma_S the
+    spread from the other examples' memorizing terms; the drift and the training f_unsat average over zeta.
+    Returns kappa, S, sigma_S and the training f_unsat at every step (N -> infinity gives the mean field)."""
     setup = solution.setup
     k = solution.kernels
     d, h, eps, sa, sw = float(setup.d), setup.h, setup.label_noise, setup.sigma_a, setup.sigma_w
     slope = mf_kernels.odd_slope(setup.activation, setup.leak)
     n = len(solution.t)
-    kappa, accumulated, kernel = np.zeros(n), np.zeros(n), np.full(n, np.nan)
-    e_plus = e_minus = 0.0
+    kappa, accumulated, spread, train = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
+    e_plus = e_minus = cumulative = 0.0
     for i in range(n):
         kap = k.kappa_increments(e_plus, e_minus, setup.alpha, d, sa, sw, slope)
         kappa[i] = kap
-        gp, gm = k.gamma_from_increment_plus(e_plus), k.gamma_from_increment_minus(e_minus)
-        a2, w2, aw = k.moment_a2(gp, gm, sa, sw), k.moment_w2(gp, gm, sa, sw), k.moment_aw(gp, gm, sa, sw)
-        h_eff = h - accumulated[i]
-        if aw > 0 and h_eff > 0:
-            args = (h_eff / kap, a2, w2, aw, d, sw, setup.slope)
-            kernel[i] = fs.self_kernel(*args) - fs.low_degree_kernel(*args)
+        thresholds = np.maximum(h - accumulated[i] - np.sqrt(spread[i]) * _ZETA, 0.0)
+        train[i] = sum(w * k.unsat_fraction(kap, d, he, eps) for w, he in zip(_ZETA_WEIGHTS, thresholds))
         if i + 1 == n:
             break
-        rate = k.g_rate(kap, d, max(h_eff, 0.0), eps, slope)
-        accumulated[i + 1] = accumulated[i] + (fs.self_rate(kernel[i], setup.alpha, setup.beta, float(N))
-                                               if kernel[i] == kernel[i] else 0.0)
+        rate = sum(w * k.g_rate(kap, d, he, eps, slope) for w, he in zip(_ZETA_WEIGHTS, thresholds))
+        gp, gm = k.gamma_from_increment_plus(e_plus), k.gamma_from_increment_minus(e_minus)
+        a2, w2, aw = k.moment_a2(gp, gm, sa, sw), k.moment_w2(gp, gm, sa, sw), k.moment_aw(gp, gm, sa, sw)
+        if aw > 0:
+            args = (max(h - accumulated[i], 0.0) / kap, a2, w2, aw, d, sw, setup.slope)
+            memorizing = fs.self_kernel(*args) - fs.low_degree_kernel(*args)
+            quadratic = fs.quadratic_kernel(*args)
+            accumulated[i + 1] = accumulated[i] + fs.self_rate(memorizing, setup.alpha, setup.beta, float(N))
+            spread[i + 1] = fs.spread_step(spread[i], quadratic, cumulative, N * train[i], setup.alpha, setup.beta,
+                                           float(N), d)
+            cumulative += quadratic
         e_plus, e_minus = k.update_increment_plus(e_plus, setup.beta, rate), k.update_increment_minus(
             e_minus, setup.beta, rate)
-    return kappa, accumulated
+    return kappa, accumulated, np.sqrt(spread), train
 
 
 def finite_sample(solution: MeanFieldSolution, N: int) -> FiniteSamplePrediction:
@@ -147,14 +160,12 @@ def finite_sample(solution: MeanFieldSolution, N: int) -> FiniteSamplePrediction
     shift_full = np.array([fs.crossing_shift(s, kap) if kap > 0 else np.nan
                            for s, kap in zip(accumulated_full, solution.kappa)])
     above = np.flatnonzero(ratio >= 1)
-    kappa_n, accumulated_n = _memorization_map(solution, N, fs)
-    h_eff = np.maximum(setup.h - accumulated_n, 0.0)
+    kappa_n, accumulated_n, spread_n, train = _memorization_map(solution, N, fs)
     with np.errstate(divide="ignore", invalid="ignore"):
-        crossing = h_eff / kappa_n
-    train = np.array([k.unsat_fraction(kap, d, he, setup.label_noise) if he > 0 else setup.label_noise
-                      for kap, he in zip(kappa_n, h_eff)])
+        crossing = np.maximum(setup.h - accumulated_n, 0.0) / kappa_n
     test = np.array([k.unsat_probability(kap, d, setup.h) for kap in kappa_n])
     return FiniteSamplePrediction(t=solution.t, N=int(N), self_kernel=full, memorizing_kernel=mem, shift=shift,
                                   shift_full=shift_full, onset_ratio=ratio,
                                   onset=int(solution.t[above[0]]) if above.size else None, tilt_ratio=tilt,
-                                  kappa=kappa_n, crossing=crossing, train_unsat=train, test_unsat=test)
+                                  kappa=kappa_n, memorized=accumulated_n, spread=spread_n, crossing=crossing,
+                                  train_unsat=train, test_unsat=test)

@@ -140,3 +140,52 @@ def label_noise_fixed_point(setup: Setup, kernel_module: ModuleType | None = Non
         x_fp = h / math.exp(brentq(drift, lo, hi, xtol=1e-14))
         method = "root of the drift"
     return {"x_star": x_fp, "kappa": h / x_fp, "method": method}
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelNoiseExpansion:
+    """First order in the mislabel fraction eps around the clean mean field (derivations/label_noise.py).
+
+    ``kappa_clean`` is kappa_t at eps = 0 and ``dkappa_deps`` its derivative in eps along the exact discrete map,
+    so ``kappa_first_order = kappa_clean + eps dkappa_deps`` (valid while eps |dkappa_deps| << kappa_clean, i.e.
+    well before the fixed point). ``x_star_fixed_point`` and ``kappa_fixed_point`` are the fixed point to relative
+    order eps (x* ~ sqrt(2 eps)(1 + 3 eps / 4) for Gaussian data)."""
+
+    t: np.ndarray
+    eps: float
+    kappa_clean: np.ndarray
+    dkappa_deps: np.ndarray
+    kappa_first_order: np.ndarray
+    x_star_fixed_point: float
+    kappa_fixed_point: float
+
+
+def label_noise_expansion(setup: Setup, steps: int) -> LabelNoiseExpansion:
+    """The slowdown of kappa_t by a small fraction ``setup.label_noise`` of flipped labels, to first order in eps,
+    and the fixed point's small-eps series. Hinge loss only (the other losses have no sqrt(eps) fixed point)."""
+    if not isinstance(setup, Setup):
+        raise ValueError(f"setup must be a mftheory.Setup, got {type(setup).__name__}")
+    k = kernels.load(setup.data, setup.loss)
+    if not getattr(k, "HAS_SMALL_NOISE", False):
+        raise ValueError(f"loss must be 'hinge' for the small-eps expansion (derived for it only), got {setup.loss!r}")
+    eps = setup.label_noise
+    clean = meanfield(setup.replace(label_noise=0.0), steps)
+    slope = kernels.odd_slope(setup.activation, setup.leak)
+    d, h, beta = float(setup.d), setup.h, setup.beta
+    sens = np.zeros(len(clean.t))
+    de_plus = de_minus = 0.0
+    for i in range(len(clean.t)):
+        e_plus, e_minus = math.expm1(clean.gamma_plus[i]), math.expm1(-clean.gamma_minus[i])
+        dkappa = k.noise_dkappa(de_plus, de_minus, e_plus, e_minus, setup.alpha, d, setup.sigma_a, setup.sigma_w,
+                                slope)
+        sens[i] = dkappa
+        kap = clean.kappa[i]
+        # at kappa = 0 (t = 0) dg/dkappa -> 0 while dkappa = 0: only the explicit eps dependence acts
+        dg = k.noise_dg_deps(kap, d, h, slope) + (k.noise_dg_dkappa(kap, d, h, slope) * dkappa if kap > 0 else 0.0)
+        de_plus, de_minus = (k.noise_update_plus(de_plus, e_plus, clean.g[i], beta, dg),
+                             k.noise_update_minus(de_minus, e_minus, clean.g[i], beta, dg))
+    x_fp = float(k.threshold_series(d, eps)) if eps > 0 else math.inf
+    kappa_fp = float(k.kappa_series(d, h, eps)) if eps > 0 else math.inf
+    return LabelNoiseExpansion(t=clean.t, eps=eps, kappa_clean=clean.kappa, dkappa_deps=sens,
+                               kappa_first_order=clean.kappa + eps * sens, x_star_fixed_point=x_fp,
+                               kappa_fixed_point=kappa_fp)

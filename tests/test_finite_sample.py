@@ -72,6 +72,37 @@ def test_low_degree_kernel_matches_gauss_hermite(solution):
         assert kernel == pytest.approx(low, rel=0.03)
 
 
+def test_quadratic_kernel_matches_gauss_hermite(solution):
+    """A_2, the rho^2 coefficient of K(x, x') at the same x_par: c_2 = E[f He_2(xi)]/sqrt(2) of sigma and sigma'
+    for sampled nodes by Gauss-Hermite, and A_2 = E[c_2(sigma)^2 + a^2 (c_2(sigma')^2 x_par^2 + c_1(sigma')^2
+    (d-1)) / d]."""
+    d = SETUP.d
+    a, w, w_perp = _sampled_nodes(solution, 40_000, 6)
+    s_hat = np.linalg.norm(w_perp, axis=1) / math.sqrt(d)
+    xi, weight = np.polynomial.hermite_e.hermegauss(160)
+    weight = weight / math.sqrt(2 * math.pi)
+    he2 = (xi**2 - 1) / math.sqrt(2)
+    m = _moments(solution)
+    for x_par in (0.0, 0.5):
+        z = w[:, None] * x_par / math.sqrt(d) + s_hat[:, None] * xi[None, :]
+        act, der = np.maximum(z, 0), (z > 0).astype(float)
+        c2, d1, d2 = (act * he2) @ weight, (der * xi) @ weight, (der * he2) @ weight
+        expected = np.mean(c2**2 + a**2 * (d2**2 * x_par**2 + d1**2 * (d - 1)) / d)
+        kernel = finite_sample_relu.quadratic_kernel(x_par, *m, float(d), SETUP.sigma_w, 0.0)
+        assert kernel == pytest.approx(expected, rel=0.03)
+
+
+def test_fourth_moment_of_the_overlap_of_two_random_directions():
+    """E[rho^4] = 3 / (n (n + 2)) for the overlap of two independent uniform unit vectors in n = d - 1 dimensions,
+    the factor in the spread step (checked through spread_step with A_2 = 1, C = 0, one example)."""
+    rng = np.random.default_rng(8)
+    d = 12
+    u, v = rng.standard_normal((2, 400_000, d - 1))
+    rho = np.sum(u * v, axis=1) / np.linalg.norm(u, axis=1) / np.linalg.norm(v, axis=1)
+    from_kernel = finite_sample_relu.spread_step(0.0, 1.0, 0.0, 1.0, 1.0, 1.0, 1.0, float(d))
+    assert from_kernel == pytest.approx(np.mean(rho**4), rel=0.02)  # MC relative sd ~ 0.4%
+
+
 def test_memorizing_kernel_at_the_boundary_has_the_hand_derived_value(solution):
     """At x_par = 0 for ReLU: c_0 = s/sqrt(2 pi), c_1 = s/2, E sigma^2 = s^2/2; c'_0 = 1/2, c'_1 = 1/sqrt(2 pi),
     E sigma'^2 = 1/2 (s^2 = sigma_w^2 (d-1)/d), so K_self - K_low = s^2 (1/4 - 1/(2 pi)) + E[a^2] (d-1)/(4d)."""

@@ -15,6 +15,7 @@ def test_latex_document_compiles_with_pdflatex(tmp_path):
     assert text.count(r"\begin{equation}") >= 6 * 15 and "Assumptions" in text
     assert "Finite width M, relu" in text and "eq:finite_width:relu:test_error" in text
     assert "Finite sample N, relu" in text and "eq:finite_sample:relu:memorization" in text
+    assert "Small label noise, relu, hinge, gaussian" in text
     if shutil.which("pdflatex") is None:
         if os.environ.get("CI"):
             pytest.fail("CI must have pdflatex (.ci/run installs it)")

@@ -320,7 +320,8 @@ def finite_sample(scale: Scale, out: pathlib.Path, seed: int = 0):
     the number of examples) plus R_MAX times the prediction, the relative size of the neglected second-order
     terms (R is the self term relative to the mean-field drive). Reported: the prediction from the whole self
     kernel (degree 0 and 1 along x_perp included), the predicted onset of overfitting (R = 1) and the late
-    gap between the training f_unsat and the mean-field one.
+    training f_unsat against the mean field and the memorization-corrected map (which holds while R < 1 and
+    memorizes too much after).
     """
     R_MAX, SEEDS = 0.3, 4
     setup = scale.setup()
@@ -374,6 +375,7 @@ def finite_sample(scale: Scale, out: pathlib.Path, seed: int = 0):
         if pred.onset is not None:
             ax[0].axvline(pred.onset, color=f"C{i}", lw=0.8, ls="--")
         ax[1].plot(sim.record_steps, sim.f_unsat, "o", ms=3, color=f"C{i}", label=f"train f_unsat N={N}")
+        ax[1].plot(sol.t[1:], pred.train_unsat[1:], "-", color=f"C{i}", label=f"memorization-corrected, N={N}")
         ax[1].plot(sol.t[1:], pred.onset_ratio[1:], "--", color=f"C{i}", label=f"onset ratio R(t), N={N}")
     ax[0].axvline(t_max, color="k", lw=0.8, label=f"judged up to t={t_max} (R <= {R_MAX})")
     # the first few steps, where x*(t) falls faster than one step resolves, would set the scale otherwise
