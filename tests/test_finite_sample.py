@@ -147,12 +147,13 @@ def test_bad_input_is_rejected(solution):
 
 
 def test_finite_sample_cases_run_and_judge_at_a_small_scale(tmp_path):
-    """Both finite-sample validation cases end to end on a small problem: judged checks with finite numbers and
-    positive tolerances, a figure on disk, and the mean-field residual of the training f_unsat falling with N."""
-    from validate.cases import Scale, finite_sample as case, finite_sample_scaling
+    """The finite-sample and mislabel validation cases end to end on a small problem: judged checks with finite
+    numbers and positive tolerances, a figure on disk, and the mean-field residual of the training f_unsat falling
+    with N."""
+    from validate.cases import Scale, finite_sample as case, finite_sample_scaling, label_noise_small, mislabel_onset
 
     tiny = Scale("tiny", d=10, M=100, N=8000, eta=250.0, steps=80)
-    for run in (case, finite_sample_scaling):
+    for run in (label_noise_small, mislabel_onset, case, finite_sample_scaling):
         checks, figure = run(tiny, tmp_path)
         judged = [c for c in checks if not c.informational]
         assert judged and all(math.isfinite(c.theory) and math.isfinite(c.simulation) and c.tolerance > 0

@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 
 from mftheory.finite_size import finite_sample as finite_sample_prediction  # noqa: E402
 from mftheory.finite_size import finite_width as finite_width_prediction  # noqa: E402
-from mftheory.meanfield import label_noise_fixed_point, meanfield  # noqa: E402
+from mftheory.meanfield import label_noise_expansion, label_noise_fixed_point, meanfield  # noqa: E402
 from mftheory.model import Setup  # noqa: E402
 from validate.checks import Check, sample_noise, threshold_blur  # noqa: E402
 from validate.simulator import simulate  # noqa: E402
@@ -228,6 +228,53 @@ def label_noise(scale: Scale, out: pathlib.Path, seed: int = 0):
     ax.set(xscale="symlog", xlabel="t", ylabel="kappa", title=f"label noise eps={eps}")
     ax.legend(fontsize=7)
     return checks, _save(fig, out, "label_noise")
+
+
+def _fresh_slope(sim, setup, seed):
+    """kappa of a trained network: least-squares slope of f along x_par on 4000 fresh points (no theory used)."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((4000, setup.d))
+    z = X @ sim.W_final.T / math.sqrt(setup.d)
+    f = setup.alpha / setup.M * np.maximum(z, setup.slope * z) @ sim.a_final
+    return float(np.dot(f, X[:, 0]) / np.dot(X[:, 0], X[:, 0]))
+
+
+def label_noise_small(scale: Scale, out: pathlib.Path, seed: int = 0):
+    """Small mislabel fraction eps: the first-order slowdown kappa_eps(t) = kappa_0(t) + eps dkappa/deps
+    (mftheory.meanfield.label_noise_expansion) and the fixed point's series x* = sqrt(2 eps)(1 + 3 eps/4).
+
+    The slowdown is judged as a paired difference: two runs from the same seed (same inputs and init; only the
+    labels flipped with probability eps differ), kappa measured as the slope of f on fresh points in both, so the
+    finite-M and finite-N offsets common to the two runs cancel; three seeds, averaged. Tolerance: 3 x (the
+    relative sample noise of the flipped count, 1/sqrt(N eps), plus the threshold blur 1/sqrt(M)) of the predicted
+    difference over sqrt(seeds), plus the neglected second order |kappa_exact(eps) - kappa_first_order|. Reported: the fixed-point series against the
+    exact fixed point at the same eps (a theory-theory comparison, second order in eps).
+    """
+    N, eps, seeds = scale.N, 0.002, 3
+    clean_setup, noisy_setup = scale.setup(), scale.setup(label_noise=eps)
+    expansion = label_noise_expansion(noisy_setup, scale.steps)
+    exact = meanfield(noisy_setup, scale.steps).kappa
+    pairs = np.array([[_fresh_slope(simulate(s, N=N, steps=scale.steps, seed=seed + r), s, seed + r)
+                       for s in (clean_setup, noisy_setup)] for r in range(seeds)])
+    slopes = pairs.mean(axis=0)
+    predicted = float(eps * expansion.dkappa_deps[-1])
+    truncation = float(abs(exact[-1] - expansion.kappa_first_order[-1]))
+    tol = 3 * abs(predicted) * (1 / math.sqrt(N * eps) + threshold_blur(clean_setup.M)) / math.sqrt(seeds) + truncation
+    fp_setup = scale.setup(label_noise=0.05)
+    fp_series = label_noise_expansion(fp_setup, 1)
+    checks = [Check("label_noise_small", f"kappa(eps={eps}) - kappa(0) at t={scale.steps}", predicted,
+                    slopes[1] - slopes[0], tol),
+              Check("label_noise_small", "fixed-point kappa, series vs exact (eps = 0.05)",
+                    fp_series.kappa_fixed_point, label_noise_fixed_point(fp_setup)["kappa"], 0.0, relative=True,
+                    informational=True)]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(expansion.t, expansion.kappa_clean, "k", label="kappa, eps = 0")
+    ax.plot(expansion.t, exact, label=f"kappa, eps = {eps} (exact map)")
+    ax.plot(expansion.t, expansion.kappa_first_order, "--", label="first order in eps")
+    ax.plot([scale.steps] * 2, slopes, "o", label="simulation (fresh-point slope, mean of 3 seeds), eps = 0 and eps")
+    ax.set(xscale="symlog", xlabel="t", ylabel="kappa", title=f"small label noise ({scale.name})")
+    ax.legend(fontsize=7)
+    return checks, _save(fig, out, "label_noise_small")
 
 
 def losses(scale: Scale, out: pathlib.Path, seed: int = 0):
@@ -442,9 +489,55 @@ def finite_sample_scaling(scale: Scale, out: pathlib.Path, seed: int = 0):
     return checks, _save(fig, out, "finite_sample_scaling")
 
 
+def mislabel_onset(scale: Scale, out: pathlib.Path, seed: int = 0):
+    """Mislabels bring overfitting earlier: with a fraction eps of flipped labels the mean-field drive stalls at
+    the fixed point while the self term keeps growing, so the onset ratio R(t) reaches 1 sooner
+    (mftheory.finite_size.finite_sample on the eps mean field). For eps = 0 and eps = 0.05, at N = N_max / 4:
+    the predicted onset t_of(eps), and, judged, the training f_unsat at t_of(eps) against the
+    memorization-corrected map (three seeds each). Tolerance as in finite_sample_scaling: 3 standard errors from
+    the runs' own spread (pooled over both eps) plus R^2 |f_corrected - f_meanfield| with R = 1 at the onset.
+    Reported: the relative gap between the simulated training f_unsat and the mean field there.
+    """
+    seeds, N = 3, scale.N // 4
+    results, deviations = [], []
+    for eps in (0.0, 0.05):
+        setup = scale.setup(label_noise=eps)
+        pred = finite_sample_prediction(meanfield(setup, scale.steps), N)
+        t_of = pred.onset if pred.onset is not None else scale.steps
+        sol = meanfield(setup, t_of)
+        pred = finite_sample_prediction(sol, N)
+        f = np.array([simulate(setup, N=N, steps=t_of, seed=seed + r, record_steps=[0, t_of], n_test=0).f_unsat[-1]
+                      for r in range(seeds)])
+        deviations.append(f - f.mean())
+        results.append((eps, t_of, float(f.mean()), float(sol.f_unsat[t_of]), float(pred.train_unsat[t_of])))
+    deviations = np.concatenate(deviations)
+    standard_error = math.sqrt(np.sum(deviations**2) / (len(results) * (seeds - 1)) / seeds)
+    checks = []
+    for eps, t_of, f_sim, f_mf, f_corr in results:
+        checks += [Check("mislabel_onset", f"predicted onset of overfitting, eps={eps} (step)", float(t_of),
+                         float("nan"), 0.0, informational=True),
+                   Check("mislabel_onset", f"train f_unsat at the onset, eps={eps} (t={t_of})", f_corr, f_sim,
+                         3 * standard_error + abs(f_corr - f_mf)),
+                   Check("mislabel_onset", f"train f_unsat vs mean field at the onset, eps={eps}", f_mf, f_sim, 0.0,
+                         relative=True, informational=True)]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, (eps, t_of, f_sim, f_mf, f_corr) in enumerate(results):
+        setup = scale.setup(label_noise=eps)
+        sol = meanfield(setup, scale.steps)
+        pred = finite_sample_prediction(sol, N)
+        ax.plot(sol.t[1:], sol.f_unsat[1:], ":", color=f"C{i}", label=f"mean field, eps={eps}")
+        ax.plot(sol.t[1:], pred.train_unsat[1:], "-", color=f"C{i}", label=f"memorization-corrected, eps={eps}")
+        ax.plot([t_of], [f_sim], "o", color=f"C{i}", label=f"simulation at the predicted onset t={t_of}")
+        ax.axvline(t_of, color=f"C{i}", lw=0.8, ls="--")
+    ax.set(xscale="log", yscale="log", xlabel="t", ylabel="train f_unsat",
+           title=f"mislabels and the onset of overfitting ({scale.name}), N={N}")
+    ax.legend(fontsize=7)
+    return checks, _save(fig, out, "mislabel_onset")
+
+
 CASES = {"fig1": fig1, "rich_lazy": rich_lazy, "overfitting": overfitting, "data_laws": data_laws,
-         "label_noise": label_noise, "losses": losses, "finite_width": finite_width, "finite_sample": finite_sample,
-         "finite_sample_scaling": finite_sample_scaling}
+         "label_noise": label_noise, "label_noise_small": label_noise_small, "losses": losses, "finite_width": finite_width, "finite_sample": finite_sample,
+         "finite_sample_scaling": finite_sample_scaling, "mislabel_onset": mislabel_onset}
 # the finite-size cases test approximations known to be incomplete (issue 4); they run in their own suite
-CORE_CASES = ("fig1", "rich_lazy", "overfitting", "data_laws", "label_noise", "losses")
-FINITE_SIZE_CASES = ("finite_width", "finite_sample", "finite_sample_scaling")
+CORE_CASES = ("fig1", "rich_lazy", "overfitting", "data_laws", "label_noise", "label_noise_small", "losses")
+FINITE_SIZE_CASES = ("finite_width", "finite_sample", "finite_sample_scaling", "mislabel_onset")

@@ -22,11 +22,13 @@ class Check:
 
     @property
     def passed(self) -> bool:
-        return self.informational or (math.isfinite(self.error) and self.error <= self.tolerance)
+        return bool(self.informational or (math.isfinite(self.error) and self.error <= self.tolerance))
 
     def as_dict(self) -> dict:
-        return {"case": self.case, "quantity": self.quantity, "theory": self.theory, "simulation": self.simulation,
-                "error": self.error, "tolerance": self.tolerance, "relative": self.relative,
+        # plain floats: the numbers may come in as NumPy scalars, which json cannot write
+        return {"case": self.case, "quantity": self.quantity, "theory": float(self.theory),
+                "simulation": float(self.simulation), "error": float(self.error), "tolerance": float(self.tolerance),
+                "relative": self.relative,
                 "informational": self.informational, "pass": self.passed}
 
 
