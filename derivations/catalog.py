@@ -30,6 +30,13 @@ class Activation:
     def derivative(self) -> sp.Expr:
         return sp.diff(self.expr.rewrite(sp.Piecewise), S.z)
 
+    @property
+    def branches(self) -> tuple[sp.Expr, sp.Expr]:
+        """sigma on z > 0 and on z < 0, each as a plain expression in z (for integrals split at the kink)."""
+        p = sp.Symbol("p", positive=True)
+        pw = self.expr.rewrite(sp.Piecewise)
+        return pw.subs(S.z, p).subs(p, S.z), pw.subs(S.z, -p).subs(p, -S.z)
+
 
 @dataclasses.dataclass(frozen=True)
 class Loss:

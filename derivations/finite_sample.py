@@ -63,12 +63,6 @@ class FiniteSampleDerivation:
         return next(s for s in self.steps if s.key == key)
 
 
-def _branches(expr):
-    p = sp.Symbol("p", positive=True)
-    pw = expr.rewrite(sp.Piecewise)
-    return pw.subs(S.z, p).subs(p, S.z), pw.subs(S.z, -p).subs(p, -S.z)
-
-
 @functools.lru_cache(maxsize=None)
 def derive_finite_sample(activation="relu", integration_seconds: int = 8) -> FiniteSampleDerivation:
     act = ACTIVATIONS[activation] if isinstance(activation, str) else activation
@@ -88,7 +82,7 @@ def derive_finite_sample(activation="relu", integration_seconds: int = 8) -> Fin
     xi = sp.Symbol("xi", real=True)
     gauss = sp.exp(-xi**2 / 2) / sp.sqrt(2 * sp.pi)
     kink = -mu / shat
-    pos, neg = _branches(act.expr)
+    pos, neg = act.branches
     dpos, dneg = sp.diff(pos, S.z), sp.diff(neg, S.z)
 
     def over_xi(f_pos, f_neg, weight):

@@ -42,13 +42,6 @@ class FiniteWidthDerivation:
         return next(s for s in self.steps if s.key == key)
 
 
-def _branches(expr):
-    """sigma on z > 0 and on z < 0, as expressions in z."""
-    p = sp.Symbol("p", positive=True)
-    pw = expr.rewrite(sp.Piecewise)
-    return pw.subs(S.z, p).subs(p, S.z), pw.subs(S.z, -p).subs(p, -S.z)
-
-
 @functools.lru_cache(maxsize=None)
 def derive_finite_width(activation="relu", data="gaussian", integration_seconds: int = 8) -> FiniteWidthDerivation:
     act = ACTIVATIONS[activation] if isinstance(activation, str) else activation
@@ -59,7 +52,7 @@ def derive_finite_width(activation="relu", data="gaussian", integration_seconds:
     add = lambda *args: steps.append(Step(*args))
 
     # (a, z) zero-mean bivariate Gaussian: a | z ~ N(C z / V_z, V_a - C^2 / V_z)
-    pos, neg = _branches(act.expr)
+    pos, neg = act.branches
     density = sp.exp(-S.z**2 / (2 * Vz)) / sp.sqrt(2 * sp.pi * Vz)
     second = C**2 * S.z**2 / Vz**2 + Va - C**2 / Vz
     m1 = sp.simplify(sp.integrate(C * S.z / Vz * pos * density, (S.z, 0, sp.oo))
