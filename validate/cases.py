@@ -149,14 +149,16 @@ def rich_lazy(scale: Scale, out: pathlib.Path, seed: int = 0):
 def overfitting(scale: Scale, out: pathlib.Path, seed: int = 0):
     """Train and test error against time (paper Fig. 3): both vanish in the mean-field limit, so every error
     here is a finite-size effect. Checked: the training f_unsat before memorization sets in (t = T/10, tolerance
-    as in fig1). Reported, not judged, until the finite-N theory exists (issue 4): the train/test errors and the
-    late gap between the mean-field f_unsat and the training one (memorization: training examples get satisfied
-    below x*(t) at finite N/d)."""
+    as in fig1). Reported: the train/test errors, the late gap between the mean-field f_unsat and the training
+    one (memorization: training examples get satisfied below x*(t) at finite N/d), the memorization-corrected
+    f_unsat (mftheory.finite_size.finite_sample, judged in the finite suite while its onset ratio R < 1; here t
+    is past the predicted onset, where it memorizes too much) and that onset."""
     setup = scale.setup()
     N = scale.N // 4
     steps = scale.steps * 2
     sim = simulate(setup, N=N, steps=steps, seed=seed)
     sol = meanfield(setup, steps)
+    memo = finite_sample_prediction(sol, N)
     T = int(sim.record_steps[-1])
     j = int(np.searchsorted(sim.record_steps, steps // 10))
     early = int(sim.record_steps[j])
@@ -164,6 +166,11 @@ def overfitting(scale: Scale, out: pathlib.Path, seed: int = 0):
                     3 * (threshold_blur(setup.M) + sample_noise(N, float(sol.f_unsat[early]))), relative=True),
               Check("overfitting", f"f_unsat(t={T}), memorization gap", float(sol.f_unsat[T]), float(sim.f_unsat[-1]),
                     0.0, relative=True, informational=True),
+              Check("overfitting", f"f_unsat(t={T}), memorization-corrected", float(memo.train_unsat[T]),
+                    float(sim.f_unsat[-1]), 0.0, informational=True),
+              Check("overfitting", "predicted onset of overfitting (step)",
+                    float(memo.onset) if memo.onset is not None else float("inf"), float("nan"), 0.0,
+                    informational=True),
               Check("overfitting", f"train error (t={T})", 0.0, float(sim.train_error[-1]), 0.0, informational=True),
               Check("overfitting", f"test error (t={T})", 0.0, float(sim.test_error[-1]), 0.0, informational=True)]
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -171,6 +178,9 @@ def overfitting(scale: Scale, out: pathlib.Path, seed: int = 0):
     ax.plot(sim.record_steps, sim.test_error, "s-", ms=3, label="test error")
     ax.plot(sim.record_steps, sim.f_unsat, "^-", ms=3, label="train f_unsat")
     ax.plot(sol.t, sol.f_unsat, "k", label="mean-field f_unsat (errors: 0)")
+    ax.plot(sol.t[1:], memo.train_unsat[1:], "k--", label="memorization-corrected train f_unsat")
+    if memo.onset is not None:
+        ax.axvline(memo.onset, color="grey", lw=0.8, ls=":", label=f"predicted onset (t={memo.onset})")
     ax.set(xscale="symlog", yscale="log", xlabel="t", title=f"overfitting, N={N}, d={setup.d}")
     ax.legend(fontsize=7)
     return checks, _save(fig, out, "overfitting")
