@@ -148,9 +148,10 @@ def derive_finite_sample(activation="relu", integration_seconds: int = 8) -> Fin
     spread_step = SPREAD + (S.alpha * S.beta / N_SAMPLE) ** 2 * rho4 * UNSAT_COUNT * QUADRATIC * (
         QUADRATIC + 2 * CUMULATIVE)
     add("spread", "spread of the memorized margin over examples: variance of sum_s of the others' terms",
-        sp.Eq(sp.Symbol(r"\sigma_S^2(t+1)"), spread_step),
-        "A_2 = rho^2 coefficient of K at x*, U(t) = N f_train(t) examples, C(t) = sum_{s<t} A_2(s); per step "
-        f"the variance is {sp.latex(cross_variance)}")
+        sp.Eq(sp.Function(r"\sigma_S^2")(S.t + 1), spread_step.subs(SPREAD, sp.Function(r"\sigma_S^2")(S.t))),
+        "A_2 = rho^2 coefficient of K at x*, U(t) = N f_train(t) examples, C(t) = sum_{s<t} A_2(s); one step adds "
+        "the variance 3 (alpha beta / N)^2 U A_2^2 / ((d - 1)(d + 1)), persistent while U keeps its members")
+    assert sp.simplify(cross_variance - spread_step.subs({SPREAD: 0, CUMULATIVE: 0})) == 0
     add("train_unsat", "training f_unsat with memorization: margin kappa|x_par| + S + sigma_S zeta, zeta ~ N(0, 1)",
         sp.Eq(sp.Symbol(r"f_{\mathrm{train}}"), sp.Function(r"E_\zeta")(sp.Function(r"P_U")(
             S.kappa, S.h - ACCUMULATED - SPREAD_SD * sp.Symbol("zeta")))),
