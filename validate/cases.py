@@ -211,6 +211,15 @@ def data_laws(scale: Scale, out: pathlib.Path, seed: int = 0):
     return _gamma_plus_across("data_laws", "data", ("gaussian", "sphere"), scale, out, seed)
 
 
+def _fresh_slope(sim, setup, seed):
+    """kappa of a trained network: least-squares slope of f along x_par on 4000 fresh points (no theory used)."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((4000, setup.d))
+    z = X @ sim.W_final.T / math.sqrt(setup.d)
+    f = setup.alpha / setup.M * np.maximum(z, setup.slope * z) @ sim.a_final
+    return float(np.dot(f, X[:, 0]) / np.dot(X[:, 0], X[:, 0]))
+
+
 def label_noise(scale: Scale, out: pathlib.Path, seed: int = 0):
     """gamma stalls at the label-noise fixed point: kappa_t -> h / x*_fp. The simulated kappa is the slope of
     f along x_par on fresh points (least squares), so it uses no theory formula. Tolerance (relative): the
@@ -221,12 +230,7 @@ def label_noise(scale: Scale, out: pathlib.Path, seed: int = 0):
     sim = simulate(setup, N=scale.N // 2, steps=steps, seed=seed)
     sol = meanfield(setup, steps)
     fp = label_noise_fixed_point(setup)
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((4000, setup.d))
-    z = X @ sim.W_final.T / math.sqrt(setup.d)
-    act = np.maximum(z, setup.slope * z)
-    f = setup.alpha / setup.M * act @ sim.a_final
-    kappa_sim = float(np.dot(f, X[:, 0]) / np.dot(X[:, 0], X[:, 0]))
+    kappa_sim = _fresh_slope(sim, setup, seed)
     tol = 3 * (threshold_blur(setup.M) + sample_noise(scale.N // 2, float(sim.f_unsat[-1])))
     checks = [Check("label_noise", "kappa at the fixed point", fp["kappa"], kappa_sim, tol, relative=True),
               Check("label_noise", f"theory kappa(t={steps}) reached", fp["kappa"], float(sol.kappa[-1]), 0.05,
@@ -238,15 +242,6 @@ def label_noise(scale: Scale, out: pathlib.Path, seed: int = 0):
     ax.set(xscale="symlog", xlabel="t", ylabel="kappa", title=f"label noise eps={eps}")
     ax.legend(fontsize=7)
     return checks, _save(fig, out, "label_noise")
-
-
-def _fresh_slope(sim, setup, seed):
-    """kappa of a trained network: least-squares slope of f along x_par on 4000 fresh points (no theory used)."""
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((4000, setup.d))
-    z = X @ sim.W_final.T / math.sqrt(setup.d)
-    f = setup.alpha / setup.M * np.maximum(z, setup.slope * z) @ sim.a_final
-    return float(np.dot(f, X[:, 0]) / np.dot(X[:, 0], X[:, 0]))
 
 
 def label_noise_small(scale: Scale, out: pathlib.Path, seed: int = 0):
@@ -293,6 +288,15 @@ def losses(scale: Scale, out: pathlib.Path, seed: int = 0):
     return _gamma_plus_across("losses", "loss", ("quadratic_hinge", "logistic"), scale, out, seed)
 
 
+def _crossings(sim, sol):
+    """(t_sat, |x_par| - centre, half-width) of the training examples first satisfied at t_sat >= 2: the example
+    crossed the threshold between x*(t_sat) and x*(t_sat - 1)."""
+    ok = sim.t_sat >= 2
+    ts = sim.t_sat[ok]
+    lo, hi = sol.x_star[ts], sol.x_star[ts - 1]
+    return ts, np.abs(sim.x_par[ok]) - (lo + hi) / 2, (hi - lo) / 2
+
+
 def finite_width(scale: Scale, out: pathlib.Path, seed: int = 0):
     """Finite-M theory (frozen init law) against simulation: the Fig. 1d band and the test error.
 
@@ -310,11 +314,7 @@ def finite_width(scale: Scale, out: pathlib.Path, seed: int = 0):
     sol = meanfield(setup, scale.steps)
     fw = finite_width_prediction(sol)
     t_sat = sim.t_sat
-    ok = t_sat >= 2
-    ts = t_sat[ok]
-    x_lo, x_hi = sol.x_star[ts], sol.x_star[ts - 1]
-    centre, half = (x_lo + x_hi) / 2, (x_hi - x_lo) / 2
-    distance = np.abs(sim.x_par[ok]) - centre
+    ts, distance, half = _crossings(sim, sol)
 
     def coverage(band_sd):
         band = band_sd[ts]
@@ -353,15 +353,6 @@ def finite_width(scale: Scale, out: pathlib.Path, seed: int = 0):
     ax[1].legend(fontsize=7)
     fig.suptitle(f"finite width ({scale.name}): M={setup.M}, N={scale.N}, d={setup.d}")
     return checks, _save(fig, out, "finite_width")
-
-
-def _crossings(sim, sol):
-    """(t_sat, |x_par| - centre, half-width) of the training examples first satisfied at t_sat >= 2: the example
-    crossed the threshold between x*(t_sat) and x*(t_sat - 1)."""
-    ok = sim.t_sat >= 2
-    ts = sim.t_sat[ok]
-    lo, hi = sol.x_star[ts], sol.x_star[ts - 1]
-    return ts, np.abs(sim.x_par[ok]) - (lo + hi) / 2, (hi - lo) / 2
 
 
 def finite_sample(scale: Scale, out: pathlib.Path, seed: int = 0):
@@ -447,6 +438,14 @@ def finite_sample(scale: Scale, out: pathlib.Path, seed: int = 0):
     return checks, _save(fig, out, "finite_sample")
 
 
+def _pooled_standard_error(groups):
+    """Standard error of one group's mean, from the spread of every group's runs around its own mean (pooled
+    variance with sum(n_g - 1) degrees of freedom); all groups have the same number of runs."""
+    deviations = np.concatenate([g - g.mean() for g in groups])
+    runs = len(groups[0])
+    return math.sqrt(np.sum(deviations**2) / (len(groups) * (runs - 1)) / runs)
+
+
 def finite_sample_scaling(scale: Scale, out: pathlib.Path, seed: int = 0):
     """The training f_unsat at finite N: mean field (no N dependence) against the memorization-corrected map
     (mftheory.finite_size.finite_sample), for N = N_max/16 ... N_max, three seeds each, at the step t_e where
@@ -469,8 +468,7 @@ def finite_sample_scaling(scale: Scale, out: pathlib.Path, seed: int = 0):
     sol = meanfield(setup, t_e)
     runs = {N: np.array([simulate(setup, N=N, steps=t_e, seed=seed + r, record_steps=[0, t_e], n_test=0).f_unsat[-1]
                          for r in range(seeds)]) for N in sizes}
-    deviations = np.concatenate([f - f.mean() for f in runs.values()])
-    standard_error = math.sqrt(np.sum(deviations**2) / (len(sizes) * (seeds - 1)) / seeds)
+    standard_error = _pooled_standard_error(list(runs.values()))
     checks, rows = [], []
     for N in sizes:
         pred = finite_sample_prediction(sol, N)
@@ -509,7 +507,7 @@ def mislabel_onset(scale: Scale, out: pathlib.Path, seed: int = 0):
     Reported: the relative gap between the simulated training f_unsat and the mean field there.
     """
     seeds, N = 3, scale.N // 4
-    results, deviations = [], []
+    results, groups = [], []
     for eps in (0.0, 0.05):
         setup = scale.setup(label_noise=eps)
         pred = finite_sample_prediction(meanfield(setup, scale.steps), N)
@@ -518,10 +516,9 @@ def mislabel_onset(scale: Scale, out: pathlib.Path, seed: int = 0):
         pred = finite_sample_prediction(sol, N)
         f = np.array([simulate(setup, N=N, steps=t_of, seed=seed + r, record_steps=[0, t_of], n_test=0).f_unsat[-1]
                       for r in range(seeds)])
-        deviations.append(f - f.mean())
+        groups.append(f)
         results.append((eps, t_of, float(f.mean()), float(sol.f_unsat[t_of]), float(pred.train_unsat[t_of])))
-    deviations = np.concatenate(deviations)
-    standard_error = math.sqrt(np.sum(deviations**2) / (len(results) * (seeds - 1)) / seeds)
+    standard_error = _pooled_standard_error(groups)
     checks = []
     for eps, t_of, f_sim, f_mf, f_corr in results:
         checks += [Check("mislabel_onset", f"predicted onset of overfitting, eps={eps} (step)", float(t_of),
