@@ -151,14 +151,14 @@ def finite_sample(solution: MeanFieldSolution, N: int) -> FiniteSamplePrediction
                                       float(solution.kappa[i + 1] - solution.kappa[i]), x_star)
         tilt[i] = fs.tilt_ratio(k.unsat_probability(solution.kappa[i], d, setup.h),
                                 k.clean_average(solution.kappa[i], d, setup.h), d, float(N))
-    # S(t): the self term summed over the steps before t (every example unsatisfied at t was unsatisfied since 0)
-    rates = np.array([fs.self_rate(v, setup.alpha, setup.beta, float(N)) if v == v else 0.0 for v in mem])
-    rates_full = np.array([fs.self_rate(v, setup.alpha, setup.beta, float(N)) if v == v else 0.0 for v in full])
-    accumulated = np.concatenate([[0.0], np.cumsum(rates)[:-1]])
-    accumulated_full = np.concatenate([[0.0], np.cumsum(rates_full)[:-1]])
-    shift = np.array([fs.crossing_shift(s, kap) if kap > 0 else np.nan for s, kap in zip(accumulated, solution.kappa)])
-    shift_full = np.array([fs.crossing_shift(s, kap) if kap > 0 else np.nan
-                           for s, kap in zip(accumulated_full, solution.kappa)])
+    def crossing_shift(kernel):
+        # S(t): the self term summed over the steps before t (an example unsatisfied at t was unsatisfied since 0)
+        rates = [fs.self_rate(v, setup.alpha, setup.beta, float(N)) if v == v else 0.0 for v in kernel]
+        accumulated = np.concatenate([[0.0], np.cumsum(rates)[:-1]])
+        return np.array([fs.crossing_shift(s, kap) if kap > 0 else np.nan
+                         for s, kap in zip(accumulated, solution.kappa)])
+
+    shift, shift_full = crossing_shift(mem), crossing_shift(full)
     above = np.flatnonzero(ratio >= 1)
     kappa_n, accumulated_n, spread_n, train = _memorization_map(solution, N, fs)
     with np.errstate(divide="ignore", invalid="ignore"):
