@@ -6,11 +6,9 @@ import pathlib
 import re
 import time
 
-import sympy as sp
-
 from derivations.catalog import ACTIVATIONS, DATA_LAWS, LOSSES
-from derivations.codegen import (activation_module_source, finite_sample_module_source, finite_width_module_source,
-                                 kernel_module_source, source_key, variant_description)
+from derivations.codegen import (activation_module_key, activation_module_source, finite_sample_module_source,
+                                 finite_width_module_source, kernel_module_source, source_key, variant_description)
 from derivations.finite_sample import derive_finite_sample
 from derivations.finite_width import derive_finite_width
 from derivations.meanfield import MeanFieldDerivation, derive
@@ -73,8 +71,7 @@ def build(target: pathlib.Path = GENERATED_DIR, force: bool = False, progress=No
         for act in ACTIVATIONS:
             path = target / f"{family}_{act}.py"
             start = time.perf_counter()
-            key = source_key(f"{family}|" + act + "|" + sp.srepr(ACTIVATIONS[act].expr))
-            if not force and stored_key(path) == key:
+            if not force and stored_key(path) == activation_module_key(family, ACTIVATIONS[act]):
                 records.append(BuildRecord(path.stem, path, "cached", time.perf_counter() - start))
             else:
                 write_atomically(path, source(derive_family(act)))

@@ -149,6 +149,15 @@ def derive_label_noise(derivation: MeanFieldDerivation) -> LabelNoiseDerivation:
     return result
 
 
+def small_label_noise(derivation: MeanFieldDerivation) -> LabelNoiseDerivation | None:
+    """derive_label_noise, or None for the variants it does not cover (no sqrt(eps) fixed point, or a drift with
+    no closed form)."""
+    try:
+        return derive_label_noise(derivation)
+    except NotImplementedError:
+        return None
+
+
 def _derive(D: MeanFieldDerivation) -> LabelNoiseDerivation:
     steps = []
     add = lambda *args: steps.append(Step(*args))

@@ -34,25 +34,18 @@ def _cmd_derive(args):
 
 def write_latex(path: pathlib.Path, variants, compile_pdf: bool = False) -> pathlib.Path | None:
     """Write the LaTeX document of ``variants`` ((activation, loss, data) triples); optionally run pdflatex."""
-    from derivations.latex import document
-    from mftheory.atomic import write_atomically
-    from derivations.meanfield import derive
-
     from derivations.finite_sample import derive_finite_sample
     from derivations.finite_width import derive_finite_width
-
-    from derivations.label_noise import derive_label_noise
+    from derivations.label_noise import small_label_noise
+    from derivations.latex import document
+    from derivations.meanfield import derive
+    from mftheory.atomic import write_atomically
 
     activations = sorted({v[0] for v in variants})
     derived = [derive(*v) for v in variants]
-    small_noise = []
-    for D in derived:
-        try:
-            L = derive_label_noise(D)
-        except NotImplementedError:  # losses without a sqrt(eps) fixed point
-            continue
-        small_noise.append((f"Small label noise, {D.activation.name}, {D.loss.name}, {D.data.name} data",
-                            f"label_noise:{D.activation.name}:{D.loss.name}:{D.data.name}", L.steps))
+    small_noise = [(f"Small label noise, {D.activation.name}, {D.loss.name}, {D.data.name} data",
+                    f"label_noise:{D.activation.name}:{D.loss.name}:{D.data.name}", L.steps)
+                   for D, L in ((D, small_label_noise(D)) for D in derived) if L is not None]
     write_atomically(path, document(derived, [derive_finite_width(a) for a in activations],
                                     [derive_finite_sample(a) for a in activations], small_noise))
     if not compile_pdf:
