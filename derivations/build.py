@@ -7,11 +7,12 @@ import re
 import time
 
 from derivations.catalog import ACTIVATIONS, DATA_LAWS, LOSSES
-from derivations.codegen import (activation_module_key, activation_module_source, finite_sample_module_source,
-                                 finite_width_module_source, kernel_module_source, source_key, variant_description)
+from derivations.codegen import (activation_module_key, activation_module_source, activation_modules_key,
+                                 finite_sample_module_source, finite_width_module_source, kernel_module_key,
+                                 kernel_module_source)
 from derivations.finite_sample import derive_finite_sample
 from derivations.finite_width import derive_finite_width
-from derivations.meanfield import MeanFieldDerivation, derive
+from derivations.meanfield import derive
 from mftheory.atomic import write_atomically
 
 GENERATED_DIR = pathlib.Path(__file__).resolve().parent.parent / "mftheory" / "kernels" / "generated"
@@ -37,14 +38,27 @@ def module_name(data: str, loss: str) -> str:
     return f"{data}_{loss}"
 
 
-def _variant_key_without_deriving(data, loss):
-    # the description depends only on the catalog entries, so it can be formed without running a derivation
-    act, los, law = ACTIVATIONS["relu"], LOSSES[loss], DATA_LAWS[data]
-    fake = MeanFieldDerivation.__new__(MeanFieldDerivation)
-    object.__setattr__(fake, "activation", act)
-    object.__setattr__(fake, "loss", los)
-    object.__setattr__(fake, "data", law)
-    return source_key(variant_description(fake))
+def expected_key(module: str) -> str:
+    """The key a built-in kernel module (``gaussian_hinge``, ``finite_width_relu``, ``activations``, ...) must
+    carry to be up to date, computed without deriving anything."""
+    if module == "activations":
+        return activation_modules_key([ACTIVATIONS[a] for a in ACTIVATIONS])
+    for family in ("finite_width", "finite_sample"):
+        if module.startswith(family + "_"):
+            return activation_module_key(family, ACTIVATIONS[module[len(family) + 1:]])
+    data, loss = next((d, l) for d in DATA_LAWS for l in LOSSES if module == module_name(d, l))
+    return kernel_module_key(ACTIVATIONS["relu"], LOSSES[loss], DATA_LAWS[data])
+
+
+def builtin_modules() -> list[str]:
+    """Names of every built-in generated module."""
+    return ([module_name(d, l) for d in DATA_LAWS for l in LOSSES]
+            + [f"{family}_{a}" for family in ("finite_width", "finite_sample") for a in ACTIVATIONS] + ["activations"])
+
+
+def stale_modules(target: pathlib.Path = GENERATED_DIR) -> list[str]:
+    """The built-in modules whose stored key differs from the one their derivation sources give now."""
+    return [m for m in builtin_modules() if stored_key(target / f"{m}.py") != expected_key(m)]
 
 
 def builtin_derivations():
@@ -59,7 +73,7 @@ def build(target: pathlib.Path = GENERATED_DIR, force: bool = False, progress=No
             name = module_name(data, loss)
             path = target / f"{name}.py"
             start = time.perf_counter()
-            if not force and stored_key(path) == _variant_key_without_deriving(data, loss):
+            if not force and stored_key(path) == expected_key(name):
                 records.append(BuildRecord(name, path, "cached", time.perf_counter() - start))
             else:
                 write_atomically(path, kernel_module_source(derive("relu", loss, data)))
@@ -71,7 +85,7 @@ def build(target: pathlib.Path = GENERATED_DIR, force: bool = False, progress=No
         for act in ACTIVATIONS:
             path = target / f"{family}_{act}.py"
             start = time.perf_counter()
-            if not force and stored_key(path) == activation_module_key(family, ACTIVATIONS[act]):
+            if not force and stored_key(path) == expected_key(path.stem):
                 records.append(BuildRecord(path.stem, path, "cached", time.perf_counter() - start))
             else:
                 write_atomically(path, source(derive_family(act)))
@@ -80,11 +94,9 @@ def build(target: pathlib.Path = GENERATED_DIR, force: bool = False, progress=No
                 progress(records[-1])
     path = target / "activations.py"
     start = time.perf_counter()
-    derivations = [derive(act, "hinge", "gaussian") for act in ACTIVATIONS]
-    text = activation_module_source(derivations)
-    status = "cached" if path.exists() and path.read_text() == text else "generated"
+    status = "cached" if not force and stored_key(path) == expected_key("activations") else "generated"
     if status == "generated":
-        write_atomically(path, text)
+        write_atomically(path, activation_module_source([derive(act, "hinge", "gaussian") for act in ACTIVATIONS]))
     records.append(BuildRecord("activations", path, status, time.perf_counter() - start))
     init = target / "__init__.py"
     if not init.exists():

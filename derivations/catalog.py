@@ -109,3 +109,35 @@ GAUSSIAN_INIT = (
 ACTIVATIONS = {act.name: act for act in (RELU, LEAKY_RELU)}
 LOSSES = {loss.name: loss for loss in (HINGE, QUADRATIC_HINGE, LOGISTIC)}
 DATA_LAWS = {law.name: law for law in (GAUSSIAN, SPHERE)}
+
+
+_TABLES = {"activation": (ACTIVATIONS, Activation), "loss": (LOSSES, Loss), "data": (DATA_LAWS, DataLaw)}
+
+
+def resolve(field: str, value):
+    """The catalog object that a setup's ``field`` ("activation", "loss" or "data") names: a built-in name or a
+    user's own object."""
+    table, kind = _TABLES[field]
+    if isinstance(value, str):
+        if value not in table:
+            raise ValueError(f"{field} must be one of {', '.join(map(repr, table))} or a derivations.catalog."
+                             f"{kind.__name__}; got {value!r}")
+        return table[value]
+    if not isinstance(value, kind):
+        raise ValueError(f"{field} must be one of {', '.join(map(repr, table))} or a derivations.catalog."
+                         f"{kind.__name__}; got {type(value).__name__}")
+    return value
+
+
+def builtin_name(field: str, value) -> str | None:
+    """The built-in name of ``value`` if it is a built-in (by name, or an object equal to one), else None.
+
+    Raises ValueError for a user's object that takes a built-in's name with another expression."""
+    obj = resolve(field, value)
+    table = _TABLES[field][0]
+    if obj.name in table:
+        if table[obj.name] != obj:
+            raise ValueError(f"{field} {obj.name!r} is the name of a built-in with another definition; give your "
+                             f"{_TABLES[field][1].__name__} another name")
+        return obj.name
+    return None

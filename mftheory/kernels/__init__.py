@@ -1,7 +1,7 @@
 """Access to the generated kernel modules.
 
 Built-in variants are committed modules under ``mftheory/kernels/generated`` (made by ``mftheory derive``
-from ``derivations/``); a user variant is generated on first use into a cache directory keyed by its content
+from ``derivations/``); a user's variant is generated on first use into a cache directory keyed by its content
 (``MFTHEORY_CACHE``, default ``~/.cache/mftheory``) and imported from there.
 """
 from __future__ import annotations
@@ -28,27 +28,29 @@ def load(data: str, loss: str) -> ModuleType:
         raise ValueError(f"no generated kernels for data={data!r}, loss={loss!r}; run `mftheory derive`") from err
 
 
-def odd_slope(activation: str, leak: float) -> float:
-    """(sigma'(z) + sigma'(-z)) / 2 of a built-in activation."""
+def builtin_odd_slope_kernel(activation: str):
+    """The generated kernel s -> (sigma'(z) + sigma'(-z)) / 2 of a built-in activation."""
     try:
-        kernel = getattr(_activations, f"odd_slope_{activation}")
+        return getattr(_activations, f"odd_slope_{activation}")
     except AttributeError as err:
         raise ValueError(f"no generated kernel for activation {activation!r}") from err
-    return float(kernel(float(leak)))
 
 
-def compile_derivation(derivation, cache_dir: pathlib.Path | None = None) -> ModuleType:
-    """Generate (once, keyed by content) and import the kernel module of a user's derivation."""
-    from derivations.codegen import kernel_module_source, source_key, variant_description
+def import_generated(name: str, make_source, cache_dir: pathlib.Path | str | None = None) -> ModuleType:
+    """Import the generated module ``name`` from the cache, writing ``make_source()`` there first if it is missing.
 
-    cache_dir = pathlib.Path(cache_dir or CACHE_DIR) / "kernels"
-    key = source_key(variant_description(derivation))
-    name = f"mftheory_variant_{key[:24]}"
+    ``name`` must carry the content key of the source, so that an existing file is always the right one.
+    """
     if name in sys.modules:
         return sys.modules[name]
-    path = cache_dir / f"{name}.py"
+    directory = pathlib.Path(cache_dir or CACHE_DIR) / "kernels"
+    path = directory / f"{name}.py"
     if not path.exists():
-        write_atomically(path, kernel_module_source(derivation))
+        try:
+            write_atomically(path, make_source())
+        except OSError as err:
+            raise OSError(f"cannot write generated kernels to {directory} ({err.strerror}); set MFTHEORY_CACHE "
+                          f"to a writable folder") from err
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
