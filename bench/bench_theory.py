@@ -104,7 +104,8 @@ def main(argv=None):
 
     import mftheory
     from mftheory import kernels
-    from mftheory.meanfield import meanfield
+    from mftheory.variant import variant_of
+    from mftheory.dynamics import meanfield
 
     print(f"numba {numba.__version__}, numpy {np.__version__}; cores={os.cpu_count()}, "
           f"load average {os.getloadavg()[0]:.2f}; NUMBA_NUM_THREADS={numba.config.NUMBA_NUM_THREADS}")
@@ -117,7 +118,7 @@ def main(argv=None):
     t = _best(lambda: meanfield(setup, args.steps), args.repeat)
     rows.append((f"meanfield(fig1_setup(), {args.steps})", f"{1e3 * t:.2f} ms", f"{1e6 * t / args.steps:.2f} us/step"))
     k = kernels.load(setup.data, setup.loss)
-    slope = kernels.odd_slope(setup.activation, setup.leak)
+    slope = variant_of(setup).odd_slope(setup.leak)
     n = args.steps + 1
     arrs = [np.zeros(n) for _ in range(4)]
 
@@ -147,7 +148,7 @@ def main(argv=None):
 
     # fresh subprocesses
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    code = ("import time; t0 = time.perf_counter(); import mftheory; from mftheory.meanfield import meanfield; "
+    code = ("import time; t0 = time.perf_counter(); import mftheory; from mftheory.dynamics import meanfield; "
             "t1 = time.perf_counter(); meanfield(mftheory.fig1_setup(), 2000); "
             "print(f'{t1 - t0:.3f} {time.perf_counter() - t1:.3f}')")
     _subprocess_time(code, env)  # make sure the numba caches exist

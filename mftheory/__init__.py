@@ -1,4 +1,43 @@
-"""mftheory: mean-field theory of shallow-network training with margin losses, derived with SymPy."""
-from mftheory.model import ACTIVATIONS, DATA_LAWS, LOSSES, Setup, fig1_setup
+"""mftheory: mean-field theory of shallow-network training with margin losses, derived with SymPy.
 
-__all__ = ["Setup", "fig1_setup", "DATA_LAWS", "LOSSES", "ACTIVATIONS"]
+What a user calls, in pipeline order:
+
+* the model: :class:`Setup`, :func:`fig1_setup` (conventions in :mod:`mftheory.model`);
+* the derivation: :func:`derive` (SymPy, step by step) and :func:`compile_derivation` (its generated kernels,
+  as a :class:`Variant`); :func:`variant_of` gives the variant a setup names;
+* the predictions: :func:`meanfield`, :func:`label_noise_fixed_point`, :func:`label_noise_expansion`,
+  :func:`finite_width`, :func:`finite_sample`;
+* the independent numerics: :func:`simulate` (finite-M/N gradient descent) and :func:`sweep` (parameter sweeps
+  on Dask), loaded on first use.
+"""
+from mftheory.dynamics import (LabelNoiseExpansion, LabelNoiseFixedPoint, MeanFieldSolution, label_noise_expansion,
+                               label_noise_fixed_point, meanfield)
+from mftheory.finite_size import FiniteSamplePrediction, FiniteWidthPrediction, finite_sample, finite_width
+from mftheory.model import ACTIVATIONS, DATA_LAWS, LOSSES, Setup, fig1_setup
+from mftheory.variant import Variant, compile_derivation, variant_of
+
+__all__ = ["Setup", "fig1_setup", "DATA_LAWS", "LOSSES", "ACTIVATIONS",
+           "derive", "compile_derivation", "variant_of", "Variant",
+           "meanfield", "MeanFieldSolution", "label_noise_fixed_point", "LabelNoiseFixedPoint",
+           "label_noise_expansion", "LabelNoiseExpansion",
+           "finite_width", "FiniteWidthPrediction", "finite_sample", "FiniteSamplePrediction",
+           "simulate", "sweep"]
+
+# SymPy and the simulator (numba, matplotlib, Dask) load only when first used
+_LAZY = {"derive": ("derivations.meanfield", "derive"), "simulate": ("validate.simulator", "simulate"),
+         "sweep": ("validate.sweeping", "sweep")}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        module, attribute = _LAZY[name]
+        value = getattr(importlib.import_module(module), attribute)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'mftheory' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

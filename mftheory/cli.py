@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import pathlib
 import shutil
 import subprocess
@@ -72,6 +73,14 @@ def _variants(args):
 
 def _cmd_latex(args):
     out = pathlib.Path(args.output)
+    try:
+        writable_folder(out.parent)
+    except ValueError as err:
+        print(f"error: -o {args.output}: {err}".replace("--out ", ""), file=sys.stderr)
+        return 2
+    if out.is_dir():
+        print(f"error: -o {args.output} names a folder; give the .tex file to write", file=sys.stderr)
+        return 2
     pdf = write_latex(out, _variants(args), compile_pdf=args.pdf)
     print(f"wrote {out}" + (f" and {pdf}" if pdf else ""))
     return 0
@@ -85,9 +94,11 @@ def _setup_from_args(args):
 
 
 def _cmd_predict(args):
-    from mftheory.meanfield import label_noise_fixed_point, meanfield
+    from mftheory.dynamics import label_noise_fixed_point, meanfield
 
     try:
+        if args.every is not None and args.every < 1:
+            raise ValueError(f"--every must be an integer >= 1, got {args.every}")
         setup = _setup_from_args(args)
         sol = meanfield(setup, args.steps)
     except ValueError as err:
@@ -98,14 +109,37 @@ def _cmd_predict(args):
     print(f"\nfinal alignment E[w_par^2]/E|w|^2 = {sol.alignment[-1]:.4f}, relative change = {sol.relative_change[-1]:.4f}")
     if setup.label_noise > 0:
         fp = label_noise_fixed_point(setup)
-        print(f"label-noise fixed point: x* = {fp['x_star']:.6g}, kappa = {fp['kappa']:.6g} ({fp['method']})")
+        print(f"label-noise fixed point: x* = {fp.x_star:.6g}, kappa = {fp.kappa:.6g} ({fp.method})")
     return 0
 
 
+def writable_folder(path) -> pathlib.Path:
+    """``path`` as a folder this process can write into (created if missing); ValueError naming it otherwise."""
+    out = pathlib.Path(path)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {path} names a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"--out {path}: cannot create the folder ({err.strerror})") from err
+    if not os.access(out, os.W_OK):
+        raise ValueError(f"--out {path}: the folder is not writable")
+    return out
+
+
 def _cmd_run(args):
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    _cmd_derive(argparse.Namespace(force=False, show=False, activation="relu", loss="hinge", data="gaussian"))
+    try:
+        out = writable_folder(args.out)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    from derivations.build import stale_modules
+
+    stale = stale_modules()
+    if stale:
+        # the run uses the committed kernels; regenerating is `mftheory derive`'s job, in a source checkout
+        print(f"warning: the kernels {', '.join(stale)} were generated from other derivation sources than these; "
+              f"run `mftheory derive` in the source checkout to regenerate them", file=sys.stderr)
     tex = out / "meanfield.tex"
     pdf = write_latex(tex, _variants(argparse.Namespace(loss="all", data="all", activation="relu")),
                       compile_pdf=True)

@@ -1,15 +1,28 @@
-"""Mean-field predictions: the exact discrete GD map and the continuous flow, from the generated kernels."""
+"""Mean-field dynamics: the exact discrete GD map and the continuous flow, from the generated kernels, and the
+label-noise fixed point and small-noise expansion."""
 from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from types import ModuleType
 
 import numpy as np
 from scipy.optimize import brentq
 
-from mftheory import kernels
 from mftheory.model import Setup
+from mftheory.variant import Variant, variant_of
+
+
+def _node_inputs(a0, w0_par):
+    try:
+        a0 = np.asarray(a0, dtype=float)
+        w0 = np.asarray(w0_par, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise ValueError("a0 and w0_par must be real numbers or arrays of them") from err
+    if a0.shape != w0.shape:
+        raise ValueError(f"a0 and w0_par must have the same shape, got {a0.shape} and {w0.shape}")
+    return a0, w0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +40,7 @@ class MeanFieldSolution:
     g : rate g(kappa_t) of the node dynamics.
     alignment : E[w_par^2] / E[|w|^2]: the share of a node's squared weight along w* (rich: -> 1).
     relative_change : ||theta_t - theta_0|| / ||theta_0|| over a node's (a, w) (lazy: << 1).
+    variant : the :class:`~mftheory.variant.Variant` (activation, loss, data law and kernels) it was solved with.
     """
 
     setup: Setup
@@ -40,15 +54,19 @@ class MeanFieldSolution:
     g: np.ndarray
     alignment: np.ndarray
     relative_change: np.ndarray
-    kernels: ModuleType = dataclasses.field(repr=False)
+    variant: Variant = dataclasses.field(repr=False)
+
+    @property
+    def kernels(self) -> ModuleType:
+        """The mean-field kernel module of the variant."""
+        return self.variant.kernels
 
     def node(self, a0, w0_par):
         """Predicted (a, w_par) at every step for nodes starting at (a0, w0_par) (scalars or arrays).
 
         Returns two arrays of shape (T+1,) + shape of the inputs.
         """
-        a0 = np.asarray(a0, dtype=float)
-        w0 = np.asarray(w0_par, dtype=float)
+        a0, w0 = _node_inputs(a0, w0_par)
         # the derived map is linear in (a0, w0): evaluate its coefficients once per step
         k = self.kernels
         ca_a = np.array([k.node_discrete_a(1.0, 0.0, p, m) for p, m in zip(self.gamma_plus, self.gamma_minus)])
@@ -60,8 +78,7 @@ class MeanFieldSolution:
 
     def node_flow(self, a0, w0_par):
         """(a, w_par) under the continuous flow at the times of ``gamma``."""
-        a0 = np.asarray(a0, dtype=float)
-        w0 = np.asarray(w0_par, dtype=float)
+        a0, w0 = _node_inputs(a0, w0_par)
         expand = (slice(None),) + (None,) * a0.ndim
         gamma = self.gamma[expand]
         return (np.vectorize(self.kernels.node_flow_a)(a0, w0, gamma),
@@ -78,21 +95,35 @@ class MeanFieldSolution:
         return "\n".join(rows)
 
 
-def meanfield(setup: Setup, steps: int, substeps: int = 8, kernel_module: ModuleType | None = None) -> MeanFieldSolution:
-    """Solve the mean-field dynamics of ``setup`` over GD steps 0..steps.
-
-    ``kernel_module`` replaces the built-in kernels (a user variant from
-    :func:`mftheory.kernels.compile_derivation`). ``substeps`` RK4 steps per GD step integrate the flow.
-    Raises ValueError if beta g reaches 1 (the exact discrete map is undefined there: lower eta).
-    """
+def _resolve_variant(setup: Setup, variant: Variant | None) -> Variant:
+    """The variant to predict with: ``variant`` checked against ``setup``, or the one ``setup`` names."""
     if not isinstance(setup, Setup):
         raise ValueError(f"setup must be a mftheory.Setup, got {type(setup).__name__}")
+    if variant is None:
+        return variant_of(setup)
+    if not isinstance(variant, Variant):
+        raise ValueError(f"variant must be a mftheory.Variant (from mftheory.compile_derivation or "
+                         f"mftheory.variant_of), got {type(variant).__name__}")
+    variant.check_setup(setup)
+    return variant
+
+
+def meanfield(setup: Setup, steps: int, substeps: int = 8, variant: Variant | None = None) -> MeanFieldSolution:
+    """Solve the mean-field dynamics of ``setup`` over GD steps 0..steps.
+
+    The kernels are those of the model ``setup`` names (:func:`mftheory.variant_of`: committed for the
+    built-ins, derived and compiled on first use for a user's own activation or loss). ``variant`` passes an
+    already compiled one (:func:`mftheory.compile_derivation`); it must be the model ``setup`` names.
+    ``substeps`` RK4 steps per GD step integrate the flow.
+    Raises ValueError if beta g reaches 1 (the exact discrete map is undefined there: lower eta).
+    """
+    variant = _resolve_variant(setup, variant)
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
         raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
     if isinstance(substeps, bool) or not isinstance(substeps, (int, np.integer)) or substeps < 1:
         raise ValueError(f"substeps must be an integer >= 1, got {substeps!r}")
-    k = kernel_module or kernels.load(setup.data, setup.loss)
-    slope = kernels.odd_slope(setup.activation, setup.leak)
+    k = variant.kernels
+    slope = variant.odd_slope(setup.leak)
     n = int(steps) + 1
     gp, gm, kap, g = (np.zeros(n) for _ in range(4))
     d = float(setup.d)
@@ -113,21 +144,38 @@ def meanfield(setup: Setup, steps: int, substeps: int = 8, kernel_module: Module
     k.fill_moments(gp, gm, sa, sw, moments)
     w2, da2, dw2 = moments[:, 1], moments[:, 3], moments[:, 4]
     perp2 = (d - 1) * sw**2  # w_perp does not move
-    alignment = w2 / (w2 + perp2)
-    relative_change = np.sqrt((da2 + dw2) / (sa**2 + d * sw**2))
+    with np.errstate(all="ignore"):
+        alignment = w2 / (w2 + perp2)
+        relative_change = np.sqrt((da2 + dw2) / (sa**2 + d * sw**2))
+    for name, values in (("kappa", kap), ("alignment", alignment), ("relative_change", relative_change)):
+        if not np.all(np.isfinite(values)):
+            bad = int(np.argmin(np.isfinite(values)))
+            raise ValueError(f"{name} is not finite from step {bad} on: h = {setup.h:g}, sigma_a = {setup.sigma_a:g}, "
+                             f"sigma_w = {setup.sigma_w:g}, alpha = {setup.alpha:g} lie outside the range where the "
+                             f"solution can be represented in float64")
     return MeanFieldSolution(setup=setup, t=np.arange(n), gamma_plus=gp, gamma_minus=gm, gamma=gamma, kappa=kap,
                              x_star=x_star, f_unsat=f_unsat, g=g, alignment=alignment,
-                             relative_change=relative_change, kernels=k)
+                             relative_change=relative_change, variant=variant)
 
 
-def label_noise_fixed_point(setup: Setup, kernel_module: ModuleType | None = None) -> dict:
+@dataclasses.dataclass(frozen=True)
+class LabelNoiseFixedPoint:
+    """Where gamma stalls with label noise: ``x_star`` the threshold at which the drift vanishes, ``kappa`` =
+    h / x_star, and ``method`` "closed form" or "root of the drift"."""
+
+    x_star: float
+    kappa: float
+    method: str
+
+
+def label_noise_fixed_point(setup: Setup, variant: Variant | None = None) -> LabelNoiseFixedPoint:
     """Where gamma stalls with label noise: the threshold x* at which the drift vanishes, and kappa = h/x*.
 
     Uses the derived closed form when there is one (hinge, Gaussian data), else a root of the drift kernel.
     """
+    k = _resolve_variant(setup, variant).kernels
     if setup.label_noise <= 0:
         raise ValueError("label_noise must be > 0 for a fixed point (with eps = 0, gamma grows forever)")
-    k = kernel_module or kernels.load(setup.data, setup.loss)
     d, h, eps = float(setup.d), setup.h, setup.label_noise
     if getattr(k, "HAS_FIXED_POINT", False):
         x_fp = float(k.fixed_point_threshold(d, eps))
@@ -139,7 +187,7 @@ def label_noise_fixed_point(setup: Setup, kernel_module: ModuleType | None = Non
             raise ValueError(f"no sign change of the drift for kappa in [e^{lo}, e^{hi}]: no fixed point found")
         x_fp = h / math.exp(brentq(drift, lo, hi, xtol=1e-14))
         method = "root of the drift"
-    return {"x_star": x_fp, "kappa": h / x_fp, "method": method}
+    return LabelNoiseFixedPoint(x_star=x_fp, kappa=h / x_fp, method=method)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,17 +208,17 @@ class LabelNoiseExpansion:
     kappa_fixed_point: float
 
 
-def label_noise_expansion(setup: Setup, steps: int) -> LabelNoiseExpansion:
+def label_noise_expansion(setup: Setup, steps: int, variant: Variant | None = None) -> LabelNoiseExpansion:
     """The slowdown of kappa_t by a small fraction ``setup.label_noise`` of flipped labels, to first order in eps,
     and the fixed point's small-eps series. Hinge loss only (the other losses have no sqrt(eps) fixed point)."""
-    if not isinstance(setup, Setup):
-        raise ValueError(f"setup must be a mftheory.Setup, got {type(setup).__name__}")
-    k = kernels.load(setup.data, setup.loss)
+    variant = _resolve_variant(setup, variant)
+    k = variant.kernels
     if not getattr(k, "HAS_SMALL_NOISE", False):
-        raise ValueError(f"loss must be 'hinge' for the small-eps expansion (derived for it only), got {setup.loss!r}")
+        raise ValueError(f"loss must be 'hinge' for the small-eps expansion (derived for it only), got "
+                         f"{variant.loss.name!r}")
     eps = setup.label_noise
-    clean = meanfield(setup.replace(label_noise=0.0), steps)
-    slope = kernels.odd_slope(setup.activation, setup.leak)
+    clean = meanfield(setup.replace(label_noise=0.0), steps, variant=variant)
+    slope = variant.odd_slope(setup.leak)
     d, h, beta = float(setup.d), setup.h, setup.beta
     sens = np.zeros(len(clean.t))
     de_plus = de_minus = 0.0
@@ -184,6 +232,11 @@ def label_noise_expansion(setup: Setup, steps: int) -> LabelNoiseExpansion:
         dg = k.noise_dg_deps(kap, d, h, slope) + (k.noise_dg_dkappa(kap, d, h, slope) * dkappa if kap > 0 else 0.0)
         de_plus, de_minus = (k.noise_update_plus(de_plus, e_plus, clean.g[i], beta, dg),
                              k.noise_update_minus(de_minus, e_minus, clean.g[i], beta, dg))
+    outside = np.flatnonzero(eps * np.abs(sens) > 0.5 * clean.kappa)
+    if outside.size:
+        warnings.warn(f"label_noise_expansion: the first-order correction exceeds half of kappa from step "
+                      f"{int(clean.t[outside[0]])} on (eps = {eps:g}): the expansion in eps is outside its range there "
+                      f"(use meanfield with label_noise for the exact map)", stacklevel=2)
     x_fp = float(k.threshold_series(d, eps)) if eps > 0 else math.inf
     kappa_fp = float(k.kappa_series(d, h, eps)) if eps > 0 else math.inf
     return LabelNoiseExpansion(t=clean.t, eps=eps, kappa_clean=clean.kappa, dkappa_deps=sens,

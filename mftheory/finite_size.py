@@ -3,12 +3,11 @@ and finite sample N (the self term of the empirical average; derivations/finite_
 from __future__ import annotations
 
 import dataclasses
-import importlib
+import warnings
 
 import numpy as np
 
-from mftheory import kernels as mf_kernels
-from mftheory.meanfield import MeanFieldSolution
+from mftheory.dynamics import MeanFieldSolution
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,13 +25,21 @@ class FiniteWidthPrediction:
     moments: np.ndarray  # (T+1, 3): E[a^2], E[w_par^2], E[a w_par]
 
 
+def _check_solution(solution):
+    if not isinstance(solution, MeanFieldSolution):
+        raise ValueError(f"solution must be a mftheory.MeanFieldSolution (from mftheory.meanfield(setup, steps)), "
+                         f"got {type(solution).__name__}")
+    return solution.setup
+
+
 def finite_width(solution: MeanFieldSolution) -> FiniteWidthPrediction:
     """Finite-M band and test error along a mean-field solution (Gaussian data only)."""
-    setup = solution.setup
-    if setup.data != "gaussian":
-        raise ValueError(f"data must be 'gaussian' for the finite-width corrections (derived for it only), got {setup.data!r}")
+    setup = _check_solution(solution)
+    if solution.variant.data.name != "gaussian":
+        raise ValueError(f"data must be 'gaussian' for the finite-width corrections (derived for it only), got "
+                         f"{solution.variant.data.name!r}")
     k = solution.kernels
-    fw = importlib.import_module(f"mftheory.kernels.generated.finite_width_{setup.activation}")
+    fw = solution.variant.finite_width_kernels()
     sa, sw = setup.sigma_a, setup.sigma_w
     all_moments = np.empty((len(solution.t), 5))
     k.fill_moments(solution.gamma_plus, solution.gamma_minus, sa, sw, all_moments)
@@ -46,6 +53,11 @@ def finite_width(solution: MeanFieldSolution) -> FiniteWidthPrediction:
             scatter[i] = fw.band_scatter_sd(setup.h, a2, w2, aw, *args)
             rest[i] = fw.band_rest_sd(setup.h, a2, w2, aw, *args)
             error[i] = fw.test_error(a2, w2, aw, *args)
+    with np.errstate(invalid="ignore"):
+        relative_band = np.nanmax(np.where(np.isfinite(band), band / solution.x_star, np.nan)) if len(band) > 1 else 0
+    if relative_band > 1.0:
+        warnings.warn(f"finite_width: the band reaches {relative_band:.2g} x* (M = {setup.M}): the expansion to first "
+                      f"order in 1/sqrt(M) is outside its range (it needs band_sd < x*)", stacklevel=2)
     return FiniteWidthPrediction(t=solution.t, band_sd=band, band_scatter_sd=scatter, band_rest_sd=rest,
                                  test_error=error, moments=moments)
 
@@ -96,7 +108,7 @@ def _memorization_map(solution, N, fs):
     setup = solution.setup
     k = solution.kernels
     d, h, eps, sa, sw = float(setup.d), setup.h, setup.label_noise, setup.sigma_a, setup.sigma_w
-    slope = mf_kernels.odd_slope(setup.activation, setup.leak)
+    slope = solution.variant.odd_slope(setup.leak)
     n = len(solution.t)
     kappa, accumulated, spread, train = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
     e_plus = e_minus = cumulative = 0.0
@@ -125,14 +137,18 @@ def _memorization_map(solution, N, fs):
 
 def finite_sample(solution: MeanFieldSolution, N: int) -> FiniteSamplePrediction:
     """Finite-N memorization along a mean-field solution (Gaussian data, hinge loss only)."""
-    setup = solution.setup
-    if setup.data != "gaussian" or setup.loss != "hinge":
+    setup = _check_solution(solution)
+    variant = solution.variant
+    if variant.data.name != "gaussian" or variant.loss.name != "hinge":
         raise ValueError(f"data and loss must be 'gaussian' and 'hinge' for the finite-sample corrections (derived "
-                         f"for them only), got data={setup.data!r}, loss={setup.loss!r}")
+                         f"for them only), got data={variant.data.name!r}, loss={variant.loss.name!r}")
     if isinstance(N, bool) or not isinstance(N, (int, np.integer)) or N < 1:
         raise ValueError(f"N must be an integer >= 1, got {N!r}")
+    if N < setup.d:
+        warnings.warn(f"finite_sample: N = {N} < d = {setup.d}: a sample this small is memorized from the first "
+                      f"steps, outside the range of the expansion in 1/N (it needs N >> d)", stacklevel=2)
     k = solution.kernels
-    fs = importlib.import_module(f"mftheory.kernels.generated.finite_sample_{setup.activation}")
+    fs = variant.finite_sample_kernels()
     moments = np.empty((len(solution.t), 5))
     k.fill_moments(solution.gamma_plus, solution.gamma_minus, setup.sigma_a, setup.sigma_w, moments)
     d = float(setup.d)

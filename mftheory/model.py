@@ -53,6 +53,19 @@ def _check_choice(name, value, choices):
     return value
 
 
+def _check_model_part(name, value, choices):
+    """A built-in name, or a user's derivations.catalog object (kept as the name when it equals a built-in)."""
+    if isinstance(value, str):
+        return _check_choice(name, value, choices)
+    from derivations.catalog import builtin_name
+
+    return builtin_name(name, value) or value
+
+
+def _label(value) -> str:
+    return value if isinstance(value, str) else value.name
+
+
 @dataclasses.dataclass(frozen=True)
 class Setup:
     """One training problem: architecture, data law, loss and optimiser (see the module docstring).
@@ -71,13 +84,17 @@ class Setup:
         Number of hidden nodes.
     sigma_a, sigma_w : float > 0
         Standard deviations of the initial readout weights and of each input weight.
-    data : {"gaussian", "sphere"}
-    loss : {"hinge", "quadratic_hinge", "logistic"}
-    activation : {"relu", "leaky_relu"}
+    data : {"gaussian", "sphere"} or derivations.catalog.DataLaw
+    loss : {"hinge", "quadratic_hinge", "logistic"} or derivations.catalog.Loss
+    activation : {"relu", "leaky_relu"} or derivations.catalog.Activation
+        A user's own ``Activation`` / ``Loss`` / ``DataLaw`` object is derived and compiled on first use by
+        every prediction (:func:`mftheory.variant_of`) and simulated as defined (``simulate`` draws only the
+        built-in data laws: give ``X`` and ``X_test`` for another).
     label_noise : float in [0, 0.5)
         Probability that a training label is flipped.
     leak : float in [0, 1)
-        Slope of leaky ReLU on the negative side (ignored for ``"relu"``).
+        Slope of leaky ReLU on the negative side (ignored for ``"relu"``); for a user's activation, the value
+        of its parameter ``derivations.symbols.leak`` (if it has one).
     """
 
     d: int
@@ -94,8 +111,9 @@ class Setup:
     leak: float = 0.1
 
     def __post_init__(self):
-        data = _check_choice("data", self.data, DATA_LAWS)
+        data = _check_model_part("data", self.data, DATA_LAWS)
         values = {
+            "data": data,
             "d": _check_int("d", self.d, 2 if data == "sphere" else 1),
             "alpha": _check_real("alpha", self.alpha, 0, low_open=True),
             "h": _check_real("h", self.h, 0, low_open=True),
@@ -103,8 +121,8 @@ class Setup:
             "M": _check_int("M", self.M, 1),
             "sigma_a": _check_real("sigma_a", self.sigma_a, 0, low_open=True),
             "sigma_w": _check_real("sigma_w", self.sigma_w, 0, low_open=True),
-            "loss": _check_choice("loss", self.loss, LOSSES),
-            "activation": _check_choice("activation", self.activation, ACTIVATIONS),
+            "loss": _check_model_part("loss", self.loss, LOSSES),
+            "activation": _check_model_part("activation", self.activation, ACTIVATIONS),
             "label_noise": _check_real("label_noise", self.label_noise, 0, 0.5, high_open=True),
             "leak": _check_real("leak", self.leak, 0, 1, high_open=True),
         }
@@ -118,8 +136,14 @@ class Setup:
 
     @property
     def slope(self) -> float:
-        """Negative-side slope s of the activation (0 for ReLU)."""
-        return self.leak if self.activation == "leaky_relu" else 0.0
+        """The value of the activation's parameter s: the negative-side slope of leaky ReLU, 0 for ReLU, ``leak``
+        for a user's activation."""
+        return 0.0 if self.activation == "relu" else self.leak
+
+    @property
+    def is_builtin(self) -> bool:
+        """True when activation, loss and data law are all built-in names (committed kernels, fast simulator)."""
+        return all(isinstance(v, str) for v in (self.activation, self.loss, self.data))
 
     @property
     def richness(self) -> float:
@@ -131,7 +155,9 @@ class Setup:
         return dataclasses.replace(self, **changes)
 
     def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The fields as plain values (a user's activation, loss or data law by its name)."""
+        return {f.name: (_label(getattr(self, f.name)) if f.name in ("activation", "loss", "data")
+                         else getattr(self, f.name)) for f in dataclasses.fields(self)}
 
 
 def fig1_setup(**changes) -> Setup:

@@ -14,7 +14,7 @@ from derivations import symbols as S
 from derivations.finite_sample import derive_finite_sample
 from mftheory.finite_size import finite_sample
 from mftheory.kernels.generated import finite_sample_relu
-from mftheory.meanfield import meanfield
+from mftheory.dynamics import meanfield
 
 SETUP = mftheory.Setup(d=30, alpha=1.0, h=1.0, eta=100.0, M=50)
 

@@ -11,7 +11,7 @@ from derivations import symbols as S
 from derivations.finite_width import derive_finite_width
 from mftheory.finite_size import finite_width
 from mftheory.kernels.generated import finite_width_leaky_relu, finite_width_relu
-from mftheory.meanfield import meanfield
+from mftheory.dynamics import meanfield
 
 mp.mp.dps = 30
 

@@ -12,8 +12,9 @@ from derivations import label_noise as LN
 from derivations import symbols as S
 from derivations.meanfield import derive
 from mftheory import kernels
-from mftheory.meanfield import meanfield
+from mftheory.dynamics import meanfield
 from mftheory.model import fig1_setup
+from mftheory.variant import variant_of
 
 STEPS = 300
 
@@ -83,7 +84,7 @@ def test_threshold_error_shrinks_like_eps_squared(noise):
 def test_dg_against_finite_differences_of_the_kernel(noise, kappa, activation, leak):
     k = kernels.load("gaussian", "hinge")
     d, h = 100.0, 1.0
-    c = kernels.odd_slope(activation, leak)
+    c = variant_of(fig1_setup(activation=activation, leak=leak)).odd_slope(leak)
     args = {S.kappa: kappa, S.d: d, S.h: h, S.odd_slope: c}
     dg_deps = float(sp.N(noise.dg_deps.subs(args), 30))
     dg_dkappa = float(sp.N(noise.dg_dkappa.subs(args), 30))
@@ -103,7 +104,7 @@ def test_dg_against_finite_differences_of_the_kernel(noise, kappa, activation, l
 def test_dkappa_dE_against_kernel(noise):
     k = kernels.load("gaussian", "hinge")
     s = fig1_setup()
-    c = kernels.odd_slope("relu", 0.0)
+    c = variant_of(fig1_setup()).odd_slope(0.0)
     consts = {S.alpha: s.alpha, S.d: s.d, S.sigma_a: s.sigma_a, S.sigma_w: s.sigma_w, S.odd_slope: c}
     for ep, em in ((0.0, 0.0), (0.3, -0.2), (4.0, -0.9)):
         pt = {**consts, S.E_plus: ep, S.E_minus: em}
@@ -119,7 +120,7 @@ def test_dkappa_dE_against_kernel(noise):
 
 def _sensitivity_run(noise, setup, steps):
     """d kappa / d eps at eps = 0 for every step, from the module's recursion, iterated along the eps = 0 map."""
-    c = kernels.odd_slope(setup.activation, setup.leak)
+    c = variant_of(setup).odd_slope(setup.leak)
     consts = {S.alpha: setup.alpha, S.d: float(setup.d), S.sigma_a: setup.sigma_a, S.sigma_w: setup.sigma_w,
               S.odd_slope: c, S.h: setup.h, S.beta: setup.beta}
     dg_deps = sp.lambdify(S.kappa, noise.dg_deps.subs(consts), "math")
@@ -202,10 +203,10 @@ def test_sphere_series_against_exact_root():
 
 
 def test_generated_expansion_matches_the_exact_map_to_second_order():
-    """mftheory.meanfield.label_noise_expansion (generated kernels) against the exact eps > 0 map: the residual
+    """mftheory.label_noise_expansion (generated kernels) against the exact eps > 0 map: the residual
     kappa_eps - kappa_first_order shrinks like eps^2 (ratio ~100 for eps 1e-3 -> 1e-4), and the fixed-point series
     against label_noise_fixed_point to relative O(eps^2)."""
-    from mftheory.meanfield import label_noise_expansion, label_noise_fixed_point
+    from mftheory.dynamics import label_noise_expansion, label_noise_fixed_point
 
     residual = {}
     for eps in (1e-4, 1e-3):
@@ -215,7 +216,7 @@ def test_generated_expansion_matches_the_exact_map_to_second_order():
         residual[eps] = np.max(np.abs(exact - expansion.kappa_first_order))
         assert np.all(expansion.dkappa_deps[1:] < 0)  # flipped labels slow kappa down at every step
         fp = label_noise_fixed_point(setup)
-        assert expansion.kappa_fixed_point == pytest.approx(fp["kappa"], rel=2 * eps**2)
+        assert expansion.kappa_fixed_point == pytest.approx(fp.kappa, rel=2 * eps**2)
     assert 70 < residual[1e-3] / residual[1e-4] < 130
     with pytest.raises(ValueError, match="loss must be 'hinge'"):
         label_noise_expansion(fig1_setup(loss="logistic"), 3)

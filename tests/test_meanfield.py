@@ -12,7 +12,8 @@ from derivations import symbols as S
 from derivations.catalog import Activation, Loss
 from derivations.meanfield import derive
 from mftheory import kernels
-from mftheory.meanfield import label_noise_fixed_point, meanfield
+from mftheory.variant import compile_derivation, variant_of
+from mftheory.dynamics import label_noise_fixed_point, meanfield
 
 
 @pytest.fixture(scope="module")
@@ -64,21 +65,21 @@ def test_numerically_safe_limits():
     assert np.all(np.isfinite(tiny_h.gamma_plus)) and np.all(np.isfinite(tiny_h.f_unsat))
     near_half = mftheory.fig1_setup(label_noise=0.5 - 1e-9)
     fp = label_noise_fixed_point(near_half)
-    assert math.isfinite(fp["x_star"]) and fp["kappa"] > 0
+    assert math.isfinite(fp.x_star) and fp.kappa > 0
     sol = meanfield(near_half, 500)
-    assert np.all(np.isfinite(sol.gamma)) and sol.kappa[-1] <= fp["kappa"] * (1 + 1e-9)
+    assert np.all(np.isfinite(sol.gamma)) and sol.kappa[-1] <= fp.kappa * (1 + 1e-9)
 
 
 def test_label_noise_stalls_at_the_fixed_point():
     setup = mftheory.fig1_setup(label_noise=0.1)
     fp = label_noise_fixed_point(setup)
-    assert fp["x_star"] ** 2 == pytest.approx(2 * math.log(0.9 / 0.8), rel=1e-12)
+    assert fp.x_star ** 2 == pytest.approx(2 * math.log(0.9 / 0.8), rel=1e-12)
     sol = meanfield(setup, 20000)
-    assert sol.kappa[-1] == pytest.approx(fp["kappa"], rel=1e-3)
+    assert sol.kappa[-1] == pytest.approx(fp.kappa, rel=1e-3)
     sphere = mftheory.fig1_setup(label_noise=0.1, data="sphere")
     closed = label_noise_fixed_point(sphere)
     k = kernels.load("sphere", "hinge")
-    assert k.drift(closed["kappa"], 100.0, 1.0, 0.1) == pytest.approx(0, abs=1e-13)
+    assert k.drift(closed.kappa, 100.0, 1.0, 0.1) == pytest.approx(0, abs=1e-13)
 
 
 @pytest.mark.parametrize("loss", ["quadratic_hinge", "logistic"])
@@ -108,11 +109,10 @@ def test_user_variant_compiles_and_matches_the_builtin(tmp_path):
     act = Activation("quarter_leak", sp.Piecewise((S.z, S.z >= 0), (S.z / 4, True)))
     loss = Loss("my_hinge", sp.Max(0, S.h - S.z))
     D = derive(act, loss, "gaussian")
-    module = kernels.compile_derivation(D, cache_dir=tmp_path)
-    setup = mftheory.fig1_setup(activation="leaky_relu", leak=0.25)
-    builtin = meanfield(setup, 200)
-    assert float(D.odd_slope) == kernels.odd_slope("leaky_relu", 0.25)
-    custom = meanfield(setup, 200, kernel_module=module)
+    variant = compile_derivation(D, cache_dir=tmp_path)
+    builtin = meanfield(mftheory.fig1_setup(activation="leaky_relu", leak=0.25), 200)
+    assert variant.odd_slope(0.0) == variant_of(builtin.setup).odd_slope(0.25) == float(D.odd_slope)
+    custom = meanfield(mftheory.fig1_setup(activation=act, loss=loss), 200, variant=variant)
     assert custom.gamma_plus == pytest.approx(builtin.gamma_plus, rel=1e-13)
     assert (tmp_path / "kernels").exists()
 

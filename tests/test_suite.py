@@ -23,11 +23,23 @@ def test_quick_suite_passes_and_writes_the_report(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
     assert {r["case"] for r in report["checks"]} == {"fig1", "rich_lazy", "overfitting", "data_laws", "label_noise",
-                                                     "label_noise_small", "losses"}
+                                                     "label_noise_small", "losses", "user_variant"}
     assert all(r["pass"] for r in report["checks"])
     for fig in report["figures"].values():
         assert (out / fig).stat().st_size > 10_000
-    assert "| fig1 | gamma_plus" in (out / "report.md").read_text()
+    markdown = (out / "report.md").read_text()
+    assert "| fig1 | gamma_plus" in markdown and "| user_variant | gamma_plus" in markdown
+    assert "reaches the fixed point | " in markdown and "(theory vs theory)" in markdown
+    assert "nan" not in markdown and "| 0 | info |" not in markdown
+    assert (out / "report.json").stat().st_mode & 0o777 == 0o666 & ~_umask()
+
+
+def _umask():
+    import os
+
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
 
 
 def test_unknown_case_is_a_clear_error(tmp_path):

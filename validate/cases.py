@@ -10,18 +10,15 @@ import dataclasses
 import math
 import pathlib
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from mftheory.finite_size import finite_sample as finite_sample_prediction  # noqa: E402
-from mftheory.finite_size import finite_width as finite_width_prediction  # noqa: E402
-from mftheory.meanfield import label_noise_expansion, label_noise_fixed_point, meanfield  # noqa: E402
-from mftheory.model import Setup  # noqa: E402
-from validate.checks import Check, sample_noise, threshold_blur  # noqa: E402
-from validate.simulator import simulate  # noqa: E402
+from mftheory.finite_size import finite_sample as finite_sample_prediction
+from mftheory.finite_size import finite_width as finite_width_prediction
+from mftheory.dynamics import label_noise_expansion, label_noise_fixed_point, meanfield
+from mftheory.model import Setup
+from validate.checks import Check, sample_noise, threshold_blur
+from validate.figures import new_figure, save_figure
+from validate.simulator import simulate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,16 +47,12 @@ def measured_gamma_plus(sim):
 
 
 def _save(fig, out: pathlib.Path, name: str) -> pathlib.Path:
-    path = out / f"{name}.png"
-    tmp = out / f".{name}.tmp.png"
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_figure(fig, out / f"{name}.png")
 
 
-def fig1(scale: Scale, out: pathlib.Path, seed: int = 0):
-    """The paper's Fig. 1: node trajectories, gamma(t), and the satisfaction times t_sat against x*(t).
+def meanfield_checks(case: str, sim, sol) -> list[Check]:
+    """gamma_+ and f_unsat at three recorded steps and the node trajectories at the last, simulation against the
+    mean-field solution ``sol`` of the same setup.
 
     Tolerances (3 sd of the leading finite-size errors):
     - gamma_+ (absolute): the threshold blur 1/sqrt(M) of F_M shifts log kappa, and gamma ~ log(kappa)/2, by
@@ -69,27 +62,38 @@ def fig1(scale: Scale, out: pathlib.Path, seed: int = 0):
     - node trajectories (relative rms over nodes): each node's drift sums ~N f_U unsatisfied examples whose d
       directions do not cancel exactly (the sign(w.x) term cancels only on average): sqrt(d / (N f_U)).
     """
+    setup, N = sim.setup, sim.N
+    t = sim.record_steps
+    fU = float(sim.f_unsat[-1])
+    checks = []
+    gp = measured_gamma_plus(sim)
+    tol_gamma = 3 * (0.5 * threshold_blur(setup.M) + sample_noise(N, fU))
+    for step in sorted({int(t[len(t) // 3]), int(t[2 * len(t) // 3]), int(t[-1])}):
+        j = int(np.searchsorted(t, step))
+        checks.append(Check(case, f"gamma_plus(t={step})", float(sol.gamma_plus[step]), float(gp[j]), tol_gamma))
+        checks.append(Check(case, f"f_unsat(t={step})", float(sol.f_unsat[step]), float(sim.f_unsat[j]),
+                            3 * (threshold_blur(setup.M) + sample_noise(N, float(sol.f_unsat[step]))),
+                            relative=True))
+    a_th, _ = sol.node(sim.a[0], sim.w_par[0])
+    rel = math.sqrt(np.mean((a_th[t[-1]] - sim.a[-1]) ** 2) / np.mean(sim.a[-1] ** 2))
+    checks.append(Check(case, f"node a rel. rms (t={t[-1]})", 0.0, rel, 3 * math.sqrt(setup.d / (N * fU))))
+    return checks
+
+
+def fig1(scale: Scale, out: pathlib.Path, seed: int = 0):
+    """The paper's Fig. 1: node trajectories, gamma(t), and the satisfaction times t_sat against x*(t); judged by
+    :func:`meanfield_checks`."""
     setup = scale.setup()
     sim = simulate(setup, N=scale.N, steps=scale.steps, seed=seed)
     sol = meanfield(setup, scale.steps)
     t = sim.record_steps
     last = -1
-    fU = float(sim.f_unsat[last])
-    checks = []
+    checks = meanfield_checks("fig1", sim, sol)
     gp = measured_gamma_plus(sim)
-    tol_gamma = 3 * (0.5 * threshold_blur(setup.M) + sample_noise(scale.N, fU))
-    for step in sorted({int(t[len(t) // 3]), int(t[2 * len(t) // 3]), int(t[last])}):
-        j = int(np.searchsorted(t, step))
-        checks.append(Check("fig1", f"gamma_plus(t={step})", float(sol.gamma_plus[step]), float(gp[j]), tol_gamma))
-        checks.append(Check("fig1", f"f_unsat(t={step})", float(sol.f_unsat[step]), float(sim.f_unsat[j]),
-                            3 * (threshold_blur(setup.M) + sample_noise(scale.N, float(sol.f_unsat[step]))),
-                            relative=True))
     a_th, w_th = sol.node(sim.a[0], sim.w_par[0])
-    rel = math.sqrt(np.mean((a_th[t[last]] - sim.a[last]) ** 2) / np.mean(sim.a[last] ** 2))
-    checks.append(Check("fig1", f"node a rel. rms (t={t[last]})", 0.0, rel, 3 * math.sqrt(setup.d / (scale.N * fU))))
     checks.append(Check("fig1", f"test error (t={t[last]})", 0.0, float(sim.test_error[last]), 0.0, informational=True))
 
-    fig, ax = plt.subplots(2, 2, figsize=(11, 8))
+    fig, ax = new_figure(2, 2, figsize=(11, 8))
     for i in range(10):
         ax[0, 0].plot(sol.t, a_th[:, i], color=f"C{i}", lw=1)
         ax[0, 0].plot(t, sim.a[:, i], "o", color=f"C{i}", ms=3)
@@ -122,7 +126,7 @@ def rich_lazy(scale: Scale, out: pathlib.Path, seed: int = 0):
     spread is of its own size, sd ~ alignment/sqrt(M), plus finite-N drift noise sqrt(d/(N f_U)) relative.
     """
     checks = []
-    fig, ax = plt.subplots(1, 2, figsize=(11, 4))
+    fig, ax = new_figure(1, 2, figsize=(11, 4))
     alphas = [0.1, 1.0, 10.0, 100.0]
     steps = scale.steps
     for i, alpha in enumerate(alphas):
@@ -173,7 +177,7 @@ def overfitting(scale: Scale, out: pathlib.Path, seed: int = 0):
                     informational=True),
               Check("overfitting", f"train error (t={T})", 0.0, float(sim.train_error[-1]), 0.0, informational=True),
               Check("overfitting", f"test error (t={T})", 0.0, float(sim.test_error[-1]), 0.0, informational=True)]
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = new_figure(figsize=(6, 4))
     ax.plot(sim.record_steps, sim.train_error, "o-", ms=3, label="train error")
     ax.plot(sim.record_steps, sim.test_error, "s-", ms=3, label="test error")
     ax.plot(sim.record_steps, sim.f_unsat, "^-", ms=3, label="train f_unsat")
@@ -189,7 +193,7 @@ def overfitting(scale: Scale, out: pathlib.Path, seed: int = 0):
 def _gamma_plus_across(case: str, field: str, values, scale: Scale, out: pathlib.Path, seed: int):
     """gamma_+ from simulation against theory for setups differing in one field; tolerance as in fig1."""
     checks = []
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = new_figure(figsize=(6, 4))
     for i, value in enumerate(values):
         setup = scale.setup(**{field: value})
         sim = simulate(setup, N=scale.N // 2, steps=scale.steps, seed=seed + i)
@@ -232,12 +236,12 @@ def label_noise(scale: Scale, out: pathlib.Path, seed: int = 0):
     fp = label_noise_fixed_point(setup)
     kappa_sim = _fresh_slope(sim, setup, seed)
     tol = 3 * (threshold_blur(setup.M) + sample_noise(scale.N // 2, float(sim.f_unsat[-1])))
-    checks = [Check("label_noise", "kappa at the fixed point", fp["kappa"], kappa_sim, tol, relative=True),
-              Check("label_noise", f"theory kappa(t={steps}) reached", fp["kappa"], float(sol.kappa[-1]), 0.05,
-                    relative=True)]
-    fig, ax = plt.subplots(figsize=(6, 4))
+    checks = [Check("label_noise", "kappa at the fixed point", fp.kappa, kappa_sim, tol, relative=True),
+              Check("label_noise", f"mean-field kappa(t={steps}) reaches the fixed point", fp.kappa,
+                    float(sol.kappa[-1]), 0.05, relative=True, theory_only=True)]
+    fig, ax = new_figure(figsize=(6, 4))
     ax.plot(sol.t, sol.kappa, label="mean-field kappa(t)")
-    ax.axhline(fp["kappa"], color="k", ls=":", label=f"fixed point ({fp['method']})")
+    ax.axhline(fp.kappa, color="k", ls=":", label=f"fixed point ({fp.method})")
     ax.plot([steps], [kappa_sim], "o", label="simulation (slope of f on fresh points)")
     ax.set(xscale="symlog", xlabel="t", ylabel="kappa", title=f"label noise eps={eps}")
     ax.legend(fontsize=7)
@@ -246,7 +250,7 @@ def label_noise(scale: Scale, out: pathlib.Path, seed: int = 0):
 
 def label_noise_small(scale: Scale, out: pathlib.Path, seed: int = 0):
     """Small mislabel fraction eps: the first-order slowdown kappa_eps(t) = kappa_0(t) + eps dkappa/deps
-    (mftheory.meanfield.label_noise_expansion) and the fixed point's series x* = sqrt(2 eps)(1 + 3 eps/4).
+    (mftheory.label_noise_expansion) and the fixed point's series x* = sqrt(2 eps)(1 + 3 eps/4).
 
     The slowdown is judged as a paired difference: two runs from the same seed (same inputs and init; only the
     labels flipped with probability eps differ), kappa measured as the slope of f on fresh points in both, so the
@@ -270,9 +274,9 @@ def label_noise_small(scale: Scale, out: pathlib.Path, seed: int = 0):
     checks = [Check("label_noise_small", f"kappa(eps={eps}) - kappa(0) at t={scale.steps}", predicted,
                     slopes[1] - slopes[0], tol),
               Check("label_noise_small", "fixed-point kappa, series vs exact (eps = 0.05)",
-                    fp_series.kappa_fixed_point, label_noise_fixed_point(fp_setup)["kappa"], 0.0, relative=True,
-                    informational=True)]
-    fig, ax = plt.subplots(figsize=(6, 4))
+                    fp_series.kappa_fixed_point, label_noise_fixed_point(fp_setup).kappa, 0.0, relative=True,
+                    informational=True, theory_only=True)]
+    fig, ax = new_figure(figsize=(6, 4))
     ax.plot(expansion.t, expansion.kappa_clean, "k", label="kappa, eps = 0")
     ax.plot(expansion.t, exact, label=f"kappa, eps = {eps} (exact map)")
     ax.plot(expansion.t, expansion.kappa_first_order, "--", label="first order in eps")
@@ -286,6 +290,40 @@ def losses(scale: Scale, out: pathlib.Path, seed: int = 0):
     """Quadratic hinge and logistic: gamma_+ from simulation against their mean-field predictions; tolerance
     as in fig1 (for the logistic loss every example keeps a weight, f_U is taken as the fraction with y f < h)."""
     return _gamma_plus_across("losses", "loss", ("quadratic_hinge", "logistic"), scale, out, seed)
+
+
+def user_variant_setup(scale: Scale) -> Setup:
+    """A model no built-in shares, written as a user would: sigma(z) = max(z, 0) + z/2 (odd slope 1, ReLU's is
+    1/2) and the cubic hinge l(z) = max(0, h - z)^3 / 3 (u = max(0, h - z)^2)."""
+    import sympy as sp
+
+    from derivations import symbols as S
+    from derivations.catalog import Activation, Loss
+
+    return scale.setup(activation=Activation("relu_plus_linear", sp.Max(S.z, 0) + S.z / 2),
+                       loss=Loss("cubic_hinge", sp.Max(0, S.h - S.z) ** 3 / 3))
+
+
+def user_variant(scale: Scale, out: pathlib.Path, seed: int = 0):
+    """A user's own activation and loss carried end to end: derived and compiled from the setup, predicted, and
+    simulated from the expressions' own definition (validate._variant_kernels); judged by the checks of fig1
+    (:func:`meanfield_checks`, same tolerances)."""
+    setup = user_variant_setup(scale)
+    sim = simulate(setup, N=scale.N, steps=scale.steps, seed=seed, n_test=0)
+    sol = meanfield(setup, scale.steps)
+    checks = meanfield_checks("user_variant", sim, sol)
+    fig, ax = new_figure(1, 2, figsize=(11, 4))
+    ax[0].plot(sol.t[1:], sol.gamma_plus[1:], label="theory gamma_+")
+    ax[0].plot(sim.record_steps[1:], measured_gamma_plus(sim)[1:], "o", ms=3, label="simulation log P_+")
+    ax[0].set(xscale="log", xlabel="t", ylabel="gamma_+", title="(a) gamma_+")
+    ax[1].plot(sol.t[1:], sol.f_unsat[1:], label="theory")
+    ax[1].plot(sim.record_steps[1:], sim.f_unsat[1:], "o", ms=3, label="simulation")
+    ax[1].set(xscale="log", xlabel="t", ylabel="f_unsat", title="(b) fraction of unsatisfied examples")
+    for a in ax:
+        a.legend(fontsize=7)
+    fig.suptitle(f"user variant ({scale.name}): sigma = max(z,0) + z/2, cubic hinge; M={setup.M}, N={scale.N}, "
+                 f"d={setup.d}", fontsize=10)
+    return checks, _save(fig, out, "user_variant")
 
 
 def _crossings(sim, sol):
@@ -337,7 +375,7 @@ def finite_width(scale: Scale, out: pathlib.Path, seed: int = 0):
         e_th = float(fw.test_error[step])
         checks.append(Check("finite_width", f"test error (t={step})", e_th, float(sim.test_error[j]),
                             3 * math.sqrt(e_th / n_test)))
-    fig, ax = plt.subplots(1, 2, figsize=(11, 4))
+    fig, ax = new_figure(1, 2, figsize=(11, 4))
     sat = t_sat >= 1
     ax[0].plot(t_sat[sat], np.abs(sim.x_par[sat]), ",", alpha=0.4, label="training examples")
     ax[0].plot(sol.t[1:], sol.x_star[1:], "k", label="x*(t)")
@@ -407,7 +445,7 @@ def finite_sample(scale: Scale, out: pathlib.Path, seed: int = 0):
                             float(sol.f_unsat[-1]), float(sim.f_unsat[-1]), 0.0, relative=True, informational=True))
         checks.append(Check("finite_sample", f"train f_unsat at t={scale.steps}, N={N} (memorization-corrected)",
                             float(pred.train_unsat[-1]), float(sim.f_unsat[-1]), 0.0, informational=True))
-    fig, ax = plt.subplots(1, 2, figsize=(11, 4))
+    fig, ax = new_figure(1, 2, figsize=(11, 4))
     edges = np.unique(np.geomspace(2, scale.steps + 1, 14).astype(int))
     for i, N in enumerate(sizes):
         sim, pred, (ts, offset, half) = runs[N]
@@ -487,7 +525,7 @@ def finite_sample_scaling(scale: Scale, out: pathlib.Path, seed: int = 0):
                      informational=True),
                Check("finite_sample_scaling", "residual reduction, mean |sim - corrected| / |sim - mean field|", 0.0,
                      float(res_corr.mean() / res_mf.mean()), 0.0, informational=True)]
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = new_figure(figsize=(6, 4))
     ax.plot(Ns, res_mf, "o-", label=f"|sim - mean field| (slope {slope_mf:.2f})")
     ax.plot(Ns, res_corr, "s-", label=f"|sim - memorization-corrected| (slope {slope_corr:.2f})")
     ax.plot(Ns, res_mf[0] * Ns[0] / Ns, "k:", lw=1, label="1/N")
@@ -527,7 +565,7 @@ def mislabel_onset(scale: Scale, out: pathlib.Path, seed: int = 0):
                          3 * standard_error + abs(f_corr - f_mf)),
                    Check("mislabel_onset", f"train f_unsat vs mean field at the onset, eps={eps}", f_mf, f_sim, 0.0,
                          relative=True, informational=True)]
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = new_figure(figsize=(6, 4))
     for i, (eps, t_of, f_sim, f_mf, f_corr) in enumerate(results):
         setup = scale.setup(label_noise=eps)
         sol = meanfield(setup, scale.steps)
@@ -543,8 +581,10 @@ def mislabel_onset(scale: Scale, out: pathlib.Path, seed: int = 0):
 
 
 CASES = {"fig1": fig1, "rich_lazy": rich_lazy, "overfitting": overfitting, "data_laws": data_laws,
-         "label_noise": label_noise, "label_noise_small": label_noise_small, "losses": losses, "finite_width": finite_width, "finite_sample": finite_sample,
+         "label_noise": label_noise, "label_noise_small": label_noise_small, "losses": losses,
+         "user_variant": user_variant, "finite_width": finite_width, "finite_sample": finite_sample,
          "finite_sample_scaling": finite_sample_scaling, "mislabel_onset": mislabel_onset}
 # the finite-size cases test approximations known to be incomplete (issue 4); they run in their own suite
-CORE_CASES = ("fig1", "rich_lazy", "overfitting", "data_laws", "label_noise", "label_noise_small", "losses")
+CORE_CASES = ("fig1", "rich_lazy", "overfitting", "data_laws", "label_noise", "label_noise_small", "losses",
+              "user_variant")
 FINITE_SIZE_CASES = ("finite_width", "finite_sample", "finite_sample_scaling", "mislabel_onset")

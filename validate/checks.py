@@ -14,6 +14,9 @@ class Check:
     tolerance: float
     relative: bool = False  # tolerance on |sim - theory| / |theory| instead of |sim - theory|
     informational: bool = False  # reported, not judged (no theory for it yet)
+    # judged, but theory against theory (e.g. the map reaching its own fixed point): ``simulation`` then holds
+    # the second theoretical value, and the row is not a validation against simulation
+    theory_only: bool = False
 
     @property
     def error(self) -> float:
@@ -29,7 +32,7 @@ class Check:
         return {"case": self.case, "quantity": self.quantity, "theory": float(self.theory),
                 "simulation": float(self.simulation), "error": float(self.error), "tolerance": float(self.tolerance),
                 "relative": self.relative,
-                "informational": self.informational, "pass": self.passed}
+                "informational": self.informational, "theory_only": self.theory_only, "pass": self.passed}
 
 
 def threshold_blur(M: int) -> float:

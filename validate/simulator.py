@@ -7,7 +7,8 @@ the model of :mod:`mftheory.model` (DESIGN.md section 1):
   clean label y = sign(x_1) with sign(0) = +1; each *training* label is flipped with probability
   ``label_noise`` (test labels are always clean);
 * f(x) = (alpha/M) sum_i a_i sigma(z_i), z_i = w_i.x / sqrt(d), sigma(z) = max(z, s z), s = ``setup.slope``,
-  sigma'(z) = 1 if z > 0 else s;
+  sigma'(z) = 1 if z > 0 else s; a user's own activation or loss (a ``derivations.catalog`` object in the
+  setup) is simulated from its definition by the dense kernel of :mod:`validate._variant_kernels`;
 * full-batch GD on L = mean_mu l(y_mu f(x_mu)), every parameter updated from the gradient at the old
   parameters (beta = eta alpha / M, u = -l'(y f), <.> the mean over the N training examples)::
 
@@ -43,7 +44,7 @@ from numbers import Integral
 import numpy as np
 
 from mftheory.model import Setup
-from validate import _kernels
+from validate import _kernels, _variant_kernels
 from validate._blas import single_threaded_blas
 
 __all__ = ["simulate", "SimulationResult", "default_record_steps", "draw_problem", "draw_inputs", "teacher_labels"]
@@ -154,6 +155,9 @@ def draw_problem(setup: Setup, N: int, seed: int = 0, n_test: int = 10000, X=Non
     """
     d, M = setup.d, setup.M
     s_X, s_noise, s_a, s_W, s_test = np.random.SeedSequence(seed).spawn(5)
+    if not isinstance(setup.data, str) and (X is None or (X_test is None and n_test > 0)):
+        raise ValueError(f"data {setup.data.name!r} is a user's law, which the simulator cannot draw: give X, and "
+                         f"X_test or n_test=0")
     if X is None:
         X = draw_inputs(np.random.Generator(np.random.PCG64(s_X)), N, d, setup.data)
     if y is None:
@@ -212,6 +216,12 @@ def _check_record_steps(record_steps, steps):
     if np.any(np.diff(arr) <= 0):
         raise ValueError("record_steps must be strictly increasing")
     return arr
+
+
+def _catalog_object(field, value):
+    from derivations.catalog import resolve
+
+    return resolve(field, value)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -333,16 +343,35 @@ def simulate(setup: Setup, N: int | None = None, steps: int = 1000, seed: int = 
     rec_evaluated = np.zeros(R, dtype=np.int64)
     y = np.ascontiguousarray(y, dtype=np.float64)
     use_screen = bool(screen) and setup.loss in _SCREENABLE and backend == "cpu"
-    if backend == "cuda":
+    if not (isinstance(setup.activation, str) and isinstance(setup.loss, str)):
+        if backend != "cpu" or dt != np.dtype(np.float64):
+            raise ValueError("a user's own activation or loss is simulated on the CPU in float64 only: use "
+                             "backend='cpu' and dtype=numpy.float64")
+        use_screen = False
+        sigma, dsigma, u = _variant_kernels.model_functions(
+            _catalog_object("activation", setup.activation), _catalog_object("loss", setup.loss), setup.slope,
+            setup.h)
+        with single_threaded_blas():
+            _variant_kernels.gd_dense(Xk, y, a, W, steps, rec, setup.h, setup.alpha, setup.beta, sigma, dsigma, u,
+                                      Xt, np.ascontiguousarray(y_test, dtype=np.float64), rec_a, rec_wpar,
+                                      rec_wperp2, rec_v, rec_train, rec_unsat, rec_test, t_sat)
+        rec_evaluated[:] = N
+    elif backend == "cuda":
         _cuda_kernels.gd_cuda(Xk, y, a, W, steps, rec, setup.h, setup.alpha, setup.beta, setup.slope,
                               _LOSS_CODES[setup.loss], Xt, np.ascontiguousarray(y_test, dtype=np.float64), rec_a,
                               rec_wpar, rec_wperp2, rec_v, rec_train, rec_unsat, rec_test, rec_evaluated, t_sat)
     else:
-        with single_threaded_blas():
-            _kernels.gd_kernel(Xk, y, a, W, steps, rec, setup.h, setup.alpha, setup.beta, setup.slope,
-                               _LOSS_CODES[setup.loss], use_screen, _SCREEN_TOL[dt], Xt,
-                               np.ascontiguousarray(y_test, dtype=np.float64), rec_a, rec_wpar, rec_wperp2, rec_v,
-                               rec_train, rec_unsat, rec_test, rec_evaluated, t_sat)
+        try:
+            with single_threaded_blas():
+                _kernels.gd_kernel(Xk, y, a, W, steps, rec, setup.h, setup.alpha, setup.beta, setup.slope,
+                                   _LOSS_CODES[setup.loss], use_screen, _SCREEN_TOL[dt], Xt,
+                                   np.ascontiguousarray(y_test, dtype=np.float64), rec_a, rec_wpar, rec_wperp2,
+                                   rec_v, rec_train, rec_unsat, rec_test, rec_evaluated, t_sat)
+        except np.linalg.LinAlgError:  # the screening bound's spectral norm met inf/NaN parameters
+            a[:] = np.nan
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(W))):
+        raise ValueError(f"gradient descent diverged (parameters became inf/NaN): eta = {setup.eta:g} is too large "
+                         f"for this setup (beta = eta alpha / M = {setup.beta:g}, alpha = {setup.alpha:g})")
 
     n_t = Xt.shape[0]
     test_error = rec_test / n_t if n_t > 0 else np.full(R, np.nan)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import pathlib
 import sys
 import time
@@ -42,12 +43,19 @@ def run(suite: str, out: pathlib.Path, cases=None, seed: int = 0) -> dict:
 def _markdown(report) -> str:
     lines = [f"# Validation report ({report['suite']} suite)", "",
              f"Scale: {report['scale']}; seed {report['seed']}.", "",
+             "Rows marked *theory vs theory* compare two theoretical values (the second in the simulation column); "
+             "*info* rows are reported, not judged.", "",
              "| case | quantity | theory | simulation | error | tolerance | result |", "|---|---|---|---|---|---|---|"]
     for r in report["checks"]:
         result = "info" if r["informational"] else ("pass" if r["pass"] else "**FAIL**")
         kind = " (rel.)" if r["relative"] else ""
-        lines.append(f"| {r['case']} | {r['quantity']} | {r['theory']:.5g} | {r['simulation']:.5g} | "
-                     f"{r['error']:.3g}{kind} | {r['tolerance']:.3g} | {result} |")
+        number = lambda v, fmt: format(v, fmt) if math.isfinite(v) else "—"
+        other = number(r["simulation"], ".5g")
+        if r.get("theory_only"):
+            result, other = f"{result} (theory vs theory)", f"theory {other}"
+        tolerance = "—" if r["informational"] else number(r["tolerance"], ".3g") + kind
+        lines.append(f"| {r['case']} | {r['quantity']} | {number(r['theory'], '.5g')} | {other} | "
+                     f"{number(r['error'], '.3g')} | {tolerance} | {result} |")
     lines += ["", "## Figures", ""]
     lines += [f"### {name} ({report['seconds'][name]:.1f} s)\n\n![{name}]({fig})\n" for name, fig in report["figures"].items()]
     return "\n".join(lines) + "\n"
@@ -68,7 +76,14 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.command == "sweep":
         return cli(args)
-    report = run(args.suite, pathlib.Path(args.out), args.cases, args.seed)
+    from mftheory.cli import writable_folder
+
+    try:
+        out = writable_folder(args.out)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    report = run(args.suite, out, args.cases, args.seed)
     print(f"\nwrote {args.out}/report.md and report.json")
     failed = [r for r in report["checks"] if not r["pass"]]
     for r in report["checks"]:

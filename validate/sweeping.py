@@ -119,6 +119,7 @@ from numbers import Integral, Real
 import numpy as np
 
 from mftheory.model import Setup
+from validate.figures import new_figure, save_figure
 
 __all__ = ["sweep", "plot_sweep", "expand_grid", "point_key", "load_spec", "run_spec", "builtin_specs",
            "FIGURES", "SweepError"]
@@ -270,7 +271,7 @@ def _resolve_record_steps(record_steps, steps):
 
 def _precheck_theory(points, steps):
     """The discrete map must be defined at every point (cheap: milliseconds per point)."""
-    from mftheory.meanfield import meanfield
+    from mftheory.dynamics import meanfield
     seen = set()
     for i, p in enumerate(points):
         setup = Setup(**{k: p[k] for k in SETUP_FIELDS})
@@ -294,7 +295,7 @@ def compute_point(params: dict, seed: int, steps: int, record_steps: list) -> di
     import numba
 
     numba.set_num_threads(1)
-    from mftheory.meanfield import meanfield
+    from mftheory.dynamics import meanfield
     from validate.cases import measured_gamma_plus
     from validate.simulator import simulate
 
@@ -652,14 +653,6 @@ def run_spec(spec: dict, out, scheduler=None, workers=None, figure=True, progres
 # ----------------------------------------------------------------------------------------------------------
 # figures (from the table only)
 # ----------------------------------------------------------------------------------------------------------
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
-
 def final_rows(table):
     """The rows at each run's last step (t == steps)."""
     return table[table["t"] == table["steps"]]
@@ -673,7 +666,6 @@ def plot_sweep(table, x, y, hue=None, at="final", ax=None, logx=None, logy=False
     last step of each run, an integer a given step t, None every row.  Returns the matplotlib Axes; with ``path``
     the figure is also saved there.
     """
-    plt = _plt()
     if at == "final":
         rows = final_rows(table)
     elif at is None:
@@ -689,6 +681,9 @@ def plot_sweep(table, x, y, hue=None, at="final", ax=None, logx=None, logy=False
     if hue is not None and hue not in rows.columns:
         raise ValueError(f"hue={hue!r} is not a column of the table")
     if ax is None:
+        # pyplot here, so that the figure shows inline in a notebook; its backend is the user's choice
+        import matplotlib.pyplot as plt
+
         fig, ax = plt.subplots(figsize=(6, 4))
     groups = [(None, rows)] if hue is None else list(rows.groupby(hue, sort=True))
     for j, (label, g) in enumerate(groups):
@@ -710,14 +705,9 @@ def plot_sweep(table, x, y, hue=None, at="final", ax=None, logx=None, logy=False
 
 
 def _save(fig, out: pathlib.Path, name: str, numbers: dict):
-    plt = _plt()
     from mftheory.atomic import write_atomically
 
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f".{name}.tmp.png"
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    tmp.replace(out / f"{name}.png")
+    save_figure(fig, out / f"{name}.png")
     write_atomically(out / f"{name}.json", json.dumps(_jsonable(numbers), indent=1))
     return {"figure": str(out / f"{name}.png"), "numbers": numbers}
 
@@ -730,7 +720,7 @@ def crossover_richness(setup: Setup, steps: int, alphas=None) -> float:
     """Predicted lazy/rich crossover: the richness alpha sigma_a sigma_w/(h sqrt d) at which the theory's alignment
     at ``steps`` crosses 1/2, varying alpha at a fixed per-node rate beta (eta = beta M / alpha) on a fine grid
     (log-linear interpolation); NaN if it does not cross in the range."""
-    from mftheory.meanfield import meanfield
+    from mftheory.dynamics import meanfield
 
     beta = setup.beta
     alphas = np.logspace(-3, 3, 121) if alphas is None else np.asarray(alphas)
@@ -757,7 +747,6 @@ def crossover_richness(setup: Setup, steps: int, alphas=None) -> float:
 def figure_phase(table, out):
     """(a) Rich/lazy phase diagram over richness alpha/(h sqrt d) and d, coloured by the final simulated alignment,
     with the predicted crossover line (theory alignment = 1/2 at the last step, from meanfield on a fine grid)."""
-    plt = _plt()
     out = pathlib.Path(out)
     fin = final_rows(table)
     agg = fin.groupby(["point"], sort=True).agg(d=("d", "first"), richness=("richness", "first"),
@@ -771,7 +760,7 @@ def figure_phase(table, out):
     base = _setup_of(row0)
     line = [crossover_richness(base.replace(d=int(d)), steps) for d in d_line]
     at_d = {d: crossover_richness(base.replace(d=int(d)), steps) for d in ds}
-    fig, ax = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, ax = new_figure(1, 2, figsize=(12, 4.5))
     sc = ax[0].scatter(agg["richness"], agg["d"], c=agg["alignment_sim"], cmap="viridis", vmin=0, vmax=1, s=90,
                        edgecolors="k")
     fig.colorbar(sc, ax=ax[0], label="final alignment (simulation, mean over seeds)")
@@ -801,11 +790,10 @@ def figure_phase(table, out):
 
 def figure_overfitting(table, out):
     """(b) Final train and test error and their gap against N (one series per d); the mean-field theory says 0."""
-    plt = _plt()
     out = pathlib.Path(out)
     fin = final_rows(table).copy()
     fin["gap_sim"] = fin["test_error_sim"] - fin["train_error_sim"]
-    fig, ax = plt.subplots(1, 3, figsize=(15, 4))
+    fig, ax = new_figure(1, 3, figsize=(15, 4))
     plot_sweep(fin, "N", "train_error", hue="d", ax=ax[0], theory=False, at=None)
     plot_sweep(fin, "N", "test_error", hue="d", ax=ax[1], theory=False, at=None)
     plot_sweep(fin, "N", "gap", hue="d", ax=ax[2], theory=False, at=None)
@@ -836,13 +824,12 @@ def fit_power_law(x, y):
 def figure_finite_size(table, out):
     """(c) Residuals |gamma_plus_sim - gamma_plus_theory| and |f_unsat_sim - f_unsat_theory| at the last step against
     M (points at the largest N) and against N (points at the largest M), mean over seeds, with fitted power laws."""
-    plt = _plt()
     out = pathlib.Path(out)
     fin = final_rows(table).copy()
     fin["gamma_plus_residual"] = (fin["gamma_plus_sim"] - fin["gamma_plus_theory"]).abs()
     fin["f_unsat_residual"] = (fin["f_unsat_sim"] - fin["f_unsat_theory"]).abs()
     series = {"M": fin[fin["N"] == fin["N"].max()], "N": fin[fin["M"] == fin["M"].max()]}
-    fig, ax = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, ax = new_figure(1, 2, figsize=(12, 4.5))
     numbers = {}
     for j, (var, rows) in enumerate(series.items()):
         for k, q in enumerate(("gamma_plus_residual", "f_unsat_residual")):
@@ -865,18 +852,17 @@ def figure_finite_size(table, out):
 def figure_label_noise(table, out):
     """(d) The label-noise fixed point over eps: simulated kappa (slope of f along x_par on fresh inputs, last step)
     against mftheory's label_noise_fixed_point kappa (line, fine eps grid) and the theory's kappa at the last step."""
-    from mftheory.meanfield import label_noise_fixed_point
+    from mftheory.dynamics import label_noise_fixed_point
 
-    plt = _plt()
     out = pathlib.Path(out)
     fin = final_rows(table)
     agg = fin.groupby("label_noise", sort=True).agg(kappa_sim=("kappa_sim", "mean"), sd=("kappa_sim", "std"),
                                                     kappa_theory=("kappa_theory", "mean")).reset_index()
     base = _setup_of(fin.iloc[0])
     eps_fine = np.linspace(max(1e-3, agg["label_noise"].min() * 0.8), min(0.49, agg["label_noise"].max() * 1.1), 60)
-    fp_fine = [label_noise_fixed_point(base.replace(label_noise=float(e)))["kappa"] for e in eps_fine]
-    fp = [label_noise_fixed_point(base.replace(label_noise=float(e)))["kappa"] for e in agg["label_noise"]]
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fp_fine = [label_noise_fixed_point(base.replace(label_noise=float(e))).kappa for e in eps_fine]
+    fp = [label_noise_fixed_point(base.replace(label_noise=float(e))).kappa for e in agg["label_noise"]]
+    fig, ax = new_figure(figsize=(6, 4))
     ax.plot(eps_fine, fp_fine, "k-", lw=1, label="fixed point kappa (theory)")
     ax.plot(agg["label_noise"], agg["kappa_theory"], "x", color="C1", label=f"theory kappa(t={int(fin['steps'].iloc[0])})")
     ax.errorbar(agg["label_noise"], agg["kappa_sim"], yerr=agg["sd"].fillna(0.0), fmt="o", ms=4, capsize=2,
