@@ -214,3 +214,25 @@ def test_bit_identical_across_thread_counts():
         numba.set_num_threads(before)
     np.testing.assert_array_equal(r1.W_final, r2.W_final)
     np.testing.assert_array_equal(r1.test_error, r2.test_error)
+
+
+def test_online_mode_draws_a_fresh_batch_at_every_step():
+    """online=True is GD with a new batch per step: two online steps equal two one-step runs on the first and the
+    second batch of the training-input stream, chained; and the run is reproducible from its seed."""
+    from validate.simulator import draw_inputs, teacher_labels
+
+    setup = Setup(d=8, alpha=1.0, h=1.0, eta=50.0, M=16)
+    online = simulate(setup, N=300, steps=2, seed=5, online=True, n_test=100, record_steps=[0, 1, 2])
+    again = simulate(setup, N=300, steps=2, seed=5, online=True, n_test=100, record_steps=[0, 1, 2])
+    assert np.array_equal(online.W_final, again.W_final) and np.array_equal(online.test_error, again.test_error)
+    s_X = np.random.SeedSequence(5).spawn(5)[0]
+    rng = np.random.Generator(np.random.PCG64(s_X))
+    first, second = draw_inputs(rng, 300, 8, "gaussian"), draw_inputs(rng, 300, 8, "gaussian")
+    one = simulate(setup, steps=1, seed=5, X=first, screen=False, n_test=100)
+    two = simulate(setup, steps=1, seed=5, X=second, a0=one.a_final, W0=one.W_final, screen=False, n_test=100)
+    assert np.array_equal(online.W_final, two.W_final) and np.array_equal(online.a_final, two.a_final)
+    assert online.f_unsat[1] == two.f_unsat[0] and online.f_unsat[0] == one.f_unsat[0]
+    third = draw_inputs(rng, 300, 8, "gaussian")  # the batch on which the state after step 2 is measured
+    assert np.array_equal(online.y, teacher_labels(third)) and np.array_equal(online.x_par, third[:, 0])
+    with pytest.raises(ValueError, match="X and y cannot be given"):
+        simulate(setup, steps=1, X=first, online=True)

@@ -229,7 +229,7 @@ def _catalog_object(field, value):
 # ----------------------------------------------------------------------------------------------------------
 def simulate(setup: Setup, N: int | None = None, steps: int = 1000, seed: int = 0, X=None, y=None, a0=None,
              W0=None, X_test=None, y_test=None, n_test: int = 10000, record_steps=None,
-             dtype=np.float64, screen: bool = True, backend: str = "cpu") -> SimulationResult:
+             dtype=np.float64, screen: bool = True, backend: str = "cpu", online: bool = False) -> SimulationResult:
     """Train the network of ``setup`` by full-batch GD for ``steps`` steps and record its trajectory.
 
     Parameters
@@ -263,6 +263,13 @@ def simulate(setup: Setup, N: int | None = None, steps: int = 1000, seed: int = 
         a satisfied example is recomputed only when a rigorous bound on its change since it was last computed
         can reach its slack (see :mod:`validate._kernels`).  The trajectory is the same as without screening
         up to rounding, with the same unsatisfied set at every step; only the cost changes.
+    online : bool
+        Fresh data: N new training examples (with new label flips) at every step, i.e. GD on an infinite
+        training set seen N at a time.  Nothing can be memorized, so what differs from the mean field is finite M
+        (and each step's sampling noise, which no longer accumulates on fixed examples).  ``X`` and ``y`` cannot
+        be given; ``train_error`` and ``f_unsat`` are measured on the batch of the recorded step, ``x_par`` and
+        ``y`` are those of the last batch and ``t_sat`` is -1.  CPU backend and built-in models only; no
+        screening (every batch is new).
     backend : "cpu" or "cuda"
         ``"cpu"`` (default): the numba CPU kernels of :mod:`validate._kernels`.  ``"cuda"``: the numba CUDA
         kernels of :mod:`validate._cuda_kernels` on the default GPU (same conventions, dtype and recorded
@@ -326,6 +333,14 @@ def simulate(setup: Setup, N: int | None = None, steps: int = 1000, seed: int = 
         raise ValueError("y_test can only be given together with X_test")
     rec = _check_record_steps(record_steps, steps)
 
+    if not isinstance(online, (bool, np.bool_)):
+        raise ValueError(f"online must be True or False, got {online!r}")
+    if online:
+        if X is not None or y is not None:
+            raise ValueError("online=True draws fresh training examples at every step: X and y cannot be given")
+        if backend != "cpu" or not setup.is_builtin:
+            raise ValueError("online=True runs on backend='cpu' with the built-in models only")
+        return _simulate_online(setup, N, steps, seed, a0, W0, X_test, y_test, n_test, rec, dt)
     X, y, a0, W0, X_test, y_test = draw_problem(setup, N, seed, n_test, X, y, a0, W0, X_test, y_test)
     a = np.array(a0, dtype=np.float64, order="C")
     W = np.array(W0, dtype=np.float64, order="C")
@@ -381,3 +396,50 @@ def simulate(setup: Setup, N: int | None = None, steps: int = 1000, seed: int = 
         f_unsat=rec_unsat / N, test_error=test_error, teacher_angle=angle, t_sat=t_sat, x_par=X[:, 0].copy(),
         y=y.copy(), a_final=a, W_final=W, seed=seed, setup=setup, N=N, steps=steps, evaluated=rec_evaluated,
         screened=use_screen)
+
+
+def _simulate_online(setup, N, steps, seed, a0, W0, X_test, y_test, n_test, rec, dt) -> SimulationResult:
+    """``simulate(..., online=True)``: one kernel call per step on a fresh batch (drawn from the training-input
+    and label-flip streams of ``SeedSequence(seed)``, batch after batch), parameters carried over."""
+    d, M = setup.d, setup.M
+    _, _, a0, W0, X_test, y_test = draw_problem(setup, 1, seed, n_test, np.zeros((1, d)), np.ones(1), a0, W0,
+                                                X_test, y_test)
+    s_X, s_noise = np.random.SeedSequence(seed).spawn(5)[:2]
+    rng_X, rng_noise = np.random.Generator(np.random.PCG64(s_X)), np.random.Generator(np.random.PCG64(s_noise))
+    a = np.array(a0, dtype=np.float64, order="C")
+    W = np.array(W0, dtype=np.float64, order="C")
+    Xt = np.ascontiguousarray(X_test, dtype=dt)
+    yt = np.ascontiguousarray(y_test, dtype=np.float64)
+    R = rec.shape[0]
+    rec_a, rec_wpar, rec_wperp2, rec_v = np.empty((R, M)), np.empty((R, M)), np.empty((R, M)), np.empty((R, d))
+    counts = np.zeros((4, R), dtype=np.int64)  # train errors, unsatisfied, test errors, evaluated
+    no_test = np.empty((0, d), dtype=dt)
+    ri = 0
+    with single_threaded_blas():
+        for t in range(steps + 1):
+            X = draw_inputs(rng_X, N, d, setup.data)
+            y = teacher_labels(X)
+            if setup.label_noise > 0:
+                flip = rng_noise.random(N) < setup.label_noise
+                y[flip] = -y[flip]
+            recorded = ri < R and rec[ri] == t
+            # one step on this batch (its state before the update is recorded when asked); the kernel's second
+            # pass over the same batch (its t = 1, recorded nowhere) is the price of reusing it unchanged
+            window = slice(ri, ri + 1) if recorded else slice(0, 0)
+            _kernels.gd_kernel(np.ascontiguousarray(X, dtype=dt), y, a, W, 1 if t < steps else 0,
+                               np.zeros(1 if recorded else 0, dtype=np.int64), setup.h, setup.alpha, setup.beta,
+                               setup.slope, _LOSS_CODES[setup.loss], False, _SCREEN_TOL[dt],
+                               Xt if recorded else no_test, yt if recorded else np.empty(0), rec_a[window],
+                               rec_wpar[window], rec_wperp2[window], rec_v[window], counts[0, window],
+                               counts[1, window], counts[2, window], counts[3, window], np.full(N, -1, np.int64))
+            ri += recorded
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(W))):
+        raise ValueError(f"gradient descent diverged (parameters became inf/NaN): eta = {setup.eta:g} is too large "
+                         f"for this setup (beta = eta alpha / M = {setup.beta:g}, alpha = {setup.alpha:g})")
+    n_t = Xt.shape[0]
+    return SimulationResult(
+        record_steps=rec, a=rec_a, w_par=rec_wpar, w_perp_norm=np.sqrt(rec_wperp2), train_error=counts[0] / N,
+        f_unsat=counts[1] / N, test_error=counts[2] / n_t if n_t > 0 else np.full(R, np.nan),
+        teacher_angle=np.arctan2(np.linalg.norm(rec_v[:, 1:], axis=1), rec_v[:, 0]), t_sat=np.full(N, -1),
+        x_par=X[:, 0].copy(), y=y.copy(), a_final=a, W_final=W, seed=seed, setup=setup, N=N, steps=steps,
+        evaluated=counts[3], screened=False)
