@@ -17,6 +17,7 @@ import sympy as sp
 from sympy.codegen.cfunctions import log1p
 from sympy.printing.pycode import PythonCodePrinter
 
+from derivations.checks import require
 from derivations import finite_sample as FS
 from derivations import label_noise as LN
 from derivations import symbols as S
@@ -41,7 +42,7 @@ ARGUMENT_NAMES = {
     LN.dE_plus: "de_plus", LN.dE_minus: "de_minus", LN.dg: "dg",
 }
 AVERAGE_ARGS = ("kappa", "d", "h")
-DERIVATION_SOURCES = ("symbols.py", "catalog.py", "averages.py", "meanfield.py", "finite_width.py", "finite_sample.py",
+DERIVATION_SOURCES = ("symbols.py", "catalog.py", "checks.py", "averages.py", "meanfield.py", "finite_width.py", "finite_sample.py",
                       "label_noise.py", "safe_forms.py", "codegen.py")
 
 
@@ -257,17 +258,17 @@ def kernel_module_source(derivation: MeanFieldDerivation) -> str:
         _average("unsat_probability", D.unsat_average, "P(kappa |x_par| < h)"),
     ]
     drift = (1 - S.eps) * Ac - S.eps * Af
-    assert sp.simplify(drift.subs({Ac: D.clean_average.value, Af: D.flipped_average.value}) - D.drift) == 0
+    require(sp.simplify(drift.subs({Ac: D.clean_average.value, Af: D.flipped_average.value}) - D.drift) == 0)
     parts.append(_function("drift", ("kappa", "d", "h", "eps"), drift.subs({Ac: sp.Symbol("_clean"), Af: sp.Symbol("_flipped")}),
                            "B(kappa) = (1-eps) E[u(kappa|x|)|x|] - eps E[u(-kappa|x|)|x|]", safe=False,
                            preamble=(("_clean", "clean_average(kappa, d, h)"), ("_flipped", "flipped_average(kappa, d, h)"))))
     g_of_B = D.g.subs(D.drift, B) if D.g.has(D.drift) else S.odd_slope * B / sp.sqrt(S.d)
-    assert sp.simplify(g_of_B.subs(B, D.drift) - D.g) == 0
+    require(sp.simplify(g_of_B.subs(B, D.drift) - D.g) == 0)
     parts.append(_function("g_rate", ("kappa", "d", "h", "eps", "odd_slope"), g_of_B.subs(B, sp.Symbol("_b")),
                            "g(kappa) = odd_slope B(kappa) / sqrt(d)", safe=False,
                            preamble=(("_b", "drift(kappa, d, h, eps)"),)))
     f_unsat = (1 - S.eps) * Pu + S.eps
-    assert sp.simplify(f_unsat.subs(Pu, D.unsat_average.value) - D.f_unsat) == 0
+    require(sp.simplify(f_unsat.subs(Pu, D.unsat_average.value) - D.f_unsat) == 0)
     parts.append(_function("unsat_fraction", ("kappa", "d", "h", "eps"), f_unsat.subs(Pu, sp.Symbol("_p")),
                            "fraction of unsatisfied training examples", safe=False,
                            preamble=(("_p", "unsat_probability(kappa, d, h)"),)))
@@ -275,15 +276,15 @@ def kernel_module_source(derivation: MeanFieldDerivation) -> str:
     # kappa ~ exp(2 gamma_+) - exp(-2 gamma_-): written so that it neither overflows early nor cancels at 0
     kd = D.kappa_discrete
     prefactor = sp.simplify(kd / (sp.exp(2 * S.gamma_plus) - sp.exp(-2 * S.gamma_minus)))
-    assert prefactor.free_symbols.isdisjoint({S.gamma_plus, S.gamma_minus})
+    require(prefactor.free_symbols.isdisjoint({S.gamma_plus, S.gamma_minus}))
     kd_safe = prefactor * exp_difference(2 * S.gamma_plus, -2 * S.gamma_minus)
-    assert sp.simplify((kd_safe - kd).rewrite(sp.exp)) == 0
+    require(sp.simplify((kd_safe - kd).rewrite(sp.exp)) == 0)
     parts.append(_function("kappa_discrete", ("gamma_plus", "gamma_minus", "alpha", "d", "sigma_a", "sigma_w", "odd_slope"),
                            kd_safe, "slope kappa of F_t(x) = kappa x_par under the discrete map", safe=False))
     # the same kappa in E_+- = P_+- - 1 = expm1(gamma_+), expm1(-gamma_-): P_+^2 - P_-^2 = (E_+ - E_-)(2 + E_+ + E_-)
     kappa_inc = prefactor * (S.E_plus - S.E_minus) * (2 + S.E_plus + S.E_minus)
-    assert sp.simplify(kd.subs({S.gamma_plus: sp.log(1 + S.E_plus), S.gamma_minus: -sp.log(1 + S.E_minus)})
-                       - kappa_inc) == 0
+    require(sp.simplify(kd.subs({S.gamma_plus: sp.log(1 + S.E_plus), S.gamma_minus: -sp.log(1 + S.E_minus)})
+                       - kappa_inc) == 0)
     parts.append(_function("kappa_increments", ("e_plus", "e_minus", "alpha", "d", "sigma_a", "sigma_w", "odd_slope"),
                            kappa_inc, "kappa under the discrete map from E_+- = prod_k (1 +- beta g_k) - 1",
                            safe=False))
@@ -293,7 +294,7 @@ def kernel_module_source(derivation: MeanFieldDerivation) -> str:
         updated = e + sign * S.beta * S.g * (1 + e)
         # the same step as D.discrete_update on gamma_+- = +-log(1 + E_+-)
         step = D.discrete_update[j].subs(gamma, sign * sp.log(1 + e))
-        assert sp.simplify(sp.expand_log(sp.exp(sign * step), force=True) - (1 + updated)) == 0
+        require(sp.simplify(sp.expand_log(sp.exp(sign * step), force=True) - (1 + updated)) == 0)
         parts.append(_function(f"update_increment_{name}", (f"e_{name}", "beta", "g"), updated,
                                f"E_{name} after one GD step with rate g", safe=False))
         gamma_of_e = sign * log1p(e)

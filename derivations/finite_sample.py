@@ -27,6 +27,7 @@ import functools
 
 import sympy as sp
 
+from derivations.checks import require
 from derivations import symbols as S
 from derivations.averages import DataAverage, data_average
 from derivations.catalog import ACTIVATIONS, DATA_LAWS, Activation
@@ -151,7 +152,7 @@ def derive_finite_sample(activation="relu", integration_seconds: int = 8) -> Fin
         sp.Eq(sp.Function(r"\sigma_S^2")(S.t + 1), spread_step.subs(SPREAD, sp.Function(r"\sigma_S^2")(S.t))),
         "A_2 = rho^2 coefficient of K at x*, U(t) = N f_train(t) examples, C(t) = sum_{s<t} A_2(s); one step adds "
         "the variance 3 (alpha beta / N)^2 U A_2^2 / ((d - 1)(d + 1)), persistent while U keeps its members")
-    assert sp.simplify(cross_variance - spread_step.subs({SPREAD: 0, CUMULATIVE: 0})) == 0
+    require(sp.simplify(cross_variance - spread_step.subs({SPREAD: 0, CUMULATIVE: 0})) == 0)
     add("train_unsat", "training f_unsat with memorization: margin kappa|x_par| + S + sigma_S zeta, zeta ~ N(0, 1)",
         sp.Eq(sp.Symbol(r"f_{\mathrm{train}}"), sp.Function(r"E_\zeta")(sp.Function(r"P_U")(
             S.kappa, S.h - ACCUMULATED - SPREAD_SD * sp.Symbol("zeta")))),

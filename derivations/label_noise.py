@@ -32,6 +32,7 @@ import dataclasses
 
 import sympy as sp
 
+from derivations.checks import require
 from derivations import symbols as S
 from derivations.meanfield import MeanFieldDerivation, Step
 
@@ -173,11 +174,11 @@ def _derive(D: MeanFieldDerivation) -> LabelNoiseDerivation:
         squared = _squared_from_closed_form(D.threshold_fixed_point)
         method = "series of the closed-form fixed point"
         if perturbative is not None:  # two independent routes agree
-            assert sp.simplify(squared - perturbative) == 0, (squared, perturbative)
+            require(sp.simplify(squared - perturbative) == 0, (squared, perturbative))
     else:
         squared, method = perturbative, "perturbative (drift = 0)"
     a1, a2 = sp.factor(squared.coeff(S.eps, 1)), sp.factor(squared.coeff(S.eps, 2))
-    assert sp.simplify(squared - a1 * S.eps - a2 * S.eps**2) == 0 and a1 != 0, squared
+    require(sp.simplify(squared - a1 * S.eps - a2 * S.eps**2) == 0 and a1 != 0, squared)
     squared = a1 * S.eps + a2 * S.eps**2
     correction = sp.simplify(a2 / (2 * a1))
     lead = sp.sqrt(a1 * S.eps)
@@ -189,8 +190,8 @@ def _derive(D: MeanFieldDerivation) -> LabelNoiseDerivation:
                                         else sp.S.Zero, {S.x_star: sp.Rational(1, 1000), S.d: 10, S.h: 1})
     if bracket != 0:
         residual = sp.series(bracket.subs(S.x_star, threshold_series), S.eps, 0, 3).removeO()
-        assert sp.simplify(residual) == 0, residual
-    assert sp.simplify(sp.series((S.h / threshold_series - kappa_series) / (S.h / lead), S.eps, 0, 2).removeO()) == 0
+        require(sp.simplify(residual) == 0, residual)
+    require(sp.simplify(sp.series((S.h / threshold_series - kappa_series) / (S.h / lead), S.eps, 0, 2).removeO()) == 0)
     if D.threshold_fixed_point is not None:
         fp = _small_threshold_branches(D.threshold_fixed_point, {S.eps: sp.Rational(1, 1000), S.d: 10})
         # relative error of the truncated series against the closed form is O(eps^2): at 50 digits it drops
@@ -198,11 +199,11 @@ def _derive(D: MeanFieldDerivation) -> LabelNoiseDerivation:
         sample = {S.d: 10, S.h: 1}
         rel = [abs(sp.N((fp / threshold_series - 1).subs(sample).subs(S.eps, sp.Rational(1, 10**k)), 50))
                for k in (8, 9)]
-        assert rel[0] < sp.Rational(1, 10**14) and 50 < rel[0] / rel[1] < 200, rel
+        require(rel[0] < sp.Rational(1, 10**14) and 50 < rel[0] / rel[1] < 200, rel)
     if D.data.name == "gaussian" and D.loss.name == "hinge":
         # the paper's x*^2 = 2 ln((1-eps)/(1-2eps)) = 2 eps + 3 eps^2 + O(eps^3)
-        assert sp.expand(squared - (2 * S.eps + 3 * S.eps**2)) == 0, squared
-        assert correction == sp.Rational(3, 4)
+        require(sp.expand(squared - (2 * S.eps + 3 * S.eps**2)) == 0, squared)
+        require(correction == sp.Rational(3, 4))
     order = sp.O(S.eps**2)
     add("noise_threshold_series", "small label noise: fixed-point threshold",
         sp.Eq(S.x_star, sp.Mul(lead, sp.Add(1, correction * S.eps, order, evaluate=False), evaluate=False)),
@@ -212,18 +213,18 @@ def _derive(D: MeanFieldDerivation) -> LabelNoiseDerivation:
         "kappa = h / x* at the fixed point")
 
     # --- response of the rate to eps and kappa at eps = 0 -------------------------------------------------
-    assert D.g.free_symbols <= {S.kappa, S.d, S.h, S.eps, S.odd_slope, S.leak}, D.g.free_symbols
-    assert _zero(D.g - S.odd_slope * D.drift / sp.sqrt(S.d))
-    assert sp.diff(D.g, S.eps, 2) == 0  # g is linear in eps
+    require(D.g.free_symbols <= {S.kappa, S.d, S.h, S.eps, S.odd_slope, S.leak}, D.g.free_symbols)
+    require(_zero(D.g - S.odd_slope * D.drift / sp.sqrt(S.d)))
+    require(sp.diff(D.g, S.eps, 2) == 0)  # g is linear in eps
     dg_deps = sp.factor_terms(sp.expand(sp.diff(D.g, S.eps).subs(S.eps, 0)))
     dg_dkappa = sp.factor_terms(sp.expand(sp.diff(D.g, S.kappa).subs(S.eps, 0)))
     clean, flipped = D.clean_average.value, D.flipped_average.value
-    assert _zero(dg_deps + S.odd_slope / sp.sqrt(S.d) * (clean + flipped))
-    assert _zero(dg_dkappa - S.odd_slope / sp.sqrt(S.d) * sp.diff(clean, S.kappa))
+    require(_zero(dg_deps + S.odd_slope / sp.sqrt(S.d) * (clean + flipped)))
+    require(_zero(dg_dkappa - S.odd_slope / sp.sqrt(S.d) * sp.diff(clean, S.kappa)))
     if D.data.name == "gaussian" and D.loss.name == "hinge":
         c = S.odd_slope * sp.sqrt(2 / sp.pi) / sp.sqrt(S.d)
-        assert _zero(dg_deps + c * (2 - sp.exp(-S.h**2 / (2 * S.kappa**2))))
-        assert _zero(dg_dkappa + c * S.h**2 / S.kappa**3 * sp.exp(-S.h**2 / (2 * S.kappa**2)))
+        require(_zero(dg_deps + c * (2 - sp.exp(-S.h**2 / (2 * S.kappa**2)))))
+        require(_zero(dg_dkappa + c * S.h**2 / S.kappa**3 * sp.exp(-S.h**2 / (2 * S.kappa**2))))
     g0 = sp.Function("g")(S.kappa, S.eps)
     add("noise_dg_deps", "response of the rate to label noise",
         sp.Eq(sp.Subs(sp.Derivative(g0, S.eps), S.eps, 0), dg_deps),
@@ -234,16 +235,16 @@ def _derive(D: MeanFieldDerivation) -> LabelNoiseDerivation:
     # --- kappa in the increments E_+- and its partial derivatives ---------------------------------------------
     kd = D.kappa_discrete
     prefactor = sp.simplify(kd / (sp.exp(2 * S.gamma_plus) - sp.exp(-2 * S.gamma_minus)))  # as in codegen.py
-    assert prefactor.free_symbols.isdisjoint({S.gamma_plus, S.gamma_minus})
+    require(prefactor.free_symbols.isdisjoint({S.gamma_plus, S.gamma_minus}))
     kappa_inc = prefactor * (S.E_plus - S.E_minus) * (2 + S.E_plus + S.E_minus)
     to_gamma = {S.E_plus: sp.exp(S.gamma_plus) - 1, S.E_minus: sp.exp(-S.gamma_minus) - 1}
-    assert _zero(kappa_inc.subs(to_gamma) - kd)
+    require(_zero(kappa_inc.subs(to_gamma) - kd))
     dk_plus = sp.factor(sp.diff(kappa_inc, S.E_plus))
     dk_minus = sp.factor(sp.diff(kappa_inc, S.E_minus))
     # chain rule through gamma_+- : dE_+ / dgamma_+ = exp(gamma_+), dE_- / dgamma_- = -exp(-gamma_-)
-    assert _zero(dk_plus.subs(to_gamma) - sp.diff(kd, S.gamma_plus) * sp.exp(-S.gamma_plus))
-    assert _zero(dk_minus.subs(to_gamma) + sp.diff(kd, S.gamma_minus) * sp.exp(S.gamma_minus))
-    assert _zero(dk_plus - 2 * prefactor * (1 + S.E_plus)) and _zero(dk_minus + 2 * prefactor * (1 + S.E_minus))
+    require(_zero(dk_plus.subs(to_gamma) - sp.diff(kd, S.gamma_plus) * sp.exp(-S.gamma_plus)))
+    require(_zero(dk_minus.subs(to_gamma) + sp.diff(kd, S.gamma_minus) * sp.exp(S.gamma_minus)))
+    require(_zero(dk_plus - 2 * prefactor * (1 + S.E_plus)) and _zero(dk_minus + 2 * prefactor * (1 + S.E_minus)))
     add("noise_dkappa_dE", "kappa and its derivatives in the increments E_+- = P_+- - 1",
         sp.Eq(sp.Matrix([S.kappa, sp.Derivative(S.kappa, S.E_plus), sp.Derivative(S.kappa, S.E_minus)]),
               sp.Matrix([kappa_inc, dk_plus, dk_minus])),
@@ -258,8 +259,8 @@ def _derive(D: MeanFieldDerivation) -> LabelNoiseDerivation:
                                                    S.E_minus: S.E_minus + S.eps * dE_minus,
                                                    S.g: S.g + S.eps * dg}, simultaneous=True), S.eps).subs(S.eps, 0))
                         for u in update)
-    assert _zero(sensitivity[0] - ((1 + S.beta * S.g) * dE_plus + S.beta * (1 + S.E_plus) * dg))
-    assert _zero(sensitivity[1] - ((1 - S.beta * S.g) * dE_minus - S.beta * (1 + S.E_minus) * dg))
+    require(_zero(sensitivity[0] - ((1 + S.beta * S.g) * dE_plus + S.beta * (1 + S.E_plus) * dg)))
+    require(_zero(sensitivity[1] - ((1 - S.beta * S.g) * dE_minus - S.beta * (1 + S.E_minus) * dg)))
     g_noiseless = D.g.subs(S.eps, 0)
     explicit = tuple(s.subs({dg: dg_linear, S.g: g_noiseless}) for s in sensitivity)
     # independent check by the chain rule: E_+-(eps) as functions, g(kappa(E_+(eps), E_-(eps)), eps)
@@ -269,7 +270,7 @@ def _derive(D: MeanFieldDerivation) -> LabelNoiseDerivation:
         direct = sp.diff(e + sign * S.beta * g_full * (1 + e), S.eps).subs(
             {sp.Derivative(Ep, S.eps): dE_plus, sp.Derivative(Em, S.eps): dE_minus}).subs(
             {Ep: S.E_plus, Em: S.E_minus}).subs(S.eps, 0)
-        assert _numerically_equal(direct, s.subs(S.kappa, kappa_inc))
+        require(_numerically_equal(direct, s.subs(S.kappa, kappa_inc)))
     add("noise_dg", "first-order change of the rate along the noiseless trajectory",
         sp.Eq(dg, sp.Subs(sp.Derivative(g0, S.kappa), S.eps, 0) * dkappa
               + sp.Subs(sp.Derivative(g0, S.eps), S.eps, 0)),

@@ -12,6 +12,7 @@ import functools
 import sympy as sp
 from sympy.codegen.cfunctions import expm1
 
+from derivations.checks import require
 from derivations import symbols as S
 from derivations.averages import DataAverage, data_average
 from derivations.catalog import (ACTIVATIONS, DATA_LAWS, GAUSSIAN_INIT, LOSSES, Activation, DataLaw,
@@ -223,13 +224,13 @@ def derive(activation="relu", loss="hinge", data="gaussian", init: sp.Expr = GAU
     K = sp.Matrix([[0, 1], [1, 0]])
     flow = ((K * S.gamma).exp() * sp.Matrix([S.a0, S.w0])).applyfunc(lambda e: sp.simplify(e.rewrite(sp.cosh)))
     node_flow = (S.a0 * sp.cosh(S.gamma) + S.w0 * sp.sinh(S.gamma), S.w0 * sp.cosh(S.gamma) + S.a0 * sp.sinh(S.gamma))
-    assert all(sp.simplify((flow[j] - node_flow[j]).rewrite(sp.exp)) == 0 for j in range(2))
+    require(all(sp.simplify((flow[j] - node_flow[j]).rewrite(sp.exp)) == 0 for j in range(2)))
     add("node_flow", "continuous flow, gamma = beta int g dt",
         sp.Eq(sp.Matrix([S.a, S.w_par]), sp.Matrix(node_flow)), "w_perp stays at its initial value")
     P, D = (sp.eye(2) + S.beta * S.g * K).diagonalize()
     # eigenvectors (1, +-1), eigenvalues 1 +- beta g: after k steps a +- w_par = (a0 +- w0) prod(1 +- beta g_k)
     eig = {sp.simplify(D[j, j]): P[:, j] for j in range(2)}
-    assert set(eig) == {1 + S.beta * S.g, 1 - S.beta * S.g}
+    require(set(eig) == {1 + S.beta * S.g, 1 - S.beta * S.g})
     Pp, Pm = sp.exp(S.gamma_plus), sp.exp(-S.gamma_minus)
     node_discrete = (sp.expand(((S.a0 + S.w0) * Pp + (S.a0 - S.w0) * Pm) / 2),
                      sp.expand(((S.a0 + S.w0) * Pp - (S.a0 - S.w0) * Pm) / 2))
@@ -243,7 +244,7 @@ def derive(activation="relu", loss="hinge", data="gaussian", init: sp.Expr = GAU
     aw_flow = _init_mean(node_flow[0] * node_flow[1], init)
     aw_discrete = _init_mean(node_discrete[0] * node_discrete[1], init)
     kappa_flow = S.alpha * S.odd_slope * (S.sigma_a**2 + S.sigma_w**2) * sp.sinh(2 * S.gamma) / (2 * sp.sqrt(S.d))
-    assert sp.simplify((kappa_flow - S.alpha * S.odd_slope * aw_flow / sp.sqrt(S.d)).rewrite(sp.exp)) == 0
+    require(sp.simplify((kappa_flow - S.alpha * S.odd_slope * aw_flow / sp.sqrt(S.d)).rewrite(sp.exp)) == 0)
     kappa_discrete = sp.factor(S.alpha * S.odd_slope * aw_discrete / sp.sqrt(S.d))
     add("kappa_flow", "mean-field output is linear: F_t(x) = kappa x_par", sp.Eq(S.kappa, kappa_flow),
         "continuous flow; E over the init law")
