@@ -104,7 +104,7 @@ def _cmd_predict(args):
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"{setup}\nbeta = eta alpha / M = {setup.beta:g}; alpha sigma_a sigma_w/(h sqrt d) = {setup.richness:g}\n")
+    print(f"{setup}\nbeta = eta alpha / M = {setup.beta:g}; alpha sigma_a sigma_w/(h sqrt d) = {setup.laziness:g}\n")
     print(sol.table(args.every))
     print(f"\nfinal alignment E[w_par^2]/E|w|^2 = {sol.alignment[-1]:.4f}, relative change = {sol.relative_change[-1]:.4f}")
     if setup.label_noise > 0:

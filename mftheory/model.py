@@ -146,7 +146,7 @@ class Setup:
         return all(isinstance(v, str) for v in (self.activation, self.loss, self.data))
 
     @property
-    def richness(self) -> float:
+    def laziness(self) -> float:
         """alpha sigma_a sigma_w / (h sqrt d): large means lazy, small means rich."""
         return self.alpha * self.sigma_a * self.sigma_w / (self.h * math.sqrt(self.d))
 

@@ -44,7 +44,7 @@ SLOW_TOTAL = 12
 
 
 def n_columns():
-    return 3 + len(PARAMS) + 4 + 2 * len(QUANTITIES)  # point, key, seed; params; beta, richness, steps, t
+    return 3 + len(PARAMS) + 4 + 2 * len(QUANTITIES)  # point, key, seed; params; beta, laziness, steps, t
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -141,7 +141,7 @@ def rich_lazy(scale: Scale, out: pathlib.Path, seed: int = 0):
         a_th, w_th = sol.node(sim.a[0][:5], sim.w_par[0][:5])
         ax[0].plot(a_th[:, :5], w_th[:, :5], color=f"C{i}", lw=1)
         ax[0].plot(sim.a[:, :5], sim.w_par[:, :5], "o", color=f"C{i}", ms=2)
-        ax[1].plot(sol.t, sol.alignment, color=f"C{i}", label=f"alpha/(h sqrt d)={setup.richness:.3g}")
+        ax[1].plot(sol.t, sol.alignment, color=f"C{i}", label=f"alpha/(h sqrt d)={setup.laziness:.3g}")
         ax[1].plot(sim.record_steps, np.mean(sim.w_par**2, 1) / np.mean(sim.w_par**2 + sim.w_perp_norm**2, 1),
                    "o", color=f"C{i}", ms=3)
     ax[0].set(xlabel="a", ylabel="w_par", title="node trajectories (lines: theory)")

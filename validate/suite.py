@@ -88,8 +88,10 @@ def main(argv=None) -> int:
     failed = [r for r in report["checks"] if not r["pass"]]
     for r in report["checks"]:
         status = "info" if r["informational"] else ("ok  " if r["pass"] else "FAIL")
-        print(f"  [{status}] {r['case']:<12} {r['quantity']:<34} theory {r['theory']:<11.5g} sim {r['simulation']:<11.5g}"
-              f" err {r['error']:.3g} tol {r['tolerance']:.3g}")
+        other = "ref" if r["theory_only"] else "sim"
+        tolerance = "" if r["informational"] else f" tol {r['tolerance']:.3g}"
+        print(f"  [{status}] {r['case']:<12} {r['quantity']:<34} theory {r['theory']:<11.5g} {other} "
+              f"{r['simulation']:<11.5g} err {r['error']:.3g}{tolerance}")
     if failed:
         print(f"\n{len(failed)} check(s) failed", file=sys.stderr)
         return 1

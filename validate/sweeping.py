@@ -55,7 +55,7 @@ Output, under ``out``:
     points computed / skipped / failed, wall time, points per second (this run's, so it changes between runs).
 
 The table is tidy: one row per point x seed x recorded step t, with the point's parameters (every Setup field,
-``N``, and the derived ``beta`` and ``richness``), ``point`` (index in the grid), ``seed``, ``steps``, ``t``, ``key``
+``N``, and the derived ``beta`` and ``laziness``), ``point`` (index in the grid), ``seed``, ``steps``, ``t``, ``key``
 and, theory and simulation side by side (``*_theory``, ``*_sim``):
 
 ``gamma_plus``      theory ``MeanFieldSolution.gamma_plus[t]``; simulation ``validate.cases.measured_gamma_plus``
@@ -347,7 +347,7 @@ def _arrow_table(params, seed, steps, key, cols):
         else:
             data[name] = pa.array(np.full(R, float(v), np.float64))
     data["beta"] = pa.array(np.full(R, setup.beta, np.float64))
-    data["richness"] = pa.array(np.full(R, setup.richness, np.float64))
+    data["laziness"] = pa.array(np.full(R, setup.laziness, np.float64))
     data["steps"] = pa.array(np.full(R, steps, np.int64))
     data["t"] = pa.array(np.asarray(cols["t"], np.int64))
     for q in QUANTITIES:
@@ -419,8 +419,14 @@ def _client(scheduler, workers):
 
     if scheduler is None:
         n = workers or os.cpu_count() or 1
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                               env=dict(WORKER_ENV), host="127.0.0.1")
+        try:
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                                   env=dict(WORKER_ENV), host="127.0.0.1")
+        except Exception as err:  # distributed raises a bare Exception ("Nanny failed to start") or RuntimeError
+            raise RuntimeError(
+                "could not start the local Dask workers. If sweep() is called from a script, put the call under "
+                "`if __name__ == \"__main__\":` (each worker process re-imports the script); otherwise pass "
+                f"scheduler= an existing cluster. Dask said: {err}") from err
         return Client(cluster), cluster
     if isinstance(scheduler, Client):
         return scheduler, None
@@ -716,8 +722,8 @@ def _setup_of(row) -> Setup:
     return Setup(**{k: (row[k].item() if hasattr(row[k], "item") else row[k]) for k in SETUP_FIELDS})
 
 
-def crossover_richness(setup: Setup, steps: int, alphas=None) -> float:
-    """Predicted lazy/rich crossover: the richness alpha sigma_a sigma_w/(h sqrt d) at which the theory's alignment
+def crossover_laziness(setup: Setup, steps: int, alphas=None) -> float:
+    """Predicted lazy/rich crossover: the laziness alpha sigma_a sigma_w/(h sqrt d) at which the theory's alignment
     at ``steps`` crosses 1/2, varying alpha at a fixed per-node rate beta (eta = beta M / alpha) on a fine grid
     (log-linear interpolation); NaN if it does not cross in the range."""
     from mftheory.dynamics import meanfield
@@ -731,7 +737,7 @@ def crossover_richness(setup: Setup, steps: int, alphas=None) -> float:
             sol = meanfield(s, steps)
         except ValueError:
             continue
-        rich.append(s.richness)
+        rich.append(s.laziness)
         align.append(float(sol.alignment[-1]))
     rich, align = np.array(rich), np.array(align)
     above = align - 0.5
@@ -745,11 +751,11 @@ def crossover_richness(setup: Setup, steps: int, alphas=None) -> float:
 
 
 def figure_phase(table, out):
-    """(a) Rich/lazy phase diagram over richness alpha/(h sqrt d) and d, coloured by the final simulated alignment,
+    """(a) Rich/lazy phase diagram over laziness alpha/(h sqrt d) and d, coloured by the final simulated alignment,
     with the predicted crossover line (theory alignment = 1/2 at the last step, from meanfield on a fine grid)."""
     out = pathlib.Path(out)
     fin = final_rows(table)
-    agg = fin.groupby(["point"], sort=True).agg(d=("d", "first"), richness=("richness", "first"),
+    agg = fin.groupby(["point"], sort=True).agg(d=("d", "first"), laziness=("laziness", "first"),
                                                alignment_sim=("alignment_sim", "mean"),
                                                alignment_theory=("alignment_theory", "mean")).reset_index()
     steps = int(fin["steps"].iloc[0])
@@ -758,32 +764,32 @@ def figure_phase(table, out):
         else np.array(ds)
     row0 = fin.iloc[0]
     base = _setup_of(row0)
-    line = [crossover_richness(base.replace(d=int(d)), steps) for d in d_line]
-    at_d = {d: crossover_richness(base.replace(d=int(d)), steps) for d in ds}
+    line = [crossover_laziness(base.replace(d=int(d)), steps) for d in d_line]
+    at_d = {d: crossover_laziness(base.replace(d=int(d)), steps) for d in ds}
     fig, ax = new_figure(1, 2, figsize=(12, 4.5))
-    sc = ax[0].scatter(agg["richness"], agg["d"], c=agg["alignment_sim"], cmap="viridis", vmin=0, vmax=1, s=90,
+    sc = ax[0].scatter(agg["laziness"], agg["d"], c=agg["alignment_sim"], cmap="viridis", vmin=0, vmax=1, s=90,
                        edgecolors="k")
     fig.colorbar(sc, ax=ax[0], label="final alignment (simulation, mean over seeds)")
     ax[0].plot(line, d_line, "r-", lw=2, label="theory: alignment = 1/2")
     ax[0].set(xscale="log", yscale="log", xlabel="alpha sigma_a sigma_w / (h sqrt d)  (lazy ->)", ylabel="d",
               title=f"rich/lazy phase diagram (t={steps})")
     ax[0].legend(fontsize=7)
-    plot_sweep(table, "richness", "alignment", hue="d", ax=ax[1])
+    plot_sweep(table, "laziness", "alignment", hue="d", ax=ax[1])
     ax[1].axhline(0.5, color="k", ls=":", lw=1)
     ax[1].set(title="final alignment: simulation (points) vs theory (lines)")
     # the simulated crossover per d (log-interpolated), for the numbers
     sim_cross = {}
     for d, g in agg.groupby("d"):
-        g = g.sort_values("richness")
-        r, a = g["richness"].to_numpy(), g["alignment_sim"].to_numpy() - 0.5
+        g = g.sort_values("laziness")
+        r, a = g["laziness"].to_numpy(), g["alignment_sim"].to_numpy() - 0.5
         sim_cross[int(d)] = float("nan")
         for k in range(len(r) - 1):
             if a[k] * a[k + 1] < 0:
                 sim_cross[int(d)] = float(np.exp(np.log(r[k]) + (np.log(r[k + 1]) - np.log(r[k])) * a[k] / (a[k] - a[k + 1])))
                 break
-    numbers = {"steps": steps, "crossover_richness_theory": {int(d): v for d, v in at_d.items()},
-               "crossover_richness_sim": sim_cross,
-               "alignment": [{"d": int(r.d), "richness": float(r.richness), "sim": float(r.alignment_sim),
+    numbers = {"steps": steps, "crossover_laziness_theory": {int(d): v for d, v in at_d.items()},
+               "crossover_laziness_sim": sim_cross,
+               "alignment": [{"d": int(r.d), "laziness": float(r.laziness), "sim": float(r.alignment_sim),
                               "theory": float(r.alignment_theory)} for r in agg.itertuples()]}
     return _save(fig, out, "phase", numbers)
 
