@@ -22,51 +22,14 @@ _GL_WEIGHTS = np.array([0.01234122979998869, 0.02853138862893356, 0.044277438817
 
 
 @jit
-def _self_kernel_piece0(x, x_par, m_a2, m_w2, m_aw, d, sigma_w, s):
-    """Integrand of piece 0 of self_kernel in the quadrature variable x.
-
-    Arguments: x, x_par, m_a2, m_w2, m_aw, d, sigma_w, s.
-    """
-    _t0 = math.sqrt(2)
-    _t1 = x**2
-    _t2 = 1/d
-    _t3 = sigma_w**2
-    _t4 = d - 1
-    _t5 = x_par**2
-    _t6 = math.erfc((1/2)*_t0*math.sqrt(m_w2)*x*x_par/(math.sqrt(_t4)*sigma_w))
-    _t7 = (1/4)*_t2*_t3*_t4
-    _t8 = _t1*_t2*_t5*m_w2
-    _t9 = 2 - _t6
-    _t10 = _t4 + _t5
-    _t11 = m_aw**2/m_w2
-    _t12 = _t1*_t11 - _t11 + m_a2
-    return _t0*(_t1*_t2*_t5*m_w2 + (1/4)*_t10*_t12*_t2*_t6 + (1/2)*_t10*_t12*_t2*(1 - 1/2*_t6) + _t2*_t3*_t4 - _t6*_t7 - 1/4*_t6*_t8 - _t7*_t9 - 1/4*_t8*_t9)*math.exp(-1/2*_t1)/math.sqrt(math.pi)
-
-
-@jit
 def self_kernel(x_par, m_a2, m_w2, m_aw, d, sigma_w, s):
-    """K(x, x) over the node law at x_par, |x_perp|^2 = d - 1 (quadrature)
+    """K(x, x) over the node law at x_par, |x_perp|^2 = d - 1 (closed form)
 
     Arguments: x_par, m_a2, m_w2, m_aw, d, sigma_w, s.
     """
-    total = 0.0
-    lo = min(0, 16.0)
-    hi = min(math.inf, 16.0)
-    # panels double in width away from lo (resolving boundary layers of width down to 2^-12 of the
-    # interval, such as the logistic weight at large kappa) and are capped at the panel width
-    left = lo
-    width = (hi - lo) * 0.000244140625
-    while left < hi:
-        right = min(left + width, hi)
-        if right <= left:
-            break
-        half = 0.5 * (right - left)
-        mid = left + half
-        for q in range(_GL_NODES.shape[0]):
-            total += half * _GL_WEIGHTS[q] * _self_kernel_piece0(mid + half * _GL_NODES[q], x_par, m_a2, m_w2, m_aw, d, sigma_w, s)
-        left = right
-        width = min(2.0 * width, 2.0)
-    return total
+    _t0 = sigma_w**2
+    _t1 = x_par**2
+    return (1/2)*(_t0*d - _t0 + _t1*m_a2 + _t1*m_w2 + d*m_a2 - m_a2)/d
 
 
 
