@@ -19,6 +19,7 @@ from sympy.printing.pycode import PythonCodePrinter
 
 from derivations.checks import require
 from derivations import finite_sample as FS
+from derivations import fluctuations as FL
 from derivations import label_noise as LN
 from derivations import symbols as S
 from derivations.label_noise import small_label_noise
@@ -39,11 +40,11 @@ ARGUMENT_NAMES = {
     S.x_star: "x_star", S.N_sample: "N", S.P_unsat: "p_unsat", S.drift_B: "drift",
     FS.KERNEL: "kernel", FS.ACCUMULATED: "accumulated", FS.DELTA_KAPPA: "delta_kappa", FS.SPREAD: "spread",
     FS.QUADRATIC: "quadratic", FS.CUMULATIVE: "cumulative", FS.UNSAT_COUNT: "unsat_count",
-    LN.dE_plus: "de_plus", LN.dE_minus: "de_minus", LN.dg: "dg",
+    LN.dE_plus: "de_plus", LN.dE_minus: "de_minus", LN.dg: "dg", FL.var_v: "var_v",
 }
 AVERAGE_ARGS = ("kappa", "d", "h")
 DERIVATION_SOURCES = ("symbols.py", "catalog.py", "checks.py", "averages.py", "meanfield.py", "finite_width.py", "finite_sample.py",
-                      "label_noise.py", "safe_forms.py", "codegen.py")
+                      "label_noise.py", "fluctuations.py", "safe_forms.py", "codegen.py")
 
 
 class _Printer(PythonCodePrinter):
@@ -252,6 +253,7 @@ def kernel_module_source(derivation: MeanFieldDerivation) -> str:
         f"DATA = {D.data.name!r}\nLOSS = {D.loss.name!r}\nKEY = {key!r}\n"
         f"HAS_FIXED_POINT = {D.threshold_fixed_point is not None}\n"
         f"HAS_SMALL_NOISE = {small_label_noise(D) is not None}\n"
+        f"HAS_TILT = {FL.tilt_or_none(D) is not None}\n"
         f"_GL_NODES = np.array({[float(v) for v in nodes]!r})\n_GL_WEIGHTS = np.array({[float(v) for v in weights]!r})",
         _average("clean_average", D.clean_average, "E[u(kappa |x_par|) |x_par|] over correctly labelled data"),
         _average("flipped_average", D.flipped_average, "E[u(-kappa |x_par|) |x_par|] over flipped labels"),
@@ -319,6 +321,7 @@ def kernel_module_source(derivation: MeanFieldDerivation) -> str:
         parts.append(_function("fixed_point_threshold", ("d", "eps"), D.threshold_fixed_point,
                                "x* at which the label-noise drift vanishes"))
     parts += _small_noise_kernels(D)
+    parts += _tilt_kernels(D)
     parts.append(_LOOPS.strip("\n"))
     return "\n\n\n".join(parts) + "\n"
 
@@ -348,6 +351,26 @@ def _small_noise_kernels(D) -> list[str]:
 def odd_slope_kernel_name(activation) -> str:
     """Name of the odd-slope kernel of ``activation`` in an activation module (a valid identifier)."""
     return "odd_slope_" + re.sub(r"\W", "_", activation.name)
+
+
+def _tilt_kernels(D) -> list[str]:
+    """Kernels of the tilt's propagator with the loss's feedback (derivations/fluctuations.py)."""
+    T = FL.tilt_or_none(D)
+    if T is None:
+        return []
+    node = ("m_a2", "m_aw", "beta", "g", "sigma_w", "odd_slope", "d")
+    return [
+        _function("tilt_response", ("kappa", "d", "h"), T.response,
+                  "E[u'(kappa |x_par|)]: the unsatisfied set's r = E[u y x_perp] per unit tilt of F"),
+        _function("tilt_drive_v", node, T.drive_v, "one GD step's change of a component of v_perp per unit r"),
+        _function("tilt_drive_u", node, T.drive_u,
+                  "one GD step's change of a component of u_perp per unit r"),
+        _function("tilt_gain", ("alpha", "odd_slope", "d"), T.gain, "tilt of F per unit v_perp component"),
+        _function("tilt_init_var_v", ("sigma_a", "sigma_w", "M"), T.init_var_v, "Var of a v_perp component at t = 0"),
+        _function("tilt_init_var_u", ("sigma_w", "M"), T.init_var_u, "Var of a u_perp component at t = 0"),
+        _function("tilt_angle", ("var_v", "m_aw", "d"), T.angle,
+                  "angle between (1/M) sum a_i w_i and w*, from the per-component variance of v_perp"),
+    ]
 
 
 def activation_module_source(derivations) -> str:

@@ -12,7 +12,8 @@ What a user calls, in pipeline order:
 """
 from mftheory.dynamics import (LabelNoiseExpansion, LabelNoiseFixedPoint, MeanFieldSolution, label_noise_expansion,
                                label_noise_fixed_point, meanfield)
-from mftheory.finite_size import FiniteSamplePrediction, FiniteWidthPrediction, finite_sample, finite_width
+from mftheory.finite_size import (FiniteSamplePrediction, FiniteWidthPrediction, TiltPrediction, finite_sample,
+                                  finite_width, tilt)
 from mftheory.model import ACTIVATIONS, DATA_LAWS, LOSSES, Setup, fig1_setup
 from mftheory.variant import Variant, compile_derivation, variant_of
 
@@ -20,7 +21,7 @@ __all__ = ["Setup", "fig1_setup", "DATA_LAWS", "LOSSES", "ACTIVATIONS",
            "derive", "compile_derivation", "variant_of", "Variant",
            "meanfield", "MeanFieldSolution", "label_noise_fixed_point", "LabelNoiseFixedPoint",
            "label_noise_expansion", "LabelNoiseExpansion",
-           "finite_width", "FiniteWidthPrediction", "finite_sample", "FiniteSamplePrediction",
+           "finite_width", "FiniteWidthPrediction", "finite_sample", "FiniteSamplePrediction", "tilt", "TiltPrediction",
            "simulate", "sweep"]
 
 # SymPy and the simulator (numba, matplotlib, Dask) load only when first used

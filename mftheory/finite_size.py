@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import warnings
 
+import numba
 import numpy as np
 
 from mftheory.dynamics import MeanFieldSolution
@@ -185,3 +186,112 @@ def finite_sample(solution: MeanFieldSolution, N: int) -> FiniteSamplePrediction
                                   onset=int(solution.t[above[0]]) if above.size else None, tilt_ratio=tilt,
                                   kappa=kappa_n, memorized=accumulated_n, spread=spread_n, crossing=crossing,
                                   train_unsat=train, test_unsat=test)
+
+
+@dataclasses.dataclass(frozen=True)
+class TiltPrediction:
+    """The tilt of the effective teacher at GD steps ``t`` (derivations/fluctuations.py).
+
+    ``angle`` is the rms angle theta between the effective linear weight (1/M) sum_i a_i w_i and w*, with the
+    loss's feedback; ``angle_frozen`` the same without it (every node on its own mean-field trajectory, the
+    frozen-init picture); ``angle_init`` and ``angle_sample`` split ``angle`` into its two sources (the init's
+    sampling of M nodes and the training sample; they add in quadrature). ``N`` and ``sample`` are as given.
+    tan(angle) is also the sd over training examples of the |x_par| at which the tilt alone makes them
+    satisfied, in units of x*(t) times kappa / kappa = 1 (the tilt's part of the Fig. 1d band)."""
+
+    t: np.ndarray
+    N: int | None
+    sample: str
+    angle: np.ndarray
+    angle_frozen: np.ndarray
+    angle_init: np.ndarray
+    angle_sample: np.ndarray
+
+
+SAMPLES = ("fixed", "fresh")
+
+
+def tilt(solution: MeanFieldSolution, N: int | None = None, sample: str = "fixed") -> TiltPrediction:
+    """The tilt of the effective teacher over time, with the loss's feedback (hinge loss, Gaussian data).
+
+    ``N=None``: an infinite training set (finite M only). Otherwise ``sample="fixed"``: one training set of N
+    examples used at every step (its noise is the same from step to step); ``sample="fresh"``: N new examples
+    at every step (``simulate(..., online=True)``).
+    """
+    setup = _check_solution(solution)
+    k = solution.kernels
+    if not getattr(k, "HAS_TILT", False):
+        raise ValueError(f"the tilt is derived for the hinge loss on Gaussian data, got loss "
+                         f"{solution.variant.loss.name!r} and data {solution.variant.data.name!r}")
+    if N is not None and (isinstance(N, bool) or not isinstance(N, (int, np.integer)) or N < 1):
+        raise ValueError(f"N must be None (an infinite training set) or an integer >= 1, got {N!r}")
+    if sample not in SAMPLES:
+        raise ValueError(f"sample must be one of {', '.join(map(repr, SAMPLES))}, got {sample!r}")
+    if setup.label_noise > 0:
+        raise ValueError("the tilt is derived for clean labels (label_noise = 0)")
+    d, beta, sw = float(setup.d), setup.beta, setup.sigma_w
+    c = solution.variant.odd_slope(setup.leak)
+    n = len(solution.t)
+    moments = np.empty((n, 5))
+    k.fill_moments(solution.gamma_plus, solution.gamma_minus, setup.sigma_a, sw, moments)
+    m_a2, m_aw = moments[:, 0], moments[:, 2]
+    drive = np.array([[k.tilt_drive_v(m_a2[i], m_aw[i], beta, solution.g[i], sw, c, d),
+                       k.tilt_drive_u(m_a2[i], m_aw[i], beta, solution.g[i], sw, c, d)] for i in range(n)])
+    gain = k.tilt_gain(setup.alpha, c, d)
+    response = np.array([k.tilt_response(kap, d, setup.h) if kap > 0 else 0.0 for kap in solution.kappa])
+    init = np.array([k.tilt_init_var_v(setup.sigma_a, sw, float(setup.M)), k.tilt_init_var_u(sw, float(setup.M))])
+    unsat = solution.f_unsat
+    inv_n = 0.0 if N is None else 1.0 / N
+    angle_of = lambda var: np.array([k.tilt_angle(v, aw, d) if aw > 0 else np.pi / 2 for v, aw in zip(var, m_aw)])
+    var_init, var_sample = (np.empty(n) for _ in range(2))
+    _propagate_tilt(beta * solution.g, drive, gain * response, init, unsat, inv_n, sample == "fixed", var_init,
+                    var_sample)
+    frozen_init, frozen_sample = np.empty(n), np.empty(n)
+    _propagate_tilt(beta * solution.g, drive, np.zeros(n), init, unsat, inv_n, sample == "fixed", frozen_init,
+                    frozen_sample)
+    return TiltPrediction(t=solution.t, N=None if N is None else int(N), sample=sample,
+                          angle=angle_of(var_init + var_sample), angle_frozen=angle_of(frozen_init + frozen_sample),
+                          angle_init=angle_of(var_init), angle_sample=angle_of(var_sample))
+
+
+@numba.njit(cache=True)
+def _propagate_tilt(beta_g, drive, feedback, init, unsat, inv_n, fixed, var_init, var_sample):
+    """Second moments of the linear system X' = A_t X + b_t r_t, X = (v_k, u_k), A_t = [[1 + f_t b_v, beta g],
+    [beta g + f_t b_u, 1]] (f_t = ``feedback``: r per unit v from the loss), from the init covariance ``init``
+    and a sample noise r_t of variance f_U(t) inv_n, independent between steps (fixed=False) or the mean over one
+    fixed set whose unsatisfied part shrinks (fixed=True: Cov(r_t, r_s) = f_U(max(t, s)) inv_n). Fills the
+    variance of v_k from each source at every step."""
+    n = beta_g.shape[0]
+    c_init = np.zeros((2, 2))
+    c_init[0, 0] = init[0]
+    c_init[1, 1] = init[1]
+    c_sample = np.zeros((2, 2))      # finished shells (fixed) or all past noise (fresh)
+    active = np.zeros(2)             # fixed: response to the examples still unsatisfied, one unit of r each step
+    A = np.empty((2, 2))
+    for t in range(n):
+        var_init[t] = c_init[0, 0]
+        var_sample[t] = c_sample[0, 0]
+        if fixed and t > 0:
+            var_sample[t] += active[0] ** 2 * unsat[t - 1] * inv_n
+        if t + 1 == n:
+            break
+        A[0, 0] = 1.0 + feedback[t] * drive[t, 0]
+        A[0, 1] = beta_g[t]
+        A[1, 0] = beta_g[t] + feedback[t] * drive[t, 1]
+        A[1, 1] = 1.0
+        c_init = A @ c_init @ A.T
+        if fixed:
+            # the examples satisfied at this step stop adding to r: their share of the response is frozen
+            left = (unsat[t - 1] if t > 0 else 1.0) - unsat[t]
+            for i in range(2):
+                for j in range(2):
+                    c_sample[i, j] += active[i] * active[j] * left * inv_n
+            c_sample = A @ c_sample @ A.T
+            active = A @ active
+            active[0] += drive[t, 0]
+            active[1] += drive[t, 1]
+        else:
+            c_sample = A @ c_sample @ A.T
+            for i in range(2):
+                for j in range(2):
+                    c_sample[i, j] += drive[t, i] * drive[t, j] * unsat[t] * inv_n

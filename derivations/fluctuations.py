@@ -1,0 +1,160 @@
+"""Finite-size fluctuations with the loss's feedback: the tilt of the effective teacher.
+
+At finite width M (and finite sample N) the network's output F_M differs from the mean-field F_t = kappa x_par.
+Its part linear in x_perp, tau . x_perp, tilts the effective teacher: with v = (1/M) sum_i a_i w_i,perp the
+tilt is tau = alpha c_sigma v / sqrt(d) (c_sigma the odd slope), and the angle between v = (1/M) sum_i a_i w_i
+and w* is theta = atan(|v_perp| / v_par), v_par -> E[a w_par] = m_aw.
+
+The frozen-init picture (``derivations.finite_width``) lets every node follow the mean-field map from its own
+init, so that v_perp grows with the nodes. Here the loss feeds back: a tilt moves examples across the margin,
+the unsatisfied set's mean of u y x_perp, r, stops vanishing, and r drives every node back.
+
+Derived below, for a loss with u(z)^2 = u(z) (the hinge: u = 1 unsatisfied, 0 satisfied) on Gaussian data:
+
+1. response of the unsatisfied set to a tilt: r = E[u'(kappa |x_par|)] tau per unit tilt, written by parts as
+   (E[u(kappa|x|)|x|] - u(0) p(0)) / kappa with p the density of |x_par| (for the hinge: -2 phi(x*) / kappa);
+2. the drive of a node by r, by Stein's lemma over x_perp and the two sides x_par = +-|x_par| (y = +-1):
+   Delta a = beta c_sigma (w_perp . r) / sqrt(d), Delta w_perp = beta c_sigma a r / sqrt(d), Delta w_par = 0;
+3. summed over nodes, one GD step maps X = (v_k, u_k) (one component k of v_perp and of
+   u_perp = (1/M) sum_i w_i,par w_i,perp) linearly: X' = A X + b r_k, with the mean-field block
+   [[1, beta g], [beta g, 1]] and b = beta c_sigma / sqrt(d) (sigma_w^2 + E[a' a], E[w_par' a]), a' the
+   readout after the step; the feedback r_k = E[u'] alpha c_sigma v_k / sqrt(d) closes it on itself;
+4. sources: the init, Var v_k = sigma_a^2 sigma_w^2 / M, Var u_k = sigma_w^4 / M; and the training sample,
+   whose part r_k is an average of N f_U terms u y x_perp,k: variance f_U / N per step (fresh data at every step)
+   or, for one fixed sample, the same examples step after step (Cov(r_t, r_s) = f_U(max(t, s)) / N, the
+   unsatisfied set shrinking with x*(t)).
+
+Approximations, stated once: first order in the fluctuation (tau << kappa x*); the node law of the mean field
+for every average (E[w_perp w_perp^T] = sigma_w^2 I); v_par at its mean-field value; the parts of F_M - F_t
+that are not linear in x_perp (the common offset and the nonlinear rest) do not enter the tilt's equation at
+this order (by isotropy in x_perp); the node-specific random part of sigma'(z) u y x_perp (zero mean, averaged
+out over nodes) is left out of the sample source.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import sympy as sp
+
+from derivations import symbols as S
+from derivations.checks import require
+from derivations.meanfield import MeanFieldDerivation, Step
+
+# per-component state and its covariance
+tilt_response = sp.Symbol("E[u']", real=True)       # E[u'(kappa |x_par|)]: r per unit tilt
+var_v = sp.Symbol("V_v", nonnegative=True)           # Var of one component of v_perp
+
+
+@dataclasses.dataclass(frozen=True)
+class TiltDerivation:
+    """The tilt's propagator (module docstring); expressions in the symbols of ``derivations.symbols``."""
+
+    derivation: MeanFieldDerivation
+    steps: tuple[Step, ...]
+    response: sp.Expr          # E[u'(kappa|x_par|)] in kappa, d, h (clean labels)
+    drive_v: sp.Expr           # b_v: Delta v_k per unit r_k in one step
+    drive_u: sp.Expr           # b_u: Delta u_k per unit r_k
+    gain: sp.Expr              # tau_k per unit v_k: alpha c_sigma / sqrt(d)
+    init_var_v: sp.Expr        # Var v_k at t = 0
+    init_var_u: sp.Expr        # Var u_k at t = 0
+    angle: sp.Expr             # theta in V_v and m_aw
+
+
+def _gaussian_mean(expr, var):
+    return sp.integrate(expr * sp.exp(-var**2 / 2) / sp.sqrt(2 * sp.pi), (var, -sp.oo, sp.oo))
+
+
+def derive_tilt(derivation: MeanFieldDerivation) -> TiltDerivation:
+    """The tilt propagator of one mean-field derivation. Raises NotImplementedError unless u^2 = u (hinge type)
+    and the data are Gaussian."""
+    D = derivation
+    u = D.weight
+    if D.data.name != "gaussian" or sp.simplify((u**2 - u).rewrite(sp.Piecewise)) != 0:
+        raise NotImplementedError("the tilt propagator is derived for a loss with u^2 = u (the hinge) on Gaussian "
+                                  "data")
+    steps = []
+    add = lambda *args: steps.append(Step(*args))
+
+    # 1. the unsatisfied set's response: E[u'(kappa|x|)] = int_0^oo u'(kappa x) p(x) dx, by parts
+    p = D.data.abs_par_density
+    u_at_0 = sp.simplify(u.subs(S.z, 0))  # h > 0: the origin is unsatisfied
+    by_parts = (D.clean_average.value - u_at_0 * p.subs(S.x, 0)) / S.kappa
+    require(sp.simplify(sp.diff(p, S.x) + S.x * p) == 0, "Gaussian |x_par| density: p'(x) = -x p(x)")
+    response = sp.simplify(by_parts)
+    # independent route for the hinge: u' = -delta(h - z), so E[u'] = -p(x*) / kappa with p(x*) = 2 phi(x*)
+    if D.loss.name == "hinge":
+        direct = -p.subs(S.x, S.h / S.kappa) / S.kappa
+        require(sp.simplify(response - direct) == 0, (response, direct))
+    add("tilt_response", "response of the unsatisfied set to a tilt tau of F",
+        sp.Eq(sp.Symbol("r") / sp.Symbol(r"\tau"), response),
+        "r = E[u y x_perp] with u(y (kappa x_par + tau x_perp)); d/dtau at 0 gives E[u'(kappa |x_par|)] "
+        "(both sides y = +-1 alike); by parts against the density p of |x_par|, p'(x) = -x p(x)")
+
+    # 2. a node's drive by r (Stein over x_perp; the two sides average sigma' to c_sigma)
+    mu = sp.Symbol("mu", real=True)
+    shat = sp.Symbol(r"\hat{s}", positive=True)
+    xi = sp.Symbol("xi", real=True)
+    pos, neg = D.activation.branches
+    dpos, dneg = sp.diff(pos, S.z), sp.diff(neg, S.z)
+    zz = mu + shat * xi
+    kink = -mu / shat
+    gauss = sp.exp(-xi**2 / 2) / sp.sqrt(2 * sp.pi)
+
+    def mean_over_xi(f_pos, f_neg, weight=1):
+        return (sp.integrate(weight * f_pos.subs(S.z, zz) * gauss, (xi, kink, sp.oo))
+                + sp.integrate(weight * f_neg.subs(S.z, zz) * gauss, (xi, -sp.oo, kink)))
+
+    stein_lhs = mean_over_xi(pos, neg, xi)
+    stein_rhs = shat * mean_over_xi(dpos, dneg)
+    require(sp.simplify(stein_lhs - stein_rhs) == 0, "Stein's lemma E[xi sigma(mu + s xi)] = s E[sigma'(.)]")
+    sides = mean_over_xi(dpos, dneg) + mean_over_xi(dpos, dneg).subs(mu, -mu)
+    sides = sp.simplify(sides)
+    require(sp.simplify(sides - 2 * D.odd_slope) == 0, ("E[sigma'] over the two sides", sides, D.odd_slope))
+    r = sp.Symbol("r", real=True)
+    add("node_drive", "a node's drive by r (per component along x_perp)",
+        sp.Eq(sp.Matrix([sp.Symbol(r"\Delta a"), sp.Symbol(r"\Delta w_\perp"), sp.Symbol(r"\Delta w_\parallel")]),
+              sp.Matrix([S.beta * S.odd_slope * sp.Symbol(r"w_\perp") * r / sp.sqrt(S.d),
+                         S.beta * S.odd_slope * S.a * r / sp.sqrt(S.d), 0])),
+        "Stein's lemma over x_perp; E[sigma'(z)] summed over x_par = +-|x_par| is 2 c_sigma = "
+        f"{sp.latex(sides)}; the x_par part cancels between the two sides")
+
+    # 3. one GD step on (v_k, u_k): a' = a + beta g w_par, w_par' = w_par + beta g a (mean-field map)
+    ea_next_a = S.m_a2 + S.beta * S.g * S.m_aw
+    ew_next_a = S.m_aw + S.beta * S.g * S.m_a2
+    drive_v = S.beta * S.odd_slope / sp.sqrt(S.d) * (S.sigma_w**2 + ea_next_a)
+    drive_u = S.beta * S.odd_slope / sp.sqrt(S.d) * ew_next_a
+    gain = S.alpha * S.odd_slope / sp.sqrt(S.d)
+    v, uu = sp.symbols("v_k u_k", real=True)
+    step_map = sp.Matrix([[1, S.beta * S.g], [S.beta * S.g, 1]]) * sp.Matrix([v, uu]) \
+        + sp.Matrix([drive_v, drive_u]) * r
+    add("tilt_step", "one GD step of the tilt's state (v_k, u_k), driven by r",
+        sp.Eq(sp.Matrix([sp.Symbol("v_k'"), sp.Symbol("u_k'")]), step_map),
+        "(1/M) sum_i w_perp,i w_perp,i^T = sigma_w^2 I; E[a' a] = m_{a^2} + beta g m_{aw}, "
+        "E[w_par' a] = m_{aw} + beta g m_{a^2}")
+    add("feedback", "feedback: the tilt's own r", sp.Eq(r, tilt_response * gain * v),
+        "tau_k = alpha c_sigma v_k / sqrt(d): the linear part of F_M along x_perp")
+
+    # 4. sources
+    init_var_v = _gaussian_mean(_gaussian_mean(S.a0**2 * sp.Symbol("w_k")**2 * S.sigma_a**2 * S.sigma_w**2,
+                                               S.a0), sp.Symbol("w_k")) / S.M
+    init_var_u = S.sigma_w**4 / S.M
+    require(sp.simplify(init_var_v - S.sigma_a**2 * S.sigma_w**2 / S.M) == 0)
+    add("tilt_sources", "sources: the init (variance per component) and the training sample",
+        sp.Eq(sp.Matrix([sp.Symbol(r"\mathrm{Var}\,v_k(0)"), sp.Symbol(r"\mathrm{Var}\,u_k(0)"),
+                         sp.Symbol(r"\mathrm{Var}\,r_k")]),
+              sp.Matrix([init_var_v, init_var_u, S.P_unsat / S.N_sample])),
+        "v_k(0) = (1/M) sum a_i(0) w_i,k(0); r_k: mean of u y x_perp,k over N examples, u^2 = u; one fixed "
+        "sample: Cov(r_t, r_s) = f_U(max(t, s)) / N")
+    angle = sp.atan(sp.sqrt((S.d - 1) * var_v) / S.m_aw)
+    add("tilt_angle", "angle between the effective teacher (1/M) sum_i a_i w_i and w*",
+        sp.Eq(sp.Symbol(r"\theta"), angle), "|v_perp|^2 = (d - 1) V_v; v_par at its mean-field value m_{aw}")
+    return TiltDerivation(derivation=D, steps=tuple(steps), response=response, drive_v=drive_v, drive_u=drive_u,
+                          gain=gain, init_var_v=init_var_v, init_var_u=init_var_u, angle=angle)
+
+
+def tilt_or_none(derivation: MeanFieldDerivation) -> TiltDerivation | None:
+    """derive_tilt, or None for the variants it does not cover."""
+    try:
+        return derive_tilt(derivation)
+    except NotImplementedError:
+        return None
