@@ -37,6 +37,7 @@ def write_latex(path: pathlib.Path, variants, compile_pdf: bool = False) -> path
     """Write the LaTeX document of ``variants`` ((activation, loss, data) triples); optionally run pdflatex."""
     from derivations.finite_sample import derive_finite_sample
     from derivations.finite_width import derive_finite_width
+    from derivations.fluctuations import tilt_or_none
     from derivations.label_noise import small_label_noise
     from derivations.latex import document
     from derivations.meanfield import derive
@@ -47,8 +48,11 @@ def write_latex(path: pathlib.Path, variants, compile_pdf: bool = False) -> path
     small_noise = [(f"Small label noise, {D.activation.name}, {D.loss.name}, {D.data.name} data",
                     f"label_noise:{D.activation.name}:{D.loss.name}:{D.data.name}", L.steps)
                    for D, L in ((D, small_label_noise(D)) for D in derived) if L is not None]
+    tilts = [(f"Tilt of the effective teacher with the loss's feedback, {D.activation.name}, {D.loss.name}, "
+              f"{D.data.name} data", f"tilt:{D.activation.name}:{D.loss.name}:{D.data.name}", T.steps)
+             for D, T in ((D, tilt_or_none(D)) for D in derived) if T is not None]
     write_atomically(path, document(derived, [derive_finite_width(a) for a in activations],
-                                    [derive_finite_sample(a) for a in activations], small_noise))
+                                    [derive_finite_sample(a) for a in activations], small_noise + tilts))
     if not compile_pdf:
         return None
     if shutil.which("pdflatex") is None:

@@ -16,6 +16,8 @@ def test_latex_document_compiles_with_pdflatex(tmp_path):
     assert "Finite width M, relu" in text and "eq:finite_width:relu:test_error" in text
     assert "Finite sample N, relu" in text and "eq:finite_sample:relu:memorization" in text
     assert "Small label noise, relu, hinge, gaussian" in text
+    assert "Tilt of the effective teacher with the loss's feedback, relu, hinge, gaussian" in text
+    assert "eq:tilt:relu:hinge:gaussian:tilt_step" in text
     if shutil.which("pdflatex") is None:
         if os.environ.get("CI"):
             pytest.fail("CI must have pdflatex (.ci/run installs it)")
