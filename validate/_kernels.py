@@ -255,6 +255,25 @@ def _step_bound(a_old, W_old, a, W, scale):
 
 
 @njit(cache=True)
+def record_parameters(ri, a, W, rec_a, rec_wpar, rec_wperp2, rec_v):
+    """Row ri of the records: a, w_i . e_1, |w_i,perp|^2 and v = mean_i a_i w_i."""
+    M, d = W.shape
+    for k in range(d):
+        rec_v[ri, k] = 0.0
+    for i in range(M):
+        rec_a[ri, i] = a[i]
+        rec_wpar[ri, i] = W[i, 0]
+        s2 = 0.0
+        for k in range(1, d):
+            s2 += W[i, k] * W[i, k]
+        rec_wperp2[ri, i] = s2
+        for k in range(d):
+            rec_v[ri, k] += a[i] * W[i, k]
+    for k in range(d):
+        rec_v[ri, k] /= M
+
+
+@njit(cache=True)
 def gd_kernel(X, y, a, W, steps, record_steps, h, alpha, beta, slope, loss, screen, tol, X_test, y_test,
               rec_a, rec_wpar, rec_wperp2, rec_v, rec_train_err, rec_unsat, rec_test_err, rec_evaluated, t_sat):
     """Run ``steps`` GD steps in place on the float64 parameters a (M,), W (M, d).
@@ -324,19 +343,7 @@ def gd_kernel(X, y, a, W, steps, record_steps, h, alpha, beta, slope, loss, scre
                             bufs_kidx, bufs_tmp, bufs_tmpM, ga_s, gW_s, counts_s, t, update, h, loss, screen, tol,
                             m0, PA0, PB0, PA_t, PB_t, ax1, axp, t_sat)
         if ri < n_rec and record_steps[ri] == t:
-            for k in range(d):
-                rec_v[ri, k] = 0.0
-            for i in range(M):
-                rec_a[ri, i] = a[i]
-                rec_wpar[ri, i] = W[i, 0]
-                s2 = 0.0
-                for k in range(1, d):
-                    s2 += W[i, k] * W[i, k]
-                rec_wperp2[ri, i] = s2
-                for k in range(d):
-                    rec_v[ri, k] += a[i] * W[i, k]
-            for k in range(d):
-                rec_v[ri, k] /= M
+            record_parameters(ri, a, W, rec_a, rec_wpar, rec_wperp2, rec_v)
             for p in range(P):
                 rec_train_err[ri] += counts_s[p, 0]
                 rec_unsat[ri] += counts_s[p, 1]

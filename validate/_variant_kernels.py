@@ -17,6 +17,7 @@ import numpy as np
 import sympy as sp
 
 from derivations import symbols as S
+from validate._kernels import record_parameters
 
 
 @functools.lru_cache(maxsize=None)
@@ -79,17 +80,7 @@ def gd_dense(X, y, a, W, steps, record_steps, h, alpha, beta, sigma, dsigma, u, 
             elif t_sat[mu] < 0:
                 t_sat[mu] = t
         if ri < record_steps.shape[0] and record_steps[ri] == t:
-            for k in range(d):
-                rec_v[ri, k] = 0.0
-            for i in range(M):
-                rec_a[ri, i] = a[i]
-                rec_wpar[ri, i] = W[i, 0]
-                s2 = 0.0
-                for k in range(1, d):
-                    s2 += W[i, k] * W[i, k]
-                rec_wperp2[ri, i] = s2
-                for k in range(d):
-                    rec_v[ri, k] += a[i] * W[i, k] / M
+            record_parameters(ri, a, W, rec_a, rec_wpar, rec_wperp2, rec_v)
             rec_train_err[ri] = n_err
             rec_unsat[ri] = n_unsat
             if X_test.shape[0] > 0:
