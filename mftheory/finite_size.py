@@ -295,3 +295,38 @@ def _propagate_tilt(beta_g, drive, feedback, init, unsat, inv_n, fixed, var_init
             for i in range(2):
                 for j in range(2):
                     c_sample[i, j] += drive[t, i] * drive[t, j] * unsat[t] * inv_n
+
+
+@dataclasses.dataclass(frozen=True)
+class BandPrediction:
+    """The Fig. 1d band within one run at GD steps ``t``: training examples get satisfied at |x_par| around
+    ``crossing`` with sd ``band_sd``, whose parts add in quadrature: ``rest_sd`` the nonlinear rest of F_M - F_t
+    (frozen init law), ``tilt_sd`` = tan(angle) of :func:`tilt` (with the loss's feedback) and, for a finite
+    training set, ``memorization_sd`` the spread of the memorized margin over examples (sigma_S / kappa of
+    :func:`finite_sample`); ``crossing`` is x*(t) (N=None) or the memorization-corrected crossing. The common
+    part of F_M - F_t shifts every example of a run alike and is not part of the band."""
+
+    t: np.ndarray
+    N: int | None
+    crossing: np.ndarray
+    band_sd: np.ndarray
+    rest_sd: np.ndarray
+    tilt_sd: np.ndarray
+    memorization_sd: np.ndarray
+
+
+def within_run_band(solution: MeanFieldSolution, N: int | None = None) -> BandPrediction:
+    """The band of Fig. 1d within one run, composed of the finite-width rest, the tilt with the loss's feedback
+    and (N given) finite-N memorization. Hinge loss, Gaussian data, clean labels."""
+    rest = finite_width(solution).band_rest_sd
+    tilt_sd = np.tan(tilt(solution, N).angle)
+    if N is None:
+        crossing, memorization = np.array(solution.x_star, dtype=float), np.zeros(len(solution.t))
+    else:
+        memo = finite_sample(solution, N)
+        crossing = memo.crossing
+        with np.errstate(divide="ignore", invalid="ignore"):
+            memorization = np.where(solution.kappa > 0, memo.spread / solution.kappa, 0.0)
+    return BandPrediction(t=solution.t, N=None if N is None else int(N), crossing=crossing,
+                          band_sd=np.sqrt(rest**2 + tilt_sd**2 + memorization**2), rest_sd=rest, tilt_sd=tilt_sd,
+                          memorization_sd=memorization)

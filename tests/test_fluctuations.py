@@ -106,3 +106,20 @@ def test_feedback_predicts_the_simulated_tilt_and_the_frozen_init_does_not():
     for j, t in ((1, 30), (2, 60)):
         assert abs(rms[j] / pred.angle[t] - 1) < tol, (t, rms[j], pred.angle[t])
         assert pred.angle_frozen[t] > 3 * rms[j]
+
+
+def test_within_run_band_adds_its_parts_in_quadrature():
+    """band_sd^2 = rest^2 + tan(angle)^2 + memorization^2, each part from its own prediction; N=None leaves out
+    memorization and centres the band on x*."""
+    sol = mftheory.meanfield(mftheory.Setup(d=20, alpha=1.0, h=1.0, eta=500.0, M=200), 100)
+    band = mftheory.within_run_band(sol, 20_000)
+    rest = mftheory.finite_width(sol).band_rest_sd
+    tilt_sd = np.tan(mftheory.tilt(sol, 20_000).angle)
+    memorized = mftheory.finite_sample(sol, 20_000)
+    t = np.arange(1, 101)
+    assert band.band_sd[t] == pytest.approx(np.sqrt(rest[t]**2 + tilt_sd[t]**2
+                                                    + (memorized.spread[t] / sol.kappa[t])**2), rel=1e-12)
+    assert band.crossing[t] == pytest.approx(memorized.crossing[t])
+    infinite = mftheory.within_run_band(sol)
+    assert np.all(infinite.memorization_sd == 0) and infinite.crossing[t] == pytest.approx(sol.x_star[t])
+    assert np.all(infinite.band_sd[t] < band.band_sd[t])
