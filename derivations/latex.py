@@ -8,7 +8,12 @@ _TEXT_ESCAPES = {"\\": r"\textbackslash{}", "_": r"\_", "^": r"\^{}", "&": r"\&"
 
 
 def escape_text(text: str) -> str:
-    return "".join(_TEXT_ESCAPES.get(ch, ch) for ch in text)
+    """Text for LaTeX: special characters escaped, except inside $...$, which is kept as inline mathematics."""
+    parts = text.split("$")
+    if len(parts) % 2 == 0:  # an unpaired $ is text, not mathematics
+        parts = [text]
+    return "".join(f"${part}$" if i % 2 else "".join(_TEXT_ESCAPES.get(ch, ch) for ch in part)
+                   for i, part in enumerate(parts))
 
 
 def _equation(expr) -> str:
@@ -26,7 +31,7 @@ def derivation_body(derivation, standalone: bool = True) -> str:
         lines.append(r"\begin{itemize}")
         for cnd in D.conditions:
             mark = "holds" if cnd.holds else "fails"
-            lines.append(r"\item %s: %s (%s)." % (escape_text(cnd.name), mark, escape_text(cnd.detail)))
+            lines.append(r"\item %s: %s (%s)." % (escape_text(cnd.name), mark, escape_text(cnd.latex or cnd.detail)))
         lines.append(r"\end{itemize}")
     else:
         lines.append(r"\textbf{%s}\\" % escape_text(title))

@@ -51,6 +51,7 @@ class Condition:
     holds: bool
     detail: str
     required: bool
+    latex: str = ""  # the detail with its mathematics as $...$ (for the LaTeX document)
 
 
 def check_conditions(activation: Activation, init: sp.Expr = GAUSSIAN_INIT) -> list[Condition]:
@@ -66,7 +67,9 @@ def check_conditions(activation: Activation, init: sp.Expr = GAUSSIAN_INIT) -> l
         "sigma'(z) + sigma'(-z) constant", holds,
         f"sigma'(z) + sigma'(-z) = {derivative_sum.subs(p, S.z)} for z > 0"
         + ("" if holds else ": depends on z, so E[u y sigma'(w.x) x] is not the same for every node"),
-        required=True))
+        required=True,
+        latex=f"$\\sigma'(z) + \\sigma'(-z) = {sp.latex(derivative_sum.subs(p, S.z))}$ for $z > 0$"
+        + ("" if holds else r": depends on $z$, so $E[u y \sigma'(w \cdot x) x]$ is not the same for every node")))
 
     odd = sp.simplify(sigma.subs(S.z, p) - sigma.subs(S.z, -p) - derivative_sum * p)
     out.append(Condition(
@@ -212,7 +215,7 @@ def derive(activation="relu", loss="hinge", data="gaussian", init: sp.Expr = GAU
     odd_slope = sp.simplify((act.derivative.subs(S.z, sp.Symbol("p", positive=True))
                              + act.derivative.subs(S.z, -sp.Symbol("p", positive=True))) / 2)
     add("odd_slope", "odd slope of the activation",
-        sp.Eq(S.odd_slope, odd_slope), "; ".join(f"{cnd.name}: {cnd.detail}" for cnd in conditions))
+        sp.Eq(S.odd_slope, odd_slope), "; ".join(f"{cnd.name}: {cnd.latex or cnd.detail}" for cnd in conditions))
     xpar = sp.Symbol("x_par", real=True)
     g_def = S.odd_slope / sp.sqrt(S.d) * DataMean(u_t * sp.Abs(xpar))
     add("symmetry", "symmetry reduction: the drift is the same for every node",
@@ -271,7 +274,8 @@ def derive(activation="relu", loss="hinge", data="gaussian", init: sp.Expr = GAU
     drift = (1 - S.eps) * clean.value - S.eps * flipped.value
     add("drift_integral", "data average of the drift (|x| = |x_par|)",
         sp.Eq(sp.Symbol("B"), (1 - S.eps) * clean.integral - S.eps * flipped.integral),
-        f"{law.name} data ({law.description}); a fraction epsilon of labels flipped, y F = -kappa |x_par| for them")
+        f"{law.name} data (${law.description}$); a fraction $\\epsilon$ of labels flipped, $y F = -\\kappa |x_\\parallel|$ "
+        "for them")
     add("drift", "drift evaluated", sp.Eq(sp.Symbol("B"), drift),
         "closed form" if clean.closed_form is not None and flipped.closed_form is not None
         else "kept as an integral: the kernel integrates it by Gauss-Legendre quadrature")
@@ -304,7 +308,7 @@ def derive(activation="relu", loss="hinge", data="gaussian", init: sp.Expr = GAU
             late = sp.simplify(_real_branch(sp.solve(sp.Eq(antiderivative, S.t + C1), S.gamma)))
             tt = sp.Function("gamma")
             add("late_time", "late-time law of the flow (x* -> 0)", sp.Eq(tt(S.t), late),
-                f"leading drift B ~ {lead}; gamma ~ log(t)/4")
+                f"leading drift $B \\sim {sp.latex(lead)}$; $\\gamma \\sim \\log(t)/4$")
     return MeanFieldDerivation(
         activation=act, loss=los, data=law, conditions=conditions, steps=tuple(steps), odd_slope=odd_slope,
         weight=u, clean_average=clean, flipped_average=flipped, unsat_average=unsat, drift=drift, g=g,
