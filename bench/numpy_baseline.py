@@ -2,7 +2,7 @@
 
 Dense N x M matrices for the pre-activations, activations and their derivatives, two BLAS products per step
 (forward X W^T, backward G^T X) plus a few matrix-vector products.  Same conventions as the simulator
-(DESIGN.md section 1); kept deliberately plain: this is what one would write first.
+(the conventions of mftheory.model); kept deliberately plain: this is what one would write first.
 """
 from __future__ import annotations
 

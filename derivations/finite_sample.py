@@ -16,7 +16,7 @@ Averaged over the other examples nu this is the mean-field drive (kappa_{t+1} - 
 Which part of the self term can memorize: the part of K of degree 0 and 1 along x_perp (Hermite / Mehler
 expansion in the overlap of x_perp and x'_perp) spans only 1 + (d-1) functions; with N P_U >> d unsatisfied
 examples it cannot single one out, and its self-contribution is the same low-rank tilt the loss feeds back on
-(DESIGN section 3). The *memorizing* kernel is the rest, K_mem = K_self - K_low, of degree >= 2. This is an
+(derivations/fluctuations.py). The *memorizing* kernel is the rest, K_mem = K_self - K_low, of degree >= 2. This is an
 approximation: the degree-2 part spans d(d-1)/2 functions, and whether it memorizes depends on how that compares
 with N P_U; the validation case measures how far the approximation is off.
 """

@@ -1,11 +1,11 @@
 """Finite width M: the law of F_M(x) - F_t(x) over the init at fixed x, the band around x*(t), and the
 finite-M test error.
 
-Lead of shared/DESIGN.md section 3: nodes that each follow the mean-field map from their own init give, at
+Nodes that each follow the mean-field map from their own init give, at
 fixed x, a bivariate Gaussian (a, z = w.x/sqrt d); F_M(x) = (alpha/M) sum_i a_i sigma(z_i) then has mean
 F_t(x) and variance (alpha^2/M) Var[a sigma(z)]. This is the *frozen-init* approximation: it ignores the
-feedback of the loss on the fluctuations and finite N (DESIGN section 3 lists both; the validation case
-measures how far it is off).
+feedback of the loss on the fluctuations and finite N (derivations/fluctuations.py derives the feedback on the
+tilt; the validation case measures how far the rest is off).
 """
 from __future__ import annotations
 
@@ -127,7 +127,8 @@ def derive_finite_width(activation="relu", data="gaussian", integration_seconds:
     add("band_scatter", "band within one run: the common part shifts every example alike",
         sp.Eq(sp.Symbol(r"\mathrm{sd}_{\mathrm{scatter}}"), band_scatter), "V_common, V_linear at x_par = x*")
     add("band_rest", "band of the nonlinear rest (tilt removed)", sp.Eq(sp.Symbol(r"\mathrm{sd}_{\mathrm{rest}}"), band_rest),
-        "the hinge's feedback suppresses the tilt (DESIGN section 3); this is the band if it removes it entirely")
+        "the hinge's feedback suppresses the tilt (derivations/fluctuations.py); this is the band if it removes it "
+        "entirely")
     return FiniteWidthDerivation(activation=act, steps=tuple(steps), mean_node_output=mean_node,
                                  node_variance=node_variance, output_variance=output_variance, band_sd=band,
                                  test_error=error, common_variance=(common_sq, common_mean), linear_variance=linear_sq,

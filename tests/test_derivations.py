@@ -1,4 +1,4 @@
-"""The derived equations equal the closed forms of shared/DESIGN.md section 2 (symbolically)."""
+"""The derived equations equal the known closed forms of the mean-field theory (symbolically)."""
 import pytest
 import sympy as sp
 

@@ -17,7 +17,7 @@ mp.mp.dps = 30
 
 
 def test_relu_variance_is_the_design_form():
-    """(alpha^2/M)(2 V_a V_z + 3 C^2)/4 of DESIGN section 3, symbolically."""
+    """(alpha^2/M)(2 V_a V_z + 3 C^2)/4, the ReLU node variance worked out by hand, symbolically."""
     D = derive_finite_width("relu")
     by_name = {str(s): s for s in D.node_variance.free_symbols}
     Va, Vz, C = by_name["V_a"], by_name["V_z"], by_name["C"]

@@ -348,7 +348,7 @@ def finite_width(scale: Scale, out: pathlib.Path, seed: int = 0):
     w, variance w^2/3). Only examples with w <= band/4 are used, so the Gaussian +-1 sd coverage 0.683 holds to
     better than 0.01; tolerance 3 binomial sd + 0.01.
     Test error: the test set's binomial sd sqrt(e/n_test), 3 sd. The frozen-init theory ignores the loss's
-    feedback on the fluctuations and finite N (DESIGN section 3): these checks measure how far that is off.
+    feedback on the fluctuations and finite N: these checks measure how far that is off.
     """
     setup = scale.setup()
     sim = simulate(setup, N=scale.N, steps=scale.steps, seed=seed)

@@ -1,7 +1,7 @@
 """Finite-size full-batch gradient descent of the two-layer network, simulated exactly as defined.
 
 This module is the *independent* side of the validation: it uses no formula of the mean-field theory, only
-the model of :mod:`mftheory.model` (DESIGN.md section 1):
+the model of :mod:`mftheory.model`:
 
 * data x ~ N(0, I_d) (``"gaussian"``) or uniform on the sphere of radius sqrt(d) (``"sphere"``); teacher e_1,
   clean label y = sign(x_1) with sign(0) = +1; each *training* label is flipped with probability
