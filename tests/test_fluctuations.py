@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 import mftheory
-from derivations.meanfield import derive
 from mftheory import kernels
 from mftheory.finite_size import _propagate_tilt
 from validate.simulator import simulate

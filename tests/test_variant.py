@@ -7,7 +7,7 @@ import sympy as sp
 
 import mftheory
 from derivations import symbols as S
-from derivations.catalog import Activation, Loss
+from derivations.catalog import Activation
 from derivations.meanfield import derive
 from mftheory.finite_size import finite_width
 from mftheory.dynamics import label_noise_expansion, meanfield
