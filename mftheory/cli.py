@@ -14,12 +14,27 @@ from mftheory.model import ACTIVATIONS, DATA_LAWS, LOSSES
 
 
 def _cmd_derive(args):
-    from derivations.build import build
+    from derivations.build import GENERATED_DIR, build
     from derivations.meanfield import derive
 
+    if args.out is None:
+        # the committed kernels are regenerated in a source checkout only, never inside an installed package
+        root = GENERATED_DIR.parent.parent.parent
+        if not ((root / ".git").exists() and (root / "pyproject.toml").exists()):
+            print(f"error: {GENERATED_DIR} is not in a source checkout; pass --out DIR to generate the kernel "
+                  f"modules elsewhere", file=sys.stderr)
+            return 2
+        target = GENERATED_DIR
+    else:
+        try:
+            target = writable_folder(args.out)
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
     start = time.perf_counter()
     print(f"{'kernel module':<26} {'status':<10} {'seconds':>8}")
-    build(force=args.force, progress=lambda r: print(f"{r.module:<26} {r.status:<10} {r.seconds:>8.2f}", flush=True))
+    build(target=target, force=args.force,
+          progress=lambda r: print(f"{r.module:<26} {r.status:<10} {r.seconds:>8.2f}", flush=True))
     print(f"kernels up to date in {time.perf_counter() - start:.1f} s")
     if args.show:
         D = derive(args.activation, args.loss, args.data)
@@ -165,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Regenerate every kernel module whose derivation changed (keyed by content); "
                                    "--show prints the derivation of one variant step by step.")
     p.add_argument("--force", action="store_true", help="regenerate even when the stored key matches")
+    p.add_argument("--out", default=None,
+                   help="write the modules to this folder (default: the package's generated/ folder, in a source "
+                        "checkout only)")
     p.add_argument("--show", action="store_true", help="print the derivation steps of one variant")
     p.add_argument("--activation", default="relu", choices=ACTIVATIONS)
     p.add_argument("--loss", default="hinge", choices=LOSSES)

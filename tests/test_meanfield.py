@@ -132,3 +132,18 @@ def test_import_validate_finds_this_project():
     import pathlib
     import validate
     assert pathlib.Path(validate.__file__).parent.parent == pathlib.Path(__file__).resolve().parent.parent
+
+
+def test_derive_never_writes_into_an_installed_package(tmp_path, monkeypatch, capsys):
+    """Outside a source checkout `mftheory derive` refuses to regenerate in place and asks for --out."""
+    from derivations import build
+    from mftheory import cli
+
+    installed = tmp_path / "site-packages" / "mftheory" / "kernels" / "generated"
+    installed.mkdir(parents=True)
+    monkeypatch.setattr(build, "GENERATED_DIR", installed)
+    assert cli.main(["derive"]) == 2
+    assert "not in a source checkout; pass --out DIR" in capsys.readouterr().err
+    assert not any(installed.iterdir())
+    (tmp_path / "file").write_text("")
+    assert cli.main(["derive", "--out", str(tmp_path / "file")]) == 2
