@@ -10,7 +10,7 @@ from types import ModuleType
 import numpy as np
 from scipy.optimize import brentq
 
-from mftheory.model import Setup
+from mftheory.model import Setup, check_int
 from mftheory.variant import Variant, variant_of
 
 
@@ -118,10 +118,8 @@ def meanfield(setup: Setup, steps: int, substeps: int = 8, variant: Variant | No
     Raises ValueError if beta g reaches 1 (the exact discrete map is undefined there: lower eta).
     """
     variant = _resolve_variant(setup, variant)
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
-        raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
-    if isinstance(substeps, bool) or not isinstance(substeps, (int, np.integer)) or substeps < 1:
-        raise ValueError(f"substeps must be an integer >= 1, got {substeps!r}")
+    steps = check_int("steps", steps, 0)
+    substeps = check_int("substeps", substeps, 1)
     k = variant.kernels
     slope = variant.odd_slope(setup.leak)
     n = int(steps) + 1

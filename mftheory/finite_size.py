@@ -9,6 +9,7 @@ import numba
 import numpy as np
 
 from mftheory.dynamics import MeanFieldSolution
+from mftheory.model import check_int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,8 +144,7 @@ def finite_sample(solution: MeanFieldSolution, N: int) -> FiniteSamplePrediction
     if variant.data.name != "gaussian" or variant.loss.name != "hinge":
         raise ValueError(f"data and loss must be 'gaussian' and 'hinge' for the finite-sample corrections (derived "
                          f"for them only), got data={variant.data.name!r}, loss={variant.loss.name!r}")
-    if isinstance(N, bool) or not isinstance(N, (int, np.integer)) or N < 1:
-        raise ValueError(f"N must be an integer >= 1, got {N!r}")
+    N = check_int("N", N, 1)
     if N < setup.d:
         warnings.warn(f"finite_sample: N = {N} < d = {setup.d}: a sample this small is memorized from the first "
                       f"steps, outside the range of the expansion in 1/N (it needs N >> d)", stacklevel=2)
@@ -223,8 +223,8 @@ def tilt(solution: MeanFieldSolution, N: int | None = None, sample: str = "fixed
     if not getattr(k, "HAS_TILT", False):
         raise ValueError(f"the tilt is derived for the hinge loss on Gaussian data, got loss "
                          f"{solution.variant.loss.name!r} and data {solution.variant.data.name!r}")
-    if N is not None and (isinstance(N, bool) or not isinstance(N, (int, np.integer)) or N < 1):
-        raise ValueError(f"N must be None (an infinite training set) or an integer >= 1, got {N!r}")
+    if N is not None:
+        N = check_int("N (None for an infinite training set)", N, 1)
     if sample not in SAMPLES:
         raise ValueError(f"sample must be one of {', '.join(map(repr, SAMPLES))}, got {sample!r}")
     if setup.label_noise > 0:

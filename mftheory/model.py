@@ -41,7 +41,9 @@ def _check_real(name, value, low=None, high=None, low_open=False, high_open=Fals
     return float(value)
 
 
-def _check_int(name, value, low):
+def check_int(name, value, low):
+    """``value`` as an int if it is an integer (Python or NumPy, not bool) >= ``low``; else a ValueError naming
+    ``name`` and the allowed range. The one integer check of the package."""
     if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     return int(value)
@@ -114,11 +116,11 @@ class Setup:
         data = _check_model_part("data", self.data, DATA_LAWS)
         values = {
             "data": data,
-            "d": _check_int("d", self.d, 2 if data == "sphere" else 1),
+            "d": check_int("d", self.d, 2 if data == "sphere" else 1),
             "alpha": _check_real("alpha", self.alpha, 0, low_open=True),
             "h": _check_real("h", self.h, 0, low_open=True),
             "eta": _check_real("eta", self.eta, 0, low_open=True),
-            "M": _check_int("M", self.M, 1),
+            "M": check_int("M", self.M, 1),
             "sigma_a": _check_real("sigma_a", self.sigma_a, 0, low_open=True),
             "sigma_w": _check_real("sigma_w", self.sigma_w, 0, low_open=True),
             "loss": _check_model_part("loss", self.loss, LOSSES),

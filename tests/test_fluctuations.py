@@ -83,7 +83,7 @@ def test_tilt_checks_its_inputs():
     sol = mftheory.meanfield(mftheory.Setup(d=20, alpha=1.0, h=1.0, eta=500.0, M=200), 20)
     with pytest.raises(ValueError, match="sample must be one of"):
         mftheory.tilt(sol, 100, sample="online")
-    with pytest.raises(ValueError, match="N must be None"):
+    with pytest.raises(ValueError, match=r"N \(None for an infinite training set\) must be an integer >= 1"):
         mftheory.tilt(sol, 0)
     with pytest.raises(ValueError, match="hinge loss on Gaussian data"):
         mftheory.tilt(mftheory.meanfield(sol.setup.replace(loss="logistic"), 20))

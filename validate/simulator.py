@@ -39,11 +39,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from numbers import Integral
 
 import numpy as np
 
-from mftheory.model import Setup
+from mftheory.model import Setup, check_int
 from validate import _kernels, _variant_kernels
 from validate._blas import single_threaded_blas
 
@@ -176,12 +175,6 @@ def draw_problem(setup: Setup, N: int, seed: int = 0, n_test: int = 10000, X=Non
     return X, y, a0, W0, X_test, y_test
 
 
-def _as_int(name, value, low):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Integral) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
-
-
 def _as_array(name, value, shape, what="a finite real array"):
     try:
         arr = np.asarray(value, dtype=np.float64)
@@ -293,9 +286,9 @@ def simulate(setup: Setup, N: int | None = None, steps: int = 1000, seed: int = 
     if not isinstance(setup, Setup):
         raise ValueError(f"setup must be an mftheory.Setup, got {type(setup).__name__}")
     d, M = setup.d, setup.M
-    steps = _as_int("steps", steps, 0)
-    seed = _as_int("seed", seed, 0)
-    n_test = _as_int("n_test", n_test, 0)
+    steps = check_int("steps", steps, 0)
+    seed = check_int("seed", seed, 0)
+    n_test = check_int("n_test", n_test, 0)
     try:
         dt = np.dtype(dtype)
     except TypeError as err:
@@ -305,14 +298,14 @@ def simulate(setup: Setup, N: int | None = None, steps: int = 1000, seed: int = 
     if X is None:
         if N is None:
             raise ValueError("N must be given (an integer >= 1) when X is not given")
-        N = _as_int("N", N, 1)
+        N = check_int("N", N, 1)
         if y is not None:
             raise ValueError("y can only be given together with X")
     else:
         arr = np.asarray(X)
         if arr.ndim != 2 or arr.shape[1] != d or arr.shape[0] < 1:
             raise ValueError(f"X must have shape (N, d) = (N >= 1, {d}), got {arr.shape}")
-        if N is not None and _as_int("N", N, 1) != arr.shape[0]:
+        if N is not None and check_int("N", N, 1) != arr.shape[0]:
             raise ValueError(f"N = {N} does not match X, which has {arr.shape[0]} rows")
         N = arr.shape[0]
         X = _as_array("X", X, (N, d))

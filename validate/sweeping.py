@@ -118,7 +118,7 @@ from numbers import Integral, Real
 
 import numpy as np
 
-from mftheory.model import Setup
+from mftheory.model import Setup, check_int
 from validate.figures import new_figure, save_figure
 
 __all__ = ["sweep", "plot_sweep", "expand_grid", "point_key", "load_spec", "run_spec", "builtin_specs",
@@ -150,12 +150,6 @@ def _check_name(name, where):
     if name not in PARAMS:
         raise ValueError(f"unknown parameter {name!r} in {where}; parameters are the mftheory.Setup fields "
                          f"{', '.join(SETUP_FIELDS)} and 'N'")
-
-
-def _check_int(name, value, low):
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
 
 
 def expand_grid(base: Setup | dict, grid, N=None) -> list[dict]:
@@ -212,7 +206,7 @@ def expand_grid(base: Setup | dict, grid, N=None) -> list[dict]:
         n = values.pop("N", N)
         if n is None:
             raise ValueError("N must be given (argument N, [sweep] N, or a grid key)")
-        n = _check_int("N", n, 1)
+        n = check_int("N", n, 1)
         missing = [f for f in ("d", "alpha", "h", "eta", "M") if f not in values]
         if missing:
             raise ValueError(f"grid point {i}: missing Setup field(s) {', '.join(missing)} (give them in base)")
@@ -255,10 +249,10 @@ def point_key(params: dict, seed: int, steps: int, record_steps) -> str:
 
 def _check_seeds(seeds):
     if isinstance(seeds, Integral) and not isinstance(seeds, bool):
-        seeds = list(range(_check_int("seeds", seeds, 1)))
+        seeds = list(range(check_int("seeds", seeds, 1)))
     if isinstance(seeds, (str, bytes)) or not isinstance(seeds, (list, tuple, range, np.ndarray)) or len(seeds) == 0:
         raise ValueError(f"seeds must be a non-empty list of integers >= 0 (or an integer k: seeds 0..k-1), got {seeds!r}")
-    seeds = [_check_int("seeds", s, 0) for s in seeds]
+    seeds = [check_int("seeds", s, 0) for s in seeds]
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct, got {seeds!r}")
     return seeds
@@ -460,10 +454,10 @@ def sweep(base, grid, seeds, steps, out, scheduler=None, record_steps=None, N=No
     Returns the table as a pandas DataFrame (``df.attrs["summary"]`` holds the run's summary).
     Raises ValueError on bad input before anything is submitted, SweepError if points failed after retries.
     """
-    steps = _check_int("steps", steps, 0)
+    steps = check_int("steps", steps, 0)
     seeds = _check_seeds(seeds)
     if workers is not None:
-        workers = _check_int("workers", workers, 1)
+        workers = check_int("workers", workers, 1)
     points = expand_grid(base, grid, N)
     rec = _resolve_record_steps(record_steps, steps)
     _precheck_theory(points, steps)
