@@ -20,7 +20,7 @@ from mftheory.dynamics import label_noise_expansion, label_noise_fixed_point, me
 from mftheory.model import Setup
 from validate.checks import Check, sample_noise, threshold_blur
 from validate.figures import new_figure, save_figure
-from validate.simulator import simulate
+from validate.simulator import simulate, slope_along_teacher
 
 
 @dataclasses.dataclass(frozen=True)
@@ -219,11 +219,7 @@ def data_laws(scale: Scale, out: pathlib.Path, seed: int = 0):
 
 def _fresh_slope(sim, setup, seed):
     """kappa of a trained network: least-squares slope of f along x_par on 4000 fresh points (no theory used)."""
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((4000, setup.d))
-    z = X @ sim.W_final.T / math.sqrt(setup.d)
-    f = setup.alpha / setup.M * np.maximum(z, setup.slope * z) @ sim.a_final
-    return float(np.dot(f, X[:, 0]) / np.dot(X[:, 0], X[:, 0]))
+    return slope_along_teacher(sim, np.random.default_rng(seed).standard_normal((4000, setup.d)))
 
 
 def label_noise(scale: Scale, out: pathlib.Path, seed: int = 0):

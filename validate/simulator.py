@@ -46,7 +46,8 @@ from mftheory.model import Setup, check_int
 from validate import _kernels, _variant_kernels
 from validate._blas import single_threaded_blas
 
-__all__ = ["simulate", "SimulationResult", "default_record_steps", "draw_problem", "draw_inputs", "teacher_labels"]
+__all__ = ["simulate", "SimulationResult", "default_record_steps", "draw_problem", "draw_inputs", "teacher_labels",
+           "network_output", "slope_along_teacher"]
 
 _LOSS_CODES = {"hinge": 0, "quadratic_hinge": 1, "logistic": 2}
 _BACKENDS = ("cpu", "cuda")
@@ -209,6 +210,27 @@ def _check_record_steps(record_steps, steps):
     if np.any(np.diff(arr) <= 0):
         raise ValueError("record_steps must be strictly increasing")
     return arr
+
+
+def network_output(setup: Setup, a, W, X) -> np.ndarray:
+    """f(x) = (alpha/M) sum_i a_i sigma(w_i.x / sqrt d) for each row of X, from the model's definition (a user's
+    activation through its compiled sigma). einsum without BLAS, so the value does not depend on the thread count."""
+    z = np.einsum("nd,md->nm", np.asarray(X, dtype=np.float64), np.asarray(W, dtype=np.float64)) / math.sqrt(setup.d)
+    if isinstance(setup.activation, str):
+        hidden = np.maximum(z, setup.slope * z)
+    else:
+        sigma = _variant_kernels.model_functions(_catalog_object("activation", setup.activation),
+                                                 _catalog_object("loss", setup.loss), setup.slope, setup.h)[0]
+        hidden = np.vectorize(sigma, otypes=[np.float64])(z)
+    return setup.alpha / setup.M * np.einsum("nm,m->n", hidden, np.asarray(a, dtype=np.float64))
+
+
+def slope_along_teacher(sim: "SimulationResult", X) -> float:
+    """kappa of the trained network: the least-squares slope of f along x_par = x . e_1 over the inputs X (fresh
+    points; no theory used)."""
+    f = network_output(sim.setup, sim.a_final, sim.W_final, X)
+    x_par = np.asarray(X)[:, 0]
+    return float(np.einsum("n,n->", f, x_par) / np.einsum("n,n->", x_par, x_par))
 
 
 def _catalog_object(field, value):

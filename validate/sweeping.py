@@ -106,7 +106,6 @@ import dataclasses
 import hashlib
 import itertools
 import json
-import math
 import os
 import pathlib
 import sys
@@ -291,7 +290,7 @@ def compute_point(params: dict, seed: int, steps: int, record_steps: list) -> di
     numba.set_num_threads(1)
     from mftheory.dynamics import meanfield
     from validate.cases import measured_gamma_plus
-    from validate.simulator import simulate
+    from validate.simulator import simulate, slope_along_teacher
 
     setup = Setup(**{k: params[k] for k in SETUP_FIELDS})
     N = int(params["N"])
@@ -307,10 +306,7 @@ def compute_point(params: dict, seed: int, steps: int, record_steps: list) -> di
     change = np.sqrt(np.mean((sim.a - sim.a[0]) ** 2 + (sim.w_par - sim.w_par[0]) ** 2, axis=1) / theta0)
     # kappa of the trained network: slope of f along x_par on fresh inputs (no BLAS: einsum without optimize)
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, 7, 2020])))
-    X = rng.standard_normal((N_FRESH, setup.d))
-    z = np.einsum("nd,md->nm", X, sim.W_final) / math.sqrt(setup.d)
-    f = setup.alpha / setup.M * np.einsum("nm,m->n", np.maximum(z, setup.slope * z), sim.a_final)
-    kappa_final = float(np.einsum("n,n->", f, X[:, 0]) / np.einsum("n,n->", X[:, 0], X[:, 0]))
+    kappa_final = slope_along_teacher(sim, rng.standard_normal((N_FRESH, setup.d)))
     kappa_sim = np.full(R, np.nan)
     if t[-1] == steps:
         kappa_sim[-1] = kappa_final
