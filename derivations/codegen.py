@@ -370,6 +370,10 @@ def _tilt_kernels(D) -> list[str]:
         _function("tilt_init_var_u", ("sigma_w", "M"), T.init_var_u, "Var of a u_perp component at t = 0"),
         _function("tilt_angle", ("var_v", "m_aw", "d"), T.angle,
                   "angle between (1/M) sum a_i w_i and w*, from the per-component variance of v_perp"),
+        _function("tilt_output_variance", ("var_v", "alpha", "odd_slope", "d"), T.output_variance,
+                  "variance over x_perp of the tilt's part of F, from the per-component variance of v_perp"),
+        _function("margin_below", ("m", "theta_h", "V"), T.margin_below,
+                  "P(m + delta < theta_h) for a Gaussian fluctuation delta of variance V"),
     ]
 
 

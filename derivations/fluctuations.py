@@ -22,7 +22,10 @@ Derived below, for a loss with u(z)^2 = u(z) (the hinge: u = 1 unsatisfied, 0 sa
 4. sources: the init, Var v_k = sigma_a^2 sigma_w^2 / M, Var u_k = sigma_w^4 / M; and the training sample,
    whose part r_k is an average of N f_U terms u y x_perp,k: variance f_U / N per step (fresh data at every step)
    or, for one fixed sample, the same examples step after step (Cov(r_t, r_s) = f_U(max(t, s)) / N, the
-   unsatisfied set shrinking with x*(t)).
+   unsatisfied set shrinking with x*(t));
+5. the tilt's share of F's fluctuation at a fresh point, and the probability that a margin with a Gaussian
+   fluctuation falls below a threshold: the finite-size error rates (``mftheory.finite_size.predict``) average
+   it over x_par.
 
 Approximations, stated once: first order in the fluctuation (tau << kappa x*); the node law of the mean field
 for every average (E[w_perp w_perp^T] = sigma_w^2 I); v_par at its mean-field value; the parts of F_M - F_t
@@ -58,6 +61,8 @@ class TiltDerivation:
     init_var_v: sp.Expr        # Var v_k at t = 0
     init_var_u: sp.Expr        # Var u_k at t = 0
     angle: sp.Expr             # theta in V_v and m_aw
+    output_variance: sp.Expr   # Var over x_perp of the tilt's part tau . x_perp of F, in V_v
+    margin_below: sp.Expr      # P(mean margin + Gaussian fluctuation < threshold)
 
 
 def _gaussian_mean(expr, var):
@@ -148,8 +153,28 @@ def derive_tilt(derivation: MeanFieldDerivation) -> TiltDerivation:
     angle = sp.atan(sp.sqrt((S.d - 1) * var_v) / S.m_aw)
     add("tilt_angle", "angle between the effective teacher (1/M) sum_i a_i w_i and w*",
         sp.Eq(sp.Symbol(r"\theta"), angle), "|v_perp|^2 = (d - 1) V_v; v_par at its mean-field value m_{aw}")
+    output_variance = gain**2 * (S.d - 1) * var_v
+    add("tilt_output_variance", "the tilt's share of F's fluctuation at a fresh point",
+        sp.Eq(sp.Symbol(r"\mathrm{Var}_{x_\perp}(\tau \cdot x_\perp)"), output_variance),
+        "tau_k = alpha c_sigma v_k / sqrt(d) for each of the d - 1 components, x_perp ~ N(0, I)")
+
+    # 5. the finite-size error rates: a point's margin is its mean m plus a Gaussian fluctuation of variance V
+    # (the parts of F_M - F_t and, for a training point, the spread of its memorized margin, added in quadrature)
+    m, threshold = sp.symbols("m theta_h", real=True)
+    V = sp.Symbol("V", positive=True)
+    margin_below = sp.erfc((m - threshold) / sp.sqrt(2 * V)) / 2
+    delta = sp.Symbol("delta", real=True)
+    direct = sp.integrate(sp.exp(-delta**2 / (2 * V)) / sp.sqrt(2 * sp.pi * V), (delta, -sp.oo, threshold - m),
+                          conds="none")
+    require(sp.simplify((direct - margin_below).rewrite(sp.erf)) == 0, ("P(m + delta < theta)", direct))
+    add("margin_below", "probability that a point's margin falls below a threshold",
+        sp.Eq(sp.Symbol(r"P(m + \delta < \theta_h)"), margin_below),
+        "delta ~ N(0, V); the test error is its average over x_par at m = kappa |x_par|, theta_h = 0; f_unsat at "
+        "theta_h = h; a training point adds its memorized margin S to m and sigma_S^2 to V (the average over the "
+        "spread of a Gaussian CDF is again one)")
     return TiltDerivation(derivation=D, steps=tuple(steps), response=response, drive_v=drive_v, drive_u=drive_u,
-                          gain=gain, init_var_v=init_var_v, init_var_u=init_var_u, angle=angle)
+                          gain=gain, init_var_v=init_var_v, init_var_u=init_var_u, angle=angle,
+                          output_variance=output_variance, margin_below=margin_below)
 
 
 def tilt_or_none(derivation: MeanFieldDerivation) -> TiltDerivation | None:

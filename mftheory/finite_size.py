@@ -1,8 +1,10 @@
-"""Finite-size corrections to the mean-field predictions: finite width M (frozen init law; derivations/finite_width.py)
-and finite sample N (the self term of the empirical average; derivations/finite_sample.py)."""
+"""Finite-size corrections to the mean-field predictions: finite width M (frozen init law; derivations/finite_width.py),
+finite sample N (the self term of the empirical average; derivations/finite_sample.py) and the tilt of the
+effective teacher with the loss's feedback (derivations/fluctuations.py); :func:`predict` puts them together."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import warnings
 
 import numba
@@ -197,7 +199,8 @@ class TiltPrediction:
     frozen-init picture); ``angle_init`` and ``angle_sample`` split ``angle`` into its two sources (the init's
     sampling of M nodes and the training sample; they add in quadrature). ``N`` and ``sample`` are as given.
     tan(angle) is also the sd over training examples of the |x_par| at which the tilt alone makes them
-    satisfied, in units of x*(t) times kappa / kappa = 1 (the tilt's part of the Fig. 1d band)."""
+    satisfied, in units of x*(t) times kappa / kappa = 1 (the tilt's part of the Fig. 1d band). ``output_sd`` is
+    the sd over x_perp of the tilt's part of F (with the feedback) at a fresh point."""
 
     t: np.ndarray
     N: int | None
@@ -206,6 +209,7 @@ class TiltPrediction:
     angle_frozen: np.ndarray
     angle_init: np.ndarray
     angle_sample: np.ndarray
+    output_sd: np.ndarray
 
 
 SAMPLES = ("fixed", "fresh")
@@ -249,9 +253,11 @@ def tilt(solution: MeanFieldSolution, N: int | None = None, sample: str = "fixed
     frozen_init, frozen_sample = np.empty(n), np.empty(n)
     _propagate_tilt(beta * solution.g, drive, np.zeros(n), init, unsat, inv_n, sample == "fixed", frozen_init,
                     frozen_sample)
+    var_v = var_init + var_sample
+    output_sd = np.sqrt([k.tilt_output_variance(v, setup.alpha, c, d) for v in var_v])
     return TiltPrediction(t=solution.t, N=None if N is None else int(N), sample=sample,
-                          angle=angle_of(var_init + var_sample), angle_frozen=angle_of(frozen_init + frozen_sample),
-                          angle_init=angle_of(var_init), angle_sample=angle_of(var_sample))
+                          angle=angle_of(var_v), angle_frozen=angle_of(frozen_init + frozen_sample),
+                          angle_init=angle_of(var_init), angle_sample=angle_of(var_sample), output_sd=output_sd)
 
 
 @numba.njit(cache=True)
@@ -315,12 +321,13 @@ class BandPrediction:
     memorization_sd: np.ndarray
 
 
-def within_run_band(solution: MeanFieldSolution, N: int | None = None) -> BandPrediction:
+def within_run_band(solution: MeanFieldSolution, N: int | None = None, sample: str = "fixed") -> BandPrediction:
     """The band of Fig. 1d within one run, composed of the finite-width rest, the tilt with the loss's feedback
-    and (N given) finite-N memorization. Hinge loss, Gaussian data, clean labels."""
+    and (N given, one fixed training set) finite-N memorization. Hinge loss, Gaussian data, clean labels.
+    ``sample="fresh"``: N new examples at every step, nothing is memorized."""
     rest = finite_width(solution).band_rest_sd
-    tilt_sd = np.tan(tilt(solution, N).angle)
-    if N is None:
+    tilt_sd = np.tan(tilt(solution, N, sample).angle)
+    if N is None or sample == "fresh":
         crossing, memorization = np.array(solution.x_star, dtype=float), np.zeros(len(solution.t))
     else:
         memo = finite_sample(solution, N)
@@ -330,3 +337,139 @@ def within_run_band(solution: MeanFieldSolution, N: int | None = None) -> BandPr
     return BandPrediction(t=solution.t, N=None if N is None else int(N), crossing=crossing,
                           band_sd=np.sqrt(rest**2 + tilt_sd**2 + memorization**2), rest_sd=rest, tilt_sd=tilt_sd,
                           memorization_sd=memorization)
+
+
+@dataclasses.dataclass(frozen=True)
+class FiniteSizePrediction:
+    """What a network of width M trained on N examples does, at GD steps ``t``: first order in 1/sqrt(M) and 1/N
+    around the mean-field solution.
+
+    Rates (P over the data and the init): ``test_error`` and ``test_unsat`` at a fresh point, P(y F(x) < 0) and
+    P(y F(x) < h); ``train_error`` and ``train_unsat`` at a training point (a training point also carries its
+    memorized margin); with ``N=None`` or ``sample="fresh"`` nothing is memorized and train equals test.
+    Fig. 1d: ``band_sd`` and ``crossing``, the within-run sd and centre of the |x_par| at which training examples
+    get satisfied. ``tilt``: the rms angle between (1/M) sum_i a_i w_i and w* (radians).
+    Parts: ``kappa`` the slope of F along x_par at fresh points (memorization slows it), ``memorized`` and
+    ``memorized_sd`` the mean and sd of a training point's memorized margin, ``rest_sd`` the sd of the nonlinear
+    rest of F_M - F_t at x_par = 0 and ``tilt_sd`` the tilt's part of F's sd at a fresh point.
+
+    Approximations (the validation case ``finite_size`` measures each): the nonlinear rest of F_M - F_t keeps the
+    frozen init law (the loss's feedback on it is not derived: it overestimates the rest at late times); the tilt
+    carries the loss's feedback (:func:`tilt`); the common part of F_M - F_t (the same at every x_perp) is left
+    out: the hinge's feedback on a common offset is of order one per step, d times the tilt's, which it outruns.
+    """
+
+    t: np.ndarray
+    N: int | None
+    sample: str
+    test_error: np.ndarray
+    train_error: np.ndarray
+    test_unsat: np.ndarray
+    train_unsat: np.ndarray
+    band_sd: np.ndarray
+    crossing: np.ndarray
+    tilt: np.ndarray
+    kappa: np.ndarray
+    memorized: np.ndarray
+    memorized_sd: np.ndarray
+    rest_sd: np.ndarray
+    tilt_sd: np.ndarray
+
+
+# Gauss-Legendre rule per panel of the average over |x_par|, and the points where the rest's variance is evaluated
+_GL_X, _GL_W = np.polynomial.legendre.leggauss(24)
+_REST_POINTS = 13
+_TAIL = 9.0  # panels reach 9 sd of the fluctuation past a crossing: the rest of the integrand is below 1e-18
+
+
+def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fixed") -> FiniteSizePrediction:
+    """Finite-size prediction along a mean-field solution: test and train error, f_unsat, the Fig. 1d band and
+    the tilt (hinge loss, Gaussian data, clean labels).
+
+    ``N=None``: an infinite training set (finite width M only). ``sample="fixed"``: one training set of N
+    examples used at every step; ``sample="fresh"``: N new examples at every step (``simulate(..., online=True)``).
+    """
+    setup = _check_solution(solution)
+    if N is not None:
+        N = check_int("N (None for an infinite training set)", N, 1)
+    tilt_part = tilt(solution, N, sample)   # checks the variant, the labels and ``sample``
+    band = within_run_band(solution, N, sample)
+    k = solution.kernels
+    fw = solution.variant.finite_width_kernels()
+    n = len(solution.t)
+    if N is not None and sample == "fixed":
+        memo = finite_sample(solution, N)
+        kappa, memorized, memorized_sd = memo.kappa, memo.memorized, memo.spread
+    else:
+        kappa, memorized, memorized_sd = np.array(solution.kappa, dtype=float), np.zeros(n), np.zeros(n)
+    moments = np.empty((n, 5))
+    k.fill_moments(solution.gamma_plus, solution.gamma_minus, setup.sigma_a, setup.sigma_w, moments)
+    test_error, train_error = np.full(n, 0.5), np.full(n, 0.5)
+    test_unsat, train_unsat = np.ones(n), np.ones(n)
+    rest_sd = np.zeros(n)
+    d, M = float(setup.d), float(setup.M)
+    for i in range(n):
+        a2, w2, aw = moments[i, :3]
+        if not (aw > 0 and kappa[i] > 0):   # t = 0: F = 0, every sign equally likely
+            continue
+        args = (a2, w2, aw, setup.alpha, M, d, setup.sigma_w, setup.slope)
+        extra = tilt_part.output_sd[i] ** 2
+        # the rest varies on the node law's scale, slowly against the crossings: a few points, then interpolated
+        x_star = setup.h / kappa[i]
+        probe = np.array([0.0, x_star])
+        reach = np.sqrt(_rest_variance(fw.output_variance, fw.common_second, fw.common_mean, fw.linear_second,
+                                       probe, d, args).max() + extra + memorized_sd[i] ** 2) / kappa[i]
+        x_hi = min(x_star + _TAIL * reach, 12.0)
+        coarse = np.linspace(0.0, x_hi, _REST_POINTS)
+        rest = _rest_variance(fw.output_variance, fw.common_second, fw.common_mean, fw.linear_second, coarse, d,
+                              args)
+        rest_sd[i] = np.sqrt(rest[0])
+        for threshold, shift, spread, out_test, out_train in ((0.0, memorized[i], memorized_sd[i], test_error,
+                                                               train_error),
+                                                              (setup.h, memorized[i], memorized_sd[i], test_unsat,
+                                                               train_unsat)):
+            for s_margin, s_var, out in ((0.0, 0.0, out_test), (shift, spread ** 2, out_train)):
+                centre = max((threshold - s_margin) / kappa[i], 0.0)
+                edges = np.unique(np.clip([0.0, centre - _TAIL * reach, centre, centre + _TAIL * reach, x_hi],
+                                          0.0, x_hi))
+                out[i] = _average_rate(k.margin_below, edges, _GL_X, _GL_W, coarse, rest, kappa[i], s_margin,
+                                       threshold, extra + s_var)
+    return FiniteSizePrediction(t=solution.t, N=None if N is None else int(N), sample=sample, test_error=test_error,
+                                train_error=train_error, test_unsat=test_unsat, train_unsat=train_unsat,
+                                band_sd=band.band_sd, crossing=band.crossing, tilt=tilt_part.angle, kappa=kappa,
+                                memorized=memorized, memorized_sd=memorized_sd, rest_sd=rest_sd,
+                                tilt_sd=tilt_part.output_sd)
+
+
+@numba.njit(cache=True)
+def _rest_variance(output_variance, common_second, common_mean, linear_second, xs, d, args):
+    """Variance of the nonlinear rest of F_M - F_t at |x_par| = xs, |x_perp|^2 = d - 1: the whole variance less
+    its common and linear parts (derivations/finite_width.py), floored at 0 against rounding."""
+    a2, w2, aw, alpha, M, _, sw, s = args
+    out = np.empty(xs.shape[0])
+    for j in range(xs.shape[0]):
+        x = xs[j]
+        whole = output_variance(x, d - 1.0, a2, w2, aw, alpha, M, d, sw, s)
+        common = common_second(x, a2, w2, aw, alpha, M, d, sw, s) - common_mean(x, a2, w2, aw, alpha, M, d, sw, s) ** 2
+        linear = linear_second(x, a2, w2, aw, alpha, M, d, sw, s)
+        out[j] = max(whole - alpha * alpha / M * (common + linear), 0.0)
+    return out
+
+
+@numba.njit(cache=True)
+def _average_rate(margin_below, edges, nodes, weights, coarse, rest, kappa, shift, threshold, extra):
+    """E over |x_par| (density 2 phi, Gaussian data) of P(kappa |x_par| + shift + delta < threshold), delta of
+    variance rest(|x_par|) (interpolated between the ``coarse`` points) + ``extra``; Gauss-Legendre per panel
+    between consecutive ``edges``."""
+    total = 0.0
+    for p in range(edges.shape[0] - 1):
+        lo, hi = edges[p], edges[p + 1]
+        half, mid = 0.5 * (hi - lo), 0.5 * (hi + lo)
+        for q in range(nodes.shape[0]):
+            x = mid + half * nodes[q]
+            var = np.interp(x, coarse, rest) + extra
+            density = 2.0 * math.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+            total += half * weights[q] * density * margin_below(kappa * x + shift, threshold, var)
+    # past the last edge every point is far above both thresholds, except for the Gaussian tail of the data
+    # itself when the panels stop at 12: there P(margin < threshold) is 0 to double precision
+    return total

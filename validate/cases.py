@@ -14,6 +14,7 @@ import numpy as np
 
 from mftheory.finite_size import finite_sample as finite_sample_prediction
 from mftheory.finite_size import finite_width as finite_width_prediction
+from mftheory.finite_size import predict as finite_size_prediction
 from mftheory.finite_size import tilt as mftheory_tilt
 from mftheory.finite_size import within_run_band
 from mftheory.dynamics import label_noise_expansion, label_noise_fixed_point, meanfield
@@ -626,11 +627,87 @@ def tilt(scale: Scale, out: pathlib.Path, seed: int = 0, seeds: int = 3):
     return checks, _save(fig, out, "tilt")
 
 
+def _seed_mean(values):
+    """Mean over seeds (axis 0) and its standard error (sd over seeds / sqrt(seeds), ddof 1)."""
+    values = np.asarray(values, dtype=float)
+    return values.mean(axis=0), values.std(axis=0, ddof=1) / math.sqrt(values.shape[0])
+
+
+def finite_size(scale: Scale, out: pathlib.Path, seed: int = 0, seeds: int = 3):
+    """``mftheory.finite_size.predict`` against simulation: the test error over time with fresh data at every
+    step (finite M only) and with one fixed training set of N/4, N and 4N examples (16x), and for the fixed sets
+    the training f_unsat and train error.
+
+    Judged at three steps from 30 on, on the mean over ``seeds`` runs. Tolerance (relative to the prediction): 3
+    standard errors of that mean, from the runs' own spread (init, sample and test-set noise together), plus
+    1/sqrt(M), the relative size of the next order of the expansion in 1/sqrt(M). Known gap, measured here: the
+    nonlinear rest of F_M - F_t keeps its frozen init law in the prediction, while in the runs the nodes'
+    contributions to it cancel more and more over time (the loss's feedback on it is not derived), so the test
+    error is overestimated late; with one fixed set, the memorization-corrected map memorizes too much past the
+    onset of overfitting (training f_unsat too low, the fresh-point slope stalling).
+    """
+    setup = scale.setup()
+    sol = meanfield(setup, scale.steps)
+    record = np.unique(np.concatenate([[0], np.round(np.geomspace(1, scale.steps, 25)).astype(int)]))
+    judged = sorted({int(record[np.searchsorted(record, 30)]), int(record[len(record) * 3 // 4]), scale.steps})
+    base_tol = 1 / math.sqrt(setup.M)
+    n_test = 40_000
+    runs = {}
+    for label, N, online in (("fresh data", scale.N, True), (f"N={scale.N // 4}", scale.N // 4, False),
+                             (f"N={scale.N}", scale.N, False), (f"N={scale.N * 4}", scale.N * 4, False)):
+        sims = [simulate(setup, N=N, steps=scale.steps, seed=seed + r, online=online, n_test=n_test,
+                         record_steps=record) for r in range(seeds)]
+        pred = finite_size_prediction(sol, N, "fresh" if online else "fixed")
+        runs[label] = (sims, pred, online)
+    checks = []
+    for label, (sims, pred, online) in runs.items():
+        quantities = [("test error", "test_error", "test_error")]
+        if not online:
+            quantities += [("training f_unsat", "f_unsat", "train_unsat"), ("train error", "train_error",
+                                                                            "train_error")]
+        for name, sim_field, pred_field in quantities:
+            mean, se = _seed_mean([getattr(sim, sim_field) for sim in sims])
+            for step in judged:
+                j = int(np.searchsorted(record, step))
+                theory = float(getattr(pred, pred_field)[step])
+                tol = 3 * float(se[j]) / abs(theory) + base_tol if theory else float("nan")
+                checks.append(Check("finite_size", f"{name}, {label} (t={step})", theory, float(mean[j]), tol,
+                                    relative=True))
+    fig, ax = new_figure(1, 2, figsize=(11, 4))
+    shown = slice(1, scale.steps + 1)
+    for i, (label, (sims, pred, online)) in enumerate(runs.items()):
+        colour = f"C{i}"
+        mean, se = _seed_mean([sim.test_error for sim in sims])
+        ax[0].errorbar(record[1:], mean[1:], yerr=se[1:], fmt="o", ms=3, color=colour,
+                       label=f"simulation, {label}")
+        ax[0].plot(sol.t[shown], pred.test_error[shown], "-", color=colour, label=f"theory, {label}")
+        if not online:
+            mean, se = _seed_mean([sim.f_unsat for sim in sims])
+            ax[1].errorbar(record[1:], mean[1:], yerr=se[1:], fmt="o", ms=3, color=colour,
+                           label=f"train f_unsat, {label}")
+            ax[1].plot(sol.t[shown], pred.train_unsat[shown], "-", color=colour)
+            mean, se = _seed_mean([sim.train_error for sim in sims])
+            ax[1].errorbar(record[1:], mean[1:], yerr=se[1:], fmt="s", ms=3, mfc="none", color=colour,
+                           label=f"train error, {label}")
+            ax[1].plot(sol.t[shown], pred.train_error[shown], "--", color=colour)
+    ax[0].set(xscale="log", yscale="log", xlabel="GD step t", ylabel="test error",
+              title="(a) test error: simulation (mean +- se) and theory")
+    ax[1].plot(sol.t[shown], sol.f_unsat[shown], "k:", label="mean-field f_unsat")
+    ax[1].set(xscale="log", yscale="log", xlabel="GD step t", ylabel="fraction of training examples",
+              title="(b) training f_unsat (solid) and train error (dashed)")
+    for a in ax:
+        a.legend(fontsize=6)
+    fig.suptitle(f"finite size ({scale.name}): M={setup.M}, d={setup.d}, {seeds} seeds per curve", fontsize=10)
+    return checks, _save(fig, out, "finite_size")
+
+
 CASES = {"fig1": fig1, "rich_lazy": rich_lazy, "overfitting": overfitting, "data_laws": data_laws,
          "label_noise": label_noise, "label_noise_small": label_noise_small, "losses": losses,
          "user_variant": user_variant, "finite_width": finite_width, "finite_sample": finite_sample,
-         "finite_sample_scaling": finite_sample_scaling, "mislabel_onset": mislabel_onset, "tilt": tilt}
+         "finite_sample_scaling": finite_sample_scaling, "mislabel_onset": mislabel_onset, "tilt": tilt,
+         "finite_size": finite_size}
 # the finite-size cases test approximations known to be incomplete (issue 4); they run in their own suite
 CORE_CASES = ("fig1", "rich_lazy", "overfitting", "data_laws", "label_noise", "label_noise_small", "losses",
               "user_variant")
-FINITE_SIZE_CASES = ("finite_width", "finite_sample", "finite_sample_scaling", "mislabel_onset", "tilt")
+FINITE_SIZE_CASES = ("finite_width", "finite_sample", "finite_sample_scaling", "mislabel_onset", "tilt",
+                     "finite_size")
