@@ -36,11 +36,12 @@ ARGUMENT_NAMES = {
     S.sigma_a: "sigma_a", S.sigma_w: "sigma_w", S.gamma: "gamma", S.gamma_plus: "gamma_plus",
     S.gamma_minus: "gamma_minus", S.E_plus: "e_plus", S.E_minus: "e_minus", S.a0: "a0", S.w0: "w0", S.beta: "beta",
     S.g: "g", S.x: "x", S.leak: "s",
-    S.M: "M", S.m_a2: "m_a2", S.m_w2: "m_w2", S.m_aw: "m_aw", S.r2: "r2", S.x_par: "x_par",
+    S.M: "M", S.m_a2: "m_a2", S.m_w2: "m_w2", S.m_aw: "m_aw", S.r2: "r2", S.x_par: "x_par", S.y_par: "y_par",
     S.x_star: "x_star", S.N_sample: "N", S.P_unsat: "p_unsat", S.drift_B: "drift",
     FS.KERNEL: "kernel", FS.ACCUMULATED: "accumulated", FS.DELTA_KAPPA: "delta_kappa", FS.SPREAD: "spread",
     FS.QUADRATIC: "quadratic", FS.CUMULATIVE: "cumulative", FS.UNSAT_COUNT: "unsat_count",
     LN.dE_plus: "de_plus", LN.dE_minus: "de_minus", LN.dg: "dg", FL.var_v: "var_v",
+    FL.degree2_cross: "cross", FL.degree2_cross_a2: "cross_a2",
 }
 AVERAGE_ARGS = ("kappa", "d", "h")
 DERIVATION_SOURCES = ("symbols.py", "catalog.py", "checks.py", "averages.py", "meanfield.py", "finite_width.py", "finite_sample.py",
@@ -374,6 +375,9 @@ def _tilt_kernels(D) -> list[str]:
                   "variance over x_perp of the tilt's part of F, from the per-component variance of v_perp"),
         _function("margin_below", ("m", "theta_h", "V"), T.margin_below,
                   "P(m + delta < theta_h) for a Gaussian fluctuation delta of variance V"),
+        _function("rest_feedback", ("response", "beta", "alpha", "cross", "cross_a2", "d", "sigma_w"),
+                  T.rest_feedback.xreplace({FL.tilt_response: sp.Symbol("response")}),
+                  "per-step pull-back of F's degree-2 part at x per unit of it at the threshold"),
     ]
 
 
@@ -445,6 +449,18 @@ def finite_width_module_source(derivation) -> str:
                         "band without the common part (one run's scatter around x*)", preamble=preamble[:2]),
               _function("band_rest_sd", ("h",) + FINITE_WIDTH_ARGS, D.band_rest_sd.xreplace(local),
                         "band of the nonlinear rest alone (tilt removed)", preamble=preamble)]
+    parts.append(f"HAS_DEGREE2 = {D.degree2 is not None}\n")
+    if D.degree2 is not None:
+        square, cross, cross_a2 = D.degree2
+        pair_args = ("x_par", "y_par") + FINITE_WIDTH_ARGS
+        variance, V2 = D.degree2_variance
+        parts += [_average("degree2_second", square, "E[a^2 h_2(x_par)^2] over the node law", part_args),
+                  _average("degree2_cross", cross, "E[h_2(x_par) h_2(y_par)] over the node law", pair_args),
+                  _average("degree2_cross_a2", cross_a2, "E[a^2 h_2(x_par) h_2(y_par)] over the node law",
+                           pair_args),
+                  _function("degree2_variance", part_args, variance.xreplace({V2: sp.Symbol("_v2")}),
+                            "variance of F's degree-2 part along x_perp at x_par (frozen init law)",
+                            preamble=(("_v2", f"degree2_second({', '.join(part_args)})"),))]
     return "\n\n\n".join(parts) + "\n"
 
 

@@ -37,6 +37,10 @@ class FiniteWidthDerivation:
     band_scatter_sd: sp.Expr       # band without the common part (in V_common, V_linear placeholders)
     band_rest_sd: sp.Expr          # band of the nonlinear rest alone
     placeholders: tuple            # (V_common, V_linear) symbols used by the two bands above
+    # the degree-2 Hermite part along x_perp (the first degree of the nonlinear rest), where the loss's feedback
+    # acts next after the tilt (derivations/fluctuations.py): h_2 even in mu, else None
+    degree2: tuple | None          # (E[a^2 h_2(x)^2], E[h_2(x) h_2(y)], E[a^2 h_2(x) h_2(y)]) over the node law
+    degree2_variance: sp.Expr | None  # Var of F's degree-2 part at x_par, in the placeholder V_2 = E[a^2 h_2^2]
 
     def step(self, key):
         return next(s for s in self.steps if s.key == key)
@@ -129,8 +133,26 @@ def derive_finite_width(activation="relu", data="gaussian", integration_seconds:
     add("band_rest", "band of the nonlinear rest (tilt removed)", sp.Eq(sp.Symbol(r"\mathrm{sd}_{\mathrm{rest}}"), band_rest),
         "the hinge's feedback suppresses the tilt (derivations/fluctuations.py); this is the band if it removes it "
         "entirely")
+    # degree 2: h_2 = E[sigma(mu + shat xi) He_2(xi)] = shat^2 E[sigma''], He_2 = xi^2 - 1; F's degree-2 part at x is
+    # (alpha/M) sum_i a_i h_2,i He_2(xi_i)/2, of variance (alpha^2/M) E[a^2 h_2^2]/2 (E[He_2^2]/4 = 1/2)
+    hermite2 = sp.simplify(sp.integrate((xi**2 - 1) * pos.subs(S.z, zz) * gauss, (xi, kink, sp.oo))
+                           + sp.integrate((xi**2 - 1) * neg.subs(S.z, zz) * gauss, (xi, -sp.oo, kink)))
+    degree2 = degree2_variance = None
+    if sp.simplify(hermite2.subs(mu, -mu) - hermite2) == 0:
+        at_y = lambda expr, w: expr.subs(node_subs).subs(mu, w * S.y_par / sp.sqrt(S.d))
+        degree2 = (node_average(lambda w: second(w) * at(hermite2, w) ** 2),
+                   node_average(lambda w: at(hermite2, w) * at_y(hermite2, w)),
+                   node_average(lambda w: second(w) * at(hermite2, w) * at_y(hermite2, w)))
+        V2 = sp.Symbol("V_2", nonnegative=True)
+        degree2_variance = scale * V2 / 2
+        add("degree2", "degree-2 Hermite coefficient of a node along x_perp and the variance of F's degree-2 part",
+            sp.Eq(sp.Matrix([sp.Symbol("h_2"), sp.Symbol(r"\mathrm{Var}\,F_2(x)")]),
+                  sp.Matrix([hermite2, degree2_variance.subs(V2, degree2[0].value)])),
+            "h_2 = E[sigma(mu + shat xi)(xi^2 - 1)], even in mu (both sides x_par = +-|x_par| alike); "
+            "E[(xi^2 - 1)^2]/4 = 1/2; the node law as for the common and linear parts")
+        degree2_variance = (degree2_variance, V2)
     return FiniteWidthDerivation(activation=act, steps=tuple(steps), mean_node_output=mean_node,
                                  node_variance=node_variance, output_variance=output_variance, band_sd=band,
                                  test_error=error, common_variance=(common_sq, common_mean), linear_variance=linear_sq,
                                  threshold=x_star, band_scatter_sd=band_scatter, band_rest_sd=band_rest,
-                                 placeholders=(Vc, Vl))
+                                 placeholders=(Vc, Vl), degree2=degree2, degree2_variance=degree2_variance)

@@ -25,7 +25,10 @@ Derived below, for a loss with u(z)^2 = u(z) (the hinge: u = 1 unsatisfied, 0 sa
    unsatisfied set shrinking with x*(t));
 5. the tilt's share of F's fluctuation at a fresh point, and the probability that a margin with a Gaussian
    fluctuation falls below a threshold: the finite-size error rates (``mftheory.finite_size.predict``) average
-   it over x_par.
+   it over x_par;
+6. the feedback on the nonlinear rest's degree-2 part along x_perp (its degree-1 part is the tilt): per step, the
+   degree-2 fluctuation at x is pulled back by ``rest_feedback`` times its value at the threshold, a rate of
+   relative order 1/d against the tilt's, but the one that makes the nodes' contributions to the rest cancel.
 
 Approximations, stated once: first order in the fluctuation (tau << kappa x*); the node law of the mean field
 for every average (E[w_perp w_perp^T] = sigma_w^2 I); v_par at its mean-field value; the parts of F_M - F_t
@@ -46,6 +49,9 @@ from derivations.meanfield import MeanFieldDerivation, Step
 # per-component state and its covariance
 tilt_response = sp.Symbol("E[u']", real=True)       # E[u'(kappa |x_par|)]: r per unit tilt
 var_v = sp.Symbol("V_v", nonnegative=True)           # Var of one component of v_perp
+# node averages of the degree-2 Hermite coefficients at a point x and at the threshold (derivations.finite_width)
+degree2_cross = sp.Symbol("E[h_2 h_2^*]", real=True)
+degree2_cross_a2 = sp.Symbol("E[a^2 h_2 h_2^*]", real=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +69,7 @@ class TiltDerivation:
     angle: sp.Expr             # theta in V_v and m_aw
     output_variance: sp.Expr   # Var over x_perp of the tilt's part tau . x_perp of F, in V_v
     margin_below: sp.Expr      # P(mean margin + Gaussian fluctuation < threshold)
+    rest_feedback: sp.Expr     # degree-2 part of F at x pulled back per step, per unit of it at the threshold
 
 
 def _gaussian_mean(expr, var):
@@ -172,9 +179,35 @@ def derive_tilt(derivation: MeanFieldDerivation) -> TiltDerivation:
         "delta ~ N(0, V); the test error is its average over x_par at m = kappa |x_par|, theta_h = 0; f_unsat at "
         "theta_h = h; a training point adds its memorized margin S to m and sigma_S^2 to V (the average over the "
         "spread of a Gaussian CDF is again one)")
+
+    # 6. the loss's feedback on the nonlinear rest, degree 2 along x_perp: F_2(x) = <T(x_par), x_perp x_perp^T - I>
+    # with T = (alpha / 2M) sum_i a_i h_2,i w_i w_i^T / |w_i|^2; a fluctuation dT* of it at the threshold (the same
+    # on both sides: h_2 even) moves the unsatisfied set, and one GD step changes a_i (by Hermite orthogonality)
+    # and turns w_perp,i (by Stein's lemma) so that T(x) changes by -rate dT*
+    Dp = S.d - 1
+    shat2 = S.sigma_w**2 * Dp / S.d
+    # the sphere average the two routes rest on, checked on a traceless A: E[(w.A.w)(w.B.w)] = 2 tr(AB)/(D(D+2)),
+    # here in D = 3 by exact integration over the sphere's coordinates
+    th, ph = sp.symbols("theta phi", real=True)
+    unit = sp.Matrix([sp.sin(th) * sp.cos(ph), sp.sin(th) * sp.sin(ph), sp.cos(th)])
+    A = sp.Matrix([[1, 2, 0], [2, -3, 1], [0, 1, 2]])
+    B = sp.Matrix([[0, 1, 1], [1, 2, 0], [1, 0, -2]])
+    integrand = (unit.T * A * unit)[0] * (unit.T * B * unit)[0] * sp.sin(th) / (4 * sp.pi)
+    sphere = sp.integrate(sp.integrate(sp.expand(integrand), (ph, 0, 2 * sp.pi)), (th, 0, sp.pi))
+    require(sp.simplify(sphere - 2 * (A * B).trace() / (3 * 5)) == 0, ("sphere average", sphere))
+    rest_feedback = -S.beta * tilt_response * S.alpha * (degree2_cross / (Dp * (Dp + 2))
+                                                         + 2 * degree2_cross_a2 / (shat2 * S.d * Dp))
+    add("rest_feedback", "feedback on the degree-2 part of F (the nonlinear rest's first degree)",
+        sp.Eq(sp.Symbol(r"\Delta T(x) / \delta T^*"), rest_feedback),
+        "one GD step: Delta a_i = beta E[u'] sum over the sides of h_2(x*) w.dT*.w (Hermite orthogonality), and "
+        "Delta w_perp,i = beta E[u'] a_i 2 (h_2(x*)/shat) dT* w / sqrt(d) (Stein's lemma); averaged over the "
+        "isotropic directions w with E[(w.A.w)(w.B.w)] = 2 tr(AB)/(D(D+2)) and E[w w^T] = I/D, D = d - 1; "
+        "$\\hat s^2 = \\sigma_w^2 (d-1)/d$; the radial turn of w_perp and the change of w_par enter at "
+        "relative order 1/D and 1/d and are left out; the injected change then grows with the nodes as the "
+        "fluctuation itself does (both follow the mean-field node map), degrees >= 3 keep the frozen law")
     return TiltDerivation(derivation=D, steps=tuple(steps), response=response, drive_v=drive_v, drive_u=drive_u,
                           gain=gain, init_var_v=init_var_v, init_var_u=init_var_u, angle=angle,
-                          output_variance=output_variance, margin_below=margin_below)
+                          output_variance=output_variance, margin_below=margin_below, rest_feedback=rest_feedback)
 
 
 def tilt_or_none(derivation: MeanFieldDerivation) -> TiltDerivation | None:

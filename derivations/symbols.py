@@ -46,6 +46,7 @@ m_w2 = sp.Symbol("m_{w^2}", positive=True)
 m_aw = sp.Symbol("m_{aw}", real=True)
 r2 = sp.Symbol("r^2", positive=True)
 x_par = sp.Symbol("x_par", real=True)
+y_par = sp.Symbol("y_par", real=True)    # a second x_par: node averages that couple two points
 
 # finite sample: the number of training examples, the unsatisfied probability P_U and the clean drift B at time t
 N_sample = sp.Symbol("N", positive=True)

@@ -304,10 +304,75 @@ def _propagate_tilt(beta_g, drive, feedback, init, unsat, inv_n, fixed, var_init
 
 
 @dataclasses.dataclass(frozen=True)
+class RestFeedback:
+    """The loss's feedback on the nonlinear rest of F_M - F_t (derivations/fluctuations.py, step 6): ``damping``
+    (T+1, G) is the amplitude of F's degree-2 part along x_perp with the feedback over its frozen-init amplitude,
+    at |x_par| = ``x_par`` (G points) and GD steps ``t``; degrees >= 3 keep the frozen law. ``None`` for an
+    activation whose degree-2 coefficient is not even in x_par (the derivation does not cover it)."""
+
+    t: np.ndarray
+    x_par: np.ndarray
+    damping: np.ndarray
+
+
+_REST_GRID = np.linspace(0.0, 4.0, 33)   # past |x_par| = 4 the threshold's density (phi(4) ~ 1e-4) feeds back nothing
+
+
+def rest_feedback(solution: MeanFieldSolution) -> RestFeedback | None:
+    """The feedback of the hinge loss on the degree-2 part of F_M - F_t along x_perp, the part of the nonlinear
+    rest that the loss pulls back (hinge loss, Gaussian data, clean labels)."""
+    setup = _check_solution(solution)
+    k = solution.kernels
+    fw = solution.variant.finite_width_kernels()
+    if not getattr(k, "HAS_TILT", False):
+        raise ValueError(f"the rest's feedback is derived for the hinge loss on Gaussian data, got loss "
+                         f"{solution.variant.loss.name!r} and data {solution.variant.data.name!r}")
+    if not getattr(fw, "HAS_DEGREE2", False):
+        return None
+    n = len(solution.t)
+    moments = np.empty((n, 5))
+    k.fill_moments(solution.gamma_plus, solution.gamma_minus, setup.sigma_a, setup.sigma_w, moments)
+    d, M = float(setup.d), float(setup.M)
+    damping = np.ones((n, _REST_GRID.size))
+    amplitude = previous = None
+    for i in range(n):
+        a2, w2, aw = moments[i, :3]
+        if not aw > 0:   # t = 0: F = 0, no threshold yet
+            continue
+        args = (a2, w2, aw, setup.alpha, M, d, setup.sigma_w, setup.slope)
+        frozen = np.sqrt([fw.degree2_second(x, *args) for x in _REST_GRID])
+        if amplitude is None:
+            amplitude = frozen.copy()
+        else:   # what the feedback took out grows with the nodes as the fluctuation itself does
+            amplitude = amplitude * np.divide(frozen, previous, out=np.ones_like(frozen), where=previous > 0)
+        damping[i] = np.divide(amplitude, frozen, out=np.ones_like(frozen), where=frozen > 0)
+        previous = frozen
+        x_star, kappa = float(solution.x_star[i]), float(solution.kappa[i])
+        if i + 1 < n and kappa > 0 and x_star < _REST_GRID[-1]:
+            response = k.tilt_response(kappa, d, setup.h)
+            at_threshold = np.interp(x_star, _REST_GRID, amplitude)
+            rates = np.array([k.rest_feedback(response, setup.beta, setup.alpha,
+                                              fw.degree2_cross(x, x_star, *args),
+                                              fw.degree2_cross_a2(x, x_star, *args), d, setup.sigma_w)
+                              for x in _REST_GRID])
+            amplitude = amplitude - rates * at_threshold
+    return RestFeedback(t=solution.t, x_par=_REST_GRID.copy(), damping=damping)
+
+
+def _degree2_removed(fw, feedback, i, xs, args):
+    """Variance of F's degree-2 part that the feedback has removed at |x_par| = xs, step i (0 without it)."""
+    if feedback is None:
+        return np.zeros(len(xs))
+    kept = np.interp(xs, feedback.x_par, feedback.damping[i])
+    return np.array([fw.degree2_variance(x, *args) for x in xs]) * (1.0 - kept ** 2)
+
+
+@dataclasses.dataclass(frozen=True)
 class BandPrediction:
     """The Fig. 1d band within one run at GD steps ``t``: training examples get satisfied at |x_par| around
     ``crossing`` with sd ``band_sd``, whose parts add in quadrature: ``rest_sd`` the nonlinear rest of F_M - F_t
-    (frozen init law), ``tilt_sd`` = tan(angle) of :func:`tilt` (with the loss's feedback) and, for a finite
+    (its degree-2 part with the loss's feedback, :func:`rest_feedback`; ``rest_sd_frozen`` all of it with the
+    frozen init law), ``tilt_sd`` = tan(angle) of :func:`tilt` (with the loss's feedback) and, for a finite
     training set, ``memorization_sd`` the spread of the memorized margin over examples (sigma_S / kappa of
     :func:`finite_sample`); ``crossing`` is x*(t) (N=None) or the memorization-corrected crossing. The common
     part of F_M - F_t shifts every example of a run alike and is not part of the band."""
@@ -319,13 +384,28 @@ class BandPrediction:
     rest_sd: np.ndarray
     tilt_sd: np.ndarray
     memorization_sd: np.ndarray
+    rest_sd_frozen: np.ndarray
 
 
 def within_run_band(solution: MeanFieldSolution, N: int | None = None, sample: str = "fixed") -> BandPrediction:
     """The band of Fig. 1d within one run, composed of the finite-width rest, the tilt with the loss's feedback
     and (N given, one fixed training set) finite-N memorization. Hinge loss, Gaussian data, clean labels.
     ``sample="fresh"``: N new examples at every step, nothing is memorized."""
-    rest = finite_width(solution).band_rest_sd
+    return _band(solution, N, sample, rest_feedback(solution))
+
+
+def _band(solution, N, sample, feedback):
+    rest_frozen = finite_width(solution).band_rest_sd
+    rest = rest_frozen.copy()
+    if feedback is not None:
+        setup, fw = solution.setup, solution.variant.finite_width_kernels()
+        moments = np.empty((len(solution.t), 5))
+        solution.kernels.fill_moments(solution.gamma_plus, solution.gamma_minus, setup.sigma_a, setup.sigma_w,
+                                      moments)
+        for i in np.flatnonzero(np.isfinite(rest_frozen) & (solution.kappa > 0)):
+            args = tuple(moments[i, :3]) + (setup.alpha, float(setup.M), float(setup.d), setup.sigma_w, setup.slope)
+            removed = _degree2_removed(fw, feedback, i, np.array([solution.x_star[i]]), args)[0]
+            rest[i] = math.sqrt(max(rest_frozen[i] ** 2 - removed / solution.kappa[i] ** 2, 0.0))
     tilt_sd = np.tan(tilt(solution, N, sample).angle)
     if N is None or sample == "fresh":
         crossing, memorization = np.array(solution.x_star, dtype=float), np.zeros(len(solution.t))
@@ -336,7 +416,7 @@ def within_run_band(solution: MeanFieldSolution, N: int | None = None, sample: s
             memorization = np.where(solution.kappa > 0, memo.spread / solution.kappa, 0.0)
     return BandPrediction(t=solution.t, N=None if N is None else int(N), crossing=crossing,
                           band_sd=np.sqrt(rest**2 + tilt_sd**2 + memorization**2), rest_sd=rest, tilt_sd=tilt_sd,
-                          memorization_sd=memorization)
+                          memorization_sd=memorization, rest_sd_frozen=rest_frozen)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -351,11 +431,12 @@ class FiniteSizePrediction:
     get satisfied. ``tilt``: the rms angle between (1/M) sum_i a_i w_i and w* (radians).
     Parts: ``kappa`` the slope of F along x_par at fresh points (memorization slows it), ``memorized`` and
     ``memorized_sd`` the mean and sd of a training point's memorized margin, ``rest_sd`` the sd of the nonlinear
-    rest of F_M - F_t at x_par = 0 and ``tilt_sd`` the tilt's part of F's sd at a fresh point.
+    rest of F_M - F_t at x_par = 0 (``rest_sd_frozen`` without the loss's feedback) and ``tilt_sd`` the tilt's
+    part of F's sd at a fresh point.
 
     Approximations (the validation case ``finite_size`` measures each): the nonlinear rest of F_M - F_t keeps the
-    frozen init law (the loss's feedback on it is not derived: it overestimates the rest at late times); the tilt
-    carries the loss's feedback (:func:`tilt`); the common part of F_M - F_t (the same at every x_perp) is left
+    frozen init law except its degree-2 part along x_perp, which carries the loss's feedback
+    (:func:`rest_feedback`); the tilt carries the loss's feedback (:func:`tilt`); the common part of F_M - F_t (the same at every x_perp) is left
     out: the hinge's feedback on a common offset is of order one per step, d times the tilt's, which it outruns.
     """
 
@@ -373,6 +454,7 @@ class FiniteSizePrediction:
     memorized: np.ndarray
     memorized_sd: np.ndarray
     rest_sd: np.ndarray
+    rest_sd_frozen: np.ndarray
     tilt_sd: np.ndarray
 
 
@@ -393,7 +475,8 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
     if N is not None:
         N = check_int("N (None for an infinite training set)", N, 1)
     tilt_part = tilt(solution, N, sample)   # checks the variant, the labels and ``sample``
-    band = within_run_band(solution, N, sample)
+    feedback = rest_feedback(solution)
+    band = _band(solution, N, sample, feedback)
     k = solution.kernels
     fw = solution.variant.finite_width_kernels()
     n = len(solution.t)
@@ -406,7 +489,7 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
     k.fill_moments(solution.gamma_plus, solution.gamma_minus, setup.sigma_a, setup.sigma_w, moments)
     test_error, train_error = np.full(n, 0.5), np.full(n, 0.5)
     test_unsat, train_unsat = np.ones(n), np.ones(n)
-    rest_sd = np.zeros(n)
+    rest_sd, rest_sd_frozen = np.zeros(n), np.zeros(n)
     d, M = float(setup.d), float(setup.M)
     for i in range(n):
         a2, w2, aw = moments[i, :3]
@@ -423,6 +506,8 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
         coarse = np.linspace(0.0, x_hi, _REST_POINTS)
         rest = _rest_variance(fw.output_variance, fw.common_second, fw.common_mean, fw.linear_second, coarse, d,
                               args)
+        rest_sd_frozen[i] = np.sqrt(rest[0])
+        rest = np.maximum(rest - _degree2_removed(fw, feedback, i, coarse, args), 0.0)
         rest_sd[i] = np.sqrt(rest[0])
         for threshold, shift, spread, out_test, out_train in ((0.0, memorized[i], memorized_sd[i], test_error,
                                                                train_error),
@@ -438,7 +523,7 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
                                 train_error=train_error, test_unsat=test_unsat, train_unsat=train_unsat,
                                 band_sd=band.band_sd, crossing=band.crossing, tilt=tilt_part.angle, kappa=kappa,
                                 memorized=memorized, memorized_sd=memorized_sd, rest_sd=rest_sd,
-                                tilt_sd=tilt_part.output_sd)
+                                rest_sd_frozen=rest_sd_frozen, tilt_sd=tilt_part.output_sd)
 
 
 @numba.njit(cache=True)
