@@ -108,15 +108,18 @@ def test_feedback_predicts_the_simulated_tilt_and_the_frozen_init_does_not():
 
 
 def test_within_run_band_adds_its_parts_in_quadrature():
-    """band_sd^2 = rest^2 + tan(angle)^2 + memorization^2, each part from its own prediction; N=None leaves out
-    memorization and centres the band on x*."""
+    """band_sd^2 = rest^2 + tan(angle)^2 + memorization^2, each part from its own prediction; the rest is the
+    frozen one less the degree-2 variance the feedback removed at x*; N=None leaves out memorization and centres
+    the band on x*."""
     sol = mftheory.meanfield(mftheory.Setup(d=20, alpha=1.0, h=1.0, eta=500.0, M=200), 100)
     band = mftheory.within_run_band(sol, 20_000)
-    rest = mftheory.finite_width(sol).band_rest_sd
+    frozen = mftheory.finite_width(sol).band_rest_sd
     tilt_sd = np.tan(mftheory.tilt(sol, 20_000).angle)
     memorized = mftheory.finite_sample(sol, 20_000)
     t = np.arange(1, 101)
-    assert band.band_sd[t] == pytest.approx(np.sqrt(rest[t]**2 + tilt_sd[t]**2
+    assert np.array_equal(band.rest_sd_frozen, frozen)
+    assert np.all(band.rest_sd[t] <= frozen[t] * (1 + 1e-12)) and band.rest_sd[100] < 0.8 * frozen[100]
+    assert band.band_sd[t] == pytest.approx(np.sqrt(band.rest_sd[t]**2 + tilt_sd[t]**2
                                                     + (memorized.spread[t] / sol.kappa[t])**2), rel=1e-12)
     assert band.crossing[t] == pytest.approx(memorized.crossing[t])
     infinite = mftheory.within_run_band(sol)
