@@ -41,7 +41,8 @@ ARGUMENT_NAMES = {
     FS.KERNEL: "kernel", FS.ACCUMULATED: "accumulated", FS.DELTA_KAPPA: "delta_kappa", FS.SPREAD: "spread",
     FS.QUADRATIC: "quadratic", FS.CUMULATIVE: "cumulative", FS.UNSAT_COUNT: "unsat_count",
     LN.dE_plus: "de_plus", LN.dE_minus: "de_minus", LN.dg: "dg", FL.var_v: "var_v",
-    FL.degree2_cross: "cross", FL.degree2_cross_a2: "cross_a2",
+    FL.degree2_cross: "cross", FL.degree2_cross_a2: "cross_a2", FL.response_sum: "response",
+    FL.cell_mass: "mass",
 }
 AVERAGE_ARGS = ("kappa", "d", "h")
 DERIVATION_SOURCES = ("symbols.py", "catalog.py", "checks.py", "averages.py", "meanfield.py", "finite_width.py", "finite_sample.py",
@@ -375,9 +376,13 @@ def _tilt_kernels(D) -> list[str]:
                   "variance over x_perp of the tilt's part of F, from the per-component variance of v_perp"),
         _function("margin_below", ("m", "theta_h", "V"), T.margin_below,
                   "P(m + delta < theta_h) for a Gaussian fluctuation delta of variance V"),
-        _function("rest_feedback", ("response", "beta", "alpha", "cross", "cross_a2", "d", "sigma_w"),
-                  T.rest_feedback.xreplace({FL.tilt_response: sp.Symbol("response")}),
+        _function("rest_feedback", ("e_u_prime", "beta", "alpha", "cross", "cross_a2", "d", "sigma_w"),
+                  T.rest_feedback.xreplace({FL.tilt_response: sp.Symbol("e_u_prime")}),
                   "per-step pull-back of F's degree-2 part at x per unit of it at the threshold"),
+        _function("degree2_kernel", ("cross", "cross_a2", "d", "sigma_w"), T.degree2_kernel,
+                  "lambda(x, x'): the degree-2 part of the kernel K(x, x') per <X, X'>/2"),
+        _function("rest_sample_variance", ("response", "mass", "alpha", "beta", "d", "N"), T.rest_sample_variance,
+                  "variance of F's degree-2 part from one cell of training examples with accumulated response R"),
     ]
 
 

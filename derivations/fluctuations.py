@@ -28,7 +28,9 @@ Derived below, for a loss with u(z)^2 = u(z) (the hinge: u = 1 unsatisfied, 0 sa
    it over x_par;
 6. the feedback on the nonlinear rest's degree-2 part along x_perp (its degree-1 part is the tilt): per step, the
    degree-2 fluctuation at x is pulled back by ``rest_feedback`` times its value at the threshold, a rate of
-   relative order 1/d against the tilt's, but the one that makes the nodes' contributions to the rest cancel.
+   relative order 1/d against the tilt's, but the one that makes the nodes' contributions to the rest cancel;
+7. the training sample as a second source of that degree-2 part (the other examples' memorization, seen at fresh
+   points as well), pulled back by the same feedback.
 
 Approximations, stated once: first order in the fluctuation (tau << kappa x*); the node law of the mean field
 for every average (E[w_perp w_perp^T] = sigma_w^2 I); v_par at its mean-field value; the parts of F_M - F_t
@@ -52,6 +54,8 @@ var_v = sp.Symbol("V_v", nonnegative=True)           # Var of one component of v
 # node averages of the degree-2 Hermite coefficients at a point x and at the threshold (derivations.finite_width)
 degree2_cross = sp.Symbol("E[h_2 h_2^*]", real=True)
 degree2_cross_a2 = sp.Symbol("E[a^2 h_2 h_2^*]", real=True)
+response_sum = sp.Symbol("R", real=True)        # a cell's accumulated degree-2 response at x, per unit injection
+cell_mass = sp.Symbol("p_cell", nonnegative=True)  # the share of training examples in a cell of |x_par|
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +74,8 @@ class TiltDerivation:
     output_variance: sp.Expr   # Var over x_perp of the tilt's part tau . x_perp of F, in V_v
     margin_below: sp.Expr      # P(mean margin + Gaussian fluctuation < threshold)
     rest_feedback: sp.Expr     # degree-2 part of F at x pulled back per step, per unit of it at the threshold
+    degree2_kernel: sp.Expr    # lambda(x, x'): the kernel's degree-2 part, per <X, X'>/2
+    rest_sample_variance: sp.Expr  # Var of F's degree-2 part from one cell of training examples, per R^2
 
 
 def _gaussian_mean(expr, var):
@@ -195,8 +201,8 @@ def derive_tilt(derivation: MeanFieldDerivation) -> TiltDerivation:
     integrand = (unit.T * A * unit)[0] * (unit.T * B * unit)[0] * sp.sin(th) / (4 * sp.pi)
     sphere = sp.integrate(sp.integrate(sp.expand(integrand), (ph, 0, 2 * sp.pi)), (th, 0, sp.pi))
     require(sp.simplify(sphere - 2 * (A * B).trace() / (3 * 5)) == 0, ("sphere average", sphere))
-    rest_feedback = -S.beta * tilt_response * S.alpha * (degree2_cross / (Dp * (Dp + 2))
-                                                         + 2 * degree2_cross_a2 / (shat2 * S.d * Dp))
+    degree2_kernel = degree2_cross / (Dp * (Dp + 2)) + 2 * degree2_cross_a2 / (shat2 * S.d * Dp)
+    rest_feedback = -S.beta * tilt_response * S.alpha * degree2_kernel
     add("rest_feedback", "feedback on the degree-2 part of F (the nonlinear rest's first degree)",
         sp.Eq(sp.Symbol(r"\Delta T(x) / \delta T^*"), rest_feedback),
         "one GD step: Delta a_i = beta E[u'] sum over the sides of h_2(x*) w.dT*.w (Hermite orthogonality), and "
@@ -205,9 +211,32 @@ def derive_tilt(derivation: MeanFieldDerivation) -> TiltDerivation:
         "$\\hat s^2 = \\sigma_w^2 (d-1)/d$; the radial turn of w_perp and the change of w_par enter at "
         "relative order 1/D and 1/d and are left out; the injected change then grows with the nodes as the "
         "fluctuation itself does (both follow the mean-field node map), degrees >= 3 keep the frozen law")
+
+    # 7. the training sample as a source of the degree-2 part: with N examples, one GD step adds to F(x) the random
+    # (alpha beta / N) sum_{mu in U} y_mu K(x, x_mu), whose degree-2 part is lambda(x, x_mu) <X, X_mu> / 2,
+    # X = x_perp x_perp^T - I. Var over x_perp of <B, X> is 2 |B|^2 (B traceless), E|X_mu|^2 = D^2 + D:
+    Dv = sp.Symbol("D", positive=True, integer=True)
+    r2_moment = Dv * (Dv + 2)                         # E|x|^4 for x ~ N(0, I_D): chi^2 with D degrees of freedom
+    chi = sp.Symbol("q", positive=True)
+    chi2_density = chi**(Dv / 2 - 1) * sp.exp(-chi / 2) / (2**(Dv / 2) * sp.gamma(Dv / 2))
+    for dims in (1, 2, 5):
+        exact = sp.integrate((chi**2 * chi2_density).subs(Dv, dims), (chi, 0, sp.oo))
+        require(sp.simplify(exact - r2_moment.subs(Dv, dims)) == 0, ("E|x|^4", dims, exact))
+    frobenius = sp.expand(r2_moment - 2 * Dv + Dv)    # E|x x^T - I|^2 = E|x|^4 - 2 E|x|^2 + D
+    require(sp.simplify(frobenius - (Dv**2 + Dv)) == 0, frobenius)
+    rest_sample_variance = (S.alpha * S.beta) ** 2 * frobenius.subs(Dv, Dp) / (2 * S.N_sample) * cell_mass \
+        * response_sum**2
+    add("rest_sample_source", "the training sample's share of the degree-2 part, per cell of examples",
+        sp.Eq(sp.Symbol(r"\mathrm{Var}\,F_2^{\mathrm{sample}}(x)"), rest_sample_variance),
+        "a cell holds a share p_cell of the N examples at one |x_par| = x'; while they are unsatisfied each step "
+        "injects lambda(x, x') per unit into their response R(x), which the feedback and the nodes' growth then "
+        "carry like the init's part; one fixed sample: the same examples every step (their tensors X_mu add up "
+        "coherently); fresh data: new examples every step (independent); E|x x^T - I|^2 = D^2 + D; the test "
+        "and the training points see it alike (a training point's own term is its memorized margin)")
     return TiltDerivation(derivation=D, steps=tuple(steps), response=response, drive_v=drive_v, drive_u=drive_u,
                           gain=gain, init_var_v=init_var_v, init_var_u=init_var_u, angle=angle,
-                          output_variance=output_variance, margin_below=margin_below, rest_feedback=rest_feedback)
+                          output_variance=output_variance, margin_below=margin_below, rest_feedback=rest_feedback,
+                          degree2_kernel=degree2_kernel, rest_sample_variance=rest_sample_variance)
 
 
 def tilt_or_none(derivation: MeanFieldDerivation) -> TiltDerivation | None:

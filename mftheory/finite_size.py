@@ -305,58 +305,132 @@ def _propagate_tilt(beta_g, drive, feedback, init, unsat, inv_n, fixed, var_init
 
 @dataclasses.dataclass(frozen=True)
 class RestFeedback:
-    """The loss's feedback on the nonlinear rest of F_M - F_t (derivations/fluctuations.py, step 6): ``damping``
-    (T+1, G) is the amplitude of F's degree-2 part along x_perp with the feedback over its frozen-init amplitude,
-    at |x_par| = ``x_par`` (G points) and GD steps ``t``; degrees >= 3 keep the frozen law. ``None`` for an
-    activation whose degree-2 coefficient is not even in x_par (the derivation does not cover it)."""
+    """The degree-2 part of F_M - F_t along x_perp (the first degree of the nonlinear rest) with the hinge loss's
+    feedback (derivations/fluctuations.py, steps 6 and 7), at |x_par| = ``x_par`` (G points) and GD steps ``t``:
+    ``damping`` (T+1, G), the amplitude of its init part with the feedback over its frozen-init amplitude;
+    ``sample_variance`` (T+1, G), the variance of the part that the training sample puts in (the other
+    examples' memorization, seen by fresh and training points alike; zero for N=None). Degrees >= 3 keep the
+    frozen law."""
 
     t: np.ndarray
+    N: int | None
+    sample: str
     x_par: np.ndarray
     damping: np.ndarray
+    sample_variance: np.ndarray
 
 
-_REST_GRID = np.linspace(0.0, 4.0, 33)   # past |x_par| = 4 the threshold's density (phi(4) ~ 1e-4) feeds back nothing
+# |x_par| points of the recursion, denser near 0 where late thresholds and errors are; past 4 the threshold's
+# density (phi(4) ~ 1e-4) feeds back nothing
+_REST_GRID = 4.0 * np.linspace(0.0, 1.0, 33) ** 2
 
 
-def rest_feedback(solution: MeanFieldSolution) -> RestFeedback | None:
-    """The feedback of the hinge loss on the degree-2 part of F_M - F_t along x_perp, the part of the nonlinear
-    rest that the loss pulls back (hinge loss, Gaussian data, clean labels)."""
+def _cell_masses(grid):
+    """Share of the examples in the cell of each grid point: trapezoid weights of the density 2 phi of |x_par|
+    (the Gaussian data law's definition)."""
+    density = 2.0 * np.exp(-0.5 * grid**2) / math.sqrt(2.0 * math.pi)
+    weights = np.zeros_like(grid)
+    widths = np.diff(grid)
+    weights[:-1] += widths / 2
+    weights[1:] += widths / 2
+    return density * weights
+
+
+def rest_feedback(solution: MeanFieldSolution, N: int | None = None, sample: str = "fixed") -> RestFeedback | None:
+    """The degree-2 part of F_M - F_t along x_perp with the hinge loss's feedback: its init part, and for N
+    training examples the part the sample puts in (``sample="fixed"``: one set used at every step;
+    ``"fresh"``: new examples at every step). Hinge loss, Gaussian data, clean labels; ``None`` for an
+    activation whose degree-2 coefficient is not even in x_par (the derivation does not cover it)."""
     setup = _check_solution(solution)
     k = solution.kernels
     fw = solution.variant.finite_width_kernels()
     if not getattr(k, "HAS_TILT", False):
         raise ValueError(f"the rest's feedback is derived for the hinge loss on Gaussian data, got loss "
                          f"{solution.variant.loss.name!r} and data {solution.variant.data.name!r}")
+    if N is not None:
+        N = check_int("N (None for an infinite training set)", N, 1)
+    if sample not in SAMPLES:
+        raise ValueError(f"sample must be one of {', '.join(map(repr, SAMPLES))}, got {sample!r}")
     if not getattr(fw, "HAS_DEGREE2", False):
         return None
+    grid = _REST_GRID
+    G = grid.size
+    masses = _cell_masses(grid)
     n = len(solution.t)
     moments = np.empty((n, 5))
     k.fill_moments(solution.gamma_plus, solution.gamma_minus, setup.sigma_a, setup.sigma_w, moments)
     d, M = float(setup.d), float(setup.M)
-    damping = np.ones((n, _REST_GRID.size))
+    unit = 0.0 if N is None else k.rest_sample_variance(1.0, 1.0, setup.alpha, setup.beta, d, float(N))
+    damping, sample_variance = np.ones((n, G)), np.zeros((n, G))
+    # the examples still unsatisfied put their share in: below x*(t), or for one fixed set below the crossing
+    # that memorization moves down (an example memorized past its margin stops pulling)
+    unsatisfied_below = np.array(solution.x_star, dtype=float)
+    if N is not None and sample == "fixed":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # finite_sample's own range warning is given by the caller's call
+            unsatisfied_below = np.nan_to_num(finite_sample(solution, N).crossing, nan=np.inf)
     amplitude = previous = None
+    responses = np.zeros((G, G))      # fixed sample: row j, the response of the examples in cell j
+    covariance = np.zeros((G, G))     # fresh data: covariance of the sample's part between grid points
     for i in range(n):
         a2, w2, aw = moments[i, :3]
         if not aw > 0:   # t = 0: F = 0, no threshold yet
             continue
         args = (a2, w2, aw, setup.alpha, M, d, setup.sigma_w, setup.slope)
-        frozen = np.sqrt([fw.degree2_second(x, *args) for x in _REST_GRID])
-        if amplitude is None:
-            amplitude = frozen.copy()
-        else:   # what the feedback took out grows with the nodes as the fluctuation itself does
-            amplitude = amplitude * np.divide(frozen, previous, out=np.ones_like(frozen), where=previous > 0)
-        damping[i] = np.divide(amplitude, frozen, out=np.ones_like(frozen), where=frozen > 0)
+        frozen = np.sqrt([fw.degree2_second(x, *args) for x in grid])
+        # what the feedback took out (and what the sample put in) grows with the nodes as the fluctuation does
+        growth = np.ones(G) if previous is None else np.divide(frozen, previous, out=np.ones(G), where=previous > 0)
+        amplitude = frozen.copy() if amplitude is None else amplitude * growth
+        responses *= growth[None, :]
+        covariance *= np.outer(growth, growth)
+        damping[i] = np.divide(amplitude, frozen, out=np.ones(G), where=frozen > 0)
+        sample_variance[i] = (unit * masses @ responses**2) if sample == "fixed" else unit * np.diag(covariance)
         previous = frozen
         x_star, kappa = float(solution.x_star[i]), float(solution.kappa[i])
-        if i + 1 < n and kappa > 0 and x_star < _REST_GRID[-1]:
-            response = k.tilt_response(kappa, d, setup.h)
-            at_threshold = np.interp(x_star, _REST_GRID, amplitude)
-            rates = np.array([k.rest_feedback(response, setup.beta, setup.alpha,
-                                              fw.degree2_cross(x, x_star, *args),
-                                              fw.degree2_cross_a2(x, x_star, *args), d, setup.sigma_w)
-                              for x in _REST_GRID])
-            amplitude = amplitude - rates * at_threshold
-    return RestFeedback(t=solution.t, x_par=_REST_GRID.copy(), damping=damping)
+        if i + 1 == n or not kappa > 0 or x_star >= grid[-1]:
+            continue
+        e_u_prime = k.tilt_response(kappa, d, setup.h)
+        at_threshold = np.array([np.interp(x_star, grid, row) for row in np.eye(G)])  # interpolation weights
+        rates = _feedback_rates(k.rest_feedback, fw.degree2_cross, fw.degree2_cross_a2, grid, x_star, e_u_prime,
+                                setup.beta, d, setup.sigma_w, args)
+        pull = np.eye(G) - np.outer(rates, at_threshold)
+        amplitude = pull @ amplitude
+        responses = responses @ pull.T
+        covariance = pull @ covariance @ pull.T
+        if N is not None:
+            active = np.flatnonzero(grid < unsatisfied_below[i])
+            if active.size:
+                injected = _degree2_kernel_matrix(fw.degree2_cross, fw.degree2_cross_a2, k.degree2_kernel, grid,
+                                                  grid[active], d, setup.sigma_w, args)   # (G, active)
+                if sample == "fixed":
+                    responses[active] += injected.T
+                else:
+                    covariance += (injected * masses[active]) @ injected.T
+    return RestFeedback(t=solution.t, N=N, sample=sample, x_par=grid.copy(), damping=damping,
+                        sample_variance=sample_variance)
+
+
+@numba.njit(cache=True)
+def _feedback_rates(rest_feedback, cross, cross_a2, xs, x_star, e_u_prime, beta, d, sigma_w, args):
+    """The per-step pull-back of F's degree-2 part at each of xs per unit of it at the threshold x_star."""
+    a2, w2, aw, alpha, M, _, sw, s = args
+    out = np.empty(xs.shape[0])
+    for i in range(xs.shape[0]):
+        out[i] = rest_feedback(e_u_prime, beta, alpha, cross(xs[i], x_star, a2, w2, aw, alpha, M, d, sw, s),
+                               cross_a2(xs[i], x_star, a2, w2, aw, alpha, M, d, sw, s), d, sigma_w)
+    return out
+
+
+@numba.njit(cache=True)
+def _degree2_kernel_matrix(cross, cross_a2, kernel, xs, ys, d, sigma_w, args):
+    """lambda(x, y) for x in xs, y in ys: the kernel's degree-2 part from the node averages."""
+    a2, w2, aw, alpha, M, _, sw, s = args
+    out = np.empty((xs.shape[0], ys.shape[0]))
+    for i in range(xs.shape[0]):
+        for j in range(ys.shape[0]):
+            out[i, j] = kernel(cross(xs[i], ys[j], a2, w2, aw, alpha, M, d, sw, s),
+                               cross_a2(xs[i], ys[j], a2, w2, aw, alpha, M, d, sw, s), d, sigma_w)
+    return out
 
 
 def _degree2_removed(fw, feedback, i, xs, args):
@@ -373,9 +447,10 @@ class BandPrediction:
     ``crossing`` with sd ``band_sd``, whose parts add in quadrature: ``rest_sd`` the nonlinear rest of F_M - F_t
     (its degree-2 part with the loss's feedback, :func:`rest_feedback`; ``rest_sd_frozen`` all of it with the
     frozen init law), ``tilt_sd`` = tan(angle) of :func:`tilt` (with the loss's feedback) and, for a finite
-    training set, ``memorization_sd`` the spread of the memorized margin over examples (sigma_S / kappa of
-    :func:`finite_sample`); ``crossing`` is x*(t) (N=None) or the memorization-corrected crossing. The common
-    part of F_M - F_t shifts every example of a run alike and is not part of the band."""
+    training set, ``sample_sd`` the degree-2 part the sample puts in (the other examples' memorization, with the
+    feedback; :func:`rest_feedback`), all in units of |x_par| (divided by kappa); ``crossing`` is x*(t) (N=None
+    or fresh data) or the memorization-corrected crossing. The common part of F_M - F_t shifts every example of
+    a run alike and is not part of the band."""
 
     t: np.ndarray
     N: int | None
@@ -383,15 +458,15 @@ class BandPrediction:
     band_sd: np.ndarray
     rest_sd: np.ndarray
     tilt_sd: np.ndarray
-    memorization_sd: np.ndarray
+    sample_sd: np.ndarray
     rest_sd_frozen: np.ndarray
 
 
 def within_run_band(solution: MeanFieldSolution, N: int | None = None, sample: str = "fixed") -> BandPrediction:
-    """The band of Fig. 1d within one run, composed of the finite-width rest, the tilt with the loss's feedback
-    and (N given, one fixed training set) finite-N memorization. Hinge loss, Gaussian data, clean labels.
-    ``sample="fresh"``: N new examples at every step, nothing is memorized."""
-    return _band(solution, N, sample, rest_feedback(solution))
+    """The band of Fig. 1d within one run, composed of the finite-width rest, the tilt and (N given) the training
+    sample's part, each with the loss's feedback. Hinge loss, Gaussian data, clean labels. ``sample="fresh"``:
+    N new examples at every step, nothing is memorized."""
+    return _band(solution, N, sample, rest_feedback(solution, N, sample))
 
 
 def _band(solution, N, sample, feedback):
@@ -407,16 +482,17 @@ def _band(solution, N, sample, feedback):
             removed = _degree2_removed(fw, feedback, i, np.array([solution.x_star[i]]), args)[0]
             rest[i] = math.sqrt(max(rest_frozen[i] ** 2 - removed / solution.kappa[i] ** 2, 0.0))
     tilt_sd = np.tan(tilt(solution, N, sample).angle)
-    if N is None or sample == "fresh":
-        crossing, memorization = np.array(solution.x_star, dtype=float), np.zeros(len(solution.t))
-    else:
-        memo = finite_sample(solution, N)
-        crossing = memo.crossing
-        with np.errstate(divide="ignore", invalid="ignore"):
-            memorization = np.where(solution.kappa > 0, memo.spread / solution.kappa, 0.0)
+    crossing = np.array(solution.x_star, dtype=float)
+    if N is not None and sample == "fixed":
+        crossing = finite_sample(solution, N).crossing
+    sample_sd = np.zeros(len(solution.t))
+    if feedback is not None and N is not None:
+        for i in np.flatnonzero(solution.kappa > 0):
+            at_threshold = np.interp(solution.x_star[i], feedback.x_par, feedback.sample_variance[i])
+            sample_sd[i] = math.sqrt(at_threshold) / solution.kappa[i]
     return BandPrediction(t=solution.t, N=None if N is None else int(N), crossing=crossing,
-                          band_sd=np.sqrt(rest**2 + tilt_sd**2 + memorization**2), rest_sd=rest, tilt_sd=tilt_sd,
-                          memorization_sd=memorization, rest_sd_frozen=rest_frozen)
+                          band_sd=np.sqrt(rest**2 + tilt_sd**2 + sample_sd**2), rest_sd=rest, tilt_sd=tilt_sd,
+                          sample_sd=sample_sd, rest_sd_frozen=rest_frozen)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -429,14 +505,15 @@ class FiniteSizePrediction:
     memorized margin); with ``N=None`` or ``sample="fresh"`` nothing is memorized and train equals test.
     Fig. 1d: ``band_sd`` and ``crossing``, the within-run sd and centre of the |x_par| at which training examples
     get satisfied. ``tilt``: the rms angle between (1/M) sum_i a_i w_i and w* (radians).
-    Parts: ``kappa`` the slope of F along x_par at fresh points (memorization slows it), ``memorized`` and
-    ``memorized_sd`` the mean and sd of a training point's memorized margin, ``rest_sd`` the sd of the nonlinear
-    rest of F_M - F_t at x_par = 0 (``rest_sd_frozen`` without the loss's feedback) and ``tilt_sd`` the tilt's
-    part of F's sd at a fresh point.
+    Parts: ``kappa`` the slope of F along x_par at fresh points (memorization slows it), ``memorized`` a training
+    point's memorized margin (its own term), ``rest_sd`` the sd of the nonlinear rest of F_M - F_t at x_par = 0
+    (``rest_sd_frozen`` without the loss's feedback), ``sample_sd`` the sd of the degree-2 part the training
+    sample puts in there (the other examples' memorization), and ``tilt_sd`` the tilt's part of F's sd at a
+    fresh point.
 
     Approximations (the validation case ``finite_size`` measures each): the nonlinear rest of F_M - F_t keeps the
-    frozen init law except its degree-2 part along x_perp, which carries the loss's feedback
-    (:func:`rest_feedback`); the tilt carries the loss's feedback (:func:`tilt`); the common part of F_M - F_t (the same at every x_perp) is left
+    frozen init law except its degree-2 part along x_perp, which carries the loss's feedback and the training
+    sample's part (:func:`rest_feedback`); the tilt carries the loss's feedback (:func:`tilt`); the common part of F_M - F_t (the same at every x_perp) is left
     out: the hinge's feedback on a common offset is of order one per step, d times the tilt's, which it outruns.
     """
 
@@ -452,7 +529,7 @@ class FiniteSizePrediction:
     tilt: np.ndarray
     kappa: np.ndarray
     memorized: np.ndarray
-    memorized_sd: np.ndarray
+    sample_sd: np.ndarray
     rest_sd: np.ndarray
     rest_sd_frozen: np.ndarray
     tilt_sd: np.ndarray
@@ -475,22 +552,24 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
     if N is not None:
         N = check_int("N (None for an infinite training set)", N, 1)
     tilt_part = tilt(solution, N, sample)   # checks the variant, the labels and ``sample``
-    feedback = rest_feedback(solution)
+    feedback = rest_feedback(solution, N, sample)
     band = _band(solution, N, sample, feedback)
     k = solution.kernels
     fw = solution.variant.finite_width_kernels()
     n = len(solution.t)
     if N is not None and sample == "fixed":
         memo = finite_sample(solution, N)
-        kappa, memorized, memorized_sd = memo.kappa, memo.memorized, memo.spread
+        kappa, memorized = memo.kappa, memo.memorized
     else:
-        kappa, memorized, memorized_sd = np.array(solution.kappa, dtype=float), np.zeros(n), np.zeros(n)
+        kappa, memorized = np.array(solution.kappa, dtype=float), np.zeros(n)
     moments = np.empty((n, 5))
     k.fill_moments(solution.gamma_plus, solution.gamma_minus, setup.sigma_a, setup.sigma_w, moments)
     test_error, train_error = np.full(n, 0.5), np.full(n, 0.5)
     test_unsat, train_unsat = np.ones(n), np.ones(n)
-    rest_sd, rest_sd_frozen = np.zeros(n), np.zeros(n)
+    rest_sd, rest_sd_frozen, sample_sd = np.zeros(n), np.zeros(n), np.zeros(n)
     d, M = float(setup.d), float(setup.M)
+    sample_part = lambda i, xs: (np.zeros(len(xs)) if feedback is None
+                                 else np.interp(xs, feedback.x_par, feedback.sample_variance[i]))
     for i in range(n):
         a2, w2, aw = moments[i, :3]
         if not (aw > 0 and kappa[i] > 0):   # t = 0: F = 0, every sign equally likely
@@ -501,7 +580,7 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
         x_star = setup.h / kappa[i]
         probe = np.array([0.0, x_star])
         reach = np.sqrt(_rest_variance(fw.output_variance, fw.common_second, fw.common_mean, fw.linear_second,
-                                       probe, d, args).max() + extra + memorized_sd[i] ** 2) / kappa[i]
+                                       probe, d, args).max() + extra + sample_part(i, probe).max()) / kappa[i]
         x_hi = min(x_star + _TAIL * reach, 12.0)
         coarse = np.linspace(0.0, x_hi, _REST_POINTS)
         rest = _rest_variance(fw.output_variance, fw.common_second, fw.common_mean, fw.linear_second, coarse, d,
@@ -509,20 +588,20 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
         rest_sd_frozen[i] = np.sqrt(rest[0])
         rest = np.maximum(rest - _degree2_removed(fw, feedback, i, coarse, args), 0.0)
         rest_sd[i] = np.sqrt(rest[0])
-        for threshold, shift, spread, out_test, out_train in ((0.0, memorized[i], memorized_sd[i], test_error,
-                                                               train_error),
-                                                              (setup.h, memorized[i], memorized_sd[i], test_unsat,
-                                                               train_unsat)):
-            for s_margin, s_var, out in ((0.0, 0.0, out_test), (shift, spread ** 2, out_train)):
+        added = sample_part(i, coarse)
+        sample_sd[i] = np.sqrt(added[0])
+        rest = rest + added
+        for threshold, out_test, out_train in ((0.0, test_error, train_error), (setup.h, test_unsat, train_unsat)):
+            for s_margin, out in ((0.0, out_test), (memorized[i], out_train)):
                 centre = max((threshold - s_margin) / kappa[i], 0.0)
                 edges = np.unique(np.clip([0.0, centre - _TAIL * reach, centre, centre + _TAIL * reach, x_hi],
                                           0.0, x_hi))
                 out[i] = _average_rate(k.margin_below, edges, _GL_X, _GL_W, coarse, rest, kappa[i], s_margin,
-                                       threshold, extra + s_var)
+                                       threshold, extra)
     return FiniteSizePrediction(t=solution.t, N=None if N is None else int(N), sample=sample, test_error=test_error,
                                 train_error=train_error, test_unsat=test_unsat, train_unsat=train_unsat,
                                 band_sd=band.band_sd, crossing=band.crossing, tilt=tilt_part.angle, kappa=kappa,
-                                memorized=memorized, memorized_sd=memorized_sd, rest_sd=rest_sd,
+                                memorized=memorized, sample_sd=sample_sd, rest_sd=rest_sd,
                                 rest_sd_frozen=rest_sd_frozen, tilt_sd=tilt_part.output_sd)
 
 

@@ -41,21 +41,22 @@ def test_tilt_output_variance_matches_a_monte_carlo_of_the_tilt():
 
 def test_rates_are_the_average_of_the_composition_over_x(solution):
     """test_error and test_unsat against a Monte Carlo over x_par ~ N(0, 1) of the normal cdf with the rest's
-    variance from the finite-width kernels on a fine grid (less the degree-2 part the feedback removed) plus the
-    tilt's: checks the quadrature and the coarse interpolation of the rest (the Monte Carlo's relative se is below
+    variance from the finite-width kernels on a fine grid (less the degree-2 part the feedback removed, plus the
+    sample's degree-2 part) plus the tilt's: checks the quadrature and the coarse interpolation of the rest (the Monte Carlo's relative se is below
     1%)."""
     pred = finite_size.predict(solution, 40_000, "fresh")
     fw = solution.variant.finite_width_kernels()
     moments = np.empty((len(solution.t), 5))
     solution.kernels.fill_moments(solution.gamma_plus, solution.gamma_minus, 1.0, 1.0, moments)
     x = np.abs(np.random.default_rng(1).standard_normal(400_000))
-    feedback = finite_size.rest_feedback(solution)
+    feedback = finite_size.rest_feedback(solution, 40_000, "fresh")
     for t in (20, 60, 120):
         args = tuple(moments[t, :3]) + (SETUP.alpha, float(SETUP.M), float(SETUP.d), SETUP.sigma_w, SETUP.slope)
         grid = np.linspace(0.0, 6.0, 301)
         rest = finite_size._rest_variance(fw.output_variance, fw.common_second, fw.common_mean, fw.linear_second,
                                           grid, float(SETUP.d), args)
         rest = np.maximum(rest - finite_size._degree2_removed(fw, feedback, t, grid, args), 0.0)
+        rest = rest + np.interp(grid, feedback.x_par, feedback.sample_variance[t])
         sd = np.sqrt(np.interp(x, grid, rest) + pred.tilt_sd[t] ** 2)
         kappa = solution.kappa[t]
         error = norm.cdf(-kappa * x / sd)
@@ -162,3 +163,26 @@ def test_rest_feedback_predicts_the_cancellation_of_the_nonlinear_rest():
     measured = float(np.mean(measured))
     assert abs(measured / pred.rest_sd[steps] ** 2 - 1) < 0.30, (measured, pred.rest_sd[steps] ** 2)
     assert pred.rest_sd_frozen[steps] ** 2 > 3 * measured
+
+
+def test_frobenius_moment_of_the_sample_tensor():
+    """E|x x^T - I|_F^2 = D^2 + D for x ~ N(0, I_D) (the sample source's variance rests on it), Monte Carlo."""
+    D = 19
+    x = np.random.default_rng(6).standard_normal((200_000, D))
+    sq = np.sum(x**2, axis=1)
+    frobenius = sq**2 - 2 * sq + D          # |x x^T - I|^2 = |x|^4 - 2 |x|^2 + D
+    assert abs(frobenius.mean() - (D * D + D)) < 4 * frobenius.std() / math.sqrt(len(x))
+
+
+def test_the_sample_part_grows_as_the_training_set_shrinks(solution):
+    """No sample part without a finite set; with one fixed set it shrinks as N grows (first order: like 1/N
+    early, while the same examples are unsatisfied), and new examples at every step put in less than one set
+    used again and again."""
+    none = finite_size.rest_feedback(solution)
+    small, big = finite_size.rest_feedback(solution, 10_000), finite_size.rest_feedback(solution, 40_000)
+    fresh = finite_size.rest_feedback(solution, 40_000, "fresh")
+    assert np.all(none.sample_variance == 0)
+    t = 20
+    assert small.sample_variance[t, 0] == pytest.approx(4 * big.sample_variance[t, 0], rel=0.05)
+    assert np.all(small.sample_variance[30:, 0] > big.sample_variance[30:, 0])
+    assert np.all(fresh.sample_variance[30:, 0] < big.sample_variance[30:, 0])

@@ -337,15 +337,16 @@ def _crossings(sim, sol):
 def finite_width(scale: Scale, out: pathlib.Path, seed: int = 0):
     """Finite-size theory against simulation: the Fig. 1d band within a run and the finite-M test error.
 
-    Band coverage (judged: ``mftheory.within_run_band``, the nonlinear rest of the frozen init law, the tilt with
-    the loss's feedback and the spread of finite-N memorization; the common part of F_M - F_t shifts every
-    example of one run alike and is left out; reported: the frozen-init scatter band, the band over inits, the
-    rest alone and the band without memorization): an example first satisfied at step t crossed the threshold between x*(t) and x*(t-1); it is
+    Band coverage (judged: ``mftheory.within_run_band``, the nonlinear rest, the tilt and the degree-2 part the
+    training sample puts in (the other examples' memorization), each with the loss's feedback; the common part
+    of F_M - F_t shifts every example of one run alike and is left out; reported: the frozen-init scatter band,
+    the band over inits, the rest alone and the band without the sample's part): an example first satisfied at
+    step t crossed the threshold between x*(t) and x*(t-1); it is
     compared with the centre of that interval, the band widened by the interval's uniform spread (half-width
     w, variance w^2/3). Only examples with w <= band/4 are used, so the Gaussian +-1 sd coverage 0.683 holds to
     better than 0.01; tolerance 3 binomial sd + 0.01.
-    Test error: the test set's binomial sd sqrt(e/n_test), 3 sd. The frozen-init theory ignores the loss's
-    feedback on the fluctuations and finite N: these checks measure how far that is off.
+    Test error of the frozen-init picture (reported: it ignores the loss's feedback and finite N, which the case
+    finite_size judges): how far that picture is off.
     """
     setup = scale.setup()
     sim = simulate(setup, N=scale.N, steps=scale.steps, seed=seed)
@@ -363,27 +364,28 @@ def finite_width(scale: Scale, out: pathlib.Path, seed: int = 0):
 
     band = within_run_band(sol, scale.N)
     cov, offset, spread, n = coverage(band.band_sd)
-    checks = [Check("finite_width", f"within-run band coverage (rest + tilt with feedback + memorization, n={n})",
+    checks = [Check("finite_width", f"within-run band coverage (rest + tilt + sample part, with feedback, n={n})",
                     0.6827, cov, 3 * math.sqrt(0.6827 * 0.3173 / max(n, 1)) + 0.01),
               Check("finite_width", "crossing offset / band sd", 0.0, offset, 0.0, informational=True),
               Check("finite_width", "crossing spread / band sd", 1.0, spread, 0.0, informational=True)]
     for name, band_sd in (("frozen-init scatter band", fw.band_scatter_sd), ("band over inits", fw.band_sd),
                           ("band of the nonlinear rest", fw.band_rest_sd),
-                          ("band without memorization (rest + tilt)", np.hypot(band.rest_sd, band.tilt_sd))):
+                          ("band without the sample's part (rest + tilt)", np.hypot(band.rest_sd, band.tilt_sd))):
         checks.append(Check("finite_width", f"{name}: coverage", 0.6827, coverage(band_sd)[0], 0.0,
                             informational=True))
     n_test = 10_000
     for step in (int(sim.record_steps[len(sim.record_steps) * 2 // 3]), int(sim.record_steps[-1])):
         j = int(np.searchsorted(sim.record_steps, step))
         e_th = float(fw.test_error[step])
-        checks.append(Check("finite_width", f"test error (t={step})", e_th, float(sim.test_error[j]),
-                            3 * math.sqrt(e_th / n_test)))
+        checks.append(Check("finite_width", f"test error, frozen init (t={step}; with the feedback: case "
+                            "finite_size)", e_th, float(sim.test_error[j]), 3 * math.sqrt(e_th / n_test),
+                            informational=True))
     fig, ax = new_figure(1, 2, figsize=(11, 4))
     sat = t_sat >= 1
     ax[0].plot(t_sat[sat], np.abs(sim.x_par[sat]), ",", alpha=0.4, label="training examples")
     ax[0].plot(sol.t[1:], sol.x_star[1:], "k", label="x*(t)")
     for band_sd, colour, label in ((fw.band_scatter_sd, "C1", "frozen-init scatter"),
-                                   (band.band_sd, "C2", "rest + tilt with feedback + memorization")):
+                                   (band.band_sd, "C2", "rest + tilt + sample part, with feedback")):
         ax[0].fill_between(sol.t[1:], sol.x_star[1:] - band_sd[1:], sol.x_star[1:] + band_sd[1:], color=colour,
                            alpha=0.2, label=f"{label} (+-1 sd)")
     ax[0].set(xscale="log", xlabel="t_sat", ylabel="|x_par|", ylim=(0, 3), title=f"band: coverage {cov:.3f} (Gaussian: 0.683)")
