@@ -52,8 +52,8 @@ class DataAverage:
         return self.closed_form if self.closed_form is not None else self.integral
 
 
-class _Timeout(Exception):
-    pass
+class _Timeout(BaseException):
+    """Not an Exception: SymPy's integrators catch Exception in places, which would swallow the time limit."""
 
 
 @contextlib.contextmanager
@@ -64,6 +64,7 @@ def _time_limit(seconds):
         return
 
     def _raise(signum, frame):
+        signal.alarm(1)   # should some handler still swallow it, it comes again a second later
         raise _Timeout
 
     previous = signal.signal(signal.SIGALRM, _raise)
