@@ -215,6 +215,21 @@ class TiltPrediction:
 SAMPLES = ("fixed", "fresh")
 
 
+def _check_feedback_inputs(solution, N, sample, what):
+    """The inputs of a prediction with the hinge's feedback, checked before any work: (setup, N)."""
+    setup = _check_solution(solution)
+    if not getattr(solution.kernels, "HAS_TILT", False):
+        raise ValueError(f"{what} is derived for the hinge loss on Gaussian data, got loss "
+                         f"{solution.variant.loss.name!r} and data {solution.variant.data.name!r}")
+    if N is not None:
+        N = check_int("N (None for an infinite training set)", N, 1)
+    if sample not in SAMPLES:
+        raise ValueError(f"sample must be one of {', '.join(map(repr, SAMPLES))}, got {sample!r}")
+    if setup.label_noise > 0:
+        raise ValueError(f"{what} is derived for clean labels (label_noise = 0)")
+    return setup, N
+
+
 def tilt(solution: MeanFieldSolution, N: int | None = None, sample: str = "fixed") -> TiltPrediction:
     """The tilt of the effective teacher over time, with the loss's feedback (hinge loss, Gaussian data).
 
@@ -222,17 +237,8 @@ def tilt(solution: MeanFieldSolution, N: int | None = None, sample: str = "fixed
     examples used at every step (its noise is the same from step to step); ``sample="fresh"``: N new examples
     at every step (``simulate(..., online=True)``).
     """
-    setup = _check_solution(solution)
+    setup, N = _check_feedback_inputs(solution, N, sample, "the tilt")
     k = solution.kernels
-    if not getattr(k, "HAS_TILT", False):
-        raise ValueError(f"the tilt is derived for the hinge loss on Gaussian data, got loss "
-                         f"{solution.variant.loss.name!r} and data {solution.variant.data.name!r}")
-    if N is not None:
-        N = check_int("N (None for an infinite training set)", N, 1)
-    if sample not in SAMPLES:
-        raise ValueError(f"sample must be one of {', '.join(map(repr, SAMPLES))}, got {sample!r}")
-    if setup.label_noise > 0:
-        raise ValueError("the tilt is derived for clean labels (label_noise = 0)")
     d, beta, sw = float(setup.d), setup.beta, setup.sigma_w
     c = solution.variant.odd_slope(setup.leak)
     n = len(solution.t)
@@ -341,16 +347,9 @@ def rest_feedback(solution: MeanFieldSolution, N: int | None = None, sample: str
     training examples the part the sample puts in (``sample="fixed"``: one set used at every step;
     ``"fresh"``: new examples at every step). Hinge loss, Gaussian data, clean labels; ``None`` for an
     activation whose degree-2 coefficient is not even in x_par (the derivation does not cover it)."""
-    setup = _check_solution(solution)
+    setup, N = _check_feedback_inputs(solution, N, sample, "the rest's feedback")
     k = solution.kernels
     fw = solution.variant.finite_width_kernels()
-    if not getattr(k, "HAS_TILT", False):
-        raise ValueError(f"the rest's feedback is derived for the hinge loss on Gaussian data, got loss "
-                         f"{solution.variant.loss.name!r} and data {solution.variant.data.name!r}")
-    if N is not None:
-        N = check_int("N (None for an infinite training set)", N, 1)
-    if sample not in SAMPLES:
-        raise ValueError(f"sample must be one of {', '.join(map(repr, SAMPLES))}, got {sample!r}")
     if not getattr(fw, "HAS_DEGREE2", False):
         return None
     grid = _REST_GRID
