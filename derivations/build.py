@@ -13,6 +13,8 @@ from derivations.codegen import (activation_module_key, activation_module_source
 from derivations.finite_sample import derive_finite_sample
 from derivations.finite_width import derive_finite_width
 from derivations.meanfield import derive
+from derivations.quadratic import derive_quadratic
+from derivations.quadratic_codegen import quadratic_module_key, quadratic_module_source
 from mftheory.atomic import write_atomically
 
 GENERATED_DIR = pathlib.Path(__file__).resolve().parent.parent / "mftheory" / "kernels" / "generated"
@@ -43,6 +45,8 @@ def expected_key(module: str) -> str:
     carry to be up to date, computed without deriving anything."""
     if module == "activations":
         return activation_modules_key([ACTIVATIONS[a] for a in ACTIVATIONS])
+    if module == "quadratic":
+        return quadratic_module_key()
     for family in ("finite_width", "finite_sample"):
         if module.startswith(family + "_"):
             return activation_module_key(family, ACTIVATIONS[module[len(family) + 1:]])
@@ -53,7 +57,7 @@ def expected_key(module: str) -> str:
 def builtin_modules() -> list[str]:
     """Names of every built-in generated module."""
     return ([module_name(d, l) for d in DATA_LAWS for l in LOSSES]
-            + [f"{family}_{a}" for family in ("finite_width", "finite_sample") for a in ACTIVATIONS] + ["activations"])
+            + [f"{family}_{a}" for family in ("finite_width", "finite_sample") for a in ACTIVATIONS] + ["activations", "quadratic"])
 
 
 def stale_modules(target: pathlib.Path = GENERATED_DIR) -> list[str]:
@@ -98,6 +102,16 @@ def build(target: pathlib.Path = GENERATED_DIR, force: bool = False, progress=No
     if status == "generated":
         write_atomically(path, activation_module_source([derive(act, "hinge", "gaussian") for act in ACTIVATIONS]))
     records.append(BuildRecord("activations", path, status, time.perf_counter() - start))
+    if progress:
+        progress(records[-1])
+    path = target / "quadratic.py"
+    start = time.perf_counter()
+    status = "cached" if not force and stored_key(path) == expected_key("quadratic") else "generated"
+    if status == "generated":
+        write_atomically(path, quadratic_module_source(derive_quadratic()))
+    records.append(BuildRecord("quadratic", path, status, time.perf_counter() - start))
+    if progress:
+        progress(records[-1])
     init = target / "__init__.py"
     if not init.exists():
         write_atomically(init, '"""Kernel modules generated from derivations/ (committed, reviewable, cacheable)."""\n')

@@ -1,0 +1,208 @@
+"""Extensive-width quadratic networks: the long-time estimator of gradient descent, derived.
+
+Model (conventions of Martin, Biroli & Bach's code): Z = W W^T with W in R^{d x m}, teacher Z* = W* W*^T with
+W* entries N(0, 1/m*), kappa = m/d, kappa* = m*/d, n = alpha d^2 examples X_k (GOE: off-diagonal variance 1/d,
+diagonal 2/d), labels y_k = Tr(X_k Z*) + sqrt(Delta) xi_k, loss
+L = (1/(4n)) sum_k (Tr(X_k Z) - y_k)^2 + (lambda/d) ||W||_F^2, gradient descent on d L.
+
+Derived below, for d -> infinity at fixed alpha, kappa, kappa*, lambda, Delta:
+
+1. the teacher's spectrum as a sum of kappa* d free rank-one parts: R-transform R*(w) = kappa* / (kappa* - w)
+   (Marchenko-Pastur);
+2. the effective observation Y = Z* + sqrt(s) G (G a GOE matrix of the data's law): its R-transform is
+   R*(w) + s w (free additivity), so its Cauchy transform solves a cubic; the density is the imaginary part of
+   the cubic's complex root (Cardano), and the edges of its support are the real zeros of the cubic's
+   discriminant, a quartic in x;
+3. the estimator: since ||W||_F^2 = Tr Z, a minimum of d L over W is a minimum over PSD Z of
+   (1/(2n)) sum_k (<A_k, z> - y~_k)^2 + lambda Tr Z in an orthonormal basis of symmetric matrices
+   (X_k = sqrt(2/d) A_k, A_k standard Gaussian in d(d+1)/2 dimensions). Its high-dimensional limit (the
+   state evolution of approximate message passing, or Gordon's comparison) is the proximal map of the penalty at
+   an effective threshold theta applied to Y: a spectral soft thresholding Z = sum_i (y_i - theta)_+ v_i v_i^T;
+4. its test error from Y's spectrum alone (Stein's unbiased risk estimate, the divergence of a spectral map):
+   MSE = int min(y, theta)^2 dmu - s + 2 s D, D = int int (f(x) - f(y)) / (x - y) dmu dmu, f(y) = (y - theta)_+;
+5. the two scalar equations in (s, theta): s = (Delta / 2 + MSE) / (2 alpha) and lambda = theta (1 - D / (2 alpha));
+6. the training residual (message passing's Onsager term): (1/n) sum_k r_k^2 = 4 alpha s (lambda / theta)^2,
+   the in-sample error (1/(2n)) sum_k r_k^2 and the training loss L;
+7. thresholds: perfect recovery at lambda -> 0+ (s -> 0 with theta / sqrt(s) -> t: the minimax risk of the
+   matrix denoiser, alpha = min_t M(t) / 2), by counting at lambda = 0 (the rank-m PSD matrices form a manifold
+   of dimension d m - m (m - 1) / 2), and the interpolation threshold with label noise (the statistical dimension
+   of the PSD matrices of rank at most m).
+
+Approximations, stated once: d -> infinity (corrections of relative order 1/d); gradient descent reaches the
+global minimum of d L over W, which for lambda > 0 is the convex problem in Z whenever the estimator's rank
+fraction is below kappa (``rank_limited`` says where it is not); the O(d) terms of the divergence (the
+eigenvalues' own derivatives) are dropped against its O(d^2) part.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import sympy as sp
+
+from derivations.checks import require
+from derivations.meanfield import Step
+
+# spectral variable, Cauchy transform and R-transform argument
+z, G, w = sp.symbols("z G w")
+x, u, y_ = sp.symbols("x u y", real=True)
+s = sp.Symbol("s", positive=True)                 # variance of the effective noise (semicircle variance)
+kappa_star = sp.Symbol("kappa_star", positive=True)
+kappa = sp.Symbol("kappa", positive=True)
+alpha = sp.Symbol("alpha", positive=True)
+lam = sp.Symbol("lambda", nonnegative=True)
+Delta = sp.Symbol("Delta", nonnegative=True)
+theta = sp.Symbol("theta", real=True)
+t = sp.Symbol("t", real=True)                     # theta / sqrt(s) in the recovery limit
+v = sp.Symbol("v", positive=True)                 # a semicircle's variance
+d = sp.Symbol("d", positive=True)
+mse = sp.Symbol("MSE", nonnegative=True)
+min2 = sp.Symbol("I_min2", nonnegative=True)      # int min(y, theta)^2 dmu
+D = sp.Symbol("D", nonnegative=True)              # the divergence's double integral
+trace_z = sp.Symbol("T_Z", nonnegative=True)      # Tr Z / d
+
+
+@dataclasses.dataclass(frozen=True)
+class QuadraticDerivation:
+    steps: list
+    cubic: tuple          # coefficients (of G^3, G^2, G, 1) of the Cauchy transform's equation, in z, s, kappa*
+    depressed: tuple      # (p, q) of the depressed cubic, in x, s, kappa*
+    edge_quartic: tuple   # coefficients (x^4 ... x^0) of the polynomial whose real zeros bound the support
+    free_cumulants: tuple  # first three free cumulants of Y's spectrum
+    mse: sp.Expr          # in min2, s, D
+    noise: sp.Expr        # s as a function of MSE, alpha, Delta
+    lambda_equation: sp.Expr  # lambda as a function of theta, D, alpha
+    fit: sp.Expr          # (1/n) sum_k r_k^2 in alpha, s, lambda, theta
+    in_sample_error: sp.Expr
+    train_loss: sp.Expr   # in the fit, lambda and Tr Z / d
+    semicircle_density: sp.Expr   # in u, v
+    semicircle_min2: sp.Expr      # E[min(u, t)^2] for u ~ semicircle of variance v, |t| < 2 sqrt(v)
+    recovery_risk: sp.Expr        # M(t) in kappa*, the semicircle parts and D_null
+    counting_threshold: sp.Expr   # alpha at lambda = 0, kappa < 1
+    psd_interpolation: sp.Expr    # alpha of the interpolation threshold when kappa >= 1/2
+
+
+def derive_quadratic() -> QuadraticDerivation:
+    steps = []
+    add = lambda *args: steps.append(Step(*args))
+
+    # 1. teacher: kappa* d rank-one parts, each with eigenvalue |w*_a|^2 -> d / m* = 1 / kappa*; a rank-one matrix
+    # of eigenvalue c in dimension d has R-transform c / (d (1 - c w)) to leading order in 1/d
+    c = 1 / kappa_star
+    r_teacher = sp.simplify(kappa_star * d * (c / (d * (1 - c * w))))
+    require(sp.simplify(r_teacher - kappa_star / (kappa_star - w)) == 0, "teacher R-transform")
+    first = sp.series(r_teacher, w, 0, 3).removeO()
+    require(sp.simplify(first.coeff(w, 0) - 1) == 0 and sp.simplify(first.coeff(w, 1) - 1 / kappa_star) == 0,
+            "teacher spectrum: Tr Z*/d = 1 and Tr Z*^2/d - 1 = 1/kappa*")
+    add("teacher_r", "teacher spectrum (Marchenko-Pastur) as an R-transform",
+        sp.Eq(sp.Function("R_*")(w), r_teacher),
+        "Z* is a sum of kappa* d free rank-one matrices of eigenvalue 1/kappa* (d -> infinity).")
+
+    # 2. Y = Z* + sqrt(s) GOE: R adds; the Cauchy transform G inverts z = R(G) + 1/G
+    r_total = r_teacher + s * w
+    numerator = sp.numer(sp.together(r_total.subs(w, G) + 1 / G - z))
+    poly = sp.Poly(sp.expand(-numerator), G)
+    require(poly.degree() == 3, "the Cauchy transform of Y solves a cubic")
+    a3, a2, a1, a0 = [sp.factor(cf) for cf in poly.all_coeffs()]
+    require(sp.simplify(a3 - s) == 0, "leading coefficient s")
+    add("cubic", "Cauchy transform of Y = Z* + sqrt(s) G: a cubic (free additivity of R-transforms)",
+        sp.Eq(sum(cf * G**k for cf, k in zip((a3, a2, a1, a0), (3, 2, 1, 0))), 0),
+        "G(z) = int dmu(y) / (z - y); the root with Im G < 0 for Im z > 0.")
+    cumulants = (sp.Integer(1), 1 / kappa_star + s, 1 / kappa_star**2)
+    series = sp.series(r_total, w, 0, 3).removeO()
+    require(all(sp.simplify(series.coeff(w, k) - cumulants[k]) == 0 for k in range(3)), "free cumulants of Y")
+
+    # Cardano: one real root and a complex pair when (q/2)^2 + (p/3)^3 > 0; Im of the pair = sqrt(3)/2 (u - v)
+    A, B, C, E = [cf.subs(z, x) for cf in (a3, a2, a1, a0)]
+    p = sp.simplify((3 * A * C - B**2) / (3 * A**2))
+    q = sp.simplify((2 * B**3 - 9 * A * B * C + 27 * A**2 * E) / (27 * A**3))
+    add("density", "density of Y's spectrum from the complex root (Cardano)",
+        sp.Eq(sp.Function("rho")(x), sp.sqrt(3) / (2 * sp.pi) * (sp.cbrt(-q / 2 + sp.sqrt(q**2 / 4 + p**3 / 27))
+                                                                  - sp.cbrt(-q / 2 - sp.sqrt(q**2 / 4 + p**3 / 27)))),
+        "where (q/2)^2 + (p/3)^3 > 0 (real cube roots); zero elsewhere.")
+    quartic = sp.Poly(sp.numer(sp.together(q**2 / 4 + p**3 / 27)), x)
+    require(quartic.degree() <= 4, "the support's edges solve a quartic")
+    edge = tuple(sp.factor(cf) for cf in quartic.all_coeffs())
+    edge = (sp.Integer(0),) * (5 - len(edge)) + edge
+    add("edges", "edges of the support: zeros of the discriminant",
+        sp.Eq(sum(cf * x**k for cf, k in zip(edge, range(4, -1, -1))), 0), "")
+
+    # 3.-4. the estimator's risk from Y's spectrum: Stein's identity with the divergence of a spectral map,
+    # div F = sum_i f'(y_i) + sum_{i<j} (f(y_i) - f(y_j)) / (y_i - y_j) -> d^2 D / 2
+    P = d * (d + 1) / 2
+    tau2 = 2 * s / d  # Y = Z* + tau g in the orthonormal basis: off-diagonal variance tau^2 / 2 = s / d
+    risk = (d * min2 - P * tau2 + 2 * tau2 * (d**2 * D / 2)) / d
+    mse_expr = sp.limit(risk, d, sp.oo)
+    require(sp.simplify(mse_expr - (min2 - s + 2 * s * D)) == 0, "risk from the spectrum")
+    add("risk", "test error from Stein's identity (divergence of the spectral soft threshold)",
+        sp.Eq(mse, mse_expr),
+        "I_min2 = int min(y, theta)^2 dmu(y), D = int int ((y-theta)_+ - (y'-theta)_+) / (y - y') dmu dmu.")
+
+    # 5. the fixed point: tau^2 = sigma_w^2 + E||z - z*||^2 / n and lambda = theta (1 - E div / n)
+    n = alpha * d**2
+    sigma_w2 = Delta * d / (2 * n)
+    noise_expr = sp.solve(sp.Eq(tau2, sigma_w2 + d * mse / n), s)[0]
+    require(sp.simplify(noise_expr - (Delta / 2 + mse) / (2 * alpha)) == 0, "effective noise")
+    add("noise", "effective noise of the observation",
+        sp.Eq(s, noise_expr), "state evolution of message passing for (1/2)||y - B z||^2 + lambda Tr Z, Z PSD.")
+    lambda_expr = sp.limit(theta * (1 - (d**2 * D / 2) / n), d, sp.oo)
+    add("threshold", "effective threshold", sp.Eq(lam, lambda_expr), "the stationarity of the penalty.")
+
+    # 6. training residual: r_k = sqrt(2n/d) (B z - y')_k with ||B z - y'||^2 / n -> tau^2 (1 - div/n)^2
+    fit_expr = sp.simplify((2 * n / d) * tau2 * (lam / theta)**2)
+    add("fit", "mean squared training residual", sp.Eq(sp.Symbol("R_train"), fit_expr),
+        "message passing's Onsager-corrected residual at the fixed point.")
+    in_sample = fit_expr / 2
+    loss_expr = fit_expr / 4 + lam * trace_z
+    add("train_loss", "training loss L (data term plus penalty, lambda ||W||^2/d = lambda Tr Z/d)",
+        sp.Eq(sp.Symbol("L"), loss_expr), "T_Z = Tr Z / d = int (y - theta)_+ dmu.")
+
+    # 7a. recovery at lambda -> 0+: s -> 0 with theta = t sqrt(s). Signal eigenvalues (fraction kappa*) stay at
+    # O(1): min(y, theta)^2 = s t^2, and every pair with one of them has divided difference 1. The null block
+    # (fraction 1 - kappa*) is sqrt(s) times a semicircle of variance 1 - kappa*.
+    rho_sc = sp.sqrt(4 * v - u**2) / (2 * sp.pi * v)
+    require(sp.simplify(sp.integrate(rho_sc, (u, -2 * sp.sqrt(v), 2 * sp.sqrt(v))) - 1) == 0, "semicircle mass")
+    require(sp.simplify(sp.integrate(u**2 * rho_sc, (u, -2 * sp.sqrt(v), 2 * sp.sqrt(v))) - v) == 0,
+            "semicircle variance")
+    # u = 2 sqrt(v) sin(phi): the semicircle becomes (2/pi) cos(phi)^2 dphi on [-pi/2, pi/2]
+    phi, phi_t = sp.symbols("phi phi_t", real=True)
+    measure = 2 / sp.pi * sp.cos(phi)**2
+    below = sp.integrate(4 * v * sp.sin(phi)**2 * measure, (phi, -sp.pi / 2, phi_t))
+    above = (2 * sp.sqrt(v) * sp.sin(phi_t))**2 * sp.integrate(measure, (phi, phi_t, sp.pi / 2))
+    sc_min2 = sp.simplify((below + above).subs(phi_t, sp.asin(t / (2 * sp.sqrt(v)))))
+    d_null = sp.Symbol("D_0", nonnegative=True)
+    e_null = sp.Symbol("J_0", nonnegative=True)
+    risk0 = kappa_star * t**2 + (1 - kappa_star) * e_null - 1 + 2 * (kappa_star**2 + 2 * kappa_star * (1 - kappa_star)
+                                                                      + (1 - kappa_star)**2 * d_null)
+    risk_from_general = (sp.limit(mse_expr.subs({min2: s * (kappa_star * t**2 + (1 - kappa_star) * e_null),
+                                                 D: kappa_star**2 + 2 * kappa_star * (1 - kappa_star)
+                                                 + (1 - kappa_star)**2 * d_null}) / s, s, 0))
+    require(sp.simplify(risk_from_general - risk0) == 0, "recovery risk from the general risk")
+    add("recovery_risk", "risk per unit noise of the denoiser near perfect recovery",
+        sp.Eq(sp.Function("M")(t), risk0),
+        "J_0 = E[min(u, t)^2] and D_0 the divided-difference integral for u ~ semicircle of variance "
+        "1 - kappa*; perfect recovery at lambda -> 0+ for alpha > min_t M(t) / 2.")
+    add("semicircle_min2", "E[min(u, t)^2] for a semicircle of variance v",
+        sp.Eq(sp.Symbol("J_0"), sc_min2), "|t| <= 2 sqrt(v).")
+
+    # 7b. lambda = 0, kappa < 1: n constraints against the dimension of the rank-m PSD matrices
+    m = kappa * d
+    counting = sp.limit((d * m - m * (m - 1) / 2) / d**2, d, sp.oo)
+    add("counting", "perfect recovery at lambda = 0 (kappa* <= kappa < 1): dimension count",
+        sp.Eq(sp.Symbol("alpha_0"), counting), "gradient descent reaches an interpolating minimum.")
+
+    # 7c. interpolation threshold with label noise (s -> infinity, theta -> 0): D for the projection onto the
+    # PSD cone of a semicircle; pairs of opposite signs give E[x / (x + |y|)] = 1/2 by exchanging x and |y|
+    xx, yy = sp.symbols("x_+ y_-", positive=True)
+    require(sp.simplify(xx / (xx + yy) + yy / (yy + xx) - 1) == 0, "exchange symmetry")
+    d_psd = sp.Rational(1, 4) * 1 + sp.Rational(1, 2) * sp.Rational(1, 2)
+    psd = d_psd / 2
+    add("interpolation", "interpolation threshold with label noise (kappa >= 1/2)",
+        sp.Eq(sp.Symbol("alpha_interp"), psd),
+        "half the symmetric matrices' dimension is the PSD cone's statistical dimension; for kappa < 1/2 the rank "
+        "limit enters (computed numerically from the rank-constrained projection).")
+
+    return QuadraticDerivation(steps=steps, cubic=(a3, a2, a1, a0), depressed=(p, q), edge_quartic=edge,
+                               free_cumulants=cumulants, mse=mse_expr, noise=noise_expr,
+                               lambda_equation=lambda_expr, fit=fit_expr, in_sample_error=in_sample,
+                               train_loss=loss_expr, semicircle_density=rho_sc, semicircle_min2=sc_min2,
+                               recovery_risk=risk0, counting_threshold=counting, psd_interpolation=psd)

@@ -1,0 +1,98 @@
+"""The long-time estimator of gradient descent on the quadratic network, predicted over a range of alpha.
+
+For lambda > 0, gradient descent on d L reaches the minimum over PSD Z of (1/(4n)) sum_k (Tr(X_k Z) - y_k)^2 d +
+lambda Tr Z (||W||_F^2 = Tr Z): a convex problem whose d -> infinity solution is a spectral soft threshold
+Z = sum_i (y_i - theta)_+ v_i v_i^T of Y = Z* + sqrt(s) G (G a GOE matrix), with (s, theta) the solution of two
+scalar equations (derivations/quadratic.py, steps 3-5). The solution is unique, so the curve over alpha is
+followed by continuation (each point starts from its neighbour) without branches. Where the estimator's rank
+fraction exceeds kappa, the network cannot represent it: ``rank_limited`` marks those points, where the convex
+prediction does not apply.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+from scipy import optimize
+
+from mftheory.kernels.generated import quadratic as K
+from mftheory.model import _check_real
+from mftheory.quadratic.setup import QuadraticSetup
+
+
+@dataclasses.dataclass(frozen=True)
+class LongTimePrediction:
+    """Arrays over ``alpha`` (n = alpha d^2) of the long-time estimator's statistics (d -> infinity).
+
+    ``mse`` ||Z - Z*||_F^2 / d; ``in_sample_error`` (1/(2n)) sum_k r_k^2; ``train_loss`` L (data term plus
+    penalty); ``rank`` the fraction of nonzero eigenvalues of Z (rank / d); ``trace`` Tr Z / d; ``s`` and
+    ``theta`` the effective noise and threshold; ``rank_limited`` where rank > kappa (the prediction does not
+    apply there)."""
+
+    setup: QuadraticSetup
+    alpha: np.ndarray
+    mse: np.ndarray
+    in_sample_error: np.ndarray
+    train_loss: np.ndarray
+    rank: np.ndarray
+    trace: np.ndarray
+    s: np.ndarray
+    theta: np.ndarray
+    rank_limited: np.ndarray
+
+    def spectrum(self, index: int, points) -> tuple[np.ndarray, float]:
+        """Z's spectrum at ``alpha[index]``: the density of its nonzero eigenvalues at ``points`` (> 0) and the mass
+        of its atom at zero. Z's eigenvalues are (y - theta)_+ for y in Y's spectrum."""
+        points = np.asarray(points, dtype=float)
+        s, theta = float(self.s[index]), float(self.theta[index])
+        density = np.array([K.density(p + theta, s, self.setup.kappa_star) if p > 0 else 0.0 for p in points])
+        return density, 1.0 - float(self.rank[index])
+
+
+def _solve(alpha, setup, guess):
+    args = (alpha, setup.lam, setup.Delta, setup.kappa_star)
+
+    def equations(v):
+        if not -30.0 < v[0] < 30.0:  # outside, the support's quartic over- or underflows
+            return [1e3 * math.copysign(1.0, v[0]), 0.0]
+        return list(K.fixed_point_residual(v[0], v[1], *args)[0])
+
+    starts = [guess] if guess is not None else []
+    zero_noise = (setup.Delta / 2 + 1 + 1 / setup.kappa_star) / (2 * alpha)
+    starts += [(math.log(zero_noise * f), th) for f in (1.0, 0.3, 0.05) for th in (setup.lam, 0.5, 2.0)]
+    for start in starts:
+        sol = optimize.root(equations, start, method="hybr", options={"xtol": 1e-12})
+        if sol.success and max(abs(r) for r in equations(sol.x)) < 1e-9:
+            return sol.x
+    raise RuntimeError(f"the long-time fixed point was not found at alpha={alpha} for {setup}")
+
+
+def long_time(setup: QuadraticSetup, alpha) -> LongTimePrediction:
+    """The long-time (gradient descent's limit) estimator at each ``alpha`` (a number or an array of them)."""
+    if not isinstance(setup, QuadraticSetup):
+        raise TypeError(f"setup must be a QuadraticSetup, got {type(setup).__name__}")
+    if setup.lam <= 0:
+        raise ValueError("lam must be > 0 for long_time (at lambda = 0 the limit depends on the init); use "
+                         "thresholds() for the lambda = 0 recovery threshold")
+    alphas = np.atleast_1d(np.asarray(alpha, dtype=float))
+    for a in alphas:
+        _check_real("alpha", float(a), low=0.0, low_open=True)
+    order = np.argsort(alphas)
+    out = {k: np.empty(alphas.size) for k in ("mse", "in_sample_error", "train_loss", "rank", "trace", "s", "theta")}
+    guess = None
+    for i in order:
+        a = float(alphas[i])
+        log_s, theta = _solve(a, setup, guess)
+        guess = (log_s, theta)
+        s = math.exp(log_s)
+        _, (mse, _, rank, trace, _) = K.fixed_point_residual(log_s, theta, a, setup.lam, setup.Delta,
+                                                             setup.kappa_star)
+        out["mse"][i] = mse
+        out["rank"][i] = rank
+        out["trace"][i] = trace
+        out["s"][i] = s
+        out["theta"][i] = theta
+        out["in_sample_error"][i] = K.in_sample_error(a, s, setup.lam, theta)
+        out["train_loss"][i] = K.train_loss(a, s, setup.lam, theta, trace)
+    return LongTimePrediction(setup=setup, alpha=alphas, rank_limited=out["rank"] > setup.kappa, **out)

@@ -1,0 +1,175 @@
+"""The quadratic network's long-time theory: SymPy results and generated kernels against independent numerics
+(mpmath at high precision, Monte Carlo of random matrices)."""
+import math
+
+import mpmath as mp
+import numpy as np
+import pytest
+import sympy as sp
+
+from derivations import quadratic as Q
+from derivations.quadratic import derive_quadratic
+from mftheory.kernels.generated import quadratic as K
+from mftheory.quadratic import QuadraticSetup, long_time, thresholds
+
+mp.mp.dps = 40
+
+
+@pytest.fixture(scope="module")
+def derivation():
+    return derive_quadratic()
+
+
+def _goe(rng, d):
+    h = rng.normal(0.0, math.sqrt(1.0 / (2 * d)), (d, d))
+    return h + h.T
+
+
+def _teacher(rng, d, kappa_star):
+    m = int(round(kappa_star * d))
+    w = rng.normal(0.0, 1.0 / math.sqrt(m), (d, m))
+    return w @ w.T
+
+
+def _mp_density(x, s, ks):
+    """-Im G / pi from mpmath's roots of the cubic, at 40 digits (independent of Cardano's formula)."""
+    coefficients = [s, -ks * s - x, ks * x - ks + 1, -ks]
+    roots = mp.polyroots([mp.mpf(c) for c in coefficients], maxsteps=200, extraprec=200)
+    return max(0, max(-mp.im(r) for r in roots)) / mp.pi
+
+
+@pytest.mark.parametrize("s,ks", [(0.2, 0.5), (0.01, 0.3), (1.5, 1.4), (0.05, 0.8)])
+def test_density_matches_mpmath_roots(s, ks):
+    support = K.support(s, ks)
+    for left, right in support:
+        for frac in (0.01, 0.3, 0.5, 0.77, 0.99):
+            x = left + frac * (right - left)
+            assert K.density(x, s, ks) == pytest.approx(float(_mp_density(x, s, ks)), rel=1e-8, abs=1e-10)
+    # outside the support the density vanishes
+    assert K.density(support[0, 0] - 0.05, s, ks) == 0.0
+    assert K.density(support[-1, 1] + 0.05, s, ks) == 0.0
+
+
+@pytest.mark.parametrize("s,ks", [(0.2, 0.5), (0.01, 0.3), (1.5, 1.4)])
+def test_spectral_moments_match_free_cumulants(derivation, s, ks):
+    """Mass 1 and the first three moments from the free cumulants (1, 1/ks + s, 1/ks^2), against the quadrature."""
+    xs, ws = K.spectral_nodes(s, ks, 1e9)
+    k1, k2, k3 = [float(c.subs({Q.s: s, Q.kappa_star: ks})) for c in derivation.free_cumulants]
+    moments = [1.0, k1, k2 + k1**2, k3 + 3 * k1 * k2 + k1**3]
+    for power, expected in enumerate(moments):
+        assert float(np.sum(ws * xs**power)) == pytest.approx(expected, rel=1e-9)
+
+
+def test_density_matches_random_matrices():
+    """The eigenvalue CDF of Z* + sqrt(s) G (d = 600) at five points against the integrated density."""
+    rng = np.random.default_rng(1)
+    d, s, ks = 600, 0.1, 0.5
+    eigenvalues = np.linalg.eigvalsh(_teacher(rng, d, ks) + math.sqrt(s) * _goe(rng, d))
+    edges = sorted(float(e) for e in K.support(s, ks).ravel())
+    for point in (-0.5, 0.2, 1.0, 2.5, 4.0):
+        xs, ws = K.spectral_nodes(s, ks, point)  # panels split at the point: the CDF is a sum of whole panels
+        predicted = float(np.sum(ws[xs < point]))
+        breaks = [edges[0]] + [e for e in edges[1:] if e < point] + [point]
+        exact_cdf = float(mp.quad(lambda x: _mp_density(x, s, ks), breaks)) if point > edges[0] else 0.0
+        assert predicted == pytest.approx(exact_cdf, abs=1e-7)  # both quadratures reach about 1e-8
+        # eigenvalue counts fluctuate by O(1/d) (rigidity) around the limit law
+        assert np.mean(eigenvalues < point) == pytest.approx(exact_cdf, abs=5.0 / d)
+
+
+def test_risk_matches_monte_carlo_denoising():
+    """MSE = I_min2 - s + 2 s D (Stein's identity) against ||eta(Y) - Z*||^2 / d measured on random matrices."""
+    rng = np.random.default_rng(2)
+    d, s, ks, theta = 500, 0.15, 0.5, 0.4
+    _, min2, D, rank, _ = K.spectral_functionals(s, ks, theta)
+    predicted = K.risk(min2, s, D)
+    errors = []
+    for _ in range(3):
+        z_star = _teacher(rng, d, ks)
+        values, vectors = np.linalg.eigh(z_star + math.sqrt(s) * _goe(rng, d))
+        estimate = (vectors * np.maximum(values - theta, 0.0)) @ vectors.T
+        errors.append(np.sum((estimate - z_star) ** 2) / d)
+    # the dropped O(d) part of the divergence and the d(d+1)/2 count are O(1/d) relative
+    assert np.mean(errors) == pytest.approx(predicted, rel=3.0 / d + 0.01)
+
+
+def test_divided_difference_of_a_threshold_at_zero_is_a_half_for_a_semicircle():
+    """The PSD cone's statistical dimension: D(theta = 0) = 1/2 for a symmetric law (interpolation at 1/4)."""
+    assert K.semicircle_divided_difference(0.0, 1.0) == pytest.approx(0.5, abs=1e-10)
+    assert thresholds(0.7, 0.5).interpolation == 0.25
+
+
+def test_semicircle_min2_matches_mpmath(derivation):
+    v, t = mp.mpf("0.6"), mp.mpf("0.3")
+    density = lambda u: mp.sqrt(4 * v - u * u) / (2 * mp.pi * v)
+    exact = mp.quad(lambda u: min(u, t) ** 2 * density(u), [-2 * mp.sqrt(v), t, 2 * mp.sqrt(v)])
+    assert K.semicircle_min2(0.3, 0.6) == pytest.approx(float(exact), rel=1e-12)
+    symbolic = derivation.semicircle_min2.subs({Q.t: sp.Rational(3, 10), Q.v: sp.Rational(3, 5)})
+    assert float(symbolic.evalf(30)) == pytest.approx(float(exact), rel=1e-25)
+
+
+def test_recovery_risk_is_the_general_risk_at_small_noise():
+    """M(t) (the s -> 0 limit, null block as a semicircle) against MSE(s, t sqrt(s)) / s at s = 1e-6."""
+    ks, s = 0.5, 1e-6
+    for t in (0.1, 0.3, 0.6):
+        _, min2, D, _, _ = K.spectral_functionals(s, ks, t * math.sqrt(s))
+        assert K.risk(min2, s, D) / s == pytest.approx(K.recovery_risk_at(t, ks), abs=5e-3)
+
+
+def test_thresholds_limits():
+    full = thresholds(1.5, 1.0)
+    assert full.recovery_psd == 0.5 and full.recovery_lambda0 == 0.5
+    assert thresholds(0.6, 0.3).recovery_lambda0 == pytest.approx(0.6 - 0.18)
+    assert thresholds(0.2, 0.3).recovery_lambda0 == math.inf  # the network cannot represent Z*
+    # fewer teacher directions need fewer examples
+    values = [thresholds(2.0, ks).recovery_psd for ks in (0.1, 0.3, 0.5, 0.8)]
+    assert values == sorted(values) and values[0] > 0
+
+
+def test_generated_kernels_match_sympy(derivation):
+    values = {Q.x: 0.7, Q.s: 0.3, Q.kappa_star: 0.4, Q.alpha: 0.6, Q.lam: 0.1, Q.theta: 0.5, Q.Delta: 0.3,
+              Q.min2: 0.2, Q.D: 0.45, Q.mse: 0.25, Q.trace_z: 0.8}
+    ev = lambda e: float(sp.sympify(e).subs(values))
+    assert K.depressed_cubic(0.7, 0.3, 0.4) == pytest.approx(tuple(ev(e) for e in derivation.depressed), rel=1e-13)
+    assert K.risk(0.2, 0.3, 0.45) == pytest.approx(ev(derivation.mse), rel=1e-14)
+    assert K.noise(0.25, 0.6, 0.3) == pytest.approx(ev(derivation.noise), rel=1e-14)
+    assert K.lambda_of_theta(0.5, 0.45, 0.6) == pytest.approx(ev(derivation.lambda_equation), rel=1e-14)
+    assert K.train_loss(0.6, 0.3, 0.1, 0.5, 0.8) == pytest.approx(ev(derivation.train_loss), rel=1e-14)
+
+
+def test_long_time_solves_its_fixed_point_and_limits():
+    setup = QuadraticSetup(kappa=0.7, kappa_star=0.5, lam=0.1)
+    pred = long_time(setup, [0.1, 0.4, 1.0])
+    for i, a in enumerate(pred.alpha):
+        residual, _ = K.fixed_point_residual(math.log(pred.s[i]), pred.theta[i], a, 0.1, 0.0, 0.5)
+        assert max(map(abs, residual)) < 1e-9
+    assert np.all(np.diff(pred.mse) < 0)  # more data, smaller test error
+    assert pred.mse[0] < 1 + 1 / 0.5      # below the zero estimator's
+    # a large penalty gives the zero estimator: MSE -> 1 + 1/kappa*, rank -> 0
+    heavy = long_time(QuadraticSetup(kappa=0.7, kappa_star=0.5, lam=50.0), [0.5])
+    assert heavy.mse[0] == pytest.approx(3.0, rel=1e-6) and heavy.rank[0] < 1e-6
+    density, atom = pred.spectrum(1, [0.5, 1.0, 2.0])
+    assert atom == pytest.approx(1 - pred.rank[1]) and np.all(density >= 0)
+
+
+@pytest.mark.parametrize("bad,match", [(dict(kappa=0.0), "kappa"), (dict(lam=-1.0), "lam"), (dict(d=1), "d"),
+                                       (dict(data="sphere"), "data"), (dict(Delta=float("nan")), "Delta")])
+def test_setup_rejects_bad_input(bad, match):
+    kwargs = dict(kappa=0.7, kappa_star=0.5, lam=0.1) | bad
+    with pytest.raises(ValueError, match=match):
+        QuadraticSetup(**kwargs)
+
+
+def test_long_time_rejects_zero_penalty_and_bad_alpha():
+    with pytest.raises(ValueError, match="lam"):
+        long_time(QuadraticSetup(kappa=0.7, kappa_star=0.5, lam=0.0), [0.5])
+    with pytest.raises(ValueError, match="alpha"):
+        long_time(QuadraticSetup(kappa=0.7, kappa_star=0.5, lam=0.1), [0.5, -1.0])
+
+
+def test_generated_module_is_the_derivation_golden_text(derivation):
+    """Regenerating the committed module from the derivation gives the same text (SymPy's version aside)."""
+    from derivations.build import GENERATED_DIR
+    from derivations.quadratic_codegen import quadratic_module_source
+
+    strip = lambda text: [line for line in text.splitlines() if not line.startswith("# sympy: ")]
+    assert strip(quadratic_module_source(derivation)) == strip((GENERATED_DIR / "quadratic.py").read_text())
