@@ -46,7 +46,7 @@ from derivations.meanfield import Step
 z, G, w = sp.symbols("z G w")
 x, u, y_ = sp.symbols("x u y", real=True)
 s = sp.Symbol("s", positive=True)                 # variance of the effective noise (semicircle variance)
-kappa_star = sp.Symbol("kappa_star", positive=True)
+kappa_star = sp.Symbol("kappa_*", positive=True)
 kappa = sp.Symbol("kappa", positive=True)
 alpha = sp.Symbol("alpha", positive=True)
 lam = sp.Symbol("lambda", nonnegative=True)
@@ -67,6 +67,7 @@ class QuadraticDerivation:
     cubic: tuple          # coefficients (of G^3, G^2, G, 1) of the Cauchy transform's equation, in z, s, kappa*
     depressed: tuple      # (p, q) of the depressed cubic, in x, s, kappa*
     edge_quartic: tuple   # coefficients (x^4 ... x^0) of the polynomial whose real zeros bound the support
+    discriminant_scale: sp.Expr  # (q/2)^2 + (p/3)^3 = edge quartic / discriminant_scale
     free_cumulants: tuple  # first three free cumulants of Y's spectrum
     mse: sp.Expr          # in min2, s, D
     noise: sp.Expr        # s as a function of MSE, alpha, Delta
@@ -115,12 +116,17 @@ def derive_quadratic() -> QuadraticDerivation:
     A, B, C, E = [cf.subs(z, x) for cf in (a3, a2, a1, a0)]
     p = sp.simplify((3 * A * C - B**2) / (3 * A**2))
     q = sp.simplify((2 * B**3 - 9 * A * B * C + 27 * A**2 * E) / (27 * A**3))
+    p_sym, q_sym = sp.symbols("p q", real=True)
+    add("depressed", "depressed cubic (G = g - b / (3 a) at z = x)",
+        sp.Eq(sp.Tuple(p_sym, q_sym), sp.Tuple(p, q)), "")
+    root = sp.sqrt(q_sym**2 / 4 + p_sym**3 / 27)
     add("density", "density of Y's spectrum from the complex root (Cardano)",
-        sp.Eq(sp.Function("rho")(x), sp.sqrt(3) / (2 * sp.pi) * (sp.cbrt(-q / 2 + sp.sqrt(q**2 / 4 + p**3 / 27))
-                                                                  - sp.cbrt(-q / 2 - sp.sqrt(q**2 / 4 + p**3 / 27)))),
+        sp.Eq(sp.Function("rho")(x), sp.sqrt(3) / (2 * sp.pi) * (sp.cbrt(-q_sym / 2 + root) - sp.cbrt(-q_sym / 2 - root))),
         "where (q/2)^2 + (p/3)^3 > 0 (real cube roots); zero elsewhere.")
-    quartic = sp.Poly(sp.numer(sp.together(q**2 / 4 + p**3 / 27)), x)
+    numerator, denominator = sp.fraction(sp.together(q**2 / 4 + p**3 / 27))
+    quartic = sp.Poly(numerator, x)
     require(quartic.degree() <= 4, "the support's edges solve a quartic")
+    require(sp.simplify(denominator - 2916 * s**6) == 0, "the discriminant's denominator")
     edge = tuple(sp.factor(cf) for cf in quartic.all_coeffs())
     edge = (sp.Integer(0),) * (5 - len(edge)) + edge
     add("edges", "edges of the support: zeros of the discriminant",
@@ -202,6 +208,7 @@ def derive_quadratic() -> QuadraticDerivation:
         "limit enters (computed numerically from the rank-constrained projection).")
 
     return QuadraticDerivation(steps=steps, cubic=(a3, a2, a1, a0), depressed=(p, q), edge_quartic=edge,
+                               discriminant_scale=denominator,
                                free_cumulants=cumulants, mse=mse_expr, noise=noise_expr,
                                lambda_equation=lambda_expr, fit=fit_expr, in_sample_error=in_sample,
                                train_loss=loss_expr, semicircle_density=rho_sc, semicircle_min2=sc_min2,

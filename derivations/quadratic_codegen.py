@@ -60,11 +60,16 @@ _SQRT3_2PI = math.sqrt(3.0) / (2.0 * math.pi)
 def density(x, s, kappa_star):
     """Density of Y = Z* + sqrt(s) G at x: the imaginary part of the cubic's complex root (Cardano)."""
     p, q = depressed_cubic(x, s, kappa_star)
-    disc = 0.25 * q * q + p * p * p / 27.0
+    # (q/2)^2 + (p/3)^3 from the quartic, whose terms do not cancel at small s (the two squares do)
+    c4, c3, c2, c1, c0 = edge_quartic(s, kappa_star)
+    disc = ((((c4 * x + c3) * x + c2) * x + c1) * x + c0) / discriminant_scale(s)
     if not disc > 0.0:
         return 0.0
-    r = math.sqrt(disc)
-    return _SQRT3_2PI * (np.cbrt(-0.5 * q + r) - np.cbrt(-0.5 * q - r))
+    # the two real cube roots u, v with u v = -p/3; u taken where -q/2 and the root add, v from the product,
+    # so that neither is a difference of nearly equal numbers
+    half = -0.5 * q
+    u = np.cbrt(half + math.copysign(math.sqrt(disc), half))
+    return _SQRT3_2PI * abs(u + p / (3.0 * u))
 
 
 @jit
@@ -216,6 +221,8 @@ def quadratic_module_source(derivation) -> str:
         _tuple_kernel("depressed_cubic", args_x, Dq.depressed, "(p, q) of the depressed cubic at x"),
         _tuple_kernel("edge_quartic", ("s", "kappa_star"), Dq.edge_quartic,
                       "coefficients (x^4 ... x^0) of the polynomial whose real zeros bound the support"),
+        _kernel("discriminant_scale", ("s",), Dq.discriminant_scale,
+                "(q/2)^2 + (p/3)^3 times this is the edge quartic"),
         _kernel("risk", ("min2", "s", "D"), Dq.mse, "test error MSE = ||Z - Z*||_F^2 / d from the spectrum"),
         _kernel("noise", ("mse", "alpha", "Delta"), Dq.noise, "effective noise s of the fixed point"),
         _kernel("lambda_of_theta", ("theta", "D", "alpha"), Dq.lambda_equation, "lambda at threshold theta"),

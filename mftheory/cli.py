@@ -66,8 +66,12 @@ def write_latex(path: pathlib.Path, variants, compile_pdf: bool = False) -> path
     tilts = [(f"Tilt of the effective teacher with the loss's feedback, {D.activation.name}, {D.loss.name}, "
               f"{D.data.name} data", f"tilt:{D.activation.name}:{D.loss.name}:{D.data.name}", T.steps)
              for D, T in ((D, tilt_or_none(D)) for D in derived) if T is not None]
+    from derivations.quadratic import derive_quadratic
+
+    quadratic = [("Extensive-width quadratic network: the long-time estimator of gradient descent", "quadratic",
+                  derive_quadratic().steps)]
     write_atomically(path, document(derived, [derive_finite_width(a) for a in activations],
-                                    [derive_finite_sample(a) for a in activations], small_noise + tilts))
+                                    [derive_finite_sample(a) for a in activations], small_noise + tilts + quadratic))
     if not compile_pdf:
         return None
     if shutil.which("pdflatex") is None:
@@ -168,7 +172,11 @@ def _cmd_run(args):
     except ImportError:
         print("validate suite not available", file=sys.stderr)
         return 1
-    return validate_main(["run", "--suite", args.suite, "--out", str(out / "validation")])
+    hinge = validate_main(["run", "--suite", args.suite, "--out", str(out / "validation")])
+    # the second model family's suite at the same scale, in its own report
+    quadratic_suite = "quadratic" if args.suite == "quick" else "quadratic-paper"
+    quadratic = validate_main(["run", "--suite", quadratic_suite, "--out", str(out / "validation" / "quadratic")])
+    return hinge or quadratic
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -216,7 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="the main job: derive, export LaTeX, run the validation suite, write the report",
                        description="Derive and generate kernels, write OUT/meanfield.tex (and .pdf when pdflatex "
-                                   "exists), then run the validation suite into OUT/validation.")
+                                   "exists), then run the validation suite into OUT/validation and the quadratic "
+                                   "network's into OUT/validation/quadratic.")
     p.add_argument("--out", default="results")
     p.add_argument("--suite", default="quick", choices=("quick", "paper"))
     p.set_defaults(func=_cmd_run)

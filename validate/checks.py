@@ -17,10 +17,12 @@ class Check:
     # judged, but theory against theory (e.g. the map reaching its own fixed point): ``simulation`` then holds
     # the second theoretical value, and the row is not a validation against simulation
     theory_only: bool = False
+    # judged one way only: passes whenever ``simulation`` is below ``theory`` (a bound, not an estimate)
+    upper_bound: bool = False
 
     @property
     def error(self) -> float:
-        diff = abs(self.simulation - self.theory)
+        diff = max(self.simulation - self.theory, 0.0) if self.upper_bound else abs(self.simulation - self.theory)
         return diff / abs(self.theory) if self.relative else diff
 
     @property
@@ -32,7 +34,8 @@ class Check:
         return {"case": self.case, "quantity": self.quantity, "theory": float(self.theory),
                 "simulation": float(self.simulation), "error": float(self.error), "tolerance": float(self.tolerance),
                 "relative": self.relative,
-                "informational": self.informational, "theory_only": self.theory_only, "pass": self.passed}
+                "informational": self.informational, "theory_only": self.theory_only,
+                "upper_bound": self.upper_bound, "pass": self.passed}
 
 
 def threshold_blur(M: int) -> float:

@@ -50,22 +50,51 @@ class LongTimePrediction:
         return density, 1.0 - float(self.rank[index])
 
 
-def _solve(alpha, setup, guess):
+def _equations(alpha, setup):
     args = (alpha, setup.lam, setup.Delta, setup.kappa_star)
 
     def equations(v):
         if not -30.0 < v[0] < 30.0:  # outside, the support's quartic over- or underflows
             return [1e3 * math.copysign(1.0, v[0]), 0.0]
         return list(K.fixed_point_residual(v[0], v[1], *args)[0])
+    return equations
 
-    starts = [guess] if guess is not None else []
-    zero_noise = (setup.Delta / 2 + 1 + 1 / setup.kappa_star) / (2 * alpha)
-    starts += [(math.log(zero_noise * f), th) for f in (1.0, 0.3, 0.05) for th in (setup.lam, 0.5, 2.0)]
-    for start in starts:
-        sol = optimize.root(equations, start, method="hybr", options={"xtol": 1e-12})
+
+def _theta_at(s, alpha, setup):
+    """The threshold solving lambda = theta (1 - D(s, theta) / (2 alpha)) at noise s (bracketed: at theta = lambda
+    the right side is below lambda, above the spectrum's top edge it is theta)."""
+    top = float(K.support(s, setup.kappa_star)[-1, 1])
+    g = lambda th: K.lambda_of_theta(th, K.spectral_functionals(s, setup.kappa_star, th)[2], alpha) - setup.lam
+    high = max(top, setup.lam) + 1.0
+    if g(setup.lam) >= 0:
+        return setup.lam
+    return optimize.brentq(g, setup.lam, high, xtol=1e-14, rtol=1e-13)
+
+
+def _bracketed(alpha, setup):
+    """The fixed point by nested one-dimensional roots: theta(s) from the threshold equation, then s from the
+    noise equation, bracketed between a tiny s (where the noise equation's right side is larger) and a large one."""
+    def h(log_s):
+        theta = _theta_at(math.exp(log_s), alpha, setup)
+        mse = K.fixed_point_residual(log_s, theta, alpha, setup.lam, setup.Delta, setup.kappa_star)[1][0]
+        return math.log(max(K.noise(mse, alpha, setup.Delta), 1e-300)) - log_s
+    low, high = math.log(1e-8), math.log(1e4)  # the spectral quadrature holds to 1e-8 relative down to s = 1e-8
+    log_s = optimize.brentq(h, low, high, xtol=1e-13)
+    return log_s, _theta_at(math.exp(log_s), alpha, setup)
+
+
+def _solve(alpha, setup, guess):
+    equations = _equations(alpha, setup)
+    if guess is not None:
+        sol = optimize.root(equations, guess, method="hybr", options={"xtol": 1e-12})
         if sol.success and max(abs(r) for r in equations(sol.x)) < 1e-9:
             return sol.x
-    raise RuntimeError(f"the long-time fixed point was not found at alpha={alpha} for {setup}")
+    try:
+        start = _bracketed(alpha, setup)
+    except ValueError as err:
+        raise RuntimeError(f"the long-time fixed point was not found at alpha={alpha} for {setup}") from err
+    sol = optimize.root(equations, start, method="hybr", options={"xtol": 1e-12})  # polish
+    return sol.x if sol.success and max(abs(r) for r in equations(sol.x)) < 1e-9 else np.array(start)
 
 
 def long_time(setup: QuadraticSetup, alpha) -> LongTimePrediction:

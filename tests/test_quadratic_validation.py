@@ -1,0 +1,40 @@
+"""The quadratic network's validation cases run end to end at a small scale, and their checks can fail."""
+import json
+
+import pytest
+
+from validate.checks import Check
+from validate.quadratic.cases import QuadraticScale, finite_d_allowance, quadratic_alpha, quadratic_spectrum
+from mftheory.quadratic import QuadraticSetup, long_time
+
+TINY = QuadraticScale("tiny", d=24, seeds=4, alphas=(0.5,), lambdas=(0.5,))
+
+
+def test_alpha_case_compares_gradient_descent_with_the_theory(tmp_path):
+    checks, figure = quadratic_alpha(TINY, tmp_path)
+    judged = [c for c in checks if not c.informational]
+    assert figure.exists() and len(judged) == 2
+    for check in judged:
+        assert check.relative and check.tolerance > 0 and check.theory > 0 and check.simulation > 0
+        json.dumps(check.as_dict())
+    # the comparison is real: a prediction twice too large fails with the same tolerance
+    assert judged[0].tolerance < 0.5
+    assert not Check(judged[0].case, "shifted", 2 * judged[0].theory, judged[0].simulation,
+                     judged[0].tolerance, relative=True).passed
+
+
+def test_spectrum_case_runs(tmp_path):
+    checks, figure = quadratic_spectrum(TINY, tmp_path)
+    assert figure.exists() and len(checks) == 5 and all(0 <= c.theory <= 1 + 1e-8 for c in checks)
+
+
+def test_finite_d_allowance_is_of_order_one_over_d():
+    pred = long_time(QuadraticSetup(0.7, 0.5, 0.1), [0.5])
+    assert 1 / 40 < finite_d_allowance(pred, 0, 40) < 10 / 40
+    assert finite_d_allowance(pred, 0, 80) == pytest.approx(finite_d_allowance(pred, 0, 40) / 2)
+
+
+def test_one_sided_check():
+    assert Check("c", "q", 0.2, 0.1, 0.01, upper_bound=True).passed
+    assert not Check("c", "q", 0.2, 0.25, 0.01, upper_bound=True).passed
+    assert Check("c", "q", 0.2, 0.205, 0.01, upper_bound=True).passed
