@@ -92,19 +92,34 @@ def support(s, kappa_star):
 
 
 @jit
-def _panels(intervals, split):
-    """The intervals cut at ``split`` where it falls inside one."""
-    out = np.empty((2 * intervals.shape[0], 2))
+def necks(s, kappa_star):
+    """Where two parts of the support have just merged, the quartic's pair of complex roots sits close to the
+    real axis, over a narrow neck of the density: the real parts of such pairs (the panels are cut there)."""
+    roots = np.roots(np.array(edge_quartic(s, kappa_star), dtype=np.complex128))
+    out = np.empty(roots.size)
     count = 0
+    for r in roots:
+        if r.imag > 1e-9 * (1.0 + abs(r.real)):
+            out[count] = r.real
+            count += 1
+    return out[:count]
+
+
+@jit
+def _panels(intervals, splits):
+    """The intervals cut at each of ``splits`` that falls inside one."""
+    out = np.empty((intervals.shape[0] + splits.size, 2))
+    count = 0
+    ordered = np.sort(splits)
     for i in range(intervals.shape[0]):
         left, right = intervals[i, 0], intervals[i, 1]
-        if left < split < right:
-            out[count, 0], out[count, 1] = left, split
-            out[count + 1, 0], out[count + 1, 1] = split, right
-            count += 2
-        else:
-            out[count, 0], out[count, 1] = left, right
-            count += 1
+        for cut in ordered:
+            if left < cut < right:
+                out[count, 0], out[count, 1] = left, cut
+                count += 1
+                left = cut
+        out[count, 0], out[count, 1] = left, right
+        count += 1
     return out[:count]
 
 
@@ -134,7 +149,8 @@ def _mapped_nodes(panels, s, kappa_star, semicircle_v):
 @jit
 def spectral_nodes(s, kappa_star, theta):
     """Nodes and weights (density included) of the quadrature over Y's spectrum, panels split at theta."""
-    return _mapped_nodes(_panels(support(s, kappa_star), theta), s, kappa_star, 0.0)
+    splits = np.append(necks(s, kappa_star), theta)
+    return _mapped_nodes(_panels(support(s, kappa_star), splits), s, kappa_star, 0.0)
 
 
 @jit
@@ -185,7 +201,7 @@ def fixed_point_residual(log_s, theta, alpha, lam, Delta, kappa_star):
 def semicircle_divided_difference(t, v):
     """D_0(t): the divided-difference integral of (u - t)_+ for u ~ semicircle of variance v."""
     edge = 2.0 * math.sqrt(v)
-    xs, ws = _mapped_nodes(_panels(np.array([[-edge, edge]]), t), 0.0, 0.0, v)
+    xs, ws = _mapped_nodes(_panels(np.array([[-edge, edge]]), np.array([t])), 0.0, 0.0, v)
     return divided_difference_integral(xs, ws, t)
 
 
