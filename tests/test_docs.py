@@ -14,5 +14,7 @@ def test_docs_build_without_warnings(tmp_path):
     hinge = (tmp_path / "html" / "models" / "hinge.html").read_text()
     assert hinge.count('class="math') > 40          # the derivations' equations are there
     assert "Assumptions:" in hinge
+    quadratic = (tmp_path / "html" / "models" / "quadratic.html").read_text()
+    assert quadratic.count('class="math') > 10 and "Stein" in quadratic
     api = (tmp_path / "html" / "api.html").read_text()
     assert "mftheory.finite_size.predict" in api and "validate.simulator.simulate" in api

@@ -33,6 +33,10 @@ class QuadraticSetup:
             raise ValueError(f"kappa_star * d must give at least one teacher unit, got kappa_star={self.kappa_star}, "
                              f"d={self.d}")
 
+    def replace(self, **changes) -> "QuadraticSetup":
+        """A copy with ``changes`` applied (and checked)."""
+        return dataclasses.replace(self, **changes)
+
     def width(self, ratio: float) -> int:
         """The number of columns m = int(ratio d) (ratio = kappa for the student, kappa_star for the teacher)."""
         return int(round(ratio * self.d))

@@ -22,6 +22,9 @@ from mftheory.model import _check_real
 
 @dataclasses.dataclass(frozen=True)
 class Thresholds:
+    """The thresholds in alpha at widths (kappa, kappa_star) (module docstring); ``inf`` where the network cannot
+    represent the teacher (kappa < kappa_star), ``nan`` where not derived (interpolation for kappa < 1/2)."""
+
     kappa: float
     kappa_star: float
     recovery_lambda0: float
@@ -39,7 +42,7 @@ def psd_recovery_threshold(kappa_star: float) -> tuple[float, float]:
     res = optimize.minimize_scalar(lambda t: K.recovery_risk_at(t, kappa_star), bounds=(0.0, edge), method="bounded",
                                    options={"xatol": 1e-10})
     t, value = (res.x, res.fun) if res.fun < K.recovery_risk_at(0.0, kappa_star) else (0.0, K.recovery_risk_at(0.0, kappa_star))
-    return value / 2.0, t
+    return float(value) / 2.0, float(t)
 
 
 def thresholds(kappa: float, kappa_star: float, Delta: float = 0.0) -> Thresholds:
