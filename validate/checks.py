@@ -17,12 +17,17 @@ class Check:
     # judged, but theory against theory (e.g. the map reaching its own fixed point): ``simulation`` then holds
     # the second theoretical value, and the row is not a validation against simulation
     theory_only: bool = False
-    # judged one way only: passes whenever ``simulation`` is below ``theory`` (a bound, not an estimate)
+    # judged one way only: passes whenever ``simulation`` is below (``upper_bound``) or above (``lower_bound``)
+    # ``theory`` (a bound, not an estimate)
     upper_bound: bool = False
+    lower_bound: bool = False
 
     @property
     def error(self) -> float:
-        diff = max(self.simulation - self.theory, 0.0) if self.upper_bound else abs(self.simulation - self.theory)
+        if self.upper_bound or self.lower_bound:
+            diff = max(self.simulation - self.theory if self.upper_bound else self.theory - self.simulation, 0.0)
+        else:
+            diff = abs(self.simulation - self.theory)
         return diff / abs(self.theory) if self.relative else diff
 
     @property
@@ -35,7 +40,7 @@ class Check:
                 "simulation": float(self.simulation), "error": float(self.error), "tolerance": float(self.tolerance),
                 "relative": self.relative,
                 "informational": self.informational, "theory_only": self.theory_only,
-                "upper_bound": self.upper_bound, "pass": self.passed}
+                "upper_bound": self.upper_bound, "lower_bound": self.lower_bound, "pass": self.passed}
 
 
 def threshold_blur(M: int) -> float:

@@ -49,12 +49,12 @@ def _markdown(report) -> str:
     lines = [f"# Validation report ({report['suite']} suite)", "",
              f"Scale: {report['scale']}; seed {report['seed']}.", "",
              "Rows marked *theory vs theory* compare two theoretical values (the second in the simulation column); "
-             "*info* rows are reported, not judged; *one-sided* rows fail only when the simulation exceeds the theory column "
-             "by more than the tolerance.", "",
+             "*info* rows are reported, not judged; *one-sided* rows judge a bound: they fail only when the simulation is beyond "
+             "the theory column, on the side the quantity names, by more than the tolerance.", "",
              "| case | quantity | theory | simulation | error | tolerance | result |", "|---|---|---|---|---|---|---|"]
     for r in report["checks"]:
         result = "info" if r["informational"] else ("pass" if r["pass"] else "**FAIL**")
-        kind = (" (rel.)" if r["relative"] else "") + (" (one-sided)" if r.get("upper_bound") else "")
+        kind = (" (rel.)" if r["relative"] else "") + (" (one-sided)" if r.get("upper_bound") or r.get("lower_bound") else "")
         number = lambda v, fmt: format(v, fmt) if math.isfinite(v) else "—"
         other = number(r["simulation"], ".5g")
         if r.get("theory_only"):

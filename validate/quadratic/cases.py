@@ -46,7 +46,7 @@ class QuadraticScale:
 
 
 QUICK_QUADRATIC = QuadraticScale("quick", d=40, seeds=6, alphas=(0.2, 0.5, 0.8))
-PAPER_QUADRATIC = QuadraticScale("paper", d=100, seeds=4, alphas=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0))
+PAPER_QUADRATIC = QuadraticScale("paper", d=100, seeds=3, alphas=(0.2, 0.5, 0.8))
 
 
 def quadratic_scale(scale) -> QuadraticScale:
@@ -252,6 +252,60 @@ def quadratic_recovery(scale, out: pathlib.Path, seed: int = 0):
     return checks, save_figure(fig, out / "quadratic_recovery.png")
 
 
+def quadratic_lambda0(scale, out: pathlib.Path, seed: int = 0):
+    """Perfect recovery without penalty (lambda = 0) at kappa = kappa* = 0.5: the count predicts it above
+    alpha = kappa - kappa^2/2 = 0.375 (the PSD matrices of rank m form a manifold of dimension d m - m(m-1)/2;
+    at finite d the count is exactly (d m - m(m-1)/2)/d^2), below the convex estimator's 0.422. Judged on each run
+    at 0.8 and 1.25 times the finite-d count, as the test error relative to the zero estimator's,
+    MSE / (1 + 1/kappa*): below the count the data are fitted by other matrices of rank m (ratio at least 0.02:
+    the closest such fit is a finite distance away), above it only Z* fits them (ratio at most 1e-3 after the
+    run's time, which is what gradient descent reaches when it converges to an interpolating point; it is
+    not guaranteed to, which this checks). Reported: the in-sample error (interpolation on both sides) and the
+    runs halfway between the count and the convex threshold, where the count alone predicts recovery."""
+    qs = quadratic_scale(scale)
+    kappa = kappa_star = 0.5
+    setup = QuadraticSetup(kappa, kappa_star, 0.0, d=qs.d)
+    m = setup.m
+    count = (qs.d * m - m * (m - 1) / 2) / qs.d**2
+    between = round((count + thresholds(kappa, kappa_star).recovery_psd) / 2, 4)   # reported, not judged
+    alphas = (round(0.8 * count, 4), round(1.25 * count, 4), between)
+    eta, time = qs.eta("goe"), 600.0
+    steps = int(math.ceil(time / eta - 1e-9))
+    record = np.unique(np.concatenate([np.geomspace(1, steps, 25).astype(int), [0, steps // 2, steps]]))
+    jobs = [dict(setup=setup, alpha=a, time=time, eta=eta, seed=seed + 1000 * i + r, record_steps=record)
+            for i, a in enumerate(alphas) for r in range(qs.seeds)]
+    runs = simulate_many(jobs)
+    zero = 1 + 1 / kappa_star
+    checks = []
+    for job, run in zip(jobs, runs):
+        ratio = float(run.mse[-1]) / zero
+        if job["alpha"] == between:
+            checks.append(Check("quadratic_lambda0", f"MSE / MSE(0), alpha={between} (between the count and the "
+                                f"convex threshold), seed {job['seed']}", 0.0, ratio, 0.0, informational=True))
+            checks.append(Check("quadratic_lambda0", f"same, at half the time, seed {job['seed']}", 0.0,
+                                float(run.mse[np.searchsorted(run.steps, steps // 2)]) / zero, 0.0,
+                                informational=True))
+            continue
+        below = job["alpha"] < count
+        checks.append(Check("quadratic_lambda0", f"MSE / MSE(0), alpha={job['alpha']} ({'below' if below else 'above'} "
+                            f"the count {count:.4f}), seed {job['seed']}", 0.02 if below else 1e-3, ratio, 0.0,
+                            lower_bound=below, upper_bound=not below))
+        checks.append(Check("quadratic_lambda0", f"in-sample error, alpha={job['alpha']}, seed {job['seed']}", 0.0,
+                            float(run.in_sample_error[-1]), 0.0, informational=True))
+    limits = thresholds(kappa, kappa_star)
+    fig, ax = new_figure(1, 1)
+    colours = {alphas[0]: "C0", alphas[1]: "C1", between: "C2"}
+    for job, run in zip(jobs, runs):
+        ax.plot(run.t[1:], run.mse[1:] / zero, "o-", color=colours[job["alpha"]], ms=3)
+    ax.plot([], [], "o-", color="C0", label=f"alpha = {alphas[0]} (below the count)")
+    ax.plot([], [], "o-", color="C1", label=f"alpha = {alphas[1]} (above)")
+    ax.plot([], [], "o-", color="C2", label=f"alpha = {between} (between count and convex threshold)")
+    ax.set(xscale="log", yscale="log", xlabel="t", ylabel="MSE / MSE(Z=0)",
+           title=f"lambda = 0, kappa = kappa* = 0.5: count {limits.recovery_lambda0}, convex {limits.recovery_psd:.3f}")
+    ax.legend(fontsize=7)
+    return checks, save_figure(fig, out / "quadratic_lambda0.png")
+
+
 QUADRATIC_CASES = {"quadratic_alpha": quadratic_alpha, "quadratic_gaussian_inputs": quadratic_gaussian_inputs,
                    "quadratic_spectrum": quadratic_spectrum, "quadratic_double_descent": quadratic_double_descent,
-                   "quadratic_recovery": quadratic_recovery}
+                   "quadratic_recovery": quadratic_recovery, "quadratic_lambda0": quadratic_lambda0}

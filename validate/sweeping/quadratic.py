@@ -9,8 +9,8 @@ the sweep is run again, and the table of every row is ``OUT/table.parquet`` (col
 Built-ins (``python -m validate sweep --builtin NAME --out DIR``):
 
 * ``quadratic_thresholds``: the recovery map over (kappa*, alpha) at kappa = 1 and a small penalty (lambda =
-  0.01, the lambda -> 0+ side), with the predicted threshold min_t M(t)/2 and the lambda = 0 count;
-* ``quadratic_double_descent``: the test error against alpha with label noise Delta = 1 at lambda = 0.01, 0.05
+  0.02, the lambda -> 0+ side), with the predicted threshold min_t M(t)/2 and the lambda = 0 count;
+* ``quadratic_double_descent``: the test error against alpha with label noise Delta = 1 at lambda = 0.02, 0.05
   and 0.2, the peak near the interpolation threshold 1/4.
 """
 from __future__ import annotations
@@ -99,7 +99,7 @@ def quadratic_sweep(points, seeds, out, scheduler=None, workers=None, progress=T
     return table
 
 
-def threshold_points(d=40, kappa=1.0, kappa_stars=(0.2, 0.35, 0.5, 0.65), lam=0.01, eta=0.04, time=None,
+def threshold_points(d=40, kappa=1.0, kappa_stars=(0.2, 0.35, 0.5, 0.65), lam=0.02, eta=0.04, time=None,
                      steps=8):
     """The recovery map's points: for each kappa*, alpha spread around its predicted lambda -> 0+ threshold."""
     from mftheory.quadratic import thresholds
@@ -113,7 +113,7 @@ def threshold_points(d=40, kappa=1.0, kappa_stars=(0.2, 0.35, 0.5, 0.65), lam=0.
     return points
 
 
-def double_descent_points(d=40, lams=(0.01, 0.05, 0.2), alphas=(0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.6, 0.8), eta=0.04):
+def double_descent_points(d=40, lams=(0.02, 0.05, 0.2), alphas=(0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.6, 0.8), eta=0.04):
     return [dict(kappa=0.7, kappa_star=0.5, lam=lam, Delta=1.0, d=d, data="goe", alpha=a,
                  time=max(40.0, 12.0 / lam), eta=eta) for lam in lams for a in alphas]
 
@@ -166,7 +166,7 @@ def plot_double_descent(table, out) -> dict:
 
 
 BUILTIN_QUADRATIC_SWEEPS = {
-    "quadratic_thresholds": ("recovery map over (kappa*, alpha) at kappa = 1, lambda = 0.01, with the predicted "
+    "quadratic_thresholds": ("recovery map over (kappa*, alpha) at kappa = 1, lambda = 0.02, with the predicted "
                              "thresholds", threshold_points, plot_thresholds),
     "quadratic_double_descent": ("test error against alpha with label noise Delta = 1 at three penalties",
                                  double_descent_points, plot_double_descent),
