@@ -13,6 +13,8 @@ from derivations.codegen import (activation_module_key, activation_module_source
 from derivations.finite_sample import derive_finite_sample
 from derivations.finite_width import derive_finite_width
 from derivations.meanfield import derive
+from derivations.features import derive_features
+from derivations.features_codegen import features_module_key, features_module_source
 from derivations.quadratic import derive_quadratic
 from derivations.quadratic_codegen import quadratic_module_key, quadratic_module_source
 from mftheory.atomic import write_atomically
@@ -47,6 +49,8 @@ def expected_key(module: str) -> str:
         return activation_modules_key([ACTIVATIONS[a] for a in ACTIVATIONS])
     if module == "quadratic":
         return quadratic_module_key()
+    if module == "features_hinge":
+        return features_module_key()
     for family in ("finite_width", "finite_sample"):
         if module.startswith(family + "_"):
             return activation_module_key(family, ACTIVATIONS[module[len(family) + 1:]])
@@ -57,7 +61,7 @@ def expected_key(module: str) -> str:
 def builtin_modules() -> list[str]:
     """Names of every built-in generated module."""
     return ([module_name(d, l) for d in DATA_LAWS for l in LOSSES]
-            + [f"{family}_{a}" for family in ("finite_width", "finite_sample") for a in ACTIVATIONS] + ["activations", "quadratic"])
+            + [f"{family}_{a}" for family in ("finite_width", "finite_sample") for a in ACTIVATIONS] + ["activations", "quadratic", "features_hinge"])
 
 
 def stale_modules(target: pathlib.Path = GENERATED_DIR) -> list[str]:
@@ -104,14 +108,16 @@ def build(target: pathlib.Path = GENERATED_DIR, force: bool = False, progress=No
     records.append(BuildRecord("activations", path, status, time.perf_counter() - start))
     if progress:
         progress(records[-1])
-    path = target / "quadratic.py"
-    start = time.perf_counter()
-    status = "cached" if not force and stored_key(path) == expected_key("quadratic") else "generated"
-    if status == "generated":
-        write_atomically(path, quadratic_module_source(derive_quadratic()))
-    records.append(BuildRecord("quadratic", path, status, time.perf_counter() - start))
-    if progress:
-        progress(records[-1])
+    for name, make_source in (("quadratic", lambda: quadratic_module_source(derive_quadratic())),
+                              ("features_hinge", lambda: features_module_source(derive_features()))):
+        path = target / f"{name}.py"
+        start = time.perf_counter()
+        status = "cached" if not force and stored_key(path) == expected_key(name) else "generated"
+        if status == "generated":
+            write_atomically(path, make_source())
+        records.append(BuildRecord(name, path, status, time.perf_counter() - start))
+        if progress:
+            progress(records[-1])
     init = target / "__init__.py"
     if not init.exists():
         write_atomically(init, '"""Kernel modules generated from derivations/ (committed, reviewable, cacheable)."""\n')

@@ -68,7 +68,11 @@ def write_latex(path: pathlib.Path, variants, compile_pdf: bool = False) -> path
              for D, T in ((D, tilt_or_none(D)) for D in derived) if T is not None]
     from derivations.quadratic import derive_quadratic
 
-    quadratic = [("Extensive-width quadratic network: the long-time estimator of gradient descent", "quadratic",
+    from derivations.features import derive_features
+
+    quadratic = [("Features of unequal frequency and strength: the hinge network's mean field", "features",
+                  derive_features().steps),
+                 ("Extensive-width quadratic network: the long-time estimator of gradient descent", "quadratic",
                   derive_quadratic().steps)]
     write_atomically(path, document(derived, [derive_finite_width(a) for a in activations],
                                     [derive_finite_sample(a) for a in activations], small_noise + tilts + quadratic))

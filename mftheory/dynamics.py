@@ -116,7 +116,16 @@ def meanfield(setup: Setup, steps: int, substeps: int = 8, variant: Variant | No
     already compiled one (:func:`mftheory.compile_derivation`); it must be the model ``setup`` names.
     ``substeps`` RK4 steps per GD step integrate the flow.
     Raises ValueError if beta g reaches 1 (the exact discrete map is undefined there: lower eta).
+
+    With ``data="features"`` the solution is a :class:`mftheory.features.FeatureSolution` (one slope per feature,
+    ``kappa_features``).
     """
+    if isinstance(setup, Setup) and setup.data == "features":
+        from mftheory.features import meanfield_features
+
+        if variant is not None:
+            raise ValueError("variant is not used with data='features' (its kernels are derivations/features.py's)")
+        return meanfield_features(setup, steps)
     variant = _resolve_variant(setup, variant)
     steps = check_int("steps", steps, 0)
     substeps = check_int("substeps", substeps, 1)

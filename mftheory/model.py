@@ -97,6 +97,9 @@ class Setup:
     leak : float in [0, 1)
         Slope of leaky ReLU on the negative side (ignored for ``"relu"``); for a user's activation, the value
         of its parameter ``derivations.symbols.leak`` (if it has one).
+    feature_freq, feature_strength : pairs of floats, only with ``data="features"``
+        The law of features of unequal frequency and strength (:mod:`mftheory.features`): feature k is present
+        with probability ``feature_freq[k]`` in (0, 1] and has strength ``feature_strength[k]`` > 0.
     """
 
     d: int
@@ -111,12 +114,15 @@ class Setup:
     activation: str = "relu"
     label_noise: float = 0.0
     leak: float = 0.1
+    feature_freq: tuple | None = None
+    feature_strength: tuple | None = None
 
     def __post_init__(self):
-        data = _check_model_part("data", self.data, DATA_LAWS)
+        data = "features" if self.data == "features" else _check_model_part("data", self.data, DATA_LAWS)
+        self._check_features(data)
         values = {
             "data": data,
-            "d": check_int("d", self.d, 2 if data == "sphere" else 1),
+            "d": check_int("d", self.d, {"sphere": 2, "features": 3}.get(data, 1) if isinstance(data, str) else 1),
             "alpha": _check_real("alpha", self.alpha, 0, low_open=True),
             "h": _check_real("h", self.h, 0, low_open=True),
             "eta": _check_real("eta", self.eta, 0, low_open=True),
@@ -130,6 +136,21 @@ class Setup:
         }
         for name, value in values.items():
             object.__setattr__(self, name, value)
+
+    def _check_features(self, data):
+        given = (self.feature_freq is not None, self.feature_strength is not None)
+        if data != "features":
+            if any(given):
+                raise ValueError("feature_freq and feature_strength are parameters of data='features' only")
+            return
+        if not all(given):
+            raise ValueError("data='features' needs feature_freq=(p_1, p_2) and feature_strength=(mu_1, mu_2)")
+        for name, low, high in (("feature_freq", 0.0, 1.0), ("feature_strength", 0.0, None)):
+            value = getattr(self, name)
+            if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
+                raise ValueError(f"{name} must be a pair of numbers (two features), got {value!r}")
+            checked = tuple(_check_real(f"{name}[{k}]", v, low, high, low_open=True) for k, v in enumerate(value))
+            object.__setattr__(self, name, checked)
 
     @property
     def beta(self) -> float:

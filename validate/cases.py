@@ -21,6 +21,7 @@ from mftheory.dynamics import label_noise_expansion, label_noise_fixed_point, me
 from mftheory.model import Setup
 from validate.checks import Check, sample_noise, threshold_blur
 from validate.figures import new_figure, save_figure
+from validate.features import features_starvation
 from validate.quadratic.cases import QUADRATIC_CASES
 from validate.simulator import network_output, simulate, slope_along_teacher
 
@@ -734,9 +735,10 @@ CASES = {"fig1": fig1, "rich_lazy": rich_lazy, "overfitting": overfitting, "data
          "finite_sample_scaling": finite_sample_scaling, "mislabel_onset": mislabel_onset, "tilt": tilt,
          "finite_size": finite_size}
 CASES.update(QUADRATIC_CASES)
+CASES["features_starvation"] = features_starvation
 # the finite-size cases test approximations known to be incomplete (issue 4); they run in their own suite
 CORE_CASES = ("fig1", "rich_lazy", "overfitting", "data_laws", "label_noise", "label_noise_small", "losses",
-              "user_variant")
+              "user_variant", "features_starvation")
 FINITE_SIZE_CASES = ("finite_width", "finite_sample", "finite_sample_scaling", "mislabel_onset", "tilt",
                      "finite_size")
 # the second model family, the extensive-width quadratic network (validate.quadratic)

@@ -144,6 +144,31 @@ def draw_inputs(rng: np.random.Generator, n: int, d: int, data: str) -> np.ndarr
     return X
 
 
+def draw_feature_examples(rng: np.random.Generator, n: int, d: int, feature_freq, feature_strength):
+    """n examples (X, y) of ``data="features"``: y = +-1 with probability 1/2; feature k present with probability
+    feature_freq[k] independently (an example with none is redrawn); X[:, k] = s_k y mu_k |g_k|; the other d - 2
+    coordinates N(0, 1). Draws in a fixed order (labels, presence, |g|, noise) so a seed fixes the sample."""
+    y = np.where(rng.random(n) < 0.5, 1.0, -1.0)
+    freq = np.asarray(feature_freq, dtype=float)
+    present = rng.random((n, freq.size)) < freq
+    while True:  # redraw the examples with no feature, in order, from the same stream
+        empty = ~present.any(axis=1)
+        if not empty.any():
+            break
+        present[empty] = rng.random((int(empty.sum()), freq.size)) < freq
+    X = rng.standard_normal((n, d))
+    X[:, :freq.size] = present * y[:, None] * np.asarray(feature_strength, dtype=float) * np.abs(X[:, :freq.size])
+    return X, y
+
+
+def draw_examples(rng: np.random.Generator, n: int, setup: Setup):
+    """n examples (X, clean y) of the setup's built-in data law."""
+    if setup.data == "features":
+        return draw_feature_examples(rng, n, setup.d, setup.feature_freq, setup.feature_strength)
+    X = draw_inputs(rng, n, setup.d, setup.data)
+    return X, teacher_labels(X)
+
+
 def draw_problem(setup: Setup, N: int, seed: int = 0, n_test: int = 10000, X=None, y=None, a0=None, W0=None,
                  X_test=None, y_test=None):
     """The data and initial state that ``simulate(setup, N, seed=seed, ...)`` uses.
@@ -158,10 +183,13 @@ def draw_problem(setup: Setup, N: int, seed: int = 0, n_test: int = 10000, X=Non
     if not isinstance(setup.data, str) and (X is None or (X_test is None and n_test > 0)):
         raise ValueError(f"data {setup.data.name!r} is a user's law, which the simulator cannot draw: give X, and "
                          f"X_test or n_test=0")
+    drawn_y = None
     if X is None:
-        X = draw_inputs(np.random.Generator(np.random.PCG64(s_X)), N, d, setup.data)
+        X, drawn_y = draw_examples(np.random.Generator(np.random.PCG64(s_X)), N, setup)
     if y is None:
-        y = teacher_labels(X)
+        if drawn_y is None and setup.data == "features":
+            raise ValueError("data='features' carries its labels: give y with X")
+        y = teacher_labels(X) if drawn_y is None else drawn_y.copy()
         if setup.label_noise > 0:
             flip = np.random.Generator(np.random.PCG64(s_noise)).random(X.shape[0]) < setup.label_noise
             y[flip] = -y[flip]
@@ -169,10 +197,13 @@ def draw_problem(setup: Setup, N: int, seed: int = 0, n_test: int = 10000, X=Non
         a0 = setup.sigma_a * np.random.Generator(np.random.PCG64(s_a)).standard_normal(M)
     if W0 is None:
         W0 = setup.sigma_w * np.random.Generator(np.random.PCG64(s_W)).standard_normal((M, d))
+    drawn_test = None
     if X_test is None:
-        X_test = draw_inputs(np.random.Generator(np.random.PCG64(s_test)), n_test, d, setup.data)
+        X_test, drawn_test = draw_examples(np.random.Generator(np.random.PCG64(s_test)), n_test, setup)
     if y_test is None:
-        y_test = teacher_labels(X_test)
+        if drawn_test is None and setup.data == "features":
+            raise ValueError("data='features' carries its labels: give y_test with X_test")
+        y_test = teacher_labels(X_test) if drawn_test is None else drawn_test
     return X, y, a0, W0, X_test, y_test
 
 
@@ -432,8 +463,7 @@ def _simulate_online(setup, N, steps, seed, a0, W0, X_test, y_test, n_test, rec,
     ri = 0
     with single_threaded_blas():
         for t in range(steps + 1):
-            X = draw_inputs(rng_X, N, d, setup.data)
-            y = teacher_labels(X)
+            X, y = draw_examples(rng_X, N, setup)
             if setup.label_noise > 0:
                 flip = rng_noise.random(N) < setup.label_noise
                 y[flip] = -y[flip]

@@ -27,10 +27,13 @@ def _steps(kind: str, args: list[str]):
     if kind == "finite_sample":
         from derivations.finite_sample import derive_finite_sample
         return derive_finite_sample(*args).steps
+    if kind == "features":
+        from derivations.features import derive_features
+        return derive_features().steps
     if kind == "quadratic":
         from derivations.quadratic import derive_quadratic
         return derive_quadratic().steps
-    raise ValueError(f"derivation kind must be meanfield, tilt, finite_width, finite_sample or quadratic, got {kind!r}")
+    raise ValueError(f"derivation kind must be meanfield, tilt, finite_width, finite_sample, features or quadratic, got {kind!r}")
 
 
 def _text_with_math(text: str) -> list[nodes.Node]:

@@ -15,7 +15,8 @@ from mftheory.model import Setup, check_int
 SCHEMA_VERSION = 1
 N_TEST = 10_000
 N_FRESH = 4000  # fresh inputs for the simulated kappa
-SETUP_FIELDS = tuple(f.name for f in dataclasses.fields(Setup))
+# the sweeps cover the data laws of one teacher direction; the two-feature law's parameters are not swept
+SETUP_FIELDS = tuple(f.name for f in dataclasses.fields(Setup) if f.name not in ("feature_freq", "feature_strength"))
 PARAMS = SETUP_FIELDS + ("N",)
 QUANTITIES = ("gamma_plus", "f_unsat", "train_error", "test_error", "alignment", "relative_change", "kappa")
 WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}

@@ -1,0 +1,114 @@
+"""Features of unequal frequency and strength: the mean-field dynamics of the hinge network on ``data="features"``.
+
+Data law (K = 2): y = +-1 with probability 1/2; feature k is present (s_k = 1) with probability p_k, independently,
+an example with none being redrawn; along u_k = e_k the input is s_k y mu_k |g_k| (g_k ~ N(0, 1)); the other
+d - K coordinates are N(0, 1). Presence patterns (s_1, s_2) = (1, 0), (0, 1), (1, 1) have probabilities
+pi_10 = p_1 (1 - p_2) / Z, pi_01 = (1 - p_1) p_2 / Z, pi_11 = p_1 p_2 / Z with Z = 1 - (1 - p_1)(1 - p_2).
+
+Derived below:
+
+1. the reduction: the pair (x, y) has the law of (-x, -y) and the noise coordinates are independent of (y, s, g),
+   so with the mean-field output F_t odd the even part of sigma averages out and, for an activation with
+   sigma'(z) + sigma'(-z) = 2 c (ReLU: c = 1/2), one GD step moves a node (a, w_1, w_2) linearly:
+   a <- a + beta (g_1 w_1 + g_2 w_2), w_k <- w_k + beta g_k a, the noise coordinates of w unchanged, with
+   g_k = c G_k / sqrt(d) and G_k = E[u(y F_t(x)) y x_k]; F_t(x) = kappa_1 x_1 + kappa_2 x_2 with
+   kappa_k = alpha c E[a w_k] / sqrt(d): one growth rate per feature, coupled through the shared satisfaction
+   threshold y F_t(x) = kappa_1 s_1 mu_1 |g_1| + kappa_2 s_2 mu_2 |g_2| >= h;
+2. G_k for the hinge (u = 1 below the margin) in closed form: with a = kappa_1 mu_1, b = kappa_2 mu_2,
+   E[|g_1| 1[a|g_1| < h]] = sqrt(2/pi)(1 - exp(-h^2/(2a^2))) for an example with feature 1 alone, and for one with
+   both, E[|g_1| 1[a|g_1| + b|g_2| < h]], a bivariate Gaussian integral over a triangle, by parts;
+3. the fraction of unsatisfied examples (overall and per presence pattern); for both features it is the
+   probability of the triangle, left as a one-dimensional integral (generated quadrature).
+
+Approximations, stated once: M, N -> infinity (the mean field); Gaussian init law symmetric under (a, w) -> (-a, -w).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import mpmath as mp
+import sympy as sp
+
+from derivations.checks import require
+from derivations.meanfield import Step
+
+kappa_1, kappa_2 = sp.symbols("kappa_1 kappa_2", nonnegative=True)
+mu_1, mu_2 = sp.symbols("mu_1 mu_2", positive=True)
+p_1, p_2 = sp.symbols("p_1 p_2", positive=True)
+h = sp.Symbol("h", positive=True)
+a, b = sp.symbols("a b", positive=True)    # kappa_k mu_k: the margin's slope along each feature
+g = sp.Symbol("g", positive=True)
+odd_slope = sp.Symbol("c", positive=True)
+d = sp.Symbol("d", positive=True)
+
+
+def _phi(v):
+    return sp.exp(-v**2 / 2) / sp.sqrt(2 * sp.pi)
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureDerivation:
+    steps: list
+    patterns: dict            # (s_1, s_2) -> probability, in p_1, p_2
+    single: sp.Expr           # E[|g| 1[a |g| < h]]
+    both: sp.Expr             # E[|g_1| 1[a |g_1| + b |g_2| < h]] (closed form in a, b, h)
+    both_mass_integrand: sp.Expr  # in g on [0, h/a]: P(a|g_1| + b|g_2| < h) = int of it
+    drift: tuple              # G_1, G_2 in a, b, h, p_1, p_2, mu_1, mu_2
+
+
+def derive_features() -> FeatureDerivation:
+    steps = []
+    add = lambda *args: steps.append(Step(*args))
+
+    Z = 1 - (1 - p_1) * (1 - p_2)
+    patterns = {(1, 0): p_1 * (1 - p_2) / Z, (0, 1): (1 - p_1) * p_2 / Z, (1, 1): p_1 * p_2 / Z}
+    require(sp.simplify(sum(patterns.values()) - 1) == 0, "presence patterns sum to one")
+    add("patterns", "presence patterns (an example with no feature is redrawn)",
+        sp.Eq(sp.Symbol("Z"), Z), "pi_10 = p_1 (1 - p_2)/Z, pi_01 = (1 - p_1) p_2/Z, pi_11 = p_1 p_2/Z")
+
+    w1, w2, aa, beta = sp.symbols("w_1 w_2 a_node beta", real=True)
+    G1, G2 = sp.symbols("G_1 G_2", real=True)
+    step_matrix = sp.Matrix([[1, beta * odd_slope * G1 / sp.sqrt(d), beta * odd_slope * G2 / sp.sqrt(d)],
+                             [beta * odd_slope * G1 / sp.sqrt(d), 1, 0],
+                             [beta * odd_slope * G2 / sp.sqrt(d), 0, 1]])
+    require(step_matrix.is_symmetric(), "the node map is symmetric")
+    add("node_map", "one GD step of a node (a, w_1, w_2): a linear map",
+        sp.Eq(sp.Matrix([aa, w1, w2]), step_matrix * sp.Matrix([aa, w1, w2])),
+        "the reduction of the hinge network with c = (sigma'(z) + sigma'(-z))/2; the noise coordinates of w stay")
+    add("kappa", "mean-field output along each feature",
+        sp.Eq(sp.Symbol("kappa_k"), sp.Symbol("alpha") * odd_slope * sp.Function("E")(sp.Symbol("a") * sp.Symbol("w_k")) / sp.sqrt(d)),
+        "F_t(x) = kappa_1 x_1 + kappa_2 x_2; zero test error once both kappa_k > 0")
+
+    # one feature present: E[|g| 1[a|g| < h]]
+    single = sp.simplify(sp.integrate(2 * g * _phi(g), (g, 0, h / a)))
+    require(sp.simplify(single - sp.sqrt(2 / sp.pi) * (1 - sp.exp(-h**2 / (2 * a**2)))) == 0, "single feature")
+    # both present: by parts in g_1, the boundary term and a Gaussian integral
+    inner_cdf = sp.erf((h - a * g) / (b * sp.sqrt(2)))      # P(b|g_2| < h - a g)
+    boundary = (-2 * _phi(g) * inner_cdf).subs(g, h / a) - (-2 * _phi(g) * inner_cdf).subs(g, 0)
+    gaussian = sp.powsimp(sp.expand(2 * _phi(g) * sp.diff(inner_cdf, g)), combine="exp")
+    by_parts = boundary + sp.integrate(gaussian, (g, 0, h / a))
+    r = sp.sqrt(a**2 + b**2)
+    both = (sp.sqrt(2 / sp.pi) * sp.erf(h / (sp.sqrt(2) * b))
+            - sp.sqrt(2 / sp.pi) * a / r * sp.exp(-h**2 / (2 * r**2))
+            * (sp.erf(a * h / (sp.sqrt(2) * b * r)) + sp.erf(b * h / (sp.sqrt(2) * a * r))))
+    for values in ({a: 0.7, b: 1.3, h: 1.0}, {a: 2.0, b: 0.4, h: 0.8}, {a: 0.3, b: 0.3, h: 1.5}):
+        exact = mp.quad(lambda t: 2 * t * mp.npdf(t) * mp.erf((values[h] - values[a] * t) / (values[b] * mp.sqrt(2))),
+                        [0, values[h] / values[a]])
+        require(abs(float(by_parts.subs(values)) - float(exact)) < 1e-12, "both features: integration by parts")
+        require(abs(float(both.subs(values)) - float(exact)) < 1e-12, "both features: simplified form")
+    require(sp.limit(both.subs(b, sp.Symbol("eps", positive=True)), sp.Symbol("eps", positive=True), 0)
+            .equals(single), "both features -> one feature as b -> 0")
+    add("single", "drift of an example with one feature (hinge)", sp.Eq(sp.Symbol("E_1"), single),
+        "E[|g| 1[a|g| < h]], a = kappa_k mu_k")
+    add("both", "drift of an example with both features (hinge)", sp.Eq(sp.Symbol("E_{11}"), both),
+        "E[|g_1| 1[a|g_1| + b|g_2| < h]], by parts in g_1; a = kappa_1 mu_1, b = kappa_2 mu_2")
+
+    G_1 = patterns[(1, 0)] * mu_1 * single + patterns[(1, 1)] * mu_1 * both
+    G_2 = (patterns[(0, 1)] * mu_2 * single.subs(a, b) + patterns[(1, 1)] * mu_2 * both.xreplace({a: b, b: a}))
+    add("drift", "drift along each feature, G_k = E[u y x_k]", sp.Eq(sp.Tuple(G1, G2), sp.Tuple(G_1, G_2)),
+        "hinge: u = 1 below the margin; the competition is in the examples with both features")
+    mass_integrand = 2 * _phi(g) * inner_cdf
+    add("unsat_both", "unsatisfied fraction of the examples with both features",
+        sp.Eq(sp.Symbol("f_{11}"), sp.Integral(mass_integrand, (g, 0, h / a))), "generated quadrature")
+    return FeatureDerivation(steps=steps, patterns=patterns, single=single, both=both,
+                             both_mass_integrand=mass_integrand, drift=(G_1, G_2))

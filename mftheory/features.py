@@ -1,0 +1,88 @@
+"""Mean-field predictions for features of unequal frequency and strength (``Setup(data="features", ...)``).
+
+Pipeline: ``derivations/features.py`` (SymPy) -> ``mftheory/kernels/generated/features_hinge.py`` -> this module
+-> ``validate.features`` (the data law drawn for the simulator, and the validation cases).
+
+The data law (two features; conventions in :mod:`mftheory.model`): y = +-1 with probability 1/2; feature k is
+present with probability ``feature_freq[k]``, independently (an example with none is redrawn); along e_k the input
+is s_k y mu_k |g_k| with mu_k = ``feature_strength[k]`` and g_k ~ N(0, 1); the other d - 2 coordinates are N(0, 1).
+The mean-field output is F_t(x) = kappa_1 x_1 + kappa_2 x_2: one slope per feature, the two coupled through the
+examples that carry both (either feature can satisfy them). Hinge loss, activations with
+sigma'(z) + sigma'(-z) constant (ReLU, leaky ReLU).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from mftheory.kernels.generated import features_hinge as K
+from mftheory.model import Setup, check_int
+
+__all__ = ["FeatureSolution", "meanfield_features"]
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureSolution:
+    """The mean field on ``data="features"`` over ``steps`` GD steps (arrays indexed by step 0..steps).
+
+    ``kappa_features`` (steps+1, 2): the slope of F_t along each feature's direction; ``drift`` (steps+1, 2):
+    G_k = E[u y x_k], what drives feature k; ``f_unsat`` the unsatisfied fraction of all training examples and
+    ``f_unsat_patterns`` (steps+1, 3) of those with feature 1 alone, feature 2 alone, both; ``node_maps``
+    (steps, 3, 3) the one-step linear map of a node (a, w_1, w_2)."""
+
+    setup: Setup
+    kappa_features: np.ndarray
+    drift: np.ndarray
+    f_unsat: np.ndarray
+    f_unsat_patterns: np.ndarray
+    node_maps: np.ndarray
+
+    @property
+    def t(self) -> np.ndarray:
+        return np.arange(self.kappa_features.shape[0])
+
+    def node(self, a0, w0):
+        """Trajectories (steps+1, ...) of nodes from initial (a, w_1, w_2) = (a0, w0[..., 0], w0[..., 1])."""
+        state = np.stack([np.asarray(a0, float), np.asarray(w0, float)[..., 0], np.asarray(w0, float)[..., 1]])
+        out = [state]
+        for A in self.node_maps:
+            state = np.tensordot(A, state, axes=1)
+            out.append(state)
+        return np.stack(out)
+
+    def learning_time(self, level: float = 0.5) -> np.ndarray:
+        """For each feature, the first step at which its patterns' unsatisfied fraction (that feature alone) falls
+        below ``level`` (NaN if never): the feature's learning speed."""
+        out = np.full(2, np.nan)
+        for k in range(2):
+            below = np.nonzero(self.f_unsat_patterns[:, k] < level)[0]
+            if below.size:
+                out[k] = below[0]
+        return out
+
+
+def meanfield_features(setup: Setup, steps: int) -> FeatureSolution:
+    """The mean-field dynamics of ``setup`` (``data="features"``, hinge loss) over ``steps`` GD steps."""
+    if not isinstance(setup, Setup) or setup.data != "features":
+        raise ValueError("meanfield_features needs a Setup with data='features' (and feature_freq, feature_strength)")
+    if setup.loss != "hinge":
+        raise ValueError(f"loss must be 'hinge' for data='features' (the one derived so far), got {setup.loss!r}")
+    if setup.activation not in ("relu", "leaky_relu"):
+        raise ValueError(f"activation must be 'relu' or 'leaky_relu' for data='features', got {setup.activation!r}")
+    if setup.label_noise:
+        raise ValueError("label_noise must be 0 for data='features' (not derived)")
+    steps = check_int("steps", steps, 0)
+    c = (1.0 + setup.slope) / 2.0  # (sigma'(z) + sigma'(-z)) / 2 of (leaky) ReLU
+    (p_1, p_2), (mu_1, mu_2) = setup.feature_freq, setup.feature_strength
+    kappa = np.empty((steps + 1, 2))
+    drifts = np.empty((steps + 1, 2))
+    unsat = np.empty((steps + 1, 4))
+    maps = np.empty((steps, 3, 3))
+    K.meanfield_loop(steps, setup.beta, setup.alpha, float(setup.d), c, setup.sigma_a, setup.sigma_w, mu_1, mu_2,
+                     p_1, p_2, setup.h, kappa, drifts, unsat, maps)
+    if not np.all(np.isfinite(kappa)):
+        raise FloatingPointError("the mean-field map diverged: the learning rate eta is too large for it")
+    return FeatureSolution(setup=setup, kappa_features=kappa, drift=drifts, f_unsat=unsat[:, 3],
+                           f_unsat_patterns=unsat[:, :3], node_maps=maps)

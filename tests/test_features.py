@@ -1,0 +1,97 @@
+"""Features of unequal frequency: derived drifts against mpmath, the data law, the mean field against simulation."""
+import math
+
+import mpmath as mp
+import numpy as np
+import pytest
+
+import mftheory
+from mftheory.features import FeatureSolution, meanfield_features
+from mftheory.kernels.generated import features_hinge as K
+from validate.features import feature_slopes
+from validate.simulator import draw_feature_examples, simulate
+
+mp.mp.dps = 25
+
+
+def _setup(**changes):
+    base = dict(d=20, alpha=1.0, h=1.0, eta=500.0, M=200, data="features", feature_freq=(0.8, 0.3),
+                feature_strength=(1.0, 1.5))
+    return mftheory.Setup(**(base | changes))
+
+
+def _mp_drift(k1, k2, mu1, mu2, p1, p2, h):
+    """G_k = E[1[y F < h] y x_k] by two-dimensional mpmath quadrature over the half-normals, pattern by pattern."""
+    z = 1 - (1 - p1) * (1 - p2)
+    half = lambda g: 2 * mp.npdf(g)
+    a, b = k1 * mu1, k2 * mu2
+    one = lambda s: mp.quad(lambda g: g * half(g), [0, h / s])
+    both = lambda s, t: mp.quad(lambda g1: g1 * half(g1) * mp.quad(half, [0, (h - s * g1) / t]), [0, h / s])
+    G1 = (p1 * (1 - p2) * mu1 * one(a) + p1 * p2 * mu1 * both(a, b)) / z
+    G2 = ((1 - p1) * p2 * mu2 * one(b) + p1 * p2 * mu2 * both(b, a)) / z
+    return float(G1), float(G2)
+
+
+@pytest.mark.parametrize("k1,k2", [(0.3, 0.2), (1.5, 0.4), (0.05, 2.0)])
+def test_drift_matches_mpmath(k1, k2):
+    args = (1.0, 1.5, 0.8, 0.3, 1.0)
+    assert K.drift_at(k1, k2, *args) == pytest.approx(_mp_drift(k1, k2, *args), rel=1e-10)
+
+
+def test_drift_and_unsat_limits_at_zero_slope():
+    """At the init every example is unsatisfied and G_k = P(feature k) mu_k sqrt(2/pi)."""
+    G1, G2 = K.drift_at(0.0, 0.0, 1.0, 1.5, 0.8, 0.3, 1.0)
+    z = 1 - 0.2 * 0.7
+    assert G1 == pytest.approx(0.8 / z * math.sqrt(2 / math.pi)) and G2 == pytest.approx(0.3 / z * 1.5 * math.sqrt(2 / math.pi))
+    assert K.unsat_fractions(0.0, 0.0, 1.0, 1.5, 0.8, 0.3, 1.0)[3] == pytest.approx(1.0, abs=1e-12)
+
+
+def test_unsat_of_both_matches_mpmath():
+    a, b, h = 0.7, 1.2, 1.0
+    exact = mp.quad(lambda g1: 2 * mp.npdf(g1) * mp.quad(lambda g2: 2 * mp.npdf(g2), [0, (h - a * g1) / b]), [0, h / a])
+    assert K.both_unsat(a, b, h) == pytest.approx(float(exact), rel=1e-12)
+
+
+def test_data_law():
+    rng = np.random.default_rng(0)
+    X, y = draw_feature_examples(rng, 200_000, 6, (0.8, 0.3), (1.0, 2.0))
+    present = X[:, :2] != 0
+    assert present.any(axis=1).all()                       # an example with no feature is redrawn
+    z = 1 - 0.2 * 0.7
+    assert present[:, 0].mean() == pytest.approx(0.8 / z, abs=0.005)
+    assert present[:, 1].mean() == pytest.approx(0.3 / z, abs=0.005)
+    assert np.all(np.sign(X[present[:, 0], 0]) == y[present[:, 0]])   # each feature alone classifies
+    assert np.abs(X[present[:, 1], 1]).mean() == pytest.approx(2.0 * math.sqrt(2 / math.pi), rel=0.01)
+    assert X[:, 2:].std() == pytest.approx(1.0, rel=0.01) and y.mean() == pytest.approx(0.0, abs=0.01)
+
+
+@pytest.mark.parametrize("bad,match", [(dict(feature_freq=(0.8,)), "feature_freq"),
+                                       (dict(feature_freq=(0.8, 0.0)), r"feature_freq\[1\]"),
+                                       (dict(feature_strength=(1.0, -2.0)), r"feature_strength\[1\]"),
+                                       (dict(feature_strength=None), "feature_strength"),
+                                       (dict(data="gaussian"), "data='features' only"), (dict(d=2), "d")])
+def test_setup_rejects_bad_feature_parameters(bad, match):
+    with pytest.raises(ValueError, match=match):
+        _setup(**bad)
+
+
+def test_meanfield_dispatches_and_refuses_what_is_not_derived():
+    sol = mftheory.meanfield(_setup(), 10)
+    assert isinstance(sol, FeatureSolution) and sol.kappa_features.shape == (11, 2)
+    with pytest.raises(ValueError, match="loss"):
+        meanfield_features(_setup(loss="logistic"), 10)
+
+
+def test_meanfield_matches_simulation_and_starves_the_rare_feature():
+    setup = _setup(feature_strength=(1.0, 1.0))
+    sol = meanfield_features(setup, 100)
+    sim = simulate(setup, N=40_000, steps=100, seed=1, n_test=0, record_steps=[100])
+    slopes = feature_slopes(setup, sim.a_final, sim.W_final)
+    # 3 x (1/sqrt(M) blur + sample noise of the N f_U driving examples), relative
+    np.testing.assert_allclose(slopes, sol.kappa_features[100], rtol=3 * (1 / math.sqrt(200) + 0.02))
+    assert sol.kappa_features[100, 1] < 0.6 * sol.kappa_features[100, 0]   # equal strength, rarer: slower
+    # the node map acts as derived: the covariance's a-w_k entry gives kappa_k
+    a0, w0 = np.random.default_rng(0).standard_normal(50_000), np.random.default_rng(1).standard_normal((50_000, 2))
+    nodes = sol.node(a0, w0)
+    measured = 0.5 * (nodes[-1, 0] * nodes[-1, 1:]).mean(axis=1) / math.sqrt(setup.d)
+    np.testing.assert_allclose(measured, sol.kappa_features[-1], rtol=0.05)
