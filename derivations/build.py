@@ -14,7 +14,7 @@ from derivations.finite_sample import derive_finite_sample
 from derivations.finite_width import derive_finite_width
 from derivations.meanfield import derive
 from derivations.features import derive_features
-from derivations.features_codegen import features_module_key, features_module_source
+from derivations.features_codegen import FEATURE_LOSSES, features_module_key, features_module_source
 from derivations.quadratic import derive_quadratic
 from derivations.quadratic_codegen import quadratic_module_key, quadratic_module_source
 from mftheory.atomic import write_atomically
@@ -49,8 +49,8 @@ def expected_key(module: str) -> str:
         return activation_modules_key([ACTIVATIONS[a] for a in ACTIVATIONS])
     if module == "quadratic":
         return quadratic_module_key()
-    if module == "features_hinge":
-        return features_module_key()
+    if module.startswith("features_"):
+        return features_module_key(module[len("features_"):])
     for family in ("finite_width", "finite_sample"):
         if module.startswith(family + "_"):
             return activation_module_key(family, ACTIVATIONS[module[len(family) + 1:]])
@@ -61,7 +61,8 @@ def expected_key(module: str) -> str:
 def builtin_modules() -> list[str]:
     """Names of every built-in generated module."""
     return ([module_name(d, l) for d in DATA_LAWS for l in LOSSES]
-            + [f"{family}_{a}" for family in ("finite_width", "finite_sample") for a in ACTIVATIONS] + ["activations", "quadratic", "features_hinge"])
+            + [f"{family}_{a}" for family in ("finite_width", "finite_sample") for a in ACTIVATIONS] + ["activations", "quadratic"]
+            + [f"features_{loss}" for loss in FEATURE_LOSSES])
 
 
 def stale_modules(target: pathlib.Path = GENERATED_DIR) -> list[str]:
@@ -108,8 +109,10 @@ def build(target: pathlib.Path = GENERATED_DIR, force: bool = False, progress=No
     records.append(BuildRecord("activations", path, status, time.perf_counter() - start))
     if progress:
         progress(records[-1])
-    for name, make_source in (("quadratic", lambda: quadratic_module_source(derive_quadratic())),
-                              ("features_hinge", lambda: features_module_source(derive_features()))):
+    later = [("quadratic", lambda: quadratic_module_source(derive_quadratic()))]
+    later += [(f"features_{loss}", lambda loss=loss: features_module_source(derive_features(loss)))
+              for loss in FEATURE_LOSSES]
+    for name, make_source in later:
         path = target / f"{name}.py"
         start = time.perf_counter()
         status = "cached" if not force and stored_key(path) == expected_key(name) else "generated"

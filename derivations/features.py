@@ -16,7 +16,10 @@ Derived below:
    threshold y F_t(x) = kappa_1 s_1 mu_1 |g_1| + kappa_2 s_2 mu_2 |g_2| >= h;
 2. G_k for the hinge (u = 1 below the margin) in closed form: with a = kappa_1 mu_1, b = kappa_2 mu_2,
    E[|g_1| 1[a|g_1| < h]] = sqrt(2/pi)(1 - exp(-h^2/(2a^2))) for an example with feature 1 alone, and for one with
-   both, E[|g_1| 1[a|g_1| + b|g_2| < h]], a bivariate Gaussian integral over a triangle, by parts;
+   both, E[|g_1| 1[a|g_1| + b|g_2| < h]], a bivariate Gaussian integral over a triangle, by parts; for another
+   margin loss (the logistic loss keeps pushing satisfied examples) G_k = sum over patterns of
+   pi mu_k E[u(a s_1 |g_1| + b s_2 |g_2|) |g_k|], left as one- and two-dimensional integrals over half-normal
+   variables (generated quadrature);
 3. the fraction of unsatisfied examples (overall and per presence pattern); for both features it is the
    probability of the triangle, left as a one-dimensional integral (generated quadrature).
 
@@ -53,10 +56,18 @@ class FeatureDerivation:
     single: sp.Expr           # E[|g| 1[a |g| < h]]
     both: sp.Expr             # E[|g_1| 1[a |g_1| + b |g_2| < h]] (closed form in a, b, h)
     both_mass_integrand: sp.Expr  # in g on [0, h/a]: P(a|g_1| + b|g_2| < h) = int of it
-    drift: tuple              # G_1, G_2 in a, b, h, p_1, p_2, mu_1, mu_2
+    drift: tuple              # G_1, G_2 in a, b, h, p_1, p_2, mu_1, mu_2 (closed form: hinge only, else None)
+    loss: str = "hinge"
+    weight: sp.Expr | None = None  # u(z) = -l'(z) of the loss, in derivations.symbols.z and h
 
 
-def derive_features() -> FeatureDerivation:
+def derive_features(loss: str = "hinge") -> FeatureDerivation:
+    """The derivation for ``loss`` (a built-in name): closed-form drifts for the hinge, integrals otherwise."""
+    from derivations import symbols as S
+    from derivations.catalog import LOSSES
+
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
     steps = []
     add = lambda *args: steps.append(Step(*args))
 
@@ -110,5 +121,17 @@ def derive_features() -> FeatureDerivation:
     mass_integrand = 2 * _phi(g) * inner_cdf
     add("unsat_both", "unsatisfied fraction of the examples with both features",
         sp.Eq(sp.Symbol("f_{11}"), sp.Integral(mass_integrand, (g, 0, h / a))), "generated quadrature")
+    weight = LOSSES[loss].weight.subs(S.h, h)
+    if loss != "hinge":
+        zz = sp.Symbol("z", real=True)
+        u = weight.subs(S.z, zz)
+        g1, g2 = sp.symbols("g_1 g_2", positive=True)
+        add("drift_" + loss, f"drift along feature 1 for the {loss} loss (generated quadrature)",
+            sp.Eq(G1, (patterns[(1, 0)] * mu_1 * sp.Integral(u.subs(zz, a * g1) * g1 * 2 * _phi(g1), (g1, 0, sp.oo))
+                       + patterns[(1, 1)] * mu_1 * sp.Integral(u.subs(zz, a * g1 + b * g2) * g1 * 4 * _phi(g1)
+                                                               * _phi(g2), (g1, 0, sp.oo), (g2, 0, sp.oo)))),
+            f"u(z) = {weight}; G_2 by exchanging the features")
+        return FeatureDerivation(steps=steps, patterns=patterns, single=single, both=both,
+                                 both_mass_integrand=mass_integrand, drift=None, loss=loss, weight=weight)
     return FeatureDerivation(steps=steps, patterns=patterns, single=single, both=both,
-                             both_mass_integrand=mass_integrand, drift=(G_1, G_2))
+                             both_mass_integrand=mass_integrand, drift=(G_1, G_2), loss=loss, weight=weight)

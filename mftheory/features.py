@@ -7,8 +7,8 @@ The data law (two features; conventions in :mod:`mftheory.model`): y = +-1 with 
 present with probability ``feature_freq[k]``, independently (an example with none is redrawn); along e_k the input
 is s_k y mu_k |g_k| with mu_k = ``feature_strength[k]`` and g_k ~ N(0, 1); the other d - 2 coordinates are N(0, 1).
 The mean-field output is F_t(x) = kappa_1 x_1 + kappa_2 x_2: one slope per feature, the two coupled through the
-examples that carry both (either feature can satisfy them). Hinge loss, activations with
-sigma'(z) + sigma'(-z) constant (ReLU, leaky ReLU).
+examples that carry both (either feature can satisfy them). Hinge loss (closed forms) and logistic loss
+(generated quadrature), activations with sigma'(z) + sigma'(-z) constant (ReLU, leaky ReLU).
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from mftheory.kernels.generated import features_hinge as K
+import importlib
 from mftheory.model import Setup, check_int
 
 __all__ = ["FeatureSolution", "meanfield_features"]
@@ -67,8 +67,10 @@ def meanfield_features(setup: Setup, steps: int) -> FeatureSolution:
     """The mean-field dynamics of ``setup`` (``data="features"``, hinge loss) over ``steps`` GD steps."""
     if not isinstance(setup, Setup) or setup.data != "features":
         raise ValueError("meanfield_features needs a Setup with data='features' (and feature_freq, feature_strength)")
-    if setup.loss != "hinge":
-        raise ValueError(f"loss must be 'hinge' for data='features' (the one derived so far), got {setup.loss!r}")
+    if setup.loss not in ("hinge", "logistic"):
+        raise ValueError(f"loss must be 'hinge' or 'logistic' for data='features' (the ones derived so far), "
+                         f"got {setup.loss!r}")
+    K = importlib.import_module(f"mftheory.kernels.generated.features_{setup.loss}")
     if setup.activation not in ("relu", "leaky_relu"):
         raise ValueError(f"activation must be 'relu' or 'leaky_relu' for data='features', got {setup.activation!r}")
     if setup.label_noise:

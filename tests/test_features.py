@@ -79,7 +79,7 @@ def test_meanfield_dispatches_and_refuses_what_is_not_derived():
     sol = mftheory.meanfield(_setup(), 10)
     assert isinstance(sol, FeatureSolution) and sol.kappa_features.shape == (11, 2)
     with pytest.raises(ValueError, match="loss"):
-        meanfield_features(_setup(loss="logistic"), 10)
+        meanfield_features(_setup(loss="quadratic_hinge"), 10)
 
 
 def test_meanfield_matches_simulation_and_starves_the_rare_feature():
@@ -95,3 +95,38 @@ def test_meanfield_matches_simulation_and_starves_the_rare_feature():
     nodes = sol.node(a0, w0)
     measured = 0.5 * (nodes[-1, 0] * nodes[-1, 1:]).mean(axis=1) / math.sqrt(setup.d)
     np.testing.assert_allclose(measured, sol.kappa_features[-1], rtol=0.05)
+
+
+def test_logistic_drift_matches_mpmath():
+    """The generated quadrature of the logistic loss's drift against two-dimensional mpmath quadrature."""
+    from mftheory.kernels.generated import features_logistic as L
+
+    k1, k2, mu1, mu2, p1, p2, h = 0.7, 0.4, 1.0, 1.5, 0.8, 0.3, 1.0
+    u = lambda z: 1 / (1 + mp.exp(z))
+    half = lambda g: 2 * mp.npdf(g)
+    a, b = k1 * mu1, k2 * mu2
+    one = lambda s: mp.quad(lambda g: u(s * g) * g * half(g), [0, 5, mp.inf])
+    both = lambda s, t: mp.quad(lambda g1, g2: u(s * g1 + t * g2) * g1 * half(g1) * half(g2), [0, 5, mp.inf], [0, 5, mp.inf])
+    z = 1 - (1 - p1) * (1 - p2)
+    G1 = (p1 * (1 - p2) * mu1 * one(a) + p1 * p2 * mu1 * both(a, b)) / z
+    G2 = ((1 - p1) * p2 * mu2 * one(b) + p1 * p2 * mu2 * both(b, a)) / z
+    assert L.drift_at(k1, k2, mu1, mu2, p1, p2, h) == pytest.approx((float(G1), float(G2)), rel=1e-9)
+
+
+def test_logistic_meanfield_matches_simulation():
+    setup = _setup(loss="logistic", feature_strength=(1.0, 1.0))
+    sol = meanfield_features(setup, 100)
+    sim = simulate(setup, N=40_000, steps=100, seed=2, n_test=0, record_steps=[100])
+    np.testing.assert_allclose(feature_slopes(setup, sim.a_final, sim.W_final), sol.kappa_features[100],
+                               rtol=3 * (1 / math.sqrt(200) + 0.02))
+
+
+@pytest.mark.parametrize("loss", ["hinge", "logistic"])
+def test_generated_modules_are_the_derivation_golden_text(loss):
+    from derivations.build import GENERATED_DIR
+    from derivations.features import derive_features
+    from derivations.features_codegen import features_module_source
+
+    strip = lambda text: [line for line in text.splitlines() if not line.startswith("# sympy: ")]
+    assert strip(features_module_source(derive_features(loss))) == strip(
+        (GENERATED_DIR / f"features_{loss}.py").read_text())

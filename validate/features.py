@@ -36,16 +36,28 @@ def _pattern_unsat(setup, a, W, X, y):
 
 
 def features_starvation(scale, out: pathlib.Path, seed: int = 0):
-    """Gradient starvation: p_1 = 0.8 and p_2 = 0.8, 0.4, 0.2 (equal strengths); the slope along each feature and
-    the unsatisfied fraction of the examples with the rare feature alone, theory (mean field) against one
-    gradient-descent run per p_2 at three times. Tolerances, as in the hinge network's mean-field checks (3 sd of
+    """Gradient starvation: p_1 = 0.8 and p_2 = 0.8, 0.4, 0.2 (equal strengths), hinge and logistic losses; the
+    slope along each feature and the unsatisfied fraction of the examples with the rare feature alone, theory
+    (mean field) against one gradient-descent run per (loss, p_2) at three times. Reported: kappa_2 / kappa_1 at
+    the last step for each loss (the starvation ratio). Tolerances, as in the hinge network's mean-field checks (3 sd of
     the leading finite-size errors, relative): the 1/sqrt(M) blur of the finite network's output and the
     1/sqrt(N f) sample noise of the examples that drive each feature (N pi f_U of them)."""
     checks = []
-    fig, ax = new_figure(1, 2, figsize=(11, 4))
+    fig, axes = new_figure(2, 2, figsize=(11, 8))
     chunks = (scale.steps // 4, scale.steps // 2, scale.steps)
+    for row, loss in enumerate(("hinge", "logistic")):
+        checks += _starvation_rows(scale, seed, loss, chunks, axes[row])
+    for axis in axes.ravel():
+        axis.legend(fontsize=6)
+    fig.suptitle(f"gradient starvation, p_1 = {FREQUENT}, d={scale.d}, M={scale.M}, N={scale.N}; top: hinge, "
+                 f"bottom: logistic", fontsize=10)
+    return checks, save_figure(fig, out / "features_starvation.png")
+
+
+def _starvation_rows(scale, seed, loss, chunks, ax):
+    checks = []
     for colour, p_2 in enumerate(RARE):
-        setup = Setup(d=scale.d, alpha=1.0, h=1.0, eta=scale.eta, M=scale.M, data="features",
+        setup = Setup(d=scale.d, alpha=1.0, h=1.0, eta=scale.eta, M=scale.M, data="features", loss=loss,
                       feature_freq=(FREQUENT, p_2), feature_strength=(1.0, 1.0))
         sol = meanfield_features(setup, scale.steps)
         X, y, a, W, _, _ = draw_problem(setup, scale.N, seed=seed, n_test=0)
@@ -62,11 +74,11 @@ def features_starvation(scale, out: pathlib.Path, seed: int = 0):
             for k in range(2):
                 driving = scale.N * (FREQUENT if k == 0 else p_2) * max(f_total, 1e-9)
                 tol = 3 * (threshold_blur(setup.M) + 1.0 / math.sqrt(max(driving, 1.0)))
-                checks.append(Check("features_starvation", f"kappa_{k + 1}, p_2={p_2} (t={stop})",
+                checks.append(Check("features_starvation", f"kappa_{k + 1}, {loss}, p_2={p_2} (t={stop})",
                                     float(sol.kappa_features[stop, k]), float(slopes[k]), tol, relative=True))
             rare_alone = float(sol.f_unsat_patterns[stop, 1])
             n_rare = int(masks[1].sum())
-            checks.append(Check("features_starvation", f"f_unsat of rare-only examples, p_2={p_2} (t={stop})",
+            checks.append(Check("features_starvation", f"f_unsat of rare-only examples, {loss}, p_2={p_2} (t={stop})",
                                 rare_alone, float(patterns[1]),
                                 3 * (threshold_blur(setup.M) + sample_noise(n_rare, rare_alone)), relative=True))
         t = sol.t
@@ -78,10 +90,12 @@ def features_starvation(scale, out: pathlib.Path, seed: int = 0):
         ax[1].plot(t, sol.f_unsat_patterns[:, 0], "-", color=f"C{colour}", label="frequent only")
         ax[1].plot([m[0] for m in measured], [m[2][1] for m in measured], "s", mfc="none", color=f"C{colour}")
         ax[1].plot([m[0] for m in measured], [m[2][0] for m in measured], "o", color=f"C{colour}")
-    ax[0].set(xlabel="GD step", ylabel="slope along the feature", title="(a) kappa_k (lines: theory, marks: GD)")
+        last = measured[-1][1]
+        checks.append(Check("features_starvation", f"kappa_2 / kappa_1, {loss}, p_2={p_2} (t={chunks[-1]})",
+                            float(sol.kappa_features[-1, 1] / sol.kappa_features[-1, 0]), float(last[1] / last[0]),
+                            0.0, relative=True, informational=True))
+    ax[0].set(xlabel="GD step", ylabel="slope along the feature",
+              title=f"(a) kappa_k, {loss} (lines: theory, marks: GD)")
     ax[1].set(xlabel="GD step", ylabel="unsatisfied fraction", yscale="log",
-              title="(b) examples with one feature only")
-    for axis in ax:
-        axis.legend(fontsize=6)
-    fig.suptitle(f"gradient starvation, p_1 = {FREQUENT}, d={scale.d}, M={scale.M}, N={scale.N}", fontsize=10)
-    return checks, save_figure(fig, out / "features_starvation.png")
+              title=f"(b) examples with one feature only, {loss}")
+    return checks
