@@ -130,3 +130,15 @@ def test_generated_modules_are_the_derivation_golden_text(loss):
     strip = lambda text: [line for line in text.splitlines() if not line.startswith("# sympy: ")]
     assert strip(features_module_source(derive_features(loss))) == strip(
         (GENERATED_DIR / f"features_{loss}.py").read_text())
+
+
+def test_starvation_sweep_runs_and_draws(tmp_path):
+    from validate.sweeping.quadratic import point_sweep
+    from validate.sweeping.starvation import FIELDS, compute_starvation_point, plot_starvation
+
+    points = [dict(loss=loss, p_1=0.8, p_2=0.4, d=8, M=20, N=500, eta=50.0, steps=3000)
+              for loss in ("hinge", "logistic")]
+    table = point_sweep(compute_starvation_point, FIELDS, points, 1, tmp_path, workers=2, progress=False)
+    assert len(table) == 2 and (table["kappa_2_theory_t3000"] > 0).all() and (table["kappa_1_sim_t300"] > 0).all()
+    result = plot_starvation(table, tmp_path)
+    assert result["figure"].exists() and "hinge, t=3000" in result["numbers"]

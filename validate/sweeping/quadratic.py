@@ -28,8 +28,8 @@ from validate.sweeping.store import _is_complete, _write_parquet_atomically
 POINT_FIELDS = ("kappa", "kappa_star", "lam", "Delta", "d", "data", "alpha", "time", "eta")
 
 
-def _point_key(point: dict, seed: int) -> str:
-    text = json.dumps({k: point[k] for k in POINT_FIELDS} | {"seed": seed}, sort_keys=True)
+def _point_key(point: dict, seed: int, fields=POINT_FIELDS) -> str:
+    text = json.dumps({k: point[k] for k in fields} | {"seed": seed}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
@@ -61,6 +61,13 @@ def compute_quadratic_point(point: dict, seed: int) -> dict:
 def quadratic_sweep(points, seeds, out, scheduler=None, workers=None, progress=True):
     """Run every point of ``points`` (dicts with POINT_FIELDS) for every seed on Dask; return the table
     (a pandas DataFrame), also written to ``out/table.parquet``. Finished tasks are not run again."""
+    return point_sweep(compute_quadratic_point, POINT_FIELDS, points, seeds, out, scheduler, workers, progress)
+
+
+def point_sweep(compute, fields, points, seeds, out, scheduler=None, workers=None, progress=True):
+    """The sweep driver of the point-by-point sweeps: ``compute(point, seed) -> row dict`` on Dask for every
+    point (dicts with ``fields``) and seed, one atomic Parquet file per task (skipped when it exists), the table
+    of all rows in ``out/table.parquet``."""
     import pandas as pd
     import pyarrow as pa
 
@@ -70,15 +77,15 @@ def quadratic_sweep(points, seeds, out, scheduler=None, workers=None, progress=T
     (out / "points").mkdir(parents=True, exist_ok=True)
     seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     for point in points:
-        missing = set(POINT_FIELDS) - set(point)
+        missing = set(fields) - set(point)
         if missing:
-            raise ValueError(f"a quadratic sweep point needs {sorted(missing)}; got {point}")
-    jobs = [(point, seed, _point_key(point, seed)) for point in points for seed in seeds]
+            raise ValueError(f"a sweep point needs {sorted(missing)}; got {point}")
+    jobs = [(point, seed, _point_key(point, seed, fields)) for point in points for seed in seeds]
     todo = [job for job in jobs if not _is_complete(out / "points" / f"{job[2]}.parquet")]
     if todo:
         client, cluster = _client(scheduler, workers)
         try:
-            futures = {client.submit(compute_quadratic_point, point, seed, pure=False): key
+            futures = {client.submit(compute, point, seed, pure=False): key
                        for point, seed, key in todo}
             from distributed import as_completed
 
@@ -86,7 +93,7 @@ def quadratic_sweep(points, seeds, out, scheduler=None, workers=None, progress=T
             if progress:
                 from tqdm import tqdm
 
-                iterator = tqdm(iterator, total=len(futures), desc="quadratic sweep", unit="task")
+                iterator = tqdm(iterator, total=len(futures), desc="sweep", unit="task")
             for future in iterator:
                 row = future.result()
                 _write_parquet_atomically(pa.Table.from_pylist([row]), out / "points" / f"{futures[future]}.parquet")
@@ -165,7 +172,22 @@ def plot_double_descent(table, out) -> dict:
     return {"figure": save_figure(fig, pathlib.Path(out) / "quadratic_double_descent.png"), "numbers": numbers}
 
 
+def _starvation_points():
+    from validate.sweeping.starvation import starvation_points
+
+    return starvation_points()
+
+
+def _plot_starvation(table, out):
+    from validate.sweeping.starvation import plot_starvation
+
+    return plot_starvation(table, out)
+
+
+# the built-in sweeps run point by point (the hinge network's grid sweeps are TOML specs in validate/sweeps/)
 BUILTIN_QUADRATIC_SWEEPS = {
+    "starvation": ("the rare feature's slope against p_2/p_1, hinge and logistic (data='features')",
+                   _starvation_points, _plot_starvation),
     "quadratic_thresholds": ("recovery map over (kappa*, alpha) at kappa = 1, lambda = 0.02, with the predicted "
                              "thresholds", threshold_points, plot_thresholds),
     "quadratic_double_descent": ("test error against alpha with label noise Delta = 1 at three penalties",
@@ -174,9 +196,14 @@ BUILTIN_QUADRATIC_SWEEPS = {
 
 
 def run_builtin(name, out, seeds=2, scheduler=None, workers=None, figure=True, progress=True):
-    """Run the built-in quadratic sweep ``name``; return (table, {"figure": path, "numbers": ...} or None)."""
+    """Run the built-in point sweep ``name``; return (table, {"figure": path, "numbers": ...} or None)."""
     _, make_points, plot = BUILTIN_QUADRATIC_SWEEPS[name]
-    table = quadratic_sweep(make_points(), seeds, out, scheduler=scheduler, workers=workers, progress=progress)
+    if name == "starvation":
+        from validate.sweeping.starvation import FIELDS, compute_starvation_point
+
+        table = point_sweep(compute_starvation_point, FIELDS, make_points(), seeds, out, scheduler, workers, progress)
+    else:
+        table = quadratic_sweep(make_points(), seeds, out, scheduler=scheduler, workers=workers, progress=progress)
     result = plot(table, out) if figure else None
     if result is not None:
         write_atomically(pathlib.Path(out) / "numbers.json", json.dumps(result["numbers"], indent=1, default=float))
