@@ -12,8 +12,9 @@ TINY = QuadraticScale("tiny", d=24, seeds=4, alphas=(0.5,), lambdas=(0.5,))
 
 def test_alpha_case_compares_gradient_descent_with_the_theory(tmp_path):
     checks, figure = quadratic_alpha(TINY, tmp_path)
-    judged = [c for c in checks if not c.informational]
-    assert figure.exists() and len(judged) == 2
+    settled = [c for c in checks if c.quantity.startswith("largest relative change")]
+    judged = [c for c in checks if not c.informational and c not in settled]
+    assert figure.exists() and len(judged) == 2 and len(settled) == 1 and settled[0].passed
     for check in judged:
         assert check.relative and check.tolerance > 0 and check.theory > 0 and check.simulation > 0
         json.dumps(check.as_dict())

@@ -23,7 +23,8 @@ def test_quick_suite_passes_and_writes_the_report(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
     assert {r["case"] for r in report["checks"]} == {"fig1", "rich_lazy", "overfitting", "data_laws", "label_noise",
-                                                     "label_noise_small", "losses", "user_variant"}
+                                                     "label_noise_small", "losses", "user_variant",
+                                                     "features_starvation"}
     assert all(r["pass"] for r in report["checks"])
     for fig in report["figures"].values():
         assert (out / fig).stat().st_size > 10_000
