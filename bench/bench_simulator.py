@@ -9,7 +9,7 @@ Run it with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE *unset* as above: on these ma
 shells and they mis-tune OpenBLAS for the NumPy baseline.  The default size is the paper's Fig. 1 (N=1e5,
 M=400, d=100, eta=1e3, hinge, ReLU, 2000 steps).  What it measures, each in its own subprocess (so that the
 peak memory, max RSS of the subprocess, is that implementation's own) on the same data and initial state
-(``validate.simulator.draw_problem`` with the same seed):
+(``mftheory.validate.simulator.draw_problem`` with the same seed):
 
 * **whole run**: the simulator (``simulate``, float64 and float32, CPU backend; also ``backend="cuda"`` when a
   GPU is usable) for all ``--steps`` steps: wall time (kernels already compiled / loaded from numba's cache),
@@ -55,7 +55,7 @@ def _setup(args):
 
 
 def _run_simulator(setup, X, y, a0, W0, steps, dtype, backend="cpu"):
-    from validate.simulator import simulate
+    from mftheory.validate.simulator import simulate
 
     res = simulate(setup, X=X, y=y, a0=a0, W0=W0, steps=steps, n_test=0, record_steps=np.arange(steps + 1),
                    dtype=dtype, backend=backend)
@@ -142,7 +142,7 @@ def _reset_peak_rss():
 
 def _worker(args):
     """Runs one measurement in this (fresh) process and writes its results to args.out (+ .json)."""
-    from validate.simulator import draw_problem
+    from mftheory.validate.simulator import draw_problem
 
     setup = _setup(args)
     dtype = np.dtype(args.dtype).type
@@ -212,7 +212,7 @@ def _spawn(args, tmp, worker, dt, mode, steps, state=""):
 
 def _cuda_usable():
     try:
-        from validate._cuda_kernels import cuda_status
+        from mftheory.validate._cuda_kernels import cuda_status
     except Exception:
         return False
     return cuda_status()[0]
@@ -266,7 +266,7 @@ def main(argv=None):
     print("BLAS:", _blas_info(), flush=True)
     whole, windows, dense = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
-        from validate.simulator import simulate
+        from mftheory.validate.simulator import simulate
 
         t0 = time.perf_counter()
         res = simulate(_setup(args), N=args.N, steps=late_from, seed=args.seed, n_test=0)

@@ -15,7 +15,7 @@ on-disk cache, except the two subprocess rows):
   of ``gaussian_logistic``, Gauss-Legendre quadrature) called from a jitted loop over ``--evals`` random
   arguments kappa in [0, 3]: evaluations per second on one core (the loop is serial); a kernel that would take
   more than ``--max-seconds`` gets fewer arguments (the table shows how many);
-* cold derivation: ``derivations.build.build(target=tmpdir, force=True)`` in a fresh subprocess (SymPy
+* cold derivation: ``mftheory.derivations.build.build(target=tmpdir, force=True)`` in a fresh subprocess (SymPy
   derivation + code generation of every built-in module, no numba compilation);
 * warm start: ``import mftheory`` + one ``meanfield(fig1_setup(), 2000)`` in a fresh subprocess (numba
   caches already on disk), wall time of the subprocess.
@@ -165,7 +165,7 @@ def main(argv=None):
                      f"import {float(imp):.2f} s + prediction {float(pred):.2f} s (+ interpreter start)"))
     if not args.no_derive:
         with tempfile.TemporaryDirectory() as tmp:
-            code = (f"from derivations.build import build; import pathlib; "
+            code = (f"from mftheory.derivations.build import build; import pathlib; "
                     f"r = build(target=pathlib.Path({tmp!r}), force=True); print(len(r))")
             wall, out = _subprocess_time(code, env)
             rows.append(("cold derivation build(target=tmpdir, force=True), fresh process",

@@ -1,4 +1,4 @@
-"""The obvious vectorized NumPy implementation of the GD of :mod:`validate.simulator` (benchmark baseline).
+"""The obvious vectorized NumPy implementation of the GD of :mod:`mftheory.validate.simulator` (benchmark baseline).
 
 Dense N x M matrices for the pre-activations, activations and their derivatives, two BLAS products per step
 (forward X W^T, backward G^T X) plus a few matrix-vector products.  Same conventions as the simulator

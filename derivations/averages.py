@@ -15,8 +15,8 @@ import threading
 
 import sympy as sp
 
-from derivations import symbols as S
-from derivations.catalog import DataLaw
+from mftheory.derivations import symbols as S
+from mftheory.derivations.catalog import DataLaw
 
 # functions the generated kernels can evaluate (math module, numba-compatible)
 PRINTABLE_FUNCTIONS = (sp.exp, sp.log, sp.erf, sp.erfc, sp.loggamma, sp.Piecewise, sp.Max, sp.Min, sp.Abs)

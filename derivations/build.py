@@ -6,20 +6,21 @@ import pathlib
 import re
 import time
 
-from derivations.catalog import ACTIVATIONS, DATA_LAWS, LOSSES
-from derivations.codegen import (activation_module_key, activation_module_source, activation_modules_key,
+from mftheory.derivations.catalog import ACTIVATIONS, DATA_LAWS, LOSSES
+from mftheory.derivations.codegen import (activation_module_key, activation_module_source, activation_modules_key,
                                  finite_sample_module_source, finite_width_module_source, kernel_module_key,
                                  kernel_module_source)
-from derivations.finite_sample import derive_finite_sample
-from derivations.finite_width import derive_finite_width
-from derivations.meanfield import derive
-from derivations.features import derive_features
-from derivations.features_codegen import FEATURE_LOSSES, features_module_key, features_module_source
-from derivations.quadratic import derive_quadratic
-from derivations.quadratic_codegen import quadratic_module_key, quadratic_module_source
+from mftheory.derivations.finite_sample import derive_finite_sample
+from mftheory.derivations.finite_width import derive_finite_width
+from mftheory.derivations.meanfield import derive
+from mftheory.derivations.features import derive_features
+from mftheory.derivations.features_codegen import FEATURE_LOSSES, features_module_key, features_module_source
+from mftheory.derivations.quadratic import derive_quadratic
+from mftheory.derivations.quadratic_codegen import quadratic_module_key, quadratic_module_source
 from mftheory.atomic import write_atomically
+from mftheory.kernels import generated as generated_package
 
-GENERATED_DIR = pathlib.Path(__file__).resolve().parent.parent / "mftheory" / "kernels" / "generated"
+GENERATED_DIR = pathlib.Path(generated_package.__file__).resolve().parent
 _KEY_LINE = re.compile(r"^# key: ([0-9a-f]{64})$", re.M)
 
 

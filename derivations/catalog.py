@@ -3,7 +3,7 @@
 Each is a plain SymPy expression, so a user variant is just another instance:
 
 >>> import sympy as sp
->>> from derivations import symbols as S
+>>> from mftheory.derivations import symbols as S
 >>> softplus_margin = Loss("softplus", sp.log(1 + sp.exp(S.h - S.z)))
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ import dataclasses
 
 import sympy as sp
 
-from derivations import symbols as S
+from mftheory.derivations import symbols as S
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,7 +24,7 @@ class Activation:
 
     def __post_init__(self):
         if S.z not in self.expr.free_symbols:
-            raise ValueError(f"activation {self.name!r}: expr must depend on derivations.symbols.z")
+            raise ValueError(f"activation {self.name!r}: expr must depend on mftheory.derivations.symbols.z")
 
     @property
     def derivative(self) -> sp.Expr:
@@ -51,7 +51,7 @@ class Loss:
 
     def __post_init__(self):
         if S.z not in self.expr.free_symbols:
-            raise ValueError(f"loss {self.name!r}: expr must depend on derivations.symbols.z")
+            raise ValueError(f"loss {self.name!r}: expr must depend on mftheory.derivations.symbols.z")
 
     @property
     def weight(self) -> sp.Expr:
@@ -120,11 +120,11 @@ def resolve(field: str, value):
     table, kind = _TABLES[field]
     if isinstance(value, str):
         if value not in table:
-            raise ValueError(f"{field} must be one of {', '.join(map(repr, table))} or a derivations.catalog."
+            raise ValueError(f"{field} must be one of {', '.join(map(repr, table))} or a mftheory.derivations.catalog."
                              f"{kind.__name__}; got {value!r}")
         return table[value]
     if not isinstance(value, kind):
-        raise ValueError(f"{field} must be one of {', '.join(map(repr, table))} or a derivations.catalog."
+        raise ValueError(f"{field} must be one of {', '.join(map(repr, table))} or a mftheory.derivations.catalog."
                          f"{kind.__name__}; got {type(value).__name__}")
     return value
 

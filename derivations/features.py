@@ -32,8 +32,8 @@ import dataclasses
 import mpmath as mp
 import sympy as sp
 
-from derivations.checks import require
-from derivations.meanfield import Step
+from mftheory.derivations.checks import require
+from mftheory.derivations.meanfield import Step
 
 kappa_1, kappa_2 = sp.symbols("kappa_1 kappa_2", nonnegative=True)
 mu_1, mu_2 = sp.symbols("mu_1 mu_2", positive=True)
@@ -58,13 +58,13 @@ class FeatureDerivation:
     both_mass_integrand: sp.Expr  # in g on [0, h/a]: P(a|g_1| + b|g_2| < h) = int of it
     drift: tuple              # G_1, G_2 in a, b, h, p_1, p_2, mu_1, mu_2 (closed form: hinge only, else None)
     loss: str = "hinge"
-    weight: sp.Expr | None = None  # u(z) = -l'(z) of the loss, in derivations.symbols.z and h
+    weight: sp.Expr | None = None  # u(z) = -l'(z) of the loss, in mftheory.derivations.symbols.z and h
 
 
 def derive_features(loss: str = "hinge") -> FeatureDerivation:
     """The derivation for ``loss`` (a built-in name): closed-form drifts for the hinge, integrals otherwise."""
-    from derivations import symbols as S
-    from derivations.catalog import LOSSES
+    from mftheory.derivations import symbols as S
+    from mftheory.derivations.catalog import LOSSES
 
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")

@@ -1,4 +1,4 @@
-"""Turn :class:`~derivations.features.FeatureDerivation` into ``mftheory/kernels/generated/features_hinge.py``.
+"""Turn :class:`~mftheory.derivations.features.FeatureDerivation` into ``mftheory/kernels/generated/features_hinge.py``.
 
 The drifts and the single-feature masses are printed by SymPy; the examples with both features below the margin
 (a one-dimensional integral) by Gauss-Legendre quadrature; the mean-field loop (a 3 x 3 covariance of the node law
@@ -12,8 +12,8 @@ import pathlib
 import numpy as np
 import sympy as sp
 
-from derivations import features as F
-from derivations.quadratic_codegen import _kernel, _tuple_kernel
+from mftheory.derivations import features as F
+from mftheory.derivations.quadratic_codegen import _kernel, _tuple_kernel
 
 GENERATOR_VERSION = "1"
 QUADRATURE_NODES = 64
@@ -153,7 +153,7 @@ def features_module_source(derivation) -> str:
         _kernel("both_mass_integrand", ("g", "a", "b", "h"), _renamed(D.both_mass_integrand),
                 "integrand over g_1 of P(a|g_1| + b|g_2| < h)"),
     ]
-    from derivations import symbols as S
+    from mftheory.derivations import symbols as S
 
     if D.drift is not None:
         parts.append(_tuple_kernel("drift", ("a", "b", "mu_1", "mu_2", "p_1", "p_2", "h"),

@@ -27,11 +27,11 @@ import functools
 
 import sympy as sp
 
-from derivations.checks import require
-from derivations import symbols as S
-from derivations.averages import DataAverage, data_average
-from derivations.catalog import ACTIVATIONS, DATA_LAWS, Activation
-from derivations.meanfield import Step
+from mftheory.derivations.checks import require
+from mftheory.derivations import symbols as S
+from mftheory.derivations.averages import DataAverage, data_average
+from mftheory.derivations.catalog import ACTIVATIONS, DATA_LAWS, Activation
+from mftheory.derivations.meanfield import Step
 
 N_SAMPLE, P_UNSAT, DRIFT = S.N_sample, S.P_unsat, S.drift_B
 # placeholders: the kernel of the self term at time t, its sum S(t) over the steps so far, kappa_{t+1} - kappa_t

@@ -14,10 +14,10 @@ import functools
 
 import sympy as sp
 
-from derivations import symbols as S
-from derivations.averages import DataAverage, data_average
-from derivations.catalog import ACTIVATIONS, DATA_LAWS, Activation
-from derivations.meanfield import Step
+from mftheory.derivations import symbols as S
+from mftheory.derivations.averages import DataAverage, data_average
+from mftheory.derivations.catalog import ACTIVATIONS, DATA_LAWS, Activation
+from mftheory.derivations.meanfield import Step
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,7 +5,7 @@ Its part linear in x_perp, tau . x_perp, tilts the effective teacher: with v = (
 tilt is tau = alpha c_sigma v / sqrt(d) (c_sigma the odd slope), and the angle between v = (1/M) sum_i a_i w_i
 and w* is theta = atan(|v_perp| / v_par), v_par -> E[a w_par] = m_aw.
 
-The frozen-init picture (``derivations.finite_width``) lets every node follow the mean-field map from its own
+The frozen-init picture (``mftheory.derivations.finite_width``) lets every node follow the mean-field map from its own
 init, so that v_perp grows with the nodes. Here the loss feeds back: a tilt moves examples across the margin,
 the unsatisfied set's mean of u y x_perp, r, stops vanishing, and r drives every node back.
 
@@ -44,14 +44,14 @@ import dataclasses
 
 import sympy as sp
 
-from derivations import symbols as S
-from derivations.checks import require
-from derivations.meanfield import MeanFieldDerivation, Step
+from mftheory.derivations import symbols as S
+from mftheory.derivations.checks import require
+from mftheory.derivations.meanfield import MeanFieldDerivation, Step
 
 # per-component state and its covariance
 tilt_response = sp.Symbol("E[u']", real=True)       # E[u'(kappa |x_par|)]: r per unit tilt
 var_v = sp.Symbol("V_v", nonnegative=True)           # Var of one component of v_perp
-# node averages of the degree-2 Hermite coefficients at a point x and at the threshold (derivations.finite_width)
+# node averages of the degree-2 Hermite coefficients at a point x and at the threshold (mftheory.derivations.finite_width)
 degree2_cross = sp.Symbol("E[h_2 h_2^*]", real=True)
 degree2_cross_a2 = sp.Symbol("E[a^2 h_2 h_2^*]", real=True)
 response_sum = sp.Symbol("R", real=True)        # a cell's accumulated degree-2 response at x, per unit injection
@@ -60,7 +60,7 @@ cell_mass = sp.Symbol("p_cell", nonnegative=True)  # the share of training examp
 
 @dataclasses.dataclass(frozen=True)
 class TiltDerivation:
-    """The tilt's propagator (module docstring); expressions in the symbols of ``derivations.symbols``."""
+    """The tilt's propagator (module docstring); expressions in the symbols of ``mftheory.derivations.symbols``."""
 
     derivation: MeanFieldDerivation
     steps: tuple[Step, ...]

@@ -1,6 +1,6 @@
 """Label noise at small eps: where training stalls, and how much a little noise slows it down.
 
-``derive_label_noise(derivation)`` takes a :class:`~derivations.meanfield.MeanFieldDerivation` (hinge-type loss:
+``derive_label_noise(derivation)`` takes a :class:`~mftheory.derivations.meanfield.MeanFieldDerivation` (hinge-type loss:
 the clean average vanishes like x*^2 as x* = h/kappa -> 0 while the flipped one stays finite) and returns a
 :class:`LabelNoiseDerivation`:
 
@@ -32,9 +32,9 @@ import dataclasses
 
 import sympy as sp
 
-from derivations.checks import require
-from derivations import symbols as S
-from derivations.meanfield import MeanFieldDerivation, Step
+from mftheory.derivations.checks import require
+from mftheory.derivations import symbols as S
+from mftheory.derivations.meanfield import MeanFieldDerivation, Step
 
 dE_plus = sp.Symbol("dE_+", real=True)
 dE_minus = sp.Symbol("dE_-", real=True)

@@ -12,10 +12,10 @@ import functools
 import sympy as sp
 from sympy.codegen.cfunctions import expm1
 
-from derivations.checks import require
-from derivations import symbols as S
-from derivations.averages import DataAverage, data_average
-from derivations.catalog import (ACTIVATIONS, DATA_LAWS, GAUSSIAN_INIT, LOSSES, Activation, DataLaw,
+from mftheory.derivations.checks import require
+from mftheory.derivations import symbols as S
+from mftheory.derivations.averages import DataAverage, data_average
+from mftheory.derivations.catalog import (ACTIVATIONS, DATA_LAWS, GAUSSIAN_INIT, LOSSES, Activation, DataLaw,
                                  Loss)
 
 
@@ -127,7 +127,7 @@ class MeanFieldDerivation:
         raise KeyError(f"no step {key!r}; steps are {[s.key for s in self.steps]}")
 
     def _repr_latex_(self):
-        from derivations.latex import derivation_body
+        from mftheory.derivations.latex import derivation_body
         return derivation_body(self, standalone=False)
 
 
@@ -169,7 +169,7 @@ def _real_branch(solutions):
 def _as_name(obj, table, kind):
     if isinstance(obj, str):
         if obj not in table:
-            raise ValueError(f"{kind} must be one of {sorted(table)} or a derivations.catalog object; got {obj!r}")
+            raise ValueError(f"{kind} must be one of {sorted(table)} or a mftheory.derivations.catalog object; got {obj!r}")
         return table[obj]
     return obj
 

@@ -39,8 +39,8 @@ import dataclasses
 
 import sympy as sp
 
-from derivations.checks import require
-from derivations.meanfield import Step
+from mftheory.derivations.checks import require
+from mftheory.derivations.meanfield import Step
 
 # spectral variable, Cauchy transform and R-transform argument
 z, G, w = sp.symbols("z G w")

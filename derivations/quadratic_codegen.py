@@ -1,4 +1,4 @@
-"""Turn :class:`~derivations.quadratic.QuadraticDerivation` into the text of the quadratic network's kernel module.
+"""Turn :class:`~mftheory.derivations.quadratic.QuadraticDerivation` into the text of the quadratic network's kernel module.
 
 The derived expressions (the cubic's depressed coefficients, the support's quartic, the risk, the fixed-point
 maps, the training residual, the recovery risk) are printed by SymPy; the numerics around them (Cardano's root,
@@ -12,8 +12,8 @@ import pathlib
 import numpy as np
 import sympy as sp
 
-from derivations import quadratic as Q
-from derivations.codegen import _function
+from mftheory.derivations import quadratic as Q
+from mftheory.derivations.codegen import _function
 
 GENERATOR_VERSION = "1"
 # the spectral quadrature: each panel (the support's intervals, split at theta) is mapped by x = c - h cos(phi)
@@ -45,7 +45,7 @@ def _kernel(name, args, expr, doc):
 def _tuple_kernel(name, args, exprs, doc):
     renamed = [sp.sympify(e).xreplace({sym: sp.Symbol(n) for sym, n in _NAMES.items()}) for e in exprs]
     replacements, reduced = sp.cse(renamed, symbols=sp.numbered_symbols("_t"), order="canonical")
-    from derivations.codegen import _printer
+    from mftheory.derivations.codegen import _printer
     lines = [f"    {sym} = {_printer.doprint(val)}" for sym, val in replacements]
     lines.append(f"    return ({', '.join(_printer.doprint(r) for r in reduced)},)")
     return (f'@jit\ndef {name}({", ".join(args)}):\n    """{doc}\n\n    Arguments: {", ".join(args)}.\n    """\n'

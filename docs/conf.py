@@ -4,7 +4,7 @@ import pathlib
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))                      # this checkout's packages, before any installed `validate`
+sys.path.insert(0, str(ROOT))                      # this checkout first, before any installed copy
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent / "_ext"))
 
 project = "mftheory"

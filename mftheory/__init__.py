@@ -29,8 +29,8 @@ __all__ = ["Setup", "fig1_setup", "DATA_LAWS", "LOSSES", "ACTIVATIONS",
            "simulate", "sweep"]
 
 # SymPy and the simulator (numba, matplotlib, Dask) load only when first used
-_LAZY = {"derive": ("derivations.meanfield", "derive"), "simulate": ("validate.simulator", "simulate"),
-         "sweep": ("validate.sweeping", "sweep")}
+_LAZY = {"derive": ("mftheory.derivations.meanfield", "derive"), "simulate": ("mftheory.validate.simulator", "simulate"),
+         "sweep": ("mftheory.validate.sweeping", "sweep")}
 
 
 def __getattr__(name):

@@ -14,8 +14,8 @@ from mftheory.model import ACTIVATIONS, DATA_LAWS, LOSSES
 
 
 def _cmd_derive(args):
-    from derivations.build import GENERATED_DIR, build
-    from derivations.meanfield import derive
+    from mftheory.derivations.build import GENERATED_DIR, build
+    from mftheory.derivations.meanfield import derive
 
     if args.out is None:
         # the committed kernels are regenerated in a source checkout only, never inside an installed package
@@ -50,12 +50,12 @@ def _cmd_derive(args):
 
 def write_latex(path: pathlib.Path, variants, compile_pdf: bool = False) -> pathlib.Path | None:
     """Write the LaTeX document of ``variants`` ((activation, loss, data) triples); optionally run pdflatex."""
-    from derivations.finite_sample import derive_finite_sample
-    from derivations.finite_width import derive_finite_width
-    from derivations.fluctuations import tilt_or_none
-    from derivations.label_noise import small_label_noise
-    from derivations.latex import document
-    from derivations.meanfield import derive
+    from mftheory.derivations.finite_sample import derive_finite_sample
+    from mftheory.derivations.finite_width import derive_finite_width
+    from mftheory.derivations.fluctuations import tilt_or_none
+    from mftheory.derivations.label_noise import small_label_noise
+    from mftheory.derivations.latex import document
+    from mftheory.derivations.meanfield import derive
     from mftheory.atomic import write_atomically
 
     activations = sorted({v[0] for v in variants})
@@ -66,9 +66,9 @@ def write_latex(path: pathlib.Path, variants, compile_pdf: bool = False) -> path
     tilts = [(f"Tilt of the effective teacher with the loss's feedback, {D.activation.name}, {D.loss.name}, "
               f"{D.data.name} data", f"tilt:{D.activation.name}:{D.loss.name}:{D.data.name}", T.steps)
              for D, T in ((D, tilt_or_none(D)) for D in derived) if T is not None]
-    from derivations.quadratic import derive_quadratic
+    from mftheory.derivations.quadratic import derive_quadratic
 
-    from derivations.features import derive_features
+    from mftheory.derivations.features import derive_features
 
     quadratic = [("Features of unequal frequency and strength: the hinge network's mean field", "features",
                   derive_features().steps),
@@ -160,7 +160,7 @@ def _cmd_run(args):
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    from derivations.build import stale_modules
+    from mftheory.derivations.build import stale_modules
 
     stale = stale_modules()
     if stale:
@@ -172,7 +172,7 @@ def _cmd_run(args):
                       compile_pdf=True)
     print(f"wrote {tex}" + (f" and {pdf}" if pdf else ""))
     try:
-        from validate.suite import main as validate_main
+        from mftheory.validate.suite import main as validate_main
     except ImportError:
         print("validate suite not available", file=sys.stderr)
         return 1

@@ -1,7 +1,7 @@
 """Mean-field predictions for features of unequal frequency and strength (``Setup(data="features", ...)``).
 
 Pipeline: ``derivations/features.py`` (SymPy) -> ``mftheory/kernels/generated/features_hinge.py`` -> this module
--> ``validate.features`` (the data law drawn for the simulator, and the validation cases).
+-> ``mftheory.validate.features`` (the data law drawn for the simulator, and the validation cases).
 
 The data law (two features; conventions in :mod:`mftheory.model`): y = +-1 with probability 1/2; feature k is
 present with probability ``feature_freq[k]``, independently (an example with none is redrawn); along e_k the input

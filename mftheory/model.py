@@ -56,10 +56,10 @@ def _check_choice(name, value, choices):
 
 
 def _check_model_part(name, value, choices):
-    """A built-in name, or a user's derivations.catalog object (kept as the name when it equals a built-in)."""
+    """A built-in name, or a user's mftheory.derivations.catalog object (kept as the name when it equals a built-in)."""
     if isinstance(value, str):
         return _check_choice(name, value, choices)
-    from derivations.catalog import builtin_name
+    from mftheory.derivations.catalog import builtin_name
 
     return builtin_name(name, value) or value
 
@@ -86,9 +86,9 @@ class Setup:
         Number of hidden nodes.
     sigma_a, sigma_w : float > 0
         Standard deviations of the initial readout weights and of each input weight.
-    data : {"gaussian", "sphere"} or derivations.catalog.DataLaw
-    loss : {"hinge", "quadratic_hinge", "logistic"} or derivations.catalog.Loss
-    activation : {"relu", "leaky_relu"} or derivations.catalog.Activation
+    data : {"gaussian", "sphere"} or mftheory.derivations.catalog.DataLaw
+    loss : {"hinge", "quadratic_hinge", "logistic"} or mftheory.derivations.catalog.Loss
+    activation : {"relu", "leaky_relu"} or mftheory.derivations.catalog.Activation
         A user's own ``Activation`` / ``Loss`` / ``DataLaw`` object is derived and compiled on first use by
         every prediction (:func:`mftheory.variant_of`) and simulated as defined (``simulate`` draws only the
         built-in data laws: give ``X`` and ``X_test`` for another).
@@ -96,7 +96,7 @@ class Setup:
         Probability that a training label is flipped.
     leak : float in [0, 1)
         Slope of leaky ReLU on the negative side (ignored for ``"relu"``); for a user's activation, the value
-        of its parameter ``derivations.symbols.leak`` (if it has one).
+        of its parameter ``mftheory.derivations.symbols.leak`` (if it has one).
     feature_freq, feature_strength : pairs of floats, only with ``data="features"``
         The law of features of unequal frequency and strength (:mod:`mftheory.features`): feature k is present
         with probability ``feature_freq[k]`` in (0, 1] and has strength ``feature_strength[k]`` > 0.

@@ -6,7 +6,7 @@ Every prediction (:func:`mftheory.meanfield`, the label-noise and finite-size co
 * ``variant_of(setup)`` gives the variant a :class:`~mftheory.model.Setup` names: the committed kernels of a
   built-in (activation, loss, data), or, for a user's own ``Activation`` / ``Loss`` object in the setup, its
   derivation compiled once into the user cache (keyed by content);
-* ``compile_derivation(D)`` turns a derivation the user ran (``derivations.meanfield.derive``) into a variant;
+* ``compile_derivation(D)`` turns a derivation the user ran (``mftheory.derivations.meanfield.derive``) into a variant;
   passing it to a prediction together with a setup that names another model is an error, never a silent
   mix of the two.
 """
@@ -30,7 +30,7 @@ class Variant:
 
     Attributes
     ----------
-    activation, loss, data : derivations.catalog.Activation, Loss, DataLaw
+    activation, loss, data : mftheory.derivations.catalog.Activation, Loss, DataLaw
         What the kernels were derived from.
     kernels : module
         The mean-field kernels (drift, discrete map, flow, moments, ...) of (data law, loss).
@@ -69,7 +69,7 @@ class Variant:
 
     def check_setup(self, setup: Setup) -> None:
         """Raise ValueError unless ``setup`` names this variant's activation, loss and data law."""
-        from derivations.catalog import resolve
+        from mftheory.derivations.catalog import resolve
 
         for field, mine in (("activation", self.activation), ("loss", self.loss), ("data", self.data)):
             theirs = resolve(field, getattr(setup, field))
@@ -81,7 +81,7 @@ class Variant:
 
 @functools.lru_cache(maxsize=None)
 def _builtin_variant(activation: str, loss: str, data: str) -> Variant:
-    from derivations.catalog import ACTIVATIONS, DATA_LAWS, LOSSES
+    from mftheory.derivations.catalog import ACTIVATIONS, DATA_LAWS, LOSSES
 
     return Variant(activation=ACTIVATIONS[activation], loss=LOSSES[loss], data=DATA_LAWS[data],
                    kernels=kernels.load(data, loss), builtin=True,
@@ -90,7 +90,7 @@ def _builtin_variant(activation: str, loss: str, data: str) -> Variant:
 
 @functools.lru_cache(maxsize=None)
 def _user_variant(activation, loss, data) -> Variant:
-    from derivations.meanfield import derive
+    from mftheory.derivations.meanfield import derive
 
     return compile_derivation(derive(activation, loss, data))
 
@@ -111,12 +111,12 @@ def compile_derivation(derivation, cache_dir: pathlib.Path | str | None = None) 
     activation the first time a finite-size prediction asks for them. Files go to ``cache_dir`` (default
     ``$MFTHEORY_CACHE`` or ``~/.cache/mftheory``), never into the installed package.
     """
-    from derivations.codegen import (activation_module_source, kernel_module_key, kernel_module_source,
+    from mftheory.derivations.codegen import (activation_module_source, kernel_module_key, kernel_module_source,
                                      odd_slope_kernel_name)
-    from derivations.meanfield import MeanFieldDerivation
+    from mftheory.derivations.meanfield import MeanFieldDerivation
 
     if not isinstance(derivation, MeanFieldDerivation):
-        raise ValueError(f"derivation must be the result of derivations.meanfield.derive, got "
+        raise ValueError(f"derivation must be the result of mftheory.derivations.meanfield.derive, got "
                          f"{type(derivation).__name__}")
     D = derivation
     key = kernel_module_key(D.activation, D.loss, D.data)
@@ -129,9 +129,9 @@ def compile_derivation(derivation, cache_dir: pathlib.Path | str | None = None) 
 
 
 def _compile_activation_family(family: str, activation, cache_dir) -> ModuleType:
-    from derivations.codegen import activation_module_key, finite_sample_module_source, finite_width_module_source
-    from derivations.finite_sample import derive_finite_sample
-    from derivations.finite_width import derive_finite_width
+    from mftheory.derivations.codegen import activation_module_key, finite_sample_module_source, finite_width_module_source
+    from mftheory.derivations.finite_sample import derive_finite_sample
+    from mftheory.derivations.finite_width import derive_finite_width
 
     derive_family, source = {"finite_width": (derive_finite_width, finite_width_module_source),
                              "finite_sample": (derive_finite_sample, finite_sample_module_source)}[family]

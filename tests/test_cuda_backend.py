@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from mftheory.model import Setup
-from validate.simulator import simulate
+from mftheory.validate.simulator import simulate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -22,7 +22,7 @@ import json, sys
 import numpy as np
 from numba import cuda
 from mftheory.model import Setup
-from validate.simulator import simulate
+from mftheory.validate.simulator import simulate
 
 assert cuda.is_available()
 out = {}
@@ -52,7 +52,7 @@ def test_unknown_backend_is_a_value_error():
 
 def test_cuda_without_gpu_raises_a_clear_error():
     """Without a GPU (and without the simulator) backend="cuda" raises CudaUnavailableError, not a crash."""
-    from validate._cuda_kernels import CudaUnavailableError, cuda_status
+    from mftheory.validate._cuda_kernels import CudaUnavailableError, cuda_status
 
     ok, _ = cuda_status()
     if ok:
@@ -91,7 +91,7 @@ def test_cuda_kernels_compile_to_ptx(dtype):
     """The real CUDA compilation (typing, lowering, NVVM) of the three kernels, without a GPU (cc 8.0)."""
     from numba import cuda, from_dtype, types
 
-    from validate import _cuda_kernels
+    from mftheory.validate import _cuda_kernels
 
     if cuda.__name__ != "numba.cuda" or not hasattr(cuda, "compile_ptx"):  # pragma: no cover
         pytest.skip("numba's CUDA target is not importable")

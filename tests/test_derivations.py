@@ -2,9 +2,9 @@
 import pytest
 import sympy as sp
 
-from derivations import symbols as S
-from derivations.catalog import Activation, Loss
-from derivations.meanfield import ReductionError, check_conditions, derive
+from mftheory.derivations import symbols as S
+from mftheory.derivations.catalog import Activation, Loss
+from mftheory.derivations.meanfield import ReductionError, check_conditions, derive
 
 SQRT2PI = sp.sqrt(2 / sp.pi)
 

@@ -17,4 +17,4 @@ def test_docs_build_without_warnings(tmp_path):
     quadratic = (tmp_path / "html" / "models" / "quadratic.html").read_text()
     assert quadratic.count('class="math') > 10 and "Stein" in quadratic
     api = (tmp_path / "html" / "api.html").read_text()
-    assert "mftheory.finite_size.predict" in api and "validate.simulator.simulate" in api
+    assert "mftheory.finite_size.predict" in api and "mftheory.validate.simulator.simulate" in api

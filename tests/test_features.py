@@ -8,8 +8,8 @@ import pytest
 import mftheory
 from mftheory.features import FeatureSolution, meanfield_features
 from mftheory.kernels.generated import features_hinge as K
-from validate.features import feature_slopes
-from validate.simulator import draw_feature_examples, simulate
+from mftheory.validate.features import feature_slopes
+from mftheory.validate.simulator import draw_feature_examples, simulate
 
 mp.mp.dps = 25
 
@@ -123,9 +123,9 @@ def test_logistic_meanfield_matches_simulation():
 
 @pytest.mark.parametrize("loss", ["hinge", "logistic"])
 def test_generated_modules_are_the_derivation_golden_text(loss):
-    from derivations.build import GENERATED_DIR
-    from derivations.features import derive_features
-    from derivations.features_codegen import features_module_source
+    from mftheory.derivations.build import GENERATED_DIR
+    from mftheory.derivations.features import derive_features
+    from mftheory.derivations.features_codegen import features_module_source
 
     strip = lambda text: [line for line in text.splitlines() if not line.startswith("# sympy: ")]
     assert strip(features_module_source(derive_features(loss))) == strip(
@@ -133,8 +133,8 @@ def test_generated_modules_are_the_derivation_golden_text(loss):
 
 
 def test_starvation_sweep_runs_and_draws(tmp_path):
-    from validate.sweeping.quadratic import point_sweep
-    from validate.sweeping.starvation import FIELDS, compute_starvation_point, plot_starvation
+    from mftheory.validate.sweeping.quadratic import point_sweep
+    from mftheory.validate.sweeping.starvation import FIELDS, compute_starvation_point, plot_starvation
 
     points = [dict(loss=loss, p_1=0.8, p_2=0.4, d=8, M=20, N=500, eta=50.0, steps=3000)
               for loss in ("hinge", "logistic")]

@@ -10,8 +10,8 @@ import pytest
 import sympy as sp
 
 import mftheory
-from derivations import symbols as S
-from derivations.finite_sample import derive_finite_sample
+from mftheory.derivations import symbols as S
+from mftheory.derivations.finite_sample import derive_finite_sample
 from mftheory.finite_size import finite_sample
 from mftheory.kernels.generated import finite_sample_relu
 from mftheory.dynamics import meanfield
@@ -150,7 +150,7 @@ def test_finite_sample_cases_run_and_judge_at_a_small_scale(tmp_path):
     """The finite-sample and mislabel validation cases end to end on a small problem: judged checks with finite
     numbers and positive tolerances, a figure on disk, and the mean-field residual of the training f_unsat falling
     with N."""
-    from validate.cases import Scale, finite_sample as case, finite_sample_scaling, label_noise_small, mislabel_onset
+    from mftheory.validate.cases import Scale, finite_sample as case, finite_sample_scaling, label_noise_small, mislabel_onset
 
     tiny = Scale("tiny", d=10, M=100, N=8000, eta=250.0, steps=80)
     for run in (label_noise_small, mislabel_onset, case, finite_sample_scaling):

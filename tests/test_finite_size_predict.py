@@ -9,7 +9,7 @@ from scipy.stats import norm
 
 import mftheory
 from mftheory import finite_size, kernels
-from validate.simulator import network_output, simulate
+from mftheory.validate.simulator import network_output, simulate
 
 SETUP = mftheory.Setup(d=20, alpha=1.0, h=1.0, eta=500.0, M=200)
 

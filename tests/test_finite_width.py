@@ -7,8 +7,8 @@ import pytest
 import sympy as sp
 
 import mftheory
-from derivations import symbols as S
-from derivations.finite_width import derive_finite_width
+from mftheory.derivations import symbols as S
+from mftheory.derivations.finite_width import derive_finite_width
 from mftheory.finite_size import finite_width
 from mftheory.kernels.generated import finite_width_leaky_relu, finite_width_relu
 from mftheory.dynamics import meanfield

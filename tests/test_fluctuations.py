@@ -10,7 +10,7 @@ import pytest
 import mftheory
 from mftheory import kernels
 from mftheory.finite_size import _propagate_tilt
-from validate.simulator import simulate
+from mftheory.validate.simulator import simulate
 
 
 @pytest.mark.parametrize("kappa,h", [(0.5, 1.0), (2.0, 1.0), (10.0, 0.5)])

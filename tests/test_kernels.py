@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from derivations import symbols as S
-from derivations.build import GENERATED_DIR, builtin_modules, expected_key, stored_key
-from derivations.codegen import kernel_module_source
-from derivations.meanfield import derive
+from mftheory.derivations import symbols as S
+from mftheory.derivations.build import GENERATED_DIR, builtin_modules, expected_key, stored_key
+from mftheory.derivations.codegen import kernel_module_source
+from mftheory.derivations.meanfield import derive
 from mftheory import kernels
 
 mp.mp.dps = 50

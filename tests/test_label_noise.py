@@ -1,4 +1,4 @@
-"""derivations.label_noise against independent numerics: the exact fixed point (mpmath root of the drift), finite
+"""mftheory.derivations.label_noise against independent numerics: the exact fixed point (mpmath root of the drift), finite
 differences of the generated rate kernel, and the mean-field map run with a small label noise."""
 import dataclasses
 import math
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from derivations import label_noise as LN
-from derivations import symbols as S
-from derivations.meanfield import derive
+from mftheory.derivations import label_noise as LN
+from mftheory.derivations import symbols as S
+from mftheory.derivations.meanfield import derive
 from mftheory import kernels
 from mftheory.dynamics import meanfield
 from mftheory.model import fig1_setup

@@ -29,6 +29,6 @@ def test_latex_document_compiles_with_pdflatex(tmp_path):
 
 
 def test_jupyter_rendering():
-    from derivations.meanfield import derive
+    from mftheory.derivations.meanfield import derive
     html = derive()._repr_latex_()
     assert r"\frac" in html and "kappa" in html

@@ -8,9 +8,9 @@ import pytest
 import sympy as sp
 
 import mftheory
-from derivations import symbols as S
-from derivations.catalog import Activation, Loss
-from derivations.meanfield import derive
+from mftheory.derivations import symbols as S
+from mftheory.derivations.catalog import Activation, Loss
+from mftheory.derivations.meanfield import derive
 from mftheory import kernels
 from mftheory.variant import compile_derivation, variant_of
 from mftheory.dynamics import label_noise_fixed_point, meanfield
@@ -128,15 +128,32 @@ def test_cli_help_and_predict():
     assert bad.returncode == 2 and "alpha must lie in" in bad.stderr
 
 
-def test_import_validate_finds_this_project():
+def test_a_foreign_top_level_validate_cannot_shadow_ours(tmp_path):
+    """configobj installs a top-level ``validate``: ours is ``mftheory.validate``, so the two live side by side,
+    and from a source checkout ``import validate`` / ``python -m validate`` still find this project's folder."""
+    import os
     import pathlib
-    import validate
-    assert pathlib.Path(validate.__file__).parent.parent == pathlib.Path(__file__).resolve().parent.parent
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "validate.py").write_text("FOREIGN = True\n")
+    env = {**os.environ, "PYTHONPATH": str(foreign)}
+    code = ("import validate, mftheory.validate.suite, mftheory.derivations.meanfield, mftheory.cli; "
+            "assert validate.FOREIGN; print(mftheory.validate.__file__)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert pathlib.Path(out.stdout.strip()) == root / "validate" / "__init__.py"
+    ours = subprocess.run([sys.executable, "-c", "import validate; print(validate.__file__)"], cwd=root, env=env,
+                          capture_output=True, text=True)
+    assert pathlib.Path(ours.stdout.strip()) == root / "validate" / "__init__.py"
+    cli = subprocess.run([sys.executable, "-m", "validate", "--help"], cwd=root, env=env, capture_output=True, text=True)
+    assert cli.returncode == 0 and "{run,sweep}" in cli.stdout
 
 
 def test_derive_never_writes_into_an_installed_package(tmp_path, monkeypatch, capsys):
     """Outside a source checkout `mftheory derive` refuses to regenerate in place and asks for --out."""
-    from derivations import build
+    from mftheory.derivations import build
     from mftheory import cli
 
     installed = tmp_path / "site-packages" / "mftheory" / "kernels" / "generated"

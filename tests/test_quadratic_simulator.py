@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from mftheory.quadratic import QuadraticSetup
-from validate.quadratic import draw_quadratic_problem, network_outputs, simulate_quadratic
-from validate.quadratic.simulator import _pack_indices
+from mftheory.validate.quadratic import draw_quadratic_problem, network_outputs, simulate_quadratic
+from mftheory.validate.quadratic.simulator import _pack_indices
 
 
 def _full_inputs(setup, problem):

@@ -2,7 +2,7 @@
 import pandas as pd
 import pytest
 
-from validate.sweeping.quadratic import (double_descent_points, plot_double_descent, plot_thresholds,
+from mftheory.validate.sweeping.quadratic import (double_descent_points, plot_double_descent, plot_thresholds,
                                          quadratic_sweep, threshold_points)
 
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from derivations import quadratic as Q
-from derivations.quadratic import derive_quadratic
+from mftheory.derivations import quadratic as Q
+from mftheory.derivations.quadratic import derive_quadratic
 from mftheory.kernels.generated import quadratic as K
 from mftheory.quadratic import QuadraticSetup, long_time, thresholds
 
@@ -168,8 +168,8 @@ def test_long_time_rejects_zero_penalty_and_bad_alpha():
 
 def test_generated_module_is_the_derivation_golden_text(derivation):
     """Regenerating the committed module from the derivation gives the same text (SymPy's version aside)."""
-    from derivations.build import GENERATED_DIR
-    from derivations.quadratic_codegen import quadratic_module_source
+    from mftheory.derivations.build import GENERATED_DIR
+    from mftheory.derivations.quadratic_codegen import quadratic_module_source
 
     strip = lambda text: [line for line in text.splitlines() if not line.startswith("# sympy: ")]
     assert strip(quadratic_module_source(derivation)) == strip((GENERATED_DIR / "quadratic.py").read_text())

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from validate.checks import Check
-from validate.quadratic.cases import QuadraticScale, finite_d_allowance, quadratic_alpha, quadratic_spectrum
+from mftheory.validate.checks import Check
+from mftheory.validate.quadratic.cases import QuadraticScale, finite_d_allowance, quadratic_alpha, quadratic_spectrum
 from mftheory.quadratic import QuadraticSetup, long_time
 
 TINY = QuadraticScale("tiny", d=24, seeds=4, alphas=(0.5,), lambdas=(0.5,))

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from mftheory.model import ACTIVATIONS, DATA_LAWS, LOSSES, Setup
-from validate.reference import simulate_reference
-from validate.simulator import SimulationResult, default_record_steps, draw_problem, simulate
+from mftheory.validate.reference import simulate_reference
+from mftheory.validate.simulator import SimulationResult, default_record_steps, draw_problem, simulate
 
 N, M, D, STEPS = 300, 7, 5, 20
 
@@ -219,7 +219,7 @@ def test_bit_identical_across_thread_counts():
 def test_online_mode_draws_a_fresh_batch_at_every_step():
     """online=True is GD with a new batch per step: two online steps equal two one-step runs on the first and the
     second batch of the training-input stream, chained; and the run is reproducible from its seed."""
-    from validate.simulator import draw_inputs, teacher_labels
+    from mftheory.validate.simulator import draw_inputs, teacher_labels
 
     setup = Setup(d=8, alpha=1.0, h=1.0, eta=50.0, M=16)
     online = simulate(setup, N=300, steps=2, seed=5, online=True, n_test=100, record_steps=[0, 1, 2])

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from validate.checks import Check
+from mftheory.validate.checks import Check
 
 
 def test_check_arithmetic():
@@ -18,7 +18,7 @@ def test_check_arithmetic():
 @pytest.mark.slow
 def test_quick_suite_passes_and_writes_the_report(tmp_path):
     out = tmp_path / "v"
-    result = subprocess.run([sys.executable, "-m", "validate", "run", "--suite", "quick", "--out", str(out)],
+    result = subprocess.run([sys.executable, "-m", "mftheory.validate", "run", "--suite", "quick", "--out", str(out)],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
@@ -44,6 +44,6 @@ def _umask():
 
 
 def test_unknown_case_is_a_clear_error(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "validate", "run", "--cases", "nope", "--out", str(tmp_path)],
+    result = subprocess.run([sys.executable, "-m", "mftheory.validate", "run", "--cases", "nope", "--out", str(tmp_path)],
                             capture_output=True, text=True)
     assert result.returncode == 2 and "invalid choice" in result.stderr

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mftheory import Setup
-from validate.sweeping import PARAMS, QUANTITIES, expand_grid, point_key, sweep
+from mftheory.validate.sweeping import PARAMS, QUANTITIES, expand_grid, point_key, sweep
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TINY = Setup(d=5, alpha=1.0, h=1.0, eta=2.0, M=10)
@@ -169,14 +169,14 @@ def dask_cluster():
 
 
 def _cli(spec, out, scheduler=None, timeout=240):
-    cmd = [sys.executable, "-m", "validate", "sweep", str(spec), "--out", str(out), "--no-progress"]
+    cmd = [sys.executable, "-m", "mftheory.validate", "sweep", str(spec), "--out", str(out), "--no-progress"]
     if scheduler:
         cmd += ["--scheduler", scheduler]
     return subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=timeout)
 
 
 def _popen_cli(spec, out, scheduler):
-    cmd = [sys.executable, "-m", "validate", "sweep", str(spec), "--out", str(out), "--no-progress",
+    cmd = [sys.executable, "-m", "mftheory.validate", "sweep", str(spec), "--out", str(out), "--no-progress",
            "--scheduler", scheduler]
     return subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)

@@ -6,16 +6,16 @@ import pytest
 import sympy as sp
 
 import mftheory
-from derivations import symbols as S
-from derivations.catalog import Activation
-from derivations.meanfield import derive
+from mftheory.derivations import symbols as S
+from mftheory.derivations.catalog import Activation
+from mftheory.derivations.meanfield import derive
 from mftheory.finite_size import finite_width
 from mftheory.dynamics import label_noise_expansion, meanfield
 from mftheory.variant import compile_derivation, variant_of
-from validate.cases import Scale, meanfield_checks, user_variant_setup
-from validate.simulator import simulate
+from mftheory.validate.cases import Scale, meanfield_checks, user_variant_setup
+from mftheory.validate.simulator import simulate
 
-# small enough for the test suite; the same case runs at quick scale in `python -m validate run`
+# small enough for the test suite; the same case runs at quick scale in `python -m mftheory.validate run`
 SMALL = Scale("test", d=20, M=200, N=20_000, eta=500.0, steps=120)
 
 
@@ -50,7 +50,7 @@ def test_user_variant_uses_its_own_odd_slope_and_weight(user_setup):
 
 
 def test_user_variant_passes_the_suites_checks_and_the_builtin_prediction_fails_them(user_setup, user_run):
-    """The checks of the fig1 case (tolerances from the finite-size errors, see validate.cases.meanfield_checks)
+    """The checks of the fig1 case (tolerances from the finite-size errors, see mftheory.validate.cases.meanfield_checks)
     pass for the user's model; the predictions of plain ReLU with the hinge (what the user's variant silently
     got before) fail them, so the checks can tell."""
     checks = meanfield_checks("user_variant", user_run, meanfield(user_setup, SMALL.steps))
@@ -91,7 +91,7 @@ def test_finite_width_of_a_user_activation_is_derived_for_it(tmp_path, monkeypat
 
 
 def test_user_data_law_needs_explicit_inputs(user_setup):
-    from derivations.catalog import GAUSSIAN
+    from mftheory.derivations.catalog import GAUSSIAN
 
     law = dataclasses.replace(GAUSSIAN, name="my_gaussian")
     setup = user_setup.replace(data=law)

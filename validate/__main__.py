@@ -1,5 +1,5 @@
 import sys
 
-from validate.suite import main
+from mftheory.validate.suite import main
 
 sys.exit(main())

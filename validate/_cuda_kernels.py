@@ -1,4 +1,4 @@
-"""CUDA kernels of :mod:`validate.simulator` (``simulate(..., backend="cuda")``), written with numba's CUDA target.
+"""CUDA kernels of :mod:`mftheory.validate.simulator` (``simulate(..., backend="cuda")``), written with numba's CUDA target.
 
 Same model, conventions and recorded quantities as the CPU kernels (:mod:`validate._kernels`); the trajectory
 is the same up to rounding (sums are taken in another order, and the gradient sums with atomic adds, so two

@@ -1,4 +1,4 @@
-"""Compiled kernels of :mod:`validate.simulator` (the model and conventions are documented there).
+"""Compiled kernels of :mod:`mftheory.validate.simulator` (the model and conventions are documented there).
 
 One decorator policy: ``njit(cache=True)``, no fastmath; ``parallel=True`` only on the two functions with a
 ``prange`` over slabs.  Kernels take arrays and scalars only; every check lives in the public wrapper.

@@ -16,8 +16,8 @@ import numba
 import numpy as np
 import sympy as sp
 
-from derivations import symbols as S
-from validate._kernels import record_parameters
+from mftheory.derivations import symbols as S
+from mftheory.validate._kernels import record_parameters
 
 
 @functools.lru_cache(maxsize=None)

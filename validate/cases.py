@@ -1,7 +1,7 @@
 """Named validation cases: each runs simulations, compares them with mftheory's predictions and draws a figure.
 
 Every case returns ``(checks, figure_path)``. Tolerances are 3 standard deviations of the leading finite-size
-errors, built from :mod:`validate.checks` (each case's docstring says which); a quantity that the mean-field
+errors, built from :mod:`mftheory.validate.checks` (each case's docstring says which); a quantity that the mean-field
 theory does not predict yet is reported as informational.
 """
 from __future__ import annotations
@@ -19,11 +19,11 @@ from mftheory.finite_size import tilt as mftheory_tilt
 from mftheory.finite_size import within_run_band
 from mftheory.dynamics import label_noise_expansion, label_noise_fixed_point, meanfield
 from mftheory.model import Setup
-from validate.checks import Check, sample_noise, threshold_blur
-from validate.figures import new_figure, save_figure
-from validate.features import features_starvation
-from validate.quadratic.cases import QUADRATIC_CASES
-from validate.simulator import network_output, simulate, slope_along_teacher
+from mftheory.validate.checks import Check, sample_noise, threshold_blur
+from mftheory.validate.figures import new_figure, save_figure
+from mftheory.validate.features import features_starvation
+from mftheory.validate.quadratic.cases import QUADRATIC_CASES
+from mftheory.validate.simulator import network_output, simulate, slope_along_teacher
 
 
 @dataclasses.dataclass(frozen=True)
@@ -298,8 +298,8 @@ def user_variant_setup(scale: Scale) -> Setup:
     1/2) and the cubic hinge l(z) = max(0, h - z)^3 / 3 (u = max(0, h - z)^2)."""
     import sympy as sp
 
-    from derivations import symbols as S
-    from derivations.catalog import Activation, Loss
+    from mftheory.derivations import symbols as S
+    from mftheory.derivations.catalog import Activation, Loss
 
     return scale.setup(activation=Activation("relu_plus_linear", sp.Max(S.z, 0) + S.z / 2),
                        loss=Loss("cubic_hinge", sp.Max(0, S.h - S.z) ** 3 / 3))
@@ -741,5 +741,5 @@ CORE_CASES = ("fig1", "rich_lazy", "overfitting", "data_laws", "label_noise", "l
               "user_variant", "features_starvation")
 FINITE_SIZE_CASES = ("finite_width", "finite_sample", "finite_sample_scaling", "mislabel_onset", "tilt",
                      "finite_size")
-# the second model family, the extensive-width quadratic network (validate.quadratic)
+# the second model family, the extensive-width quadratic network (mftheory.validate.quadratic)
 QUADRATIC_CASE_NAMES = tuple(QUADRATIC_CASES)

@@ -1,6 +1,6 @@
 """Validation case of features of unequal frequency (``data="features"``): the mean field against gradient descent.
 
-The simulator draws the law itself (:func:`validate.simulator.draw_feature_examples`, no formula of the theory);
+The simulator draws the law itself (:func:`mftheory.validate.simulator.draw_feature_examples`, no formula of the theory);
 the slope of the trained network along feature k is measured from its weights as the linear part of f,
 alpha c (1/M) sum_i a_i w_ik / sqrt(d) (c = 1/2 for ReLU: the odd part of sigma, the model's definition).
 """
@@ -13,9 +13,9 @@ import numpy as np
 
 from mftheory.features import meanfield_features
 from mftheory.model import Setup
-from validate.checks import Check, sample_noise, threshold_blur
-from validate.figures import new_figure, save_figure
-from validate.simulator import draw_problem, network_output, simulate
+from mftheory.validate.checks import Check, sample_noise, threshold_blur
+from mftheory.validate.figures import new_figure, save_figure
+from mftheory.validate.simulator import draw_problem, network_output, simulate
 
 FREQUENT = 0.8
 RARE = (0.8, 0.4, 0.2)

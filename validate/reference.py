@@ -1,6 +1,6 @@
-"""A slow, plain NumPy reference of the GD of :mod:`validate.simulator`, used only by the tests.
+"""A slow, plain NumPy reference of the GD of :mod:`mftheory.validate.simulator`, used only by the tests.
 
-It is written straight from the definitions of :mod:`mftheory.model` (see :mod:`validate.simulator` for the
+It is written straight from the definitions of :mod:`mftheory.model` (see :mod:`mftheory.validate.simulator` for the
 conventions) with dense N x M matrices and no attempt at speed, so that it is easy to check by eye.
 """
 from __future__ import annotations

@@ -7,7 +7,7 @@ the model of :mod:`mftheory.model`:
   clean label y = sign(x_1) with sign(0) = +1; each *training* label is flipped with probability
   ``label_noise`` (test labels are always clean);
 * f(x) = (alpha/M) sum_i a_i sigma(z_i), z_i = w_i.x / sqrt(d), sigma(z) = max(z, s z), s = ``setup.slope``,
-  sigma'(z) = 1 if z > 0 else s; a user's own activation or loss (a ``derivations.catalog`` object in the
+  sigma'(z) = 1 if z > 0 else s; a user's own activation or loss (a ``mftheory.derivations.catalog`` object in the
   setup) is simulated from its definition by the dense kernel of :mod:`validate._variant_kernels`;
 * full-batch GD on L = mean_mu l(y_mu f(x_mu)), every parameter updated from the gradient at the old
   parameters (beta = eta alpha / M, u = -l'(y f), <.> the mean over the N training examples)::
@@ -43,8 +43,8 @@ import math
 import numpy as np
 
 from mftheory.model import Setup, check_int
-from validate import _kernels, _variant_kernels
-from validate._blas import single_threaded_blas
+from mftheory.validate import _kernels, _variant_kernels
+from mftheory.validate._blas import single_threaded_blas
 
 __all__ = ["simulate", "SimulationResult", "default_record_steps", "draw_problem", "draw_inputs", "teacher_labels",
            "network_output", "slope_along_teacher"]
@@ -265,7 +265,7 @@ def slope_along_teacher(sim: "SimulationResult", X) -> float:
 
 
 def _catalog_object(field, value):
-    from derivations.catalog import resolve
+    from mftheory.derivations.catalog import resolve
 
     return resolve(field, value)
 
@@ -333,7 +333,7 @@ def simulate(setup: Setup, N: int | None = None, steps: int = 1000, seed: int = 
     if not isinstance(backend, str) or backend not in _BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(map(repr, _BACKENDS))}, got {backend!r}")
     if backend == "cuda":
-        from validate import _cuda_kernels
+        from mftheory.validate import _cuda_kernels
 
         _cuda_kernels.require_cuda()
     if not isinstance(setup, Setup):

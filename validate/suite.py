@@ -1,4 +1,4 @@
-"""``python -m validate run --suite SUITE [--out DIR] [--cases ...]``: run the validation cases and write report.md,
+"""``python -m mftheory.validate run --suite SUITE [--out DIR] [--cases ...]``: run the validation cases and write report.md,
 report.json and one PNG per case. Exit status 1 when a check fails (the failing ones are printed).
 
 Suites: quick/paper (the hinge network's core cases), finite/finite-paper (its finite-size cases),
@@ -15,8 +15,8 @@ import time
 from tqdm import tqdm
 
 from mftheory.atomic import write_atomically
-from validate.cases import CASES, CORE_CASES, FINITE_SIZE_CASES, PAPER, QUADRATIC_CASE_NAMES, QUICK
-from validate.quadratic.cases import PAPER_QUADRATIC, QUICK_QUADRATIC
+from mftheory.validate.cases import CASES, CORE_CASES, FINITE_SIZE_CASES, PAPER, QUADRATIC_CASE_NAMES, QUICK
+from mftheory.validate.quadratic.cases import PAPER_QUADRATIC, QUICK_QUADRATIC
 
 SUITES = {"quick": (QUICK, CORE_CASES), "paper": (PAPER, CORE_CASES), "finite": (QUICK, FINITE_SIZE_CASES),
           "finite-paper": (PAPER, FINITE_SIZE_CASES), "quadratic": (QUICK_QUADRATIC, QUADRATIC_CASE_NAMES),
@@ -68,7 +68,7 @@ def _markdown(report) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m validate", description="Validate mftheory against simulation.")
+    parser = argparse.ArgumentParser(prog="python -m mftheory.validate", description="Validate mftheory against simulation.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="run a validation suite and write the report",
                        description="Run the named validation cases; write report.md, report.json and figures.")
@@ -78,7 +78,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="validation")
     p.add_argument("--cases", nargs="*", choices=sorted(CASES), help="a subset of the cases (default: all)")
     p.add_argument("--seed", type=int, default=0)
-    from validate.sweeping import add_parser, cli  # issue 7: `python -m validate sweep ...`
+    from mftheory.validate.sweeping import add_parser, cli  # issue 7: `python -m mftheory.validate sweep ...`
     add_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "sweep":

@@ -15,23 +15,23 @@ from sphinx.util.docutils import SphinxDirective
 
 
 def _steps(kind: str, args: list[str]):
-    from derivations.meanfield import derive
+    from mftheory.derivations.meanfield import derive
     if kind == "meanfield":
         return derive(*args).steps
     if kind == "tilt":
-        from derivations.fluctuations import derive_tilt
+        from mftheory.derivations.fluctuations import derive_tilt
         return derive_tilt(derive(*args)).steps
     if kind == "finite_width":
-        from derivations.finite_width import derive_finite_width
+        from mftheory.derivations.finite_width import derive_finite_width
         return derive_finite_width(*args).steps
     if kind == "finite_sample":
-        from derivations.finite_sample import derive_finite_sample
+        from mftheory.derivations.finite_sample import derive_finite_sample
         return derive_finite_sample(*args).steps
     if kind == "features":
-        from derivations.features import derive_features
+        from mftheory.derivations.features import derive_features
         return derive_features().steps
     if kind == "quadratic":
-        from derivations.quadratic import derive_quadratic
+        from mftheory.derivations.quadratic import derive_quadratic
         return derive_quadratic().steps
     raise ValueError(f"derivation kind must be meanfield, tilt, finite_width, finite_sample, features or quadratic, got {kind!r}")
 

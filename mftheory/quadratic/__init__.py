@@ -1,7 +1,7 @@
 """The extensive-width quadratic network: Z = W W^T learned from n = alpha d^2 matrix measurements.
 
 Pipeline, as for the hinge network: ``derivations/quadratic.py`` (SymPy) -> the generated kernels
-``mftheory/kernels/generated/quadratic.py`` -> these predictions -> ``validate.quadratic`` (the simulator and the
+``mftheory/kernels/generated/quadratic.py`` -> these predictions -> ``mftheory.validate.quadratic`` (the simulator and the
 validation cases).
 
 Conventions (the authors' code of Martin, Biroli & Bach):

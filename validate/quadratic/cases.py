@@ -19,9 +19,9 @@ import pathlib
 import numpy as np
 
 from mftheory.quadratic import QuadraticSetup, long_time, thresholds
-from validate.checks import Check
-from validate.figures import new_figure, save_figure
-from validate.quadratic.simulator import simulate_many
+from mftheory.validate.checks import Check
+from mftheory.validate.figures import new_figure, save_figure
+from mftheory.validate.quadratic.simulator import simulate_many
 
 
 @dataclasses.dataclass(frozen=True)
@@ -317,7 +317,7 @@ def quadratic_threshold_map(scale, out: pathlib.Path, seed: int = 0):
     """The recovery threshold over the teacher's width: at kappa = 1 and lambda = 0.02, for kappa* = 0.2 and 0.5,
     gradient descent at 0.8 and 1.25 times the predicted lambda -> 0+ threshold min_t M(t)/2, against the
     long-time theory at that lambda (tolerances as in ``quadratic_alpha``). The figure is the map: the predicted
-    threshold line over kappa*, with the test error of each run (``python -m validate sweep --builtin
+    threshold line over kappa*, with the test error of each run (``python -m mftheory.validate sweep --builtin
     quadratic_thresholds`` draws the full map)."""
     qs = quadratic_scale(scale)
     checks, marks = [], []

@@ -32,7 +32,7 @@ import numpy as np
 
 from mftheory.model import _check_real, check_int
 from mftheory.quadratic.setup import QuadraticSetup
-from validate._blas import single_threaded_blas
+from mftheory.validate._blas import single_threaded_blas
 
 __all__ = ["QuadraticProblem", "QuadraticRun", "draw_quadratic_problem", "simulate_quadratic", "simulate_many",
            "network_outputs"]

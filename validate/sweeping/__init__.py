@@ -3,16 +3,16 @@
 API::
 
     from mftheory import Setup
-    from validate import sweep, plot_sweep
+    from mftheory.validate import sweep, plot_sweep
     base = Setup(d=20, alpha=1.0, h=1.0, eta=500.0, M=100)
     df = sweep(base, {"d": [10, 20], "N": [2000, 8000]}, seeds=[0, 1], steps=300, out="runs/demo")
     plot_sweep(df, x="N", y="f_unsat", hue="d")
 
 Command line::
 
-    python -m validate sweep SPEC.toml --out DIR [--scheduler ADDRESS] [--workers K]
-    python -m validate sweep --builtin phase|overfitting|finite_size|label_noise --out DIR
-    python -m validate sweep --list
+    python -m mftheory.validate sweep SPEC.toml --out DIR [--scheduler ADDRESS] [--workers K]
+    python -m mftheory.validate sweep --builtin phase|overfitting|finite_size|label_noise --out DIR
+    python -m mftheory.validate sweep --list
 
 Spec (TOML)::
 
@@ -20,7 +20,7 @@ Spec (TOML)::
     steps = 300
     seeds = [0, 1]            # or an integer k: seeds 0 .. k-1
     N = 4000                  # optional when N is a grid key
-    record_steps = [0, 10, 300]   # optional, default validate.simulator.default_record_steps(steps)
+    record_steps = [0, 10, 300]   # optional, default mftheory.validate.simulator.default_record_steps(steps)
     figure = "phase"          # optional: a built-in figure function drawn from the table
     [base]                    # the mftheory.Setup fields not in the grid
     d = 20
@@ -58,7 +58,7 @@ The table is tidy: one row per point x seed x recorded step t, with the point's 
 ``N``, and the derived ``beta`` and ``laziness``), ``point`` (index in the grid), ``seed``, ``steps``, ``t``, ``key``
 and, theory and simulation side by side (``*_theory``, ``*_sim``):
 
-``gamma_plus``      theory ``MeanFieldSolution.gamma_plus[t]``; simulation ``validate.cases.measured_gamma_plus``
+``gamma_plus``      theory ``MeanFieldSolution.gamma_plus[t]``; simulation ``mftheory.validate.cases.measured_gamma_plus``
 ``f_unsat``         fraction of unsatisfied training examples (theory: mean field; sim: measured)
 ``train_error``, ``test_error``   simulation; the mean-field theory predicts 0
 ``alignment``       theory ``solution.alignment``; sim mean_i w_par^2 / mean_i (w_par^2 + |w_perp|^2)
@@ -91,7 +91,7 @@ run one thread each (``--nthreads 1``) with ``NUMBA_NUM_THREADS=1`` set:
       cluster.scale(jobs=6)                          # 192 single-threaded workers
       sweep(base, grid, seeds, steps, out, scheduler=cluster.scheduler_address)   # or Client(cluster)
 
-  or from a login node ``python -m validate sweep spec.toml --out DIR --scheduler tcp://...:8786 --workers 192``.
+  or from a login node ``python -m mftheory.validate sweep spec.toml --out DIR --scheduler tcp://...:8786 --workers 192``.
 * Kubernetes (``dask-kubernetes`` operator or the Dask Helm chart): create a ``DaskCluster`` whose worker image has
   this package, with ``--nthreads 1`` and ``NUMBA_NUM_THREADS=1``; port-forward or expose the scheduler service and
   pass its address (``--scheduler tcp://SCHEDULER-SERVICE:8786``).
@@ -101,32 +101,32 @@ The driver can be killed at any time; rerunning the same command finishes the re
 
 Layout
 ------
-``validate.sweeping`` is a package; this module re-exports its API:
+``mftheory.validate.sweeping`` is a package; this module re-exports its API:
 
 ``grid``     constants (SCHEMA_VERSION, PARAMS, QUANTITIES, ...), SweepError, expand_grid, point_key
-``task``     compute_point, the Dask task (submitted by its module path ``validate.sweeping.task``), and the Arrow
+``task``     compute_point, the Dask task (submitted by its module path ``mftheory.validate.sweeping.task``), and the Arrow
              table of one point
 ``store``    atomic Parquet writing, the completeness check of a point file, the table's metadata (read_metadata)
 ``driver``   the Dask client and sweep
 ``spec``     TOML specs: builtin_specs, load_spec, parse_spec, run_spec
 ``figures``  final_rows, plot_sweep, fit_power_law, crossover_laziness, the figure_* functions and FIGURES
-``command``  add_parser, cli, main (``python -m validate sweep``)
+``command``  add_parser, cli, main (``python -m mftheory.validate sweep``)
 """
 from __future__ import annotations
 
-from validate.sweeping.grid import (METADATA_KEY, N_FRESH, N_TEST, PARAMS, QUANTITIES, RETRIES, SCHEMA_VERSION,
+from mftheory.validate.sweeping.grid import (METADATA_KEY, N_FRESH, N_TEST, PARAMS, QUANTITIES, RETRIES, SCHEMA_VERSION,
                                     SETUP_FIELDS, WORKER_ENV, SweepError, expand_grid, point_key)
-from validate.sweeping.task import compute_point
-from validate.sweeping.store import read_metadata
-from validate.sweeping.driver import sweep
-from validate.sweeping.figures import (FIGURES, crossover_laziness, figure_finite_size, figure_label_noise,
+from mftheory.validate.sweeping.task import compute_point
+from mftheory.validate.sweeping.store import read_metadata
+from mftheory.validate.sweeping.driver import sweep
+from mftheory.validate.sweeping.figures import (FIGURES, crossover_laziness, figure_finite_size, figure_label_noise,
                                        figure_overfitting, figure_phase, final_rows, fit_power_law, plot_sweep)
-from validate.sweeping.spec import builtin_specs, load_spec, parse_spec, run_spec
-from validate.sweeping.command import add_parser, cli, main
+from mftheory.validate.sweeping.spec import builtin_specs, load_spec, parse_spec, run_spec
+from mftheory.validate.sweeping.command import add_parser, cli, main
 
 __all__ = ["sweep", "plot_sweep", "expand_grid", "point_key", "load_spec", "run_spec", "builtin_specs",
            "FIGURES", "SweepError",
-           # also importable from here (tests, validate.suite, the figures of a table)
+           # also importable from here (tests, mftheory.validate.suite, the figures of a table)
            "parse_spec", "read_metadata", "compute_point", "final_rows", "fit_power_law", "crossover_laziness",
            "figure_phase", "figure_overfitting", "figure_finite_size", "figure_label_noise",
            "add_parser", "cli", "main",

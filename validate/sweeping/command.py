@@ -1,14 +1,14 @@
-"""Command line: ``python -m validate sweep`` (the parser is attached by validate.suite.main)."""
+"""Command line: ``python -m mftheory.validate sweep`` (the parser is attached by mftheory.validate.suite.main)."""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
 
-from validate.sweeping.grid import SweepError
-from validate.sweeping.quadratic import BUILTIN_QUADRATIC_SWEEPS, run_builtin
-from validate.sweeping.spec import builtin_specs, load_spec, run_spec
-from validate.sweeping.store import _jsonable
+from mftheory.validate.sweeping.grid import SweepError
+from mftheory.validate.sweeping.quadratic import BUILTIN_QUADRATIC_SWEEPS, run_builtin
+from mftheory.validate.sweeping.spec import builtin_specs, load_spec, run_spec
+from mftheory.validate.sweeping.store import _jsonable
 
 
 def add_parser(subparsers):
@@ -18,7 +18,7 @@ def add_parser(subparsers):
                     "written atomically to OUT/points/KEY.parquet and skipped on rerun, the table in "
                     "OUT/table.parquet. Without --scheduler a local cluster of --workers single-threaded "
                     "processes is started.",
-        epilog=f"built-in sweeps: {', '.join(sorted(builtin_specs()) + sorted(BUILTIN_QUADRATIC_SWEEPS))}. See the validate.sweeping docstring for the "
+        epilog=f"built-in sweeps: {', '.join(sorted(builtin_specs()) + sorted(BUILTIN_QUADRATIC_SWEEPS))}. See the mftheory.validate.sweeping docstring for the "
                "spec format and for running on SLURM/PBS (dask-jobqueue) or Kubernetes.")
     p.add_argument("spec", nargs="?", help="the sweep spec (TOML)")
     p.add_argument("--builtin", choices=sorted(builtin_specs()) + sorted(BUILTIN_QUADRATIC_SWEEPS),
@@ -74,7 +74,7 @@ def _report(args, df, fig) -> int:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m validate sweep")
+    parser = argparse.ArgumentParser(prog="python -m mftheory.validate sweep")
     sub = parser.add_subparsers(dest="command", required=True)
     add_parser(sub)
     return cli(parser.parse_args(argv))

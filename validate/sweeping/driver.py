@@ -9,10 +9,10 @@ import sys
 import time
 
 from mftheory.model import Setup, check_int
-from validate.sweeping.grid import (RETRIES, WORKER_ENV, SweepError, _check_seeds, _precheck_theory,
+from mftheory.validate.sweeping.grid import (RETRIES, WORKER_ENV, SweepError, _check_seeds, _precheck_theory,
                                     _resolve_record_steps, expand_grid, point_key)
-from validate.sweeping.store import _concatenate, _is_complete, _write_parquet_atomically
-from validate.sweeping.task import _arrow_table, compute_point
+from mftheory.validate.sweeping.store import _concatenate, _is_complete, _write_parquet_atomically
+from mftheory.validate.sweeping.task import _arrow_table, compute_point
 
 
 def _client(scheduler, workers):

@@ -8,9 +8,9 @@ import pathlib
 import numpy as np
 
 from mftheory.model import Setup
-from validate.figures import new_figure, save_figure
-from validate.sweeping.grid import SETUP_FIELDS
-from validate.sweeping.store import _jsonable
+from mftheory.validate.figures import new_figure, save_figure
+from mftheory.validate.sweeping.grid import SETUP_FIELDS
+from mftheory.validate.sweeping.store import _jsonable
 
 
 def final_rows(table):

@@ -145,7 +145,7 @@ def _check_seeds(seeds):
 
 
 def _resolve_record_steps(record_steps, steps):
-    from validate.simulator import _check_record_steps
+    from mftheory.validate.simulator import _check_record_steps
     return [int(r) for r in _check_record_steps(record_steps, steps)]
 
 

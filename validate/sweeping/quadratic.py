@@ -6,7 +6,7 @@ the sweep is run again, and the table of every row is ``OUT/table.parquet`` (col
 ``mse_sim``, ``in_sample_error_sim``, ``rank_sim`` and the theory's ``mse_theory``, ``in_sample_error_theory``,
 ``rank_theory``; NaN where the theory does not apply, lambda = 0).
 
-Built-ins (``python -m validate sweep --builtin NAME --out DIR``):
+Built-ins (``python -m mftheory.validate sweep --builtin NAME --out DIR``):
 
 * ``quadratic_thresholds``: the recovery map over (kappa*, alpha) at kappa = 1 and a small penalty (lambda =
   0.02, the lambda -> 0+ side), with the predicted threshold min_t M(t)/2 and the lambda = 0 count;
@@ -23,7 +23,7 @@ import pathlib
 import numpy as np
 
 from mftheory.atomic import write_atomically
-from validate.sweeping.store import _is_complete, _write_parquet_atomically
+from mftheory.validate.sweeping.store import _is_complete, _write_parquet_atomically
 
 POINT_FIELDS = ("kappa", "kappa_star", "lam", "Delta", "d", "data", "alpha", "time", "eta")
 
@@ -39,7 +39,7 @@ def compute_quadratic_point(point: dict, seed: int) -> dict:
 
     numba.set_num_threads(1)
     from mftheory.quadratic import QuadraticSetup, long_time
-    from validate.quadratic.simulator import simulate_quadratic
+    from mftheory.validate.quadratic.simulator import simulate_quadratic
 
     setup = QuadraticSetup(point["kappa"], point["kappa_star"], point["lam"], Delta=point["Delta"], d=point["d"],
                            data=point["data"])
@@ -71,7 +71,7 @@ def point_sweep(compute, fields, points, seeds, out, scheduler=None, workers=Non
     import pandas as pd
     import pyarrow as pa
 
-    from validate.sweeping.driver import _client
+    from mftheory.validate.sweeping.driver import _client
 
     out = pathlib.Path(out)
     (out / "points").mkdir(parents=True, exist_ok=True)
@@ -128,7 +128,7 @@ def double_descent_points(d=40, lams=(0.02, 0.05, 0.2), alphas=(0.1, 0.15, 0.2, 
 def plot_thresholds(table, out) -> dict:
     """Recovery map: log10 MSE of gradient descent over (kappa*, alpha), the predicted lines on top."""
     from mftheory.quadratic import thresholds
-    from validate.figures import new_figure, save_figure
+    from mftheory.validate.figures import new_figure, save_figure
 
     mean = table.groupby(["kappa_star", "alpha"], as_index=False)[["mse_sim", "mse_theory"]].mean()
     kappa = float(table["kappa"].iloc[0])
@@ -152,7 +152,7 @@ def plot_thresholds(table, out) -> dict:
 
 def plot_double_descent(table, out) -> dict:
     from mftheory.quadratic import QuadraticSetup, long_time
-    from validate.figures import new_figure, save_figure
+    from mftheory.validate.figures import new_figure, save_figure
 
     fig, ax = new_figure(1, 1)
     numbers = {}
@@ -173,13 +173,13 @@ def plot_double_descent(table, out) -> dict:
 
 
 def _starvation_points():
-    from validate.sweeping.starvation import starvation_points
+    from mftheory.validate.sweeping.starvation import starvation_points
 
     return starvation_points()
 
 
 def _plot_starvation(table, out):
-    from validate.sweeping.starvation import plot_starvation
+    from mftheory.validate.sweeping.starvation import plot_starvation
 
     return plot_starvation(table, out)
 
@@ -199,7 +199,7 @@ def run_builtin(name, out, seeds=2, scheduler=None, workers=None, figure=True, p
     """Run the built-in point sweep ``name``; return (table, {"figure": path, "numbers": ...} or None)."""
     _, make_points, plot = BUILTIN_QUADRATIC_SWEEPS[name]
     if name == "starvation":
-        from validate.sweeping.starvation import FIELDS, compute_starvation_point
+        from mftheory.validate.sweeping.starvation import FIELDS, compute_starvation_point
 
         table = point_sweep(compute_starvation_point, FIELDS, make_points(), seeds, out, scheduler, workers, progress)
     else:

@@ -5,15 +5,15 @@ import pathlib
 import tomllib
 from importlib import resources
 
-from validate.sweeping.driver import sweep
-from validate.sweeping.figures import FIGURES
+from mftheory.validate.sweeping.driver import sweep
+from mftheory.validate.sweeping.figures import FIGURES
 
 _SWEEP_KEYS = {"steps", "seeds", "N", "record_steps", "figure", "name", "description"}
 
 
 def builtin_specs() -> dict:
     """Built-in sweep name -> path of its TOML spec (validate/sweeps/*.toml)."""
-    folder = resources.files("validate") / "sweeps"
+    folder = resources.files("mftheory.validate") / "sweeps"
     return {p.name[:-5]: pathlib.Path(str(p)) for p in folder.iterdir() if p.name.endswith(".toml")}
 
 

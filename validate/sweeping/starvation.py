@@ -1,4 +1,4 @@
-"""The built-in starvation sweep (``python -m validate sweep --builtin starvation --out DIR``): the rare feature's
+"""The built-in starvation sweep (``python -m mftheory.validate sweep --builtin starvation --out DIR``): the rare feature's
 slope against p_2 / p_1 for the hinge and the logistic loss, gradient descent beside the mean field.
 
 Points: p_1 = 0.8, p_2 / p_1 in {1, 1/2, 1/4, 1/8}, equal strengths, d = 20, M = 200, N = 40000, eta = 500,
@@ -23,8 +23,8 @@ def compute_starvation_point(point: dict, seed: int) -> dict:
     numba.set_num_threads(1)
     from mftheory.features import meanfield_features
     from mftheory.model import Setup
-    from validate.features import feature_slopes
-    from validate.simulator import draw_problem, simulate
+    from mftheory.validate.features import feature_slopes
+    from mftheory.validate.simulator import draw_problem, simulate
 
     setup = Setup(d=point["d"], alpha=1.0, h=1.0, eta=point["eta"], M=point["M"], data="features", loss=point["loss"],
                   feature_freq=(point["p_1"], point["p_2"]), feature_strength=(1.0, 1.0))
@@ -49,7 +49,7 @@ def starvation_points():
 
 
 def plot_starvation(table, out) -> dict:
-    from validate.figures import new_figure, save_figure
+    from mftheory.validate.figures import new_figure, save_figure
 
     fig, ax = new_figure(1, 1)
     numbers = {}

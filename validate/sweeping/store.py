@@ -11,7 +11,7 @@ import tempfile
 import numpy as np
 
 from mftheory.model import Setup
-from validate.sweeping.grid import METADATA_KEY, SCHEMA_VERSION
+from mftheory.validate.sweeping.grid import METADATA_KEY, SCHEMA_VERSION
 
 
 def _write_parquet_atomically(table, path: pathlib.Path):

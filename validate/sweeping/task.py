@@ -7,7 +7,7 @@ from numbers import Integral
 import numpy as np
 
 from mftheory.model import Setup
-from validate.sweeping.grid import N_FRESH, N_TEST, PARAMS, QUANTITIES, SETUP_FIELDS
+from mftheory.validate.sweeping.grid import N_FRESH, N_TEST, PARAMS, QUANTITIES, SETUP_FIELDS
 
 
 def compute_point(params: dict, seed: int, steps: int, record_steps: list) -> dict:
@@ -19,8 +19,8 @@ def compute_point(params: dict, seed: int, steps: int, record_steps: list) -> di
 
     numba.set_num_threads(1)
     from mftheory.dynamics import meanfield
-    from validate.cases import measured_gamma_plus
-    from validate.simulator import simulate, slope_along_teacher
+    from mftheory.validate.cases import measured_gamma_plus
+    from mftheory.validate.simulator import simulate, slope_along_teacher
 
     setup = Setup(**{k: params[k] for k in SETUP_FIELDS})
     N = int(params["N"])
