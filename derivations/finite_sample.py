@@ -28,6 +28,7 @@ import functools
 import sympy as sp
 
 from mftheory.derivations.checks import require
+from mftheory.derivations.disk_cache import cached_on_disk
 from mftheory.derivations import symbols as S
 from mftheory.derivations.averages import DataAverage, data_average
 from mftheory.derivations.catalog import ACTIVATIONS, DATA_LAWS, Activation
@@ -65,6 +66,7 @@ class FiniteSampleDerivation:
 
 
 @functools.lru_cache(maxsize=None)
+@cached_on_disk
 def derive_finite_sample(activation="relu", integration_seconds: int = 8) -> FiniteSampleDerivation:
     act = ACTIVATIONS[activation] if isinstance(activation, str) else activation
     steps = []

@@ -18,6 +18,7 @@ from mftheory.derivations import symbols as S
 from mftheory.derivations.averages import DataAverage, data_average
 from mftheory.derivations.catalog import ACTIVATIONS, DATA_LAWS, Activation
 from mftheory.derivations.meanfield import Step
+from mftheory.derivations.disk_cache import cached_on_disk
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +48,7 @@ class FiniteWidthDerivation:
 
 
 @functools.lru_cache(maxsize=None)
+@cached_on_disk
 def derive_finite_width(activation="relu", data="gaussian", integration_seconds: int = 8) -> FiniteWidthDerivation:
     act = ACTIVATIONS[activation] if isinstance(activation, str) else activation
     law = DATA_LAWS[data] if isinstance(data, str) else data

@@ -13,6 +13,7 @@ import sympy as sp
 from sympy.codegen.cfunctions import expm1
 
 from mftheory.derivations.checks import require
+from mftheory.derivations.disk_cache import cached_on_disk
 from mftheory.derivations import symbols as S
 from mftheory.derivations.averages import DataAverage, data_average
 from mftheory.derivations.catalog import (ACTIVATIONS, DATA_LAWS, GAUSSIAN_INIT, LOSSES, Activation, DataLaw,
@@ -175,6 +176,7 @@ def _as_name(obj, table, kind):
 
 
 @functools.lru_cache(maxsize=None)
+@cached_on_disk
 def derive(activation="relu", loss="hinge", data="gaussian", init: sp.Expr = GAUSSIAN_INIT,
            integration_seconds: int = 8) -> MeanFieldDerivation:
     """Derive the mean-field dynamics of one (activation, loss, data law, init law).

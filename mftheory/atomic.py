@@ -12,15 +12,16 @@ def _umask() -> int:
     return current
 
 
-def write_atomically(path: pathlib.Path, text: str) -> None:
-    """Write text to path through a temporary file in the same directory, fsync'd, then renamed over it."""
+def write_atomically(path: pathlib.Path, text: str | bytes) -> None:
+    """Write text (or bytes) to path through a temporary file in the same directory, fsync'd, then renamed over
+    it."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         # mkstemp creates the file with mode 0600; give it the mode a plain open() would
         os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "w") as handle:
+        with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())

@@ -103,3 +103,25 @@ def test_user_loss_goes_through_the_same_derivation():
 def test_unknown_names_raise():
     with pytest.raises(ValueError, match="loss must be one of"):
         derive("relu", "square", "gaussian")
+
+
+def test_derivations_are_cached_on_disk_by_key(tmp_path, monkeypatch):
+    """A derivation is pickled under $MFTHEORY_CACHE/derivations and read back by a later call (another process in
+    practice); a corrupt entry is ignored and rewritten, and other arguments get their own entry."""
+    import pickle
+
+    from mftheory.derivations import meanfield
+
+    monkeypatch.setenv("MFTHEORY_CACHE", str(tmp_path))
+    on_disk = meanfield.derive.__wrapped__              # below the in-process lru_cache
+    fresh = on_disk.uncached("relu", "hinge", "gaussian")
+    first = on_disk("relu", "hinge", "gaussian")
+    (entry,) = (tmp_path / "derivations").glob("derive-*.pickle")
+    assert first == fresh and pickle.loads(entry.read_bytes()) == fresh
+    entry.write_bytes(pickle.dumps("read back from disk"))
+    assert on_disk("relu", "hinge", "gaussian") == "read back from disk"
+    entry.write_bytes(b"not a pickle")
+    assert on_disk("relu", "hinge", "gaussian") == fresh
+    assert pickle.loads(entry.read_bytes()) == fresh
+    on_disk("relu", "hinge", "sphere")
+    assert len(list((tmp_path / "derivations").glob("derive-*.pickle"))) == 2

@@ -1,0 +1,74 @@
+"""Derivations cached on disk, keyed like the kernels: SymPy spends most of a cold derivation giving up on
+integrals that end as quadrature, so a result is pickled under ``$MFTHEORY_CACHE/derivations`` (default
+``~/.cache/mftheory``) and reused by every later process (``mftheory latex``, ``mftheory run``, the docs).
+
+The key hashes every source file of this package, the SymPy version (a pickle is only read back by the release
+that wrote it), the function and its arguments (SymPy objects by ``srepr``), so editing a derivation, upgrading
+SymPy or asking for another variant never reads a stale result. A cache that cannot be read or written is
+skipped: the derivation then simply runs.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import pathlib
+import pickle
+
+import sympy as sp
+
+from mftheory.atomic import write_atomically
+
+_SOURCES = pathlib.Path(__file__).resolve().parent
+
+
+def cache_dir() -> pathlib.Path:
+    """Where derivations are cached (read from ``MFTHEORY_CACHE`` at each call, so a test can redirect it)."""
+    return pathlib.Path(os.environ.get("MFTHEORY_CACHE", pathlib.Path.home() / ".cache" / "mftheory")) / "derivations"
+
+
+@functools.lru_cache(maxsize=1)
+def _sources_digest() -> str:
+    digest = hashlib.sha256(sp.__version__.encode())
+    for path in sorted(_SOURCES.glob("*.py")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _describe(value) -> str:
+    if isinstance(value, sp.Basic):
+        return sp.srepr(value)
+    fields = getattr(value, "__dataclass_fields__", None)
+    if fields is not None:   # Activation, Loss, DataLaw: their SymPy expressions by srepr
+        return type(value).__name__ + "(" + ",".join(f"{f}={_describe(getattr(value, f))}" for f in fields) + ")"
+    if isinstance(value, (tuple, list)):
+        return "(" + ",".join(_describe(v) for v in value) + ")"
+    return repr(value)
+
+
+def derivation_key(function, args, kwargs) -> str:
+    text = "|".join([_sources_digest(), function.__module__, function.__qualname__,
+                     *(_describe(a) for a in args), *(f"{k}={_describe(v)}" for k, v in sorted(kwargs.items()))])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def cached_on_disk(function):
+    """Decorator: return ``function(*args, **kwargs)`` from the disk cache when its key is there."""
+
+    @functools.wraps(function)
+    def cached(*args, **kwargs):
+        path = cache_dir() / f"{function.__name__}-{derivation_key(function, args, kwargs)}.pickle"
+        try:
+            return pickle.loads(path.read_bytes())
+        except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, TypeError, ValueError):
+            pass
+        result = function(*args, **kwargs)
+        try:
+            write_atomically(path, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+        except (OSError, pickle.PicklingError, AttributeError, TypeError):
+            pass
+        return result
+
+    cached.uncached = function
+    return cached
