@@ -13,7 +13,7 @@ import numpy as np
 
 from mftheory.features import meanfield_features
 from mftheory.model import Setup
-from mftheory.validate.checks import Check, sample_noise, threshold_blur
+from mftheory.validate.checks import Check
 from mftheory.validate.figures import new_figure, save_figure
 from mftheory.validate.simulator import draw_problem, network_output, simulate
 
@@ -35,13 +35,27 @@ def _pattern_unsat(setup, a, W, X, y):
     return np.array([np.mean(margin[m] < setup.h) if m.any() else np.nan for m in masks]), masks
 
 
+# what the case can resolve: a mean field off by this much (relative) fails every row of its kind
+KAPPA_RESOLUTION = 0.06
+UNSAT_RESOLUTION = 0.15
+SEEDS = 3
+SAMPLE_RATIO = 4     # the runs use N / 2 and 2 N examples: the extrapolation in 1/N spans a factor 4
+
+
 def features_starvation(scale, out: pathlib.Path, seed: int = 0):
     """Gradient starvation: p_1 = 0.8 and p_2 = 0.8, 0.4, 0.2 (equal strengths), hinge and logistic losses; the
     slope along each feature and the unsatisfied fraction of the examples with the rare feature alone, theory
-    (mean field) against one gradient-descent run per (loss, p_2) at three times. Reported: kappa_2 / kappa_1 at
-    the last step for each loss (the starvation ratio). Tolerances, as in the hinge network's mean-field checks (3 sd of
-    the leading finite-size errors, relative): the 1/sqrt(M) blur of the finite network's output and the
-    1/sqrt(N f) sample noise of the examples that drive each feature (N pi f_U of them)."""
+    (mean field, M, N -> infinity) against gradient descent at three times. Reported: kappa_2 / kappa_1 at the
+    last step for each loss (the starvation ratio).
+
+    The simulated value is extrapolated to N -> infinity: the finite training set biases both quantities at
+    order 1/N (memorization takes over part of the drive; measured at d = 20: kappa is 3% low at N = 4e4 and 1%
+    low at 1.6e5), so ``SEEDS`` runs at N/2 and at 2N give (4 v(2N) - v(N/2)) / 3, which removes that order.
+    Its seed-to-seed spread (the finite-M init, at order 1/sqrt(M), and the sample) gives the standard error.
+    Tolerance (relative): 3 standard errors of the extrapolated mean plus 1/M for the finite width's bias
+    (second order: the first order in 1/sqrt(M) has zero mean and is in the spread). Resolution: a mean field off
+    by ``KAPPA_RESOLUTION`` on a slope or ``UNSAT_RESOLUTION`` on an unsatisfied fraction fails the row (the
+    test suite checks this for every row)."""
     checks = []
     fig, axes = new_figure(2, 2, figsize=(11, 8))
     chunks = (scale.steps // 4, scale.steps // 2, scale.steps)
@@ -49,9 +63,35 @@ def features_starvation(scale, out: pathlib.Path, seed: int = 0):
         checks += _starvation_rows(scale, seed, loss, chunks, axes[row])
     for axis in axes.ravel():
         axis.legend(fontsize=6)
-    fig.suptitle(f"gradient starvation, p_1 = {FREQUENT}, d={scale.d}, M={scale.M}, N={scale.N}; top: hinge, "
-                 f"bottom: logistic", fontsize=10)
+    fig.suptitle(f"gradient starvation, p_1 = {FREQUENT}, d={scale.d}, M={scale.M}, N -> infinity from N = "
+                 f"{scale.N // 2} and {2 * scale.N} ({SEEDS} seeds each); top: hinge, bottom: logistic", fontsize=10)
     return checks, save_figure(fig, out / "features_starvation.png")
+
+
+def _runs(setup, N, seed, chunks):
+    """Slopes (seeds, chunks, 2) and the rare-only unsatisfied fraction (seeds, chunks) of ``SEEDS`` runs."""
+    slopes, rare = [], []
+    for r in range(SEEDS):
+        X, y, a, W, _, _ = draw_problem(setup, N, seed=seed + r, n_test=0)
+        done, per_chunk, per_chunk_rare = 0, [], []
+        for stop in chunks:
+            sim = simulate(setup, N=N, steps=stop - done, seed=seed + r, X=X, y=y, a0=a, W0=W, n_test=0,
+                           record_steps=[stop - done])
+            a, W, done = sim.a_final, sim.W_final, stop
+            per_chunk.append(feature_slopes(setup, a, W))
+            per_chunk_rare.append(_pattern_unsat(setup, a, W, X, y)[0][1])
+        slopes.append(per_chunk)
+        rare.append(per_chunk_rare)
+    return np.array(slopes), np.array(rare)
+
+
+def extrapolate_in_sample_size(small, large, ratio=SAMPLE_RATIO):
+    """Richardson extrapolation in 1/N of runs at N (``small``, over seeds on axis 0) and ratio N (``large``):
+    the value at N -> infinity and its standard error (seeds independent between the two sizes)."""
+    small, large = np.asarray(small, dtype=float), np.asarray(large, dtype=float)
+    value = (ratio * large.mean(axis=0) - small.mean(axis=0)) / (ratio - 1)
+    se = lambda v: v.std(axis=0, ddof=1) / math.sqrt(v.shape[0])
+    return value, np.sqrt(ratio**2 * se(large) ** 2 + se(small) ** 2) / (ratio - 1)
 
 
 def _starvation_rows(scale, seed, loss, chunks, ax):
@@ -60,27 +100,22 @@ def _starvation_rows(scale, seed, loss, chunks, ax):
         setup = Setup(d=scale.d, alpha=1.0, h=1.0, eta=scale.eta, M=scale.M, data="features", loss=loss,
                       feature_freq=(FREQUENT, p_2), feature_strength=(1.0, 1.0))
         sol = meanfield_features(setup, scale.steps)
-        X, y, a, W, _, _ = draw_problem(setup, scale.N, seed=seed, n_test=0)
-        done = 0
+        small = _runs(setup, scale.N // 2, seed, chunks)
+        large = _runs(setup, 2 * scale.N, seed + SEEDS, chunks)
+        slopes, slopes_se = extrapolate_in_sample_size(small[0], large[0])
+        rare, rare_se = extrapolate_in_sample_size(small[1], large[1])
         measured = []
-        for stop in chunks:
-            sim = simulate(setup, N=scale.N, steps=stop - done, seed=seed, X=X, y=y, a0=a, W0=W, n_test=0,
-                           record_steps=[stop - done])
-            a, W, done = sim.a_final, sim.W_final, stop
-            slopes = feature_slopes(setup, a, W)
-            patterns, masks = _pattern_unsat(setup, a, W, X, y)
-            measured.append((stop, slopes, patterns))
-            f_total = float(sol.f_unsat[stop])
+        for c, stop in enumerate(chunks):
+            measured.append((stop, slopes[c], rare[c]))
             for k in range(2):
-                driving = scale.N * (FREQUENT if k == 0 else p_2) * max(f_total, 1e-9)
-                tol = 3 * (threshold_blur(setup.M) + 1.0 / math.sqrt(max(driving, 1.0)))
+                theory = float(sol.kappa_features[stop, k])
                 checks.append(Check("features_starvation", f"kappa_{k + 1}, {loss}, p_2={p_2} (t={stop})",
-                                    float(sol.kappa_features[stop, k]), float(slopes[k]), tol, relative=True))
+                                    theory, float(slopes[c, k]),
+                                    3 * float(slopes_se[c, k]) / abs(theory) + 1.0 / setup.M, relative=True))
             rare_alone = float(sol.f_unsat_patterns[stop, 1])
-            n_rare = int(masks[1].sum())
             checks.append(Check("features_starvation", f"f_unsat of rare-only examples, {loss}, p_2={p_2} (t={stop})",
-                                rare_alone, float(patterns[1]),
-                                3 * (threshold_blur(setup.M) + sample_noise(n_rare, rare_alone)), relative=True))
+                                rare_alone, float(rare[c]), 3 * float(rare_se[c]) / rare_alone + 1.0 / setup.M,
+                                relative=True))
         t = sol.t
         ax[0].plot(t, sol.kappa_features[:, 0], "-", color=f"C{colour}", label=f"theory kappa_1, p_2={p_2}")
         ax[0].plot(t, sol.kappa_features[:, 1], "--", color=f"C{colour}", label=f"theory kappa_2")
@@ -88,8 +123,7 @@ def _starvation_rows(scale, seed, loss, chunks, ax):
         ax[0].plot([m[0] for m in measured], [m[1][1] for m in measured], "s", mfc="none", color=f"C{colour}")
         ax[1].plot(t, sol.f_unsat_patterns[:, 1], "--", color=f"C{colour}", label=f"rare only, p_2={p_2}")
         ax[1].plot(t, sol.f_unsat_patterns[:, 0], "-", color=f"C{colour}", label="frequent only")
-        ax[1].plot([m[0] for m in measured], [m[2][1] for m in measured], "s", mfc="none", color=f"C{colour}")
-        ax[1].plot([m[0] for m in measured], [m[2][0] for m in measured], "o", color=f"C{colour}")
+        ax[1].plot([m[0] for m in measured], [m[2] for m in measured], "s", mfc="none", color=f"C{colour}")
         last = measured[-1][1]
         checks.append(Check("features_starvation", f"kappa_2 / kappa_1, {loss}, p_2={p_2} (t={chunks[-1]})",
                             float(sol.kappa_features[-1, 1] / sol.kappa_features[-1, 0]), float(last[1] / last[0]),
