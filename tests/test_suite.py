@@ -26,7 +26,7 @@ def test_quick_suite_passes_and_writes_the_report(tmp_path):
                                                      "label_noise_small", "losses", "user_variant",
                                                      "features_starvation"}
     assert all(r["pass"] for r in report["checks"])
-    _features_rows_can_fail(report["checks"])
+    _judged_rows_can_fail(report["checks"])
     for fig in report["figures"].values():
         assert (out / fig).stat().st_size > 10_000
     markdown = (out / "report.md").read_text()
@@ -36,19 +36,22 @@ def test_quick_suite_passes_and_writes_the_report(tmp_path):
     assert (out / "report.json").stat().st_mode & 0o777 == 0o666 & ~_umask()
 
 
-def _features_rows_can_fail(rows):
-    """Every judged row of features_starvation fails when the mean field is off by the case's stated resolution
-    (either way): its tolerance comes from the runs' spread, not from a worst-case bound."""
-    from mftheory.validate.features import KAPPA_RESOLUTION, UNSAT_RESOLUTION
+def _judged_rows_can_fail(rows):
+    """Every judged row of the cases judged on extrapolated runs fails when the theory is off by the case's stated
+    resolution (either way): their tolerances come from the runs' spread, not from worst-case bounds."""
+    from mftheory.validate import cases, features
 
-    judged = [r for r in rows if r["case"] == "features_starvation" and not r["informational"]]
-    assert len(judged) == 2 * 3 * 3 * 3
+    resolutions = {"kappa_": features.KAPPA_RESOLUTION, "gamma_plus": cases.GAMMA_RESOLUTION,
+                   "f_unsat(": cases.UNSAT_RESOLUTION}
+    judged = [r for r in rows if r["case"] in ("fig1", "user_variant", "data_laws", "losses", "features_starvation")
+              and not r["informational"] and not r["upper_bound"]]
+    assert len(judged) == 2 * 3 + 2 * 3 + 2 + 2 + 2 * 3 * 3 * 2
     for r in judged:
-        resolution = KAPPA_RESOLUTION if r["quantity"].startswith("kappa_") else UNSAT_RESOLUTION
+        resolution = next(v for prefix, v in resolutions.items() if r["quantity"].startswith(prefix))
         for factor in (1 - resolution, 1 + resolution):
             off = Check(r["case"], r["quantity"], r["theory"] * factor, r["simulation"], r["tolerance"],
                         relative=r["relative"])
-            assert not off.passed, (r["quantity"], factor)
+            assert not off.passed, (r["case"], r["quantity"], factor)
 
 
 def _umask():

@@ -13,6 +13,7 @@ from mftheory.finite_size import finite_width
 from mftheory.dynamics import label_noise_expansion, meanfield
 from mftheory.variant import compile_derivation, variant_of
 from mftheory.validate.cases import Scale, meanfield_checks, user_variant_setup
+from mftheory.validate.extrapolation import sample_size_runs
 from mftheory.validate.simulator import simulate
 
 # small enough for the test suite; the same case runs at quick scale in `python -m mftheory.validate run`
@@ -26,7 +27,7 @@ def user_setup():
 
 @pytest.fixture(scope="module")
 def user_run(user_setup):
-    return simulate(user_setup, N=SMALL.N, steps=SMALL.steps, seed=3, n_test=0)
+    return sample_size_runs(user_setup, SMALL.N, SMALL.steps, seed=3, n_test=0)
 
 
 def test_user_setup_keeps_its_own_model(user_setup):

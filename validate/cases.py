@@ -20,6 +20,7 @@ from mftheory.finite_size import within_run_band
 from mftheory.dynamics import label_noise_expansion, label_noise_fixed_point, meanfield
 from mftheory.model import Setup
 from mftheory.validate.checks import Check, sample_noise, threshold_blur
+from mftheory.validate.extrapolation import SampleSizeRuns, sample_size_runs
 from mftheory.validate.figures import new_figure, save_figure
 from mftheory.validate.features import features_starvation
 from mftheory.validate.quadratic.cases import QUADRATIC_CASES
@@ -55,33 +56,42 @@ def _save(fig, out: pathlib.Path, name: str) -> pathlib.Path:
     return save_figure(fig, out / f"{name}.png")
 
 
-def meanfield_checks(case: str, sim, sol) -> list[Check]:
-    """gamma_+ and f_unsat at three recorded steps and the node trajectories at the last, simulation against the
-    mean-field solution ``sol`` of the same setup.
+# what the mean-field checks resolve: a mean field off by this much fails every row of its kind (tests check it)
+GAMMA_RESOLUTION = 0.07      # relative, on gamma_+
+UNSAT_RESOLUTION = 0.15      # relative, on f_unsat
 
-    Tolerances (3 sd of the leading finite-size errors):
-    - gamma_+ (absolute): the threshold blur 1/sqrt(M) of F_M shifts log kappa, and gamma ~ log(kappa)/2, by
-      about 0.5/sqrt(M); the drift measured on the training sample has relative noise 1/sqrt(N f_U);
-    - f_unsat (relative): f_U ~ x* sqrt(2/pi) at small x*, so it inherits the 1/sqrt(M) blur of x*, plus the
-      sample noise 1/sqrt(N f_U);
-    - node trajectories (relative rms over nodes): each node's drift sums ~N f_U unsatisfied examples whose d
-      directions do not cancel exactly (the sign(w.x) term cancels only on average): sqrt(d / (N f_U)).
+
+def meanfield_checks(case: str, runs: SampleSizeRuns, sol) -> list[Check]:
+    """gamma_+ and f_unsat at three recorded steps and the node trajectories at the last, gradient descent
+    extrapolated to N -> infinity (:mod:`mftheory.validate.extrapolation`: runs at N/2 and 2N, three seeds each)
+    against the mean-field solution ``sol`` of the same setup.
+
+    Tolerances: 3 standard errors of the extrapolated value (from the seeds' spread) plus the finite width's bias,
+    second order: 1/M on gamma_+ (absolute: gamma_+ is a log), 1/M relative on f_unsat, and 1/M on the mean
+    square deviation of the nodes' a from their mean-field trajectories (relative to E[a^2]; judged as an upper
+    bound, the theory's value being 0). Resolution: a mean field off by ``GAMMA_RESOLUTION`` on gamma_+ or
+    ``UNSAT_RESOLUTION`` on f_unsat fails the row.
     """
-    setup, N = sim.setup, sim.N
-    t = sim.record_steps
-    fU = float(sim.f_unsat[-1])
+    setup = runs.setup
+    t = runs.record_steps
     checks = []
-    gp = measured_gamma_plus(sim)
-    tol_gamma = 3 * (0.5 * threshold_blur(setup.M) + sample_noise(N, fU))
+    gamma, gamma_se = runs.extrapolate(measured_gamma_plus)
+    unsat, unsat_se = runs.extrapolate(lambda sim: sim.f_unsat)
     for step in sorted({int(t[len(t) // 3]), int(t[2 * len(t) // 3]), int(t[-1])}):
         j = int(np.searchsorted(t, step))
-        checks.append(Check(case, f"gamma_plus(t={step})", float(sol.gamma_plus[step]), float(gp[j]), tol_gamma))
-        checks.append(Check(case, f"f_unsat(t={step})", float(sol.f_unsat[step]), float(sim.f_unsat[j]),
-                            3 * (threshold_blur(setup.M) + sample_noise(N, float(sol.f_unsat[step]))),
-                            relative=True))
-    a_th, _ = sol.node(sim.a[0], sim.w_par[0])
-    rel = math.sqrt(np.mean((a_th[t[-1]] - sim.a[-1]) ** 2) / np.mean(sim.a[-1] ** 2))
-    checks.append(Check(case, f"node a rel. rms (t={t[-1]})", 0.0, rel, 3 * math.sqrt(setup.d / (N * fU))))
+        checks.append(Check(case, f"gamma_plus(t={step})", float(sol.gamma_plus[step]), float(gamma[j]),
+                            3 * float(gamma_se[j]) + 1.0 / setup.M))
+        theory = float(sol.f_unsat[step])
+        checks.append(Check(case, f"f_unsat(t={step})", theory, float(unsat[j]),
+                            3 * float(unsat_se[j]) / theory + 1.0 / setup.M, relative=True))
+
+    def node_deviation(sim):
+        a_th, _ = sol.node(sim.a[0], sim.w_par[0])
+        return np.mean((a_th[t[-1]] - sim.a[-1]) ** 2) / np.mean(sim.a[-1] ** 2)
+
+    deviation, deviation_se = runs.extrapolate(node_deviation)
+    checks.append(Check(case, f"node a rel. mean square deviation (t={t[-1]})", 0.0, float(deviation),
+                        3 * float(deviation_se) + 1.0 / setup.M, upper_bound=True))
     return checks
 
 
@@ -89,11 +99,12 @@ def fig1(scale: Scale, out: pathlib.Path, seed: int = 0):
     """The paper's Fig. 1: node trajectories, gamma(t), and the satisfaction times t_sat against x*(t); judged by
     :func:`meanfield_checks`."""
     setup = scale.setup()
-    sim = simulate(setup, N=scale.N, steps=scale.steps, seed=seed)
+    runs = sample_size_runs(setup, scale.N, scale.steps, seed)
+    sim = runs.large[0]     # the figure shows one run at 2N
     sol = meanfield(setup, scale.steps)
     t = sim.record_steps
     last = -1
-    checks = meanfield_checks("fig1", sim, sol)
+    checks = meanfield_checks("fig1", runs, sol)
     gp = measured_gamma_plus(sim)
     a_th, w_th = sol.node(sim.a[0], sim.w_par[0])
     checks.append(Check("fig1", f"test error (t={t[last]})", 0.0, float(sim.test_error[last]), 0.0, informational=True))
@@ -127,8 +138,13 @@ def fig1(scale: Scale, out: pathlib.Path, seed: int = 0):
 def rich_lazy(scale: Scale, out: pathlib.Path, seed: int = 0):
     """Alignment E[w_par^2]/E|w|^2 and relative parameter change across alpha/(h sqrt d), lazy to rich.
 
-    Tolerance on the alignment (absolute): the simulated alignment is a mean over M nodes of a ratio whose
-    spread is of its own size, sd ~ alignment/sqrt(M), plus finite-N drift noise sqrt(d/(N f_U)) relative.
+    The simulated alignment is extrapolated to N -> infinity (:mod:`mftheory.validate.extrapolation`, runs at N/4
+    and N, three pairs of seeds): the finite sample's noise adds to |w_perp| at order 1/N. Reported, not judged:
+    at the quick scale (M = 200) the extrapolated GD differs from the mean field by more than the seeds' spread
+    (standard error 0.001-0.002): -1.1%, -0.07%, +5.7%, +36% at alpha = 0.1, 1, 10, 100. That is a finite-width
+    bias the toolkit does not predict yet (at alpha >= 10 the init's own output, of sd alpha / sqrt(2 M) = 0.5 and
+    5, is not small against h); a tolerance wide enough to cover it (the former 3 alignment / sqrt(M)) could not
+    fail.
     """
     checks = []
     fig, ax = new_figure(1, 2, figsize=(11, 4))
@@ -136,13 +152,14 @@ def rich_lazy(scale: Scale, out: pathlib.Path, seed: int = 0):
     steps = scale.steps
     for i, alpha in enumerate(alphas):
         setup = scale.setup(alpha=alpha, eta=scale.eta / alpha)  # same per-node rate beta
-        sim = simulate(setup, N=scale.N // 2, steps=steps, seed=seed + i)
+        runs = sample_size_runs(setup, scale.N // 2, steps, seed + 10 * i, n_test=0)
+        sim = runs.large[0]
         sol = meanfield(setup, steps)
-        w2 = sim.w_par[-1] ** 2
-        align_sim = float(np.mean(w2) / np.mean(w2 + sim.w_perp_norm[-1] ** 2))
-        fU = max(float(sim.f_unsat[-1]), 1e-3)
-        tol = 3 * float(sol.alignment[-1]) * (threshold_blur(setup.M) + math.sqrt(setup.d / (scale.N / 2 * fU)))
-        checks.append(Check("rich_lazy", f"alignment (alpha={alpha:g})", float(sol.alignment[-1]), align_sim, tol))
+        alignment = lambda run: np.mean(run.w_par[-1] ** 2) / np.mean(run.w_par[-1] ** 2 + run.w_perp_norm[-1] ** 2)
+        align_sim, align_se = runs.extrapolate(alignment)
+        theory = float(sol.alignment[-1])
+        checks.append(Check("rich_lazy", f"alignment (alpha={alpha:g}; GD +- {float(align_se):.1g})", theory,
+                            float(align_sim), 0.0, informational=True))
         a_th, w_th = sol.node(sim.a[0][:5], sim.w_par[0][:5])
         ax[0].plot(a_th[:, :5], w_th[:, :5], color=f"C{i}", lw=1)
         ax[0].plot(sim.a[:, :5], sim.w_par[:, :5], "o", color=f"C{i}", ms=2)
@@ -196,17 +213,19 @@ def overfitting(scale: Scale, out: pathlib.Path, seed: int = 0):
 
 
 def _gamma_plus_across(case: str, field: str, values, scale: Scale, out: pathlib.Path, seed: int):
-    """gamma_+ from simulation against theory for setups differing in one field; tolerance as in fig1."""
+    """gamma_+ from simulation (extrapolated to N -> infinity from N/4 and N) against theory for setups differing
+    in one field; tolerance as in :func:`meanfield_checks`."""
     checks = []
     fig, ax = new_figure(figsize=(6, 4))
     for i, value in enumerate(values):
         setup = scale.setup(**{field: value})
-        sim = simulate(setup, N=scale.N // 2, steps=scale.steps, seed=seed + i)
+        runs = sample_size_runs(setup, scale.N // 2, scale.steps, seed + 10 * i, n_test=0)
+        sim = runs.large[0]
         sol = meanfield(setup, scale.steps)
         gp = measured_gamma_plus(sim)
-        tol = 3 * (0.5 * threshold_blur(setup.M) + sample_noise(scale.N // 2, float(sim.f_unsat[-1])))
+        gamma, gamma_se = runs.extrapolate(measured_gamma_plus)
         checks.append(Check(case, f"gamma_plus {value} (t={scale.steps})", float(sol.gamma_plus[-1]),
-                            float(gp[-1]), tol))
+                            float(gamma[-1]), 3 * float(gamma_se[-1]) + 1.0 / setup.M))
         ax.plot(sol.t[1:], sol.gamma_plus[1:], color=f"C{i}", label=f"theory {value}")
         ax.plot(sim.record_steps[1:], gp[1:], "o", color=f"C{i}", ms=3, label=f"simulation {value}")
     ax.set(xscale="log", xlabel="t", ylabel="gamma_+", title=case.replace("_", " "))
@@ -310,9 +329,11 @@ def user_variant(scale: Scale, out: pathlib.Path, seed: int = 0):
     simulated from the expressions' own definition (validate._variant_kernels); judged by the checks of fig1
     (:func:`meanfield_checks`, same tolerances)."""
     setup = user_variant_setup(scale)
-    sim = simulate(setup, N=scale.N, steps=scale.steps, seed=seed, n_test=0)
+    # the user's functions run without the built-ins' screening: N/8 and N/2 keep the case's time
+    runs = sample_size_runs(setup, scale.N // 4, scale.steps, seed, n_test=0)
+    sim = runs.large[0]
     sol = meanfield(setup, scale.steps)
-    checks = meanfield_checks("user_variant", sim, sol)
+    checks = meanfield_checks("user_variant", runs, sol)
     fig, ax = new_figure(1, 2, figsize=(11, 4))
     ax[0].plot(sol.t[1:], sol.gamma_plus[1:], label="theory gamma_+")
     ax[0].plot(sim.record_steps[1:], measured_gamma_plus(sim)[1:], "o", ms=3, label="simulation log P_+")
