@@ -45,7 +45,7 @@ def _judged_rows_can_fail(rows):
                    "f_unsat(": cases.UNSAT_RESOLUTION}
     judged = [r for r in rows if r["case"] in ("fig1", "user_variant", "data_laws", "losses", "features_starvation")
               and not r["informational"] and not r["upper_bound"]]
-    assert len(judged) == 2 * 3 + 2 * 3 + 2 + 2 + 2 * 3 * 3 * 2
+    assert len(judged) == 2 * 3 + 2 * 3 + 2 + 2 + 2 * len(features.rare_frequencies(cases.QUICK)) * 3 * 2
     for r in judged:
         resolution = next(v for prefix, v in resolutions.items() if r["quantity"].startswith(prefix))
         for factor in (1 - resolution, 1 + resolution):

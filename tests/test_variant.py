@@ -17,7 +17,7 @@ from mftheory.validate.extrapolation import sample_size_runs
 from mftheory.validate.simulator import simulate
 
 # small enough for the test suite; the same case runs at quick scale in `python -m mftheory.validate run`
-SMALL = Scale("test", d=20, M=200, N=20_000, eta=500.0, steps=120)
+SMALL = Scale("test", d=20, M=200, N=10_000, eta=500.0, steps=120)
 
 
 @pytest.fixture(scope="module")
