@@ -102,41 +102,110 @@ class FiniteSamplePrediction:
 # Gauss-Hermite (probabilists') nodes for the average over the spread zeta ~ N(0, 1) of the memorized margin
 _ZETA, _ZETA_WEIGHTS = np.polynomial.hermite_e.hermegauss(40)
 _ZETA_WEIGHTS = _ZETA_WEIGHTS / np.sqrt(2 * np.pi)
+# |x_par| points at which each training example's own memorized margin is followed: dense near 0, where the late
+# thresholds are (spacing 4e-3 at x_par = 0.1); past 6 lies a share 2e-9 of the examples
+_MEMO_GRID = 6.0 * np.linspace(0.0, 1.0, 401) ** 2
 
 
 def _memorization_map(solution, N, fs):
-    """The mean-field map with memorization fed back (derivations/finite_sample.py): an example unsatisfied at t has
-    margin kappa |x_par| + S(t) + sigma_S(t) zeta, S the memorizing self term summed over time and sigma_S the
-    spread from the other examples' memorizing terms; the drift and the training f_unsat average over zeta.
-    Returns kappa, S, sigma_S and the training f_unsat at every step (N -> infinity gives the mean field)."""
+    """The mean-field map with memorization fed back (derivations/finite_sample.py). A training example at |x_par|
+    = x and spread zeta has margin kappa x + S(x, zeta, t) + sigma_S(t) zeta: sigma_S is the spread from the other
+    examples' memorizing terms, and S its own memorizing term summed over the steps at which it was unsatisfied
+    (the hinge stops pulling on a satisfied example, and pulls again if the others' terms push it back below
+    h). The drift and the training f_unsat add up the unsatisfied examples over (x, zeta).
+    Returns kappa, the memorized margin at the crossing, sigma_S and the training f_unsat at every step
+    (N -> infinity gives the mean field)."""
     setup = solution.setup
     k = solution.kernels
     d, h, eps, sa, sw = float(setup.d), setup.h, setup.label_noise, setup.sigma_a, setup.sigma_w
     slope = solution.variant.odd_slope(setup.leak)
     n = len(solution.t)
     kappa, accumulated, spread, train = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
+    memorized = np.zeros((_ZETA.size, _MEMO_GRID.size))   # S at each (zeta, x_par) point
     e_plus = e_minus = cumulative = 0.0
     for i in range(n):
         kap = k.kappa_increments(e_plus, e_minus, setup.alpha, d, sa, sw, slope)
         kappa[i] = kap
-        thresholds = np.maximum(h - accumulated[i] - np.sqrt(spread[i]) * _ZETA, 0.0)
-        train[i] = sum(w * k.unsat_fraction(kap, d, he, eps) for w, he in zip(_ZETA_WEIGHTS, thresholds))
+        sigma = np.sqrt(spread[i])
+        if kap > 0:
+            train[i], rate, accumulated[i] = _unsatisfied_examples(
+                k.unsat_fraction, k.g_rate, kap, d, h, eps, slope, sigma, _ZETA, _ZETA_WEIGHTS, _MEMO_GRID, memorized)
+        else:   # F = 0 (t = 0): every example is unsatisfied and nothing is memorized yet
+            thresholds = np.maximum(h - sigma * _ZETA, 0.0)
+            train[i] = sum(w * k.unsat_fraction(kap, d, he, eps) for w, he in zip(_ZETA_WEIGHTS, thresholds))
+            rate = sum(w * k.g_rate(kap, d, he, eps, slope) for w, he in zip(_ZETA_WEIGHTS, thresholds))
         if i + 1 == n:
             break
-        rate = sum(w * k.g_rate(kap, d, he, eps, slope) for w, he in zip(_ZETA_WEIGHTS, thresholds))
         gp, gm = k.gamma_from_increment_plus(e_plus), k.gamma_from_increment_minus(e_minus)
         a2, w2, aw = k.moment_a2(gp, gm, sa, sw), k.moment_w2(gp, gm, sa, sw), k.moment_aw(gp, gm, sa, sw)
         if aw > 0:
             args = (max(h - accumulated[i], 0.0) / kap, a2, w2, aw, d, sw, setup.slope)
             memorizing = fs.self_kernel(*args) - fs.low_degree_kernel(*args)
             quadratic = fs.quadratic_kernel(*args)
-            accumulated[i + 1] = accumulated[i] + fs.self_rate(memorizing, setup.alpha, setup.beta, float(N))
+            _memorize(memorized, kap, h, sigma, _ZETA, _MEMO_GRID,
+                      fs.self_rate(memorizing, setup.alpha, setup.beta, float(N)))
             spread[i + 1] = fs.spread_step(spread[i], quadratic, cumulative, N * train[i], setup.alpha, setup.beta,
                                            float(N), d)
             cumulative += quadratic
         e_plus, e_minus = k.update_increment_plus(e_plus, setup.beta, rate), k.update_increment_minus(
             e_minus, setup.beta, rate)
     return kappa, accumulated, np.sqrt(spread), train
+
+
+@numba.njit(cache=True)
+def _memorize(memorized, kappa, h, sigma, zeta, grid, rate):
+    """One step of the examples' own terms: those below the margin h gain ``rate``."""
+    for j in range(zeta.shape[0]):
+        for i in range(grid.shape[0]):
+            if kappa * grid[i] + memorized[j, i] + sigma * zeta[j] < h:
+                memorized[j, i] += rate
+
+
+@numba.njit(cache=True)
+def _unsatisfied_examples(unsat_fraction, g_rate, kappa, d, h, eps, slope, sigma, zeta, zeta_weights, grid,
+                          memorized):
+    """The training f_unsat and the drift rate from the examples below the margin, and the memorized margin of
+    the examples at the crossing (averaged over zeta). Between grid points the margin is taken linear in x_par,
+    and the examples' share comes from the derived cumulative laws: unsat_fraction(kappa, d, kappa x) and
+    g_rate(kappa, d, kappa x) count the correctly labelled examples with |x_par| < x, their value at x = 0 the
+    mislabelled ones (always unsatisfied under the hinge in this map)."""
+    G = grid.shape[0]
+    base_unsat = unsat_fraction(kappa, d, 0.0, eps)
+    base_rate = g_rate(kappa, d, 0.0, eps, slope)
+    cum_unsat = np.empty(G)
+    cum_rate = np.empty(G)
+    for i in range(G):
+        cum_unsat[i] = unsat_fraction(kappa, d, kappa * grid[i], eps) - base_unsat
+        cum_rate[i] = g_rate(kappa, d, kappa * grid[i], eps, slope) - base_rate
+    total_unsat, total_rate, at_crossing = base_unsat, base_rate, 0.0
+    for j in range(zeta.shape[0]):
+        w = zeta_weights[j]
+        crossing_memorized = memorized[j, 0]
+        below = kappa * grid[0] + memorized[j, 0] + sigma * zeta[j] - h
+        for i in range(G - 1):
+            above = kappa * grid[i + 1] + memorized[j, i + 1] + sigma * zeta[j] - h
+            if below < 0.0 and above < 0.0:
+                total_unsat += w * (cum_unsat[i + 1] - cum_unsat[i])
+                total_rate += w * (cum_rate[i + 1] - cum_rate[i])
+            elif (below < 0.0) != (above < 0.0):
+                share = below / (below - above)
+                x = grid[i] + share * (grid[i + 1] - grid[i])
+                u = unsat_fraction(kappa, d, kappa * x, eps) - base_unsat
+                r = g_rate(kappa, d, kappa * x, eps, slope) - base_rate
+                if below < 0.0:
+                    total_unsat += w * (u - cum_unsat[i])
+                    total_rate += w * (r - cum_rate[i])
+                    crossing_memorized = memorized[j, i] + share * (memorized[j, i + 1] - memorized[j, i])
+                else:
+                    total_unsat += w * (cum_unsat[i + 1] - u)
+                    total_rate += w * (cum_rate[i + 1] - r)
+            below = above
+        if below < 0.0:   # unsatisfied up to the end of the grid: the tail beyond it (2e-9 of the examples)
+            total_unsat += w * (unsat_fraction(kappa, d, np.inf, eps) - base_unsat - cum_unsat[G - 1])
+            total_rate += w * (g_rate(kappa, d, np.inf, eps, slope) - base_rate - cum_rate[G - 1])
+            crossing_memorized = memorized[j, G - 1]
+        at_crossing += w * crossing_memorized
+    return total_unsat, total_rate, at_crossing
 
 
 def finite_sample(solution: MeanFieldSolution, N: int) -> FiniteSamplePrediction:

@@ -161,3 +161,29 @@ def test_finite_sample_cases_run_and_judge_at_a_small_scale(tmp_path):
         assert figure.exists() and figure.stat().st_size > 10_000
     exponent = next(c for c in checks if c.quantity.startswith("exponent of |sim - mean field|")).simulation
     assert exponent < -0.3
+
+
+def test_each_example_memorizes_only_while_unsatisfied_against_monte_carlo():
+    """The memorization map's count of unsatisfied training examples, with a memorized margin that differs from
+    example to example, against sampling the examples from the data law's definition (|x_par| half-normal)."""
+    from mftheory.finite_size import _MEMO_GRID, _ZETA, _ZETA_WEIGHTS, _memorize, _unsatisfied_examples
+    from mftheory.kernels.generated import gaussian_hinge as k
+
+    kappa, d, h, slope, sigma = 4.0, 30.0, 1.0, 0.5, 0.3
+    memorized = np.zeros((_ZETA.size, _MEMO_GRID.size))
+    rates = 0.05 * (1.0 + np.sin(np.arange(12.0)))
+    for step, rate in enumerate(rates):   # a few steps of kappa growing: the examples satisfied early stop
+        _memorize(memorized, kappa * (0.5 + step / 20), h, sigma, _ZETA, _MEMO_GRID, rate)
+    # at x_par = 0 the examples pushed down by the others (zeta <= 0) stay below h and gain every rate; far out
+    # none is ever unsatisfied; between, some stop on the way
+    pushed_down = memorized[_ZETA <= 0, 0]
+    assert pushed_down == pytest.approx(np.full(pushed_down.size, rates.sum())) and not memorized[:, -1].any()
+    assert np.any((memorized > 0) & (memorized < rates.sum() - 1e-12))
+    unsat, rate, _ = _unsatisfied_examples(k.unsat_fraction, k.g_rate, kappa, d, h, 0.0, slope, sigma, _ZETA,
+                                           _ZETA_WEIGHTS, _MEMO_GRID, memorized)
+    x = np.abs(np.random.default_rng(7).standard_normal(2_000_000))
+    below = np.array([kappa * x + np.interp(x, _MEMO_GRID, row) + sigma * z < h for z, row in zip(_ZETA, memorized)])
+    per_unit = k.g_rate(kappa, d, np.inf, 0.0, slope) / math.sqrt(2 / math.pi)   # g per unit of E[|x_par| ...]
+    for got, sampled in ((unsat, below), (rate / per_unit, below * x)):   # x: E[|x_par| 1{unsatisfied}]
+        standard_error = math.sqrt(_ZETA_WEIGHTS**2 @ sampled.var(axis=1) / x.size)
+        assert got == pytest.approx(_ZETA_WEIGHTS @ sampled.mean(axis=1), abs=4 * standard_error)
