@@ -17,6 +17,7 @@ import sympy as sp
 from sympy.codegen.cfunctions import log1p
 from sympy.printing.pycode import PythonCodePrinter
 
+from mftheory.derivations.code_text import file_code_text
 from mftheory.derivations.checks import require
 from mftheory.derivations import finite_sample as FS
 from mftheory.derivations import fluctuations as FL
@@ -58,7 +59,7 @@ _printer = _Printer()
 
 
 def source_key(variant: str) -> str:
-    """sha256 over the derivation sources, the variant's description and the generator settings.
+    """sha256 over the derivation sources' code (comments and docstrings left out), the variant's description and the generator settings.
 
     SymPy's version is written in each module's header for provenance but is not part of the key: the
     committed kernels stay valid under every SymPy release the package allows (the golden-text tests check that
@@ -66,7 +67,7 @@ def source_key(variant: str) -> str:
     digest = hashlib.sha256()
     here = pathlib.Path(__file__).parent
     for name in DERIVATION_SOURCES:
-        digest.update((here / name).read_bytes())
+        digest.update(file_code_text(here / name).encode())
     settings = f"{GENERATOR_VERSION}|{sorted(QUADRATURE.items())}|{list(ARGUMENT_NAMES.values())}"
     digest.update(settings.encode())
     digest.update(variant.encode())

@@ -2,7 +2,7 @@
 integrals that end as quadrature, so a result is pickled under ``$MFTHEORY_CACHE/derivations`` (default
 ``~/.cache/mftheory``) and reused by every later process (``mftheory latex``, ``mftheory run``, the docs).
 
-The key hashes every source file of this package, the SymPy version (a pickle is only read back by the release
+The key hashes the code of every source file of this package (comments and docstrings left out), the SymPy version (a pickle is only read back by the release
 that wrote it), the function and its arguments (SymPy objects by ``srepr``), so editing a derivation, upgrading
 SymPy or asking for another variant never reads a stale result. A cache that cannot be read or written is
 skipped: the derivation then simply runs.
@@ -18,6 +18,7 @@ import pickle
 import sympy as sp
 
 from mftheory.atomic import write_atomically
+from mftheory.derivations.code_text import file_code_text
 
 _SOURCES = pathlib.Path(__file__).resolve().parent
 
@@ -32,7 +33,7 @@ def _sources_digest() -> str:
     digest = hashlib.sha256(sp.__version__.encode())
     for path in sorted(_SOURCES.glob("*.py")):
         digest.update(path.name.encode())
-        digest.update(path.read_bytes())
+        digest.update(file_code_text(path).encode())
     return digest.hexdigest()
 
 

@@ -12,6 +12,7 @@ import pathlib
 import numpy as np
 import sympy as sp
 
+from mftheory.derivations.code_text import file_code_text
 from mftheory.derivations import features as F
 from mftheory.derivations.quadratic_codegen import _kernel, _tuple_kernel
 
@@ -32,7 +33,7 @@ def features_module_key(loss: str = "hinge") -> str:
     digest = hashlib.sha256()
     here = pathlib.Path(__file__).parent
     for name in SOURCES:
-        digest.update((here / name).read_bytes())
+        digest.update(file_code_text(here / name).encode())
     digest.update(f"{GENERATOR_VERSION}|{QUADRATURE_NODES}|{HALF_NORMAL_CUTOFF}|{HALF_NORMAL_PANELS}|{loss}".encode())
     return digest.hexdigest()
 

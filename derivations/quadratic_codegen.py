@@ -12,6 +12,7 @@ import pathlib
 import numpy as np
 import sympy as sp
 
+from mftheory.derivations.code_text import file_code_text
 from mftheory.derivations import quadratic as Q
 from mftheory.derivations.codegen import _function
 
@@ -32,7 +33,7 @@ def quadratic_module_key() -> str:
     digest = hashlib.sha256()
     here = pathlib.Path(__file__).parent
     for name in SOURCES:
-        digest.update((here / name).read_bytes())
+        digest.update(file_code_text(here / name).encode())
     digest.update(f"{GENERATOR_VERSION}|{SPECTRAL_NODES}|{PHI_PANELS}".encode())
     return digest.hexdigest()
 

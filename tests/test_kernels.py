@@ -1,5 +1,7 @@
 """Generated kernels against independent numerics: mpmath at 50 digits, quadrature of the definitions."""
+import ast
 import math
+import pathlib
 
 import mpmath as mp
 import numpy as np
@@ -8,7 +10,9 @@ import sympy as sp
 
 from mftheory.derivations import symbols as S
 from mftheory.derivations.build import GENERATED_DIR, builtin_modules, expected_key, stored_key
+from mftheory.derivations.code_text import code_text
 from mftheory.derivations.codegen import kernel_module_source
+from mftheory.derivations import meanfield as meanfield_module
 from mftheory.derivations.meanfield import derive
 from mftheory import kernels
 
@@ -62,6 +66,23 @@ def test_key_does_not_depend_on_the_sympy_version(monkeypatch):
     before = {m: expected_key(m) for m in builtin_modules()}
     monkeypatch.setattr(sp, "__version__", "0.0.0-other")
     assert {m: expected_key(m) for m in builtin_modules()} == before
+
+
+def test_key_ignores_comments_and_docstrings_but_not_code():
+    """Rewording a comment or a docstring of a derivation source keeps every kernel valid; editing code re-keys."""
+    text = pathlib.Path(meanfield_module.__file__).read_text(encoding="utf-8")
+    tree = ast.parse(text)
+    docstring = ast.get_docstring(tree, clean=False)
+    lines = text.replace(docstring, docstring.upper() + "\n\nA new paragraph, \u00e9.", 1).splitlines()
+    functions = [node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)]
+    offset = len(lines) - len(text.splitlines())
+    for node in sorted(functions, key=lambda n: -n.lineno):   # a comment line above each def, bottom up
+        first = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1 + offset
+        lines.insert(first, " " * node.col_offset + "# why this function exists, \u00e9")
+    edited = "\n".join(lines) + "\n\n# trailing remark\n"
+    assert len(functions) > 3 and edited != text
+    assert code_text(edited) == code_text(text)
+    assert code_text(text.replace("def derive(", "def derive_renamed(", 1)) != code_text(text)
 
 
 def _without_provenance(text):
