@@ -58,22 +58,24 @@ class _Timeout(BaseException):
 
 @contextlib.contextmanager
 def _time_limit(seconds):
-    # SymPy's integrate can search for minutes before giving up; a signal only works on the main thread
+    # SymPy's integrate can search for minutes before giving up. The limit counts this process's CPU time, not
+    # the wall clock, so that whether an integral ends in closed form or as quadrature does not depend on what
+    # else the machine is running. A signal only works on the main thread.
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def _raise(signum, frame):
-        signal.alarm(1)   # should some handler still swallow it, it comes again a second later
+        signal.setitimer(signal.ITIMER_VIRTUAL, 1.0)   # should some handler swallow it, it comes again
         raise _Timeout
 
-    previous = signal.signal(signal.SIGALRM, _raise)
-    signal.alarm(seconds)
+    previous = signal.signal(signal.SIGVTALRM, _raise)
+    signal.setitimer(signal.ITIMER_VIRTUAL, float(seconds))
     try:
         yield
     finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+        signal.setitimer(signal.ITIMER_VIRTUAL, 0.0)
+        signal.signal(signal.SIGVTALRM, previous)
 
 
 def is_printable(expr: sp.Expr) -> bool:

@@ -124,7 +124,16 @@ def derive_finite_sample(activation="relu", integration_seconds: int = 8) -> Fin
             sub = lambda e: e.subs(node_subs).subs(mu, w * S.x_par / sp.sqrt(S.d))
             return sub(parts[0]) + (k_reg**2 * w**2 + v_res) * sub(parts[1])
         w = sp.sqrt(S.m_w2) * S.x
-        return data_average((at(w) + at(-w)) / 2, DATA_LAWS["gaussian"], integration_seconds)
+        pair = (at(w) + at(-w)) / 2
+        # where the erfc(mu/shat) terms of the +-w_par pair cancel on expanding (the self kernel), what is left is
+        # a polynomial times a Gaussian that SymPy closes in about 3 s of CPU, instead of hitting the time limit
+        # on a loaded machine; elsewhere the factored form is kept (expanded, its quadrature overflows at large
+        # x_par)
+        if pair.has(sp.erfc, sp.erf):
+            expanded = sp.expand(pair)
+            if not expanded.has(sp.erfc, sp.erf):
+                pair = expanded
+        return data_average(pair, DATA_LAWS["gaussian"], integration_seconds)
 
     # the coefficient of rho^2 in K(x, x') for two examples at the same x_par: the leading memorizing part
     per_node_quadratic = (c2_s**2, c2_d**2 * S.x_par**2 / S.d + c1_d**2 * S.r2 / S.d)

@@ -125,3 +125,19 @@ def test_derivations_are_cached_on_disk_by_key(tmp_path, monkeypatch):
     assert pickle.loads(entry.read_bytes()) == fresh
     on_disk("relu", "hinge", "sphere")
     assert len(list((tmp_path / "derivations").glob("derive-*.pickle"))) == 2
+
+
+def test_integration_time_limit_counts_cpu_time_not_the_wall_clock():
+    """Whether an integral ends in closed form or as quadrature must not depend on the machine's load: the limit
+    on SymPy's search counts this process's CPU time, so waiting does not trip it and computing does."""
+    import time
+
+    from mftheory.derivations.averages import _time_limit, _Timeout
+
+    with _time_limit(1):
+        time.sleep(1.5)   # wall clock past the limit, no CPU spent
+    with pytest.raises(_Timeout):
+        with _time_limit(1):
+            start = time.process_time()
+            while time.process_time() - start < 5.0:
+                pass

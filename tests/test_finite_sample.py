@@ -187,3 +187,16 @@ def test_each_example_memorizes_only_while_unsatisfied_against_monte_carlo():
     for got, sampled in ((unsat, below), (rate / per_unit, below * x)):   # x: E[|x_par| 1{unsatisfied}]
         standard_error = math.sqrt(_ZETA_WEIGHTS**2 @ sampled.var(axis=1) / x.size)
         assert got == pytest.approx(_ZETA_WEIGHTS @ sampled.mean(axis=1), abs=4 * standard_error)
+
+
+@pytest.mark.parametrize("module", ["finite_sample_relu", "finite_sample_leaky_relu"])
+def test_kernels_stay_finite_far_out(module):
+    """Early in training x*(t) = h / kappa is far out (kappa ~ 1e-4 after a step): every kernel must stay finite
+    there, not overflow into NaN in the memorization map."""
+    import importlib
+
+    kernels = importlib.import_module(f"mftheory.kernels.generated.{module}")
+    for x_par in (0.1, 10.0, 100.0, 1e4):
+        args = (x_par, 0.5, 0.8, 0.3, 20.0, 1.0, 0.3)
+        values = [kernels.self_kernel(*args), kernels.low_degree_kernel(*args), kernels.quadratic_kernel(*args)]
+        assert all(math.isfinite(v) for v in values), (x_par, values)
