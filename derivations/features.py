@@ -61,6 +61,45 @@ class FeatureDerivation:
     weight: sp.Expr | None = None  # u(z) = -l'(z) of the loss, in mftheory.derivations.symbols.z and h
 
 
+both_mass = sp.Symbol("f_11", nonnegative=True)   # P(a|g_1| + b|g_2| < h): the triangle, by quadrature
+
+
+def _quadratic_hinge_drift(patterns, hinge_single, add):
+    """G_1, G_2 for the quadratic hinge (u = h - z below the margin), in a, b, h and the triangle's mass f_11.
+
+    Below the margin u is linear, so the inner integral over g_2 is closed, Q(c) = E[(c - b|g_2|) 1[b|g_2| < c]];
+    by parts in g_1 (2 g phi(g) = -d(2 phi)/dg) with Q(0) = 0 and dQ(h - a g)/dg = -a P(b|g_2| < h - a g):
+    E[|g_1| Q(h - a|g_1|) 1[a|g_1| < h]] = 2 phi(0) Q(h) - a f_11, an erf and exponentials less a times the
+    mass of the triangle that the hinge's unsatisfied fraction already needs."""
+    c = sp.Symbol("c", positive=True)
+    g2 = sp.Symbol("g_2", positive=True)
+    inner = sp.simplify(sp.integrate((c - b * g2) * 2 * _phi(g2), (g2, 0, c / b)))
+    require(sp.simplify(sp.diff(inner, c) - sp.erf(c / (sp.sqrt(2) * b))) == 0,
+            "dQ/dc = P(b|g_2| < c): the boundary terms of the derivative cancel")
+    single = sp.simplify(sp.integrate((h - a * g) * g * 2 * _phi(g), (g, 0, h / a)))
+    require(sp.simplify(single - (2 * _phi(0) * h - a * sp.erf(h / (sp.sqrt(2) * a)))) == 0,
+            "one feature: the same by parts, with the single feature's mass erf(h / (sqrt(2) a))")
+    both = 2 * _phi(0) * inner.subs(c, h) - a * both_mass
+    for values in ({a: 0.7, b: 1.3, h: 1.0}, {a: 2.0, b: 0.4, h: 0.8}, {a: 0.3, b: 0.3, h: 1.5}):
+        va, vb, vh = (mp.mpf(values[v]) for v in (a, b, h))
+        weight_2d = lambda t, s: (vh - va * t - vb * s) * t * 4 * mp.npdf(t) * mp.npdf(s)
+        exact = mp.quad(lambda t: mp.quad(lambda s: weight_2d(t, s), [0, (vh - va * t) / vb]), [0, vh / va])
+        mass = mp.quad(lambda t: 2 * mp.npdf(t) * mp.erf((vh - va * t) / (vb * mp.sqrt(2))), [0, vh / va])
+        require(abs(float(both.subs(values).subs(both_mass, float(mass))) - float(exact)) < 1e-12,
+                "both features, quadratic hinge: by parts against the double integral")
+    add("single_quadratic_hinge", "drift of an example with one feature (quadratic hinge)",
+        sp.Eq(sp.Symbol("E_1"), single), "E[|g| (h - a|g|) 1[a|g| < h]]")
+    add("both_quadratic_hinge", "drift of an example with both features (quadratic hinge)",
+        sp.Eq(sp.Symbol("E_{11}"), both), "E[|g_1| (h - a|g_1| - b|g_2|) 1[a|g_1| + b|g_2| < h]], by parts in g_1")
+    swap = {a: b, b: a}
+    G_1 = patterns[(1, 0)] * mu_1 * single + patterns[(1, 1)] * mu_1 * both
+    G_2 = patterns[(0, 1)] * mu_2 * single.xreplace(swap) + patterns[(1, 1)] * mu_2 * both.xreplace(swap)
+    add("drift_quadratic_hinge", "drift along each feature (quadratic hinge)",
+        sp.Eq(sp.Tuple(sp.Symbol("G_1"), sp.Symbol("G_2")), sp.Tuple(G_1, G_2)),
+        "f_11 = P(a|g_1| + b|g_2| < h) is symmetric in (a, b): the same quadrature serves both")
+    return G_1, G_2
+
+
 def derive_features(loss: str = "hinge") -> FeatureDerivation:
     """The derivation for ``loss`` (a built-in name): closed-form drifts for the hinge, integrals otherwise."""
     from mftheory.derivations import symbols as S
@@ -122,6 +161,10 @@ def derive_features(loss: str = "hinge") -> FeatureDerivation:
     add("unsat_both", "unsatisfied fraction of the examples with both features",
         sp.Eq(sp.Symbol("f_{11}"), sp.Integral(mass_integrand, (g, 0, h / a))), "generated quadrature")
     weight = LOSSES[loss].weight.subs(S.h, h)
+    if loss == "quadratic_hinge":
+        G_1, G_2 = _quadratic_hinge_drift(patterns, single, add)
+        return FeatureDerivation(steps=steps, patterns=patterns, single=single, both=both,
+                                 both_mass_integrand=mass_integrand, drift=(G_1, G_2), loss=loss, weight=weight)
     if loss != "hinge":
         zz = sp.Symbol("z", real=True)
         u = weight.subs(S.z, zz)

@@ -19,10 +19,11 @@ from mftheory.derivations.quadratic_codegen import _kernel, _tuple_kernel
 GENERATOR_VERSION = "1"
 QUADRATURE_NODES = 64
 SOURCES = ("features.py", "features_codegen.py", "quadratic_codegen.py", "codegen.py")
-_NAMES = {F.a: "a", F.b: "b", F.h: "h", F.p_1: "p_1", F.p_2: "p_2", F.mu_1: "mu_1", F.mu_2: "mu_2", F.g: "g"}
+_NAMES = {F.a: "a", F.b: "b", F.h: "h", F.p_1: "p_1", F.p_2: "p_2", F.mu_1: "mu_1", F.mu_2: "mu_2", F.g: "g",
+          F.both_mass: "f_11"}
 
 
-FEATURE_LOSSES = ("hinge", "logistic")
+FEATURE_LOSSES = ("hinge", "quadratic_hinge", "logistic")
 # the half-normal integrals of the losses without a closed form: [0, HALF_NORMAL_CUTOFF] (the density there is
 # below 1e-21 of its peak) in HALF_NORMAL_PANELS Gauss-Legendre panels
 HALF_NORMAL_CUTOFF = 10.0
@@ -47,6 +48,16 @@ _CLOSED_DRIFT = '''
 def drift_at(kappa_1, kappa_2, mu_1, mu_2, p_1, p_2, h):
     """(G_1, G_2) = E[u y x_k] at F = kappa_1 x_1 + kappa_2 x_2 (closed form)."""
     return drift(max(kappa_1 * mu_1, _FLOOR), max(kappa_2 * mu_2, _FLOOR), mu_1, mu_2, p_1, p_2, h)
+'''
+
+_CLOSED_DRIFT_WITH_MASS = '''
+@jit
+def drift_at(kappa_1, kappa_2, mu_1, mu_2, p_1, p_2, h):
+    """(G_1, G_2) = E[u y x_k] at F = kappa_1 x_1 + kappa_2 x_2 (closed form but for the mass of the examples
+    with both features below the margin, by quadrature)."""
+    a = max(kappa_1 * mu_1, _FLOOR)
+    b = max(kappa_2 * mu_2, _FLOOR)
+    return drift(a, b, mu_1, mu_2, p_1, p_2, h, both_unsat(a, b, h))
 '''
 
 _QUADRATURE_DRIFT = '''
@@ -157,10 +168,12 @@ def features_module_source(derivation) -> str:
     from mftheory.derivations import symbols as S
 
     if D.drift is not None:
-        parts.append(_tuple_kernel("drift", ("a", "b", "mu_1", "mu_2", "p_1", "p_2", "h"),
+        with_mass = any(e.has(F.both_mass) for e in D.drift)
+        parts.append(_tuple_kernel("drift", ("a", "b", "mu_1", "mu_2", "p_1", "p_2", "h") + ("f_11",) * with_mass,
                                    [_renamed(e) for e in D.drift],
-                                   f"(G_1, G_2) = E[u y x_k] ({D.loss}) from the margin's slopes a, b"))
-        drift_code = _CLOSED_DRIFT
+                                   f"(G_1, G_2) = E[u y x_k] ({D.loss}) from the margin's slopes a, b"
+                                   + " and the mass f_11 of the examples with both features below the margin" * with_mass))
+        drift_code = _CLOSED_DRIFT_WITH_MASS if with_mass else _CLOSED_DRIFT
     else:
         parts.append(_kernel("weight", ("z", "h"), D.weight.xreplace({S.z: sp.Symbol("z"), F.h: sp.Symbol("h")}),
                              f"u(z) = -l'(z) of the {D.loss} loss"))

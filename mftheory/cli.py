@@ -70,8 +70,9 @@ def write_latex(path: pathlib.Path, variants, compile_pdf: bool = False) -> path
 
     from mftheory.derivations.features import derive_features
 
-    quadratic = [("Features of unequal frequency and strength: the hinge network's mean field", "features",
-                  derive_features().steps),
+    # the quadratic hinge's derivation carries the hinge's steps and its own after them
+    quadratic = [("Features of unequal frequency and strength: the mean field with the hinge and the quadratic hinge",
+                  "features", derive_features("quadratic_hinge").steps),
                  ("Extensive-width quadratic network: the long-time estimator of gradient descent", "quadratic",
                   derive_quadratic().steps)]
     write_atomically(path, document(derived, [derive_finite_width(a) for a in activations],

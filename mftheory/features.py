@@ -7,8 +7,9 @@ The data law (two features; conventions in :mod:`mftheory.model`): y = +-1 with 
 present with probability ``feature_freq[k]``, independently (an example with none is redrawn); along e_k the input
 is s_k y mu_k |g_k| with mu_k = ``feature_strength[k]`` and g_k ~ N(0, 1); the other d - 2 coordinates are N(0, 1).
 The mean-field output is F_t(x) = kappa_1 x_1 + kappa_2 x_2: one slope per feature, the two coupled through the
-examples that carry both (either feature can satisfy them). Hinge loss (closed forms) and logistic loss
-(generated quadrature), activations with sigma'(z) + sigma'(-z) constant (ReLU, leaky ReLU).
+examples that carry both (either feature can satisfy them). Hinge and quadratic hinge losses (closed forms; the
+quadratic hinge's needs the mass of the examples with both features below the margin, by quadrature) and the
+logistic loss (generated quadrature), activations with sigma'(z) + sigma'(-z) constant (ReLU, leaky ReLU).
 """
 from __future__ import annotations
 
@@ -18,9 +19,16 @@ import math
 import numpy as np
 
 import importlib
+import pkgutil
+
+from mftheory.kernels import generated
 from mftheory.model import Setup, check_int
 
-__all__ = ["FeatureSolution", "meanfield_features"]
+__all__ = ["FeatureSolution", "meanfield_features", "FEATURE_LOSSES"]
+
+# the losses whose kernels ``mftheory derive`` generated for this law (derivations/features_codegen.py)
+FEATURE_LOSSES = tuple(sorted(m.name[len("features_"):] for m in pkgutil.iter_modules(generated.__path__)
+                              if m.name.startswith("features_")))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,9 +75,9 @@ def meanfield_features(setup: Setup, steps: int) -> FeatureSolution:
     """The mean-field dynamics of ``setup`` (``data="features"``, hinge loss) over ``steps`` GD steps."""
     if not isinstance(setup, Setup) or setup.data != "features":
         raise ValueError("meanfield_features needs a Setup with data='features' (and feature_freq, feature_strength)")
-    if setup.loss not in ("hinge", "logistic"):
-        raise ValueError(f"loss must be 'hinge' or 'logistic' for data='features' (the ones derived so far), "
-                         f"got {setup.loss!r}")
+    if setup.loss not in FEATURE_LOSSES:
+        raise ValueError(f"loss must be one of {', '.join(map(repr, FEATURE_LOSSES))} for data='features' (the ones "
+                         f"derived so far), got {setup.loss!r}")
     K = importlib.import_module(f"mftheory.kernels.generated.features_{setup.loss}")
     if setup.activation not in ("relu", "leaky_relu"):
         raise ValueError(f"activation must be 'relu' or 'leaky_relu' for data='features', got {setup.activation!r}")

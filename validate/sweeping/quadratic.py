@@ -186,7 +186,7 @@ def _plot_starvation(table, out):
 
 # the built-in sweeps run point by point (the hinge network's grid sweeps are TOML specs in validate/sweeps/)
 BUILTIN_QUADRATIC_SWEEPS = {
-    "starvation": ("the rare feature's slope against p_2/p_1, hinge and logistic (data='features')",
+    "starvation": ("the rare feature's slope against p_2/p_1, hinge, quadratic hinge and logistic (data='features')",
                    _starvation_points, _plot_starvation),
     "quadratic_thresholds": ("recovery map over (kappa*, alpha) at kappa = 1, lambda = 0.02, with the predicted "
                              "thresholds", threshold_points, plot_thresholds),

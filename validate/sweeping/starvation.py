@@ -1,5 +1,5 @@
 """The built-in starvation sweep (``python -m mftheory.validate sweep --builtin starvation --out DIR``): the rare feature's
-slope against p_2 / p_1 for the hinge and the logistic loss, gradient descent beside the mean field.
+slope against p_2 / p_1 for the hinge, quadratic hinge and logistic losses, gradient descent beside the mean field.
 
 Points: p_1 = 0.8, p_2 / p_1 in {1, 1/2, 1/4, 1/8}, equal strengths, d = 20, M = 200, N = 40000, eta = 500,
 recorded at steps 300 and 3000; the table's rows hold kappa_1, kappa_2 (simulated and predicted) at each.
@@ -45,7 +45,7 @@ def compute_starvation_point(point: dict, seed: int) -> dict:
 
 def starvation_points():
     return [dict(loss=loss, p_1=0.8, p_2=0.8 * r, d=20, M=200, N=40_000, eta=500.0, steps=max(TIMES))
-            for loss in ("hinge", "logistic") for r in (1.0, 0.5, 0.25, 0.125)]
+            for loss in ("hinge", "quadratic_hinge", "logistic") for r in (1.0, 0.5, 0.25, 0.125)]
 
 
 def plot_starvation(table, out) -> dict:
