@@ -9,13 +9,16 @@ skipped: the derivation then simply runs.
 """
 from __future__ import annotations
 
+import copyreg
 import functools
 import hashlib
+import io
 import os
 import pathlib
 import pickle
 
 import sympy as sp
+from sympy.core.function import UndefinedFunction
 
 from mftheory.atomic import write_atomically
 from mftheory.derivations.code_text import file_code_text
@@ -54,6 +57,21 @@ def derivation_key(function, args, kwargs) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _undefined_function(function_class):
+    """Rebuild an undefined function (``sp.Function("f")``) by its name and assumptions: SymPy before 1.14
+    looks such a class up as a module attribute when pickling, and fails."""
+    return functools.partial(sp.Function, **getattr(function_class, "_kwargs", {})), (function_class.__name__,)
+
+
+def _dumps(value) -> bytes:
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = copyreg.dispatch_table.copy()
+    pickler.dispatch_table[UndefinedFunction] = _undefined_function
+    pickler.dump(value)
+    return buffer.getvalue()
+
+
 def cached_on_disk(function):
     """Decorator: return ``function(*args, **kwargs)`` from the disk cache when its key is there."""
 
@@ -66,7 +84,7 @@ def cached_on_disk(function):
             pass
         result = function(*args, **kwargs)
         try:
-            write_atomically(path, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+            write_atomically(path, _dumps(result))
         except (OSError, pickle.PicklingError, AttributeError, TypeError):
             pass
         return result
