@@ -1,12 +1,7 @@
-"""Named validation cases: each runs simulations, compares them with mftheory's predictions and draws a figure.
-
-Every case returns ``(checks, figure_path)``. Tolerances are 3 standard deviations of the leading finite-size
-errors, built from :mod:`mftheory.validate.checks` (each case's docstring says which); a quantity that the mean-field
-theory does not predict yet is reported as informational.
-"""
+"""Finite-size cases (their own suite): finite width M, finite sample N, the onset of memorization, the tilt
+and the composed test/train-error prediction."""
 from __future__ import annotations
 
-import dataclasses
 import math
 import pathlib
 
@@ -17,335 +12,13 @@ from mftheory.finite_size import finite_width as finite_width_prediction
 from mftheory.finite_size import predict as finite_size_prediction
 from mftheory.finite_size import tilt as mftheory_tilt
 from mftheory.finite_size import within_run_band
-from mftheory.dynamics import label_noise_expansion, label_noise_fixed_point, meanfield
-from mftheory.model import Setup
-from mftheory.validate.checks import Check, sample_noise, threshold_blur
-from mftheory.validate.extrapolation import SampleSizeRuns, sample_size_runs
-from mftheory.validate.figures import new_figure, save_figure
-from mftheory.validate.features import features_starvation
-from mftheory.validate.quadratic.cases import QUADRATIC_CASES
-from mftheory.validate.simulator import network_output, simulate, slope_along_teacher
+from mftheory.dynamics import meanfield
+from mftheory.validate.checks import Check
+from mftheory.validate.figures import new_figure
+from mftheory.validate.simulator import network_output, simulate
 
 
-@dataclasses.dataclass(frozen=True)
-class Scale:
-    """Sizes of one suite: quick (minutes on 2 cores) or paper (the paper's Fig. 1 sizes)."""
-
-    name: str
-    d: int
-    M: int
-    N: int
-    eta: float
-    steps: int
-
-    def setup(self, **changes) -> Setup:
-        return Setup(d=self.d, alpha=1.0, h=1.0, eta=self.eta, M=self.M).replace(**changes)
-
-
-QUICK = Scale("quick", d=20, M=200, N=40_000, eta=500.0, steps=300)
-PAPER = Scale("paper", d=100, M=400, N=100_000, eta=1e3, steps=2000)
-
-
-def measured_gamma_plus(sim):
-    """log P_+ from the simulated nodes: least-squares slope of (a + w_par) on (a0 + w0) at each recorded step."""
-    s0 = sim.a[0] + sim.w_par[0]
-    return np.log((sim.a + sim.w_par) @ s0 / (s0 @ s0))
-
-
-def _save(fig, out: pathlib.Path, name: str) -> pathlib.Path:
-    return save_figure(fig, out / f"{name}.png")
-
-
-# what the mean-field checks resolve: a mean field off by this much fails every row of its kind (tests check it)
-GAMMA_RESOLUTION = 0.07      # relative, on gamma_+
-UNSAT_RESOLUTION = 0.15      # relative, on f_unsat
-
-
-def meanfield_checks(case: str, runs: SampleSizeRuns, sol) -> list[Check]:
-    """gamma_+ and f_unsat at three recorded steps and the node trajectories at the last, gradient descent
-    extrapolated to N -> infinity (:mod:`mftheory.validate.extrapolation`: runs at N/2 and 2N, three seeds each)
-    against the mean-field solution ``sol`` of the same setup.
-
-    Tolerances: 3 standard errors of the extrapolated value (from the seeds' spread) plus the finite width's bias,
-    second order: 1/M on gamma_+ (absolute: gamma_+ is a log), 1/M relative on f_unsat, and 1/M on the mean
-    square deviation of the nodes' a from their mean-field trajectories (relative to E[a^2]; judged as an upper
-    bound, the theory's value being 0). Resolution: a mean field off by ``GAMMA_RESOLUTION`` on gamma_+ or
-    ``UNSAT_RESOLUTION`` on f_unsat fails the row.
-    """
-    setup = runs.setup
-    t = runs.record_steps
-    checks = []
-    gamma, gamma_se = runs.extrapolate(measured_gamma_plus)
-    unsat, unsat_se = runs.extrapolate(lambda sim: sim.f_unsat)
-    for step in sorted({int(t[len(t) // 3]), int(t[2 * len(t) // 3]), int(t[-1])}):
-        j = int(np.searchsorted(t, step))
-        checks.append(Check(case, f"gamma_plus(t={step})", float(sol.gamma_plus[step]), float(gamma[j]),
-                            3 * float(gamma_se[j]) + 1.0 / setup.M))
-        theory = float(sol.f_unsat[step])
-        checks.append(Check(case, f"f_unsat(t={step})", theory, float(unsat[j]),
-                            3 * float(unsat_se[j]) / theory + 1.0 / setup.M, relative=True))
-
-    def node_deviation(sim):
-        a_th, _ = sol.node(sim.a[0], sim.w_par[0])
-        return np.mean((a_th[t[-1]] - sim.a[-1]) ** 2) / np.mean(sim.a[-1] ** 2)
-
-    deviation, deviation_se = runs.extrapolate(node_deviation)
-    checks.append(Check(case, f"node a rel. mean square deviation (t={t[-1]})", 0.0, float(deviation),
-                        3 * float(deviation_se) + 1.0 / setup.M, upper_bound=True))
-    return checks
-
-
-def fig1(scale: Scale, out: pathlib.Path, seed: int = 0):
-    """The paper's Fig. 1: node trajectories, gamma(t), and the satisfaction times t_sat against x*(t); judged by
-    :func:`meanfield_checks`."""
-    setup = scale.setup()
-    runs = sample_size_runs(setup, scale.N, scale.steps, seed)
-    sim = runs.large[0]     # the figure shows one run at 2N
-    sol = meanfield(setup, scale.steps)
-    t = sim.record_steps
-    last = -1
-    checks = meanfield_checks("fig1", runs, sol)
-    gp = measured_gamma_plus(sim)
-    a_th, w_th = sol.node(sim.a[0], sim.w_par[0])
-    checks.append(Check("fig1", f"test error (t={t[last]})", 0.0, float(sim.test_error[last]), 0.0, informational=True))
-
-    fig, ax = new_figure(2, 2, figsize=(11, 8))
-    for i in range(10):
-        ax[0, 0].plot(sol.t, a_th[:, i], color=f"C{i}", lw=1)
-        ax[0, 0].plot(t, sim.a[:, i], "o", color=f"C{i}", ms=3)
-        ax[0, 1].plot(sol.t, w_th[:, i], color=f"C{i}", lw=1)
-        ax[0, 1].plot(t, sim.w_par[:, i], "o", color=f"C{i}", ms=3)
-    ax[0, 0].set(xscale="symlog", xlabel="t", ylabel="a_i", title="(a) readout weights: theory lines, simulation dots")
-    ax[0, 1].set(xscale="symlog", xlabel="t", ylabel="w_par,i", title="(b) weights along w*")
-    ax[1, 0].plot(sol.t[1:], sol.gamma_plus[1:], label="theory gamma_+ (discrete map)")
-    ax[1, 0].plot(sol.t[1:], sol.gamma[1:], "--", label="theory gamma (flow)")
-    ax[1, 0].plot(t[1:], gp[1:], "o", ms=3, label="simulation log P_+")
-    early = sol.t[1:max(3, len(sol.t) // 15)]
-    ax[1, 0].plot(early, setup.beta * sol.g[0] * early, ":", label="small t: beta g(0) t")
-    tt = sol.t[len(sol.t) // 2:]
-    ax[1, 0].plot(tt, sol.gamma[-1] + np.log(tt / tt[-1]) / 4, ":", label="large t: log(t)/4")
-    ax[1, 0].set(xscale="log", xlabel="t", ylabel="gamma", title="(c) gamma(t)", ylim=(0, 1.2 * sol.gamma_plus[-1]))
-    ax[1, 0].legend(fontsize=7)
-    sat = sim.t_sat >= 0
-    ax[1, 1].plot(sim.t_sat[sat], np.abs(sim.x_par[sat]), ",", alpha=0.4, label="training examples")
-    ax[1, 1].plot(sol.t[1:], sol.x_star[1:], "k", label="theory x*(t)")
-    ax[1, 1].set(xscale="log", xlabel="t_sat", ylabel="|x_par|", title="(d) satisfaction times", ylim=(0, 3))
-    ax[1, 1].legend(fontsize=7)
-    fig.suptitle(f"fig1 ({scale.name}): M={setup.M}, N={scale.N}, d={setup.d}, eta={setup.eta:g}")
-    return checks, _save(fig, out, "fig1")
-
-
-def rich_lazy(scale: Scale, out: pathlib.Path, seed: int = 0):
-    """Alignment E[w_par^2]/E|w|^2 and relative parameter change across alpha/(h sqrt d), lazy to rich.
-
-    The simulated alignment is extrapolated to N -> infinity (:mod:`mftheory.validate.extrapolation`, runs at N/4
-    and N, three pairs of seeds): the finite sample's noise adds to |w_perp| at order 1/N. Reported, not judged:
-    at the quick scale (M = 200) the extrapolated GD differs from the mean field by more than the seeds' spread
-    (standard error 0.001-0.002): -1.1%, -0.07%, +5.7%, +36% at alpha = 0.1, 1, 10, 100. That is a finite-width
-    bias the toolkit does not predict yet (at alpha >= 10 the init's own output, of sd alpha / sqrt(2 M) = 0.5 and
-    5, is not small against h); a tolerance wide enough to cover it (the former 3 alignment / sqrt(M)) could not
-    fail.
-    """
-    checks = []
-    fig, ax = new_figure(1, 2, figsize=(11, 4))
-    alphas = [0.1, 1.0, 10.0, 100.0]
-    steps = scale.steps
-    for i, alpha in enumerate(alphas):
-        setup = scale.setup(alpha=alpha, eta=scale.eta / alpha)  # same per-node rate beta
-        runs = sample_size_runs(setup, scale.N // 2, steps, seed + 10 * i, n_test=0)
-        sim = runs.large[0]
-        sol = meanfield(setup, steps)
-        alignment = lambda run: np.mean(run.w_par[-1] ** 2) / np.mean(run.w_par[-1] ** 2 + run.w_perp_norm[-1] ** 2)
-        align_sim, align_se = runs.extrapolate(alignment)
-        theory = float(sol.alignment[-1])
-        checks.append(Check("rich_lazy", f"alignment (alpha={alpha:g}; GD +- {float(align_se):.1g})", theory,
-                            float(align_sim), 0.0, informational=True))
-        a_th, w_th = sol.node(sim.a[0][:5], sim.w_par[0][:5])
-        ax[0].plot(a_th[:, :5], w_th[:, :5], color=f"C{i}", lw=1)
-        ax[0].plot(sim.a[:, :5], sim.w_par[:, :5], "o", color=f"C{i}", ms=2)
-        ax[1].plot(sol.t, sol.alignment, color=f"C{i}", label=f"alpha/(h sqrt d)={setup.laziness:.3g}")
-        ax[1].plot(sim.record_steps, np.mean(sim.w_par**2, 1) / np.mean(sim.w_par**2 + sim.w_perp_norm**2, 1),
-                   "o", color=f"C{i}", ms=3)
-    ax[0].set(xlabel="a", ylabel="w_par", title="node trajectories (lines: theory)")
-    ax[1].set(xscale="symlog", xlabel="t", ylabel="alignment", title="alignment with w*")
-    ax[1].legend(fontsize=7)
-    return checks, _save(fig, out, "rich_lazy")
-
-
-def overfitting(scale: Scale, out: pathlib.Path, seed: int = 0):
-    """Train and test error against time (paper Fig. 3): both vanish in the mean-field limit, so every error
-    here is a finite-size effect. Checked: the training f_unsat before memorization sets in (t = T/10, tolerance
-    as in fig1). Reported: the train/test errors, the late gap between the mean-field f_unsat and the training
-    one (memorization: training examples get satisfied below x*(t) at finite N/d), the memorization-corrected
-    f_unsat (mftheory.finite_size.finite_sample, judged in the finite suite while its onset ratio R < 1; here t
-    is past the predicted onset, where it memorizes too much) and that onset."""
-    setup = scale.setup()
-    N = scale.N // 4
-    steps = scale.steps * 2
-    sim = simulate(setup, N=N, steps=steps, seed=seed)
-    sol = meanfield(setup, steps)
-    memo = finite_sample_prediction(sol, N)
-    T = int(sim.record_steps[-1])
-    j = int(np.searchsorted(sim.record_steps, steps // 10))
-    early = int(sim.record_steps[j])
-    checks = [Check("overfitting", f"f_unsat(t={early})", float(sol.f_unsat[early]), float(sim.f_unsat[j]),
-                    3 * (threshold_blur(setup.M) + sample_noise(N, float(sol.f_unsat[early]))), relative=True),
-              Check("overfitting", f"f_unsat(t={T}), memorization gap", float(sol.f_unsat[T]), float(sim.f_unsat[-1]),
-                    0.0, relative=True, informational=True),
-              Check("overfitting", f"f_unsat(t={T}), memorization-corrected", float(memo.train_unsat[T]),
-                    float(sim.f_unsat[-1]), 0.0, informational=True),
-              Check("overfitting", "predicted onset of overfitting (step)",
-                    float(memo.onset) if memo.onset is not None else float("inf"), float("nan"), 0.0,
-                    informational=True),
-              Check("overfitting", f"train error (t={T})", 0.0, float(sim.train_error[-1]), 0.0, informational=True),
-              Check("overfitting", f"test error (t={T})", 0.0, float(sim.test_error[-1]), 0.0, informational=True)]
-    fig, ax = new_figure(figsize=(6, 4))
-    ax.plot(sim.record_steps, sim.train_error, "o-", ms=3, label="train error")
-    ax.plot(sim.record_steps, sim.test_error, "s-", ms=3, label="test error")
-    ax.plot(sim.record_steps, sim.f_unsat, "^-", ms=3, label="train f_unsat")
-    ax.plot(sol.t, sol.f_unsat, "k", label="mean-field f_unsat (errors: 0)")
-    ax.plot(sol.t[1:], memo.train_unsat[1:], "k--", label="memorization-corrected train f_unsat")
-    if memo.onset is not None:
-        ax.axvline(memo.onset, color="grey", lw=0.8, ls=":", label=f"predicted onset (t={memo.onset})")
-    ax.set(xscale="symlog", yscale="log", xlabel="t", title=f"overfitting, N={N}, d={setup.d}")
-    ax.legend(fontsize=7)
-    return checks, _save(fig, out, "overfitting")
-
-
-def _gamma_plus_across(case: str, field: str, values, scale: Scale, out: pathlib.Path, seed: int):
-    """gamma_+ from simulation (extrapolated to N -> infinity from N/4 and N) against theory for setups differing
-    in one field; tolerance as in :func:`meanfield_checks`."""
-    checks = []
-    fig, ax = new_figure(figsize=(6, 4))
-    for i, value in enumerate(values):
-        setup = scale.setup(**{field: value})
-        runs = sample_size_runs(setup, scale.N // 2, scale.steps, seed + 10 * i, n_test=0)
-        sim = runs.large[0]
-        sol = meanfield(setup, scale.steps)
-        gp = measured_gamma_plus(sim)
-        gamma, gamma_se = runs.extrapolate(measured_gamma_plus)
-        checks.append(Check(case, f"gamma_plus {value} (t={scale.steps})", float(sol.gamma_plus[-1]),
-                            float(gamma[-1]), 3 * float(gamma_se[-1]) + 1.0 / setup.M))
-        ax.plot(sol.t[1:], sol.gamma_plus[1:], color=f"C{i}", label=f"theory {value}")
-        ax.plot(sim.record_steps[1:], gp[1:], "o", color=f"C{i}", ms=3, label=f"simulation {value}")
-    ax.set(xscale="log", xlabel="t", ylabel="gamma_+", title=case.replace("_", " "))
-    ax.legend(fontsize=7)
-    return checks, _save(fig, out, case)
-
-
-def data_laws(scale: Scale, out: pathlib.Path, seed: int = 0):
-    """Gaussian vs sphere data: the same (a, w_par) curves, a different speed gamma(t). Tolerance on gamma_+
-    as in fig1."""
-    return _gamma_plus_across("data_laws", "data", ("gaussian", "sphere"), scale, out, seed)
-
-
-def _fresh_slope(sim, setup, seed):
-    """kappa of a trained network: least-squares slope of f along x_par on 4000 fresh points (no theory used)."""
-    return slope_along_teacher(sim, np.random.default_rng(seed).standard_normal((4000, setup.d)))
-
-
-def label_noise(scale: Scale, out: pathlib.Path, seed: int = 0):
-    """gamma stalls at the label-noise fixed point: kappa_t -> h / x*_fp. The simulated kappa is the slope of
-    f along x_par on fresh points (least squares), so it uses no theory formula. Tolerance (relative): the
-    threshold blur 1/sqrt(M) and the sample noise of the drift, 1/sqrt(N f_U) (f_U >= eps here)."""
-    eps = 0.1
-    setup = scale.setup(label_noise=eps)
-    steps = scale.steps * 3
-    sim = simulate(setup, N=scale.N // 2, steps=steps, seed=seed)
-    sol = meanfield(setup, steps)
-    fp = label_noise_fixed_point(setup)
-    kappa_sim = _fresh_slope(sim, setup, seed)
-    tol = 3 * (threshold_blur(setup.M) + sample_noise(scale.N // 2, float(sim.f_unsat[-1])))
-    checks = [Check("label_noise", "kappa at the fixed point", fp.kappa, kappa_sim, tol, relative=True),
-              Check("label_noise", f"mean-field kappa(t={steps}) reaches the fixed point", fp.kappa,
-                    float(sol.kappa[-1]), 0.05, relative=True, theory_only=True)]
-    fig, ax = new_figure(figsize=(6, 4))
-    ax.plot(sol.t, sol.kappa, label="mean-field kappa(t)")
-    ax.axhline(fp.kappa, color="k", ls=":", label=f"fixed point ({fp.method})")
-    ax.plot([steps], [kappa_sim], "o", label="simulation (slope of f on fresh points)")
-    ax.set(xscale="symlog", xlabel="t", ylabel="kappa", title=f"label noise eps={eps}")
-    ax.legend(fontsize=7)
-    return checks, _save(fig, out, "label_noise")
-
-
-def label_noise_small(scale: Scale, out: pathlib.Path, seed: int = 0):
-    """Small mislabel fraction eps: the first-order slowdown kappa_eps(t) = kappa_0(t) + eps dkappa/deps
-    (mftheory.label_noise_expansion) and the fixed point's series x* = sqrt(2 eps)(1 + 3 eps/4).
-
-    The slowdown is judged as a paired difference: two runs from the same seed (same inputs and init; only the
-    labels flipped with probability eps differ), kappa measured as the slope of f on fresh points in both, so the
-    finite-M and finite-N offsets common to the two runs cancel; three seeds, averaged. Tolerance: 3 x (the
-    relative sample noise of the flipped count, 1/sqrt(N eps), plus the threshold blur 1/sqrt(M)) of the predicted
-    difference over sqrt(seeds), plus the neglected second order |kappa_exact(eps) - kappa_first_order|. Reported: the fixed-point series against the
-    exact fixed point at the same eps (a theory-theory comparison, second order in eps).
-    """
-    N, eps, seeds = scale.N, 0.002, 3
-    clean_setup, noisy_setup = scale.setup(), scale.setup(label_noise=eps)
-    expansion = label_noise_expansion(noisy_setup, scale.steps)
-    exact = meanfield(noisy_setup, scale.steps).kappa
-    pairs = np.array([[_fresh_slope(simulate(s, N=N, steps=scale.steps, seed=seed + r), s, seed + r)
-                       for s in (clean_setup, noisy_setup)] for r in range(seeds)])
-    slopes = pairs.mean(axis=0)
-    predicted = float(eps * expansion.dkappa_deps[-1])
-    truncation = float(abs(exact[-1] - expansion.kappa_first_order[-1]))
-    tol = 3 * abs(predicted) * (1 / math.sqrt(N * eps) + threshold_blur(clean_setup.M)) / math.sqrt(seeds) + truncation
-    fp_setup = scale.setup(label_noise=0.05)
-    fp_series = label_noise_expansion(fp_setup, 1)
-    checks = [Check("label_noise_small", f"kappa(eps={eps}) - kappa(0) at t={scale.steps}", predicted,
-                    slopes[1] - slopes[0], tol),
-              Check("label_noise_small", "fixed-point kappa, series vs exact (eps = 0.05)",
-                    fp_series.kappa_fixed_point, label_noise_fixed_point(fp_setup).kappa, 0.0, relative=True,
-                    informational=True, theory_only=True)]
-    fig, ax = new_figure(figsize=(6, 4))
-    ax.plot(expansion.t, expansion.kappa_clean, "k", label="kappa, eps = 0")
-    ax.plot(expansion.t, exact, label=f"kappa, eps = {eps} (exact map)")
-    ax.plot(expansion.t, expansion.kappa_first_order, "--", label="first order in eps")
-    ax.plot([scale.steps] * 2, slopes, "o", label="simulation (fresh-point slope, mean of 3 seeds), eps = 0 and eps")
-    ax.set(xscale="symlog", xlabel="t", ylabel="kappa", title=f"small label noise ({scale.name})")
-    ax.legend(fontsize=7)
-    return checks, _save(fig, out, "label_noise_small")
-
-
-def losses(scale: Scale, out: pathlib.Path, seed: int = 0):
-    """Quadratic hinge and logistic: gamma_+ from simulation against their mean-field predictions; tolerance
-    as in fig1 (for the logistic loss every example keeps a weight, f_U is taken as the fraction with y f < h)."""
-    return _gamma_plus_across("losses", "loss", ("quadratic_hinge", "logistic"), scale, out, seed)
-
-
-def user_variant_setup(scale: Scale) -> Setup:
-    """A model no built-in shares, written as a user would: sigma(z) = max(z, 0) + z/2 (odd slope 1, ReLU's is
-    1/2) and the cubic hinge l(z) = max(0, h - z)^3 / 3 (u = max(0, h - z)^2)."""
-    import sympy as sp
-
-    from mftheory.derivations import symbols as S
-    from mftheory.derivations.catalog import Activation, Loss
-
-    return scale.setup(activation=Activation("relu_plus_linear", sp.Max(S.z, 0) + S.z / 2),
-                       loss=Loss("cubic_hinge", sp.Max(0, S.h - S.z) ** 3 / 3))
-
-
-def user_variant(scale: Scale, out: pathlib.Path, seed: int = 0):
-    """A user's own activation and loss carried end to end: derived and compiled from the setup, predicted, and
-    simulated from the expressions' own definition (validate._variant_kernels); judged by the checks of fig1
-    (:func:`meanfield_checks`, same tolerances)."""
-    setup = user_variant_setup(scale)
-    # the user's functions run without the built-ins' screening: N/8 and N/2 keep the case's time
-    runs = sample_size_runs(setup, scale.N // 4, scale.steps, seed, n_test=0)
-    sim = runs.large[0]
-    sol = meanfield(setup, scale.steps)
-    checks = meanfield_checks("user_variant", runs, sol)
-    fig, ax = new_figure(1, 2, figsize=(11, 4))
-    ax[0].plot(sol.t[1:], sol.gamma_plus[1:], label="theory gamma_+")
-    ax[0].plot(sim.record_steps[1:], measured_gamma_plus(sim)[1:], "o", ms=3, label="simulation log P_+")
-    ax[0].set(xscale="log", xlabel="t", ylabel="gamma_+", title="(a) gamma_+")
-    ax[1].plot(sol.t[1:], sol.f_unsat[1:], label="theory")
-    ax[1].plot(sim.record_steps[1:], sim.f_unsat[1:], "o", ms=3, label="simulation")
-    ax[1].set(xscale="log", xlabel="t", ylabel="f_unsat", title="(b) fraction of unsatisfied examples")
-    for a in ax:
-        a.legend(fontsize=7)
-    fig.suptitle(f"user variant ({scale.name}): sigma = max(z,0) + z/2, cubic hinge; M={setup.M}, N={scale.N}, "
-                 f"d={setup.d}", fontsize=10)
-    return checks, _save(fig, out, "user_variant")
+from mftheory.validate.cases.common import Scale, save_case_figure, pooled_standard_error, seed_mean
 
 
 def _crossings(sim, sol):
@@ -418,7 +91,7 @@ def finite_width(scale: Scale, out: pathlib.Path, seed: int = 0):
     ax[1].set(xscale="log", yscale="log", xlabel="t", title="test error")
     ax[1].legend(fontsize=7)
     fig.suptitle(f"finite width ({scale.name}): M={setup.M}, N={scale.N}, d={setup.d}")
-    return checks, _save(fig, out, "finite_width")
+    return checks, save_case_figure(fig, out, "finite_width")
 
 
 def finite_sample(scale: Scale, out: pathlib.Path, seed: int = 0):
@@ -501,15 +174,7 @@ def finite_sample(scale: Scale, out: pathlib.Path, seed: int = 0):
     ax[1].set(xscale="log", yscale="log", xlabel="t", title="train f_unsat and onset ratio")
     ax[1].legend(fontsize=6)
     fig.suptitle(f"finite sample ({scale.name}): M={setup.M}, d={setup.d}")
-    return checks, _save(fig, out, "finite_sample")
-
-
-def _pooled_standard_error(groups):
-    """Standard error of one group's mean, from the spread of every group's runs around its own mean (pooled
-    variance with sum(n_g - 1) degrees of freedom); all groups have the same number of runs."""
-    deviations = np.concatenate([g - g.mean() for g in groups])
-    runs = len(groups[0])
-    return math.sqrt(np.sum(deviations**2) / (len(groups) * (runs - 1)) / runs)
+    return checks, save_case_figure(fig, out, "finite_sample")
 
 
 def finite_sample_scaling(scale: Scale, out: pathlib.Path, seed: int = 0):
@@ -534,7 +199,7 @@ def finite_sample_scaling(scale: Scale, out: pathlib.Path, seed: int = 0):
     sol = meanfield(setup, t_e)
     runs = {N: np.array([simulate(setup, N=N, steps=t_e, seed=seed + r, record_steps=[0, t_e], n_test=0).f_unsat[-1]
                          for r in range(seeds)]) for N in sizes}
-    standard_error = _pooled_standard_error(list(runs.values()))
+    standard_error = pooled_standard_error(list(runs.values()))
     checks, rows = [], []
     for N in sizes:
         pred = finite_sample_prediction(sol, N)
@@ -560,7 +225,7 @@ def finite_sample_scaling(scale: Scale, out: pathlib.Path, seed: int = 0):
     ax.set(xscale="log", yscale="log", xlabel="N", ylabel=f"train f_unsat residual at t={t_e}",
            title=f"finite-N residual ({scale.name}): M={setup.M}, d={setup.d}")
     ax.legend(fontsize=7)
-    return checks, _save(fig, out, "finite_sample_scaling")
+    return checks, save_case_figure(fig, out, "finite_sample_scaling")
 
 
 def mislabel_onset(scale: Scale, out: pathlib.Path, seed: int = 0):
@@ -584,7 +249,7 @@ def mislabel_onset(scale: Scale, out: pathlib.Path, seed: int = 0):
                       for r in range(seeds)])
         groups.append(f)
         results.append((eps, t_of, float(f.mean()), float(sol.f_unsat[t_of]), float(pred.train_unsat[t_of])))
-    standard_error = _pooled_standard_error(groups)
+    standard_error = pooled_standard_error(groups)
     checks = []
     for eps, t_of, f_sim, f_mf, f_corr in results:
         checks += [Check("mislabel_onset", f"predicted onset of overfitting, eps={eps} (step)", float(t_of),
@@ -605,7 +270,7 @@ def mislabel_onset(scale: Scale, out: pathlib.Path, seed: int = 0):
     ax.set(xscale="log", yscale="log", xlabel="t", ylabel="train f_unsat",
            title=f"mislabels and the onset of overfitting ({scale.name}), N={N}")
     ax.legend(fontsize=7)
-    return checks, _save(fig, out, "mislabel_onset")
+    return checks, save_case_figure(fig, out, "mislabel_onset")
 
 
 def tilt(scale: Scale, out: pathlib.Path, seed: int = 0, seeds: int = 3):
@@ -649,13 +314,7 @@ def tilt(scale: Scale, out: pathlib.Path, seed: int = 0, seeds: int = 3):
         a.legend(fontsize=7)
     fig.suptitle(f"tilt of the effective teacher ({scale.name}): M={setup.M}, d={setup.d}, eta={setup.eta:g}",
                  fontsize=10)
-    return checks, _save(fig, out, "tilt")
-
-
-def _seed_mean(values):
-    """Mean over seeds (axis 0) and its standard error (sd over seeds / sqrt(seeds), ddof 1)."""
-    values = np.asarray(values, dtype=float)
-    return values.mean(axis=0), values.std(axis=0, ddof=1) / math.sqrt(values.shape[0])
+    return checks, save_case_figure(fig, out, "tilt")
 
 
 def finite_size(scale: Scale, out: pathlib.Path, seed: int = 0, seeds: int = 3):
@@ -692,7 +351,7 @@ def finite_size(scale: Scale, out: pathlib.Path, seed: int = 0, seeds: int = 3):
             quantities += [("training f_unsat", "f_unsat", "train_unsat"), ("train error", "train_error",
                                                                             "train_error")]
         for name, sim_field, pred_field in quantities:
-            mean, se = _seed_mean([getattr(sim, sim_field) for sim in sims])
+            mean, se = seed_mean([getattr(sim, sim_field) for sim in sims])
             for step in judged:
                 j = int(np.searchsorted(record, step))
                 theory = float(getattr(pred, pred_field)[step])
@@ -726,16 +385,16 @@ def finite_size(scale: Scale, out: pathlib.Path, seed: int = 0, seeds: int = 3):
     shown = slice(1, scale.steps + 1)
     for i, (label, (sims, pred, online)) in enumerate(runs.items()):
         colour = f"C{i}"
-        mean, se = _seed_mean([sim.test_error for sim in sims])
+        mean, se = seed_mean([sim.test_error for sim in sims])
         ax[0].errorbar(record[1:], mean[1:], yerr=se[1:], fmt="o", ms=3, color=colour,
                        label=f"simulation, {label}")
         ax[0].plot(sol.t[shown], pred.test_error[shown], "-", color=colour, label=f"theory, {label}")
         if not online:
-            mean, se = _seed_mean([sim.f_unsat for sim in sims])
+            mean, se = seed_mean([sim.f_unsat for sim in sims])
             ax[1].errorbar(record[1:], mean[1:], yerr=se[1:], fmt="o", ms=3, color=colour,
                            label=f"train f_unsat, {label}")
             ax[1].plot(sol.t[shown], pred.train_unsat[shown], "-", color=colour)
-            mean, se = _seed_mean([sim.train_error for sim in sims])
+            mean, se = seed_mean([sim.train_error for sim in sims])
             ax[1].errorbar(record[1:], mean[1:], yerr=se[1:], fmt="s", ms=3, mfc="none", color=colour,
                            label=f"train error, {label}")
             ax[1].plot(sol.t[shown], pred.train_error[shown], "--", color=colour)
@@ -747,20 +406,4 @@ def finite_size(scale: Scale, out: pathlib.Path, seed: int = 0, seeds: int = 3):
     for a in ax:
         a.legend(fontsize=6)
     fig.suptitle(f"finite size ({scale.name}): M={setup.M}, d={setup.d}, {seeds} seeds per curve", fontsize=10)
-    return checks, _save(fig, out, "finite_size")
-
-
-CASES = {"fig1": fig1, "rich_lazy": rich_lazy, "overfitting": overfitting, "data_laws": data_laws,
-         "label_noise": label_noise, "label_noise_small": label_noise_small, "losses": losses,
-         "user_variant": user_variant, "finite_width": finite_width, "finite_sample": finite_sample,
-         "finite_sample_scaling": finite_sample_scaling, "mislabel_onset": mislabel_onset, "tilt": tilt,
-         "finite_size": finite_size}
-CASES.update(QUADRATIC_CASES)
-CASES["features_starvation"] = features_starvation
-# the finite-size cases test approximations known to be incomplete (issue 4); they run in their own suite
-CORE_CASES = ("fig1", "rich_lazy", "overfitting", "data_laws", "label_noise", "label_noise_small", "losses",
-              "user_variant", "features_starvation")
-FINITE_SIZE_CASES = ("finite_width", "finite_sample", "finite_sample_scaling", "mislabel_onset", "tilt",
-                     "finite_size")
-# the second model family, the extensive-width quadratic network (mftheory.validate.quadratic)
-QUADRATIC_CASE_NAMES = tuple(QUADRATIC_CASES)
+    return checks, save_case_figure(fig, out, "finite_size")
