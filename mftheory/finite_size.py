@@ -80,7 +80,8 @@ class FiniteSamplePrediction:
     With memorization fed back into the map (``_memorization_map``): ``kappa`` the slope of F along x_par,
     ``memorized`` S(t) and ``spread`` sigma_S(t), the mean and sd over examples of the margin memorized so far,
     ``crossing`` the |x_par| at which training examples get satisfied on average, ``train_unsat`` the training f_unsat and
-    ``test_unsat`` the fraction of fresh points with margin below h."""
+    ``test_unsat`` the fraction of fresh points with margin below h; ``memorized_mean`` the margin memorized so far
+    averaged over all training examples (what a training point's margin exceeds a fresh point's by, on average)."""
 
     t: np.ndarray
     N: int
@@ -97,6 +98,7 @@ class FiniteSamplePrediction:
     crossing: np.ndarray
     train_unsat: np.ndarray
     test_unsat: np.ndarray
+    memorized_mean: np.ndarray
 
 
 # Gauss-Hermite (probabilists') nodes for the average over the spread zeta ~ N(0, 1) of the memorized margin
@@ -113,15 +115,18 @@ def _memorization_map(solution, N, fs):
     examples' memorizing terms, and S its own memorizing term summed over the steps at which it was unsatisfied
     (the hinge stops pulling on a satisfied example, and pulls again if the others' terms push it back below
     h). The drift and the training f_unsat add up the unsatisfied examples over (x, zeta).
-    Returns kappa, the memorized margin at the crossing, sigma_S and the training f_unsat at every step
-    (N -> infinity gives the mean field)."""
+    Returns kappa, the memorized margin at the crossing, sigma_S, the training f_unsat and the memorized margin
+    averaged over all training examples at every step (N -> infinity gives the mean field)."""
     setup = solution.setup
     k = solution.kernels
     d, h, eps, sa, sw = float(setup.d), setup.h, setup.label_noise, setup.sigma_a, setup.sigma_w
     slope = solution.variant.odd_slope(setup.leak)
     n = len(solution.t)
-    kappa, accumulated, spread, train = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
+    kappa, accumulated, spread, train, mean_memorized = (np.zeros(n) for _ in range(5))
     memorized = np.zeros((_ZETA.size, _MEMO_GRID.size))   # S at each (zeta, x_par) point
+    masses = _cell_masses(_MEMO_GRID)
+    masses /= masses.sum()
+    always_pulling = 0.0   # a mislabelled example is never satisfied in this map: it gains every step's rate
     e_plus = e_minus = cumulative = 0.0
     for i in range(n):
         kap = k.kappa_increments(e_plus, e_minus, setup.alpha, d, sa, sw, slope)
@@ -142,14 +147,16 @@ def _memorization_map(solution, N, fs):
             args = (max(h - accumulated[i], 0.0) / kap, a2, w2, aw, d, sw, setup.slope)
             memorizing = fs.self_kernel(*args) - fs.low_degree_kernel(*args)
             quadratic = fs.quadratic_kernel(*args)
-            _memorize(memorized, kap, h, sigma, _ZETA, _MEMO_GRID,
-                      fs.self_rate(memorizing, setup.alpha, setup.beta, float(N)))
+            own_rate = fs.self_rate(memorizing, setup.alpha, setup.beta, float(N))
+            _memorize(memorized, kap, h, sigma, _ZETA, _MEMO_GRID, own_rate)
+            always_pulling += own_rate
+            mean_memorized[i + 1] = (1 - eps) * (_ZETA_WEIGHTS @ (memorized @ masses)) + eps * always_pulling
             spread[i + 1] = fs.spread_step(spread[i], quadratic, cumulative, N * train[i], setup.alpha, setup.beta,
                                            float(N), d)
             cumulative += quadratic
         e_plus, e_minus = k.update_increment_plus(e_plus, setup.beta, rate), k.update_increment_minus(
             e_minus, setup.beta, rate)
-    return kappa, accumulated, np.sqrt(spread), train
+    return kappa, accumulated, np.sqrt(spread), train, mean_memorized
 
 
 @numba.njit(cache=True)
@@ -248,7 +255,7 @@ def finite_sample(solution: MeanFieldSolution, N: int) -> FiniteSamplePrediction
 
     shift, shift_full = crossing_shift(mem), crossing_shift(full)
     above = np.flatnonzero(ratio >= 1)
-    kappa_n, accumulated_n, spread_n, train = _memorization_map(solution, N, fs)
+    kappa_n, accumulated_n, spread_n, train, mean_memorized = _memorization_map(solution, N, fs)
     with np.errstate(divide="ignore", invalid="ignore"):
         crossing = np.maximum(setup.h - accumulated_n, 0.0) / kappa_n
     test = np.array([k.unsat_probability(kap, d, setup.h) for kap in kappa_n])
@@ -256,7 +263,7 @@ def finite_sample(solution: MeanFieldSolution, N: int) -> FiniteSamplePrediction
                                   shift_full=shift_full, onset_ratio=ratio,
                                   onset=int(solution.t[above[0]]) if above.size else None, tilt_ratio=tilt,
                                   kappa=kappa_n, memorized=accumulated_n, spread=spread_n, crossing=crossing,
-                                  train_unsat=train, test_unsat=test)
+                                  train_unsat=train, test_unsat=test, memorized_mean=mean_memorized)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -200,3 +200,11 @@ def test_kernels_stay_finite_far_out(module):
         args = (x_par, 0.5, 0.8, 0.3, 20.0, 1.0, 0.3)
         values = [kernels.self_kernel(*args), kernels.low_degree_kernel(*args), kernels.quadratic_kernel(*args)]
         assert all(math.isfinite(v) for v in values), (x_par, values)
+
+
+def test_mean_memorized_margin_is_first_order_in_one_over_n_early(solution):
+    """Averaged over all training examples, the memorized margin starts at 0, only grows, and is first order in 1/N
+    while few examples are satisfied."""
+    small, large = finite_sample(solution, 1000), finite_sample(solution, 8000)
+    assert small.memorized_mean[0] == 0.0 and np.all(np.diff(small.memorized_mean) >= 0)
+    assert small.memorized_mean[5] == pytest.approx(8 * large.memorized_mean[5], rel=1e-2)

@@ -15,7 +15,7 @@ from mftheory.finite_size import within_run_band
 from mftheory.dynamics import meanfield
 from mftheory.validate.checks import Check
 from mftheory.validate.figures import new_figure
-from mftheory.validate.simulator import network_output, simulate
+from mftheory.validate.simulator import network_output, simulate, slope_along_teacher
 
 
 from mftheory.validate.cases.common import Scale, save_case_figure, pooled_standard_error, seed_mean
@@ -94,6 +94,20 @@ def finite_width(scale: Scale, out: pathlib.Path, seed: int = 0):
     return checks, save_case_figure(fig, out, "finite_width")
 
 
+def measured_memorized_margin(setup, N: int, steps: int, seed: int, n_fresh: int = 200_000):
+    """The margin a training example has memorized, on average, measured on the trained network alone: the mean of
+    y f(x) - kappa |x_par| over the training examples less the same over fresh points (kappa: the fresh points'
+    least-squares slope along x_par). Returns (value, standard error). Gaussian data, labels sign(x_par)."""
+    rng = np.random.default_rng([seed, 2024])
+    X, fresh = rng.standard_normal((N, setup.d)), rng.standard_normal((n_fresh, setup.d))
+    labels = lambda Z: np.where(Z[:, 0] >= 0, 1.0, -1.0)
+    sim = simulate(setup, X=X, y=labels(X), steps=steps, seed=seed, n_test=0, record_steps=[0, steps])
+    slope = slope_along_teacher(sim, fresh)
+    residual = lambda Z: labels(Z) * network_output(setup, sim.a_final, sim.W_final, Z) - slope * np.abs(Z[:, 0])
+    train, test = residual(X), residual(fresh)
+    return float(train.mean() - test.mean()), float(math.sqrt(train.var() / N + test.var() / n_fresh))
+
+
 def finite_sample(scale: Scale, out: pathlib.Path, seed: int = 0):
     """Finite-N memorization: training examples get satisfied below x*(t), by S(t)/kappa(t), S the self term of
     the empirical average summed over time (derivations/finite_sample.py).
@@ -108,7 +122,8 @@ def finite_sample(scale: Scale, out: pathlib.Path, seed: int = 0):
     terms (R is the self term relative to the mean-field drive). Reported: the prediction from the whole self
     kernel (degree 0 and 1 along x_perp included), the predicted onset of overfitting (R = 1) and the late
     training f_unsat against the mean field and the memorization-corrected map (which holds while R < 1 and
-    memorizes too much after).
+    memorizes too much after), and the margin memorized by the average training example at the last step, against
+    one more run per N (``measured_memorized_margin``).
     """
     R_MAX, SEEDS = 0.3, 4
     setup = scale.setup()
@@ -146,6 +161,10 @@ def finite_sample(scale: Scale, out: pathlib.Path, seed: int = 0):
                             float(sol.f_unsat[-1]), float(sim.f_unsat[-1]), 0.0, relative=True, informational=True))
         checks.append(Check("finite_sample", f"train f_unsat at t={scale.steps}, N={N} (memorization-corrected)",
                             float(pred.train_unsat[-1]), float(sim.f_unsat[-1]), 0.0, informational=True))
+        margin, margin_se = measured_memorized_margin(setup, N, scale.steps, seed)
+        checks.append(Check("finite_sample", f"memorized margin, mean over the training examples, t={scale.steps}, "
+                            f"N={N} (GD +- {margin_se:.1g})", float(pred.memorized_mean[-1]), margin, 0.0,
+                            informational=True))
     fig, ax = new_figure(1, 2, figsize=(11, 4))
     edges = np.unique(np.geomspace(2, scale.steps + 1, 14).astype(int))
     for i, N in enumerate(sizes):
