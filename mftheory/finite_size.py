@@ -126,6 +126,7 @@ def _memorization_map(solution, N, fs):
     memorized = np.zeros((_ZETA.size, _MEMO_GRID.size))   # S at each (zeta, x_par) point
     masses = _cell_masses(_MEMO_GRID)
     masses /= masses.sum()
+    fading = _memory_fading(solution)
     always_pulling = 0.0   # a mislabelled example is never satisfied in this map: it gains every step's rate
     e_plus = e_minus = cumulative = 0.0
     for i in range(n):
@@ -148,15 +149,39 @@ def _memorization_map(solution, N, fs):
             memorizing = fs.self_kernel(*args) - fs.low_degree_kernel(*args)
             quadratic = fs.quadratic_kernel(*args)
             own_rate = fs.self_rate(memorizing, setup.alpha, setup.beta, float(N))
+            memorized *= fading[i][None, :]
             _memorize(memorized, kap, h, sigma, _ZETA, _MEMO_GRID, own_rate)
             always_pulling += own_rate
             mean_memorized[i + 1] = (1 - eps) * (_ZETA_WEIGHTS @ (memorized @ masses)) + eps * always_pulling
-            spread[i + 1] = fs.spread_step(spread[i], quadratic, cumulative, N * train[i], setup.alpha, setup.beta,
-                                           float(N), d)
+            # the other examples' memorized parts fade alike: their coherent sum, at the crossing, shrinks by f
+            f = np.interp(args[0], _MEMO_GRID, fading[i])
+            cumulative *= f
+            spread[i + 1] = fs.spread_step(f * f * spread[i], quadratic, cumulative, N * train[i], setup.alpha,
+                                           setup.beta, float(N), d)
             cumulative += quadratic
         e_plus, e_minus = k.update_increment_plus(e_plus, setup.beta, rate), k.update_increment_minus(
             e_minus, setup.beta, rate)
     return kappa, accumulated, np.sqrt(spread), train, mean_memorized
+
+
+def _memory_fading(solution):
+    """Per step and |x_par| on the memorization grid, the factor by which the hinge's feedback shrinks a degree-2
+    part of F along x_perp (:func:`rest_feedback`, the init's part: the same pull acts on any such part, the
+    margin an example has memorized included): damping(t + 1) / damping(t). Ones where that feedback is not
+    derived (mislabelled examples, an activation without the degree-2 derivation): the memorized margins then stay
+    as they were put in."""
+    n = len(solution.t)
+    feedback = None
+    if solution.setup.label_noise == 0 and getattr(solution.kernels, "HAS_TILT", False):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            feedback = rest_feedback(solution, None)
+    if feedback is None:
+        return np.ones((n, _MEMO_GRID.size))
+    damping = np.array([np.interp(_MEMO_GRID, feedback.x_par, row) for row in feedback.damping])
+    fading = np.ones((n, _MEMO_GRID.size))
+    np.divide(damping[1:], damping[:-1], out=fading[:-1], where=damping[:-1] > 0)
+    return np.clip(fading, 0.0, 1.0)
 
 
 @numba.njit(cache=True)

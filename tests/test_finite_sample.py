@@ -208,3 +208,16 @@ def test_mean_memorized_margin_is_first_order_in_one_over_n_early(solution):
     small, large = finite_sample(solution, 1000), finite_sample(solution, 8000)
     assert small.memorized_mean[0] == 0.0 and np.all(np.diff(small.memorized_mean) >= 0)
     assert small.memorized_mean[5] == pytest.approx(8 * large.memorized_mean[5], rel=1e-2)
+
+
+def test_memorized_margins_fade_with_the_hinges_feedback(solution):
+    """The feedback that shrinks F's degree-2 part along x_perp shrinks a memorized margin alike (measured: a
+    set's memorized margin vanishes once training goes on with another set): per-step factors in [0, 1], below 1
+    once examples sit at the threshold; none where that feedback is not derived (mislabelled examples)."""
+    from mftheory.finite_size import _memory_fading
+
+    fading = _memory_fading(solution)
+    assert fading.shape == (len(solution.t), 401) and np.all((fading >= 0) & (fading <= 1))
+    assert fading[10:-1].min() < 0.999
+    noisy = meanfield(SETUP.replace(label_noise=0.05), 40)
+    assert np.all(_memory_fading(noisy) == 1.0)
