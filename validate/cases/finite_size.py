@@ -121,9 +121,9 @@ def finite_sample(scale: Scale, out: pathlib.Path, seed: int = 0):
     the number of examples) plus R_MAX times the prediction, the relative size of the neglected second-order
     terms (R is the self term relative to the mean-field drive). Reported: the prediction from the whole self
     kernel (degree 0 and 1 along x_perp included), the predicted onset of overfitting (R = 1) and the late
-    training f_unsat against the mean field and the memorization-corrected map (which holds while R < 1 and
-    memorizes too much after), and the margin memorized by the average training example at the last step, against
-    one more run per N (``measured_memorized_margin``).
+    training f_unsat against the mean field and the memorization-corrected map (each example memorizing while it
+    is unsatisfied, what it memorized fading under the hinge's feedback), and the margin memorized by the average
+    training example at the last step, against one more run per N (``measured_memorized_margin``).
     """
     R_MAX, SEEDS = 0.3, 4
     setup = scale.setup()
@@ -343,9 +343,9 @@ def finite_size(scale: Scale, out: pathlib.Path, seed: int = 0, seeds: int = 3):
 
     Judged at three steps from 30 on, on the mean over ``seeds`` runs. Tolerance (relative to the prediction): 3
     standard errors of that mean, from the runs' own spread (init, sample and test-set noise together), plus
-    1/sqrt(M), the relative size of the next order of the expansion in 1/sqrt(M). With one fixed set, the
-    memorization-corrected map memorizes too much past the onset of overfitting (training f_unsat too low, the
-    fresh-point slope stalling). Reported beside the checks: the variance of the nonlinear rest at x_par = 0 in
+    1/sqrt(M), the relative size of the next order of the expansion in 1/sqrt(M). With one fixed set, the training
+    f_unsat follows the memorization map; the test and train errors past the onset come out too high (the
+    training sample's part of the fluctuation at fresh points is too large). Reported beside the checks: the variance of the nonlinear rest at x_par = 0 in
     the fresh-data runs at the last step, whole and with the nodes' contributions added as if independent,
     against the prediction with the loss's feedback on its degree-2 part and against the frozen init law (the
     nodes' contributions cancel each other, which the feedback predicts).

@@ -22,8 +22,8 @@ def overfitting(scale: Scale, out: pathlib.Path, seed: int = 0):
     here is a finite-size effect. Checked: the training f_unsat before memorization sets in (t = T/10, tolerance
     as in fig1). Reported: the train/test errors, the late gap between the mean-field f_unsat and the training
     one (memorization: training examples get satisfied below x*(t) at finite N/d), the memorization-corrected
-    f_unsat (mftheory.finite_size.finite_sample, judged in the finite suite while its onset ratio R < 1; here t
-    is past the predicted onset, where it memorizes too much) and that onset."""
+    f_unsat (mftheory.finite_size.finite_sample, judged in the finite suite; here t is past the predicted onset)
+    and that onset."""
     setup = scale.setup()
     N = scale.N // 4
     steps = scale.steps * 2
