@@ -15,7 +15,13 @@ from mftheory.kernels.generated import features_hinge as K
 from mftheory.validate.features import feature_slopes
 from mftheory.validate.simulator import draw_feature_examples, simulate
 
-mp.mp.dps = 25
+@pytest.fixture(autouse=True)
+def _mpmath_digits():
+    """This module's mpmath precision, set around each test: a module-level ``mp.dps`` is overwritten by whichever
+    test module is imported last (a 50-digit check then ran at 30)."""
+    with mp.workdps(25):
+        yield
+
 
 
 def _setup(**changes):

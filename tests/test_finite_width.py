@@ -13,7 +13,13 @@ from mftheory.finite_size import finite_width
 from mftheory.kernels.generated import finite_width_leaky_relu, finite_width_relu
 from mftheory.dynamics import meanfield
 
-mp.mp.dps = 30
+@pytest.fixture(autouse=True)
+def _mpmath_digits():
+    """This module's mpmath precision, set around each test: a module-level ``mp.dps`` is overwritten by whichever
+    test module is imported last (a 50-digit check then ran at 30)."""
+    with mp.workdps(30):
+        yield
+
 
 
 def test_relu_variance_is_the_design_form():

@@ -13,12 +13,19 @@ from mftheory.finite_size import _propagate_tilt
 from mftheory.validate.simulator import simulate
 
 
+@pytest.fixture(autouse=True)
+def _mpmath_digits():
+    """This module's mpmath precision, set around each test (a module-level or in-test ``mp.dps`` would leak to
+    the other modules' tests)."""
+    with mp.workdps(30):
+        yield
+
+
 @pytest.mark.parametrize("kappa,h", [(0.5, 1.0), (2.0, 1.0), (10.0, 0.5)])
 def test_response_is_the_derivative_of_the_unsatisfied_mean_of_y_x_perp(kappa, h):
     """r(tau) = E[u(y (kappa x_par + tau xi)) y xi] by mpmath quadrature over xi (x_par integrated exactly),
     differentiated at tau = 0: the unsatisfied set's response, computed without the derivation's integration by
     parts."""
-    mp.mp.dps = 30
 
     def between_zero_and(c):
         return mp.ncdf(c) - mp.mpf(1) / 2 if c > 0 else mp.mpf(0)

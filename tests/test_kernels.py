@@ -16,7 +16,13 @@ from mftheory.derivations import meanfield as meanfield_module
 from mftheory.derivations.meanfield import derive
 from mftheory import kernels
 
-mp.mp.dps = 50
+@pytest.fixture(autouse=True)
+def _mpmath_digits():
+    """This module's mpmath precision, set around each test: a module-level ``mp.dps`` is overwritten by whichever
+    test module is imported last (a 50-digit check then ran at 30)."""
+    with mp.workdps(50):
+        yield
+
 VARIANTS = [(data, loss) for data in ("gaussian", "sphere") for loss in ("hinge", "quadratic_hinge", "logistic")]
 RNG = np.random.default_rng(12345)
 

@@ -12,7 +12,13 @@ from mftheory.derivations.quadratic import derive_quadratic
 from mftheory.kernels.generated import quadratic as K
 from mftheory.quadratic import QuadraticSetup, long_time, thresholds
 
-mp.mp.dps = 40
+@pytest.fixture(autouse=True)
+def _mpmath_digits():
+    """This module's mpmath precision, set around each test: a module-level ``mp.dps`` is overwritten by whichever
+    test module is imported last (a 50-digit check then ran at 30)."""
+    with mp.workdps(40):
+        yield
+
 
 
 @pytest.fixture(scope="module")
