@@ -81,7 +81,9 @@ class FiniteSamplePrediction:
     ``memorized`` S(t) and ``spread`` sigma_S(t), the mean and sd over examples of the margin memorized so far,
     ``crossing`` the |x_par| at which training examples get satisfied on average, ``train_unsat`` the training f_unsat and
     ``test_unsat`` the fraction of fresh points with margin below h; ``memorized_mean`` the margin memorized so far
-    averaged over all training examples (what a training point's margin exceeds a fresh point's by, on average)."""
+    averaged over all training examples (what a training point's margin exceeds a fresh point's by, on average);
+    ``unsatisfied`` (T+1, Z, G) the share of the training examples unsatisfied at each step, spread value (the
+    Gauss-Hermite nodes ``_ZETA``) and |x_par| cell of the rest's grid (``_REST_GRID``): which examples pull."""
 
     t: np.ndarray
     N: int
@@ -99,6 +101,7 @@ class FiniteSamplePrediction:
     train_unsat: np.ndarray
     test_unsat: np.ndarray
     memorized_mean: np.ndarray
+    unsatisfied: np.ndarray = dataclasses.field(repr=False, default=None)
 
 
 # Gauss-Hermite (probabilists') nodes for the average over the spread zeta ~ N(0, 1) of the memorized margin
@@ -109,14 +112,19 @@ _ZETA_WEIGHTS = _ZETA_WEIGHTS / np.sqrt(2 * np.pi)
 _MEMO_GRID = 6.0 * np.linspace(0.0, 1.0, 401) ** 2
 
 
-def _memorization_map(solution, N, fs):
+def _memorization_map(solution, N, fs, train_variance=None):
     """The mean-field map with memorization fed back (derivations/finite_sample.py). A training example at |x_par|
     = x and spread zeta has margin kappa x + S(x, zeta, t) + sigma_S(t) zeta: sigma_S is the spread from the other
     examples' memorizing terms, and S its own memorizing term summed over the steps at which it was unsatisfied
     (the hinge stops pulling on a satisfied example, and pulls again if the others' terms push it back below
     h). The drift and the training f_unsat add up the unsatisfied examples over (x, zeta).
-    Returns kappa, the memorized margin at the crossing, sigma_S, the training f_unsat and the memorized margin
-    averaged over all training examples at every step (N -> infinity gives the mean field)."""
+    Returns kappa, the memorized margin at the crossing, sigma_S, the training f_unsat, the memorized margin
+    averaged over all training examples and the share of examples unsatisfied per (zeta, cell of the rest's grid)
+    at every step (N -> infinity gives the mean field).
+    ``train_variance`` (T+1, G_memo), optional: the variance of the rest of a training point's margin (the
+    finite-width rest and the tilt) on the memorization grid. It is as persistent as the spread (a fixed function
+    of x that an example memorizes against alike), so it joins it: the margin is kappa x + S + sqrt(sigma_S^2 +
+    V(x)) zeta. With it, also the training error and f_unsat at every step (NaN where F = 0), else None."""
     setup = solution.setup
     k = solution.kernels
     d, h, eps, sa, sw = float(setup.d), setup.h, setup.label_noise, setup.sigma_a, setup.sigma_w
@@ -124,18 +132,30 @@ def _memorization_map(solution, N, fs):
     n = len(solution.t)
     kappa, accumulated, spread, train, mean_memorized = (np.zeros(n) for _ in range(5))
     memorized = np.zeros((_ZETA.size, _MEMO_GRID.size))   # S at each (zeta, x_par) point
+    unsatisfied = np.zeros((n, _ZETA.size, _REST_GRID.size))
+    to_cells = _memo_to_rest_cells()
     masses = _cell_masses(_MEMO_GRID)
     masses /= masses.sum()
     fading = _memory_fading(solution)
+    rates = None if train_variance is None else np.full((n, 2), np.nan)
+    no_rest = np.zeros(_MEMO_GRID.size)
     always_pulling = 0.0   # a mislabelled example is never satisfied in this map: it gains every step's rate
     e_plus = e_minus = cumulative = 0.0
     for i in range(n):
         kap = k.kappa_increments(e_plus, e_minus, setup.alpha, d, sa, sw, slope)
         kappa[i] = kap
         sigma = np.sqrt(spread[i])
+        rest = no_rest if train_variance is None or not np.all(np.isfinite(train_variance[i])) else train_variance[i]
+        sigmas = np.sqrt(spread[i] + rest)
+        below = (kap * _MEMO_GRID[None, :] + memorized + sigmas[None, :] * _ZETA[:, None]) < h
+        unsatisfied[i] = below @ to_cells.T
         if kap > 0:
             train[i], rate, accumulated[i] = _unsatisfied_examples(
-                k.unsat_fraction, k.g_rate, kap, d, h, eps, slope, sigma, _ZETA, _ZETA_WEIGHTS, _MEMO_GRID, memorized)
+                k.unsat_fraction, k.g_rate, kap, d, h, eps, slope, sigmas, _ZETA, _ZETA_WEIGHTS, _MEMO_GRID,
+                memorized)
+            if rates is not None and rest is not no_rest:
+                rates[i] = (_unsatisfied_examples(k.unsat_fraction, k.g_rate, kap, d, 0.0, eps, slope, sigmas, _ZETA,
+                                                  _ZETA_WEIGHTS, _MEMO_GRID, memorized)[0], train[i])
         else:   # F = 0 (t = 0): every example is unsatisfied and nothing is memorized yet
             thresholds = np.maximum(h - sigma * _ZETA, 0.0)
             train[i] = sum(w * k.unsat_fraction(kap, d, he, eps) for w, he in zip(_ZETA_WEIGHTS, thresholds))
@@ -150,7 +170,7 @@ def _memorization_map(solution, N, fs):
             quadratic = fs.quadratic_kernel(*args)
             own_rate = fs.self_rate(memorizing, setup.alpha, setup.beta, float(N))
             memorized *= fading[i][None, :]
-            _memorize(memorized, kap, h, sigma, _ZETA, _MEMO_GRID, own_rate)
+            _memorize(memorized, kap, h, sigmas, _ZETA, _MEMO_GRID, own_rate)
             always_pulling += own_rate
             mean_memorized[i + 1] = (1 - eps) * (_ZETA_WEIGHTS @ (memorized @ masses)) + eps * always_pulling
             # the other examples' memorized parts fade alike: their coherent sum, at the crossing, shrinks by f
@@ -161,7 +181,19 @@ def _memorization_map(solution, N, fs):
             cumulative += quadratic
         e_plus, e_minus = k.update_increment_plus(e_plus, setup.beta, rate), k.update_increment_minus(
             e_minus, setup.beta, rate)
-    return kappa, accumulated, np.sqrt(spread), train, mean_memorized
+    return kappa, accumulated, np.sqrt(spread), train, mean_memorized, unsatisfied, rates
+
+
+def _memo_to_rest_cells():
+    """(G_rest, G_memo): the share of each cell of the rest's grid that each point of the memorization grid holds
+    (cells split at the midpoints between the rest's points; examples past the rest's last point go to its last
+    cell)."""
+    masses = _cell_masses(_MEMO_GRID)
+    bounds = 0.5 * (_REST_GRID[1:] + _REST_GRID[:-1])
+    cell = np.searchsorted(bounds, _MEMO_GRID)
+    weights = np.zeros((_REST_GRID.size, _MEMO_GRID.size))
+    weights[cell, np.arange(_MEMO_GRID.size)] = masses
+    return weights / weights.sum(axis=1, keepdims=True)
 
 
 def _memory_fading(solution):
@@ -186,18 +218,20 @@ def _memory_fading(solution):
 
 @numba.njit(cache=True)
 def _memorize(memorized, kappa, h, sigma, zeta, grid, rate):
-    """One step of the examples' own terms: those below the margin h gain ``rate``."""
+    """One step of the examples' own terms: those below the margin h gain ``rate`` (``sigma``: the sd of the
+    examples' persistent offset at each grid point)."""
     for j in range(zeta.shape[0]):
         for i in range(grid.shape[0]):
-            if kappa * grid[i] + memorized[j, i] + sigma * zeta[j] < h:
+            if kappa * grid[i] + memorized[j, i] + sigma[i] * zeta[j] < h:
                 memorized[j, i] += rate
 
 
 @numba.njit(cache=True)
 def _unsatisfied_examples(unsat_fraction, g_rate, kappa, d, h, eps, slope, sigma, zeta, zeta_weights, grid,
                           memorized):
-    """The training f_unsat and the drift rate from the examples below the margin, and the memorized margin of
-    the examples at the crossing (averaged over zeta). Between grid points the margin is taken linear in x_par,
+    """The training f_unsat and the drift rate from the examples below the margin h (given h = 0: the training
+    error and its drift), and the memorized margin of the examples at the crossing (averaged over zeta); an
+    example's persistent offset is sigma zeta, ``sigma`` per grid point. Between grid points the margin is taken linear in x_par,
     and the examples' share comes from the derived cumulative laws: unsat_fraction(kappa, d, kappa x) and
     g_rate(kappa, d, kappa x) count the correctly labelled examples with |x_par| < x, their value at x = 0 the
     mislabelled ones (always unsatisfied under the hinge in this map)."""
@@ -213,9 +247,9 @@ def _unsatisfied_examples(unsat_fraction, g_rate, kappa, d, h, eps, slope, sigma
     for j in range(zeta.shape[0]):
         w = zeta_weights[j]
         crossing_memorized = memorized[j, 0]
-        below = kappa * grid[0] + memorized[j, 0] + sigma * zeta[j] - h
+        below = kappa * grid[0] + memorized[j, 0] + sigma[0] * zeta[j] - h
         for i in range(G - 1):
-            above = kappa * grid[i + 1] + memorized[j, i + 1] + sigma * zeta[j] - h
+            above = kappa * grid[i + 1] + memorized[j, i + 1] + sigma[i + 1] * zeta[j] - h
             if below < 0.0 and above < 0.0:
                 total_unsat += w * (cum_unsat[i + 1] - cum_unsat[i])
                 total_rate += w * (cum_rate[i + 1] - cum_rate[i])
@@ -242,6 +276,12 @@ def _unsatisfied_examples(unsat_fraction, g_rate, kappa, d, h, eps, slope, sigma
 
 def finite_sample(solution: MeanFieldSolution, N: int) -> FiniteSamplePrediction:
     """Finite-N memorization along a mean-field solution (Gaussian data, hinge loss only)."""
+    return _finite_sample(solution, N, None)[0]
+
+
+def _finite_sample(solution, N, train_variance):
+    """:func:`finite_sample`, and with ``train_variance`` (see :func:`_memorization_map`) the training error and
+    f_unsat, (T+1, 2), of the map's training margins with that rest added (else None)."""
     setup = _check_solution(solution)
     variant = solution.variant
     if variant.data.name != "gaussian" or variant.loss.name != "hinge":
@@ -280,7 +320,8 @@ def finite_sample(solution: MeanFieldSolution, N: int) -> FiniteSamplePrediction
 
     shift, shift_full = crossing_shift(mem), crossing_shift(full)
     above = np.flatnonzero(ratio >= 1)
-    kappa_n, accumulated_n, spread_n, train, mean_memorized = _memorization_map(solution, N, fs)
+    kappa_n, accumulated_n, spread_n, train, mean_memorized, unsatisfied, rates = _memorization_map(
+        solution, N, fs, train_variance)
     with np.errstate(divide="ignore", invalid="ignore"):
         crossing = np.maximum(setup.h - accumulated_n, 0.0) / kappa_n
     test = np.array([k.unsat_probability(kap, d, setup.h) for kap in kappa_n])
@@ -288,7 +329,8 @@ def finite_sample(solution: MeanFieldSolution, N: int) -> FiniteSamplePrediction
                                   shift_full=shift_full, onset_ratio=ratio,
                                   onset=int(solution.t[above[0]]) if above.size else None, tilt_ratio=tilt,
                                   kappa=kappa_n, memorized=accumulated_n, spread=spread_n, crossing=crossing,
-                                  train_unsat=train, test_unsat=test, memorized_mean=mean_memorized)
+                                  train_unsat=train, test_unsat=test, memorized_mean=mean_memorized,
+                                  unsatisfied=unsatisfied), rates
 
 
 @dataclasses.dataclass(frozen=True)
@@ -448,6 +490,12 @@ def rest_feedback(solution: MeanFieldSolution, N: int | None = None, sample: str
     training examples the part the sample puts in (``sample="fixed"``: one set used at every step;
     ``"fresh"``: new examples at every step). Hinge loss, Gaussian data, clean labels; ``None`` for an
     activation whose degree-2 coefficient is not even in x_par (the derivation does not cover it)."""
+    return _rest_feedback(solution, N, sample, None)
+
+
+def _rest_feedback(solution, N, sample, memo):
+    """:func:`rest_feedback`, with ``memo`` the :func:`finite_sample` prediction for a fixed sample when the
+    caller has it already (None: computed here)."""
     setup, N = _check_feedback_inputs(solution, N, sample, "the rest's feedback")
     k = solution.kernels
     fw = solution.variant.finite_width_kernels()
@@ -462,15 +510,16 @@ def rest_feedback(solution: MeanFieldSolution, N: int | None = None, sample: str
     d, M = float(setup.d), float(setup.M)
     unit = 0.0 if N is None else k.rest_sample_variance(1.0, 1.0, setup.alpha, setup.beta, d, float(N))
     damping, sample_variance = np.ones((n, G)), np.zeros((n, G))
-    # the examples still unsatisfied put their share in: below x*(t), or for one fixed set below the crossing
-    # that memorization moves down (an example memorized past its margin stops pulling)
-    unsatisfied_below = np.array(solution.x_star, dtype=float)
+    # the examples still unsatisfied put their share in: for fresh data those below x*(t); for one fixed set
+    # those the memorization map finds below the margin, per spread value zeta (an example memorized past its
+    # margin stops pulling, and pulls again once its memorized margin has faded)
+    fresh_below = np.array(solution.x_star, dtype=float)
+    unsatisfied = None
     if N is not None and sample == "fixed":
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")   # finite_sample's own range warning is given by the caller's call
-            unsatisfied_below = np.nan_to_num(finite_sample(solution, N).crossing, nan=np.inf)
+        unsatisfied = (memo if memo is not None else _quiet_finite_sample(solution, N)).unsatisfied
     amplitude = previous = None
-    responses = np.zeros((G, G))      # fixed sample: row j, the response of the examples in cell j
+    # fixed sample: [zeta, j], the response of the examples in cell j with spread value zeta
+    responses = np.zeros((_ZETA.size, G, G))
     covariance = np.zeros((G, G))     # fresh data: covariance of the sample's part between grid points
     for i in range(n):
         a2, w2, aw = moments[i, :3]
@@ -481,10 +530,11 @@ def rest_feedback(solution: MeanFieldSolution, N: int | None = None, sample: str
         # what the feedback took out (and what the sample put in) grows with the nodes as the fluctuation does
         growth = np.ones(G) if previous is None else np.divide(frozen, previous, out=np.ones(G), where=previous > 0)
         amplitude = frozen.copy() if amplitude is None else amplitude * growth
-        responses *= growth[None, :]
+        responses *= growth[None, None, :]
         covariance *= np.outer(growth, growth)
         damping[i] = np.divide(amplitude, frozen, out=np.ones(G), where=frozen > 0)
-        sample_variance[i] = (unit * masses @ responses**2) if sample == "fixed" else unit * np.diag(covariance)
+        sample_variance[i] = (unit * _ZETA_WEIGHTS @ (masses @ responses**2) if sample == "fixed"
+                              else unit * np.diag(covariance))
         previous = frozen
         x_star, kappa = float(solution.x_star[i]), float(solution.kappa[i])
         if i + 1 == n or not kappa > 0 or x_star >= grid[-1]:
@@ -497,15 +547,19 @@ def rest_feedback(solution: MeanFieldSolution, N: int | None = None, sample: str
         amplitude = pull @ amplitude
         responses = responses @ pull.T
         covariance = pull @ covariance @ pull.T
-        if N is not None:
-            active = np.flatnonzero(grid < unsatisfied_below[i])
+        if N is not None and sample == "fixed":
+            # cells where a share above 1e-12 of the examples pulls (the kernel is a quadrature: skip the rest)
+            active = np.flatnonzero(_ZETA_WEIGHTS @ unsatisfied[i] > 1e-12)
             if active.size:
                 injected = _degree2_kernel_matrix(fw.degree2_cross, fw.degree2_cross_a2, k.degree2_kernel, grid,
                                                   grid[active], d, setup.sigma_w, args)   # (G, active)
-                if sample == "fixed":
-                    responses[active] += injected.T
-                else:
-                    covariance += (injected * masses[active]) @ injected.T
+                responses[:, active, :] += unsatisfied[i][:, active, None] * injected.T[None, :, :]
+        elif N is not None:
+            active = np.flatnonzero(grid < fresh_below[i])
+            if active.size:
+                injected = _degree2_kernel_matrix(fw.degree2_cross, fw.degree2_cross_a2, k.degree2_kernel, grid,
+                                                  grid[active], d, setup.sigma_w, args)   # (G, active)
+                covariance += (injected * masses[active]) @ injected.T
     return RestFeedback(t=solution.t, N=N, sample=sample, x_par=grid.copy(), damping=damping,
                         sample_variance=sample_variance)
 
@@ -566,10 +620,18 @@ def within_run_band(solution: MeanFieldSolution, N: int | None = None, sample: s
     """The band of Fig. 1d within one run, composed of the finite-width rest, the tilt and (N given) the training
     sample's part, each with the loss's feedback. Hinge loss, Gaussian data, clean labels. ``sample="fresh"``:
     N new examples at every step, nothing is memorized."""
-    return _band(solution, N, sample, rest_feedback(solution, N, sample))
+    memo = _quiet_finite_sample(solution, N) if N is not None and sample == "fixed" else None
+    return _band(solution, N, sample, _rest_feedback(solution, N, sample, memo), memo)
 
 
-def _band(solution, N, sample, feedback):
+def _quiet_finite_sample(solution, N):
+    """:func:`finite_sample` without its range warning (the caller's own call gives it)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return finite_sample(solution, N)
+
+
+def _band(solution, N, sample, feedback, memo):
     rest_frozen = finite_width(solution).band_rest_sd
     rest = rest_frozen.copy()
     if feedback is not None:
@@ -584,7 +646,7 @@ def _band(solution, N, sample, feedback):
     tilt_sd = np.tan(tilt(solution, N, sample).angle)
     crossing = np.array(solution.x_star, dtype=float)
     if N is not None and sample == "fixed":
-        crossing = finite_sample(solution, N).crossing
+        crossing = memo.crossing
     sample_sd = np.zeros(len(solution.t))
     if feedback is not None and N is not None:
         for i in np.flatnonzero(solution.kappa > 0):
@@ -601,8 +663,10 @@ class FiniteSizePrediction:
     around the mean-field solution.
 
     Rates (P over the data and the init): ``test_error`` and ``test_unsat`` at a fresh point, P(y F(x) < 0) and
-    P(y F(x) < h); ``train_error`` and ``train_unsat`` at a training point (a training point also carries its
-    memorized margin); with ``N=None`` or ``sample="fresh"`` nothing is memorized and train equals test.
+    P(y F(x) < h); ``train_error`` and ``train_unsat`` the shares of the training set with y F(x) < 0 and < h,
+    from the memorization map (each training example carries its own memorized margin, which it gains only while
+    unsatisfied, against a persistent offset: the other examples' memorization, the finite-width rest and the
+    tilt); with ``N=None`` or ``sample="fresh"`` nothing is memorized and train equals test.
     Fig. 1d: ``band_sd`` and ``crossing``, the within-run sd and centre of the |x_par| at which training examples
     get satisfied. ``tilt``: the rms angle between (1/M) sum_i a_i w_i and w* (radians).
     Parts: ``kappa`` the slope of F along x_par at fresh points (memorization slows it), ``memorized`` a training
@@ -652,18 +716,28 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
     if N is not None:
         N = check_int("N (None for an infinite training set)", N, 1)
     tilt_part = tilt(solution, N, sample)   # checks the variant, the labels and ``sample``
-    feedback = rest_feedback(solution, N, sample)
-    band = _band(solution, N, sample, feedback)
     k = solution.kernels
     fw = solution.variant.finite_width_kernels()
     n = len(solution.t)
+    moments = np.empty((n, 5))
+    k.fill_moments(solution.gamma_plus, solution.gamma_minus, setup.sigma_a, setup.sigma_w, moments)
+    memo = train_rates = None
     if N is not None and sample == "fixed":
-        memo = finite_sample(solution, N)
+        if N < setup.d:
+            warnings.warn(f"predict: N = {N} < d = {setup.d}: a sample this small is memorized from the first "
+                          f"steps, outside the range of the expansion in 1/N (it needs N >> d)", stacklevel=2)
+        # a training point's margin: the map's own memorized part and spread, plus the rest and the tilt (whose
+        # feedback does not depend on the sample)
+        variance = _training_rest_variance(solution, tilt_part, rest_feedback(solution, None), moments)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            memo, train_rates = _finite_sample(solution, N, variance)
+    feedback = _rest_feedback(solution, N, sample, memo)
+    band = _band(solution, N, sample, feedback, memo)
+    if memo is not None:
         kappa, memorized = memo.kappa, memo.memorized
     else:
         kappa, memorized = np.array(solution.kappa, dtype=float), np.zeros(n)
-    moments = np.empty((n, 5))
-    k.fill_moments(solution.gamma_plus, solution.gamma_minus, setup.sigma_a, setup.sigma_w, moments)
     test_error, train_error = np.full(n, 0.5), np.full(n, 0.5)
     test_unsat, train_unsat = np.ones(n), np.ones(n)
     rest_sd, rest_sd_frozen, sample_sd = np.zeros(n), np.zeros(n), np.zeros(n)
@@ -691,18 +765,42 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
         added = sample_part(i, coarse)
         sample_sd[i] = np.sqrt(added[0])
         rest = rest + added
-        for threshold, out_test, out_train in ((0.0, test_error, train_error), (setup.h, test_unsat, train_unsat)):
-            for s_margin, out in ((0.0, out_test), (memorized[i], out_train)):
-                centre = max((threshold - s_margin) / kappa[i], 0.0)
-                edges = np.unique(np.clip([0.0, centre - _TAIL * reach, centre, centre + _TAIL * reach, x_hi],
-                                          0.0, x_hi))
-                out[i] = _average_rate(k.margin_below, edges, _GL_X, _GL_W, coarse, rest, kappa[i], s_margin,
-                                       threshold, extra)
+        for threshold, out in ((0.0, test_error), (setup.h, test_unsat)):
+            centre = threshold / kappa[i]
+            edges = np.unique(np.clip([0.0, centre - _TAIL * reach, centre, centre + _TAIL * reach, x_hi], 0.0, x_hi))
+            out[i] = _average_rate(k.margin_below, edges, _GL_X, _GL_W, coarse, rest, kappa[i], 0.0, threshold,
+                                   extra)
+    if train_rates is None:   # nothing memorized: a training point is a fresh one
+        train_error, train_unsat = test_error.copy(), test_unsat.copy()
+    else:
+        known = np.isfinite(train_rates[:, 0])
+        train_error[known], train_unsat[known] = train_rates[known, 0], train_rates[known, 1]
     return FiniteSizePrediction(t=solution.t, N=None if N is None else int(N), sample=sample, test_error=test_error,
                                 train_error=train_error, test_unsat=test_unsat, train_unsat=train_unsat,
                                 band_sd=band.band_sd, crossing=band.crossing, tilt=tilt_part.angle, kappa=kappa,
                                 memorized=memorized, sample_sd=sample_sd, rest_sd=rest_sd,
                                 rest_sd_frozen=rest_sd_frozen, tilt_sd=tilt_part.output_sd)
+
+
+# |x_par| points at which a training point's rest variance is evaluated before it is interpolated onto the
+# memorization grid (it varies on the node law's scale)
+_TRAIN_REST_POINTS = np.linspace(0.0, _MEMO_GRID[-1], 13)
+
+
+def _training_rest_variance(solution, tilt_part, feedback, moments):
+    """(T+1, G_memo): the variance of a training point's margin apart from its memorization and the spread: the
+    finite-width rest (its degree-2 part with the loss's feedback) and the tilt; NaN where F = 0."""
+    setup = solution.setup
+    fw = solution.variant.finite_width_kernels()
+    out = np.full((len(solution.t), _MEMO_GRID.size), np.nan)
+    d, M = float(setup.d), float(setup.M)
+    for i in np.flatnonzero(moments[:, 2] > 0):
+        args = tuple(moments[i, :3]) + (setup.alpha, M, d, setup.sigma_w, setup.slope)
+        rest = _rest_variance(fw.output_variance, fw.common_second, fw.common_mean, fw.linear_second,
+                              _TRAIN_REST_POINTS, d, args)
+        rest = np.maximum(rest - _degree2_removed(fw, feedback, i, _TRAIN_REST_POINTS, args), 0.0)
+        out[i] = np.interp(_MEMO_GRID, _TRAIN_REST_POINTS, rest) + tilt_part.output_sd[i] ** 2
+    return out
 
 
 @numba.njit(cache=True)

@@ -165,11 +165,13 @@ def test_finite_sample_cases_run_and_judge_at_a_small_scale(tmp_path):
 
 def test_each_example_memorizes_only_while_unsatisfied_against_monte_carlo():
     """The memorization map's count of unsatisfied training examples, with a memorized margin that differs from
-    example to example, against sampling the examples from the data law's definition (|x_par| half-normal)."""
+    example to example and a persistent offset whose sd grows with |x_par|, against sampling the examples from the
+    data law's definition (|x_par| half-normal)."""
     from mftheory.finite_size import _MEMO_GRID, _ZETA, _ZETA_WEIGHTS, _memorize, _unsatisfied_examples
     from mftheory.kernels.generated import gaussian_hinge as k
 
-    kappa, d, h, slope, sigma = 4.0, 30.0, 1.0, 0.5, 0.3
+    kappa, d, h, slope = 4.0, 30.0, 1.0, 0.5
+    sigma = 0.3 + 0.05 * _MEMO_GRID   # linear: the map's linear interpolation between grid points is exact for it
     memorized = np.zeros((_ZETA.size, _MEMO_GRID.size))
     rates = 0.05 * (1.0 + np.sin(np.arange(12.0)))
     for step, rate in enumerate(rates):   # a few steps of kappa growing: the examples satisfied early stop
@@ -182,7 +184,8 @@ def test_each_example_memorizes_only_while_unsatisfied_against_monte_carlo():
     unsat, rate, _ = _unsatisfied_examples(k.unsat_fraction, k.g_rate, kappa, d, h, 0.0, slope, sigma, _ZETA,
                                            _ZETA_WEIGHTS, _MEMO_GRID, memorized)
     x = np.abs(np.random.default_rng(7).standard_normal(2_000_000))
-    below = np.array([kappa * x + np.interp(x, _MEMO_GRID, row) + sigma * z < h for z, row in zip(_ZETA, memorized)])
+    below = np.array([kappa * x + np.interp(x, _MEMO_GRID, row) + (0.3 + 0.05 * x) * z < h
+                      for z, row in zip(_ZETA, memorized)])
     per_unit = k.g_rate(kappa, d, np.inf, 0.0, slope) / math.sqrt(2 / math.pi)   # g per unit of E[|x_par| ...]
     for got, sampled in ((unsat, below), (rate / per_unit, below * x)):   # x: E[|x_par| 1{unsatisfied}]
         standard_error = math.sqrt(_ZETA_WEIGHTS**2 @ sampled.var(axis=1) / x.size)

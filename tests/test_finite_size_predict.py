@@ -89,6 +89,18 @@ def test_a_fixed_training_set_is_memorized_and_a_smaller_one_more(solution):
     assert np.all(small.kappa[t] < big.kappa[t]) and np.all(big.kappa[t] <= solution.kappa[t])
 
 
+def test_training_rates_become_the_test_rates_when_nothing_is_memorized(solution):
+    """N = 1e12 fixed: nothing is memorized and the spread vanishes, so the training rates (the memorization map's
+    examples, each with a persistent Gaussian offset of the rest's variance, summed on its grid and Gauss-Hermite
+    nodes) must equal the test rates (Gauss-Legendre panels over x_par of the normal cdf). They differ only by
+    the map's slope, which the offsets smear at second order (0.2% here), and by the two quadratures: 1%."""
+    pred = finite_size.predict(solution, 10**12)
+    t = np.arange(10, 121)
+    assert pred.kappa[t] == pytest.approx(solution.kappa[t], rel=5e-3)
+    assert pred.train_error[t] == pytest.approx(pred.test_error[t], rel=1e-2)
+    assert pred.train_unsat[t] == pytest.approx(pred.test_unsat[t], rel=1e-2)
+
+
 def test_predict_checks_its_inputs(solution):
     with pytest.raises(ValueError, match="N"):
         finite_size.predict(solution, 0)
