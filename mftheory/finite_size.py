@@ -112,7 +112,21 @@ _ZETA_WEIGHTS = _ZETA_WEIGHTS / np.sqrt(2 * np.pi)
 _MEMO_GRID = 6.0 * np.linspace(0.0, 1.0, 401) ** 2
 
 
-def _memorization_map(solution, N, fs, train_variance=None):
+@dataclasses.dataclass(frozen=True)
+class _MapResult:
+    """What :func:`_memorization_map` follows, at every step."""
+
+    kappa: np.ndarray
+    memorized: np.ndarray          # at the crossing
+    spread: np.ndarray
+    train_unsat: np.ndarray
+    memorized_mean: np.ndarray
+    unsatisfied: np.ndarray        # (T+1, Z, G_rest)
+    train_rates: np.ndarray | None  # (T+1, 2): training error and f_unsat with the rest (train_variance given)
+    tilt_sample_variance: np.ndarray | None  # (systems, T+1): the tilt's sample part (tilt_systems given)
+
+
+def _memorization_map(solution, N, fs, train_variance=None, tilt_systems=None):
     """The mean-field map with memorization fed back (derivations/finite_sample.py). A training example at |x_par|
     = x and spread zeta has margin kappa x + S(x, zeta, t) + sigma_S(t) zeta: sigma_S is the spread from the other
     examples' memorizing terms, and S its own memorizing term summed over the steps at which it was unsatisfied
@@ -124,7 +138,11 @@ def _memorization_map(solution, N, fs, train_variance=None):
     ``train_variance`` (T+1, G_memo), optional: the variance of the rest of a training point's margin (the
     finite-width rest and the tilt) on the memorization grid. It is as persistent as the spread (a fixed function
     of x that an example memorizes against alike), so it joins it: the margin is kappa x + S + sqrt(sigma_S^2 +
-    V(x)) zeta. With it, also the training error and f_unsat at every step (NaN where F = 0), else None."""
+    V(x)) zeta. With it, also the training error and f_unsat at every step (NaN where F = 0), else None.
+    ``tilt_systems``, optional: pairs (A (T+1, 2, 2), b (T+1, 2)) of the tilt's linear system X' = A_t X + b_t r_t
+    (:func:`_propagate_tilt`); with them, the variance of v_k that the fixed sample's r_t puts in, r_t the mean
+    over the examples unsatisfied at step t (each example class of the map keeps its own response, which it adds
+    to while it is unsatisfied)."""
     setup = solution.setup
     k = solution.kernels
     d, h, eps, sa, sw = float(setup.d), setup.h, setup.label_noise, setup.sigma_a, setup.sigma_w
@@ -138,6 +156,10 @@ def _memorization_map(solution, N, fs, train_variance=None):
     masses /= masses.sum()
     fading = _memory_fading(solution)
     rates = None if train_variance is None else np.full((n, 2), np.nan)
+    class_mass = _ZETA_WEIGHTS[:, None] * masses[None, :]
+    systems = [] if tilt_systems is None else list(tilt_systems)
+    tilt_responses = np.zeros((len(systems), _ZETA.size, _MEMO_GRID.size, 2))
+    tilt_variance = np.zeros((len(systems), n))
     no_rest = np.zeros(_MEMO_GRID.size)
     always_pulling = 0.0   # a mislabelled example is never satisfied in this map: it gains every step's rate
     e_plus = e_minus = cumulative = 0.0
@@ -149,6 +171,10 @@ def _memorization_map(solution, N, fs, train_variance=None):
         sigmas = np.sqrt(spread[i] + rest)
         below = (kap * _MEMO_GRID[None, :] + memorized + sigmas[None, :] * _ZETA[:, None]) < h
         unsatisfied[i] = below @ to_cells.T
+        for s_index, (A, b) in enumerate(systems):
+            tilt_variance[s_index, i] = np.sum(class_mass * tilt_responses[s_index, :, :, 0] ** 2) / N
+            if i + 1 < n:
+                tilt_responses[s_index] = tilt_responses[s_index] @ A[i].T + below[:, :, None] * b[i]
         if kap > 0:
             train[i], rate, accumulated[i] = _unsatisfied_examples(
                 k.unsat_fraction, k.g_rate, kap, d, h, eps, slope, sigmas, _ZETA, _ZETA_WEIGHTS, _MEMO_GRID,
@@ -181,7 +207,9 @@ def _memorization_map(solution, N, fs, train_variance=None):
             cumulative += quadratic
         e_plus, e_minus = k.update_increment_plus(e_plus, setup.beta, rate), k.update_increment_minus(
             e_minus, setup.beta, rate)
-    return kappa, accumulated, np.sqrt(spread), train, mean_memorized, unsatisfied, rates
+    return _MapResult(kappa=kappa, memorized=accumulated, spread=np.sqrt(spread), train_unsat=train,
+                      memorized_mean=mean_memorized, unsatisfied=unsatisfied, train_rates=rates,
+                      tilt_sample_variance=tilt_variance if systems else None)
 
 
 def _memo_to_rest_cells():
@@ -276,12 +304,12 @@ def _unsatisfied_examples(unsat_fraction, g_rate, kappa, d, h, eps, slope, sigma
 
 def finite_sample(solution: MeanFieldSolution, N: int) -> FiniteSamplePrediction:
     """Finite-N memorization along a mean-field solution (Gaussian data, hinge loss only)."""
-    return _finite_sample(solution, N, None)[0]
+    return _finite_sample(solution, N)[0]
 
 
-def _finite_sample(solution, N, train_variance):
-    """:func:`finite_sample`, and with ``train_variance`` (see :func:`_memorization_map`) the training error and
-    f_unsat, (T+1, 2), of the map's training margins with that rest added (else None)."""
+def _finite_sample(solution, N, train_variance=None, tilt_systems=None):
+    """:func:`finite_sample` and the whole :class:`_MapResult` (``train_variance`` and ``tilt_systems``: see
+    :func:`_memorization_map`)."""
     setup = _check_solution(solution)
     variant = solution.variant
     if variant.data.name != "gaussian" or variant.loss.name != "hinge":
@@ -320,8 +348,8 @@ def _finite_sample(solution, N, train_variance):
 
     shift, shift_full = crossing_shift(mem), crossing_shift(full)
     above = np.flatnonzero(ratio >= 1)
-    kappa_n, accumulated_n, spread_n, train, mean_memorized, unsatisfied, rates = _memorization_map(
-        solution, N, fs, train_variance)
+    state = _memorization_map(solution, N, fs, train_variance, tilt_systems)
+    kappa_n, accumulated_n, spread_n = state.kappa, state.memorized, state.spread
     with np.errstate(divide="ignore", invalid="ignore"):
         crossing = np.maximum(setup.h - accumulated_n, 0.0) / kappa_n
     test = np.array([k.unsat_probability(kap, d, setup.h) for kap in kappa_n])
@@ -329,8 +357,8 @@ def _finite_sample(solution, N, train_variance):
                                   shift_full=shift_full, onset_ratio=ratio,
                                   onset=int(solution.t[above[0]]) if above.size else None, tilt_ratio=tilt,
                                   kappa=kappa_n, memorized=accumulated_n, spread=spread_n, crossing=crossing,
-                                  train_unsat=train, test_unsat=test, memorized_mean=mean_memorized,
-                                  unsatisfied=unsatisfied), rates
+                                  train_unsat=state.train_unsat, test_unsat=test,
+                                  memorized_mean=state.memorized_mean, unsatisfied=state.unsatisfied), state
 
 
 @dataclasses.dataclass(frozen=True)
@@ -380,6 +408,12 @@ def tilt(solution: MeanFieldSolution, N: int | None = None, sample: str = "fixed
     examples used at every step (its noise is the same from step to step); ``sample="fresh"``: N new examples
     at every step (``simulate(..., online=True)``).
     """
+    return _tilt(solution, N, sample)
+
+
+def _tilt(solution, N, sample, nested=False):
+    """:func:`tilt`; ``nested=True``: for one fixed set, the unsatisfied examples at each step are those below
+    x*(t) (nested sets, no memorization) instead of the memorization map's (the two agree as N -> infinity)."""
     setup, N = _check_feedback_inputs(solution, N, sample, "the tilt")
     k = solution.kernels
     d, beta, sw = float(setup.d), setup.beta, setup.sigma_w
@@ -397,16 +431,33 @@ def tilt(solution: MeanFieldSolution, N: int | None = None, sample: str = "fixed
     inv_n = 0.0 if N is None else 1.0 / N
     angle_of = lambda var: np.array([k.tilt_angle(v, aw, d) if aw > 0 else np.pi / 2 for v, aw in zip(var, m_aw)])
     var_init, var_sample = (np.empty(n) for _ in range(2))
-    _propagate_tilt(beta * solution.g, drive, gain * response, init, unsat, inv_n, sample == "fixed", var_init,
-                    var_sample)
     frozen_init, frozen_sample = np.empty(n), np.empty(n)
-    _propagate_tilt(beta * solution.g, drive, np.zeros(n), init, unsat, inv_n, sample == "fixed", frozen_init,
+    fixed = N is not None and sample == "fixed"
+    # one fixed set: the examples unsatisfied at each step come from the memorization map (below)
+    inv_n_here = 0.0 if fixed and not nested else inv_n
+    _propagate_tilt(beta * solution.g, drive, gain * response, init, unsat, inv_n_here, fixed, var_init, var_sample)
+    _propagate_tilt(beta * solution.g, drive, np.zeros(n), init, unsat, inv_n_here, fixed, frozen_init,
                     frozen_sample)
+    if fixed and not nested:
+        systems = [(_tilt_matrices(beta * solution.g, drive, feedback), drive)
+                   for feedback in (gain * response, np.zeros(n))]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # finite_sample's range warning is the caller's
+            var_sample, frozen_sample = _finite_sample(solution, N, tilt_systems=systems)[1].tilt_sample_variance
     var_v = var_init + var_sample
     output_sd = np.sqrt([k.tilt_output_variance(v, setup.alpha, c, d) for v in var_v])
     return TiltPrediction(t=solution.t, N=None if N is None else int(N), sample=sample,
                           angle=angle_of(var_v), angle_frozen=angle_of(frozen_init + frozen_sample),
                           angle_init=angle_of(var_init), angle_sample=angle_of(var_sample), output_sd=output_sd)
+
+
+def _tilt_matrices(beta_g, drive, feedback):
+    """(T+1, 2, 2): A_t of :func:`_propagate_tilt`'s linear system."""
+    A = np.ones((beta_g.shape[0], 2, 2))
+    A[:, 0, 0] = 1.0 + feedback * drive[:, 0]
+    A[:, 0, 1] = beta_g
+    A[:, 1, 0] = beta_g + feedback * drive[:, 1]
+    return A
 
 
 @numba.njit(cache=True)
@@ -731,7 +782,8 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
         variance = _training_rest_variance(solution, tilt_part, rest_feedback(solution, None), moments)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            memo, train_rates = _finite_sample(solution, N, variance)
+            memo, state = _finite_sample(solution, N, variance)
+        train_rates = state.train_rates
     feedback = _rest_feedback(solution, N, sample, memo)
     band = _band(solution, N, sample, feedback, memo)
     if memo is not None:

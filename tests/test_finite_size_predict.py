@@ -101,6 +101,18 @@ def test_training_rates_become_the_test_rates_when_nothing_is_memorized(solution
     assert pred.train_unsat[t] == pytest.approx(pred.test_unsat[t], rel=1e-2)
 
 
+def test_fixed_sample_tilt_is_the_nested_set_recursion_when_nothing_is_memorized(solution):
+    """One fixed set: the tilt's sample part follows each example class of the memorization map (its own response,
+    added to while it is unsatisfied). With nothing memorized (N = 1e12, times N) the unsatisfied sets are the
+    nested {|x_par| < x*(t)}, and it must equal the closed recursion over nested shells; they differ by the map's
+    grid of |x_par| (401 points): 1%."""
+    N = 10**12
+    on_map, nested = finite_size.tilt(solution, N), finite_size._tilt(solution, N, "fixed", nested=True)
+    t = np.arange(5, 121)
+    assert np.tan(on_map.angle_sample[t]) == pytest.approx(np.tan(nested.angle_sample[t]), rel=1e-2)
+    assert on_map.angle_init[t] == pytest.approx(nested.angle_init[t], rel=1e-12)
+
+
 def test_predict_checks_its_inputs(solution):
     with pytest.raises(ValueError, match="N"):
         finite_size.predict(solution, 0)
