@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
+import weakref
 
 import numba
 import numpy as np
@@ -158,7 +159,8 @@ def _memorization_map(solution, N, fs, train_variance=None, tilt_systems=None):
     rates = None if train_variance is None else np.full((n, 2), np.nan)
     class_mass = _ZETA_WEIGHTS[:, None] * masses[None, :]
     systems = [] if tilt_systems is None else list(tilt_systems)
-    tilt_responses = np.zeros((len(systems), _ZETA.size, _MEMO_GRID.size, 2))
+    # each system's response of v_k (index 0) and u_k (index 1) per example class
+    tilt_responses = np.zeros((len(systems), 2, _ZETA.size, _MEMO_GRID.size))
     tilt_variance = np.zeros((len(systems), n))
     no_rest = np.zeros(_MEMO_GRID.size)
     always_pulling = 0.0   # a mislabelled example is never satisfied in this map: it gains every step's rate
@@ -172,9 +174,11 @@ def _memorization_map(solution, N, fs, train_variance=None, tilt_systems=None):
         below = (kap * _MEMO_GRID[None, :] + memorized + sigmas[None, :] * _ZETA[:, None]) < h
         unsatisfied[i] = below @ to_cells.T
         for s_index, (A, b) in enumerate(systems):
-            tilt_variance[s_index, i] = np.sum(class_mass * tilt_responses[s_index, :, :, 0] ** 2) / N
+            v, u = tilt_responses[s_index]
+            tilt_variance[s_index, i] = np.sum(class_mass * v**2) / N
             if i + 1 < n:
-                tilt_responses[s_index] = tilt_responses[s_index] @ A[i].T + below[:, :, None] * b[i]
+                v, u = A[i, 0, 0] * v + A[i, 0, 1] * u, A[i, 1, 0] * v + A[i, 1, 1] * u
+                tilt_responses[s_index] = (v + below * b[i, 0], u + below * b[i, 1])
         if kap > 0:
             train[i], rate, accumulated[i] = _unsatisfied_examples(
                 k.unsat_fraction, k.g_rate, kap, d, h, eps, slope, sigmas, _ZETA, _ZETA_WEIGHTS, _MEMO_GRID,
@@ -233,9 +237,7 @@ def _memory_fading(solution):
     n = len(solution.t)
     feedback = None
     if solution.setup.label_noise == 0 and getattr(solution.kernels, "HAS_TILT", False):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            feedback = rest_feedback(solution, None)
+        feedback = _init_feedback(solution)
     if feedback is None:
         return np.ones((n, _MEMO_GRID.size))
     damping = np.array([np.interp(_MEMO_GRID, feedback.x_par, row) for row in feedback.damping])
@@ -544,6 +546,23 @@ def rest_feedback(solution: MeanFieldSolution, N: int | None = None, sample: str
     return _rest_feedback(solution, N, sample, None)
 
 
+# rest_feedback(solution, None) per live solution (keyed by id, dropped when the solution is collected): the
+# memorization map, the tilt and predict all need it, and it takes seconds at the paper's scale
+_INIT_FEEDBACK: dict[int, RestFeedback | None] = {}
+
+
+def _init_feedback(solution):
+    """:func:`rest_feedback` with N=None (the init's part: it does not depend on the sample), computed once per
+    solution."""
+    key = id(solution)
+    if key not in _INIT_FEEDBACK:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _INIT_FEEDBACK[key] = rest_feedback(solution, None)
+        weakref.finalize(solution, _INIT_FEEDBACK.pop, key, None)
+    return _INIT_FEEDBACK[key]
+
+
 def _rest_feedback(solution, N, sample, memo):
     """:func:`rest_feedback`, with ``memo`` the :func:`finite_sample` prediction for a fixed sample when the
     caller has it already (None: computed here)."""
@@ -672,7 +691,7 @@ def within_run_band(solution: MeanFieldSolution, N: int | None = None, sample: s
     sample's part, each with the loss's feedback. Hinge loss, Gaussian data, clean labels. ``sample="fresh"``:
     N new examples at every step, nothing is memorized."""
     memo = _quiet_finite_sample(solution, N) if N is not None and sample == "fixed" else None
-    return _band(solution, N, sample, _rest_feedback(solution, N, sample, memo), memo)
+    return _band(solution, N, sample, _rest_feedback(solution, N, sample, memo), memo, tilt(solution, N, sample))
 
 
 def _quiet_finite_sample(solution, N):
@@ -682,7 +701,7 @@ def _quiet_finite_sample(solution, N):
         return finite_sample(solution, N)
 
 
-def _band(solution, N, sample, feedback, memo):
+def _band(solution, N, sample, feedback, memo, tilt_part):
     rest_frozen = finite_width(solution).band_rest_sd
     rest = rest_frozen.copy()
     if feedback is not None:
@@ -694,7 +713,7 @@ def _band(solution, N, sample, feedback, memo):
             args = tuple(moments[i, :3]) + (setup.alpha, float(setup.M), float(setup.d), setup.sigma_w, setup.slope)
             removed = _degree2_removed(fw, feedback, i, np.array([solution.x_star[i]]), args)[0]
             rest[i] = math.sqrt(max(rest_frozen[i] ** 2 - removed / solution.kappa[i] ** 2, 0.0))
-    tilt_sd = np.tan(tilt(solution, N, sample).angle)
+    tilt_sd = np.tan(tilt_part.angle)
     crossing = np.array(solution.x_star, dtype=float)
     if N is not None and sample == "fixed":
         crossing = memo.crossing
@@ -779,13 +798,13 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
                           f"steps, outside the range of the expansion in 1/N (it needs N >> d)", stacklevel=2)
         # a training point's margin: the map's own memorized part and spread, plus the rest and the tilt (whose
         # feedback does not depend on the sample)
-        variance = _training_rest_variance(solution, tilt_part, rest_feedback(solution, None), moments)
+        variance = _training_rest_variance(solution, tilt_part, _init_feedback(solution), moments)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             memo, state = _finite_sample(solution, N, variance)
         train_rates = state.train_rates
     feedback = _rest_feedback(solution, N, sample, memo)
-    band = _band(solution, N, sample, feedback, memo)
+    band = _band(solution, N, sample, feedback, memo, tilt_part)
     if memo is not None:
         kappa, memorized = memo.kappa, memo.memorized
     else:
