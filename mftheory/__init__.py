@@ -13,9 +13,9 @@ What a user calls, in pipeline order:
 from mftheory.dynamics import (LabelNoiseExpansion, LabelNoiseFixedPoint, MeanFieldSolution, label_noise_expansion,
                                label_noise_fixed_point, meanfield)
 from mftheory import finite_size
-from mftheory.finite_size import (BandPrediction, FiniteSamplePrediction, FiniteSizePrediction, FiniteWidthPrediction,
-                                  RestFeedback, TiltPrediction, finite_sample, finite_width, rest_feedback, tilt,
-                                  within_run_band)
+from mftheory.finite_size import (BandPrediction, Degree2Propagator, FiniteSamplePrediction, FiniteSizePrediction,
+                                  FiniteWidthPrediction, RestFeedback, TiltPrediction, degree2_propagator,
+                                  finite_sample, finite_width, rest_feedback, tilt, within_run_band)
 from mftheory.model import ACTIVATIONS, DATA_LAWS, LOSSES, Setup, fig1_setup
 from mftheory.variant import Variant, compile_derivation, variant_of
 
@@ -25,7 +25,8 @@ __all__ = ["Setup", "fig1_setup", "DATA_LAWS", "LOSSES", "ACTIVATIONS",
            "label_noise_expansion", "LabelNoiseExpansion",
            "finite_size", "FiniteSizePrediction",
            "finite_width", "FiniteWidthPrediction", "finite_sample", "FiniteSamplePrediction", "tilt", "TiltPrediction",
-           "rest_feedback", "RestFeedback", "within_run_band", "BandPrediction",
+           "rest_feedback", "RestFeedback", "degree2_propagator", "Degree2Propagator", "within_run_band",
+           "BandPrediction",
            "simulate", "sweep"]
 
 # SymPy and the simulator (numba, matplotlib, Dask) load only when first used

@@ -577,7 +577,7 @@ def _rest_feedback(solution, N, sample, memo):
     n = len(solution.t)
     moments = np.empty((n, 5))
     k.fill_moments(solution.gamma_plus, solution.gamma_minus, setup.sigma_a, setup.sigma_w, moments)
-    d, M = float(setup.d), float(setup.M)
+    d = float(setup.d)
     unit = 0.0 if N is None else k.rest_sample_variance(1.0, 1.0, setup.alpha, setup.beta, d, float(N))
     damping, sample_variance = np.ones((n, G)), np.zeros((n, G))
     # the examples still unsatisfied put their share in: for fresh data those below x*(t); for one fixed set
@@ -587,33 +587,19 @@ def _rest_feedback(solution, N, sample, memo):
     unsatisfied = None
     if N is not None and sample == "fixed":
         unsatisfied = (memo if memo is not None else _quiet_finite_sample(solution, N)).unsatisfied
-    amplitude = previous = None
+    amplitude = None
     # fixed sample: [zeta, j], the response of the examples in cell j with spread value zeta
     responses = np.zeros((_ZETA.size, G, G))
     covariance = np.zeros((G, G))     # fresh data: covariance of the sample's part between grid points
-    for i in range(n):
-        a2, w2, aw = moments[i, :3]
-        if not aw > 0:   # t = 0: F = 0, no threshold yet
-            continue
-        args = (a2, w2, aw, setup.alpha, M, d, setup.sigma_w, setup.slope)
-        frozen = np.sqrt([fw.degree2_second(x, *args) for x in grid])
-        # what the feedback took out (and what the sample put in) grows with the nodes as the fluctuation does
-        growth = np.ones(G) if previous is None else np.divide(frozen, previous, out=np.ones(G), where=previous > 0)
+    for i, args, frozen, growth, pull in _degree2_step_maps(solution, moments):
         amplitude = frozen.copy() if amplitude is None else amplitude * growth
         responses *= growth[None, None, :]
         covariance *= np.outer(growth, growth)
         damping[i] = np.divide(amplitude, frozen, out=np.ones(G), where=frozen > 0)
         sample_variance[i] = (unit * _ZETA_WEIGHTS @ (masses @ responses**2) if sample == "fixed"
                               else unit * np.diag(covariance))
-        previous = frozen
-        x_star, kappa = float(solution.x_star[i]), float(solution.kappa[i])
-        if i + 1 == n or not kappa > 0 or x_star >= grid[-1]:
+        if pull is None:
             continue
-        e_u_prime = k.tilt_response(kappa, d, setup.h)
-        at_threshold = np.array([np.interp(x_star, grid, row) for row in np.eye(G)])  # interpolation weights
-        rates = _feedback_rates(k.rest_feedback, fw.degree2_cross, fw.degree2_cross_a2, grid, x_star, e_u_prime,
-                                setup.beta, d, setup.sigma_w, args)
-        pull = np.eye(G) - np.outer(rates, at_threshold)
         amplitude = pull @ amplitude
         responses = responses @ pull.T
         covariance = pull @ covariance @ pull.T
@@ -632,6 +618,90 @@ def _rest_feedback(solution, N, sample, memo):
                 covariance += (injected * masses[active]) @ injected.T
     return RestFeedback(t=solution.t, N=N, sample=sample, x_par=grid.copy(), damping=damping,
                         sample_variance=sample_variance)
+
+
+def _degree2_step_maps(solution, moments):
+    """Per GD step i with F != 0: (i, the kernels' args, the frozen-init amplitude of F's degree-2 part on the
+    rest's grid, its growth since the last step, and the hinge's pull-back matrix of this step, None at the last
+    step or where there is no threshold on the grid). A degree-2 part of F is carried from step to step as
+    growth (elementwise), then pull (matrix)."""
+    setup, k = solution.setup, solution.kernels
+    fw = solution.variant.finite_width_kernels()
+    grid = _REST_GRID
+    G = grid.size
+    d, M = float(setup.d), float(setup.M)
+    n = len(solution.t)
+    previous = None
+    for i in range(n):
+        a2, w2, aw = moments[i, :3]
+        if not aw > 0:   # t = 0: F = 0, no threshold yet
+            continue
+        args = (a2, w2, aw, setup.alpha, M, d, setup.sigma_w, setup.slope)
+        frozen = np.sqrt([fw.degree2_second(x, *args) for x in grid])
+        # what the feedback took out (and what the sample put in) grows with the nodes as the fluctuation does
+        growth = np.ones(G) if previous is None else np.divide(frozen, previous, out=np.ones(G), where=previous > 0)
+        previous = frozen
+        x_star, kappa = float(solution.x_star[i]), float(solution.kappa[i])
+        pull = None
+        if i + 1 < n and kappa > 0 and x_star < grid[-1]:
+            e_u_prime = k.tilt_response(kappa, d, setup.h)
+            at_threshold = np.array([np.interp(x_star, grid, row) for row in np.eye(G)])  # interpolation weights
+            rates = _feedback_rates(k.rest_feedback, fw.degree2_cross, fw.degree2_cross_a2, grid, x_star, e_u_prime,
+                                    setup.beta, d, setup.sigma_w, args)
+            pull = np.eye(G) - np.outer(rates, at_threshold)
+        yield i, args, frozen, growth, pull
+
+
+@dataclasses.dataclass(frozen=True)
+class Degree2Propagator:
+    """What is left of a degree-2 part of F along x_perp (for example the change one GD step on one example makes
+    there) ``t`` steps after it was put in at step ``start`` from a source at |x_par| = ``source``:
+    ``retention`` (len(t), G), its amplitude at each of ``x_par`` relative to its amplitude there when it was put
+    in; the hinge's pull-back and the nodes' growth, as :func:`rest_feedback` carries F's degree-2 parts."""
+
+    start: int
+    source: float
+    t: np.ndarray
+    x_par: np.ndarray
+    retention: np.ndarray
+
+
+def degree2_propagator(solution: MeanFieldSolution, start: int, source: float = 0.0) -> Degree2Propagator:
+    """The propagator of a degree-2 part of F along x_perp under the hinge's feedback, from a deposit at step
+    ``start`` (the kernel's degree-2 part from a source at |x_par| = ``source``) to the end of ``solution``.
+    Hinge loss, Gaussian data, clean labels."""
+    setup, _ = _check_feedback_inputs(solution, None, "fixed", "the degree-2 propagator")
+    n = len(solution.t)
+    start = check_int("start", start, 1)
+    if start > n - 2:
+        raise ValueError(f"start must be a step of the solution before its last, 1 to {n - 2}, got {start}")
+    source = float(source)
+    if not 0.0 <= source <= _REST_GRID[-1]:
+        raise ValueError(f"source must be an |x_par| in [0, {_REST_GRID[-1]:g}], got {source!r}")
+    fw = solution.variant.finite_width_kernels()
+    if not getattr(fw, "HAS_DEGREE2", False):
+        raise ValueError(f"the degree-2 propagator needs the degree-2 derivation, which the activation "
+                         f"{solution.variant.activation.name!r} does not have")
+    moments = np.empty((n, 5))
+    solution.kernels.fill_moments(solution.gamma_plus, solution.gamma_minus, setup.sigma_a, setup.sigma_w, moments)
+    deposit = response = None
+    out = []
+    for i, args, _frozen, growth, pull in _degree2_step_maps(solution, moments):
+        if response is not None:
+            response = response * growth
+            out.append(np.divide(response, deposit, out=np.zeros_like(response), where=deposit != 0))
+            if pull is not None:
+                response = pull @ response
+        if i == start:   # put in after this step's pull, as the sample's parts are
+            k = solution.kernels
+            deposit = _degree2_kernel_matrix(fw.degree2_cross, fw.degree2_cross_a2, k.degree2_kernel, _REST_GRID,
+                                             np.array([source]), float(setup.d), setup.sigma_w, args)[:, 0]
+            response = deposit.copy()
+            out.append(np.ones_like(deposit))
+    if deposit is None:
+        raise ValueError(f"start = {start}: F is still 0 there (no threshold yet); choose a later step")
+    return Degree2Propagator(start=start, source=source, t=np.arange(len(out)), x_par=_REST_GRID.copy(),
+                             retention=np.array(out))
 
 
 @numba.njit(cache=True)

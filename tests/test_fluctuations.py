@@ -134,3 +134,22 @@ def test_within_run_band_adds_its_parts_in_quadrature():
     infinite = mftheory.within_run_band(sol)
     assert np.all(infinite.sample_sd == 0) and infinite.crossing[t] == pytest.approx(sol.x_star[t])
     assert np.all(infinite.band_sd[t] <= band.band_sd[t])
+
+
+def test_degree2_propagator_starts_at_one_and_checks_its_inputs():
+    """A deposit is all there at t = 0; the hinge's pull takes some out while the nodes' growth is small late, so
+    less than all of it is left at x_par = 0 after 80 steps (the comparison with simulation is the validation
+    case ``propagator``); a start outside the solution or a source outside the grid is refused by name."""
+    from mftheory import finite_size
+
+    setup = mftheory.Setup(d=20, alpha=1.0, h=1.0, eta=500.0, M=200)
+    sol = mftheory.meanfield(setup, 120)
+    prop = finite_size.degree2_propagator(sol, 40, source=0.03)
+    assert prop.retention.shape == (120 - 40 + 1, finite_size._REST_GRID.size)
+    assert np.all(prop.retention[0] == 1.0)
+    assert 0 < prop.retention[-1, 0] < 1
+    for bad in (0, 120, 10**6):
+        with pytest.raises(ValueError, match="start"):
+            finite_size.degree2_propagator(sol, bad)
+    with pytest.raises(ValueError, match="source"):
+        finite_size.degree2_propagator(sol, 40, source=-1.0)

@@ -10,7 +10,7 @@ One module per concern: :mod:`.common` (scales, shared measurements), :mod:`.mea
 """
 from mftheory.validate.cases.common import PAPER, QUICK, Scale, measured_gamma_plus
 from mftheory.validate.cases.finite_size import (finite_sample, finite_sample_scaling, finite_size, finite_width,
-                                                 mislabel_onset, tilt)
+                                                 mislabel_onset, propagator, tilt)
 from mftheory.validate.cases.label_noise import label_noise, label_noise_small, overfitting
 from mftheory.validate.cases.meanfield import (GAMMA_RESOLUTION, UNSAT_RESOLUTION, data_laws, fig1, losses,
                                                meanfield_checks, rich_lazy, user_variant, user_variant_setup)
@@ -21,19 +21,19 @@ __all__ = ["CASES", "CORE_CASES", "FINITE_SIZE_CASES", "QUADRATIC_CASE_NAMES", "
            "measured_gamma_plus", "meanfield_checks", "user_variant_setup", "GAMMA_RESOLUTION", "UNSAT_RESOLUTION",
            "fig1", "rich_lazy", "overfitting", "data_laws", "label_noise", "label_noise_small", "losses",
            "user_variant", "finite_width", "finite_sample", "finite_sample_scaling", "mislabel_onset", "tilt",
-           "finite_size", "features_starvation"]
+           "propagator", "finite_size", "features_starvation"]
 
 CASES = {"fig1": fig1, "rich_lazy": rich_lazy, "overfitting": overfitting, "data_laws": data_laws,
          "label_noise": label_noise, "label_noise_small": label_noise_small, "losses": losses,
          "user_variant": user_variant, "finite_width": finite_width, "finite_sample": finite_sample,
          "finite_sample_scaling": finite_sample_scaling, "mislabel_onset": mislabel_onset, "tilt": tilt,
-         "finite_size": finite_size}
+         "propagator": propagator, "finite_size": finite_size}
 CASES.update(QUADRATIC_CASES)
 CASES["features_starvation"] = features_starvation
 # the finite-size cases test approximations known to be incomplete (issue 4); they run in their own suite
 CORE_CASES = ("fig1", "rich_lazy", "overfitting", "data_laws", "label_noise", "label_noise_small", "losses",
               "user_variant", "features_starvation")
 FINITE_SIZE_CASES = ("finite_width", "finite_sample", "finite_sample_scaling", "mislabel_onset", "tilt",
-                     "finite_size")
+                     "propagator", "finite_size")
 # the second model family, the extensive-width quadratic network (mftheory.validate.quadratic)
 QUADRATIC_CASE_NAMES = tuple(QUADRATIC_CASES)
