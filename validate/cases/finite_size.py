@@ -464,7 +464,8 @@ def _retention(initial, later):
     return ratio(np.arange(n)), float(math.sqrt((n - 1) / n * np.sum((leave_one_out - leave_one_out.mean()) ** 2)))
 
 
-def propagator(scale: Scale, out: pathlib.Path, seed: int = 0, n_probes: int = 20, n_fresh: int = 200_000):
+def propagator(scale: Scale, out: pathlib.Path, seed: int = 0, n_probes: int = 20, n_fresh: int = 200_000,
+               probe_margin: float = 0.1):
     """The propagator of a degree-2 part of F along x_perp under the hinge's feedback
     (``mftheory.finite_size.degree2_propagator``: the threshold's pull-back and the nodes' growth, as
     ``rest_feedback`` carries the init's part and the training sample's deposits) against perturb-and-follow
@@ -500,7 +501,7 @@ def propagator(scale: Scale, out: pathlib.Path, seed: int = 0, n_probes: int = 2
         base = simulate(setup, steps=start, seed=seed, n_test=0, record_steps=[0, start], **data)
         a, W = base.a_final, base.W_final
         da, dW = _probe_deposit(setup, a, W, probes)
-        scale_factor = 0.1 / np.mean(f(a + da, W + dW, probes) - f(a, W, probes))
+        scale_factor = probe_margin / np.mean(f(a + da, W + dW, probes) - f(a, W, probes))
         a_p, W_p = a + scale_factor * da, W + scale_factor * dW
         initial = _degree2_amplitudes(f(a_p, W_p, fresh) - f(a, W, fresh), fresh, probes)
         rows = []
