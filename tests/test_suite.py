@@ -42,10 +42,11 @@ def _judged_rows_can_fail(rows):
     from mftheory.validate import cases, features
 
     resolutions = {"kappa_": features.KAPPA_RESOLUTION, "gamma_plus": cases.GAMMA_RESOLUTION,
-                   "f_unsat(": cases.UNSAT_RESOLUTION}
-    judged = [r for r in rows if r["case"] in ("fig1", "user_variant", "data_laws", "losses", "features_starvation")
-              and not r["informational"] and not r["upper_bound"]]
-    assert len(judged) == 2 * 3 + 2 * 3 + 2 + 2 + 2 * len(features.rare_frequencies(cases.QUICK)) * 3 * 2
+                   "f_unsat(": cases.UNSAT_RESOLUTION, "kappa at the fixed point": cases.LABEL_NOISE_RESOLUTION}
+    judged = [r for r in rows if r["case"] in ("fig1", "user_variant", "data_laws", "losses", "features_starvation",
+                                               "label_noise")
+              and not r["informational"] and not r["upper_bound"] and not r.get("theory_only")]
+    assert len(judged) == 2 * 3 + 2 * 3 + 2 + 2 + 2 * len(features.rare_frequencies(cases.QUICK)) * 3 * 2 + 1
     for r in judged:
         resolution = next(v for prefix, v in resolutions.items() if r["quantity"].startswith(prefix))
         for factor in (1 - resolution, 1 + resolution):
