@@ -141,3 +141,27 @@ def test_integration_time_limit_counts_cpu_time_not_the_wall_clock():
             start = time.process_time()
             while time.process_time() - start < 5.0:
                 pass
+
+
+def test_gaussian_moments_are_closed_forms_checked_against_mpmath():
+    """A Gaussian-law average of x^k exp(-q x^2) terms (the node averages of the degree-2 Hermite coefficients)
+    is done term by term as a Gaussian moment, without SymPy's search (its simplification within a CPU-time limit,
+    5 s here): the value against mpmath's quadrature at 50 digits; any other form (an erf of x, an odd exponent)
+    is left to SymPy's integrate."""
+    import mpmath as mp
+
+    from mftheory.derivations import symbols as S
+    from mftheory.derivations.averages import _gaussian_moments
+    from mftheory.derivations.catalog import DATA_LAWS
+
+    density = DATA_LAWS["gaussian"].abs_par_density
+    q = S.m_w2 / (2 * S.sigma_w**2 * (S.d - 1)) * (S.x_par**2 + S.y_par**2)
+    phi = (3 * S.x**2 * S.m_aw**2 / S.m_w2 + S.m_a2 + S.x**5) * sp.exp(-q * S.x**2 + S.h)
+    closed = _gaussian_moments(phi, density, 5)
+    values = {S.m_w2: sp.Rational(7, 10), S.sigma_w: sp.Rational(11, 10), S.d: 20, S.x_par: sp.Rational(3, 10),
+              S.y_par: sp.Rational(6, 5), S.m_aw: sp.Rational(2, 5), S.m_a2: sp.Rational(9, 10), S.h: sp.Rational(1, 3)}
+    with mp.workdps(50):
+        quadrature = mp.quad(sp.lambdify(S.x, (phi * density).subs(values), "mpmath"), [0, mp.inf])
+        assert abs(sp.N(closed.subs(values), 50) - sp.Float(str(quadrature), 50)) < sp.Float("1e-40")
+    assert _gaussian_moments(sp.erf(S.x) * sp.exp(-S.x**2), density) is None
+    assert _gaussian_moments(sp.exp(-S.x**2 + S.x), density) is None
