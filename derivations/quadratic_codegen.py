@@ -2,7 +2,8 @@
 
 The derived expressions (the cubic's depressed coefficients, the support's quartic, the risk, the fixed-point
 maps, the training residual, the recovery risk) are printed by SymPy; the numerics around them (Cardano's root,
-the support's intervals, the quadrature of the spectral integrals) are the fixed template ``_TEMPLATE``.
+the support's intervals, the quadrature of the spectral integrals) are the template
+``derivations/templates/quadratic_spectrum.py``.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import sympy as sp
 from mftheory.derivations.code_text import file_code_text
 from mftheory.derivations import quadratic as Q
 from mftheory.derivations.codegen import _function
+from mftheory.derivations.templates import template_body
 
 GENERATOR_VERSION = "1"
 # the spectral quadrature: each panel (the support's intervals, split at theta) is mapped by x = c - h cos(phi)
@@ -25,7 +27,7 @@ _NAMES = {Q.x: "x", Q.s: "s", Q.kappa_star: "kappa_star", Q.kappa: "kappa", Q.al
           Q.Delta: "Delta", Q.theta: "theta", Q.t: "t", Q.v: "v", Q.u: "u", Q.mse: "mse", Q.min2: "min2",
           Q.D: "D", Q.trace_z: "trace_z", sp.Symbol("D_0", nonnegative=True): "d_null",
           sp.Symbol("J_0", nonnegative=True): "j_null"}
-SOURCES = ("quadratic.py", "quadratic_codegen.py", "codegen.py", "safe_forms.py")
+SOURCES = ("quadratic.py", "quadratic_codegen.py", "codegen.py", "safe_forms.py", "templates/quadratic_spectrum.py")
 
 
 def quadratic_module_key() -> str:
@@ -51,171 +53,6 @@ def _tuple_kernel(name, args, exprs, doc):
     lines.append(f"    return ({', '.join(_printer.doprint(r) for r in reduced)},)")
     return (f'@jit\ndef {name}({", ".join(args)}):\n    """{doc}\n\n    Arguments: {", ".join(args)}.\n    """\n'
             + "\n".join(lines) + "\n")
-
-
-_TEMPLATE = '''
-_SQRT3_2PI = math.sqrt(3.0) / (2.0 * math.pi)
-
-
-@jit
-def density(x, s, kappa_star):
-    """Density of Y = Z* + sqrt(s) G at x: the imaginary part of the cubic's complex root (Cardano)."""
-    p, q = depressed_cubic(x, s, kappa_star)
-    # (q/2)^2 + (p/3)^3 from the quartic, whose terms do not cancel at small s (the two squares do)
-    c4, c3, c2, c1, c0 = edge_quartic(s, kappa_star)
-    disc = ((((c4 * x + c3) * x + c2) * x + c1) * x + c0) / discriminant_scale(s)
-    if not disc > 0.0:
-        return 0.0
-    # the two real cube roots u, v with u v = -p/3; u taken where -q/2 and the root add, v from the product,
-    # so that neither is a difference of nearly equal numbers
-    half = -0.5 * q
-    u = np.cbrt(half + math.copysign(math.sqrt(disc), half))
-    return _SQRT3_2PI * abs(u + p / (3.0 * u))
-
-
-@jit
-def support(s, kappa_star):
-    """The intervals where the density is positive, as an array of (left, right) rows."""
-    coefficients = np.array(edge_quartic(s, kappa_star), dtype=np.complex128)
-    roots = np.roots(coefficients)
-    edges = np.sort(np.array([r.real for r in roots if abs(r.imag) <= 1e-9 * (1.0 + abs(r.real))]))
-    out = np.empty((edges.size, 2))
-    count = 0
-    for i in range(edges.size - 1):
-        if edges[i + 1] > edges[i] and density(0.5 * (edges[i] + edges[i + 1]), s, kappa_star) > 0.0:
-            if count > 0 and out[count - 1, 1] == edges[i]:
-                out[count - 1, 1] = edges[i + 1]
-            else:
-                out[count, 0] = edges[i]
-                out[count, 1] = edges[i + 1]
-                count += 1
-    return out[:count]
-
-
-@jit
-def necks(s, kappa_star):
-    """Where two parts of the support have just merged, the quartic's pair of complex roots sits close to the
-    real axis, over a narrow neck of the density: the real parts of such pairs (the panels are cut there)."""
-    roots = np.roots(np.array(edge_quartic(s, kappa_star), dtype=np.complex128))
-    out = np.empty(roots.size)
-    count = 0
-    for r in roots:
-        if r.imag > 1e-9 * (1.0 + abs(r.real)):
-            out[count] = r.real
-            count += 1
-    return out[:count]
-
-
-@jit
-def _panels(intervals, splits):
-    """The intervals cut at each of ``splits`` that falls inside one."""
-    out = np.empty((intervals.shape[0] + splits.size, 2))
-    count = 0
-    ordered = np.sort(splits)
-    for i in range(intervals.shape[0]):
-        left, right = intervals[i, 0], intervals[i, 1]
-        for cut in ordered:
-            if left < cut < right:
-                out[count, 0], out[count, 1] = left, cut
-                count += 1
-                left = cut
-        out[count, 0], out[count, 1] = left, right
-        count += 1
-    return out[:count]
-
-
-@jit
-def _mapped_nodes(panels, s, kappa_star, semicircle_v):
-    """Nodes and density-weighted weights over ``panels``; each is mapped by x = c - h cos(phi), which turns
-    square-root edges into smooth integrands, and [0, pi] is cut into _PHI_PANELS Gauss-Legendre panels.
-    The density is Y's (semicircle_v <= 0) or a semicircle's of variance semicircle_v."""
-    n = _GL_NODES.size
-    per_panel = n * _PHI_PANELS
-    xs = np.empty(panels.shape[0] * per_panel)
-    ws = np.empty(panels.shape[0] * per_panel)
-    width = math.pi / _PHI_PANELS
-    for k in range(panels.shape[0]):
-        c = 0.5 * (panels[k, 0] + panels[k, 1])
-        h = 0.5 * (panels[k, 1] - panels[k, 0])
-        for p in range(_PHI_PANELS):
-            for j in range(n):
-                phi = width * (p + 0.5 * (_GL_NODES[j] + 1.0))
-                i = k * per_panel + p * n + j
-                xs[i] = c - h * math.cos(phi)
-                rho = semicircle_density(xs[i], semicircle_v) if semicircle_v > 0 else density(xs[i], s, kappa_star)
-                ws[i] = 0.5 * width * _GL_WEIGHTS[j] * h * math.sin(phi) * rho
-    return xs, ws
-
-
-@jit
-def spectral_nodes(s, kappa_star, theta):
-    """Nodes and weights (density included) of the quadrature over Y's spectrum, panels split at theta."""
-    splits = np.append(necks(s, kappa_star), theta)
-    return _mapped_nodes(_panels(support(s, kappa_star), splits), s, kappa_star, 0.0)
-
-
-@jit
-def divided_difference_integral(xs, ws, theta):
-    """D = sum_ij w_i w_j (f(x_i) - f(x_j)) / (x_i - x_j) for f(x) = (x - theta)_+ (f' on the diagonal)."""
-    total = 0.0
-    for i in range(xs.size):
-        for j in range(xs.size):
-            above_i = xs[i] > theta
-            above_j = xs[j] > theta
-            if above_i and above_j:
-                total += ws[i] * ws[j]
-            elif above_i != above_j:
-                high = max(xs[i], xs[j])
-                low = min(xs[i], xs[j])
-                total += ws[i] * ws[j] * (high - theta) / (high - low)
-    return total
-
-
-@jit
-def spectral_functionals(s, kappa_star, theta):
-    """(mass, I_min2, D, rank fraction, Tr Z / d) of the soft threshold at theta of Y's spectrum."""
-    xs, ws = spectral_nodes(s, kappa_star, theta)
-    mass = 0.0
-    min2 = 0.0
-    above = 0.0
-    trace = 0.0
-    for i in range(xs.size):
-        mass += ws[i]
-        m = min(xs[i], theta)
-        min2 += ws[i] * m * m
-        if xs[i] > theta:
-            above += ws[i]
-            trace += ws[i] * (xs[i] - theta)
-    return mass, min2, divided_difference_integral(xs, ws, theta), above, trace
-
-
-@jit
-def fixed_point_residual(log_s, theta, alpha, lam, Delta, kappa_star):
-    """The two equations of the long-time fixed point, zero at the solution, and the solution's functionals."""
-    s = math.exp(log_s)
-    mass, min2, D, rank, trace = spectral_functionals(s, kappa_star, theta)
-    m = risk(min2, s, D)
-    return (math.log(noise(m, alpha, Delta)) - log_s, lambda_of_theta(theta, D, alpha) - lam), (m, D, rank, trace, mass)
-
-
-@jit
-def semicircle_divided_difference(t, v):
-    """D_0(t): the divided-difference integral of (u - t)_+ for u ~ semicircle of variance v."""
-    edge = 2.0 * math.sqrt(v)
-    xs, ws = _mapped_nodes(_panels(np.array([[-edge, edge]]), np.array([t])), 0.0, 0.0, v)
-    return divided_difference_integral(xs, ws, t)
-
-
-@jit
-def recovery_risk_at(t, kappa_star):
-    """M(t): risk per unit noise of the denoiser near perfect recovery, theta = t sqrt(s), s -> 0."""
-    v = 1.0 - kappa_star
-    if v <= 0.0:
-        return recovery_risk(t, kappa_star, 0.0, 0.0)
-    t_in = min(max(t, -2.0 * math.sqrt(v)), 2.0 * math.sqrt(v))
-    j_null = semicircle_min2(t_in, v) if t_in == t else (v if t > 0 else t * t)
-    return recovery_risk(t, kappa_star, semicircle_divided_difference(t, v), j_null)
-'''
 
 
 def quadratic_module_source(derivation) -> str:
@@ -255,4 +92,4 @@ def quadratic_module_source(derivation) -> str:
         _kernel("counting_threshold", ("kappa",), Dq.counting_threshold + 0 * Q.kappa,
                 "perfect-recovery alpha at lambda = 0 for kappa < 1 (dimension count)"),
     ]
-    return "\n\n".join(parts) + "\n" + _TEMPLATE
+    return "\n\n".join(parts) + "\n\n" + template_body("quadratic_spectrum")
