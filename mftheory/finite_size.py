@@ -657,13 +657,16 @@ class Degree2Propagator:
     """What is left of a degree-2 part of F along x_perp (for example the change one GD step on one example makes
     there) ``t`` steps after it was put in at step ``start`` from a source at |x_par| = ``source``:
     ``retention`` (len(t), G), its amplitude at each of ``x_par`` relative to its amplitude there when it was put
-    in; the hinge's pull-back and the nodes' growth, as :func:`rest_feedback` carries F's degree-2 parts."""
+    in; the hinge's pull-back and the nodes' growth, as :func:`rest_feedback` carries F's degree-2 parts.
+    ``growth_only`` (len(t), G): the same without the pull-back (what is left when no example changes its hinge
+    status because of the deposit)."""
 
     start: int
     source: float
     t: np.ndarray
     x_par: np.ndarray
     retention: np.ndarray
+    growth_only: np.ndarray
 
 
 def degree2_propagator(solution: MeanFieldSolution, start: int, source: float = 0.0) -> Degree2Propagator:
@@ -684,24 +687,27 @@ def degree2_propagator(solution: MeanFieldSolution, start: int, source: float = 
                          f"{solution.variant.activation.name!r} does not have")
     moments = np.empty((n, 5))
     solution.kernels.fill_moments(solution.gamma_plus, solution.gamma_minus, setup.sigma_a, setup.sigma_w, moments)
-    deposit = response = None
-    out = []
+    deposit = response = grown = None
+    out, out_grown = [], []
+    ratio = lambda part: np.divide(part, deposit, out=np.zeros_like(part), where=deposit != 0)
     for i, args, _frozen, growth, pull in _degree2_step_maps(solution, moments):
         if response is not None:
-            response = response * growth
-            out.append(np.divide(response, deposit, out=np.zeros_like(response), where=deposit != 0))
+            response, grown = response * growth, grown * growth
+            out.append(ratio(response))
+            out_grown.append(ratio(grown))
             if pull is not None:
                 response = pull @ response
         if i == start:   # put in after this step's pull, as the sample's parts are
             k = solution.kernels
             deposit = _degree2_kernel_matrix(fw.degree2_cross, fw.degree2_cross_a2, k.degree2_kernel, _REST_GRID,
                                              np.array([source]), float(setup.d), setup.sigma_w, args)[:, 0]
-            response = deposit.copy()
+            response, grown = deposit.copy(), deposit.copy()
             out.append(np.ones_like(deposit))
+            out_grown.append(np.ones_like(deposit))
     if deposit is None:
         raise ValueError(f"start = {start}: F is still 0 there (no threshold yet); choose a later step")
     return Degree2Propagator(start=start, source=source, t=np.arange(len(out)), x_par=_REST_GRID.copy(),
-                             retention=np.array(out))
+                             retention=np.array(out), growth_only=np.array(out_grown))
 
 
 @numba.njit(cache=True)

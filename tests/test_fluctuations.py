@@ -148,6 +148,15 @@ def test_degree2_propagator_starts_at_one_and_checks_its_inputs():
     assert prop.retention.shape == (120 - 40 + 1, finite_size._REST_GRID.size)
     assert np.all(prop.retention[0] == 1.0)
     assert 0 < prop.retention[-1, 0] < 1
+    # without the pull, the growth alone: the frozen-init amplitude's own growth from the start on, uniform in
+    # the source (the deposit's profile is carried unchanged) and above what the pull leaves
+    moments = np.empty((len(sol.t), 5))
+    sol.kernels.fill_moments(sol.gamma_plus, sol.gamma_minus, setup.sigma_a, setup.sigma_w, moments)
+    fw = sol.variant.finite_width_kernels()
+    frozen = lambda i: fw.degree2_second(0.0, *moments[i, :3], setup.alpha, float(setup.M), float(setup.d),
+                                         setup.sigma_w, setup.slope) ** 0.5
+    assert prop.growth_only[-1, 0] == pytest.approx(frozen(120) / frozen(40), rel=1e-12)
+    assert np.all(prop.growth_only[0] == 1.0) and np.all(prop.growth_only[2:, 0] > prop.retention[2:, 0])
     for bad in (0, 120, 10**6):
         with pytest.raises(ValueError, match="start"):
             finite_size.degree2_propagator(sol, bad)

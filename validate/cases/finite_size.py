@@ -16,6 +16,7 @@ from mftheory.finite_size import within_run_band
 from mftheory.dynamics import meanfield
 from mftheory.validate.checks import Check
 from mftheory.validate.figures import new_figure
+from mftheory.validate.perturbation import follow_perturbation
 from mftheory.validate.simulator import network_output, simulate, slope_along_teacher
 
 
@@ -479,7 +480,13 @@ def propagator(scale: Scale, out: pathlib.Path, seed: int = 0, n_probes: int = 2
     over the probes. Tolerance: 3 jackknife standard errors of that ratio over the probes (each probe moves a
     different handful of examples across the margin) plus 0.1 of the prediction, the relative size
     of the neglected second order (the probes' margin change is h/10). The theory treats a fixed set's
-    deposits with this same propagator, so the fixed-sample rows test that assumption."""
+    deposits with this same propagator, so the fixed-sample rows test that assumption.
+
+    Then the same deposit followed with the hinge's status changes switched off in the perturbed copy
+    (:func:`mftheory.validate.perturbation.follow_perturbation`, ``hinge="base"``), against the propagator's growth
+    alone (``growth_only``), judged with the same tolerance; and, reported, with the nodes' kink crossings also
+    switched off (``kinks="base"``). What the kinks do to a fixed set's deposits, against fresh data, is what these
+    rows isolate."""
     setup = scale.setup()
     start = max(scale.steps // 3, 1)
     horizons = sorted({max(scale.steps // 10, 1), scale.steps // 3, 2 * scale.steps // 3})
@@ -491,7 +498,7 @@ def propagator(scale: Scale, out: pathlib.Path, seed: int = 0, n_probes: int = 2
     fresh[:, 0] = rng.uniform(-0.05, 0.05, n_fresh)
     theory = degree2_propagator(sol, start, source=0.03)
     f = lambda a, W, Z: network_output(setup, a, W, Z)
-    checks, curves = [], {}
+    checks, curves, growth_rows = [], {}, {}
     for sample, online in (("fixed", False), ("fresh", True)):
         if online:   # the continuations draw the same fresh batches (same seed)
             data = {"N": scale.N, "online": True}
@@ -516,13 +523,36 @@ def propagator(scale: Scale, out: pathlib.Path, seed: int = 0, n_probes: int = 2
                                               f"after t = {start}", predicted, mean, 3 * se + 0.1 * predicted))
             rows.append((T, mean, se))
         curves[sample] = np.array(rows)
+        # the same deposit with the hinge's status changes switched off (growth only), then the nodes' kinks too
+        for kinks in ("own", "base"):
+            followed = follow_perturbation(setup, (a, W), (a_p, W_p), horizons[-1], horizons,
+                                           X=data.get("X"), N=scale.N, batch_seed=seed + 1, hinge="base", kinks=kinks)
+            for T, (a_b, W_b, a_q, W_q) in zip(horizons, followed):
+                later = _degree2_amplitudes(f(a_q, W_q, fresh) - f(a_b, W_b, fresh), fresh, probes)
+                mean, se = _retention(initial, later)
+                predicted = float(theory.growth_only[T, 0])
+                if kinks == "own":
+                    checks.append(Check("propagator", f"degree-2 retention without the hinge's flips (growth only), "
+                                                      f"{sample} sample, {T} steps", predicted, mean,
+                                        3 * se + 0.1 * predicted))
+                else:
+                    checks.append(Check("propagator", f"the same, nodes' kinks also as unperturbed, {sample} sample, "
+                                                      f"{T} steps", predicted, mean, 0.0, informational=True))
+                growth_rows.setdefault((sample, kinks), []).append((T, mean, se))
     fig, ax = new_figure(1, 1, figsize=(6, 4))
     shown = np.arange(len(theory.t))
-    ax.plot(shown, theory.retention[:, 0], "-", label="theory: pull-back and growth")
+    ax.plot(shown, theory.retention[:, 0], "-", color="C0", label="theory: pull-back and growth")
+    ax.plot(shown, theory.growth_only[:, 0], "--", color="C1", label="theory: growth only")
     for sample, marker in (("fresh", "o"), ("fixed", "s")):
         rows = curves[sample]
-        ax.errorbar(rows[:, 0], rows[:, 1], yerr=rows[:, 2], fmt=marker, ms=5, capsize=3,
+        ax.errorbar(rows[:, 0], rows[:, 1], yerr=rows[:, 2], fmt=marker, ms=5, capsize=3, color="C0",
+                    mfc="none" if sample == "fixed" else None,
                     label=f"simulation, {sample} sample ({n_probes} probes, jackknife se)")
+        for kinks, colour in (("own", "C1"), ("base", "C2")):
+            rows = np.array(growth_rows[sample, kinks])
+            ax.errorbar(rows[:, 0], rows[:, 1], yerr=rows[:, 2], fmt=marker, ms=5, capsize=3, color=colour,
+                        mfc="none" if sample == "fixed" else None,
+                        label=f"{sample}, no hinge flips" + (", no kink crossings" if kinks == "base" else ""))
     ax.set(xlabel=f"GD steps after the deposit at t = {start}", ylabel="degree-2 amplitude / at deposit",
            title=f"propagator of F's degree-2 part ({scale.name}): M={setup.M}, d={setup.d}, N={scale.N}")
     ax.legend(fontsize=7)

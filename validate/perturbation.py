@@ -1,0 +1,85 @@
+"""Perturb-and-follow with parts of the dynamics switched off: which status changes carry a perturbation's fate.
+
+Two copies of the network (unperturbed and perturbed) are trained side by side on the same data (one fixed
+training set, or the same fresh batch at every step) by full-batch GD on the hinge loss, written from the model's
+definition (sigma(z) = max(z, s z), u = 1 below the margin h, as :mod:`mftheory.validate.simulator`). Two
+switches take away, in the perturbed copy only, one way in which the perturbation acts on the gradient:
+
+- ``hinge="base"``: the perturbed copy sums over the unperturbed copy's unsatisfied examples (no example changes
+  its hinge status because of the perturbation);
+- ``kinks="base"``: each node's sigma'(z) on each example is the unperturbed copy's (no example crosses a node's
+  kink because of the perturbation; sigma(z) is taken linear in z with that slope).
+
+With both at "own" this is plain GD for both copies (the validation tests check it against ``simulate``).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from mftheory.model import Setup, check_int
+
+_SWITCH = ("own", "base")
+
+
+def follow_perturbation(setup: Setup, start, perturbed, steps: int, record_steps, X=None, N: int | None = None,
+                        batch_seed: int = 0, hinge: str = "own", kinks: str = "own"):
+    """Train ``start`` = (a, W) and ``perturbed`` = (a', W') side by side for ``steps`` GD steps.
+
+    ``X`` (N, d): one fixed training set (labels sign(x_1)); otherwise ``N`` fresh Gaussian examples per step
+    drawn from ``numpy.random.default_rng(batch_seed)``, the same batch for both copies. Returns, for each of
+    ``record_steps`` (increasing, in [0, steps]), the tuple (a, W, a', W') after that many steps.
+    """
+    if setup.loss != "hinge" or setup.activation not in ("relu", "leaky_relu") or setup.label_noise != 0:
+        raise ValueError("follow_perturbation is written for the hinge loss, the (leaky) ReLU and clean labels; got "
+                         f"loss={setup.loss!r}, activation={setup.activation!r}, label_noise={setup.label_noise}")
+    for name, value in (("hinge", hinge), ("kinks", kinks)):
+        if value not in _SWITCH:
+            raise ValueError(f"{name} must be one of {_SWITCH}, got {value!r}")
+    steps = check_int("steps", steps, 0)
+    record = [check_int("record_steps", r, 0) for r in record_steps]
+    if record != sorted(record) or (record and record[-1] > steps):
+        raise ValueError(f"record_steps must be increasing steps in [0, {steps}], got {record_steps!r}")
+    d, M, h, s = setup.d, setup.M, setup.h, setup.slope
+    if X is None:
+        N = check_int("N (without X)", N, 1)
+        batches = np.random.default_rng(batch_seed)
+    else:
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != d:
+            raise ValueError(f"X must be an (N, d={d}) array, got shape {X.shape}")
+        N, batches = X.shape[0], None
+    root_d = math.sqrt(d)
+    copies = [np.array(p, dtype=np.float64) for p in (*start, *perturbed)]
+    out = []
+    for t in range(steps + 1):
+        if record and t == record[0]:
+            out.append(tuple(c.copy() for c in copies))
+            record.pop(0)
+        if t == steps:
+            break
+        data = X if batches is None else batches.standard_normal((N, d))
+        y = np.where(data[:, 0] >= 0, 1.0, -1.0)
+        a, W, a_p, W_p = copies
+        Z, Z_p = data @ W.T / root_d, data @ W_p.T / root_d
+        active, active_p = Z > 0, Z_p > 0
+        unsat = y * (setup.alpha / M) * (np.where(active, Z, s * Z) @ a) < h
+        unsat_p = y * (setup.alpha / M) * (np.where(active_p, Z_p, s * Z_p) @ a_p) < h
+        if hinge == "base":
+            unsat_p = unsat
+        if kinks == "base":
+            active_p = active
+        copies = [*_step(a, W, Z, active, unsat, data, y, setup), *_step(a_p, W_p, Z_p, active_p, unsat_p, data, y,
+                                                                           setup)]
+    return out
+
+
+def _step(a, W, Z, active, unsat, X, y, setup):
+    """One GD step of the hinge loss over the examples ``unsat``, with the slopes sigma'(z) given by ``active``."""
+    idx = np.flatnonzero(unsat)
+    slope = np.where(active[idx], 1.0, setup.slope)
+    N, root_d = X.shape[0], math.sqrt(setup.d)
+    grad_a = (slope * Z[idx]).T @ y[idx]
+    grad_W = (slope * y[idx, None]).T @ X[idx]
+    return a + setup.beta / N * grad_a, W + setup.beta / (root_d * N) * a[:, None] * grad_W
