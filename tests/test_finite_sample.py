@@ -150,11 +150,11 @@ def test_finite_sample_cases_run_and_judge_at_a_small_scale(tmp_path):
     """The finite-sample and mislabel validation cases end to end on a small problem: judged checks with finite
     numbers and positive tolerances, a figure on disk, and the mean-field residual of the training f_unsat falling
     with N."""
-    from mftheory.validate.cases import Scale, finite_sample as case, finite_sample_scaling, label_noise_small, mislabel_onset
+    from mftheory.validate.cases import Scale, run_case
 
     tiny = Scale("tiny", d=10, M=100, N=8000, eta=250.0, steps=80)
-    for run in (label_noise_small, mislabel_onset, case, finite_sample_scaling):
-        checks, figure = run(tiny, tmp_path)
+    for name in ("label_noise_small", "mislabel_onset", "finite_sample", "finite_sample_scaling"):
+        checks, figure = run_case(name, tiny, tmp_path)
         judged = [c for c in checks if not c.informational]
         assert judged and all(math.isfinite(c.theory) and math.isfinite(c.simulation) and c.tolerance > 0
                               for c in judged)

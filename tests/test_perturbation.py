@@ -58,3 +58,23 @@ def test_bad_inputs_name_the_parameter(kwargs, name):
     args = {"steps": 5, "record_steps": [5], "X": X} | kwargs
     with pytest.raises(ValueError, match=name):
         follow_perturbation(SETUP, (a0, W0), (a0, W0), **args)
+
+
+def test_signed_kink_density_counts_pairs_at_the_kink_by_the_sign_of_a_y():
+    """One node along x_2 (z = x_2 / sqrt d): examples with |x_2| < window count +1 when a y > 0 and -1 when a y < 0,
+    over 2 window N M; satisfied examples do not count."""
+    from mftheory.validate.cases.finite_size import signed_kink_density
+
+    setup = Setup(d=4, alpha=1.0, h=100.0, eta=1.0, M=1)   # h large: every example unsatisfied
+    X = np.zeros((6, 4))
+    X[:, 0] = [1.0, 1.0, 1.0, -1.0, -1.0, 1.0]           # labels + + + - - +
+    X[:, 1] = [0.001, -0.001, 0.5, 0.001, -0.001, 3.0]    # z = x_2 / 2
+    W = np.array([[0.0, 1.0, 0.0, 0.0]])
+    window = 0.01
+    expected = (2 - 2) / (2 * window * 6)
+    assert signed_kink_density(setup, np.array([1.0]), W, X, window) == expected
+    X[3:5, 0] = 1.0                                        # all four near the kink now have a y > 0
+    assert signed_kink_density(setup, np.array([1.0]), W, X, window) == 4 / (2 * window * 6)
+    assert signed_kink_density(setup, np.array([-1.0]), W, X, window) == -4 / (2 * window * 6)
+    satisfied = Setup(d=4, alpha=1.0, h=1e-9, eta=1.0, M=1)   # a y sigma(z) > 0 for z > 0: satisfied
+    assert signed_kink_density(satisfied, np.array([1.0]), W, X, window) == 2 / (2 * window * 6)

@@ -4,17 +4,20 @@ import json
 import pytest
 
 from mftheory.validate.checks import Check
-from mftheory.validate.quadratic.cases import QuadraticScale, finite_d_allowance, quadratic_alpha, quadratic_spectrum
+from mftheory.validate.cases import draw_case, run_case
+from mftheory.validate.quadratic.cases import QuadraticScale, finite_d_allowance, quadratic_alpha
 from mftheory.quadratic import QuadraticSetup, long_time
 
 TINY = QuadraticScale("tiny", d=24, seeds=4, alphas=(0.5,), lambdas=(0.5,))
 
 
 def test_alpha_case_compares_gradient_descent_with_the_theory(tmp_path):
-    checks, figure = quadratic_alpha(TINY, tmp_path)
+    result = quadratic_alpha(TINY)
+    checks = result.checks
+    figure = draw_case("quadratic_alpha", result)   # drawn apart, from the returned data alone
     settled = [c for c in checks if c.quantity.startswith("largest relative change")]
     judged = [c for c in checks if not c.informational and c not in settled]
-    assert figure.exists() and len(judged) == 2 and len(settled) == 1 and settled[0].passed
+    assert figure.axes and len(judged) == 2 and len(settled) == 1 and settled[0].passed
     for check in judged:
         assert check.relative and check.tolerance > 0 and check.theory > 0 and check.simulation > 0
         json.dumps(check.as_dict())
@@ -25,7 +28,7 @@ def test_alpha_case_compares_gradient_descent_with_the_theory(tmp_path):
 
 
 def test_spectrum_case_runs(tmp_path):
-    checks, figure = quadratic_spectrum(TINY, tmp_path)
+    checks, figure = run_case("quadratic_spectrum", TINY, tmp_path)
     assert figure.exists() and len(checks) == 5 and all(0 <= c.theory <= 1 + 1e-9 for c in checks)
 
 

@@ -51,3 +51,13 @@ def threshold_blur(M: int) -> float:
 def sample_noise(N: int, f_unsat: float) -> float:
     """Relative sd of an empirical mean over the N f_U unsatisfied training examples."""
     return 1.0 / math.sqrt(max(N * f_unsat, 1.0))
+
+
+@dataclasses.dataclass(frozen=True)
+class CaseResult:
+    """What a validation case returns: its ``checks`` (theory against simulation, each with its tolerance) and the
+    ``data`` its figure shows (runs, predictions, arrays), so that the figure is drawn apart
+    (:func:`mftheory.validate.cases.draw_case`) or redrawn by a user without running the case again."""
+
+    checks: list
+    data: dict

@@ -7,15 +7,14 @@ alpha c (1/M) sum_i a_i w_ik / sqrt(d) (c = 1/2 for ReLU: the odd part of sigma,
 from __future__ import annotations
 
 import math
-import pathlib
 
 import numpy as np
 
 from mftheory.features import meanfield_features
 from mftheory.model import Setup
-from mftheory.validate.checks import Check
+from mftheory.validate.checks import CaseResult, Check
 from mftheory.validate.extrapolation import SEEDS, extrapolate_in_sample_size
-from mftheory.validate.figures import new_figure, save_figure
+from mftheory.validate.figures import new_figure
 from mftheory.validate.simulator import draw_problem, network_output, simulate
 
 FREQUENT = 0.8
@@ -50,7 +49,7 @@ def starvation_losses(scale) -> tuple[str, ...]:
     return ("hinge", "logistic") if scale.name == "quick" else ("hinge", "quadratic_hinge", "logistic")
 
 
-def features_starvation(scale, out: pathlib.Path, seed: int = 0):
+def features_starvation(scale, seed: int = 0) -> CaseResult:
     """Gradient starvation: p_1 = 0.8 and p_2 = 0.8, 0.4, 0.2 (the quick suite: 0.8 and 0.2; equal strengths), hinge,
     quadratic hinge and logistic losses (the quick suite: hinge and logistic); the
     slope along each feature and the unsatisfied fraction of the examples with the rare feature alone, theory
@@ -69,17 +68,27 @@ def features_starvation(scale, out: pathlib.Path, seed: int = 0):
     rare-only unsatisfied fractions: they sat 1.6-2.1% above the mean field at t = 75
     (standard error 0.2-0.7%) for p_2 = 0.4: a finite-width effect on a fraction at the threshold (second order in
     the output's blur) that the toolkit does not predict for this data law yet."""
-    checks = []
+    checks, shown = [], []
     losses = starvation_losses(scale)
-    fig, axes = new_figure(len(losses), 2, figsize=(11, 4 * len(losses)))
     chunks = (scale.steps // 4, scale.steps // 2, scale.steps)
-    for row, loss in enumerate(losses):
-        checks += _starvation_rows(scale, seed, loss, chunks, axes[row])
+    for loss in losses:
+        found, curves = _starvation_rows(scale, seed, loss, chunks)
+        checks += found
+        shown.append(curves)
+    return CaseResult(checks, {"scale": scale, "losses": losses, "curves": shown})
+
+
+def draw_features_starvation(data):
+    scale, losses = data["scale"], data["losses"]
+    fig, axes = new_figure(len(losses), 2, figsize=(11, 4 * len(losses)))
+    axes = np.asarray(axes).reshape(len(losses), 2)
+    for ax, curves in zip(axes, data["curves"]):
+        _draw_starvation_row(ax, curves)
     for axis in axes.ravel():
         axis.legend(fontsize=6)
     fig.suptitle(f"gradient starvation, p_1 = {FREQUENT}, d={scale.d}, M={scale.M}, N -> infinity from N = "
                  f"{scale.N // 2} and {2 * scale.N} ({SEEDS} seeds each); rows: {', '.join(losses)}", fontsize=10)
-    return checks, save_figure(fig, out / "features_starvation.png")
+    return fig
 
 
 def _runs(setup, N, seed, chunks, init_seed):
@@ -101,8 +110,9 @@ def _runs(setup, N, seed, chunks, init_seed):
     return np.array(slopes), np.array(rare)
 
 
-def _starvation_rows(scale, seed, loss, chunks, ax):
-    checks = []
+def _starvation_rows(scale, seed, loss, chunks):
+    """The judged and reported rows of one loss, and what its figure row shows."""
+    checks, curves = [], []
     for colour, p_2 in enumerate(rare_frequencies(scale)):
         setup = Setup(d=scale.d, alpha=1.0, h=1.0, eta=scale.eta, M=scale.M, data="features", loss=loss,
                       feature_freq=(FREQUENT, p_2), feature_strength=(1.0, 1.0))
@@ -122,20 +132,27 @@ def _starvation_rows(scale, seed, loss, chunks, ax):
             checks.append(Check("features_starvation", f"f_unsat of rare-only examples, {loss}, p_2={p_2} (t={stop}; "
                                 f"GD +- {float(rare_se[c]):.1g})", float(sol.f_unsat_patterns[stop, 1]),
                                 float(rare[c]), 0.0, informational=True))
+        curves.append((p_2, sol, measured))
+        last = measured[-1][1]
+        checks.append(Check("features_starvation", f"kappa_2 / kappa_1, {loss}, p_2={p_2} (t={chunks[-1]})",
+                            float(sol.kappa_features[-1, 1] / sol.kappa_features[-1, 0]), float(last[1] / last[0]),
+                            0.0, relative=True, informational=True))
+    return checks, (loss, curves)
+
+
+def _draw_starvation_row(ax, row):
+    """One loss: the slopes along the two features and the one-feature unsatisfied fractions, per p_2."""
+    loss, curves = row
+    for colour, (p_2, sol, measured) in enumerate(curves):
         t = sol.t
         ax[0].plot(t, sol.kappa_features[:, 0], "-", color=f"C{colour}", label=f"theory kappa_1, p_2={p_2}")
-        ax[0].plot(t, sol.kappa_features[:, 1], "--", color=f"C{colour}", label=f"theory kappa_2")
+        ax[0].plot(t, sol.kappa_features[:, 1], "--", color=f"C{colour}", label="theory kappa_2")
         ax[0].plot([m[0] for m in measured], [m[1][0] for m in measured], "o", color=f"C{colour}")
         ax[0].plot([m[0] for m in measured], [m[1][1] for m in measured], "s", mfc="none", color=f"C{colour}")
         ax[1].plot(t, sol.f_unsat_patterns[:, 1], "--", color=f"C{colour}", label=f"rare only, p_2={p_2}")
         ax[1].plot(t, sol.f_unsat_patterns[:, 0], "-", color=f"C{colour}", label="frequent only")
         ax[1].plot([m[0] for m in measured], [m[2] for m in measured], "s", mfc="none", color=f"C{colour}")
-        last = measured[-1][1]
-        checks.append(Check("features_starvation", f"kappa_2 / kappa_1, {loss}, p_2={p_2} (t={chunks[-1]})",
-                            float(sol.kappa_features[-1, 1] / sol.kappa_features[-1, 0]), float(last[1] / last[0]),
-                            0.0, relative=True, informational=True))
     ax[0].set(xlabel="GD step", ylabel="slope along the feature",
               title=f"(a) kappa_k, {loss} (lines: theory, marks: GD)")
     ax[1].set(xlabel="GD step", ylabel="unsatisfied fraction", yscale="log",
               title=f"(b) examples with one feature only, {loss}")
-    return checks

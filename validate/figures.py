@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 def new_figure(rows: int = 1, cols: int = 1, figsize=(6, 4)):
     """A Figure and its axes (one Axes, or an array of them), like ``pyplot.subplots`` without pyplot."""
-    fig = Figure(figsize=figsize)
+    fig = Figure(figsize=figsize, layout="constrained")   # labels of neighbouring panels never overlap
     return fig, fig.subplots(rows, cols)
 
 

@@ -15,7 +15,7 @@ import time
 from tqdm import tqdm
 
 from mftheory.atomic import write_atomically
-from mftheory.validate.cases import CASES, CORE_CASES, FINITE_SIZE_CASES, PAPER, QUADRATIC_CASE_NAMES, QUICK
+from mftheory.validate.cases import CASES, CORE_CASES, FINITE_SIZE_CASES, PAPER, QUADRATIC_CASE_NAMES, QUICK, run_case
 from mftheory.validate.quadratic.cases import PAPER_QUADRATIC, QUICK_QUADRATIC
 
 SUITES = {"quick": (QUICK, CORE_CASES), "paper": (PAPER, CORE_CASES), "finite": (QUICK, FINITE_SIZE_CASES),
@@ -34,7 +34,7 @@ def run(suite: str, out: pathlib.Path, cases=None, seed: int = 0) -> dict:
     for name in (bar := tqdm(names, desc=f"validate {suite}", unit="case")):
         bar.set_postfix_str(name)
         start = time.perf_counter()
-        checks, figure = CASES[name](scale, out, seed)
+        checks, figure = run_case(name, scale, out, seed)
         timings[name] = time.perf_counter() - start
         rows += [c.as_dict() for c in checks]
         figures[name] = figure.name

@@ -1,6 +1,9 @@
-"""Named validation cases: each runs simulations, compares them with mftheory's predictions and draws a figure.
+"""Named validation cases: each runs simulations and compares them with mftheory's predictions; its figure is
+drawn apart.
 
-Every case returns ``(checks, figure_path)``. Tolerances are 3 standard deviations of the leading finite-size
+Every case ``CASES[name](scale, seed)`` returns a :class:`CaseResult` (its checks and the data its figure shows);
+``draw_case(name, result)`` draws the figure (a matplotlib Figure, nothing written), ``run_case`` does both and
+saves the PNG. Tolerances are 3 standard deviations of the leading finite-size
 errors, built from :mod:`mftheory.validate.checks` (each case's docstring says which); a quantity that the mean-field
 theory does not predict yet is reported as informational.
 
@@ -8,16 +11,22 @@ One module per concern: :mod:`.common` (scales, shared measurements), :mod:`.mea
 (with overfitting), :mod:`.finite_size`; the features' and the quadratic network's cases live with their models
 (:mod:`mftheory.validate.features`, :mod:`mftheory.validate.quadratic.cases`).
 """
-from mftheory.validate.cases.common import PAPER, QUICK, Scale, measured_gamma_plus
+import pathlib
+
+from mftheory.validate.cases import finite_size as _finite_size
+from mftheory.validate.cases import label_noise as _label_noise
+from mftheory.validate.cases import meanfield as _meanfield
+from mftheory.validate.cases.common import PAPER, QUICK, CaseResult, Scale, measured_gamma_plus
 from mftheory.validate.cases.finite_size import (finite_sample, finite_sample_scaling, finite_size, finite_width,
                                                  mislabel_onset, propagator, tilt)
 from mftheory.validate.cases.label_noise import LABEL_NOISE_RESOLUTION, label_noise, label_noise_small, overfitting
 from mftheory.validate.cases.meanfield import (GAMMA_RESOLUTION, UNSAT_RESOLUTION, data_laws, fig1, losses,
                                                meanfield_checks, rich_lazy, user_variant, user_variant_setup)
-from mftheory.validate.features import features_starvation
-from mftheory.validate.quadratic.cases import QUADRATIC_CASES
+from mftheory.validate.features import draw_features_starvation, features_starvation
+from mftheory.validate.figures import save_figure
+from mftheory.validate.quadratic.cases import QUADRATIC_CASES, QUADRATIC_DRAWERS
 
-__all__ = ["CASES", "CORE_CASES", "FINITE_SIZE_CASES", "QUADRATIC_CASE_NAMES", "Scale", "QUICK", "PAPER",
+__all__ = ["CASES", "DRAWERS", "run_case", "draw_case", "CaseResult", "CORE_CASES", "FINITE_SIZE_CASES", "QUADRATIC_CASE_NAMES", "Scale", "QUICK", "PAPER",
            "measured_gamma_plus", "meanfield_checks", "user_variant_setup", "GAMMA_RESOLUTION", "UNSAT_RESOLUTION",
            "LABEL_NOISE_RESOLUTION",
            "fig1", "rich_lazy", "overfitting", "data_laws", "label_noise", "label_noise_small", "losses",
@@ -31,6 +40,11 @@ CASES = {"fig1": fig1, "rich_lazy": rich_lazy, "overfitting": overfitting, "data
          "propagator": propagator, "finite_size": finite_size}
 CASES.update(QUADRATIC_CASES)
 CASES["features_starvation"] = features_starvation
+# each case's figure, from the data it returned
+DRAWERS = {name: getattr(module, f"draw_{name}") for module in (_meanfield, _label_noise, _finite_size)
+           for name in CASES if hasattr(module, f"draw_{name}")}
+DRAWERS.update(QUADRATIC_DRAWERS)
+DRAWERS["features_starvation"] = draw_features_starvation
 # the finite-size cases test approximations known to be incomplete (issue 4); they run in their own suite
 CORE_CASES = ("fig1", "rich_lazy", "overfitting", "data_laws", "label_noise", "label_noise_small", "losses",
               "user_variant", "features_starvation")
@@ -38,3 +52,16 @@ FINITE_SIZE_CASES = ("finite_width", "finite_sample", "finite_sample_scaling", "
                      "propagator", "finite_size")
 # the second model family, the extensive-width quadratic network (mftheory.validate.quadratic)
 QUADRATIC_CASE_NAMES = tuple(QUADRATIC_CASES)
+
+
+def draw_case(name: str, result: CaseResult):
+    """The figure of case ``name`` from its result (a matplotlib Figure; nothing is written)."""
+    return DRAWERS[name](result.data)
+
+
+def run_case(name: str, scale, out: pathlib.Path, seed: int = 0):
+    """Run case ``name`` at ``scale``, draw its figure and save it as ``out/<name>.png``; returns (checks, path)."""
+    if name not in CASES:
+        raise ValueError(f"case must be one of {sorted(CASES)}, got {name!r}")
+    result = CASES[name](scale, seed)
+    return result.checks, save_figure(draw_case(name, result), pathlib.Path(out) / f"{name}.png")

@@ -1,14 +1,12 @@
-"""What every validation case shares: the problem scales, the measured gamma_+ and saving a figure."""
+"""What every validation case shares: the problem scales, what a case returns and the measured gamma_+."""
 from __future__ import annotations
 
 import dataclasses
 import math
-import pathlib
-
 import numpy as np
 
 from mftheory.model import Setup
-from mftheory.validate.figures import save_figure
+from mftheory.validate.checks import CaseResult  # noqa: F401  (what every case returns)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,10 +32,6 @@ def measured_gamma_plus(sim):
     """log P_+ from the simulated nodes: least-squares slope of (a + w_par) on (a0 + w0) at each recorded step."""
     s0 = sim.a[0] + sim.w_par[0]
     return np.log((sim.a + sim.w_par) @ s0 / (s0 @ s0))
-
-
-def save_case_figure(fig, out: pathlib.Path, name: str) -> pathlib.Path:
-    return save_figure(fig, out / f"{name}.png")
 
 
 # what the mean-field checks resolve: a mean field off by this much fails every row of its kind (tests check it)

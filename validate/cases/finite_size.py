@@ -3,7 +3,6 @@ the propagator of F's degree-2 part and the composed test/train-error prediction
 from __future__ import annotations
 
 import math
-import pathlib
 
 import numpy as np
 
@@ -20,7 +19,7 @@ from mftheory.validate.perturbation import follow_perturbation
 from mftheory.validate.simulator import network_output, simulate, slope_along_teacher
 
 
-from mftheory.validate.cases.common import Scale, save_case_figure, pooled_standard_error, seed_mean
+from mftheory.validate.cases.common import CaseResult, Scale, pooled_standard_error, seed_mean
 
 
 def _crossings(sim, sol):
@@ -32,7 +31,7 @@ def _crossings(sim, sol):
     return ts, np.abs(sim.x_par[ok]) - (lo + hi) / 2, (hi - lo) / 2
 
 
-def finite_width(scale: Scale, out: pathlib.Path, seed: int = 0):
+def finite_width(scale: Scale, seed: int = 0) -> CaseResult:
     """Finite-size theory against simulation: the Fig. 1d band within a run and the finite-M test error.
 
     Band coverage (judged: ``mftheory.within_run_band``, the nonlinear rest, the tilt and the degree-2 part the
@@ -78,6 +77,11 @@ def finite_width(scale: Scale, out: pathlib.Path, seed: int = 0):
         checks.append(Check("finite_width", f"test error, frozen init (t={step}; with the feedback: case "
                             "finite_size)", e_th, float(sim.test_error[j]), 3 * math.sqrt(e_th / n_test),
                             informational=True))
+    return CaseResult(checks, {"band": band, "cov": cov, "fw": fw, "scale": scale, "setup": setup, "sim": sim, "sol": sol, "t_sat": t_sat})
+
+
+def draw_finite_width(data):
+    band, cov, fw, scale, setup, sim, sol, t_sat = data["band"], data["cov"], data["fw"], data["scale"], data["setup"], data["sim"], data["sol"], data["t_sat"]
     fig, ax = new_figure(1, 2, figsize=(11, 4))
     sat = t_sat >= 1
     ax[0].plot(t_sat[sat], np.abs(sim.x_par[sat]), ",", alpha=0.4, label="training examples")
@@ -93,7 +97,7 @@ def finite_width(scale: Scale, out: pathlib.Path, seed: int = 0):
     ax[1].set(xscale="log", yscale="log", xlabel="t", title="test error")
     ax[1].legend(fontsize=7)
     fig.suptitle(f"finite width ({scale.name}): M={setup.M}, N={scale.N}, d={setup.d}")
-    return checks, save_case_figure(fig, out, "finite_width")
+    return fig
 
 
 def measured_memorized_margin(setup, N: int, steps: int, seed: int, n_fresh: int = 200_000):
@@ -110,7 +114,7 @@ def measured_memorized_margin(setup, N: int, steps: int, seed: int, n_fresh: int
     return float(train.mean() - test.mean()), float(math.sqrt(train.var() / N + test.var() / n_fresh))
 
 
-def finite_sample(scale: Scale, out: pathlib.Path, seed: int = 0):
+def finite_sample(scale: Scale, seed: int = 0) -> CaseResult:
     """Finite-N memorization: training examples get satisfied below x*(t), by S(t)/kappa(t), S the self term of
     the empirical average summed over time (derivations/finite_sample.py).
 
@@ -167,6 +171,11 @@ def finite_sample(scale: Scale, out: pathlib.Path, seed: int = 0):
         checks.append(Check("finite_sample", f"memorized margin, mean over the training examples, t={scale.steps}, "
                             f"N={N} (GD +- {margin_se:.1g})", float(pred.memorized_mean[-1]), margin, 0.0,
                             informational=True))
+    return CaseResult(checks, {"R_MAX": R_MAX, "runs": runs, "scale": scale, "setup": setup, "sizes": sizes, "sol": sol, "t_max": t_max})
+
+
+def draw_finite_sample(data):
+    R_MAX, runs, scale, setup, sizes, sol, t_max = data["R_MAX"], data["runs"], data["scale"], data["setup"], data["sizes"], data["sol"], data["t_max"]
     fig, ax = new_figure(1, 2, figsize=(11, 4))
     edges = np.unique(np.geomspace(2, scale.steps + 1, 14).astype(int))
     for i, N in enumerate(sizes):
@@ -195,10 +204,10 @@ def finite_sample(scale: Scale, out: pathlib.Path, seed: int = 0):
     ax[1].set(xscale="log", yscale="log", xlabel="t", title="train f_unsat and onset ratio")
     ax[1].legend(fontsize=6)
     fig.suptitle(f"finite sample ({scale.name}): M={setup.M}, d={setup.d}")
-    return checks, save_case_figure(fig, out, "finite_sample")
+    return fig
 
 
-def finite_sample_scaling(scale: Scale, out: pathlib.Path, seed: int = 0):
+def finite_sample_scaling(scale: Scale, seed: int = 0) -> CaseResult:
     """The training f_unsat at finite N: mean field (no N dependence) against the memorization-corrected map
     (mftheory.finite_size.finite_sample), for N = N_max/16 ... N_max, three seeds each, at the step t_e where
     the onset ratio R(t) of the smallest N reaches 1 (beyond it the first-order self term overshoots).
@@ -239,6 +248,11 @@ def finite_sample_scaling(scale: Scale, out: pathlib.Path, seed: int = 0):
                      informational=True),
                Check("finite_sample_scaling", "residual reduction, mean |sim - corrected| / |sim - mean field|", 0.0,
                      float(res_corr.mean() / res_mf.mean()), 0.0, informational=True)]
+    return CaseResult(checks, {"Ns": Ns, "res_corr": res_corr, "res_mf": res_mf, "scale": scale, "setup": setup, "slope_corr": slope_corr, "slope_mf": slope_mf, "t_e": t_e})
+
+
+def draw_finite_sample_scaling(data):
+    Ns, res_corr, res_mf, scale, setup, slope_corr, slope_mf, t_e = data["Ns"], data["res_corr"], data["res_mf"], data["scale"], data["setup"], data["slope_corr"], data["slope_mf"], data["t_e"]
     fig, ax = new_figure(figsize=(6, 4))
     ax.plot(Ns, res_mf, "o-", label=f"|sim - mean field| (slope {slope_mf:.2f})")
     ax.plot(Ns, res_corr, "s-", label=f"|sim - memorization-corrected| (slope {slope_corr:.2f})")
@@ -246,10 +260,10 @@ def finite_sample_scaling(scale: Scale, out: pathlib.Path, seed: int = 0):
     ax.set(xscale="log", yscale="log", xlabel="N", ylabel=f"train f_unsat residual at t={t_e}",
            title=f"finite-N residual ({scale.name}): M={setup.M}, d={setup.d}")
     ax.legend(fontsize=7)
-    return checks, save_case_figure(fig, out, "finite_sample_scaling")
+    return fig
 
 
-def mislabel_onset(scale: Scale, out: pathlib.Path, seed: int = 0):
+def mislabel_onset(scale: Scale, seed: int = 0) -> CaseResult:
     """Mislabels bring overfitting earlier: with a fraction eps of flipped labels the mean-field drive stalls at
     the fixed point while the self term keeps growing, so the onset ratio R(t) reaches 1 sooner
     (mftheory.finite_size.finite_sample on the eps mean field). For eps = 0 and eps = 0.05, at N = N_max / 4:
@@ -279,6 +293,11 @@ def mislabel_onset(scale: Scale, out: pathlib.Path, seed: int = 0):
                          3 * standard_error + abs(f_corr - f_mf)),
                    Check("mislabel_onset", f"train f_unsat vs mean field at the onset, eps={eps}", f_mf, f_sim, 0.0,
                          relative=True, informational=True)]
+    return CaseResult(checks, {"N": N, "results": results, "scale": scale})
+
+
+def draw_mislabel_onset(data):
+    N, results, scale = data["N"], data["results"], data["scale"]
     fig, ax = new_figure(figsize=(6, 4))
     for i, (eps, t_of, f_sim, f_mf, f_corr) in enumerate(results):
         setup = scale.setup(label_noise=eps)
@@ -291,10 +310,10 @@ def mislabel_onset(scale: Scale, out: pathlib.Path, seed: int = 0):
     ax.set(xscale="log", yscale="log", xlabel="t", ylabel="train f_unsat",
            title=f"mislabels and the onset of overfitting ({scale.name}), N={N}")
     ax.legend(fontsize=7)
-    return checks, save_case_figure(fig, out, "mislabel_onset")
+    return fig
 
 
-def tilt(scale: Scale, out: pathlib.Path, seed: int = 0, seeds: int = 3):
+def tilt(scale: Scale, seed: int = 0, seeds: int = 3) -> CaseResult:
     """The tilt of the effective teacher (1/M) sum_i a_i w_i against w*, simulated with one fixed training set and
     with fresh data at every step, against ``mftheory.tilt`` (the loss's feedback) and its frozen-init limit.
 
@@ -323,6 +342,11 @@ def tilt(scale: Scale, out: pathlib.Path, seed: int = 0, seeds: int = 3):
             checks.append(Check("tilt", f"rms angle, {sample} sample, frozen init (t={step})",
                                 float(pred.angle_frozen[step]), float(rms[j]), 0.0, relative=True,
                                 informational=True))
+    return CaseResult(checks, {"curves": curves, "scale": scale, "seeds": seeds, "setup": setup})
+
+
+def draw_tilt(data):
+    curves, scale, seeds, setup = data["curves"], data["scale"], data["seeds"], data["setup"]
     fig, ax = new_figure(1, 2, figsize=(11, 4))
     for a, (sample, (rec, rms, pred)) in zip(ax, curves.items()):
         a.plot(rec[1:], rms[1:], "o", ms=4, label=f"simulation, rms over {seeds} seeds")
@@ -335,10 +359,10 @@ def tilt(scale: Scale, out: pathlib.Path, seed: int = 0, seeds: int = 3):
         a.legend(fontsize=7)
     fig.suptitle(f"tilt of the effective teacher ({scale.name}): M={setup.M}, d={setup.d}, eta={setup.eta:g}",
                  fontsize=10)
-    return checks, save_case_figure(fig, out, "tilt")
+    return fig
 
 
-def finite_size(scale: Scale, out: pathlib.Path, seed: int = 0, seeds: int = 3):
+def finite_size(scale: Scale, seed: int = 0, seeds: int = 3) -> CaseResult:
     """``mftheory.finite_size.predict`` against simulation: the test error over time with fresh data at every
     step (finite M only) and with one fixed training set of N/4, N and 4N examples (16x), and for the fixed sets
     the training f_unsat and train error.
@@ -402,6 +426,11 @@ def finite_size(scale: Scale, out: pathlib.Path, seed: int = 0, seeds: int = 3):
                      informational=True),
                Check("finite_size", "same, frozen init law against the nodes' contributions added as if independent",
                      frozen, float(np.mean(separate)), 0.0, relative=True, informational=True)]
+    return CaseResult(checks, {"record": record, "runs": runs, "scale": scale, "seeds": seeds, "setup": setup, "sol": sol})
+
+
+def draw_finite_size(data):
+    record, runs, scale, seeds, setup, sol = data["record"], data["runs"], data["scale"], data["seeds"], data["setup"], data["sol"]
     fig, ax = new_figure(1, 2, figsize=(11, 4))
     shown = slice(1, scale.steps + 1)
     for i, (label, (sims, pred, online)) in enumerate(runs.items()):
@@ -427,7 +456,21 @@ def finite_size(scale: Scale, out: pathlib.Path, seed: int = 0, seeds: int = 3):
     for a in ax:
         a.legend(fontsize=6)
     fig.suptitle(f"finite size ({scale.name}): M={setup.M}, d={setup.d}, {seeds} seeds per curve", fontsize=10)
-    return checks, save_case_figure(fig, out, "finite_size")
+    return fig
+
+
+def signed_kink_density(setup, a, W, X, window: float = 0.01) -> float:
+    """sum over the nodes i and the unsatisfied examples mu of sign(a_i y_mu) delta(z_i,mu), per node and per
+    example, from the share of the pairs with |z_i,mu| < ``window`` (y = sign(x_1); z = w_i . x / sqrt d). A node's
+    kink crossings change its step by a_i y_mu x_mu per example: with this density negative they pull a change of
+    w_i along random directions back, positive they grow it. With fresh examples the mean field gives 0 (given
+    z = 0, y u is odd in x_par)."""
+    y = np.where(X[:, 0] >= 0, 1.0, -1.0)
+    Z = X @ W.T / math.sqrt(setup.d)
+    unsat = y * (setup.alpha / setup.M) * (np.where(Z > 0, Z, setup.slope * Z) @ a) < setup.h
+    near = np.abs(Z[unsat]) < window
+    signs = np.sign(a[None, :] * y[unsat, None])
+    return float(np.sum(signs * near) / (2 * window * len(y) * setup.M))
 
 
 def _probe_deposit(setup, a, W, probes):
@@ -465,8 +508,8 @@ def _retention(initial, later):
     return ratio(np.arange(n)), float(math.sqrt((n - 1) / n * np.sum((leave_one_out - leave_one_out.mean()) ** 2)))
 
 
-def propagator(scale: Scale, out: pathlib.Path, seed: int = 0, n_probes: int = 20, n_fresh: int = 200_000,
-               probe_margin: float = 0.1):
+def propagator(scale: Scale, seed: int = 0, n_probes: int = 20, n_fresh: int = 200_000,
+               probe_margin: float = 0.1) -> CaseResult:
     """The propagator of a degree-2 part of F along x_perp under the hinge's feedback
     (``mftheory.finite_size.degree2_propagator``: the threshold's pull-back and the nodes' growth, as
     ``rest_feedback`` carries the init's part and the training sample's deposits) against perturb-and-follow
@@ -486,7 +529,8 @@ def propagator(scale: Scale, out: pathlib.Path, seed: int = 0, n_probes: int = 2
     (:func:`mftheory.validate.perturbation.follow_perturbation`, ``hinge="base"``), against the propagator's growth
     alone (``growth_only``), judged with the same tolerance; and, reported, with the nodes' kink crossings also
     switched off (``kinks="base"``). What the kinks do to a fixed set's deposits, against fresh data, is what these
-    rows isolate."""
+    rows isolate; reported beside them, the signed density of the unsatisfied examples at the nodes' kinks
+    (:func:`signed_kink_density`), which sets the kinks' share at first order."""
     setup = scale.setup()
     start = max(scale.steps // 3, 1)
     horizons = sorted({max(scale.steps // 10, 1), scale.steps // 3, 2 * scale.steps // 3})
@@ -507,6 +551,10 @@ def propagator(scale: Scale, out: pathlib.Path, seed: int = 0, n_probes: int = 2
             data = {"X": X, "y": np.where(X[:, 0] >= 0, 1.0, -1.0)}
         base = simulate(setup, steps=start, seed=seed, n_test=0, record_steps=[0, start], **data)
         a, W = base.a_final, base.W_final
+        examples = data["X"] if not online else np.random.default_rng([seed, 13]).standard_normal((scale.N, setup.d))
+        checks.append(Check("propagator", f"signed density of the unsatisfied {'training' if not online else 'fresh'} "
+                                          f"examples at the nodes' kinks, t = {start}", 0.0,
+                            signed_kink_density(setup, a, W, examples), 0.0, informational=True))
         da, dW = _probe_deposit(setup, a, W, probes)
         scale_factor = probe_margin / np.mean(f(a + da, W + dW, probes) - f(a, W, probes))
         a_p, W_p = a + scale_factor * da, W + scale_factor * dW
@@ -539,7 +587,12 @@ def propagator(scale: Scale, out: pathlib.Path, seed: int = 0, n_probes: int = 2
                     checks.append(Check("propagator", f"the same, nodes' kinks also as unperturbed, {sample} sample, "
                                                       f"{T} steps", predicted, mean, 0.0, informational=True))
                 growth_rows.setdefault((sample, kinks), []).append((T, mean, se))
-    fig, ax = new_figure(1, 1, figsize=(6, 4))
+    return CaseResult(checks, {"curves": curves, "growth_rows": growth_rows, "n_probes": n_probes, "scale": scale, "setup": setup, "start": start, "theory": theory})
+
+
+def draw_propagator(data):
+    curves, growth_rows, n_probes, scale, setup, start, theory = data["curves"], data["growth_rows"], data["n_probes"], data["scale"], data["setup"], data["start"], data["theory"]
+    fig, ax = new_figure(1, 1, figsize=(10, 4.5))
     shown = np.arange(len(theory.t))
     ax.plot(shown, theory.retention[:, 0], "-", color="C0", label="theory: pull-back and growth")
     ax.plot(shown, theory.growth_only[:, 0], "--", color="C1", label="theory: growth only")
@@ -555,5 +608,5 @@ def propagator(scale: Scale, out: pathlib.Path, seed: int = 0, n_probes: int = 2
                         label=f"{sample}, no hinge flips" + (", no kink crossings" if kinks == "base" else ""))
     ax.set(xlabel=f"GD steps after the deposit at t = {start}", ylabel="degree-2 amplitude / at deposit",
            title=f"propagator of F's degree-2 part ({scale.name}): M={setup.M}, d={setup.d}, N={scale.N}")
-    ax.legend(fontsize=7)
-    return checks, save_case_figure(fig, out, "propagator")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    return fig

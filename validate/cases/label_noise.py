@@ -3,7 +3,6 @@ train/test errors against time (every error there is a finite-size effect)."""
 from __future__ import annotations
 
 import math
-import pathlib
 
 import numpy as np
 
@@ -14,13 +13,13 @@ from mftheory.validate.figures import new_figure
 from mftheory.validate.simulator import simulate, slope_along_teacher
 
 
-from mftheory.validate.cases.common import Scale, save_case_figure, seed_mean
+from mftheory.validate.cases.common import CaseResult, Scale, seed_mean
 
 # relative: a fixed-point kappa off by this much fails the label_noise row
 LABEL_NOISE_RESOLUTION = 0.05
 
 
-def overfitting(scale: Scale, out: pathlib.Path, seed: int = 0):
+def overfitting(scale: Scale, seed: int = 0) -> CaseResult:
     """Train and test error against time (paper Fig. 3): both vanish in the mean-field limit, so every error
     here is a finite-size effect. Checked: the training f_unsat before memorization sets in (t = T/10, tolerance
     as in fig1). Reported: the train/test errors, the late gap between the mean-field f_unsat and the training
@@ -47,6 +46,12 @@ def overfitting(scale: Scale, out: pathlib.Path, seed: int = 0):
                     informational=True),
               Check("overfitting", f"train error (t={T})", 0.0, float(sim.train_error[-1]), 0.0, informational=True),
               Check("overfitting", f"test error (t={T})", 0.0, float(sim.test_error[-1]), 0.0, informational=True)]
+    return CaseResult(checks, {"sim": sim, "sol": sol, "memo": memo, "N": N})
+
+
+def draw_overfitting(data):
+    sim, sol, memo, N = data["sim"], data["sol"], data["memo"], data["N"]
+    setup = sol.setup
     fig, ax = new_figure(figsize=(6, 4))
     ax.plot(sim.record_steps, sim.train_error, "o-", ms=3, label="train error")
     ax.plot(sim.record_steps, sim.test_error, "s-", ms=3, label="test error")
@@ -57,7 +62,7 @@ def overfitting(scale: Scale, out: pathlib.Path, seed: int = 0):
         ax.axvline(memo.onset, color="grey", lw=0.8, ls=":", label=f"predicted onset (t={memo.onset})")
     ax.set(xscale="symlog", yscale="log", xlabel="t", title=f"overfitting, N={N}, d={setup.d}")
     ax.legend(fontsize=7)
-    return checks, save_case_figure(fig, out, "overfitting")
+    return fig
 
 
 def _fresh_slope(sim, setup, seed):
@@ -65,7 +70,7 @@ def _fresh_slope(sim, setup, seed):
     return slope_along_teacher(sim, np.random.default_rng(seed).standard_normal((4000, setup.d)))
 
 
-def label_noise(scale: Scale, out: pathlib.Path, seed: int = 0, seeds: int = 4):
+def label_noise(scale: Scale, seed: int = 0, seeds: int = 4) -> CaseResult:
     """gamma stalls at the label-noise fixed point: kappa_t -> h / x*_fp. The simulated kappa is the slope of
     f along x_par on fresh points (least squares), so it uses no theory formula; the mean over ``seeds`` runs
     (each its own init, training set and label flips). Tolerance (relative): 3 standard errors of that mean, from
@@ -85,17 +90,23 @@ def label_noise(scale: Scale, out: pathlib.Path, seed: int = 0, seeds: int = 4):
                     relative=True),
               Check("label_noise", f"mean-field kappa(t={steps}) reaches the fixed point", fp.kappa,
                     float(sol.kappa[-1]), 0.05, relative=True, theory_only=True)]
+    return CaseResult(checks, {"sol": sol, "fixed_point": fp, "eps": eps, "steps": steps, "seeds": seeds,
+                               "kappa": kappa_sim, "kappa_se": kappa_se})
+
+
+def draw_label_noise(data):
+    sol, fp, steps, seeds = data["sol"], data["fixed_point"], data["steps"], data["seeds"]
     fig, ax = new_figure(figsize=(6, 4))
     ax.plot(sol.t, sol.kappa, label="mean-field kappa(t)")
     ax.axhline(fp.kappa, color="k", ls=":", label=f"fixed point ({fp.method})")
-    ax.errorbar([steps], [kappa_sim], yerr=[kappa_se], fmt="o", capsize=3,
+    ax.errorbar([steps], [data["kappa"]], yerr=[data["kappa_se"]], fmt="o", capsize=3,
                 label=f"simulation (slope of f on fresh points, mean of {seeds} seeds +- se)")
-    ax.set(xscale="symlog", xlabel="t", ylabel="kappa", title=f"label noise eps={eps}")
+    ax.set(xscale="symlog", xlabel="t", ylabel="kappa", title=f"label noise eps={data['eps']}")
     ax.legend(fontsize=7)
-    return checks, save_case_figure(fig, out, "label_noise")
+    return fig
 
 
-def label_noise_small(scale: Scale, out: pathlib.Path, seed: int = 0):
+def label_noise_small(scale: Scale, seed: int = 0) -> CaseResult:
     """Small mislabel fraction eps: the first-order slowdown kappa_eps(t) = kappa_0(t) + eps dkappa/deps
     (mftheory.label_noise_expansion) and the fixed point's series x* = sqrt(2 eps)(1 + 3 eps/4).
 
@@ -123,11 +134,17 @@ def label_noise_small(scale: Scale, out: pathlib.Path, seed: int = 0):
               Check("label_noise_small", "fixed-point kappa, series vs exact (eps = 0.05)",
                     fp_series.kappa_fixed_point, label_noise_fixed_point(fp_setup).kappa, 0.0, relative=True,
                     informational=True, theory_only=True)]
+    return CaseResult(checks, {"expansion": expansion, "exact": exact, "eps": eps, "slopes": slopes,
+                               "steps": scale.steps, "scale_name": scale.name})
+
+
+def draw_label_noise_small(data):
+    expansion, exact, eps, slopes = data["expansion"], data["exact"], data["eps"], data["slopes"]
     fig, ax = new_figure(figsize=(6, 4))
     ax.plot(expansion.t, expansion.kappa_clean, "k", label="kappa, eps = 0")
     ax.plot(expansion.t, exact, label=f"kappa, eps = {eps} (exact map)")
     ax.plot(expansion.t, expansion.kappa_first_order, "--", label="first order in eps")
-    ax.plot([scale.steps] * 2, slopes, "o", label="simulation (fresh-point slope, mean of 3 seeds), eps = 0 and eps")
-    ax.set(xscale="symlog", xlabel="t", ylabel="kappa", title=f"small label noise ({scale.name})")
+    ax.plot([data["steps"]] * 2, slopes, "o", label="simulation (fresh-point slope, mean of 3 seeds), eps = 0 and eps")
+    ax.set(xscale="symlog", xlabel="t", ylabel="kappa", title=f"small label noise ({data['scale_name']})")
     ax.legend(fontsize=7)
-    return checks, save_case_figure(fig, out, "label_noise_small")
+    return fig

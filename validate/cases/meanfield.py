@@ -2,7 +2,6 @@
 variant, judged on gradient descent extrapolated to an infinite training set."""
 from __future__ import annotations
 
-import pathlib
 
 import numpy as np
 
@@ -13,7 +12,7 @@ from mftheory.validate.extrapolation import SampleSizeRuns, sample_size_runs
 from mftheory.validate.figures import new_figure
 
 
-from mftheory.validate.cases.common import Scale, measured_gamma_plus, save_case_figure
+from mftheory.validate.cases.common import CaseResult, Scale, measured_gamma_plus
 
 
 GAMMA_RESOLUTION = 0.07      # relative, on gamma_+
@@ -54,20 +53,24 @@ def meanfield_checks(case: str, runs: SampleSizeRuns, sol) -> list[Check]:
     return checks
 
 
-def fig1(scale: Scale, out: pathlib.Path, seed: int = 0):
+def fig1(scale: Scale, seed: int = 0) -> CaseResult:
     """The paper's Fig. 1: node trajectories, gamma(t), and the satisfaction times t_sat against x*(t); judged by
-    :func:`meanfield_checks`."""
+    :func:`meanfield_checks`. Data: ``sim`` (one run at 2N), ``sol`` (the mean field), ``scale``."""
     setup = scale.setup()
     runs = sample_size_runs(setup, scale.N, scale.steps, seed)
     sim = runs.large[0]     # the figure shows one run at 2N
     sol = meanfield(setup, scale.steps)
-    t = sim.record_steps
-    last = -1
     checks = meanfield_checks("fig1", runs, sol)
+    checks.append(Check("fig1", f"test error (t={sim.record_steps[-1]})", 0.0, float(sim.test_error[-1]), 0.0,
+                        informational=True))
+    return CaseResult(checks, {"sim": sim, "sol": sol, "scale": scale})
+
+
+def draw_fig1(data):
+    sim, sol, scale = data["sim"], data["sol"], data["scale"]
+    setup, t = sol.setup, sim.record_steps
     gp = measured_gamma_plus(sim)
     a_th, w_th = sol.node(sim.a[0], sim.w_par[0])
-    checks.append(Check("fig1", f"test error (t={t[last]})", 0.0, float(sim.test_error[last]), 0.0, informational=True))
-
     fig, ax = new_figure(2, 2, figsize=(11, 8))
     for i in range(10):
         ax[0, 0].plot(sol.t, a_th[:, i], color=f"C{i}", lw=1)
@@ -91,10 +94,10 @@ def fig1(scale: Scale, out: pathlib.Path, seed: int = 0):
     ax[1, 1].set(xscale="log", xlabel="t_sat", ylabel="|x_par|", title="(d) satisfaction times", ylim=(0, 3))
     ax[1, 1].legend(fontsize=7)
     fig.suptitle(f"fig1 ({scale.name}): M={setup.M}, N={scale.N}, d={setup.d}, eta={setup.eta:g}")
-    return checks, save_case_figure(fig, out, "fig1")
+    return fig
 
 
-def rich_lazy(scale: Scale, out: pathlib.Path, seed: int = 0):
+def rich_lazy(scale: Scale, seed: int = 0) -> CaseResult:
     """Alignment E[w_par^2]/E|w|^2 and relative parameter change across alpha/(h sqrt d), lazy to rich.
 
     The simulated alignment is extrapolated to N -> infinity (:mod:`mftheory.validate.extrapolation`, runs at N/4
@@ -105,8 +108,7 @@ def rich_lazy(scale: Scale, out: pathlib.Path, seed: int = 0):
     5, is not small against h); a tolerance wide enough to cover it (the former 3 alignment / sqrt(M)) could not
     fail.
     """
-    checks = []
-    fig, ax = new_figure(1, 2, figsize=(11, 4))
+    checks, shown = [], []
     alphas = [0.1, 1.0, 10.0, 100.0]
     steps = scale.steps
     for i, alpha in enumerate(alphas):
@@ -119,6 +121,15 @@ def rich_lazy(scale: Scale, out: pathlib.Path, seed: int = 0):
         theory = float(sol.alignment[-1])
         checks.append(Check("rich_lazy", f"alignment (alpha={alpha:g}; GD +- {float(align_se):.1g})", theory,
                             float(align_sim), 0.0, informational=True))
+        shown.append((sim, sol))
+    return CaseResult(checks, {"runs": shown})
+
+
+def draw_rich_lazy(data):
+    """Per alpha (one run and its mean field): node trajectories and the alignment."""
+    fig, ax = new_figure(1, 2, figsize=(11, 4))
+    for i, (sim, sol) in enumerate(data["runs"]):
+        setup = sol.setup
         a_th, w_th = sol.node(sim.a[0][:5], sim.w_par[0][:5])
         ax[0].plot(a_th[:, :5], w_th[:, :5], color=f"C{i}", lw=1)
         ax[0].plot(sim.a[:, :5], sim.w_par[:, :5], "o", color=f"C{i}", ms=2)
@@ -128,40 +139,49 @@ def rich_lazy(scale: Scale, out: pathlib.Path, seed: int = 0):
     ax[0].set(xlabel="a", ylabel="w_par", title="node trajectories (lines: theory)")
     ax[1].set(xscale="symlog", xlabel="t", ylabel="alignment", title="alignment with w*")
     ax[1].legend(fontsize=7)
-    return checks, save_case_figure(fig, out, "rich_lazy")
+    return fig
 
 
-def _gamma_plus_across(case: str, field: str, values, scale: Scale, out: pathlib.Path, seed: int):
+def _gamma_plus_across(case: str, field: str, values, scale: Scale, seed: int) -> CaseResult:
     """gamma_+ from simulation (extrapolated to N -> infinity from N/4 and N) against theory for setups differing
     in one field; tolerance as in :func:`meanfield_checks`."""
-    checks = []
-    fig, ax = new_figure(figsize=(6, 4))
+    checks, shown = [], []
     for i, value in enumerate(values):
         setup = scale.setup(**{field: value})
         runs = sample_size_runs(setup, scale.N // 2, scale.steps, seed + 10 * i, n_test=0)
         sim = runs.large[0]
         sol = meanfield(setup, scale.steps)
-        gp = measured_gamma_plus(sim)
         gamma, gamma_se = runs.extrapolate(measured_gamma_plus)
         checks.append(Check(case, f"gamma_plus {value} (t={scale.steps})", float(sol.gamma_plus[-1]),
                             float(gamma[-1]), 3 * float(gamma_se[-1]) + 1.0 / setup.M))
+        shown.append((value, sim, sol))
+    return CaseResult(checks, {"case": case, "runs": shown})
+
+
+def _draw_gamma_plus_across(data):
+    fig, ax = new_figure(figsize=(6, 4))
+    for i, (value, sim, sol) in enumerate(data["runs"]):
+        gp = measured_gamma_plus(sim)
         ax.plot(sol.t[1:], sol.gamma_plus[1:], color=f"C{i}", label=f"theory {value}")
         ax.plot(sim.record_steps[1:], gp[1:], "o", color=f"C{i}", ms=3, label=f"simulation {value}")
-    ax.set(xscale="log", xlabel="t", ylabel="gamma_+", title=case.replace("_", " "))
+    ax.set(xscale="log", xlabel="t", ylabel="gamma_+", title=data["case"].replace("_", " "))
     ax.legend(fontsize=7)
-    return checks, save_case_figure(fig, out, case)
+    return fig
 
 
-def data_laws(scale: Scale, out: pathlib.Path, seed: int = 0):
+def data_laws(scale: Scale, seed: int = 0) -> CaseResult:
     """Gaussian vs sphere data: the same (a, w_par) curves, a different speed gamma(t). Tolerance on gamma_+
     as in fig1."""
-    return _gamma_plus_across("data_laws", "data", ("gaussian", "sphere"), scale, out, seed)
+    return _gamma_plus_across("data_laws", "data", ("gaussian", "sphere"), scale, seed)
 
 
-def losses(scale: Scale, out: pathlib.Path, seed: int = 0):
+def losses(scale: Scale, seed: int = 0) -> CaseResult:
     """Quadratic hinge and logistic: gamma_+ from simulation against their mean-field predictions; tolerance
     as in fig1 (for the logistic loss every example keeps a weight, f_U is taken as the fraction with y f < h)."""
-    return _gamma_plus_across("losses", "loss", ("quadratic_hinge", "logistic"), scale, out, seed)
+    return _gamma_plus_across("losses", "loss", ("quadratic_hinge", "logistic"), scale, seed)
+
+
+draw_data_laws = draw_losses = _draw_gamma_plus_across
 
 
 def user_variant_setup(scale: Scale) -> Setup:
@@ -176,7 +196,7 @@ def user_variant_setup(scale: Scale) -> Setup:
                        loss=Loss("cubic_hinge", sp.Max(0, S.h - S.z) ** 3 / 3))
 
 
-def user_variant(scale: Scale, out: pathlib.Path, seed: int = 0):
+def user_variant(scale: Scale, seed: int = 0) -> CaseResult:
     """A user's own activation and loss carried end to end: derived and compiled from the setup, predicted, and
     simulated from the expressions' own definition (validate._variant_kernels); judged by the checks of fig1
     (:func:`meanfield_checks`, same tolerances)."""
@@ -186,6 +206,12 @@ def user_variant(scale: Scale, out: pathlib.Path, seed: int = 0):
     sim = runs.large[0]
     sol = meanfield(setup, scale.steps)
     checks = meanfield_checks("user_variant", runs, sol)
+    return CaseResult(checks, {"sim": sim, "sol": sol, "scale": scale})
+
+
+def draw_user_variant(data):
+    sim, sol, scale = data["sim"], data["sol"], data["scale"]
+    setup = sol.setup
     fig, ax = new_figure(1, 2, figsize=(11, 4))
     ax[0].plot(sol.t[1:], sol.gamma_plus[1:], label="theory gamma_+")
     ax[0].plot(sim.record_steps[1:], measured_gamma_plus(sim)[1:], "o", ms=3, label="simulation log P_+")
@@ -197,4 +223,4 @@ def user_variant(scale: Scale, out: pathlib.Path, seed: int = 0):
         a.legend(fontsize=7)
     fig.suptitle(f"user variant ({scale.name}): sigma = max(z,0) + z/2, cubic hinge; M={setup.M}, N={scale.N}, "
                  f"d={setup.d}", fontsize=10)
-    return checks, save_case_figure(fig, out, "user_variant")
+    return fig

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import pathlib
 
 import numpy as np
 
 from mftheory.quadratic import QuadraticSetup, long_time, thresholds
-from mftheory.validate.checks import Check
-from mftheory.validate.figures import new_figure, save_figure
+from mftheory.validate.checks import CaseResult, Check
+from mftheory.validate.figures import new_figure
 from mftheory.validate.quadratic.simulator import simulate_many
 
 
@@ -108,24 +107,30 @@ def _alpha_checks(case, setup, qs, seed, label, keep_runs=False, time_scale=1.0)
     return (checks, rows, grouped) if keep_runs else (checks, rows)
 
 
-def quadratic_alpha(scale, out: pathlib.Path, seed: int = 0):
+def quadratic_alpha(scale, seed: int = 0) -> CaseResult:
     """Test error (MSE) and in-sample error of gradient descent's long-time state against alpha, at
     lambda = 0.5, 0.1, 0.05, kappa = 0.7, kappa* = 0.5, GOE data. Tolerances: module docstring (3 standard errors
     over the seeds plus the dropped O(1/d) terms)."""
     qs = quadratic_scale(scale)
-    fig, ax = new_figure(1, 2, figsize=(11, 4))
     grid = np.linspace(0.05, max(qs.alphas) * 1.1, 60)
-    checks = []
-    for k, lam in enumerate(qs.lambdas):
+    checks, curves = [], []
+    for lam in qs.lambdas:
         setup = QuadraticSetup(qs.kappa, qs.kappa_star, lam, d=qs.d)
         rows_checks, rows = _alpha_checks("quadratic_alpha", setup, qs, seed, f"lambda={lam}")
         checks += rows_checks
-        curve = long_time(setup, grid)
+        curves.append((lam, long_time(setup, grid), rows, [c for c in rows_checks
+                                                           if c.quantity.startswith("in-sample")]))
+    return CaseResult(checks, {"qs": qs, "grid": grid, "curves": curves})
+
+
+def draw_quadratic_alpha(data):
+    qs, grid = data["qs"], data["grid"]
+    fig, ax = new_figure(1, 2, figsize=(11, 4))
+    for k, (lam, curve, rows, ins) in enumerate(data["curves"]):
         ax[0].plot(grid, curve.mse, color=f"C{k}", label=f"theory, lambda={lam}")
         ax[0].errorbar([r[0] for r in rows], [r[1] for r in rows], yerr=[r[2] for r in rows], fmt="o",
                        color=f"C{k}", label=f"GD, d={qs.d}")
         ax[1].plot(grid, curve.in_sample_error, color=f"C{k}")
-        ins = [c for c in rows_checks if c.quantity.startswith("in-sample")]
         ax[1].plot([float(c.quantity.rsplit("=", 1)[1]) for c in ins], [c.simulation for c in ins], "o",
                    color=f"C{k}")
     ax[0].set(xlabel="alpha = n / d^2", ylabel="MSE = ||Z - Z*||^2 / d", yscale="log",
@@ -134,10 +139,10 @@ def quadratic_alpha(scale, out: pathlib.Path, seed: int = 0):
     ax[0].legend(fontsize=7)
     fig.suptitle(f"quadratic network, kappa={qs.kappa}, kappa*={qs.kappa_star}, {qs.seeds} seeds per point",
                  fontsize=10)
-    return checks, save_figure(fig, out / "quadratic_alpha.png")
+    return fig
 
 
-def quadratic_gaussian_inputs(scale, out: pathlib.Path, seed: int = 0):
+def quadratic_gaussian_inputs(scale, seed: int = 0) -> CaseResult:
     """The theory derived for GOE inputs, for X = (x x^T - I)/sqrt(d), x Gaussian, at lambda = 0.1. Both laws have
     the same second moments and the d -> infinity limit is expected to be the same (universality), but far more
     slowly: Tr(X_k Z) is a Gaussian quadratic form whose excess kurtosis 12 Tr Z^4 / (Tr Z^2)^2 is of order one at
@@ -169,6 +174,11 @@ def quadratic_gaussian_inputs(scale, out: pathlib.Path, seed: int = 0):
     checks.append(Check("quadratic_gaussian_inputs", f"excess kurtosis of Tr(X Z) at the learned Z, d={qs.d}, "
                         f"alpha={qs.alphas[0]} (GOE: 0)", 0.0, kurtosis, 0.0, informational=True))
     grid = np.linspace(0.05, max(qs.alphas) * 1.1, 60)
+    return CaseResult(checks, {"grid": grid, "qs": qs, "rows": rows})
+
+
+def draw_quadratic_gaussian_inputs(data):
+    grid, qs, rows = data["grid"], data["qs"], data["rows"]
     fig, ax = new_figure(1, 1)
     setup = QuadraticSetup(qs.kappa, qs.kappa_star, 0.1, d=qs.d, data="gaussian")
     ax.plot(grid, long_time(setup, grid).mse, label="theory (GOE derivation)")
@@ -177,10 +187,10 @@ def quadratic_gaussian_inputs(scale, out: pathlib.Path, seed: int = 0):
                     label=f"GD, Gaussian inputs, d={d}")
     ax.set(xlabel="alpha", ylabel="MSE", yscale="log", title="X = (x x^T - I)/sqrt(d), lambda = 0.1")
     ax.legend(fontsize=7)
-    return checks, save_figure(fig, out / "quadratic_gaussian_inputs.png")
+    return fig
 
 
-def quadratic_spectrum(scale, out: pathlib.Path, seed: int = 0):
+def quadratic_spectrum(scale, seed: int = 0) -> CaseResult:
     """The spectrum of Z at long times (lambda = 0.1, alpha = 0.5): the fraction of Z's eigenvalues below five
     points (the atom at zero included) pooled over the seeds, against the theory's (Y's spectrum shifted by
     theta). Tolerance: 3 standard errors over the seeds plus 2/d (eigenvalue counts fluctuate by O(1/d) around
@@ -202,6 +212,11 @@ def quadratic_spectrum(scale, out: pathlib.Path, seed: int = 0):
         mean, se = _mean_se([np.mean(r.eigenvalues < p) for r in runs])
         checks.append(Check("quadratic_spectrum", f"fraction of eigenvalues of Z below {p:.3f}", theory, mean,
                             3 * se + 2.0 / qs.d))
+    return CaseResult(checks, {"alpha": alpha, "pred": pred, "runs": runs, "top": top})
+
+
+def draw_quadratic_spectrum(data):
+    alpha, pred, runs, top = data["alpha"], data["pred"], data["runs"], data["top"]
     fig, ax = new_figure(1, 1)
     grid = np.linspace(1e-3, top * 1.05, 300)
     density, atom = pred.spectrum(0, grid)
@@ -210,10 +225,10 @@ def quadratic_spectrum(scale, out: pathlib.Path, seed: int = 0):
     ax.plot(grid, density / max(1 - atom, 1e-12), label=f"theory (atom at 0: {atom:.3f})")
     ax.set(xlabel="eigenvalue of Z", ylabel="density of the nonzero part", title=f"spectrum of Z, alpha={alpha}")
     ax.legend(fontsize=7)
-    return checks, save_figure(fig, out / "quadratic_spectrum.png")
+    return fig
 
 
-def quadratic_double_descent(scale, out: pathlib.Path, seed: int = 0):
+def quadratic_double_descent(scale, seed: int = 0) -> CaseResult:
     """Label noise Delta = 1 at small lambda (0.02): the test error peaks near the interpolation threshold
     alpha = 1/4 (thresholds().interpolation). Judged: MSE at alpha = 0.15, 0.25, 0.4 and 0.6 (tolerances as in
     ``quadratic_alpha``); the peak's position is reported."""
@@ -228,16 +243,21 @@ def quadratic_double_descent(scale, out: pathlib.Path, seed: int = 0):
     checks.append(Check("quadratic_double_descent", "alpha of the MSE peak (theory) vs interpolation threshold",
                         peak, thresholds(qs.kappa, qs.kappa_star, 1.0).interpolation, 0.0, informational=True,
                         theory_only=True))
+    return CaseResult(checks, {"curve": curve, "grid": grid, "rows": rows})
+
+
+def draw_quadratic_double_descent(data):
+    curve, grid, rows = data["curve"], data["grid"], data["rows"]
     fig, ax = new_figure(1, 1)
     ax.plot(grid, curve.mse, label="theory, lambda=0.02, Delta=1")
     ax.errorbar([r[0] for r in rows], [r[1] for r in rows], yerr=[r[2] for r in rows], fmt="o", label="GD")
     ax.axvline(0.25, color="k", ls=":", label="interpolation threshold 1/4")
     ax.set(xlabel="alpha", ylabel="MSE", title="double descent with label noise")
     ax.legend(fontsize=7)
-    return checks, save_figure(fig, out / "quadratic_double_descent.png")
+    return fig
 
 
-def quadratic_recovery(scale, out: pathlib.Path, seed: int = 0):
+def quadratic_recovery(scale, seed: int = 0) -> CaseResult:
     """Near perfect recovery at small lambda (0.01): the convex estimator's threshold (thresholds().recovery_psd,
     about 0.42 at kappa* = 0.5) separates an O(1) test error from one of order lambda^2. Judged: MSE at alpha =
     0.3, 0.5 and 0.7 (tolerances as in ``quadratic_alpha``)."""
@@ -248,6 +268,11 @@ def quadratic_recovery(scale, out: pathlib.Path, seed: int = 0):
     checks, rows = _alpha_checks("quadratic_recovery", setup, local, seed, "lambda=0.01")
     grid = np.linspace(0.1, 0.8, 60)
     limits = thresholds(qs.kappa, qs.kappa_star)
+    return CaseResult(checks, {"grid": grid, "limits": limits, "rows": rows, "setup": setup})
+
+
+def draw_quadratic_recovery(data):
+    grid, limits, rows, setup = data["grid"], data["limits"], data["rows"], data["setup"]
     fig, ax = new_figure(1, 1)
     ax.plot(grid, long_time(setup, grid).mse, label="theory, lambda=0.01")
     ax.errorbar([r[0] for r in rows], [r[1] for r in rows], yerr=[r[2] for r in rows], fmt="o", label="GD")
@@ -256,10 +281,10 @@ def quadratic_recovery(scale, out: pathlib.Path, seed: int = 0):
                label=f"lambda = 0 count {limits.recovery_lambda0:.3f}")
     ax.set(xlabel="alpha", ylabel="MSE", yscale="log", title="recovery at small lambda")
     ax.legend(fontsize=7)
-    return checks, save_figure(fig, out / "quadratic_recovery.png")
+    return fig
 
 
-def quadratic_lambda0(scale, out: pathlib.Path, seed: int = 0):
+def quadratic_lambda0(scale, seed: int = 0) -> CaseResult:
     """Perfect recovery without penalty (lambda = 0) at kappa = kappa* = 0.5: the count predicts it above
     alpha = kappa - kappa^2/2 = 0.375 (the PSD matrices of rank m form a manifold of dimension d m - m(m-1)/2;
     at finite d the count is exactly (d m - m(m-1)/2)/d^2), below the convex estimator's 0.422. Judged on each run
@@ -300,6 +325,11 @@ def quadratic_lambda0(scale, out: pathlib.Path, seed: int = 0):
         checks.append(Check("quadratic_lambda0", f"in-sample error, alpha={job['alpha']}, seed {job['seed']}", 0.0,
                             float(run.in_sample_error[-1]), 0.0, informational=True))
     limits = thresholds(kappa, kappa_star)
+    return CaseResult(checks, {"alphas": alphas, "between": between, "jobs": jobs, "limits": limits, "runs": runs, "zero": zero})
+
+
+def draw_quadratic_lambda0(data):
+    alphas, between, jobs, limits, runs, zero = data["alphas"], data["between"], data["jobs"], data["limits"], data["runs"], data["zero"]
     fig, ax = new_figure(1, 1)
     colours = {alphas[0]: "C0", alphas[1]: "C1", between: "C2"}
     for job, run in zip(jobs, runs):
@@ -310,10 +340,10 @@ def quadratic_lambda0(scale, out: pathlib.Path, seed: int = 0):
     ax.set(xscale="log", yscale="log", xlabel="t", ylabel="MSE / MSE(Z=0)",
            title=f"lambda = 0, kappa = kappa* = 0.5: count {limits.recovery_lambda0}, convex {limits.recovery_psd:.3f}")
     ax.legend(fontsize=7)
-    return checks, save_figure(fig, out / "quadratic_lambda0.png")
+    return fig
 
 
-def quadratic_threshold_map(scale, out: pathlib.Path, seed: int = 0):
+def quadratic_threshold_map(scale, seed: int = 0) -> CaseResult:
     """The recovery threshold over the teacher's width: at kappa = 1 and lambda = 0.02, for kappa* = 0.2 and 0.5,
     gradient descent at 0.8 and 1.25 times the predicted lambda -> 0+ threshold min_t M(t)/2, against the
     long-time theory at that lambda (tolerances as in ``quadratic_alpha``). The figure is the map: the predicted
@@ -330,6 +360,11 @@ def quadratic_threshold_map(scale, out: pathlib.Path, seed: int = 0):
                                     f"kappa*={kappa_star}, lambda=0.02", time_scale=2.0)
         checks += found
         marks += [(kappa_star, a, m) for a, m, _ in rows]
+    return CaseResult(checks, {"marks": marks, "qs": qs})
+
+
+def draw_quadratic_threshold_map(data):
+    marks, qs = data["marks"], data["qs"]
     fig, ax = new_figure(1, 1)
     grid = np.linspace(0.05, 0.95, 60)
     ax.plot(grid, [thresholds(1.0, k).recovery_psd for k in grid], "r-", label="lambda -> 0+ threshold")
@@ -337,10 +372,11 @@ def quadratic_threshold_map(scale, out: pathlib.Path, seed: int = 0):
     fig.colorbar(sc, ax=ax, label="log10 MSE (GD, lambda = 0.02)")
     ax.set(xlabel="kappa*", ylabel="alpha", title=f"recovery threshold, kappa = 1, d = {qs.d}")
     ax.legend(fontsize=7)
-    return checks, save_figure(fig, out / "quadratic_threshold_map.png")
+    return fig
 
 
 QUADRATIC_CASES = {"quadratic_alpha": quadratic_alpha, "quadratic_gaussian_inputs": quadratic_gaussian_inputs,
                    "quadratic_spectrum": quadratic_spectrum, "quadratic_double_descent": quadratic_double_descent,
                    "quadratic_recovery": quadratic_recovery, "quadratic_lambda0": quadratic_lambda0,
                    "quadratic_threshold_map": quadratic_threshold_map}
+QUADRATIC_DRAWERS = {name: globals()[f"draw_{name}"] for name in QUADRATIC_CASES}
