@@ -14,7 +14,6 @@ import textwrap
 
 import numpy as np
 import sympy as sp
-from sympy.codegen.cfunctions import log1p
 from sympy.printing.pycode import PythonCodePrinter
 
 from mftheory.derivations.code_text import file_code_text
@@ -25,7 +24,8 @@ from mftheory.derivations import label_noise as LN
 from mftheory.derivations import symbols as S
 from mftheory.derivations.label_noise import small_label_noise
 from mftheory.derivations.meanfield import MeanFieldDerivation
-from mftheory.derivations.safe_forms import exp_difference, with_safe_forms
+from mftheory.derivations.discrete_forms import discrete_forms
+from mftheory.derivations.safe_forms import with_safe_forms
 from mftheory.derivations.templates import template_body
 
 GENERATOR_VERSION = "1"
@@ -48,7 +48,7 @@ ARGUMENT_NAMES = {
 }
 AVERAGE_ARGS = ("kappa", "d", "h")
 DERIVATION_SOURCES = ("symbols.py", "catalog.py", "checks.py", "averages.py", "meanfield.py", "finite_width.py", "finite_sample.py",
-                      "label_noise.py", "fluctuations.py", "safe_forms.py", "codegen.py",
+                      "label_noise.py", "fluctuations.py", "safe_forms.py", "discrete_forms.py", "codegen.py",
                       "templates/meanfield_loops.py")
 
 
@@ -205,33 +205,18 @@ def kernel_module_source(derivation: MeanFieldDerivation) -> str:
                            "fraction of unsatisfied training examples", safe=False,
                            preamble=(("_p", "unsat_probability(kappa, d, h)"),)))
 
-    # kappa ~ exp(2 gamma_+) - exp(-2 gamma_-): written so that it neither overflows early nor cancels at 0
-    kd = D.kappa_discrete
-    prefactor = sp.simplify(kd / (sp.exp(2 * S.gamma_plus) - sp.exp(-2 * S.gamma_minus)))
-    require(prefactor.free_symbols.isdisjoint({S.gamma_plus, S.gamma_minus}))
-    kd_safe = prefactor * exp_difference(2 * S.gamma_plus, -2 * S.gamma_minus)
-    require(sp.simplify((kd_safe - kd).rewrite(sp.exp)) == 0)
+    forms = discrete_forms(D)
     parts.append(_function("kappa_discrete", ("gamma_plus", "gamma_minus", "alpha", "d", "sigma_a", "sigma_w", "odd_slope"),
-                           kd_safe, "slope kappa of F_t(x) = kappa x_par under the discrete map", safe=False))
-    # the same kappa in E_+- = P_+- - 1 = expm1(gamma_+), expm1(-gamma_-): P_+^2 - P_-^2 = (E_+ - E_-)(2 + E_+ + E_-)
-    kappa_inc = prefactor * (S.E_plus - S.E_minus) * (2 + S.E_plus + S.E_minus)
-    require(sp.simplify(kd.subs({S.gamma_plus: sp.log(1 + S.E_plus), S.gamma_minus: -sp.log(1 + S.E_minus)})
-                       - kappa_inc) == 0)
+                           forms.kappa_safe, "slope kappa of F_t(x) = kappa x_par under the discrete map", safe=False))
     parts.append(_function("kappa_increments", ("e_plus", "e_minus", "alpha", "d", "sigma_a", "sigma_w", "odd_slope"),
-                           kappa_inc, "kappa under the discrete map from E_+- = prod_k (1 +- beta g_k) - 1",
+                           forms.kappa_from_increments, "kappa under the discrete map from E_+- = prod_k (1 +- beta g_k) - 1",
                            safe=False))
-    # one step multiplies P_+- by 1 +- beta g, i.e. E <- E +- beta g (1 + E)
-    for j, (sign, name, e, gamma) in enumerate(((1, "plus", S.E_plus, S.gamma_plus),
-                                                (-1, "minus", S.E_minus, S.gamma_minus))):
-        updated = e + sign * S.beta * S.g * (1 + e)
-        # the same step as D.discrete_update on gamma_+- = +-log(1 + E_+-)
-        step = D.discrete_update[j].subs(gamma, sign * sp.log(1 + e))
-        require(sp.simplify(sp.expand_log(sp.exp(sign * step), force=True) - (1 + updated)) == 0)
+    for name, sign, updated, gamma_of_e in zip(("plus", "minus"), ("+", "-"), forms.increment_updates,
+                                               forms.gamma_from_increments):
         parts.append(_function(f"update_increment_{name}", (f"e_{name}", "beta", "g"), updated,
                                f"E_{name} after one GD step with rate g", safe=False))
-        gamma_of_e = sign * log1p(e)
         parts.append(_function(f"gamma_from_increment_{name}", (f"e_{name}",), gamma_of_e,
-                               f"gamma_{name} = {'+' if sign > 0 else '-'}log(1 + E_{name})", safe=False))
+                               f"gamma_{name} = {sign}log(1 + E_{name})", safe=False))
     parts.append(_function("kappa_flow", ("gamma", "alpha", "d", "sigma_a", "sigma_w", "odd_slope"), D.kappa_flow,
                            "slope kappa of F_t(x) = kappa x_par under the continuous flow"))
     for j, coord in enumerate(("a", "w_par")):
