@@ -19,7 +19,8 @@ from mftheory.validate.cases import meanfield as _meanfield
 from mftheory.validate.cases.common import PAPER, QUICK, CaseResult, Scale, measured_gamma_plus
 from mftheory.validate.cases.finite_size import (finite_sample, finite_sample_scaling, finite_size, finite_width,
                                                  mislabel_onset, propagator, tilt)
-from mftheory.validate.cases.label_noise import LABEL_NOISE_RESOLUTION, label_noise, label_noise_small, overfitting
+from mftheory.validate.cases.label_noise import (LABEL_NOISE_RESOLUTION, LABEL_NOISE_SMALL_RESOLUTION,
+                                                 OVERFITTING_RESOLUTION, label_noise, label_noise_small, overfitting)
 from mftheory.validate.cases.meanfield import (GAMMA_RESOLUTION, UNSAT_RESOLUTION, data_laws, fig1, losses,
                                                meanfield_checks, rich_lazy, user_variant, user_variant_setup)
 from mftheory.validate.features import draw_features_starvation, features_starvation
@@ -28,7 +29,7 @@ from mftheory.validate.quadratic.cases import QUADRATIC_CASES, QUADRATIC_DRAWERS
 
 __all__ = ["CASES", "DRAWERS", "run_case", "draw_case", "CaseResult", "CORE_CASES", "FINITE_SIZE_CASES", "QUADRATIC_CASE_NAMES", "Scale", "QUICK", "PAPER",
            "measured_gamma_plus", "meanfield_checks", "user_variant_setup", "GAMMA_RESOLUTION", "UNSAT_RESOLUTION",
-           "LABEL_NOISE_RESOLUTION",
+           "LABEL_NOISE_RESOLUTION", "OVERFITTING_RESOLUTION", "LABEL_NOISE_SMALL_RESOLUTION",
            "fig1", "rich_lazy", "overfitting", "data_laws", "label_noise", "label_noise_small", "losses",
            "user_variant", "finite_width", "finite_sample", "finite_sample_scaling", "mislabel_onset", "tilt",
            "propagator", "finite_size", "features_starvation"]

@@ -17,6 +17,10 @@ from mftheory.validate.cases.common import CaseResult, Scale, seed_mean
 
 # relative: a fixed-point kappa off by this much fails the label_noise row
 LABEL_NOISE_RESOLUTION = 0.05
+# relative, on the early training f_unsat of overfitting and on the predicted slowdown of label_noise_small: wider,
+# because each is judged at one finite N against worst-case finite-size bounds (their docstrings)
+OVERFITTING_RESOLUTION = 0.35
+LABEL_NOISE_SMALL_RESOLUTION = 0.5
 
 
 def overfitting(scale: Scale, seed: int = 0) -> CaseResult:
@@ -25,7 +29,8 @@ def overfitting(scale: Scale, seed: int = 0) -> CaseResult:
     as in fig1). Reported: the train/test errors, the late gap between the mean-field f_unsat and the training
     one (memorization: training examples get satisfied below x*(t) at finite N/d), the memorization-corrected
     f_unsat (mftheory.finite_size.finite_sample, judged in the finite suite; here t is past the predicted onset)
-    and that onset."""
+    and that onset. Resolution: a mean field off by ``OVERFITTING_RESOLUTION`` (35%) fails the judged row; the
+    tolerance (29% at the quick scale) is a worst-case bound from one run, not a spread over seeds."""
     setup = scale.setup()
     N = scale.N // 4
     steps = scale.steps * 2
@@ -115,7 +120,9 @@ def label_noise_small(scale: Scale, seed: int = 0) -> CaseResult:
     finite-M and finite-N offsets common to the two runs cancel; three seeds, averaged. Tolerance: 3 x (the
     relative sample noise of the flipped count, 1/sqrt(N eps), plus the threshold blur 1/sqrt(M)) of the predicted
     difference over sqrt(seeds), plus the neglected second order |kappa_exact(eps) - kappa_first_order|. Reported: the fixed-point series against the
-    exact fixed point at the same eps (a theory-theory comparison, second order in eps).
+    exact fixed point at the same eps (a theory-theory comparison, second order in eps). Resolution: a predicted
+    slowdown off by ``LABEL_NOISE_SMALL_RESOLUTION`` (50%) fails; the effect is small (about 1.5 in kappa at the
+    quick scale) against the flipped count's sample noise.
     """
     N, eps, seeds = scale.N, 0.002, 3
     clean_setup, noisy_setup = scale.setup(), scale.setup(label_noise=eps)
