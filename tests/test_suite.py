@@ -1,5 +1,6 @@
 """The quick validation suite runs end to end and its checks pass; the report is complete."""
 import json
+import math
 import subprocess
 import sys
 
@@ -13,6 +14,22 @@ def test_check_arithmetic():
     assert not Check("c", "q", 2.0, 2.2, 0.06, relative=True).passed
     assert not Check("c", "q", 1.0, float("nan"), 1.0).passed
     assert Check("c", "q", 0.0, 5.0, 0.0, informational=True).passed
+
+
+def test_resolution_is_the_smallest_relative_error_the_check_detects():
+    # relative check: passes for theory T in [s/(1+tol), s/(1-tol)]
+    check = Check("c", "q", 2.0, 2.1, 0.06, relative=True)
+    assert check.resolution == pytest.approx(max(2.1 / (0.94 * 2.0) - 1, 1 - 2.1 / (1.06 * 2.0)), rel=1e-9)
+    for factor in (1 + check.resolution * 1.001, 1 - check.resolution * 1.001):
+        assert not Check("c", "q", 2.0 * factor, 2.1, 0.06, relative=True).passed
+    assert Check("c", "q", 2.0 * (1 + check.resolution * 0.999), 2.1, 0.06, relative=True).passed
+    # absolute check: T in [s - tol, s + tol]
+    assert Check("c", "q", 1.0, 1.0, 0.1).resolution == pytest.approx(0.1, rel=1e-9)
+    # one-sided: only lowering the bound can make the simulation exceed it
+    assert Check("c", "q", 0.2, 0.1, 0.01, upper_bound=True).resolution == pytest.approx(0.55, rel=1e-9)
+    assert Check("c", "q", 0.2, 0.1, 0.01, lower_bound=True).resolution == 0.0   # fails already
+    assert math.isnan(Check("c", "q", 0.0, 0.1, 0.2).resolution)
+    assert math.isnan(Check("c", "q", 1.0, 0.1, 0.2, informational=True).resolution)
 
 
 @pytest.mark.slow
@@ -50,6 +67,7 @@ def _judged_rows_can_fail(rows):
     for r in judged:
         resolution = per_case.get(r["case"]) or next(v for prefix, v in resolutions.items()
                                                      if r["quantity"].startswith(prefix))
+        assert r["resolution"] <= resolution, (r["case"], r["quantity"], r["resolution"])
         for factor in (1 - resolution, 1 + resolution):
             off = Check(r["case"], r["quantity"], r["theory"] * factor, r["simulation"], r["tolerance"],
                         relative=r["relative"])

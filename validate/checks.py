@@ -34,13 +34,41 @@ class Check:
     def passed(self) -> bool:
         return bool(self.informational or (math.isfinite(self.error) and self.error <= self.tolerance))
 
+    @property
+    def resolution(self) -> float:
+        """The smallest relative error of the theory this check detects: a theory value off by this fraction, either
+        way (the failing way only, for a one-sided check), fails it; 0 when the check fails already. NaN for a row
+        that cannot be judged by a relative shift (informational, or a theory of exactly zero)."""
+        if self.informational or not math.isfinite(self.theory) or self.theory == 0:
+            return math.nan
+        ways = (-1.0,) if self.upper_bound else (1.0,) if self.lower_bound else (1.0, -1.0)
+        return max(self._first_failing_shift(way) for way in ways)
+
+    def _first_failing_shift(self, way: float) -> float:
+        # past the interval where it passes, a shifted check fails for every larger shift, so bisection finds the edge
+        def fails(r: float) -> bool:
+            return not dataclasses.replace(self, theory=self.theory * (1.0 + way * r)).passed
+
+        if not self.passed:
+            return 0.0
+        lo, hi = 0.0, 1e-6
+        while not fails(hi):
+            lo, hi = hi, 2.0 * hi
+            if hi > 1e6:
+                return math.inf
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (lo, mid) if fails(mid) else (mid, hi)
+        return hi
+
     def as_dict(self) -> dict:
         # plain floats: the numbers may come in as NumPy scalars, which json cannot write
         return {"case": self.case, "quantity": self.quantity, "theory": float(self.theory),
                 "simulation": float(self.simulation), "error": float(self.error), "tolerance": float(self.tolerance),
                 "relative": self.relative,
                 "informational": self.informational, "theory_only": self.theory_only,
-                "upper_bound": self.upper_bound, "lower_bound": self.lower_bound, "pass": self.passed}
+                "upper_bound": self.upper_bound, "lower_bound": self.lower_bound, "pass": self.passed,
+                "resolution": float(self.resolution)}
 
 
 def threshold_blur(M: int) -> float:

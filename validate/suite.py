@@ -50,8 +50,10 @@ def _markdown(report) -> str:
              f"Scale: {report['scale']}; seed {report['seed']}.", "",
              "Rows marked *theory vs theory* compare two theoretical values (the second in the simulation column); "
              "*info* rows are reported, not judged; *one-sided* rows judge a bound: they fail only when the simulation is beyond "
-             "the theory column, on the side the quantity names, by more than the tolerance.", "",
-             "| case | quantity | theory | simulation | error | tolerance | result |", "|---|---|---|---|---|---|---|"]
+             "the theory column, on the side the quantity names, by more than the tolerance. *Resolution*: the smallest "
+             "relative error of the theory that the row detects (the theory off by this much, either way, fails it).", "",
+             "| case | quantity | theory | simulation | error | tolerance | resolution | result |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in report["checks"]:
         result = "info" if r["informational"] else ("pass" if r["pass"] else "**FAIL**")
         kind = (" (rel.)" if r["relative"] else "") + (" (one-sided)" if r.get("upper_bound") or r.get("lower_bound") else "")
@@ -60,8 +62,10 @@ def _markdown(report) -> str:
         if r.get("theory_only"):
             result, other = f"{result} (theory vs theory)", f"theory {other}"
         tolerance = "—" if r["informational"] else number(r["tolerance"], ".3g") + kind
+        resolution = r.get("resolution", math.nan)
+        resolution = "—" if r["informational"] or not r["pass"] or not math.isfinite(resolution) else f"{resolution:.0%}"
         lines.append(f"| {r['case']} | {r['quantity']} | {number(r['theory'], '.5g')} | {other} | "
-                     f"{number(r['error'], '.3g')} | {tolerance} | {result} |")
+                     f"{number(r['error'], '.3g')} | {tolerance} | {resolution} | {result} |")
     lines += ["", "## Figures", ""]
     lines += [f"### {name} ({report['seconds'][name]:.1f} s)\n\n![{name}]({fig})\n" for name, fig in report["figures"].items()]
     return "\n".join(lines) + "\n"

@@ -1,7 +1,7 @@
 """Validation cases of the quadratic network: gradient descent's long-time state against ``mftheory.quadratic``.
 
-Each case has the signature of the hinge cases, ``case(scale, out, seed) -> (checks, figure_path)``; the hinge
-scale's name ("quick" or "paper") picks a :class:`QuadraticScale`.
+Each case has the signature of the hinge cases, ``case(scale, seed) -> CaseResult`` with a ``draw_<case>(data)``
+beside it; the hinge scale's name ("quick" or "paper") picks a :class:`QuadraticScale`.
 
 Tolerances. Every judged number is a mean over ``scale.seeds`` runs (teacher, data and init redrawn), so 3
 standard errors of that mean, from the runs' own spread, cover the sampling noise. On top of it, the theory is
