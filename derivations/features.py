@@ -21,7 +21,11 @@ Derived below:
    pi mu_k E[u(a s_1 |g_1| + b s_2 |g_2|) |g_k|], left as one- and two-dimensional integrals over half-normal
    variables (generated quadrature);
 3. the fraction of unsatisfied examples (overall and per presence pattern); for both features it is the
-   probability of the triangle, left as a one-dimensional integral (generated quadrature).
+   probability of the triangle, left as a one-dimensional integral (generated quadrature);
+4. spectral decoupling (the penalty (lambda/2) F(x)^2 added to every example's loss): u y becomes u y - lambda F
+   in every gradient; u y - lambda F is odd under (x, y) -> (-x, -y) like u y, so the reduction of 1. holds with
+   G_k = E[u y x_k] - lambda E[F_t(x) x_k] = E[u y x_k] - lambda sum_j C_kj kappa_j, C_jk = E[x_j x_k] over the law
+   (the noise coordinates are independent of F_t and average out).
 
 Approximations, stated once: M, N -> infinity (the mean field); Gaussian init law symmetric under (a, w) -> (-a, -w).
 """
@@ -59,6 +63,7 @@ class FeatureDerivation:
     drift: tuple              # G_1, G_2 in a, b, h, p_1, p_2, mu_1, mu_2 (closed form: hinge only, else None)
     loss: str = "hinge"
     weight: sp.Expr | None = None  # u(z) = -l'(z) of the loss, in mftheory.derivations.symbols.z and h
+    output_moments: tuple = ()     # (C_11, C_12, C_22) = E[x_j x_k] over the law: spectral decoupling's drift
 
 
 both_mass = sp.Symbol("f_11", nonnegative=True)   # P(a|g_1| + b|g_2| < h): the triangle, by quadrature
@@ -98,6 +103,29 @@ def _quadratic_hinge_drift(patterns, hinge_single, add):
         sp.Eq(sp.Tuple(sp.Symbol("G_1"), sp.Symbol("G_2")), sp.Tuple(G_1, G_2)),
         "f_11 = P(a|g_1| + b|g_2| < h) is symmetric in (a, b): the same quadrature serves both")
     return G_1, G_2
+
+
+penalty = sp.Symbol("lambda", nonnegative=True)   # spectral decoupling: (lambda/2) F(x)^2 per example
+
+
+def _spectral_decoupling(patterns, add):
+    """C_jk = E[x_j x_k] over the law (x_k = s_k y mu_k |g_k|, y^2 = 1, g_1 and g_2 independent) and spectral
+    decoupling's change of the drift, -lambda sum_j C_kj kappa_j."""
+    second = sp.integrate(g**2 * 2 * _phi(g), (g, 0, sp.oo))    # E|g|^2
+    first = sp.integrate(g * 2 * _phi(g), (g, 0, sp.oo))          # E|g|
+    require(second == 1 and sp.simplify(first - sp.sqrt(2 / sp.pi)) == 0, "half-normal moments")
+    moments = (sp.simplify((patterns[(1, 0)] + patterns[(1, 1)]) * mu_1**2 * second),
+               sp.simplify(patterns[(1, 1)] * mu_1 * mu_2 * first**2),
+               sp.simplify((patterns[(0, 1)] + patterns[(1, 1)]) * mu_2**2 * second))
+    C = sp.Matrix([[moments[0], moments[1]], [moments[1], moments[2]]])
+    add("output_moments", "second moments of the two features' coordinates",
+        sp.Eq(sp.Symbol("C"), C), "C_jk = E[x_j x_k]; E[F_t(x) x_k] = sum_j C_kj kappa_j")
+    G1, G2 = sp.symbols("G_1 G_2", real=True)
+    shift = -penalty * C * sp.Matrix([kappa_1, kappa_2])
+    add("spectral_decoupling", "spectral decoupling: the drift with the penalty (lambda/2) F(x)^2",
+        sp.Eq(sp.Tuple(sp.Symbol("G_1^{SD}"), sp.Symbol("G_2^{SD}")), sp.Tuple(G1 + shift[0], G2 + shift[1])),
+        "u y - lambda F is odd under (x, y) -> (-x, -y): the node map keeps its form with this drift")
+    return moments
 
 
 def derive_features(loss: str = "hinge") -> FeatureDerivation:
@@ -158,13 +186,15 @@ def derive_features(loss: str = "hinge") -> FeatureDerivation:
     add("drift", "drift along each feature, G_k = E[u y x_k]", sp.Eq(sp.Tuple(G1, G2), sp.Tuple(G_1, G_2)),
         "hinge: u = 1 below the margin; the competition is in the examples with both features")
     mass_integrand = 2 * _phi(g) * inner_cdf
+    moments = _spectral_decoupling(patterns, add)
     add("unsat_both", "unsatisfied fraction of the examples with both features",
         sp.Eq(sp.Symbol("f_{11}"), sp.Integral(mass_integrand, (g, 0, h / a))), "generated quadrature")
     weight = LOSSES[loss].weight.subs(S.h, h)
     if loss == "quadratic_hinge":
         G_1, G_2 = _quadratic_hinge_drift(patterns, single, add)
         return FeatureDerivation(steps=steps, patterns=patterns, single=single, both=both,
-                                 both_mass_integrand=mass_integrand, drift=(G_1, G_2), loss=loss, weight=weight)
+                                 both_mass_integrand=mass_integrand, drift=(G_1, G_2), loss=loss, weight=weight,
+                                 output_moments=moments)
     if loss != "hinge":
         zz = sp.Symbol("z", real=True)
         u = weight.subs(S.z, zz)
@@ -175,6 +205,8 @@ def derive_features(loss: str = "hinge") -> FeatureDerivation:
                                                                * _phi(g2), (g1, 0, sp.oo), (g2, 0, sp.oo)))),
             f"u(z) = {weight}; G_2 by exchanging the features")
         return FeatureDerivation(steps=steps, patterns=patterns, single=single, both=both,
-                                 both_mass_integrand=mass_integrand, drift=None, loss=loss, weight=weight)
+                                 both_mass_integrand=mass_integrand, drift=None, loss=loss, weight=weight,
+                                 output_moments=moments)
     return FeatureDerivation(steps=steps, patterns=patterns, single=single, both=both,
-                             both_mass_integrand=mass_integrand, drift=(G_1, G_2), loss=loss, weight=weight)
+                             both_mass_integrand=mass_integrand, drift=(G_1, G_2), loss=loss, weight=weight,
+                                 output_moments=moments)

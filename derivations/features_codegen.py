@@ -62,6 +62,9 @@ def features_module_source(derivation) -> str:
         _kernel("single_unsat", ("a", "h"), _renamed(single_mass), "P(a|g| < h)"),
         _kernel("both_mass_integrand", ("g", "a", "b", "h"), _renamed(D.both_mass_integrand),
                 "integrand over g_1 of P(a|g_1| + b|g_2| < h)"),
+        _tuple_kernel("output_moments", ("mu_1", "mu_2", "p_1", "p_2"), [_renamed(e) for e in D.output_moments],
+                      "(C_11, C_12, C_22) = E[x_j x_k] over the law: spectral decoupling's drift is "
+                      "-lambda sum_j C_kj kappa_j"),
     ]
     from mftheory.derivations import symbols as S
 

@@ -99,6 +99,9 @@ def _resolve_variant(setup: Setup, variant: Variant | None) -> Variant:
     """The variant to predict with: ``variant`` checked against ``setup``, or the one ``setup`` names."""
     if not isinstance(setup, Setup):
         raise ValueError(f"setup must be a mftheory.Setup, got {type(setup).__name__}")
+    if setup.spectral_decoupling:
+        raise ValueError("spectral_decoupling > 0 is derived for data='features' only (mftheory.features); got "
+                         f"spectral_decoupling={setup.spectral_decoupling} with data={setup.as_dict()['data']!r}")
     if variant is None:
         return variant_of(setup)
     if not isinstance(variant, Variant):

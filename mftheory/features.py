@@ -91,7 +91,7 @@ def meanfield_features(setup: Setup, steps: int) -> FeatureSolution:
     unsat = np.empty((steps + 1, 4))
     maps = np.empty((steps, 3, 3))
     K.meanfield_loop(steps, setup.beta, setup.alpha, float(setup.d), c, setup.sigma_a, setup.sigma_w, mu_1, mu_2,
-                     p_1, p_2, setup.h, kappa, drifts, unsat, maps)
+                     p_1, p_2, setup.h, setup.spectral_decoupling, kappa, drifts, unsat, maps)
     if not np.all(np.isfinite(kappa)):
         raise FloatingPointError("the mean-field map diverged: the learning rate eta is too large for it")
     return FeatureSolution(setup=setup, kappa_features=kappa, drift=drifts, f_unsat=unsat[:, 3],

@@ -100,6 +100,11 @@ class Setup:
     feature_freq, feature_strength : pairs of floats, only with ``data="features"``
         The law of features of unequal frequency and strength (:mod:`mftheory.features`): feature k is present
         with probability ``feature_freq[k]`` in (0, 1] and has strength ``feature_strength[k]`` > 0.
+    spectral_decoupling : float >= 0
+        lambda of spectral decoupling (Pezeshki et al., NeurIPS 2021): the loss of an example becomes
+        l(y f(x)) + (lambda / 2) f(x)^2, an L2 penalty on the network's output added to any margin loss. The mean
+        field is derived for it on ``data="features"`` (:func:`mftheory.features.meanfield_features`); ``simulate``
+        runs it for the built-in models on the CPU.
     """
 
     d: int
@@ -116,6 +121,7 @@ class Setup:
     leak: float = 0.1
     feature_freq: tuple | None = None
     feature_strength: tuple | None = None
+    spectral_decoupling: float = 0.0
 
     def __post_init__(self):
         data = "features" if self.data == "features" else _check_model_part("data", self.data, DATA_LAWS)
@@ -133,6 +139,7 @@ class Setup:
             "activation": _check_model_part("activation", self.activation, ACTIVATIONS),
             "label_noise": _check_real("label_noise", self.label_noise, 0, 0.5, high_open=True),
             "leak": _check_real("leak", self.leak, 0, 1, high_open=True),
+            "spectral_decoupling": _check_real("spectral_decoupling", self.spectral_decoupling, 0),
         }
         for name, value in values.items():
             object.__setattr__(self, name, value)

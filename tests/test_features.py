@@ -196,3 +196,53 @@ def test_starvation_sweep_runs_and_draws(tmp_path):
     assert len(table) == 2 and (table["kappa_2_theory_t3000"] > 0).all() and (table["kappa_1_sim_t300"] > 0).all()
     result = plot_starvation(table, tmp_path)
     assert result["figure"].exists() and "hinge, t=3000" in result["numbers"]
+
+
+def test_spectral_decoupling_output_moments_match_monte_carlo():
+    """C_jk = E[x_j x_k] (derivations/features.py) against the law drawn by the simulator."""
+    X, _ = draw_feature_examples(np.random.default_rng(3), 400_000, 4, (0.8, 0.3), (1.0, 1.5))
+    measured = np.array([np.mean(X[:, 0] ** 2), np.mean(X[:, 0] * X[:, 1]), np.mean(X[:, 1] ** 2)])
+    sd = np.array([np.std(X[:, 0] ** 2), np.std(X[:, 0] * X[:, 1]), np.std(X[:, 1] ** 2)]) / math.sqrt(len(X))
+    derived = np.array(K.output_moments(1.0, 1.5, 0.8, 0.3))
+    assert np.all(np.abs(derived - measured) < 4 * sd), (derived, measured, sd)
+
+
+def test_spectral_decoupling_step_is_the_penalised_gradient():
+    """One simulated GD step with spectral decoupling against the gradient of l(y f) + (lambda/2) f^2 written out in
+    NumPy (the screening is off: every example pulls)."""
+    setup = _setup(loss="hinge", spectral_decoupling=0.3, M=7, d=5)
+    X, y = draw_feature_examples(np.random.default_rng(4), 300, 5, (0.8, 0.3), (1.0, 1.5))
+    rng = np.random.default_rng(5)
+    a0, W0 = rng.standard_normal(7), rng.standard_normal((7, 5))
+    sim = simulate(setup, X=X, y=y, a0=a0, W0=W0, steps=1, n_test=0, record_steps=[1])
+    Z = X @ W0.T / math.sqrt(5)
+    f = setup.alpha / 7 * np.maximum(Z, 0) @ a0
+    pull = (y * f < setup.h) * y - 0.3 * f                      # -dl/df of each example
+    a1 = a0 + setup.beta / 300 * np.maximum(Z, 0).T @ pull
+    W1 = W0 + setup.beta / (math.sqrt(5) * 300) * a0[:, None] * (((Z > 0) * pull[:, None]).T @ X)
+    np.testing.assert_allclose(sim.a_final, a1, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(sim.W_final, W1, rtol=1e-12, atol=1e-12)
+    assert not sim.screened
+
+
+def test_spectral_decoupling_meanfield_matches_simulation_and_lifts_the_rare_feature():
+    """Logistic loss, lambda = 0.05: the penalty stops the slopes' growth; the mean field with the derived drift
+    against GD (same tolerance as without the penalty), and the penalty visibly changes the slopes."""
+    setup = _setup(loss="logistic", feature_strength=(1.0, 1.0), spectral_decoupling=0.05)
+    sol = meanfield_features(setup, 150)
+    plain = meanfield_features(setup.replace(spectral_decoupling=0.0), 150)
+    sim = simulate(setup, N=40_000, steps=150, seed=2, n_test=0, record_steps=[150])
+    rtol = 3 * (1 / math.sqrt(200) + 0.02)
+    np.testing.assert_allclose(feature_slopes(setup, sim.a_final, sim.W_final), sol.kappa_features[150], rtol=rtol)
+    assert np.all(np.abs(sol.kappa_features[150] / plain.kappa_features[150] - 1) > 2 * rtol)
+
+
+@pytest.mark.parametrize("bad", [-0.1, float("nan"), "x"])
+def test_spectral_decoupling_is_validated_and_refused_where_not_derived(bad):
+    with pytest.raises(ValueError, match="spectral_decoupling"):
+        _setup(spectral_decoupling=bad)
+    with pytest.raises(ValueError, match="spectral_decoupling > 0 is derived for data='features' only"):
+        mftheory.meanfield(mftheory.fig1_setup(spectral_decoupling=0.1), 10)
+    cubic = Loss("cubic_hinge", sp.Max(0, S.h - S.z) ** 3 / 3)
+    with pytest.raises(ValueError, match="spectral_decoupling > 0 is simulated on backend='cpu' with the built-in"):
+        simulate(mftheory.fig1_setup(d=5, M=4, loss=cubic, spectral_decoupling=0.1), N=10, steps=1)

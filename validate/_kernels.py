@@ -115,7 +115,8 @@ def _process_batch(X, y, idx, nb, Xg, Xu, W_w, a_w, consts, zbuf, gbuf, f, cvec,
             PB0[mu] = PB_t
         cr = 0.0
         if update:
-            cr = u_of_margin(m, h, loss) * yv
+            # -l'(y f) y - lambda f: the margin loss and spectral decoupling's penalty (consts[3] = lambda)
+            cr = u_of_margin(m, h, loss) * yv - consts[3] * f[r]
         cvec[r] = cr
         if cr != 0.0:
             kidx[nk] = r
@@ -274,7 +275,7 @@ def record_parameters(ri, a, W, rec_a, rec_wpar, rec_wperp2, rec_v):
 
 
 @njit(cache=True)
-def gd_kernel(X, y, a, W, steps, record_steps, h, alpha, beta, slope, loss, screen, tol, X_test, y_test,
+def gd_kernel(X, y, a, W, steps, record_steps, h, alpha, beta, slope, loss, penalty, screen, tol, X_test, y_test,
               rec_a, rec_wpar, rec_wperp2, rec_v, rec_train_err, rec_unsat, rec_test_err, rec_evaluated, t_sat):
     """Run ``steps`` GD steps in place on the float64 parameters a (M,), W (M, d).
 
@@ -283,17 +284,19 @@ def gd_kernel(X, y, a, W, steps, record_steps, h, alpha, beta, slope, loss, scre
     rec_wperp2 (R, M) = |w_i,perp|^2, rec_v (R, d) = mean_i a_i w_i, and the numbers of training errors,
     unsatisfied training examples, test errors and training margins evaluated at that step (R,).  Fills t_sat
     (N,), whose entries must start at -1.  ``screen`` (only valid for losses with u = 0 when satisfied) turns on
-    the exact screening of the module docstring.
+    the exact screening of the module docstring; ``penalty`` (lambda of spectral decoupling, (lambda/2) f^2 added
+    to every example's loss) must be 0 with it, since every example then pulls.
     """
     N, d = X.shape
     M = a.shape[0]
     dt = X.dtype
     P = SLABS
     chunk = min(CHUNK, max(N, X_test.shape[0]))
-    consts = np.empty(3, dtype=dt)
+    consts = np.empty(4, dtype=dt)
     consts[0] = 1.0 / math.sqrt(d)
     consts[1] = slope
     consts[2] = alpha / M
+    consts[3] = penalty
     bufs_x = np.empty((P, chunk, d), dtype=dt)
     bufs_u = np.empty((P, chunk, d), dtype=dt)
     bufs_z = np.empty((P, M * chunk), dtype=dt)

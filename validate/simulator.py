@@ -403,7 +403,13 @@ def simulate(setup: Setup, N: int | None = None, steps: int = 1000, seed: int = 
     t_sat = np.full(N, -1, dtype=np.int64)
     rec_evaluated = np.zeros(R, dtype=np.int64)
     y = np.ascontiguousarray(y, dtype=np.float64)
-    use_screen = bool(screen) and setup.loss in _SCREENABLE and backend == "cpu"
+    # spectral decoupling's penalty pulls on every example: no example can be screened
+    use_screen = bool(screen) and setup.loss in _SCREENABLE and backend == "cpu" and not setup.spectral_decoupling
+    if setup.spectral_decoupling and (backend != "cpu" or not (isinstance(setup.activation, str)
+                                                                and isinstance(setup.loss, str))):
+        raise ValueError("spectral_decoupling > 0 is simulated on backend='cpu' with the built-in activations and "
+                         f"losses only; got backend={backend!r}, activation={setup.as_dict()['activation']!r}, "
+                         f"loss={setup.as_dict()['loss']!r}")
     if not (isinstance(setup.activation, str) and isinstance(setup.loss, str)):
         if backend != "cpu" or dt != np.dtype(np.float64):
             raise ValueError("a user's own activation or loss is simulated on the CPU in float64 only: use "
@@ -425,7 +431,8 @@ def simulate(setup: Setup, N: int | None = None, steps: int = 1000, seed: int = 
         try:
             with single_threaded_blas():
                 _kernels.gd_kernel(Xk, y, a, W, steps, rec, setup.h, setup.alpha, setup.beta, setup.slope,
-                                   _LOSS_CODES[setup.loss], use_screen, _SCREEN_TOL[dt], Xt,
+                                   _LOSS_CODES[setup.loss], setup.spectral_decoupling, use_screen,
+                                   _SCREEN_TOL[dt], Xt,
                                    np.ascontiguousarray(y_test, dtype=np.float64), rec_a, rec_wpar, rec_wperp2,
                                    rec_v, rec_train, rec_unsat, rec_test, rec_evaluated, t_sat)
         except np.linalg.LinAlgError:  # the screening bound's spectral norm met inf/NaN parameters
@@ -473,7 +480,8 @@ def _simulate_online(setup, N, steps, seed, a0, W0, X_test, y_test, n_test, rec,
             window = slice(ri, ri + 1) if recorded else slice(0, 0)
             _kernels.gd_kernel(np.ascontiguousarray(X, dtype=dt), y, a, W, 1 if t < steps else 0,
                                np.zeros(1 if recorded else 0, dtype=np.int64), setup.h, setup.alpha, setup.beta,
-                               setup.slope, _LOSS_CODES[setup.loss], False, _SCREEN_TOL[dt],
+                               setup.slope, _LOSS_CODES[setup.loss], setup.spectral_decoupling, False,
+                               _SCREEN_TOL[dt],
                                Xt if recorded else no_test, yt if recorded else np.empty(0), rec_a[window],
                                rec_wpar[window], rec_wperp2[window], rec_v[window], counts[0, window],
                                counts[1, window], counts[2, window], counts[3, window], np.full(N, -1, np.int64))

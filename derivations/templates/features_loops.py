@@ -17,6 +17,7 @@ from mftheory.kernels.generated.features_hinge import (
     _GL_WEIGHTS,
     both_mass_integrand,
     drift_at,
+    output_moments,
     single_unsat,
 )
 
@@ -50,9 +51,12 @@ def unsat_fractions(kappa_1, kappa_2, mu_1, mu_2, p_1, p_2, h):
 
 
 @jit
-def meanfield_loop(steps, beta, alpha, d, c, sigma_a, sigma_w, mu_1, mu_2, p_1, p_2, h, kappa, drifts, unsat, maps):
+def meanfield_loop(steps, beta, alpha, d, c, sigma_a, sigma_w, mu_1, mu_2, p_1, p_2, h, penalty, kappa, drifts, unsat,
+                   maps):
     """Iterate the node law's covariance of (a, w_1, w_2) through ``steps`` GD steps; fill kappa (steps+1, 2),
-    drifts (steps+1, 2), unsat (steps+1, 4) and the one-step maps (steps, 3, 3) of a node."""
+    drifts (steps+1, 2), unsat (steps+1, 4) and the one-step maps (steps, 3, 3) of a node. ``penalty``: lambda of
+    spectral decoupling (0: none)."""
+    m11, m12, m22 = output_moments(mu_1, mu_2, p_1, p_2)
     C = np.zeros((3, 3))
     C[0, 0] = sigma_a * sigma_a
     C[1, 1] = sigma_w * sigma_w
@@ -64,6 +68,8 @@ def meanfield_loop(steps, beta, alpha, d, c, sigma_a, sigma_w, mu_1, mu_2, p_1, 
         kappa[t, 0] = k1
         kappa[t, 1] = k2
         G1, G2 = drift_at(k1, k2, mu_1, mu_2, p_1, p_2, h)
+        G1 -= penalty * (m11 * k1 + m12 * k2)
+        G2 -= penalty * (m12 * k1 + m22 * k2)
         drifts[t, 0] = G1
         drifts[t, 1] = G2
         f10, f01, f11, total = unsat_fractions(k1, k2, mu_1, mu_2, p_1, p_2, h)
