@@ -24,7 +24,7 @@ import pkgutil
 from mftheory.kernels import generated
 from mftheory.model import Setup, check_int
 
-__all__ = ["FeatureSolution", "meanfield_features", "FEATURE_LOSSES"]
+__all__ = ["FeatureSolution", "ErrorCurve", "meanfield_features", "first_crossing", "FEATURE_LOSSES"]
 
 # the losses whose kernels ``mftheory derive`` generated for this law (derivations/features_codegen.py)
 FEATURE_LOSSES = tuple(sorted(m.name[len("features_"):] for m in pkgutil.iter_modules(generated.__path__)
@@ -60,6 +60,26 @@ class FeatureSolution:
             out.append(state)
         return np.stack(out)
 
+    def error_curve(self, k: int) -> "ErrorCurve":
+        """The sigmoidal learning curve of feature ``k`` (0 or 1): the unsatisfied fraction of the examples that
+        carry that feature alone, erf(h / (sqrt 2 kappa_k mu_k)) in the mean field, a fixed decreasing shape in
+        s = log kappa_k. While kappa_k grows exponentially (rate r = d log kappa_k / dt) it is a sigmoid in the
+        GD step t: its midpoint is where kappa_k mu_k = h / (sqrt 2 erfinv(1/2)) and it falls from 0.9 to 0.1
+        while kappa_k grows by erfinv(0.9) / erfinv(0.1) = 13.08, in ln(13.08) / r steps."""
+        k = check_int("k", k, 0)
+        if k > 1:
+            raise ValueError(f"k must be 0 or 1 (two features), got {k}")
+        curve = self.f_unsat_patterns[:, k]
+        times = [first_crossing(curve, level) for level in (0.9, 0.5, 0.1)]
+        log_kappa = np.log(np.maximum(self.kappa_features[:, k], np.finfo(float).tiny))
+        rate = math.nan
+        if math.isfinite(times[1]):
+            i = min(int(times[1]), len(log_kappa) - 2)
+            rate = float(log_kappa[i + 1] - log_kappa[i])
+        return ErrorCurve(feature=k, start=times[0], midpoint=times[1], end=times[2],
+                          width=times[2] - times[0], rate=rate,
+                          sigmoid_width=math.log(_ERFINV_09 / _ERFINV_01) / rate if rate > 0 else math.nan)
+
     def learning_time(self, level: float = 0.5) -> np.ndarray:
         """For each feature, the first step at which its patterns' unsatisfied fraction (that feature alone) falls
         below ``level`` (NaN if never): the feature's learning speed."""
@@ -69,6 +89,38 @@ class FeatureSolution:
             if below.size:
                 out[k] = below[0]
         return out
+
+
+# erfinv(0.9) and erfinv(0.1): the slopes kappa_k mu_k / h at which a one-feature pattern is 90% and 10% unsatisfied
+_ERFINV_09, _ERFINV_01 = 1.1630871536766743, 0.08885599049425769
+
+
+@dataclasses.dataclass(frozen=True)
+class ErrorCurve:
+    """Shape of one feature's learning curve (:meth:`FeatureSolution.error_curve`), in GD steps (interpolated; NaN
+    when the curve does not reach the level within the solution): ``start``, ``midpoint`` and ``end`` where the
+    unsatisfied fraction of the examples with that feature alone falls through 0.9, 0.5 and 0.1; ``width`` =
+    end - start; ``rate`` = d log kappa_k / dt at the midpoint; ``sigmoid_width`` = ln(13.08) / rate, the width
+    an exponential growth of kappa_k at that rate would give (the sigmoid's time variable is log kappa_k)."""
+
+    feature: int
+    start: float
+    midpoint: float
+    end: float
+    width: float
+    rate: float
+    sigmoid_width: float
+
+
+def first_crossing(curve, level: float) -> float:
+    """First (linearly interpolated) step at which a decreasing ``curve`` reaches ``level``; NaN if never."""
+    below = np.nonzero(curve <= level)[0]
+    if not below.size:
+        return math.nan
+    j = int(below[0])
+    if j == 0:
+        return 0.0
+    return j - 1 + float((curve[j - 1] - level) / (curve[j - 1] - curve[j]))
 
 
 def meanfield_features(setup: Setup, steps: int) -> FeatureSolution:

@@ -246,3 +246,29 @@ def test_spectral_decoupling_is_validated_and_refused_where_not_derived(bad):
     cubic = Loss("cubic_hinge", sp.Max(0, S.h - S.z) ** 3 / 3)
     with pytest.raises(ValueError, match="spectral_decoupling > 0 is simulated on backend='cpu' with the built-in"):
         simulate(mftheory.fig1_setup(d=5, M=4, loss=cubic, spectral_decoupling=0.1), N=10, steps=1)
+
+
+def test_error_curve_midpoint_is_where_the_median_example_is_satisfied():
+    """The one-feature curve erf(h / (sqrt 2 kappa mu)) crosses 1/2 where kappa mu = h / (sqrt 2 erfinv(1/2)) (the
+    median of |g| is sqrt 2 erfinv(1/2)); the widths follow from the crossings and the growth rate."""
+    from scipy.special import erfinv
+
+    setup = _setup(feature_strength=(1.0, 1.0), feature_freq=(0.8, 0.2))
+    sol = meanfield_features(setup, 300)
+    shape = sol.error_curve(0)
+    target = setup.h / (math.sqrt(2) * erfinv(0.5))
+    t = np.arange(301)
+    assert np.interp(shape.midpoint, t, sol.kappa_features[:, 0]) == pytest.approx(target, rel=0.01)
+    assert shape.start < shape.midpoint < shape.end and shape.width == shape.end - shape.start
+    assert shape.sigmoid_width == pytest.approx(math.log(erfinv(0.9) / erfinv(0.1)) / shape.rate, rel=1e-12)
+    assert math.isnan(sol.error_curve(1).end)          # the starved feature is not 90% satisfied by step 300
+    with pytest.raises(ValueError, match="k must be 0 or 1"):
+        sol.error_curve(2)
+
+
+def test_first_crossing_interpolates_and_says_never():
+    from mftheory.features import first_crossing
+
+    assert first_crossing(np.array([1.0, 0.8, 0.4, 0.2]), 0.5) == pytest.approx(1.75)
+    assert first_crossing(np.array([0.3, 0.2]), 0.5) == 0.0
+    assert math.isnan(first_crossing(np.array([1.0, 0.9]), 0.5))

@@ -41,7 +41,8 @@ def test_quick_suite_passes_and_writes_the_report(tmp_path):
     report = json.loads((out / "report.json").read_text())
     assert {r["case"] for r in report["checks"]} == {"fig1", "rich_lazy", "overfitting", "data_laws", "label_noise",
                                                      "label_noise_small", "losses", "user_variant",
-                                                     "features_starvation", "features_spectral_decoupling"}
+                                                     "features_starvation", "features_spectral_decoupling",
+                                                     "features_error_curves"}
     assert all(r["pass"] for r in report["checks"])
     _judged_rows_can_fail(report["checks"])
     for fig in report["figures"].values():
@@ -61,10 +62,12 @@ def _judged_rows_can_fail(rows):
     resolutions = {"kappa_": features.KAPPA_RESOLUTION, "gamma_plus": cases.GAMMA_RESOLUTION,
                    "f_unsat(": cases.UNSAT_RESOLUTION, "kappa at the fixed point": cases.LABEL_NOISE_RESOLUTION}
     # the two checks judged at one finite N, whose tolerances are wider (their docstrings say why)
-    per_case = {"overfitting": cases.OVERFITTING_RESOLUTION, "label_noise_small": cases.LABEL_NOISE_SMALL_RESOLUTION}
+    per_case = {"overfitting": cases.OVERFITTING_RESOLUTION, "label_noise_small": cases.LABEL_NOISE_SMALL_RESOLUTION,
+                "features_error_curves": features.CURVE_RESOLUTION}
     judged = [r for r in rows if not r["informational"] and not r["upper_bound"] and not r.get("theory_only")]
     assert len(judged) == (2 * 3 + 2 * 3 + 2 + 2 + 2 * len(features.rare_frequencies(cases.QUICK)) * 3 * 2 + 1 + 2
-                           + len(features.decoupling_losses(cases.QUICK)) * 3 * 2)
+                           + len(features.decoupling_losses(cases.QUICK)) * 3 * 2
+                           + 5 * len(features.curve_frequencies(cases.QUICK)))
     for r in judged:
         resolution = per_case.get(r["case"]) or next(v for prefix, v in resolutions.items()
                                                      if r["quantity"].startswith(prefix))

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from mftheory.features import meanfield_features
+from mftheory.features import first_crossing, meanfield_features
 from mftheory.model import Setup
 from mftheory.validate.checks import CaseResult, Check
 from mftheory.validate.extrapolation import SEEDS, extrapolate_in_sample_size
@@ -181,6 +181,106 @@ def draw_features_spectral_decoupling(data):
     fig.suptitle(f"spectral decoupling (lambda = {SPECTRAL_DECOUPLING}) against starvation, p_1 = {FREQUENT}, "
                  f"p_2 = 0.2, d={data['scale'].d}, M={data['scale'].M}; rows: {', '.join(data['losses'])}",
                  fontsize=10)
+    return fig
+
+
+CURVE_LEVELS = (0.9, 0.5, 0.1)
+# what the learning-curve case resolves: a theory whose crossing steps are off by this much (relative) fails
+# every row (measured at the quick scale: 2.5-10%)
+CURVE_RESOLUTION = 0.15
+
+
+def curve_frequencies(scale) -> tuple[float, ...]:
+    """The rare feature's frequencies of the learning-curve case: the quick suite keeps the starved one."""
+    return (0.2,) if scale.name == "quick" else (FREQUENT, 0.2)
+
+
+def _first_satisfied_curves(sim, X, steps):
+    """Per one-feature pattern (feature 1 alone, feature 2 alone), the fraction of its training examples not yet
+    satisfied at each step 0..steps, from the simulator's first-satisfaction steps."""
+    present = X[:, :2] != 0
+    out = []
+    for mask in (present[:, 0] & ~present[:, 1], ~present[:, 0] & present[:, 1]):
+        first = sim.t_sat[mask]
+        never = first < 0
+        counts = np.bincount(first[~never], minlength=steps + 1)[: steps + 1]
+        out.append(1.0 - np.cumsum(counts) / mask.sum())
+    return np.array(out)
+
+
+def _crossings(curves):
+    """(2, levels): the first step at which each pattern's curve falls through each of ``CURVE_LEVELS``."""
+    return np.array([[first_crossing(c, level) for level in CURVE_LEVELS] for c in curves])
+
+
+def features_error_curves(scale, seed: int = 0) -> CaseResult:
+    """Sigmoidal learning curves, hinge loss, p_1 = 0.8 and p_2 = 0.8 / 0.2 (the quick suite: 0.2; equal
+    strengths): for the examples with
+    one feature only, the steps at which their unsatisfied fraction falls through 0.9, 0.5 and 0.1, mean field
+    (:meth:`mftheory.features.FeatureSolution.error_curve`) against gradient descent. In the mean field the
+    satisfied set only grows (kappa_k increases), so the fraction not yet satisfied, read from the simulator's
+    first-satisfaction steps, is the same curve.
+
+    GD is extrapolated to N -> infinity as in ``features_starvation`` (``SEEDS`` pairs at N/2 and 2N sharing their
+    init: memorization brings the late crossings forward at order 1/N). Judged: each crossing the theory reaches.
+    Tolerance: 3 standard errors of the extrapolated mean plus (1/M) / r steps, the finite width's second-order
+    shift of kappa (as in ``features_starvation``) turned into time by the growth rate r = d log kappa_k / dt at
+    the crossing. Resolution: crossing steps off by ``CURVE_RESOLUTION`` fail every row. Reported: the width (0.9 -> 0.1) beside the width an exponential growth at the midpoint's rate
+    would give, ln(13.08) / r: the curve is a fixed shape in log kappa_k, a sigmoid in t only while kappa_k grows
+    exponentially."""
+    checks, shown = [], []
+    steps = scale.steps
+    for p_2 in curve_frequencies(scale):
+        setup = Setup(d=scale.d, alpha=1.0, h=1.0, eta=scale.eta, M=scale.M, data="features", loss="hinge",
+                      feature_freq=(FREQUENT, p_2), feature_strength=(1.0, 1.0))
+        sol = meanfield_features(setup, steps)
+        theory = np.array([[first_crossing(sol.f_unsat_patterns[:, k], level) for level in CURVE_LEVELS]
+                           for k in range(2)])
+        per_size = []
+        for N, offset in ((scale.N // 2, 0), (2 * scale.N, SEEDS)):
+            runs = []
+            for r in range(SEEDS):
+                _, _, a0, W0, _, _ = draw_problem(setup, 8, seed=seed + r, n_test=0)
+                X, y, _, _, _, _ = draw_problem(setup, N, seed=seed + offset + r, n_test=0)
+                sim = simulate(setup, N=N, steps=steps, seed=seed + offset + r, X=X, y=y, a0=a0, W0=W0, n_test=0,
+                               record_steps=[steps])
+                runs.append(_first_satisfied_curves(sim, X, steps))
+            per_size.append(runs)
+        curves, _ = extrapolate_in_sample_size(per_size[0], per_size[1])
+        crossings, crossings_se = extrapolate_in_sample_size([_crossings(c) for c in per_size[0]],
+                                                             [_crossings(c) for c in per_size[1]])
+        log_kappa = np.log(np.maximum(sol.kappa_features, np.finfo(float).tiny))
+        for k in range(2):
+            for j, level in enumerate(CURVE_LEVELS):
+                t_theory = theory[k, j]
+                if not math.isfinite(t_theory):
+                    continue
+                i = min(int(t_theory), steps - 1)
+                rate = float(log_kappa[i + 1, k] - log_kappa[i, k])
+                tolerance = 3 * float(crossings_se[k, j]) + (1.0 / setup.M) / rate
+                checks.append(Check("features_error_curves", f"step where feature {k + 1} alone is {level:.0%} "
+                                    f"unsatisfied, p_2={p_2}", float(t_theory), float(crossings[k, j]), tolerance))
+            shape = sol.error_curve(k)
+            if math.isfinite(shape.width):
+                checks.append(Check("features_error_curves", f"width 0.9 -> 0.1 of feature {k + 1}, p_2={p_2}, "
+                                    f"against an exponential growth at the midpoint's rate (ln 13.08 / r)",
+                                    shape.sigmoid_width, shape.width, 0.0, informational=True, theory_only=True))
+        shown.append((p_2, sol, curves))
+    return CaseResult(checks, {"scale": scale, "shown": shown})
+
+
+def draw_features_error_curves(data):
+    scale = data["scale"]
+    fig, axes = new_figure(1, len(data["shown"]), figsize=(5.5 * len(data["shown"]), 4))
+    for ax, (p_2, sol, curves) in zip(np.atleast_1d(axes), data["shown"]):
+        for k, style in ((0, "-"), (1, "--")):
+            ax.plot(sol.t, sol.f_unsat_patterns[:, k], style, color=f"C{k}", label=f"theory, feature {k + 1} alone")
+            ax.plot(np.arange(curves.shape[1]), curves[k], ":", color=f"C{k}", lw=2,
+                    label=f"GD (N -> infinity), feature {k + 1} alone")
+        ax.set(xscale="symlog", xlabel="GD step", ylabel="fraction not yet satisfied", ylim=(0, 1),
+               title=f"p_1 = {FREQUENT}, p_2 = {p_2}")
+        ax.legend(fontsize=6)
+    fig.suptitle(f"sigmoidal learning curves (hinge), d={scale.d}, M={scale.M}", fontsize=10)
     return fig
 
 

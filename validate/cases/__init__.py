@@ -23,7 +23,8 @@ from mftheory.validate.cases.label_noise import (LABEL_NOISE_RESOLUTION, LABEL_N
                                                  OVERFITTING_RESOLUTION, label_noise, label_noise_small, overfitting)
 from mftheory.validate.cases.meanfield import (GAMMA_RESOLUTION, UNSAT_RESOLUTION, data_laws, fig1, losses,
                                                meanfield_checks, rich_lazy, user_variant, user_variant_setup)
-from mftheory.validate.features import (draw_features_spectral_decoupling, draw_features_starvation,
+from mftheory.validate.features import (draw_features_error_curves, draw_features_spectral_decoupling,
+                                        draw_features_starvation, features_error_curves,
                                         features_spectral_decoupling, features_starvation)
 from mftheory.validate.figures import save_figure
 from mftheory.validate.quadratic.cases import QUADRATIC_CASES, QUADRATIC_DRAWERS
@@ -33,7 +34,8 @@ __all__ = ["CASES", "DRAWERS", "run_case", "draw_case", "CaseResult", "CORE_CASE
            "LABEL_NOISE_RESOLUTION", "OVERFITTING_RESOLUTION", "LABEL_NOISE_SMALL_RESOLUTION",
            "fig1", "rich_lazy", "overfitting", "data_laws", "label_noise", "label_noise_small", "losses",
            "user_variant", "finite_width", "finite_sample", "finite_sample_scaling", "mislabel_onset", "tilt",
-           "propagator", "finite_size", "features_starvation", "features_spectral_decoupling"]
+           "propagator", "finite_size", "features_starvation", "features_spectral_decoupling",
+           "features_error_curves"]
 
 CASES = {"fig1": fig1, "rich_lazy": rich_lazy, "overfitting": overfitting, "data_laws": data_laws,
          "label_noise": label_noise, "label_noise_small": label_noise_small, "losses": losses,
@@ -43,15 +45,17 @@ CASES = {"fig1": fig1, "rich_lazy": rich_lazy, "overfitting": overfitting, "data
 CASES.update(QUADRATIC_CASES)
 CASES["features_starvation"] = features_starvation
 CASES["features_spectral_decoupling"] = features_spectral_decoupling
+CASES["features_error_curves"] = features_error_curves
 # each case's figure, from the data it returned
 DRAWERS = {name: getattr(module, f"draw_{name}") for module in (_meanfield, _label_noise, _finite_size)
            for name in CASES if hasattr(module, f"draw_{name}")}
 DRAWERS.update(QUADRATIC_DRAWERS)
 DRAWERS["features_starvation"] = draw_features_starvation
 DRAWERS["features_spectral_decoupling"] = draw_features_spectral_decoupling
+DRAWERS["features_error_curves"] = draw_features_error_curves
 # the finite-size cases test approximations known to be incomplete (issue 4); they run in their own suite
 CORE_CASES = ("fig1", "rich_lazy", "overfitting", "data_laws", "label_noise", "label_noise_small", "losses",
-              "user_variant", "features_starvation", "features_spectral_decoupling")
+              "user_variant", "features_starvation", "features_spectral_decoupling", "features_error_curves")
 FINITE_SIZE_CASES = ("finite_width", "finite_sample", "finite_sample_scaling", "mislabel_onset", "tilt",
                      "propagator", "finite_size")
 # the second model family, the extensive-width quadratic network (mftheory.validate.quadratic)
