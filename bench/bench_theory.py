@@ -11,6 +11,8 @@ What it measures (all times are minima over ``--repeat`` runs, kernels already c
 on-disk cache, except the two subprocess rows):
 
 * ``meanfield(fig1_setup(), steps)``: the whole call, and the generated ``discrete_map`` kernel alone;
+* ``meanfield`` of the built-in variants whose drift is a quadrature, with ``tabulate=False`` (the quadrature at
+  every evaluation) beside the rate table built in the call (cold) and reused (warm);
 * generated scalar kernels (``drift``, ``g_rate``, ``unsat_fraction`` of ``gaussian_hinge``, closed form, and
   of ``gaussian_logistic``, Gauss-Legendre quadrature) called from a jitted loop over ``--evals`` random
   arguments kappa in [0, 3]: evaluations per second on one core (the loop is serial); a kernel that would take
@@ -106,6 +108,8 @@ def main(argv=None):
     from mftheory import kernels
     from mftheory.variant import variant_of
     from mftheory.dynamics import meanfield
+    from mftheory.kappa_tables import _cache as table_cache
+    from mftheory.kappa_tables import no_table
 
     print(f"numba {numba.__version__}, numpy {np.__version__}; cores={os.cpu_count()}, "
           f"load average {os.getloadavg()[0]:.2f}; NUMBA_NUM_THREADS={numba.config.NUMBA_NUM_THREADS}")
@@ -117,6 +121,25 @@ def main(argv=None):
     meanfield(setup, 10)  # compile / load caches
     t = _best(lambda: meanfield(setup, args.steps), args.repeat)
     rows.append((f"meanfield(fig1_setup(), {args.steps})", f"{1e3 * t:.2f} ms", f"{1e6 * t / args.steps:.2f} us/step"))
+    # every built-in variant whose drift is a quadrature: the table (cold: built in the call; warm: cached)
+    # beside the quadrature at every evaluation, in this same run
+    for data, loss in (("gaussian", "logistic"), ("sphere", "logistic"), ("sphere", "quadratic_hinge"),
+                       ("sphere", "hinge")):
+        variant = mftheory.fig1_setup(data=data, loss=loss)
+        meanfield(variant, 10)
+        meanfield(variant, 10, tabulate=False)
+        repeat = max(1, min(args.repeat, 2))
+        t_off = _best(lambda: meanfield(variant, args.steps, tabulate=False), repeat)
+
+        def cold():
+            table_cache.clear()
+            meanfield(variant, args.steps)
+
+        t_cold = _best(cold, args.repeat)
+        t_warm = _best(lambda: meanfield(variant, args.steps), args.repeat)
+        rows.append((f"meanfield({data}, {loss}, {args.steps}): quadrature / table cold / table warm",
+                     f"{1e3 * t_off:.1f} / {1e3 * t_cold:.1f} / {1e3 * t_warm:.1f} ms",
+                     f"speed-up {t_off / t_cold:.0f}x cold, {t_off / t_warm:.0f}x warm"))
     k = kernels.load(setup.data, setup.loss)
     slope = variant_of(setup).odd_slope(setup.leak)
     n = args.steps + 1
@@ -124,7 +147,7 @@ def main(argv=None):
 
     def dmap():
         k.discrete_map(args.steps, setup.beta, setup.alpha, float(setup.d), setup.h, setup.label_noise,
-                       setup.sigma_a, setup.sigma_w, slope, *arrs)
+                       setup.sigma_a, setup.sigma_w, slope, *arrs, *no_table())
 
     dmap()
     t = _best(dmap, args.repeat)

@@ -184,6 +184,8 @@ def kernel_module_source(derivation: MeanFieldDerivation) -> str:
         f"HAS_FIXED_POINT = {D.threshold_fixed_point is not None}\n"
         f"HAS_SMALL_NOISE = {small_label_noise(D) is not None}\n"
         f"HAS_TILT = {FL.tilt_or_none(D) is not None}\n"
+        f"RATE_BY_QUADRATURE = {D.clean_average.closed_form is None or D.flipped_average.closed_form is None}\n"
+        f"UNSAT_BY_QUADRATURE = {D.unsat_average.closed_form is None}\n"
         f"_GL_NODES = np.array({[float(v) for v in nodes]!r})\n_GL_WEIGHTS = np.array({[float(v) for v in weights]!r})",
         _average("clean_average", D.clean_average, "E[u(kappa |x_par|) |x_par|] over correctly labelled data"),
         _average("flipped_average", D.flipped_average, "E[u(-kappa |x_par|) |x_par|] over flipped labels"),

@@ -11,6 +11,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 from mftheory.model import Setup, check_int
+from mftheory.kappa_tables import kappa_table, no_table
 from mftheory.variant import Variant, variant_of
 
 
@@ -111,18 +112,24 @@ def _resolve_variant(setup: Setup, variant: Variant | None) -> Variant:
     return variant
 
 
-def meanfield(setup: Setup, steps: int, substeps: int = 8, variant: Variant | None = None) -> MeanFieldSolution:
+def meanfield(setup: Setup, steps: int, substeps: int = 8, variant: Variant | None = None,
+              tabulate: bool = True) -> MeanFieldSolution:
     """Solve the mean-field dynamics of ``setup`` over GD steps 0..steps.
 
     The kernels are those of the model ``setup`` names (:func:`mftheory.variant_of`: committed for the
     built-ins, derived and compiled on first use for a user's own activation or loss). ``variant`` passes an
     already compiled one (:func:`mftheory.compile_derivation`); it must be the model ``setup`` names.
-    ``substeps`` RK4 steps per GD step integrate the flow.
+    ``substeps`` RK4 steps per GD step integrate the flow. ``tabulate``: where the rate g(kappa) or the unsatisfied
+    fraction is a quadrature, evaluate it from a piecewise Chebyshev table in kappa built once
+    (:mod:`mftheory.kappa_tables`: within 1e-13 of the largest (1 + kappa)^2 |g| on each panel) rather than by the
+    quadrature at every evaluation (``False``: the quadrature throughout).
     Raises ValueError if beta g reaches 1 (the exact discrete map is undefined there: lower eta).
 
     With ``data="features"`` the solution is a :class:`mftheory.features.FeatureSolution` (one slope per feature,
     ``kappa_features``).
     """
+    if not isinstance(tabulate, (bool, np.bool_)):
+        raise ValueError(f"tabulate must be True or False, got {tabulate!r}")
     if isinstance(setup, Setup) and setup.data == "features":
         from mftheory.features import meanfield_features
 
@@ -137,18 +144,20 @@ def meanfield(setup: Setup, steps: int, substeps: int = 8, variant: Variant | No
     n = int(steps) + 1
     gp, gm, kap, g = (np.zeros(n) for _ in range(4))
     d = float(setup.d)
+    table = kappa_table(k, "rate", d, setup.h, setup.label_noise, slope) if tabulate else no_table()
     filled = k.discrete_map(int(steps), setup.beta, setup.alpha, d, setup.h, setup.label_noise, setup.sigma_a,
-                            setup.sigma_w, slope, gp, gm, kap, g)
+                            setup.sigma_w, slope, gp, gm, kap, g, *table)
     if filled < n:
         raise ValueError(f"beta g = {setup.beta * g[filled - 1]:.3g} >= 1 at step {filled - 1}: the discrete map "
                          f"is undefined; eta must be smaller (beta = eta alpha / M = {setup.beta:.3g})")
     gamma = np.zeros(n)
     k.flow(int(steps), int(substeps), setup.beta, setup.alpha, d, setup.h, setup.label_noise, setup.sigma_a,
-           setup.sigma_w, slope, gamma)
+           setup.sigma_w, slope, gamma, *table)
     with np.errstate(divide="ignore"):
         x_star = setup.h / kap
     f_unsat = np.empty(n)
-    k.fill_unsat_fraction(kap, d, setup.h, setup.label_noise, f_unsat)
+    k.fill_unsat_fraction(kap, d, setup.h, setup.label_noise, f_unsat,
+                          *(kappa_table(k, "unsat", d, setup.h, setup.label_noise, slope) if tabulate else no_table()))
     sa, sw = setup.sigma_a, setup.sigma_w
     moments = np.empty((n, 5))
     k.fill_moments(gp, gm, sa, sw, moments)

@@ -223,12 +223,13 @@ def test_template_loops_run_as_python_and_agree_with_the_generated_module():
     arrays as the generated module's compiled copy."""
     from mftheory.derivations.templates import meanfield_loops as template
     from mftheory.kernels.generated import gaussian_hinge as generated
+    from mftheory.kappa_tables import no_table
 
     steps, args = 40, (0.5, 1.0, 20.0, 1.0, 0.0, 1.0, 1.0, 0.5)
     filled = []
     for discrete_map in (template.discrete_map.py_func, generated.discrete_map):
         arrays = [np.zeros(steps + 1) for _ in range(4)]
-        count = discrete_map(steps, *args, *arrays)
+        count = discrete_map(steps, *args, *arrays, *no_table())
         filled.append((count, arrays))
     assert filled[0][0] == filled[1][0] == steps + 1
     for ours, theirs in zip(filled[0][1], filled[1][1]):
