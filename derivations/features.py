@@ -37,6 +37,7 @@ import mpmath as mp
 import sympy as sp
 
 from mftheory.derivations.checks import require
+from mftheory.derivations.disk_cache import cached_on_disk
 from mftheory.derivations.meanfield import Step
 
 kappa_1, kappa_2 = sp.symbols("kappa_1 kappa_2", nonnegative=True)
@@ -128,6 +129,7 @@ def _spectral_decoupling(patterns, add):
     return moments
 
 
+@cached_on_disk
 def derive_features(loss: str = "hinge") -> FeatureDerivation:
     """The derivation for ``loss`` (a built-in name): closed-form drifts for the hinge, integrals otherwise."""
     from mftheory.derivations import symbols as S

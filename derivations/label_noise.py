@@ -33,6 +33,7 @@ import dataclasses
 import sympy as sp
 
 from mftheory.derivations.checks import require
+from mftheory.derivations.disk_cache import cached_on_disk
 from mftheory.derivations import symbols as S
 from mftheory.derivations.meanfield import MeanFieldDerivation, Step
 
@@ -145,7 +146,8 @@ def derive_label_noise(derivation: MeanFieldDerivation) -> LabelNoiseDerivation:
     hit = _CACHE.get(id(derivation))
     if hit is not None and hit[0] is derivation:
         return hit[1]
-    result = _derive(derivation)
+    # from the disk cache the result carries an unpickled copy of the derivation: it points back to the caller's
+    result = dataclasses.replace(_derive(derivation), derivation=derivation)
     _CACHE[id(derivation)] = (derivation, result)
     return result
 
@@ -159,6 +161,7 @@ def small_label_noise(derivation: MeanFieldDerivation) -> LabelNoiseDerivation |
         return None
 
 
+@cached_on_disk
 def _derive(D: MeanFieldDerivation) -> LabelNoiseDerivation:
     steps = []
     add = lambda *args: steps.append(Step(*args))

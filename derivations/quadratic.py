@@ -40,6 +40,7 @@ import dataclasses
 import sympy as sp
 
 from mftheory.derivations.checks import require
+from mftheory.derivations.disk_cache import cached_on_disk
 from mftheory.derivations.meanfield import Step
 
 # spectral variable, Cauchy transform and R-transform argument
@@ -82,6 +83,7 @@ class QuadraticDerivation:
     psd_interpolation: sp.Expr    # alpha of the interpolation threshold when kappa >= 1/2
 
 
+@cached_on_disk
 def derive_quadratic() -> QuadraticDerivation:
     steps = []
     add = lambda *args: steps.append(Step(*args))
