@@ -90,3 +90,26 @@ def test_unknown_case_is_a_clear_error(tmp_path):
     result = subprocess.run([sys.executable, "-m", "mftheory.validate", "run", "--cases", "nope", "--out", str(tmp_path)],
                             capture_output=True, text=True)
     assert result.returncode == 2 and "invalid choice" in result.stderr
+
+
+def test_report_is_written_case_by_case_and_an_interrupted_run_keeps_what_it_finished(tmp_path, monkeypatch):
+    """The report is rewritten after every case: a run stopped in its second case leaves the first case's rows,
+    marked partial."""
+    from mftheory.validate import suite
+
+    def fake_case(name, scale, out, seed):
+        if name == "rich_lazy":
+            raise KeyboardInterrupt
+        figure = out / f"{name}.png"
+        figure.write_bytes(b"png")
+        return [Check(name, "q", 1.0, 1.01, 0.05, relative=True)], figure
+
+    monkeypatch.setattr(suite, "run_case", fake_case)
+    with pytest.raises(KeyboardInterrupt):
+        suite.run("quick", tmp_path, cases=["fig1", "rich_lazy"])
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert not report["complete"] and [r["case"] for r in report["checks"]] == ["fig1"]
+    assert "Partial: 1 of 2 cases so far" in (tmp_path / "report.md").read_text()
+    monkeypatch.setattr(suite, "run_case", lambda name, *a: fake_case("fig1", *a))
+    assert suite.run("quick", tmp_path, cases=["fig1", "overfitting"])["complete"]
+    assert "Partial" not in (tmp_path / "report.md").read_text()

@@ -31,23 +31,29 @@ def run(suite: str, out: pathlib.Path, cases=None, seed: int = 0) -> dict:
         raise ValueError(f"cases must be among {sorted(CASES)}; got {sorted(unknown)}")
     out.mkdir(parents=True, exist_ok=True)
     rows, figures, timings = [], {}, {}
-    for name in (bar := tqdm(names, desc=f"validate {suite}", unit="case")):
+    for done, name in enumerate(bar := tqdm(names, desc=f"validate {suite}", unit="case"), start=1):
         bar.set_postfix_str(name)
         start = time.perf_counter()
         checks, figure = run_case(name, scale, out, seed)
         timings[name] = time.perf_counter() - start
         rows += [c.as_dict() for c in checks]
         figures[name] = figure.name
-    report = {"suite": suite, "scale": scale.__dict__, "seed": seed, "checks": rows, "figures": figures,
-              "seconds": timings, "passed": all(r["pass"] for r in rows)}
-    write_atomically(out / "report.json", json.dumps(report, indent=1))
-    write_atomically(out / "report.md", _markdown(report))
+        # the report is rewritten after every case, so a long suite shows its results as it goes (and an
+        # interrupted one keeps those of the cases it finished); ``complete`` says whether every case ran
+        report = {"suite": suite, "scale": scale.__dict__, "seed": seed, "checks": rows, "figures": figures,
+                  "seconds": timings, "passed": all(r["pass"] for r in rows), "complete": done == len(names),
+                  "cases": names}
+        write_atomically(out / "report.json", json.dumps(report, indent=1))
+        write_atomically(out / "report.md", _markdown(report))
     return report
 
 
 def _markdown(report) -> str:
+    pending = [name for name in report.get("cases", []) if name not in report["figures"]]
+    status = (f"**Partial: {len(report['figures'])} of {len(report['cases'])} cases so far** (still to run: "
+              f"{', '.join(pending)}).\n\n") if pending else ""
     lines = [f"# Validation report ({report['suite']} suite)", "",
-             f"Scale: {report['scale']}; seed {report['seed']}.", "",
+             f"{status}Scale: {report['scale']}; seed {report['seed']}.", "",
              "Rows marked *theory vs theory* compare two theoretical values (the second in the simulation column); "
              "*info* rows are reported, not judged; *one-sided* rows judge a bound: they fail only when the simulation is beyond "
              "the theory column, on the side the quantity names, by more than the tolerance. *Resolution*: the smallest "
