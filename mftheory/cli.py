@@ -58,25 +58,35 @@ def write_latex(path: pathlib.Path, variants, compile_pdf: bool = False) -> path
     from mftheory.derivations.meanfield import derive
     from mftheory.atomic import write_atomically
 
-    activations = sorted({v[0] for v in variants})
-    derived = [derive(*v) for v in variants]
-    small_noise = [(f"Small label noise, {D.activation.name}, {D.loss.name}, {D.data.name} data",
-                    f"label_noise:{D.activation.name}:{D.loss.name}:{D.data.name}", L.steps)
-                   for D, L in ((D, small_label_noise(D)) for D in derived) if L is not None]
-    tilts = [(f"Tilt of the effective teacher with the loss's feedback, {D.activation.name}, {D.loss.name}, "
-              f"{D.data.name} data", f"tilt:{D.activation.name}:{D.loss.name}:{D.data.name}", T.steps)
-             for D, T in ((D, tilt_or_none(D)) for D in derived) if T is not None]
-    from mftheory.derivations.quadratic import derive_quadratic
+    from tqdm import tqdm
 
     from mftheory.derivations.features import derive_features
+    from mftheory.derivations.quadratic import derive_quadratic
 
-    # the quadratic hinge's derivation carries the hinge's steps and its own after them
-    quadratic = [("Features of unequal frequency and strength: the mean field with the hinge and the quadratic hinge",
-                  "features", derive_features("quadratic_hinge").steps),
-                 ("Extensive-width quadratic network: the long-time estimator of gradient descent", "quadratic",
-                  derive_quadratic().steps)]
-    write_atomically(path, document(derived, [derive_finite_width(a) for a in activations],
-                                    [derive_finite_sample(a) for a in activations], small_noise + tilts + quadratic))
+    activations = sorted({v[0] for v in variants})
+    # a cold derivation takes minutes (a warm one, from the disk cache, seconds): show where it is
+    bar = tqdm(total=3 * len(variants) + 2 * len(activations) + 2, desc="derivations", unit="step")
+
+    def step(result):
+        bar.update()
+        return result
+
+    with bar:
+        derived = [step(derive(*v)) for v in variants]
+        small_noise = [(f"Small label noise, {D.activation.name}, {D.loss.name}, {D.data.name} data",
+                        f"label_noise:{D.activation.name}:{D.loss.name}:{D.data.name}", L.steps)
+                       for D, L in ((D, step(small_label_noise(D))) for D in derived) if L is not None]
+        tilts = [(f"Tilt of the effective teacher with the loss's feedback, {D.activation.name}, {D.loss.name}, "
+                  f"{D.data.name} data", f"tilt:{D.activation.name}:{D.loss.name}:{D.data.name}", T.steps)
+                 for D, T in ((D, step(tilt_or_none(D))) for D in derived) if T is not None]
+        # the quadratic hinge's derivation carries the hinge's steps and its own after them
+        quadratic = [("Features of unequal frequency and strength: the mean field with the hinge and the quadratic "
+                      "hinge", "features", step(derive_features("quadratic_hinge")).steps),
+                     ("Extensive-width quadratic network: the long-time estimator of gradient descent", "quadratic",
+                      step(derive_quadratic()).steps)]
+        widths = [step(derive_finite_width(a)) for a in activations]
+        samples = [step(derive_finite_sample(a)) for a in activations]
+    write_atomically(path, document(derived, widths, samples, small_noise + tilts + quadratic))
     if not compile_pdf:
         return None
     if shutil.which("pdflatex") is None:
