@@ -67,7 +67,8 @@ def _judged_rows_can_fail(rows):
     judged = [r for r in rows if not r["informational"] and not r["upper_bound"] and not r.get("theory_only")]
     assert len(judged) == (2 * 3 + 2 * 3 + 2 + 2 + 2 * len(features.rare_frequencies(cases.QUICK)) * 3 * 2 + 1 + 2
                            + len(features.decoupling_losses(cases.QUICK)) * 3 * 2
-                           + 5 * len(features.curve_frequencies(cases.QUICK)))
+                           + sum(_curve_crossings_reached(features, cases.QUICK, *setting)
+                                 for setting in features.curve_settings(cases.QUICK)))
     for r in judged:
         resolution = per_case.get(r["case"]) or next(v for prefix, v in resolutions.items()
                                                      if r["quantity"].startswith(prefix))
@@ -76,6 +77,15 @@ def _judged_rows_can_fail(rows):
             off = Check(r["case"], r["quantity"], r["theory"] * factor, r["simulation"], r["tolerance"],
                         relative=r["relative"])
             assert not off.passed, (r["case"], r["quantity"], factor)
+
+
+def _curve_crossings_reached(features, scale, p_2, mu_2):
+    """How many of the learning-curve case's crossings (2 features x 3 levels) the mean field reaches in the run."""
+    from mftheory.features import first_crossing, meanfield_features
+
+    sol = meanfield_features(features.curve_setup(scale, p_2, mu_2), scale.steps)
+    return sum(math.isfinite(first_crossing(sol.f_unsat_patterns[:, k], level))
+               for k in range(2) for level in features.CURVE_LEVELS)
 
 
 def _umask():

@@ -186,13 +186,21 @@ def draw_features_spectral_decoupling(data):
 
 CURVE_LEVELS = (0.9, 0.5, 0.1)
 # what the learning-curve case resolves: a theory whose crossing steps are off by this much (relative) fails
-# every row (measured at the quick scale: 2.5-10%)
-CURVE_RESOLUTION = 0.15
+# every row (measured at the quick scale: 2.5-15%, the late 10% crossings the least sharp)
+CURVE_RESOLUTION = 0.2
 
 
-def curve_frequencies(scale) -> tuple[float, ...]:
-    """The rare feature's frequencies of the learning-curve case: the quick suite keeps the starved one."""
-    return (0.2,) if scale.name == "quick" else (FREQUENT, 0.2)
+def curve_settings(scale) -> tuple[tuple[float, float], ...]:
+    """(p_2, mu_2) of the learning-curve case (p_1 = 0.8, mu_1 = 1): a rarer feature 2, and an equally frequent but
+    stronger one (the quick suite); the paper suite adds the symmetric pair."""
+    quick = ((0.2, 1.0), (FREQUENT, 2.0))
+    return quick if scale.name == "quick" else ((FREQUENT, 1.0),) + quick
+
+
+def curve_setup(scale, p_2: float, mu_2: float) -> Setup:
+    """The hinge network of the learning-curve case at one (p_2, mu_2)."""
+    return Setup(d=scale.d, alpha=1.0, h=1.0, eta=scale.eta, M=scale.M, data="features", loss="hinge",
+                 feature_freq=(FREQUENT, p_2), feature_strength=(1.0, mu_2))
 
 
 def _first_satisfied_curves(sim, X, steps):
@@ -214,8 +222,8 @@ def _crossings(curves):
 
 
 def features_error_curves(scale, seed: int = 0) -> CaseResult:
-    """Sigmoidal learning curves, hinge loss, p_1 = 0.8 and p_2 = 0.8 / 0.2 (the quick suite: 0.2; equal
-    strengths): for the examples with
+    """Sigmoidal learning curves, hinge loss, p_1 = 0.8, mu_1 = 1 and the (p_2, mu_2) of :func:`curve_settings` (a
+    rarer feature, a stronger one: each feature's speed against its frequency and strength): for the examples with
     one feature only, the steps at which their unsatisfied fraction falls through 0.9, 0.5 and 0.1, mean field
     (:meth:`mftheory.features.FeatureSolution.error_curve`) against gradient descent. In the mean field the
     satisfied set only grows (kappa_k increases), so the fraction not yet satisfied, read from the simulator's
@@ -230,9 +238,8 @@ def features_error_curves(scale, seed: int = 0) -> CaseResult:
     exponentially."""
     checks, shown = [], []
     steps = scale.steps
-    for p_2 in curve_frequencies(scale):
-        setup = Setup(d=scale.d, alpha=1.0, h=1.0, eta=scale.eta, M=scale.M, data="features", loss="hinge",
-                      feature_freq=(FREQUENT, p_2), feature_strength=(1.0, 1.0))
+    for p_2, mu_2 in curve_settings(scale):
+        setup = curve_setup(scale, p_2, mu_2)
         sol = meanfield_features(setup, steps)
         theory = np.array([[first_crossing(sol.f_unsat_patterns[:, k], level) for level in CURVE_LEVELS]
                            for k in range(2)])
@@ -259,26 +266,28 @@ def features_error_curves(scale, seed: int = 0) -> CaseResult:
                 rate = float(log_kappa[i + 1, k] - log_kappa[i, k])
                 tolerance = 3 * float(crossings_se[k, j]) + (1.0 / setup.M) / rate
                 checks.append(Check("features_error_curves", f"step where feature {k + 1} alone is {level:.0%} "
-                                    f"unsatisfied, p_2={p_2}", float(t_theory), float(crossings[k, j]), tolerance))
+                                    f"unsatisfied, p_2={p_2}, mu_2={mu_2}", float(t_theory), float(crossings[k, j]),
+                                    tolerance))
             shape = sol.error_curve(k)
             if math.isfinite(shape.width):
                 checks.append(Check("features_error_curves", f"width 0.9 -> 0.1 of feature {k + 1}, p_2={p_2}, "
+                                    f"mu_2={mu_2}, "
                                     f"against an exponential growth at the midpoint's rate (ln 13.08 / r)",
                                     shape.sigmoid_width, shape.width, 0.0, informational=True, theory_only=True))
-        shown.append((p_2, sol, curves))
+        shown.append((p_2, mu_2, sol, curves))
     return CaseResult(checks, {"scale": scale, "shown": shown})
 
 
 def draw_features_error_curves(data):
     scale = data["scale"]
     fig, axes = new_figure(1, len(data["shown"]), figsize=(5.5 * len(data["shown"]), 4))
-    for ax, (p_2, sol, curves) in zip(np.atleast_1d(axes), data["shown"]):
+    for ax, (p_2, mu_2, sol, curves) in zip(np.atleast_1d(axes), data["shown"]):
         for k, style in ((0, "-"), (1, "--")):
             ax.plot(sol.t, sol.f_unsat_patterns[:, k], style, color=f"C{k}", label=f"theory, feature {k + 1} alone")
             ax.plot(np.arange(curves.shape[1]), curves[k], ":", color=f"C{k}", lw=2,
                     label=f"GD (N -> infinity), feature {k + 1} alone")
         ax.set(xscale="symlog", xlabel="GD step", ylabel="fraction not yet satisfied", ylim=(0, 1),
-               title=f"p_1 = {FREQUENT}, p_2 = {p_2}")
+               title=f"p_1 = {FREQUENT}, p_2 = {p_2}; mu_1 = 1, mu_2 = {mu_2}")
         ax.legend(fontsize=6)
     fig.suptitle(f"sigmoidal learning curves (hinge), d={scale.d}, M={scale.M}", fontsize=10)
     return fig
