@@ -10,6 +10,8 @@ The mean-field output is F_t(x) = kappa_1 x_1 + kappa_2 x_2: one slope per featu
 examples that carry both (either feature can satisfy them). Hinge and quadratic hinge losses (closed forms; the
 quadratic hinge's needs the mass of the examples with both features below the margin, by quadrature) and the
 logistic loss (generated quadrature), activations with sigma'(z) + sigma'(-z) constant (ReLU, leaky ReLU).
+``Setup(spectral_decoupling=lambda)`` adds the penalty (lambda/2) F(x)^2 to every example's loss (its drift is
+derived in the same module). :meth:`FeatureSolution.error_curve` describes each feature's learning curve.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import dataclasses
 import math
 
 import numpy as np
+from scipy.special import erfinv
 
 import importlib
 import pkgutil
@@ -78,7 +81,7 @@ class FeatureSolution:
             rate = float(log_kappa[i + 1] - log_kappa[i])
         return ErrorCurve(feature=k, start=times[0], midpoint=times[1], end=times[2],
                           width=times[2] - times[0], rate=rate,
-                          sigmoid_width=math.log(_ERFINV_09 / _ERFINV_01) / rate if rate > 0 else math.nan)
+                          sigmoid_width=_DECADE_OF_THE_CURVE / rate if rate > 0 else math.nan)
 
     def learning_time(self, level: float = 0.5) -> np.ndarray:
         """For each feature, the first step at which its patterns' unsatisfied fraction (that feature alone) falls
@@ -91,8 +94,9 @@ class FeatureSolution:
         return out
 
 
-# erfinv(0.9) and erfinv(0.1): the slopes kappa_k mu_k / h at which a one-feature pattern is 90% and 10% unsatisfied
-_ERFINV_09, _ERFINV_01 = 1.1630871536766743, 0.08885599049425769
+# ln(erfinv(0.9) / erfinv(0.1)): a one-feature pattern is 90% and 10% unsatisfied at kappa_k mu_k / h =
+# 1 / (sqrt 2 erfinv(0.9)) and 1 / (sqrt 2 erfinv(0.1)), a factor 13.08 apart
+_DECADE_OF_THE_CURVE = math.log(float(erfinv(0.9)) / float(erfinv(0.1)))
 
 
 @dataclasses.dataclass(frozen=True)
