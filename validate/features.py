@@ -233,9 +233,9 @@ def features_error_curves(scale, seed: int = 0) -> CaseResult:
     init: memorization brings the late crossings forward at order 1/N). Judged: each crossing the theory reaches.
     Tolerance: 3 standard errors of the extrapolated mean plus (1/M) / r steps, the finite width's second-order
     shift of kappa (as in ``features_starvation``) turned into time by the growth rate r = d log kappa_k / dt at
-    the crossing. Resolution: crossing steps off by ``CURVE_RESOLUTION`` fail every row. Reported: the width (0.9 -> 0.1) beside the width an exponential growth at the midpoint's rate
-    would give, ln(13.08) / r: the curve is a fixed shape in log kappa_k, a sigmoid in t only while kappa_k grows
-    exponentially."""
+    the crossing. Resolution: crossing steps off by ``CURVE_RESOLUTION`` fail every row. Reported: the width
+    (0.9 -> 0.1) beside the width an exponential growth at the midpoint's rate would give, ln(13.08) / r: the curve
+    is a fixed shape in log kappa_k, a sigmoid in t only while kappa_k grows exponentially."""
     checks, shown = [], []
     steps = scale.steps
     for p_2, mu_2 in curve_settings(scale):
