@@ -178,6 +178,15 @@ def features_spectral_decoupling(scale, seed: int = 0) -> CaseResult:
 
 def draw_features_spectral_decoupling(data):
     fig = draw_features_starvation(data)
+    # what the remedy buys: the same slopes without the penalty (mean field), in grey
+    for row, (loss, curves) in enumerate(data["curves"]):
+        sol = curves[0][1]
+        plain = meanfield_features(sol.setup.replace(spectral_decoupling=0.0), len(sol.t) - 1)
+        ax = fig.axes[2 * row]
+        ax.plot(plain.t, plain.kappa_features[:, 0], "-", color="0.6", lw=1, label="no penalty: kappa_1")
+        ax.plot(plain.t, plain.kappa_features[:, 1], "--", color="0.6", lw=1, label="no penalty: kappa_2")
+        ax.set_yscale("log")
+        ax.legend(fontsize=6)
     fig.suptitle(f"spectral decoupling (lambda = {SPECTRAL_DECOUPLING}) against starvation, p_1 = {FREQUENT}, "
                  f"p_2 = 0.2, d={data['scale'].d}, M={data['scale'].M}; rows: {', '.join(data['losses'])}",
                  fontsize=10)
