@@ -125,6 +125,9 @@ class _MapResult:
     unsatisfied: np.ndarray        # (T+1, Z, G_rest)
     train_rates: np.ndarray | None  # (T+1, 2): training error and f_unsat with the rest (train_variance given)
     tilt_sample_variance: np.ndarray | None  # (systems, T+1): the tilt's sample part (tilt_systems given)
+    gamma_plus: np.ndarray         # the node map's exponents driven by the training set's unsatisfied examples
+    gamma_minus: np.ndarray
+    rate: np.ndarray               # the training set's drift rate g at every step (what moves the nodes)
 
 
 def _memorization_map(solution, N, fs, train_variance=None, tilt_systems=None):
@@ -165,9 +168,11 @@ def _memorization_map(solution, N, fs, train_variance=None, tilt_systems=None):
     no_rest = np.zeros(_MEMO_GRID.size)
     always_pulling = 0.0   # a mislabelled example is never satisfied in this map: it gains every step's rate
     e_plus = e_minus = cumulative = 0.0
+    gammas, rates_g = np.zeros((2, n)), np.zeros(n)
     for i in range(n):
         kap = k.kappa_increments(e_plus, e_minus, setup.alpha, d, sa, sw, slope)
         kappa[i] = kap
+        gammas[:, i] = k.gamma_from_increment_plus(e_plus), k.gamma_from_increment_minus(e_minus)
         sigma = np.sqrt(spread[i])
         rest = no_rest if train_variance is None or not np.all(np.isfinite(train_variance[i])) else train_variance[i]
         sigmas = np.sqrt(spread[i] + rest)
@@ -190,9 +195,10 @@ def _memorization_map(solution, N, fs, train_variance=None, tilt_systems=None):
             thresholds = np.maximum(h - sigma * _ZETA, 0.0)
             train[i] = sum(w * k.unsat_fraction(kap, d, he, eps) for w, he in zip(_ZETA_WEIGHTS, thresholds))
             rate = sum(w * k.g_rate(kap, d, he, eps, slope) for w, he in zip(_ZETA_WEIGHTS, thresholds))
+        rates_g[i] = rate
         if i + 1 == n:
             break
-        gp, gm = k.gamma_from_increment_plus(e_plus), k.gamma_from_increment_minus(e_minus)
+        gp, gm = gammas[:, i]
         a2, w2, aw = k.moment_a2(gp, gm, sa, sw), k.moment_w2(gp, gm, sa, sw), k.moment_aw(gp, gm, sa, sw)
         if aw > 0:
             args = (max(h - accumulated[i], 0.0) / kap, a2, w2, aw, d, sw, setup.slope)
@@ -213,7 +219,20 @@ def _memorization_map(solution, N, fs, train_variance=None, tilt_systems=None):
             e_minus, setup.beta, rate)
     return _MapResult(kappa=kappa, memorized=accumulated, spread=np.sqrt(spread), train_unsat=train,
                       memorized_mean=mean_memorized, unsatisfied=unsatisfied, train_rates=rates,
-                      tilt_sample_variance=tilt_variance if systems else None)
+                      tilt_sample_variance=tilt_variance if systems else None, gamma_plus=gammas[0],
+                      gamma_minus=gammas[1], rate=rates_g)
+
+
+def _training_clock(solution, state):
+    """The solution's dynamics re-run on one fixed set's drift: the node map driven by the training set's
+    unsatisfied examples (the memorization map's rate, ``state``) instead of the infinite set's. Its nodes, kappa
+    and every fluctuation's growth move on this clock, which slows as the set gets memorized and stops when the
+    whole set is satisfied; the unsatisfied fraction is the training set's."""
+    kappa = np.array(state.kappa, dtype=float)
+    with np.errstate(divide="ignore"):
+        x_star = np.where(kappa > 0, solution.setup.h / kappa, np.inf)
+    return dataclasses.replace(solution, gamma_plus=state.gamma_plus, gamma_minus=state.gamma_minus, g=state.rate,
+                               kappa=kappa, x_star=x_star, f_unsat=np.array(state.train_unsat, dtype=float))
 
 
 def _memo_to_rest_cells():
@@ -408,9 +427,11 @@ def tilt(solution: MeanFieldSolution, N: int | None = None, sample: str = "fixed
 
     ``N=None``: an infinite training set (finite M only). Otherwise ``sample="fixed"``: one training set of N
     examples used at every step (its noise is the same from step to step); ``sample="fresh"``: N new examples
-    at every step (``simulate(..., online=True)``).
+    at every step (``simulate(..., online=True)``). With one fixed set it follows that set's own clock (see
+    :func:`predict`).
     """
-    return _tilt(solution, N, sample)
+    _check_feedback_inputs(solution, N, sample, "the tilt")
+    return _tilt(_on_training_clock(solution, N, sample), N, sample)
 
 
 def _tilt(solution, N, sample, nested=False):
@@ -542,8 +563,10 @@ def rest_feedback(solution: MeanFieldSolution, N: int | None = None, sample: str
     """The degree-2 part of F_M - F_t along x_perp with the hinge loss's feedback: its init part, and for N
     training examples the part the sample puts in (``sample="fixed"``: one set used at every step;
     ``"fresh"``: new examples at every step). Hinge loss, Gaussian data, clean labels; ``None`` for an
-    activation whose degree-2 coefficient is not even in x_par (the derivation does not cover it)."""
-    return _rest_feedback(solution, N, sample, None)
+    activation whose degree-2 coefficient is not even in x_par (the derivation does not cover it). With one
+    fixed set it follows that set's own clock (see :func:`predict`)."""
+    _check_feedback_inputs(solution, N, sample, "the rest's feedback")
+    return _rest_feedback(_on_training_clock(solution, N, sample), N, sample, None)
 
 
 # rest_feedback(solution, None) per live solution (keyed by id, dropped when the solution is collected): the
@@ -765,9 +788,12 @@ class BandPrediction:
 def within_run_band(solution: MeanFieldSolution, N: int | None = None, sample: str = "fixed") -> BandPrediction:
     """The band of Fig. 1d within one run, composed of the finite-width rest, the tilt and (N given) the training
     sample's part, each with the loss's feedback. Hinge loss, Gaussian data, clean labels. ``sample="fresh"``:
-    N new examples at every step, nothing is memorized."""
+    N new examples at every step, nothing is memorized. With one fixed set it follows that set's own clock
+    (see :func:`predict`)."""
+    _check_feedback_inputs(solution, N, sample, "the band")
+    solution = _on_training_clock(solution, N, sample)
     memo = _quiet_finite_sample(solution, N) if N is not None and sample == "fixed" else None
-    return _band(solution, N, sample, _rest_feedback(solution, N, sample, memo), memo, tilt(solution, N, sample))
+    return _band(solution, N, sample, _rest_feedback(solution, N, sample, memo), memo, _tilt(solution, N, sample))
 
 
 def _quiet_finite_sample(solution, N):
@@ -857,21 +883,54 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
 
     ``N=None``: an infinite training set (finite width M only). ``sample="fixed"``: one training set of N
     examples used at every step; ``sample="fresh"``: N new examples at every step (``simulate(..., online=True)``).
+
+    One fixed set runs every part on its own clock: the node map is driven by the training set's unsatisfied
+    examples (the memorization map's drift) rather than by the infinite set's, so the nodes, kappa and the growth
+    of every fluctuation slow down as the set gets memorized, and stop once it is all satisfied. The loss's
+    feedback on a fluctuation keeps the infinite set's density of examples at the threshold: measured to hold
+    while the set is being trained, it overstates the pull once nearly every training example is satisfied
+    (the validation case ``finite_size`` shows where).
     """
     setup = _check_solution(solution)
     if N is not None:
         N = check_int("N (None for an infinite training set)", N, 1)
-    tilt_part = tilt(solution, N, sample)   # checks the variant, the labels and ``sample``
+    _check_feedback_inputs(solution, N, sample, "the finite-size prediction")   # before any long work
+    if N is not None and sample == "fixed":
+        if N < setup.d:
+            warnings.warn(f"predict: N = {N} < d = {setup.d}: a sample this small is memorized from the first "
+                          f"steps, outside the range of the expansion in 1/N (it needs N >> d)", stacklevel=2)
+    return _along(_on_training_clock(solution, N, sample), N, sample).prediction
+
+
+def _on_training_clock(solution, N, sample):
+    """For one fixed set of N examples, the solution re-run on that set's own drift (:func:`_training_clock`,
+    from a first pass of the whole prediction along the mean field); otherwise the solution itself."""
+    if N is None or sample != "fixed":
+        return solution
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # the range warnings are the caller's
+        first = _along(solution, N, sample)
+    return _training_clock(solution, first.state)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Along:
+    prediction: FiniteSizePrediction
+    state: _MapResult | None
+
+
+def _along(solution, N, sample):
+    """:func:`predict` along ``solution`` (the mean field, or one fixed set's clock from :func:`_training_clock`),
+    with the memorization map's state (None without a fixed set)."""
+    setup = solution.setup
+    tilt_part = _tilt(solution, N, sample)
     k = solution.kernels
     fw = solution.variant.finite_width_kernels()
     n = len(solution.t)
     moments = np.empty((n, 5))
     k.fill_moments(solution.gamma_plus, solution.gamma_minus, setup.sigma_a, setup.sigma_w, moments)
-    memo = train_rates = None
+    memo = train_rates = state = None
     if N is not None and sample == "fixed":
-        if N < setup.d:
-            warnings.warn(f"predict: N = {N} < d = {setup.d}: a sample this small is memorized from the first "
-                          f"steps, outside the range of the expansion in 1/N (it needs N >> d)", stacklevel=2)
         # a training point's margin: the map's own memorized part and spread, plus the rest and the tilt (whose
         # feedback does not depend on the sample)
         variance = _training_rest_variance(solution, tilt_part, _init_feedback(solution), moments)
@@ -922,11 +981,12 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
     else:
         known = np.isfinite(train_rates[:, 0])
         train_error[known], train_unsat[known] = train_rates[known, 0], train_rates[known, 1]
-    return FiniteSizePrediction(t=solution.t, N=None if N is None else int(N), sample=sample, test_error=test_error,
-                                train_error=train_error, test_unsat=test_unsat, train_unsat=train_unsat,
-                                band_sd=band.band_sd, crossing=band.crossing, tilt=tilt_part.angle, kappa=kappa,
-                                memorized=memorized, sample_sd=sample_sd, rest_sd=rest_sd,
-                                rest_sd_frozen=rest_sd_frozen, tilt_sd=tilt_part.output_sd)
+    return _Along(FiniteSizePrediction(t=solution.t, N=None if N is None else int(N), sample=sample,
+                                       test_error=test_error, train_error=train_error, test_unsat=test_unsat,
+                                       train_unsat=train_unsat, band_sd=band.band_sd, crossing=band.crossing,
+                                       tilt=tilt_part.angle, kappa=kappa, memorized=memorized, sample_sd=sample_sd,
+                                       rest_sd=rest_sd, rest_sd_frozen=rest_sd_frozen, tilt_sd=tilt_part.output_sd),
+                  state)
 
 
 # |x_par| points at which a training point's rest variance is evaluated before it is interpolated onto the

@@ -117,20 +117,22 @@ def test_feedback_predicts_the_simulated_tilt_and_the_frozen_init_does_not():
 def test_within_run_band_adds_its_parts_in_quadrature():
     """band_sd^2 = rest^2 + tan(angle)^2 + sample^2, each part from its own prediction: the rest is the frozen
     one less the degree-2 variance the feedback removed at x*, the sample's part is the degree-2 variance the
-    training sample put in at x* (both over kappa); N=None leaves the sample out and centres the band on x*."""
+    training sample put in at x* (both over kappa); N=None leaves the sample out and centres the band on x*.
+    With one fixed set every part runs on that set's clock (kappa and x* included)."""
     sol = mftheory.meanfield(mftheory.Setup(d=20, alpha=1.0, h=1.0, eta=500.0, M=200), 100)
     band = mftheory.within_run_band(sol, 20_000)
-    frozen = mftheory.finite_width(sol).band_rest_sd
+    clock = mftheory.finite_size._on_training_clock(sol, 20_000, "fixed")
+    frozen = mftheory.finite_width(clock).band_rest_sd
     tilt_sd = np.tan(mftheory.tilt(sol, 20_000).angle)
     feedback = mftheory.rest_feedback(sol, 20_000)
     t = np.arange(1, 101)
-    sample = np.sqrt([np.interp(sol.x_star[i], feedback.x_par, feedback.sample_variance[i]) for i in t]) \
-        / sol.kappa[t]
+    sample = np.sqrt([np.interp(clock.x_star[i], feedback.x_par, feedback.sample_variance[i]) for i in t]) \
+        / clock.kappa[t]
     assert np.array_equal(band.rest_sd_frozen, frozen)
     assert np.all(band.rest_sd[t] <= frozen[t] * (1 + 1e-12)) and band.rest_sd[100] < 0.8 * frozen[100]
     assert band.sample_sd[t] == pytest.approx(sample, rel=1e-12)
     assert band.band_sd[t] == pytest.approx(np.sqrt(band.rest_sd[t]**2 + tilt_sd[t]**2 + sample**2), rel=1e-12)
-    assert band.crossing[t] == pytest.approx(mftheory.finite_sample(sol, 20_000).crossing[t])
+    assert band.crossing[t] == pytest.approx(mftheory.finite_sample(clock, 20_000).crossing[t])
     infinite = mftheory.within_run_band(sol)
     assert np.all(infinite.sample_sd == 0) and infinite.crossing[t] == pytest.approx(sol.x_star[t])
     assert np.all(infinite.band_sd[t] <= band.band_sd[t])
