@@ -136,6 +136,11 @@ def _gaussian_moments(integrand, density, seconds=30):
     body = sp.expand(sp.powsimp(sp.expand(integrand * density), combine="exp", force=True))
     total = sp.Integer(0)
     for term in sp.Add.make_args(body):
+        # expand distributes a factor such as (d - 1) over a denominator of exponentials: factor it back, so the
+        # exponentials move up as one exp of a quadratic
+        numerator, denominator = sp.fraction(term)
+        if denominator.has(S.x):
+            term = sp.powsimp(numerator / sp.factor(denominator), combine="exp", force=True)
         coeff, dependent = term.as_independent(S.x, as_Add=False)
         power, exponent = sp.Integer(0), sp.Integer(0)
         for factor in sp.Mul.make_args(dependent):
@@ -163,8 +168,32 @@ def _gaussian_moments(integrand, density, seconds=30):
     return total
 
 
+def beyond_elementary(integrand) -> str | None:
+    """Why SymPy's integrator is not asked for int integrand(x) dx at all, or None: it has no antiderivative in
+    elementary and error functions for a product of two error functions of x, nor for an error function of
+    a non-linear argument in x (Owen's T and bivariate normal integrals), and it searches for one until its time
+    limit (seconds per integral, spent for nothing). Such a piece goes straight to quadrature."""
+    for p in sp.preorder_traversal(integrand):
+        if (isinstance(p, sp.Pow) and p.exp.is_negative and isinstance(p.base, sp.Add) and p.base.has(S.x)
+                and any(isinstance(e, sp.exp) and e.has(S.x) for e in p.base.atoms(sp.exp))
+                and any(not t.has(S.x) for t in sp.Add.make_args(p.base))):
+            return f"a sum of exponentials of x in a denominator ({p.base}), as in the logistic loss's weight"
+    error_functions = [f for f in integrand.atoms(sp.erf, sp.erfc) if f.has(S.x)]
+    for f in error_functions:
+        argument = f.args[0]
+        if not (sp.diff(argument, S.x, 2) == 0):
+            return f"the error function {f} has an argument non-linear in x"
+    powers = [p for p in sp.preorder_traversal(integrand)
+              if isinstance(p, sp.Pow) and isinstance(p.base, (sp.erf, sp.erfc)) and p.base.has(S.x)]
+    if len(error_functions) > 1 or powers:
+        return "a product of error functions of x"
+    return None
+
+
 def _integrate_piece(integrand, law, upper, seconds):
     """int_0^upper integrand(x) density(x) dx in closed form, or None."""
+    if beyond_elementary(integrand) is not None or beyond_elementary(sp.expand(integrand)) is not None:
+        return None
     density = _to_n(law.abs_par_density, law)
     try:
         with _time_limit(seconds):
