@@ -947,35 +947,34 @@ def _along(solution, N, sample):
     test_error, train_error = np.full(n, 0.5), np.full(n, 0.5)
     test_unsat, train_unsat = np.ones(n), np.ones(n)
     rest_sd, rest_sd_frozen, sample_sd = np.zeros(n), np.zeros(n), np.zeros(n)
-    d, M = float(setup.d), float(setup.M)
+    d = float(setup.d)
     sample_part = lambda i, xs: (np.zeros(len(xs)) if feedback is None
                                  else np.interp(xs, feedback.x_par, feedback.sample_variance[i]))
-    for i in range(n):
-        a2, w2, aw = moments[i, :3]
-        if not (aw > 0 and kappa[i] > 0):   # t = 0: F = 0, every sign equally likely
-            continue
-        args = (a2, w2, aw, setup.alpha, M, d, setup.sigma_w, setup.slope)
-        extra = tilt_part.output_sd[i] ** 2
-        # the rest varies on the node law's scale, slowly against the crossings: a few points, then interpolated
-        x_star = setup.h / kappa[i]
-        probe = np.array([0.0, x_star])
-        reach = np.sqrt(_rest_variance(fw.output_variance, fw.common_second, fw.common_mean, fw.linear_second,
-                                       probe, d, args).max() + extra + sample_part(i, probe).max()) / kappa[i]
-        x_hi = min(x_star + _TAIL * reach, 12.0)
-        coarse = np.linspace(0.0, x_hi, _REST_POINTS)
-        rest = _rest_variance(fw.output_variance, fw.common_second, fw.common_mean, fw.linear_second, coarse, d,
-                              args)
+    steps = np.flatnonzero((moments[:, 2] > 0) & (kappa > 0))   # t = 0: F = 0, every sign equally likely
+    params = _rest_params(moments, setup)
+    extra = tilt_part.output_sd ** 2
+    with np.errstate(divide="ignore"):
+        x_star = np.where(kappa > 0, setup.h / kappa, 0.0)
+    # the rest varies on the node law's scale, slowly against the crossings: a few points, then interpolated
+    probes = np.column_stack([np.zeros(n), x_star])
+    at_probes = _rest_variance_rows(fw.output_variance, fw.common_second, fw.common_mean, fw.linear_second, probes,
+                                    d, params, steps)
+    reach, coarse = np.zeros(n), np.zeros((n, _REST_POINTS))
+    for i in steps:
+        reach[i] = np.sqrt(at_probes[i].max() + extra[i] + sample_part(i, probes[i]).max()) / kappa[i]
+        coarse[i] = np.linspace(0.0, min(x_star[i] + _TAIL * reach[i], 12.0), _REST_POINTS)
+    rests = _rest_variance_rows(fw.output_variance, fw.common_second, fw.common_mean, fw.linear_second, coarse, d,
+                                params, steps)
+    for i in steps:
+        rest = rests[i]
         rest_sd_frozen[i] = np.sqrt(rest[0])
-        rest = np.maximum(rest - _degree2_removed(fw, feedback, i, coarse, args), 0.0)
+        rest = np.maximum(rest - _degree2_removed(fw, feedback, i, coarse[i], tuple(params[i])), 0.0)
         rest_sd[i] = np.sqrt(rest[0])
-        added = sample_part(i, coarse)
+        added = sample_part(i, coarse[i])
         sample_sd[i] = np.sqrt(added[0])
-        rest = rest + added
-        for threshold, out in ((0.0, test_error), (setup.h, test_unsat)):
-            centre = threshold / kappa[i]
-            edges = np.unique(np.clip([0.0, centre - _TAIL * reach, centre, centre + _TAIL * reach, x_hi], 0.0, x_hi))
-            out[i] = _average_rate(k.margin_below, edges, _GL_X, _GL_W, coarse, rest, kappa[i], 0.0, threshold,
-                                   extra)
+        rests[i] = rest + added
+    _average_rates(k.margin_below, _GL_X, _GL_W, coarse, rests, kappa, reach, extra, setup.h, steps, test_error,
+                   test_unsat)
     if train_rates is None:   # nothing memorized: a training point is a fresh one
         train_error, train_unsat = test_error.copy(), test_unsat.copy()
     else:
@@ -999,15 +998,52 @@ def _training_rest_variance(solution, tilt_part, feedback, moments):
     finite-width rest (its degree-2 part with the loss's feedback) and the tilt; NaN where F = 0."""
     setup = solution.setup
     fw = solution.variant.finite_width_kernels()
-    out = np.full((len(solution.t), _MEMO_GRID.size), np.nan)
-    d, M = float(setup.d), float(setup.M)
-    for i in np.flatnonzero(moments[:, 2] > 0):
-        args = tuple(moments[i, :3]) + (setup.alpha, M, d, setup.sigma_w, setup.slope)
-        rest = _rest_variance(fw.output_variance, fw.common_second, fw.common_mean, fw.linear_second,
-                              _TRAIN_REST_POINTS, d, args)
-        rest = np.maximum(rest - _degree2_removed(fw, feedback, i, _TRAIN_REST_POINTS, args), 0.0)
+    n = len(solution.t)
+    out = np.full((n, _MEMO_GRID.size), np.nan)
+    steps = np.flatnonzero(moments[:, 2] > 0)
+    params = _rest_params(moments, setup)
+    points = np.broadcast_to(_TRAIN_REST_POINTS, (n, _TRAIN_REST_POINTS.size))
+    rests = _rest_variance_rows(fw.output_variance, fw.common_second, fw.common_mean, fw.linear_second,
+                                np.ascontiguousarray(points), float(setup.d), params, steps)
+    for i in steps:
+        rest = np.maximum(rests[i] - _degree2_removed(fw, feedback, i, _TRAIN_REST_POINTS, tuple(params[i])), 0.0)
         out[i] = np.interp(_MEMO_GRID, _TRAIN_REST_POINTS, rest) + tilt_part.output_sd[i] ** 2
     return out
+
+
+def _rest_params(moments, setup):
+    """(T+1, 8): the finite-width kernels' parameters (m_a2, m_w2, m_aw, alpha, M, d, sigma_w, leak) per step."""
+    n = moments.shape[0]
+    params = np.empty((n, 8))
+    params[:, :3] = moments[:, :3]
+    params[:, 3:] = (setup.alpha, float(setup.M), float(setup.d), setup.sigma_w, setup.slope)
+    return params
+
+
+@numba.njit(cache=True)
+def _rest_variance_rows(output_variance, common_second, common_mean, linear_second, xs, d, params, steps):
+    """:func:`_rest_variance` at the points xs[i] with the parameters params[i], for each step i in ``steps``
+    (one call for every step: passing the kernels into numba costs more than evaluating them once)."""
+    out = np.zeros(xs.shape)
+    for i in steps:
+        args = (params[i, 0], params[i, 1], params[i, 2], params[i, 3], params[i, 4], d, params[i, 6], params[i, 7])
+        out[i] = _rest_variance(output_variance, common_second, common_mean, linear_second, xs[i], d, args)
+    return out
+
+
+@numba.njit(cache=True)
+def _average_rates(margin_below, nodes, weights, coarse, rests, kappa, reach, extra, h, steps, test_error,
+                   test_unsat):
+    """:func:`_average_rate` at the thresholds 0 (``test_error``) and h (``test_unsat``) for each step in
+    ``steps``: panels split at the threshold's crossing and _TAIL reaches either side of it."""
+    for i in steps:
+        x_hi = coarse[i, -1]
+        for threshold, out in ((0.0, test_error), (h, test_unsat)):
+            centre = threshold / kappa[i]
+            points = np.array([0.0, centre - _TAIL * reach[i], centre, centre + _TAIL * reach[i], x_hi])
+            edges = np.unique(np.minimum(np.maximum(points, 0.0), x_hi))
+            out[i] = _average_rate(margin_below, edges, nodes, weights, coarse[i], rests[i], kappa[i], 0.0,
+                                   threshold, extra[i])
 
 
 @numba.njit(cache=True)
