@@ -145,9 +145,8 @@ def test_integration_time_limit_counts_cpu_time_not_the_wall_clock():
 
 def test_gaussian_moments_are_closed_forms_checked_against_mpmath():
     """A Gaussian-law average of x^k exp(-q x^2) terms (the node averages of the degree-2 Hermite coefficients)
-    is done term by term as a Gaussian moment, without SymPy's search (its simplification within a CPU-time limit,
-    5 s here): the value against mpmath's quadrature at 50 digits; any other form (an erf of x, an odd exponent)
-    is left to SymPy's integrate."""
+    is done term by term as a Gaussian moment, without SymPy's search: the value against mpmath's quadrature at
+    50 digits; any other form (an erf of x, an odd exponent) is left to SymPy's integrate."""
     import mpmath as mp
 
     from mftheory.derivations import symbols as S
@@ -157,7 +156,7 @@ def test_gaussian_moments_are_closed_forms_checked_against_mpmath():
     density = DATA_LAWS["gaussian"].abs_par_density
     q = S.m_w2 / (2 * S.sigma_w**2 * (S.d - 1)) * (S.x_par**2 + S.y_par**2)
     phi = (3 * S.x**2 * S.m_aw**2 / S.m_w2 + S.m_a2 + S.x**5) * sp.exp(-q * S.x**2 + S.h)
-    closed = _gaussian_moments(phi, density, 5)
+    closed = _gaussian_moments(phi, density)
     values = {S.m_w2: sp.Rational(7, 10), S.sigma_w: sp.Rational(11, 10), S.d: 20, S.x_par: sp.Rational(3, 10),
               S.y_par: sp.Rational(6, 5), S.m_aw: sp.Rational(2, 5), S.m_a2: sp.Rational(9, 10), S.h: sp.Rational(1, 3)}
     with mp.workdps(50):
@@ -170,7 +169,7 @@ def test_gaussian_moments_are_closed_forms_checked_against_mpmath():
     gauss = sp.exp(-S.m_w2 * S.x**2 * S.x_par**2 / (S.sigma_w**2 * (S.d - 1)))
     phi = (S.m_w2 * S.x**2 * S.x_par**4 * gauss / (4 * sp.pi * S.d * S.sigma_w**2 * (S.d - 1))
            + (S.d - 1) * gauss / (2 * sp.pi * S.d)) * (S.m_a2 + S.m_aw**2 * (S.x**2 - 1) / S.m_w2)
-    closed = _gaussian_moments(phi, density, 1)
+    closed = _gaussian_moments(phi, density)
     assert closed is not None
     with mp.workdps(50):
         quadrature = mp.quad(sp.lambdify(S.x, (phi * density).subs(values), "mpmath"), [0, mp.inf])
