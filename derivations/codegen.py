@@ -353,6 +353,8 @@ def finite_width_module_source(derivation) -> str:
         _function("band_sd", ("h",) + FINITE_WIDTH_ARGS, D.band_sd,
                   "sd of the |x_par| at which examples get satisfied, linearised at x*"),
         _average("test_error", D.test_error, "finite-M test error P(y F_M(x) < 0)", FINITE_WIDTH_ARGS),
+        _average("test_error_noise", D.test_error_noise,
+                 "finite-M test error P(y F_M(x) < 0) with |x_perp|^2 = r2", ("r2",) + FINITE_WIDTH_ARGS),
     ]
     part_args = ("x_par",) + FINITE_WIDTH_ARGS
     common_sq, common_mean = D.common_variance

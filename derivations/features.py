@@ -27,7 +27,14 @@ Derived below:
    G_k = E[u y x_k] - lambda E[F_t(x) x_k] = E[u y x_k] - lambda sum_j C_kj kappa_j, C_jk = E[x_j x_k] over the law
    (the noise coordinates are independent of F_t and average out).
 
-Approximations, stated once: M, N -> infinity (the mean field); Gaussian init law symmetric under (a, w) -> (-a, -w).
+5. the test error at finite width M on fresh examples with feature k alone (zero in the mean field once kappa_k > 0):
+   for such an example z = (mu_k |g| y w_k + w_noise . x_noise) / sqrt(d), so given |g| the pair (a, z) is the one
+   of the Gaussian law's finite-width derivation (derivations/finite_width.py) at |x_par| = |g| with
+   (m_w2, m_aw) -> (mu_k^2 E[w_k^2], mu_k E[a w_k]) and |x_perp|^2 = d - 2 (the other feature's coordinate is 0):
+   its frozen-init test error with that many noise coordinates applies as it is.
+
+Approximations, stated once: M, N -> infinity (the mean field); Gaussian init law symmetric under (a, w) -> (-a, -w);
+for 5., the frozen init law of F_M - F_t (no feedback of the loss on it).
 """
 from __future__ import annotations
 
@@ -129,6 +136,27 @@ def _spectral_decoupling(patterns, add):
     return moments
 
 
+def _finite_width_mapping(add):
+    """Step 5: an example with feature k alone is, for one node, the Gaussian law's example at |x_par| = |g| with the
+    node's moments along u_k rescaled by mu_k (checked on the moments of (a, z) given |g|)."""
+    from mftheory.derivations import symbols as S
+
+    m_aa, m_kk, m_ak, mu, sw, dd = sp.symbols("m_aa m_kk m_ak mu_k sigma_w d", positive=True)
+    size = sp.Symbol("g_abs", positive=True)
+    # (a, z) given |g|: z = (mu |g| y w_k + w_noise . x_noise) / sqrt(d), y^2 = 1, |x_noise|^2 = r2
+    var_z = (mu**2 * size**2 * m_kk + sw**2 * S.r2) / dd
+    cov = mu * size * m_ak / sp.sqrt(dd)
+    gaussian_law = {"V_z": (S.m_w2 * S.x_par**2 + S.sigma_w**2 * S.r2) / S.d, "C": S.m_aw * S.x_par / sp.sqrt(S.d)}
+    mapping = {S.m_w2: mu**2 * m_kk, S.m_aw: mu * m_ak, S.x_par: size, S.sigma_w: sw, S.d: dd}
+    require(sp.simplify(gaussian_law["V_z"].subs(mapping) - var_z) == 0
+            and sp.simplify(gaussian_law["C"].subs(mapping) - cov) == 0,
+            "feature k alone: the Gaussian law's node moments at x_par = |g| with (m_w2, m_aw) -> (mu^2 m_kk, mu m_ak)")
+    add("finite_width_one_feature", "finite-M test error on the examples with feature k alone",
+        sp.Eq(sp.Symbol(r"\epsilon_k"), sp.Function(r"\epsilon_{\mathrm{FW}}")(m_aa, mu**2 * m_kk, mu * m_ak)),
+        "the Gaussian law's frozen-init test error (derivations/finite_width.py) with the node's moments along u_k "
+        "rescaled by mu_k and |x_perp|^2 = d - 2")
+
+
 @cached_on_disk
 def derive_features(loss: str = "hinge") -> FeatureDerivation:
     """The derivation for ``loss`` (a built-in name): closed-form drifts for the hinge, integrals otherwise."""
@@ -191,6 +219,7 @@ def derive_features(loss: str = "hinge") -> FeatureDerivation:
     moments = _spectral_decoupling(patterns, add)
     add("unsat_both", "unsatisfied fraction of the examples with both features",
         sp.Eq(sp.Symbol("f_{11}"), sp.Integral(mass_integrand, (g, 0, h / a))), "generated quadrature")
+    _finite_width_mapping(add)
     weight = LOSSES[loss].weight.subs(S.h, h)
     if loss == "quadratic_hinge":
         G_1, G_2 = _quadratic_hinge_drift(patterns, single, add)

@@ -30,6 +30,7 @@ class FiniteWidthDerivation:
     output_variance: sp.Expr    # Var F_M(x) in the node moments, x_par and r2 = |x_perp|^2
     band_sd: sp.Expr            # sd of the |x_par| at which examples get satisfied, at x*
     test_error: DataAverage     # E_x[P(y F_M(x) < 0)], |x_perp|^2 = d - 1
+    test_error_noise: DataAverage  # the same with |x_perp|^2 = r2 (another data law's noise coordinates)
     # Hermite split of F_M - F_t along x_perp at fixed x_par: common part (same for every x_perp), linear part
     # (a tilt of the effective teacher) and the nonlinear rest
     common_variance: tuple         # (E[a^2 c_0^2], E[a c_0]) over the node law
@@ -92,7 +93,10 @@ def derive_finite_width(activation="relu", data="gaussian", integration_seconds:
     error = data_average(sp.erfc(margin_mean / (sp.sqrt(2) * margin_sd)) / 2, law, integration_seconds)
     add("test_error", "finite-M test error: P(y F_M(x) < 0) averaged over x",
         sp.Eq(sp.Symbol(r"\epsilon_{\mathrm{test}}"), error.value),
-        "F_M(x) Gaussian around kappa x_par with the variance above; |x_perp|^2 = d - 1")
+        "F_M(x) Gaussian around kappa x_par with the variance above; |x_perp|^2 = d - 1 (the same with |x_perp|^2 "
+        "= r2 is generated too, for laws whose other coordinates are fewer)")
+    noise_sd = sp.sqrt(output_variance.subs(S.x_par, S.x))
+    error_noise = data_average(sp.erfc(margin_mean / (sp.sqrt(2) * noise_sd)) / 2, law, integration_seconds)
     # Hermite split: for one node, x_perp enters only through xi = w_perp.x_perp/|w_perp| ~ N(0, 1), with
     # z = mu + shat xi, mu = w_par x_par/sqrt(d), shat = |w_perp|/sqrt(d) ~ sigma_w sqrt((d-1)/d) (concentrated)
     mu = sp.Symbol("mu", real=True)
@@ -155,6 +159,7 @@ def derive_finite_width(activation="relu", data="gaussian", integration_seconds:
         degree2_variance = (degree2_variance, V2)
     return FiniteWidthDerivation(activation=act, steps=tuple(steps), mean_node_output=mean_node,
                                  node_variance=node_variance, output_variance=output_variance, band_sd=band,
-                                 test_error=error, common_variance=(common_sq, common_mean), linear_variance=linear_sq,
+                                 test_error=error, test_error_noise=error_noise,
+                                 common_variance=(common_sq, common_mean), linear_variance=linear_sq,
                                  threshold=x_star, band_scatter_sd=band_scatter, band_rest_sd=band_rest,
                                  placeholders=(Vc, Vl), degree2=degree2, degree2_variance=degree2_variance)

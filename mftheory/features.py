@@ -63,6 +63,37 @@ class FeatureSolution:
             out.append(state)
         return np.stack(out)
 
+    def node_moments(self) -> np.ndarray:
+        """(steps+1, 3, 3): the covariance of a node's (a, w_1, w_2) at every step: the Gaussian init's
+        diag(sigma_a^2, sigma_w^2, sigma_w^2) carried by the node maps (the noise coordinates of w keep their
+        init law)."""
+        setup = self.setup
+        covariance = np.diag([setup.sigma_a**2, setup.sigma_w**2, setup.sigma_w**2])
+        out = [covariance]
+        for A in self.node_maps:
+            covariance = A @ covariance @ A.T
+            out.append(covariance)
+        return np.array(out)
+
+    def finite_width_test_error(self) -> np.ndarray:
+        """(steps+1, 2): the test error at finite width M on fresh examples that carry feature k alone, where the
+        mean field's is 0 once kappa_k > 0. Frozen-init law (derivations/features.py, step 5): F_M - F_t is the
+        sum of M independent nodes drawn from the mean-field node law, without the loss's feedback on it (for
+        Gaussian data that approximation is 2-6 times too high after the first tens of steps, the feedback
+        taking the tilt out; here 3-4 times, the validation case features_starvation measures it); the finite-width test-error kernel of the Gaussian law with the moments along u_k
+        rescaled by mu_k and d - 2 noise coordinates."""
+        setup = self.setup
+        fw = importlib.import_module(f"mftheory.kernels.generated.finite_width_{setup.activation}")
+        moments = self.node_moments()
+        out = np.full((len(moments), 2), 0.5)
+        for i, C in enumerate(moments):
+            for k, mu in enumerate(setup.feature_strength):
+                if C[0, k + 1] > 0:
+                    out[i, k] = fw.test_error_noise(float(setup.d - 2), C[0, 0], mu**2 * C[k + 1, k + 1],
+                                                    mu * C[0, k + 1], setup.alpha, float(setup.M), float(setup.d),
+                                                    setup.sigma_w, setup.slope)
+        return out
+
     def error_curve(self, k: int) -> "ErrorCurve":
         """The sigmoidal learning curve of feature ``k`` (0 or 1): the unsatisfied fraction of the examples that
         carry that feature alone, erf(h / (sqrt 2 kappa_k mu_k)) in the mean field, a fixed decreasing shape in
