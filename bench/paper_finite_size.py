@@ -1,6 +1,6 @@
 """The finite-size prediction at the paper's Fig. 1 setting against one simulated run per training-set size.
 
-Usage (from the repository root; about 12 minutes on 2 cores, most of it the run at N = 4e5)::
+Usage (from the repository root; about 5 minutes on 2 cores, most of it the run at N = 4e5)::
 
     python bench/paper_finite_size.py                      # N = 25000, 100000, 400000, seed 0
     python bench/paper_finite_size.py --sizes 25000 --seeds 3
