@@ -16,6 +16,14 @@ def test_check_arithmetic():
     assert Check("c", "q", 0.0, 5.0, 0.0, informational=True).passed
 
 
+def test_a_relative_check_of_a_zero_prediction_is_judged_not_a_crash():
+    """A prediction of exactly 0 (no training example misclassified) against a simulation: agreement has no error,
+    anything else an unbounded one; the row still writes into the report."""
+    assert Check("c", "q", 0.0, 0.0, 0.1, relative=True).passed
+    off = Check("c", "q", 0.0, 1e-4, 0.1, relative=True)
+    assert off.error == math.inf and not off.passed and off.as_dict()["pass"] is False
+
+
 def test_resolution_is_the_smallest_relative_error_the_check_detects():
     # relative check: passes for theory T in [s/(1+tol), s/(1-tol)]
     check = Check("c", "q", 2.0, 2.1, 0.06, relative=True)

@@ -28,7 +28,11 @@ class Check:
             diff = max(self.simulation - self.theory if self.upper_bound else self.theory - self.simulation, 0.0)
         else:
             diff = abs(self.simulation - self.theory)
-        return diff / abs(self.theory) if self.relative else diff
+        if not self.relative:
+            return diff
+        if self.theory == 0:   # a relative error of a zero prediction: none if the simulation agrees, else unbounded
+            return 0.0 if diff == 0 else math.inf
+        return diff / abs(self.theory)
 
     @property
     def passed(self) -> bool:
