@@ -101,15 +101,17 @@ def _quadratic_hinge_drift(patterns, hinge_single, add):
         require(abs(float(both.subs(values).subs(both_mass, float(mass))) - float(exact)) < 1e-12,
                 "both features, quadratic hinge: by parts against the double integral")
     add("single_quadratic_hinge", "drift of an example with one feature (quadratic hinge)",
-        sp.Eq(sp.Symbol("E_1"), single), "E[|g| (h - a|g|) 1[a|g| < h]]")
+        sp.Eq(sp.Symbol("E_1"), single), r"The average $\mathbb{E}\big[|g|\,(h - a|g|)\,\mathbf{1}[a|g| < h]\big]$.")
     add("both_quadratic_hinge", "drift of an example with both features (quadratic hinge)",
-        sp.Eq(sp.Symbol("E_{11}"), both), "E[|g_1| (h - a|g_1| - b|g_2|) 1[a|g_1| + b|g_2| < h]], by parts in g_1")
+        sp.Eq(sp.Symbol("E_{11}"), both),
+        r"The average $\mathbb{E}\big[|g_1|\,(h - a|g_1| - b|g_2|)\,\mathbf{1}[a|g_1| + b|g_2| < h]\big]$, by parts in "
+        r"$g_1$.")
     swap = {a: b, b: a}
     G_1 = patterns[(1, 0)] * mu_1 * single + patterns[(1, 1)] * mu_1 * both
     G_2 = patterns[(0, 1)] * mu_2 * single.xreplace(swap) + patterns[(1, 1)] * mu_2 * both.xreplace(swap)
     add("drift_quadratic_hinge", "drift along each feature (quadratic hinge)",
         sp.Eq(sp.Tuple(sp.Symbol("G_1"), sp.Symbol("G_2")), sp.Tuple(G_1, G_2)),
-        "f_11 = P(a|g_1| + b|g_2| < h) is symmetric in (a, b): the same quadrature serves both")
+        r"$f_{11} = P(a|g_1| + b|g_2| < h)$ is symmetric in $(a, b)$, so the same quadrature serves both.")
     return G_1, G_2
 
 
@@ -127,12 +129,13 @@ def _spectral_decoupling(patterns, add):
                sp.simplify((patterns[(0, 1)] + patterns[(1, 1)]) * mu_2**2 * second))
     C = sp.Matrix([[moments[0], moments[1]], [moments[1], moments[2]]])
     add("output_moments", "second moments of the two features' coordinates",
-        sp.Eq(sp.Symbol("C"), C), "C_jk = E[x_j x_k]; E[F_t(x) x_k] = sum_j C_kj kappa_j")
+        sp.Eq(sp.MatrixSymbol("C", 2, 2), sp.ImmutableMatrix(C)),
+        r"$C_{jk} = \mathbb{E}[x_j x_k]$, so $\mathbb{E}[F_t(x)\,x_k] = \sum_j C_{kj} \kappa_j$.")
     G1, G2 = sp.symbols("G_1 G_2", real=True)
     shift = -penalty * C * sp.Matrix([kappa_1, kappa_2])
-    add("spectral_decoupling", "spectral decoupling: the drift with the penalty (lambda/2) F(x)^2",
+    add("spectral_decoupling", r"spectral decoupling: the drift with the penalty $(\lambda/2)\,F(x)^2$",
         sp.Eq(sp.Tuple(sp.Symbol("G_1^{SD}"), sp.Symbol("G_2^{SD}")), sp.Tuple(G1 + shift[0], G2 + shift[1])),
-        "u y - lambda F is odd under (x, y) -> (-x, -y): the node map keeps its form with this drift")
+        r"$u\,y - \lambda F$ is odd under $(x, y) \to (-x, -y)$, so the node map keeps its form with this drift.")
     return moments
 
 
@@ -151,10 +154,10 @@ def _finite_width_mapping(add):
     require(sp.simplify(gaussian_law["V_z"].subs(mapping) - var_z) == 0
             and sp.simplify(gaussian_law["C"].subs(mapping) - cov) == 0,
             "feature k alone: the Gaussian law's node moments at x_par = |g| with (m_w2, m_aw) -> (mu^2 m_kk, mu m_ak)")
-    add("finite_width_one_feature", "finite-M test error on the examples with feature k alone",
+    add("finite_width_one_feature", r"finite-$M$ test error on the examples with feature $k$ alone",
         sp.Eq(sp.Symbol(r"\epsilon_k"), sp.Function(r"\epsilon_{\mathrm{FW}}")(m_aa, mu**2 * m_kk, mu * m_ak)),
-        "the Gaussian law's frozen-init test error (derivations/finite_width.py) with the node's moments along u_k "
-        "rescaled by mu_k and |x_perp|^2 = d - 2")
+        r"The Gaussian law's frozen-init test error (derivations/finite_width.py) with the node's moments along "
+        r"$u_k$ rescaled by $\mu_k$ and $|x_\perp|^2 = d - 2$.")
 
 
 @cached_on_disk
@@ -172,7 +175,9 @@ def derive_features(loss: str = "hinge") -> FeatureDerivation:
     patterns = {(1, 0): p_1 * (1 - p_2) / Z, (0, 1): (1 - p_1) * p_2 / Z, (1, 1): p_1 * p_2 / Z}
     require(sp.simplify(sum(patterns.values()) - 1) == 0, "presence patterns sum to one")
     add("patterns", "presence patterns (an example with no feature is redrawn)",
-        sp.Eq(sp.Symbol("Z"), Z), "pi_10 = p_1 (1 - p_2)/Z, pi_01 = (1 - p_1) p_2/Z, pi_11 = p_1 p_2/Z")
+        sp.Eq(sp.Symbol("Z"), Z),
+        r"The patterns have probabilities $\pi_{10} = p_1 (1 - p_2)/Z$, $\pi_{01} = (1 - p_1)\,p_2/Z$ and "
+        r"$\pi_{11} = p_1 p_2/Z$.")
 
     w1, w2, aa, beta = sp.symbols("w_1 w_2 a_node beta", real=True)
     G1, G2 = sp.symbols("G_1 G_2", real=True)
@@ -180,12 +185,13 @@ def derive_features(loss: str = "hinge") -> FeatureDerivation:
                              [beta * odd_slope * G1 / sp.sqrt(d), 1, 0],
                              [beta * odd_slope * G2 / sp.sqrt(d), 0, 1]])
     require(step_matrix.is_symmetric(), "the node map is symmetric")
-    add("node_map", "one GD step of a node (a, w_1, w_2): a linear map",
+    add("node_map", r"one GD step of a node $(a, w_1, w_2)$: a linear map",
         sp.Eq(sp.Matrix([aa, w1, w2]), step_matrix * sp.Matrix([aa, w1, w2])),
-        "the reduction of the hinge network with c = (sigma'(z) + sigma'(-z))/2; the noise coordinates of w stay")
+        r"The reduction of the hinge network with $c = (\sigma'(z) + \sigma'(-z))/2$; the noise coordinates of $w$ "
+        "stay.")
     add("kappa", "mean-field output along each feature",
         sp.Eq(sp.Symbol("kappa_k"), sp.Symbol("alpha") * odd_slope * sp.Function("E")(sp.Symbol("a") * sp.Symbol("w_k")) / sp.sqrt(d)),
-        "F_t(x) = kappa_1 x_1 + kappa_2 x_2; zero test error once both kappa_k > 0")
+        r"$F_t(x) = \kappa_1 x_1 + \kappa_2 x_2$; the test error is zero once both $\kappa_k > 0$.")
 
     # one feature present: E[|g| 1[a|g| < h]]
     single = sp.simplify(sp.integrate(2 * g * _phi(g), (g, 0, h / a)))
@@ -207,18 +213,20 @@ def derive_features(loss: str = "hinge") -> FeatureDerivation:
     require(sp.limit(both.subs(b, sp.Symbol("eps", positive=True)), sp.Symbol("eps", positive=True), 0)
             .equals(single), "both features -> one feature as b -> 0")
     add("single", "drift of an example with one feature (hinge)", sp.Eq(sp.Symbol("E_1"), single),
-        "E[|g| 1[a|g| < h]], a = kappa_k mu_k")
+        r"The average $\mathbb{E}\big[|g|\,\mathbf{1}[a|g| < h]\big]$, with $a = \kappa_k \mu_k$.")
     add("both", "drift of an example with both features (hinge)", sp.Eq(sp.Symbol("E_{11}"), both),
-        "E[|g_1| 1[a|g_1| + b|g_2| < h]], by parts in g_1; a = kappa_1 mu_1, b = kappa_2 mu_2")
+        r"The average $\mathbb{E}\big[|g_1|\,\mathbf{1}[a|g_1| + b|g_2| < h]\big]$, by parts in $g_1$; "
+        r"$a = \kappa_1 \mu_1$, $b = \kappa_2 \mu_2$.")
 
     G_1 = patterns[(1, 0)] * mu_1 * single + patterns[(1, 1)] * mu_1 * both
     G_2 = (patterns[(0, 1)] * mu_2 * single.subs(a, b) + patterns[(1, 1)] * mu_2 * both.xreplace({a: b, b: a}))
-    add("drift", "drift along each feature, G_k = E[u y x_k]", sp.Eq(sp.Tuple(G1, G2), sp.Tuple(G_1, G_2)),
-        "hinge: u = 1 below the margin; the competition is in the examples with both features")
+    add("drift", r"drift along each feature, $G_k = \mathbb{E}[u\,y\,x_k]$",
+        sp.Eq(sp.Tuple(G1, G2), sp.Tuple(G_1, G_2)),
+        r"Hinge: $u = 1$ below the margin; the competition is in the examples with both features.")
     mass_integrand = 2 * _phi(g) * inner_cdf
     moments = _spectral_decoupling(patterns, add)
     add("unsat_both", "unsatisfied fraction of the examples with both features",
-        sp.Eq(sp.Symbol("f_{11}"), sp.Integral(mass_integrand, (g, 0, h / a))), "generated quadrature")
+        sp.Eq(sp.Symbol("f_{11}"), sp.Integral(mass_integrand, (g, 0, h / a))), "Evaluated by generated quadrature.")
     _finite_width_mapping(add)
     weight = LOSSES[loss].weight.subs(S.h, h)
     if loss == "quadratic_hinge":
@@ -234,7 +242,7 @@ def derive_features(loss: str = "hinge") -> FeatureDerivation:
             sp.Eq(G1, (patterns[(1, 0)] * mu_1 * sp.Integral(u.subs(zz, a * g1) * g1 * 2 * _phi(g1), (g1, 0, sp.oo))
                        + patterns[(1, 1)] * mu_1 * sp.Integral(u.subs(zz, a * g1 + b * g2) * g1 * 4 * _phi(g1)
                                                                * _phi(g2), (g1, 0, sp.oo), (g2, 0, sp.oo)))),
-            f"u(z) = {weight}; G_2 by exchanging the features")
+            r"$u(z) = " + sp.latex(weight) + r"$; $G_2$ follows by exchanging the features.")
         return FeatureDerivation(steps=steps, patterns=patterns, single=single, both=both,
                                  both_mass_integrand=mass_integrand, drift=None, loss=loss, weight=weight,
                                  output_moments=moments)

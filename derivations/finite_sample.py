@@ -72,12 +72,13 @@ def derive_finite_sample(activation="relu", integration_seconds: int = 8) -> Fin
     steps = []
     add = lambda *args: steps.append(Step(*args))
     nu = sp.Symbol("nu", integer=True)
-    add("finite_n_step", "one GD step on the margin of training example mu at finite N",
+    add("finite_n_step", r"one GD step on the margin of training example $\mu$ at finite $N$",
         sp.Eq(sp.Symbol(r"\Delta_\mu"), S.alpha * S.beta / N_SAMPLE * sp.Sum(
             sp.Symbol("u_nu") * sp.Symbol("y_nu") * sp.Symbol("y_mu") * sp.Function("K")(sp.Symbol("x_mu"),
                                                                                    sp.Symbol("x_nu")),
             (nu, 1, N_SAMPLE))),
-        "K(x, x') = E_node[sigma(z) sigma(z') + a^2 sigma'(z) sigma'(z') x.x'/d]; nu = mu is the self term")
+        r"$K(x, x') = \mathbb{E}_{\mathrm{node}}[\sigma(z)\,\sigma(z') + a^2 \sigma'(z)\,\sigma'(z')\,x \cdot x'/d]$; "
+        r"the term $\nu = \mu$ is the self term.")
 
     # one node: z = mu + shat xi with xi ~ N(0, 1) the node's direction of x_perp (as in finite_width.py)
     mu = sp.Symbol("mu", real=True)
@@ -99,21 +100,24 @@ def derive_finite_sample(activation="relu", integration_seconds: int = 8) -> Fin
     # degree 2: He_2(xi) = xi^2 - 1, normalised by sqrt(2!)
     c2_s = over_xi(pos, neg, (xi**2 - 1) / sp.sqrt(2))
     c2_d = over_xi(dpos, dneg, (xi**2 - 1) / sp.sqrt(2))
-    add("hermite_self", "a node's sigma and sigma' along x_perp: Hermite coefficients and second moments",
+    add("hermite_self", r"a node's $\sigma$ and $\sigma'$ along $x_\perp$: Hermite coefficients and second moments",
         sp.Eq(sp.Matrix([sp.Symbol("c_0"), sp.Symbol("c_1"), sp.Symbol(r"E\sigma^2"), sp.Symbol("c'_0"),
                          sp.Symbol("c'_1"), sp.Symbol(r"E\sigma'^2")]),
               sp.Matrix([c0_s, c1_s, sq_s, c0_d, c1_d, sq_d])),
-        "z = mu + shat xi, mu = w_par x_par / sqrt(d), shat = |w_perp|/sqrt(d), xi ~ N(0, 1)")
+        r"$z = \mu + \hat{s}\,\xi$ with $\mu = w_\parallel x_\parallel/\sqrt{d}$, $\hat{s} = |w_\perp|/\sqrt{d}$ and "
+        r"$\xi \sim \mathcal{N}(0, 1)$.")
 
     # x.x'/d = (x_par^2 + |x_perp||x'_perp| rho)/d; Mehler: E_nodes f(z) f(z') = sum_k c_k^2 rho^k
     norm2 = (S.x_par**2 + S.r2) / S.d
     per_node_self = (sq_s, sq_d * norm2)
     per_node_low = (c0_s**2 + c1_s**2, c0_d**2 * norm2 + c1_d**2 * S.x_par**2 / S.d)
-    add("kernel_split", "self kernel K(x, x) and its part of degree <= 1 in the overlap rho of x_perp, x'_perp",
+    add("kernel_split",
+        r"self kernel $K(x, x)$ and its part of degree $\le 1$ in the overlap $\rho$ of $x_\perp$, $x'_\perp$",
         sp.Eq(sp.Matrix([sp.Symbol("K_self"), sp.Symbol("K_low")]),
               sp.Matrix([sp.Function("E_node")(per_node_self[0] + S.a**2 * per_node_self[1]),
                          sp.Function("E_node")(per_node_low[0] + S.a**2 * per_node_low[1])])),
-        "the degree-0 and degree-1 parts span 1 + (d-1) functions of x_perp; K_mem = K_self - K_low memorizes")
+        r"The degree-0 and degree-1 parts span $1 + (d-1)$ functions of $x_\perp$; $K_{mem} = K_{self} - K_{low}$ "
+        "memorizes.")
 
     # node law: w_par ~ N(0, m_w2), a | w_par ~ N(k w_par, v); symmetrised over +-w_par (as in finite_width.py)
     k_reg, v_res = S.m_aw / S.m_w2, S.m_a2 - S.m_aw**2 / S.m_w2
@@ -141,16 +145,17 @@ def derive_finite_sample(activation="relu", integration_seconds: int = 8) -> Fin
     low_kernel = node_average(per_node_low)
     quadratic_kernel = node_average(per_node_quadratic)
     add("self_kernel", "self kernel over the mean-field node law",
-        sp.Eq(sp.Symbol("K_self"), self_kernel.value), "|x_perp|^2 = d - 1, |w_perp|^2 at its mean")
+        sp.Eq(sp.Symbol("K_self"), self_kernel.value), r"$|x_\perp|^2 = d - 1$ and $|w_\perp|^2$ is at its mean.")
     self_rate = S.alpha * S.beta * KERNEL / N_SAMPLE
     crossing_shift = -ACCUMULATED / S.kappa
     onset_ratio = self_rate / (DELTA_KAPPA * S.x_star)
-    add("memorization", "memorization offset: a training example unsatisfied since t = 0 is satisfied at",
+    add("memorization", r"memorization offset: a training example unsatisfied since $t = 0$ is satisfied at",
         sp.Eq(sp.Symbol(r"|x_\parallel|_{\mathrm{sat}}"), S.x_star + crossing_shift),
-        "S(t) = sum_{s<t} alpha beta K_mem(s) / N, K_mem = K_self - K_low at x_par = x*(s); first order in 1/N")
+        r"$S(t) = \sum_{s<t} \alpha\beta\,K_{mem}(s)/N$ with $K_{mem} = K_{self} - K_{low}$ at $x_\parallel = x^*(s)$; "
+        r"first order in $1/N$.")
     add("onset", "onset of overfitting: the self term overtakes the mean-field drive at the threshold",
         sp.Eq(sp.Symbol("R(t)"), onset_ratio),
-        "train and test part ways where R(t) reaches 1 (R grows like t^{3/2} / N late)")
+        r"Train and test part ways where $R(t)$ reaches $1$ ($R$ grows like $t^{3/2}/N$ late).")
     # the other examples' memorizing terms: for two examples, rho = overlap of their x_perp directions, uniform on
     # the sphere of dimension n = d - 1: E[rho^4] = 3 / (n (n + 2)); each step adds to example mu a random
     # (alpha beta / N) sum_{nu in U} y_nu y_mu A_2 rho^2, persistent while U keeps its members (nested sets)
@@ -159,19 +164,22 @@ def derive_finite_sample(activation="relu", integration_seconds: int = 8) -> Fin
     cross_variance = (S.alpha * S.beta / N_SAMPLE) ** 2 * UNSAT_COUNT * QUADRATIC**2 * rho4
     spread_step = SPREAD + (S.alpha * S.beta / N_SAMPLE) ** 2 * rho4 * UNSAT_COUNT * QUADRATIC * (
         QUADRATIC + 2 * CUMULATIVE)
-    add("spread", "spread of the memorized margin over examples: variance of sum_s of the others' terms",
+    add("spread", r"spread of the memorized margin over examples: variance of $\sum_s$ of the others' terms",
         sp.Eq(sp.Function(r"\sigma_S^2")(S.t + 1), spread_step.subs(SPREAD, sp.Function(r"\sigma_S^2")(S.t))),
-        "A_2 = rho^2 coefficient of K at x*, U(t) = N f_train(t) examples, C(t) = sum_{s<t} A_2(s); one step adds "
-        "the variance 3 (alpha beta / N)^2 U A_2^2 / ((d - 1)(d + 1)), persistent while U keeps its members")
+        r"$A_2$ is the $\rho^2$ coefficient of $K$ at $x^*$, $U(t) = N f_{\mathrm{train}}(t)$ examples, "
+        r"$C(t) = \sum_{s<t} A_2(s)$; one step adds the variance $3 (\alpha\beta/N)^2 U A_2^2/((d - 1)(d + 1))$, "
+        r"persistent while $U$ keeps its members.")
     require(sp.simplify(cross_variance - spread_step.subs({SPREAD: 0, CUMULATIVE: 0})) == 0)
-    add("train_unsat", "training f_unsat with memorization: margin kappa|x_par| + S + sigma_S zeta, zeta ~ N(0, 1)",
+    add("train_unsat", r"training $f_{\mathrm{unsat}}$ with memorization: margin "
+        r"$\kappa|x_\parallel| + S + \sigma_S \zeta$, $\zeta \sim \mathcal{N}(0, 1)$",
         sp.Eq(sp.Symbol(r"f_{\mathrm{train}}"), sp.Function(r"E_\zeta")(sp.Function(r"P_U")(
             S.kappa, S.h - ACCUMULATED - SPREAD_SD * sp.Symbol("zeta")))),
-        "the drift g averages over zeta the same way; the test set gets neither S nor the spread")
+        r"The drift $g$ averages over $\zeta$ the same way; the test set gets neither $S$ nor the spread.")
     tilt_ratio = sp.sqrt((S.d - 1) * P_UNSAT / N_SAMPLE) / DRIFT
-    add("random_mean", "random part of the empirical mean (1/N) sum_U y x orthogonal to w*, per unit drift",
-        sp.Eq(sp.Symbol(r"|\xi_\perp| / B"), tilt_ratio),
-        "each of the d - 1 coordinates has variance P_U / N (Gaussian data); B = E[u |x_par|] the drift")
+    add("random_mean", r"random part of the empirical mean $(1/N) \sum_U y\,x$ orthogonal to $w^*$, per unit drift",
+        sp.Eq(sp.Symbol(r"|\xi_{\perp}| / B"), tilt_ratio),
+        r"Each of the $d - 1$ coordinates has variance $P_U/N$ (Gaussian data); $B = \mathbb{E}[u\,|x_\parallel|]$ is "
+        "the drift.")
     return FiniteSampleDerivation(activation=act, steps=tuple(steps), self_kernel=self_kernel,
                                   low_degree_kernel=low_kernel, quadratic_kernel=quadratic_kernel,
                                   spread_step=spread_step, self_rate=self_rate, onset_ratio=onset_ratio,

@@ -66,35 +66,38 @@ def derive_finite_width(activation="relu", data="gaussian", integration_seconds:
                      + sp.integrate(C * S.z / Vz * neg * density, (S.z, -sp.oo, 0)))
     m2 = sp.integrate(second * pos**2 * density, (S.z, 0, sp.oo)) + sp.integrate(second * neg**2 * density, (S.z, -sp.oo, 0))
     node_variance = sp.factor(sp.simplify(m2 - m1**2))
-    add("node_variance", "variance of a node's output at fixed x over the init",
+    add("node_variance", r"variance of a node's output at fixed $x$ over the init",
         sp.Eq(sp.Symbol(r"\mathrm{Var}[a\sigma(z)]"), node_variance),
-        "(a, z) jointly Gaussian with Var a = V_a, Var z = V_z, Cov = C; E[a sigma(z)] = " + str(m1))
+        r"$(a, z)$ is jointly Gaussian with $\mathrm{Var}\,a = V_a$, $\mathrm{Var}\,z = V_z$ and $\mathrm{Cov} = C$; "
+        r"$\mathbb{E}[a\,\sigma(z)] = " + sp.latex(m1) + "$.")
 
     moments = {Va: S.m_a2, Vz: (S.m_w2 * S.x_par**2 + S.sigma_w**2 * S.r2) / S.d, C: S.m_aw * S.x_par / sp.sqrt(S.d)}
-    add("moments_at_x", "node moments at fixed x at time t",
+    add("moments_at_x", r"node moments at fixed $x$ at time $t$",
         sp.Eq(sp.Matrix([Va, Vz, C]), sp.Matrix([moments[Va], moments[Vz], moments[C]])),
-        "m_{a^2}, m_{w^2}, m_{aw}: E[a^2], E[w_par^2], E[a w_par] of the mean-field node law; w_perp keeps its "
-        "init law N(0, sigma_w^2 I_{d-1}); r^2 = |x_perp|^2")
+        r"$m_{a^2}$, $m_{w^2}$, $m_{aw}$ are $\mathbb{E}[a^2]$, $\mathbb{E}[w_\parallel^2]$, "
+        r"$\mathbb{E}[a\,w_\parallel]$ of the mean-field node law; $w_\perp$ keeps its init law "
+        r"$\mathcal{N}(0, \sigma_w^2 I_{d-1})$; $r^2 = |x_\perp|^2$.")
     mean_node = m1.subs(moments)
     output_variance = sp.factor(S.alpha**2 / S.M * node_variance.subs(moments))
-    add("output_variance", "finite-M output: F_M(x) = F_t(x) + O(1/sqrt(M)) with variance",
-        sp.Eq(sp.Symbol(r"\mathrm{Var}\,F_M(x)"), output_variance), "M independent nodes (frozen init law)")
+    add("output_variance", r"finite-$M$ output: $F_M(x) = F_t(x) + O(1/\sqrt{M})$ with variance",
+        sp.Eq(sp.Symbol(r"\mathrm{Var}\,F_M(x)"), output_variance), r"$M$ independent nodes (frozen init law).")
 
     kappa = sp.simplify(S.alpha * mean_node / S.x_par)
     x_star = S.h / kappa
     at_threshold = {S.x_par: x_star, S.r2: S.d - 1}
     band = sp.sqrt(output_variance.subs(at_threshold)) / kappa
-    add("band", "sd of the |x_par| at which examples get satisfied (linearised at x*)",
+    add("band", r"sd of the $|x_\parallel|$ at which examples get satisfied (linearised at $x^*$)",
         sp.Eq(sp.Symbol(r"\mathrm{sd}\,x_{\parallel,\mathrm{sat}}"), band),
-        "F_M(x) = h crossed at x_par = x* + (F_M - F_t)/kappa; |x_perp|^2 replaced by its mean d - 1")
+        r"$F_M(x) = h$ is crossed at $x_\parallel = x^* + (F_M - F_t)/\kappa$; $|x_\perp|^2$ is replaced by its mean "
+        r"$d - 1$.")
 
     margin_mean = S.alpha * mean_node.subs(S.x_par, S.x)
     margin_sd = sp.sqrt(output_variance.subs({S.x_par: S.x, S.r2: S.d - 1}))
     error = data_average(sp.erfc(margin_mean / (sp.sqrt(2) * margin_sd)) / 2, law, integration_seconds)
-    add("test_error", "finite-M test error: P(y F_M(x) < 0) averaged over x",
+    add("test_error", r"finite-$M$ test error: $P(y F_M(x) < 0)$ averaged over $x$",
         sp.Eq(sp.Symbol(r"\epsilon_{\mathrm{test}}"), error.value),
-        "F_M(x) Gaussian around kappa x_par with the variance above; |x_perp|^2 = d - 1 (the same with |x_perp|^2 "
-        "= r2 is generated too, for laws whose other coordinates are fewer)")
+        r"$F_M(x)$ is Gaussian around $\kappa\,x_\parallel$ with the variance above; $|x_\perp|^2 = d - 1$ (the same "
+        r"with $|x_\perp|^2 = r^2$ is generated too, for laws whose other coordinates are fewer).")
     noise_sd = sp.sqrt(output_variance.subs(S.x_par, S.x))
     error_noise = data_average(sp.erfc(margin_mean / (sp.sqrt(2) * noise_sd)) / 2, law, integration_seconds)
     # Hermite split: for one node, x_perp enters only through xi = w_perp.x_perp/|w_perp| ~ N(0, 1), with
@@ -109,9 +112,10 @@ def derive_finite_width(activation="relu", data="gaussian", integration_seconds:
                            + sp.integrate(neg.subs(S.z, zz) * gauss, (xi, -sp.oo, kink)))
     hermite1 = sp.simplify(sp.integrate(xi * pos.subs(S.z, zz) * gauss, (xi, kink, sp.oo))
                            + sp.integrate(xi * neg.subs(S.z, zz) * gauss, (xi, -sp.oo, kink)))
-    add("hermite", "one node's output along x_perp: common and linear Hermite coefficients",
+    add("hermite", r"one node's output along $x_\perp$: common and linear Hermite coefficients",
         sp.Eq(sp.Matrix([sp.Symbol("c_0"), sp.Symbol("c_1")]), sp.Matrix([hermite0, hermite1])),
-        "sigma(mu + shat xi) = c_0 + c_1 xi + (rest orthogonal to 1 and xi), xi ~ N(0, 1)")
+        r"$\sigma(\mu + \hat{s}\,\xi) = c_0 + c_1 \xi$ plus a rest orthogonal to $1$ and $\xi$, with "
+        r"$\xi \sim \mathcal{N}(0, 1)$.")
     # node law: w_par ~ N(0, m_w2), a | w_par ~ N(k w_par, v); w_par = sqrt(m_w2) x, symmetrised over +-x so the
     # average is over |x| like a data average of the Gaussian law
     k_reg, v_res = S.m_aw / S.m_w2, S.m_a2 - S.m_aw**2 / S.m_w2
@@ -127,18 +131,19 @@ def derive_finite_width(activation="relu", data="gaussian", integration_seconds:
     common_mean = node_average(lambda w: k_reg * w * at(hermite0, w))
     linear_sq = node_average(lambda w: second(w) * at(hermite1, w) ** 2)
     Vc, Vl = sp.symbols("V_common V_linear", nonnegative=True)
-    add("common_linear", "variance of the common and linear parts (per alpha^2/M)",
+    add("common_linear", r"variance of the common and linear parts (per $\alpha^2/M$)",
         sp.Eq(sp.Matrix([Vc, Vl]), sp.Matrix([common_sq.value - common_mean.value**2, linear_sq.value])),
-        "E over the node law; |w_perp|^2 at its mean sigma_w^2 (d-1)")
+        r"$\mathbb{E}$ is over the node law; $|w_\perp|^2$ is at its mean $\sigma_w^2 (d-1)$.")
     scale = S.alpha**2 / S.M
     total_at_threshold = output_variance.subs(at_threshold)
     band_scatter = sp.sqrt(total_at_threshold - scale * Vc) / kappa
     band_rest = sp.sqrt(total_at_threshold - scale * (Vc + Vl)) / kappa
     add("band_scatter", "band within one run: the common part shifts every example alike",
-        sp.Eq(sp.Symbol(r"\mathrm{sd}_{\mathrm{scatter}}"), band_scatter), "V_common, V_linear at x_par = x*")
+        sp.Eq(sp.Symbol(r"\mathrm{sd}_{\mathrm{scatter}}"), band_scatter),
+        r"$V_{common}$ and $V_{linear}$ are taken at $x_\parallel = x^*$.")
     add("band_rest", "band of the nonlinear rest (tilt removed)", sp.Eq(sp.Symbol(r"\mathrm{sd}_{\mathrm{rest}}"), band_rest),
-        "the hinge's feedback suppresses the tilt (derivations/fluctuations.py); this is the band if it removes it "
-        "entirely")
+        "The hinge's feedback suppresses the tilt (derivations/fluctuations.py); this is the band if it removes it "
+        "entirely.")
     # degree 2: h_2 = E[sigma(mu + shat xi) He_2(xi)] = shat^2 E[sigma''], He_2 = xi^2 - 1; F's degree-2 part at x is
     # (alpha/M) sum_i a_i h_2,i He_2(xi_i)/2, of variance (alpha^2/M) E[a^2 h_2^2]/2 (E[He_2^2]/4 = 1/2)
     hermite2 = sp.simplify(sp.integrate((xi**2 - 1) * pos.subs(S.z, zz) * gauss, (xi, kink, sp.oo))
@@ -151,11 +156,13 @@ def derive_finite_width(activation="relu", data="gaussian", integration_seconds:
                    node_average(lambda w: second(w) * at(hermite2, w) * at_y(hermite2, w)))
         V2 = sp.Symbol("V_2", nonnegative=True)
         degree2_variance = scale * V2 / 2
-        add("degree2", "degree-2 Hermite coefficient of a node along x_perp and the variance of F's degree-2 part",
+        add("degree2",
+            r"degree-2 Hermite coefficient of a node along $x_\perp$ and the variance of $F$'s degree-2 part",
             sp.Eq(sp.Matrix([sp.Symbol("h_2"), sp.Symbol(r"\mathrm{Var}\,F_2(x)")]),
                   sp.Matrix([hermite2, degree2_variance.subs(V2, degree2[0].value)])),
-            "h_2 = E[sigma(mu + shat xi)(xi^2 - 1)], even in mu (both sides x_par = +-|x_par| alike); "
-            "E[(xi^2 - 1)^2]/4 = 1/2; the node law as for the common and linear parts")
+            r"$h_2 = \mathbb{E}[\sigma(\mu + \hat{s}\,\xi)(\xi^2 - 1)]$ is even in $\mu$ (both sides "
+            r"$x_\parallel = \pm|x_\parallel|$ alike); $\mathbb{E}[(\xi^2 - 1)^2]/4 = 1/2$; the node law is as for the "
+            "common and linear parts.")
         degree2_variance = (degree2_variance, V2)
     return FiniteWidthDerivation(activation=act, steps=tuple(steps), mean_node_output=mean_node,
                                  node_variance=node_variance, output_variance=output_variance, band_sd=band,

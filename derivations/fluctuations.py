@@ -52,8 +52,8 @@ from mftheory.derivations.meanfield import MeanFieldDerivation, Step
 tilt_response = sp.Symbol("E[u']", real=True)       # E[u'(kappa |x_par|)]: r per unit tilt
 var_v = sp.Symbol("V_v", nonnegative=True)           # Var of one component of v_perp
 # node averages of the degree-2 Hermite coefficients at a point x and at the threshold (mftheory.derivations.finite_width)
-degree2_cross = sp.Symbol("E[h_2 h_2^*]", real=True)
-degree2_cross_a2 = sp.Symbol("E[a^2 h_2 h_2^*]", real=True)
+degree2_cross = sp.Symbol(r"\mathbb{E}[h_2 h_2^*]", real=True)
+degree2_cross_a2 = sp.Symbol(r"\mathbb{E}[a^2 h_2 h_2^*]", real=True)
 response_sum = sp.Symbol("R", real=True)        # a cell's accumulated degree-2 response at x, per unit injection
 cell_mass = sp.Symbol("p_cell", nonnegative=True)  # the share of training examples in a cell of |x_par|
 
@@ -103,10 +103,11 @@ def derive_tilt(derivation: MeanFieldDerivation) -> TiltDerivation:
     if D.loss.name == "hinge":
         direct = -p.subs(S.x, S.h / S.kappa) / S.kappa
         require(sp.simplify(response - direct) == 0, (response, direct))
-    add("tilt_response", "response of the unsatisfied set to a tilt tau of F",
+    add("tilt_response", r"response of the unsatisfied set to a tilt $\tau$ of $F$",
         sp.Eq(sp.Symbol("r") / sp.Symbol(r"\tau"), response),
-        "r = E[u y x_perp] with u(y (kappa x_par + tau x_perp)); d/dtau at 0 gives E[u'(kappa |x_par|)] "
-        "(both sides y = +-1 alike); by parts against the density p of |x_par|, p'(x) = -x p(x)")
+        r"$r = \mathbb{E}[u\,y\,x_\perp]$ with $u(y\,(\kappa x_\parallel + \tau x_\perp))$; $d/d\tau$ at $0$ gives "
+        r"$\mathbb{E}[u'(\kappa|x_\parallel|)]$ (both sides $y = \pm 1$ alike); by parts against the density $p$ of "
+        r"$|x_\parallel|$, $p'(x) = -x\,p(x)$.")
 
     # 2. a node's drive by r (Stein over x_perp; the two sides average sigma' to c_sigma)
     mu = sp.Symbol("mu", real=True)
@@ -129,12 +130,12 @@ def derive_tilt(derivation: MeanFieldDerivation) -> TiltDerivation:
     sides = sp.simplify(sides)
     require(sp.simplify(sides - 2 * D.odd_slope) == 0, ("E[sigma'] over the two sides", sides, D.odd_slope))
     r = sp.Symbol("r", real=True)
-    add("node_drive", "a node's drive by r (per component along x_perp)",
+    add("node_drive", r"a node's drive by $r$ (per component along $x_\perp$)",
         sp.Eq(sp.Matrix([sp.Symbol(r"\Delta a"), sp.Symbol(r"\Delta w_\perp"), sp.Symbol(r"\Delta w_\parallel")]),
               sp.Matrix([S.beta * S.odd_slope * sp.Symbol(r"w_\perp") * r / sp.sqrt(S.d),
                          S.beta * S.odd_slope * S.a * r / sp.sqrt(S.d), 0])),
-        "Stein's lemma over x_perp; E[sigma'(z)] summed over x_par = +-|x_par| is 2 c_sigma = "
-        f"{sp.latex(sides)}; the x_par part cancels between the two sides")
+        r"Stein's lemma over $x_\perp$; $\mathbb{E}[\sigma'(z)]$ summed over $x_\parallel = \pm|x_\parallel|$ is "
+        r"$2 c_\sigma = " + sp.latex(sides) + r"$; the $x_\parallel$ part cancels between the two sides.")
 
     # 3. one GD step on (v_k, u_k): a' = a + beta g w_par, w_par' = w_par + beta g a (mean-field map)
     ea_next_a = S.m_a2 + S.beta * S.g * S.m_aw
@@ -145,12 +146,12 @@ def derive_tilt(derivation: MeanFieldDerivation) -> TiltDerivation:
     v, uu = sp.symbols("v_k u_k", real=True)
     step_map = sp.Matrix([[1, S.beta * S.g], [S.beta * S.g, 1]]) * sp.Matrix([v, uu]) \
         + sp.Matrix([drive_v, drive_u]) * r
-    add("tilt_step", "one GD step of the tilt's state (v_k, u_k), driven by r",
-        sp.Eq(sp.Matrix([sp.Symbol("v_k'"), sp.Symbol("u_k'")]), step_map),
-        "(1/M) sum_i w_perp,i w_perp,i^T = sigma_w^2 I; E[a' a] = m_{a^2} + beta g m_{aw}, "
-        "E[w_par' a] = m_{aw} + beta g m_{a^2}")
-    add("feedback", "feedback: the tilt's own r", sp.Eq(r, tilt_response * gain * v),
-        "tau_k = alpha c_sigma v_k / sqrt(d): the linear part of F_M along x_perp")
+    add("tilt_step", r"one GD step of the tilt's state $(v_k, u_k)$, driven by $r$",
+        sp.Eq(sp.Matrix([sp.Symbol("v'_{k}"), sp.Symbol("u'_{k}")]), step_map),
+        r"$(1/M) \sum_i w_{\perp,i} w_{\perp,i}^T = \sigma_w^2 I$; $\mathbb{E}[a' a] = m_{a^2} + \beta g\,m_{aw}$ and "
+        r"$\mathbb{E}[w_\parallel' a] = m_{aw} + \beta g\,m_{a^2}$.")
+    add("feedback", r"feedback: the tilt's own $r$", sp.Eq(r, tilt_response * gain * v),
+        r"$\tau_k = \alpha c_\sigma v_k/\sqrt{d}$ is the linear part of $F_M$ along $x_\perp$.")
 
     # 4. sources
     init_var_v = _gaussian_mean(_gaussian_mean(S.a0**2 * sp.Symbol("w_k")**2 * S.sigma_a**2 * S.sigma_w**2,
@@ -161,15 +162,17 @@ def derive_tilt(derivation: MeanFieldDerivation) -> TiltDerivation:
         sp.Eq(sp.Matrix([sp.Symbol(r"\mathrm{Var}\,v_k(0)"), sp.Symbol(r"\mathrm{Var}\,u_k(0)"),
                          sp.Symbol(r"\mathrm{Var}\,r_k")]),
               sp.Matrix([init_var_v, init_var_u, S.P_unsat / S.N_sample])),
-        "v_k(0) = (1/M) sum a_i(0) w_i,k(0); r_k: mean of u y x_perp,k over N examples, u^2 = u; one fixed "
-        "sample: Cov(r_t, r_s) = f_U(max(t, s)) / N")
+        r"$v_k(0) = (1/M) \sum_i a_i(0)\,w_{i,k}(0)$; $r_k$ is the mean of $u\,y\,x_{\perp,k}$ over $N$ examples, "
+        r"with $u^2 = u$; for one fixed sample, $\mathrm{Cov}(r_t, r_s) = f_U(\max(t, s))/N$.")
     angle = sp.atan(sp.sqrt((S.d - 1) * var_v) / S.m_aw)
-    add("tilt_angle", "angle between the effective teacher (1/M) sum_i a_i w_i and w*",
-        sp.Eq(sp.Symbol(r"\theta"), angle), "|v_perp|^2 = (d - 1) V_v; v_par at its mean-field value m_{aw}")
+    add("tilt_angle", r"angle between the effective teacher $(1/M) \sum_i a_i w_i$ and $w^*$",
+        sp.Eq(sp.Symbol(r"\theta"), angle),
+        r"$|v_\perp|^2 = (d - 1) V_v$; $v_\parallel$ is at its mean-field value $m_{aw}$.")
     output_variance = gain**2 * (S.d - 1) * var_v
-    add("tilt_output_variance", "the tilt's share of F's fluctuation at a fresh point",
+    add("tilt_output_variance", r"the tilt's share of $F$'s fluctuation at a fresh point",
         sp.Eq(sp.Symbol(r"\mathrm{Var}_{x_\perp}(\tau \cdot x_\perp)"), output_variance),
-        "tau_k = alpha c_sigma v_k / sqrt(d) for each of the d - 1 components, x_perp ~ N(0, I)")
+        r"$\tau_k = \alpha c_\sigma v_k/\sqrt{d}$ for each of the $d - 1$ components, with "
+        r"$x_\perp \sim \mathcal{N}(0, I)$.")
 
     # 5. the finite-size error rates: a point's margin is its mean m plus a Gaussian fluctuation of variance V
     # (the parts of F_M - F_t and, for a training point, the spread of its memorized margin, added in quadrature)
@@ -181,10 +184,11 @@ def derive_tilt(derivation: MeanFieldDerivation) -> TiltDerivation:
                           conds="none")
     require(sp.simplify((direct - margin_below).rewrite(sp.erf)) == 0, ("P(m + delta < theta)", direct))
     add("margin_below", "probability that a point's margin falls below a threshold",
-        sp.Eq(sp.Symbol(r"P(m + \delta < \theta_h)"), margin_below),
-        "delta ~ N(0, V); the test error is its average over x_par at m = kappa |x_par|, theta_h = 0; f_unsat at "
-        "theta_h = h; a training point adds its memorized margin S to m and sigma_S^2 to V (the average over the "
-        "spread of a Gaussian CDF is again one)")
+        sp.Eq(sp.Symbol(r"P(m + \delta < \theta_{h})"), margin_below),
+        r"$\delta \sim \mathcal{N}(0, V)$; the test error is its average over $x_\parallel$ at "
+        r"$m = \kappa|x_\parallel|$, $\theta_h = 0$; $f_{\mathrm{unsat}}$ is at $\theta_h = h$; a training point adds "
+        r"its memorized margin $S$ to $m$ and $\sigma_S^2$ to $V$ (the average over the spread of a Gaussian CDF is "
+        "again one).")
 
     # 6. the loss's feedback on the nonlinear rest, degree 2 along x_perp: F_2(x) = <T(x_par), x_perp x_perp^T - I>
     # with T = (alpha / 2M) sum_i a_i h_2,i w_i w_i^T / |w_i|^2; a fluctuation dT* of it at the threshold (the same
@@ -203,14 +207,17 @@ def derive_tilt(derivation: MeanFieldDerivation) -> TiltDerivation:
     require(sp.simplify(sphere - 2 * (A * B).trace() / (3 * 5)) == 0, ("sphere average", sphere))
     degree2_kernel = degree2_cross / (Dp * (Dp + 2)) + 2 * degree2_cross_a2 / (shat2 * S.d * Dp)
     rest_feedback = -S.beta * tilt_response * S.alpha * degree2_kernel
-    add("rest_feedback", "feedback on the degree-2 part of F (the nonlinear rest's first degree)",
+    add("rest_feedback", r"feedback on the degree-2 part of $F$ (the nonlinear rest's first degree)",
         sp.Eq(sp.Symbol(r"\Delta T(x) / \delta T^*"), rest_feedback),
-        "one GD step: Delta a_i = beta E[u'] sum over the sides of h_2(x*) w.dT*.w (Hermite orthogonality), and "
-        "Delta w_perp,i = beta E[u'] a_i 2 (h_2(x*)/shat) dT* w / sqrt(d) (Stein's lemma); averaged over the "
-        "isotropic directions w with E[(w.A.w)(w.B.w)] = 2 tr(AB)/(D(D+2)) and E[w w^T] = I/D, D = d - 1; "
-        "$\\hat s^2 = \\sigma_w^2 (d-1)/d$; the radial turn of w_perp and the change of w_par enter at "
-        "relative order 1/D and 1/d and are left out; the injected change then grows with the nodes as the "
-        "fluctuation itself does (both follow the mean-field node map), degrees >= 3 keep the frozen law")
+        r"One GD step gives "
+        r"$\Delta a_i = \beta\,\mathbb{E}[u'] \sum_{\mathrm{sides}} h_2(x^*)\,w \cdot \delta T^* \cdot w$ "
+        r"(Hermite orthogonality) and $\Delta w_{\perp,i} = \beta\,\mathbb{E}[u']\,a_i\,2\,(h_2(x^*)/\hat{s})\,"
+        r"\delta T^* w/\sqrt{d}$ (Stein's lemma), averaged over the isotropic directions $w$ with "
+        r"$\mathbb{E}[(w \cdot A \cdot w)(w \cdot B \cdot w)] = 2\,\mathrm{tr}(AB)/(D(D+2))$ and "
+        r"$\mathbb{E}[w w^T] = I/D$, $D = d - 1$; $\hat{s}^2 = \sigma_w^2 (d-1)/d$; the radial turn of $w_\perp$ and "
+        r"the change of $w_\parallel$ enter at relative order $1/D$ and $1/d$ and are left out; the injected change "
+        r"then grows with the nodes as the fluctuation itself does (both follow the mean-field node map), and "
+        r"degrees $\ge 3$ keep the frozen law.")
 
     # 7. the training sample as a source of the degree-2 part: with N examples, one GD step adds to F(x) the random
     # (alpha beta / N) sum_{mu in U} y_mu K(x, x_mu), whose degree-2 part is lambda(x, x_mu) <X, X_mu> / 2,
@@ -228,11 +235,12 @@ def derive_tilt(derivation: MeanFieldDerivation) -> TiltDerivation:
         * response_sum**2
     add("rest_sample_source", "the training sample's share of the degree-2 part, per cell of examples",
         sp.Eq(sp.Symbol(r"\mathrm{Var}\,F_2^{\mathrm{sample}}(x)"), rest_sample_variance),
-        "a cell holds a share p_cell of the N examples at one |x_par| = x'; while they are unsatisfied each step "
-        "injects lambda(x, x') per unit into their response R(x), which the feedback and the nodes' growth then "
-        "carry like the init's part; one fixed sample: the same examples every step (their tensors X_mu add up "
-        "coherently); fresh data: new examples every step (independent); E|x x^T - I|^2 = D^2 + D; the test "
-        "and the training points see it alike (a training point's own term is its memorized margin)")
+        r"A cell holds a share $p_{cell}$ of the $N$ examples at one $|x_\parallel| = x'$; while they are unsatisfied "
+        r"each step injects $\lambda(x, x')$ per unit into their response $R(x)$, which the feedback and the nodes' "
+        r"growth then carry like the init's part; one fixed sample has the same examples every step (their tensors "
+        r"$X_\mu$ add up coherently), fresh data new examples every step (independent); "
+        r"$\mathbb{E}|x x^T - I|^2 = D^2 + D$; the test and the training points see it alike (a training point's own "
+        "term is its memorized margin).")
     return TiltDerivation(derivation=D, steps=tuple(steps), response=response, drive_v=drive_v, drive_u=drive_u,
                           gain=gain, init_var_v=init_var_v, init_var_u=init_var_u, angle=angle,
                           output_variance=output_variance, margin_below=margin_below, rest_feedback=rest_feedback,

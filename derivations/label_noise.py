@@ -210,10 +210,11 @@ def _derive(D: MeanFieldDerivation) -> LabelNoiseDerivation:
     order = sp.O(S.eps**2)
     add("noise_threshold_series", "small label noise: fixed-point threshold",
         sp.Eq(S.x_star, sp.Mul(lead, sp.Add(1, correction * S.eps, order, evaluate=False), evaluate=False)),
-        f"{method}; x*^2 = {squared} + O(eps^3); the truncated series makes the drift vanish to O(eps^3)")
-    add("noise_kappa_series", "small label noise: kappa where training stalls",
+        method[0].upper() + method[1:] + r"; $(x^*)^2 = " + sp.latex(squared) + r" + O(\epsilon^3)$; the truncated "
+        r"series makes the drift vanish to $O(\epsilon^3)$.")
+    add("noise_kappa_series", r"small label noise: $\kappa$ where training stalls",
         sp.Eq(S.kappa, sp.Mul(S.h / lead, sp.Add(1, -correction * S.eps, order, evaluate=False), evaluate=False)),
-        "kappa = h / x* at the fixed point")
+        r"$\kappa = h/x^*$ at the fixed point.")
 
     # --- response of the rate to eps and kappa at eps = 0 -------------------------------------------------
     require(D.g.free_symbols <= {S.kappa, S.d, S.h, S.eps, S.odd_slope, S.leak}, D.g.free_symbols)
@@ -231,9 +232,10 @@ def _derive(D: MeanFieldDerivation) -> LabelNoiseDerivation:
     g0 = sp.Function("g")(S.kappa, S.eps)
     add("noise_dg_deps", "response of the rate to label noise",
         sp.Eq(sp.Subs(sp.Derivative(g0, S.eps), S.eps, 0), dg_deps),
-        "= -odd_slope (E[u(kappa|x|)|x|] + E[u(-kappa|x|)|x|]) / sqrt(d); g is linear in eps")
-    add("noise_dg_dkappa", "slope of the noiseless rate in kappa",
-        sp.Eq(sp.Subs(sp.Derivative(g0, S.kappa), S.eps, 0), dg_dkappa), "eps = 0")
+        r"It equals $-c_\sigma\,(\mathbb{E}[u(\kappa|x|)\,|x|] + \mathbb{E}[u(-\kappa|x|)\,|x|])/\sqrt{d}$; $g$ is "
+        r"linear in $\epsilon$.")
+    add("noise_dg_dkappa", r"slope of the noiseless rate in $\kappa$",
+        sp.Eq(sp.Subs(sp.Derivative(g0, S.kappa), S.eps, 0), dg_dkappa), r"At $\epsilon = 0$.")
 
     # --- kappa in the increments E_+- and its partial derivatives ---------------------------------------------
     kd = D.kappa_discrete
@@ -248,10 +250,10 @@ def _derive(D: MeanFieldDerivation) -> LabelNoiseDerivation:
     require(_zero(dk_plus.subs(to_gamma) - sp.diff(kd, S.gamma_plus) * sp.exp(-S.gamma_plus)))
     require(_zero(dk_minus.subs(to_gamma) + sp.diff(kd, S.gamma_minus) * sp.exp(S.gamma_minus)))
     require(_zero(dk_plus - 2 * prefactor * (1 + S.E_plus)) and _zero(dk_minus + 2 * prefactor * (1 + S.E_minus)))
-    add("noise_dkappa_dE", "kappa and its derivatives in the increments E_+- = P_+- - 1",
+    add("noise_dkappa_dE", r"$\kappa$ and its derivatives in the increments $E_\pm = P_\pm - 1$",
         sp.Eq(sp.Matrix([S.kappa, sp.Derivative(S.kappa, S.E_plus), sp.Derivative(S.kappa, S.E_minus)]),
               sp.Matrix([kappa_inc, dk_plus, dk_minus])),
-        "P_+^2 - P_-^2 = (E_+ - E_-)(2 + E_+ + E_-); prefactor as in the kernel kappa_increments")
+        r"$P_+^2 - P_-^2 = (E_+ - E_-)(2 + E_+ + E_-)$; the prefactor is as in the kernel kappa_increments.")
 
     # --- first-order linearisation of one GD step ---------------------------------------------------------
     dkappa_linear = dk_plus * dE_plus + dk_minus * dE_minus
@@ -277,11 +279,12 @@ def _derive(D: MeanFieldDerivation) -> LabelNoiseDerivation:
     add("noise_dg", "first-order change of the rate along the noiseless trajectory",
         sp.Eq(dg, sp.Subs(sp.Derivative(g0, S.kappa), S.eps, 0) * dkappa
               + sp.Subs(sp.Derivative(g0, S.eps), S.eps, 0)),
-        "dkappa = (d kappa/d E_+) dE_+ + (d kappa/d E_-) dE_-; dX = d X / d eps at eps = 0")
-    add("noise_sensitivity", "first-order (in eps) linearisation of one GD step",
+        r"$d\kappa = (d\kappa/dE_+)\,dE_+ + (d\kappa/dE_-)\,dE_-$, where $dX = dX/d\epsilon$ at $\epsilon = 0$.")
+    add("noise_sensitivity", r"first-order (in $\epsilon$) linearisation of one GD step",
         sp.Eq(sp.Matrix([dE_plus_next, dE_minus_next]), sp.Matrix(sensitivity)),
-        "E_+- <- E_+- +- beta g (1 + E_+-) differentiated in eps at eps = 0; dE_+- = 0 at t = 0; "
-        "E_+-, g, kappa along the noiseless map; kappa(eps) = kappa + eps dkappa + O(eps^2)")
+        r"$E_\pm \leftarrow E_\pm \pm \beta g\,(1 + E_\pm)$ differentiated in $\epsilon$ at $\epsilon = 0$; "
+        r"$dE_\pm = 0$ at $t = 0$; $E_\pm$, $g$, $\kappa$ along the noiseless map; "
+        r"$\kappa(\epsilon) = \kappa + \epsilon\,d\kappa + O(\epsilon^2)$.")
 
     return LabelNoiseDerivation(
         derivation=D, threshold_method=method, threshold_squared_series=squared, threshold_series=threshold_series,

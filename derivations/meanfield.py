@@ -53,6 +53,7 @@ class Condition:
     detail: str
     required: bool
     latex: str = ""  # the detail with its mathematics as $...$ (for the LaTeX document)
+    latex_name: str = ""  # the name with its mathematics as $...$
 
 
 def check_conditions(activation: Activation, init: sp.Expr = GAUSSIAN_INIT) -> list[Condition]:
@@ -69,22 +70,31 @@ def check_conditions(activation: Activation, init: sp.Expr = GAUSSIAN_INIT) -> l
         f"sigma'(z) + sigma'(-z) = {derivative_sum.subs(p, S.z)} for z > 0"
         + ("" if holds else ": depends on z, so E[u y sigma'(w.x) x] is not the same for every node"),
         required=True,
-        latex=f"$\\sigma'(z) + \\sigma'(-z) = {sp.latex(derivative_sum.subs(p, S.z))}$ for $z > 0$"
-        + ("" if holds else r": depends on $z$, so $E[u y \sigma'(w \cdot x) x]$ is not the same for every node")))
+        latex=r"$\sigma'(z) + \sigma'(-z) = " + sp.latex(derivative_sum.subs(p, S.z)) + "$ for $z > 0$"
+        + ("" if holds else r": depends on $z$, so $\mathbb{E}[u\,y\,\sigma'(w \cdot x)\,x]$ is not the same for "
+                            "every node"),
+        latex_name=r"$\sigma'(z) + \sigma'(-z)$ constant"))
 
     odd = sp.simplify(sigma.subs(S.z, p) - sigma.subs(S.z, -p) - derivative_sum * p)
     out.append(Condition(
         "odd part of sigma linear", odd == 0,
         "sigma(z) - sigma(-z) = (sigma'(z) + sigma'(-z)) z" if odd == 0
         else f"sigma(z) - sigma(-z) - (sigma'(z)+sigma'(-z)) z = {odd.subs(p, S.z)} != 0: F_t is not linear in x_par",
-        required=True))
+        required=True,
+        latex=r"$\sigma(z) - \sigma(-z) = (\sigma'(z) + \sigma'(-z))\,z$" if odd == 0
+        else r"$\sigma(z) - \sigma(-z) - (\sigma'(z) + \sigma'(-z))\,z = " + sp.latex(odd.subs(p, S.z))
+        + r" \neq 0$: $F_t$ is not linear in $x_\parallel$",
+        latex_name=r"odd part of $\sigma$ linear"))
 
     flipped = sp.simplify(init.subs({S.a0: -S.a0, S.w0: -S.w0}, simultaneous=True) - init)
     out.append(Condition(
         "init law invariant under (a, w) -> (-a, -w)", flipped == 0,
         "p(-a, -w) = p(a, w): F_t is odd in x, u_t even" if flipped == 0
         else f"p(-a,-w) - p(a,w) = {flipped} != 0: F_t need not be odd",
-        required=True))
+        required=True,
+        latex=r"$p(-a, -w) = p(a, w)$: $F_t$ is odd in $x$, $u_t$ even" if flipped == 0
+        else r"$p(-a, -w) - p(a, w) = " + sp.latex(flipped) + r" \neq 0$: $F_t$ need not be odd",
+        latex_name=r"init law invariant under $(a, w) \to (-a, -w)$"))
 
     homogeneous = all(sp.simplify(sigma.subs(S.z, lam * q) - lam * sigma.subs(S.z, q)) == 0 for q in (p, -p))
     out.append(Condition(
@@ -93,7 +103,12 @@ def check_conditions(activation: Activation, init: sp.Expr = GAUSSIAN_INIT) -> l
         "(a, w) -> (a/lambda, lambda w)" if homogeneous
         else "sigma(lambda z) != lambda sigma(z): not needed for the reduction of the drift (the two conditions "
              "above suffice) but the rich/lazy picture in alpha/(h sqrt d) assumes it",
-        required=False))
+        required=False,
+        latex=r"$\sigma(\lambda z) = \lambda\,\sigma(z)$ for $\lambda > 0$: the dynamics is invariant under rescaling "
+        r"$(a, w) \to (a/\lambda, \lambda w)$" if homogeneous
+        else r"$\sigma(\lambda z) \neq \lambda\,\sigma(z)$: not needed for the reduction of the drift (the two "
+             r"conditions above suffice) but the rich/lazy picture in $\alpha/(h\sqrt{d})$ assumes it",
+        latex_name=r"$\sigma$ positively homogeneous"))
     return out
 
 
@@ -203,35 +218,39 @@ def derive(activation="relu", loss="hinge", data="gaussian", init: sp.Expr = GAU
     f_net = sp.Function("f")(xv)
     A_i, W_i = sp.IndexedBase("a"), sp.IndexedBase(r"\mathbf{w}")
     add("network", "network output", sp.Eq(f_net, S.alpha / M * sp.Sum(A_i[i] * sigma(W_i[i] * xv / sp.sqrt(S.d)), (i, 1, M))),
-        "one hidden layer of M nodes, readout scaled by alpha/M")
+        r"One hidden layer of $M$ nodes; the readout is scaled by $\alpha/M$.")
     add("gd", "one full-batch GD step on the mean loss, per node",
         sp.Eq(sp.Symbol(r"\Delta a_i"), S.beta * DataMean(u_t * y * sigma(sp.Symbol("z_i")))),
-        "beta = eta alpha / M; u = -l'(y f); Delta w_i = beta a_i E[u y sigma'(z_i) x] / sqrt(d)")
-    add("meanfield_output", "mean-field output (M -> infinity)",
+        r"The per-node rate is $\beta = \eta\alpha/M$ and the weight $u = -\ell'(y f)$; likewise "
+        r"$\Delta w_i = \beta a_i\,\mathbb{E}[u\,y\,\sigma'(z_i)\,x]/\sqrt{d}$.")
+    add("meanfield_output", r"mean-field output ($M \to \infty$)",
         sp.Eq(F_t, S.alpha * InitMean(S.a * sigma(wv * xv / sp.sqrt(S.d)))),
-        "nodes independent given the data average; u_t = -l'(y F_t)")
+        r"The nodes are independent given the data average, and $u_t = -\ell'(y F_t)$.")
     add("node_drift", "single-node mean-field drift",
         sp.Eq(sp.Symbol(r"\Delta \mathbf{w}"), S.beta * S.a * DataMean(u_t * y * sp.Derivative(sigma(S.z), S.z) * xv) / sp.sqrt(S.d)),
-        "every node feels the population only through u_t(x) = -l'(y F_t(x))")
+        r"Every node feels the population only through $u_t(x) = -\ell'(y F_t(x))$.")
 
     odd_slope = sp.simplify((act.derivative.subs(S.z, sp.Symbol("p", positive=True))
                              + act.derivative.subs(S.z, -sp.Symbol("p", positive=True))) / 2)
     add("odd_slope", "odd slope of the activation",
-        sp.Eq(S.odd_slope, odd_slope), "; ".join(f"{cnd.name}: {cnd.latex or cnd.detail}" for cnd in conditions))
+        sp.Eq(S.odd_slope, odd_slope),
+        "; ".join(f"{cnd.latex_name or cnd.name}: {cnd.latex or cnd.detail}" for cnd in conditions) + ".")
     xpar = sp.Symbol("x_par", real=True)
     g_def = S.odd_slope / sp.sqrt(S.d) * DataMean(u_t * sp.Abs(xpar))
     add("symmetry", "symmetry reduction: the drift is the same for every node",
         sp.Eq(S.g, g_def),
-        "u_t even in x (F_t odd), spherical data, y = sign(x_par): E[u y sigma'(z) x] = c E[u |x_par|] w*; "
-        "then a <- a + beta g w_par, w_par <- w_par + beta g a, w_perp constant")
+        r"$u_t$ is even in $x$ ($F_t$ is odd), the data are spherical and $y = \mathrm{sign}(x_\parallel)$, so "
+        r"$\mathbb{E}[u\,y\,\sigma'(z)\,x] = c_\sigma\,\mathbb{E}[u\,|x_\parallel|]\,w^*$; then "
+        r"$a \leftarrow a + \beta g\,w_\parallel$, $w_\parallel \leftarrow w_\parallel + \beta g\,a$, and $w_\perp$ "
+        "stays constant.")
 
     # node dynamics: d(a, w)/d gamma = [[0,1],[1,0]] (a, w); one GD step multiplies by [[1, beta g],[beta g, 1]]
     K = sp.Matrix([[0, 1], [1, 0]])
     flow = ((K * S.gamma).exp() * sp.Matrix([S.a0, S.w0])).applyfunc(lambda e: sp.simplify(e.rewrite(sp.cosh)))
     node_flow = (S.a0 * sp.cosh(S.gamma) + S.w0 * sp.sinh(S.gamma), S.w0 * sp.cosh(S.gamma) + S.a0 * sp.sinh(S.gamma))
     require(all(sp.simplify((flow[j] - node_flow[j]).rewrite(sp.exp)) == 0 for j in range(2)))
-    add("node_flow", "continuous flow, gamma = beta int g dt",
-        sp.Eq(sp.Matrix([S.a, S.w_par]), sp.Matrix(node_flow)), "w_perp stays at its initial value")
+    add("node_flow", r"continuous flow, $\gamma = \beta \int g\,dt$",
+        sp.Eq(sp.Matrix([S.a, S.w_par]), sp.Matrix(node_flow)), r"$w_\perp$ stays at its initial value.")
     P, D = (sp.eye(2) + S.beta * S.g * K).diagonalize()
     # eigenvectors (1, +-1), eigenvalues 1 +- beta g: after k steps a +- w_par = (a0 +- w0) prod(1 +- beta g_k)
     eig = {sp.simplify(D[j, j]): P[:, j] for j in range(2)}
@@ -242,7 +261,7 @@ def derive(activation="relu", loss="hinge", data="gaussian", init: sp.Expr = GAU
     add("node_discrete", "exact discrete GD map",
         sp.Eq(sp.Matrix([S.a + S.w_par, S.a - S.w_par]),
               sp.Matrix([(S.a0 + S.w0) * S.P_plus, (S.a0 - S.w0) * S.P_minus])),
-        "P_+- = prod_k (1 +- beta g_k) = exp(+gamma_+), exp(-gamma_-); requires beta g_k < 1")
+        r"$P_\pm = \prod_k (1 \pm \beta g_k) = e^{+\gamma_+}, e^{-\gamma_-}$; this requires $\beta g_k < 1$.")
     discrete_update = (S.gamma_plus + sp.log(1 + S.beta * S.g), S.gamma_minus - sp.log(1 - S.beta * S.g))
 
     # F_t(x) = alpha E[a sigma(z)]: the even part of sigma averages out, the odd part is odd_slope * z
@@ -251,10 +270,10 @@ def derive(activation="relu", loss="hinge", data="gaussian", init: sp.Expr = GAU
     kappa_flow = S.alpha * S.odd_slope * (S.sigma_a**2 + S.sigma_w**2) * sp.sinh(2 * S.gamma) / (2 * sp.sqrt(S.d))
     require(sp.simplify((kappa_flow - S.alpha * S.odd_slope * aw_flow / sp.sqrt(S.d)).rewrite(sp.exp)) == 0)
     kappa_discrete = sp.factor(S.alpha * S.odd_slope * aw_discrete / sp.sqrt(S.d))
-    add("kappa_flow", "mean-field output is linear: F_t(x) = kappa x_par", sp.Eq(S.kappa, kappa_flow),
-        "continuous flow; E over the init law")
-    add("kappa_discrete", "kappa under the exact discrete map", sp.Eq(S.kappa, kappa_discrete),
-        "discrete GD")
+    add("kappa_flow", r"mean-field output is linear: $F_t(x) = \kappa\,x_\parallel$", sp.Eq(S.kappa, kappa_flow),
+        r"Continuous flow; $\mathbb{E}$ is over the init law.")
+    add("kappa_discrete", r"$\kappa$ under the exact discrete map", sp.Eq(S.kappa, kappa_discrete),
+        "Discrete GD.")
     moments = {name: sp.factor(_init_mean(expr, init)) for name, expr in
                (("a2", node_discrete[0] ** 2), ("w2", node_discrete[1] ** 2), ("aw", node_discrete[0] * node_discrete[1]))}
     # increments from the init in terms of P_+ - 1 = expm1(gamma_+) and P_- - 1 = expm1(-gamma_-): no cancellation
@@ -265,28 +284,31 @@ def derive(activation="relu", loss="hinge", data="gaussian", init: sp.Expr = GAU
         moment = sp.factor(_init_mean((inc - start) ** 2, init))
         moments[name] = moment.subs({E1: expm1(S.gamma_plus), E2: expm1(-S.gamma_minus)})
     add("moments", "second moments of a node under the discrete map",
-        sp.Eq(sp.Matrix([sp.Symbol(r"E[a^2]"), sp.Symbol(r"E[w_{\parallel}^2]")]),
-              sp.Matrix([moments["a2"], moments["w2"]])), "used for alignment and relative change")
+        sp.Eq(sp.Matrix([sp.Symbol(r"\mathbb{E}[a^2]"), sp.Symbol(r"\mathbb{E}[w_{\parallel}^2]")]),
+              sp.Matrix([moments["a2"], moments["w2"]])), "Used for the alignment and the relative change.")
 
     u = los.weight
-    add("weight", "gradient weight of an example", sp.Eq(sp.Symbol("u(z)"), u), f"loss l(z) = {los.expr}")
+    add("weight", "gradient weight of an example", sp.Eq(sp.Symbol("u(z)"), u),
+        r"The loss is $\ell(z) = " + sp.latex(los.expr) + "$.")
     clean = data_average(u.subs(S.z, S.kappa * S.x) * S.x, law, integration_seconds)
     flipped = data_average(u.subs(S.z, -S.kappa * S.x) * S.x, law, integration_seconds)
     unsat = data_average(sp.Piecewise((1, S.kappa * S.x < S.h), (0, True)), law, integration_seconds)
     drift = (1 - S.eps) * clean.value - S.eps * flipped.value
-    add("drift_integral", "data average of the drift (|x| = |x_par|)",
+    add("drift_integral", r"data average of the drift ($|x| = |x_\parallel|$)",
         sp.Eq(sp.Symbol("B"), (1 - S.eps) * clean.integral - S.eps * flipped.integral),
-        f"{law.name} data (${law.description}$); a fraction $\\epsilon$ of labels flipped, $y F = -\\kappa |x_\\parallel|$ "
-        "for them")
+        rf"{law.name.capitalize()} data (${law.description}$); a fraction $\epsilon$ of the labels is flipped, with "
+        r"$y F = -\kappa |x_\parallel|$ for them.")
     add("drift", "drift evaluated", sp.Eq(sp.Symbol("B"), drift),
-        "closed form" if clean.closed_form is not None and flipped.closed_form is not None
-        else "kept as an integral: the kernel integrates it by Gauss-Legendre quadrature")
+        "In closed form." if clean.closed_form is not None and flipped.closed_form is not None
+        else "Kept as an integral: the kernel integrates it by Gauss-Legendre quadrature.")
     g = S.odd_slope * drift / sp.sqrt(S.d)
-    add("g", "rate of the node dynamics", sp.Eq(S.g, g), "gamma_{t+1} = gamma_t + beta g(kappa_t)")
+    add("g", "rate of the node dynamics", sp.Eq(S.g, g),
+        r"One GD step advances $\gamma_{t+1} = \gamma_t + \beta\,g(\kappa_t)$.")
     f_unsat = (1 - S.eps) * unsat.value + S.eps
-    add("f_unsat", "fraction of unsatisfied training examples (y F < h)", sp.Eq(sp.Symbol("f_U"), f_unsat),
-        "flipped examples are never satisfied")
-    add("threshold", "satisfaction threshold", sp.Eq(S.x_star, S.h / S.kappa), "|x_par| < x* is unsatisfied")
+    add("f_unsat", r"fraction of unsatisfied training examples ($y F < h$)", sp.Eq(sp.Symbol("f_U"), f_unsat),
+        "Flipped examples are never satisfied.")
+    add("threshold", "satisfaction threshold", sp.Eq(S.x_star, S.h / S.kappa),
+        r"An example with $|x_\parallel| < x^*$ is unsatisfied.")
 
     fixed_point = None
     late = None
@@ -298,7 +320,7 @@ def derive(activation="relu", loss="hinge", data="gaussian", init: sp.Expr = GAU
         if len(solutions) == 1:
             fixed_point = _split_power_of_d(sp.simplify(solutions[0]))
             add("fixed_point", "label-noise fixed point: the drift vanishes", sp.Eq(S.x_star, fixed_point),
-                "gamma stops where kappa = h / x*")
+                r"$\gamma$ stops where $\kappa = h/x^*$.")
         if law.substitution is None:
             # late times: kappa >> h, x* -> 0; the drift's leading term in x* gives d gamma / dt ~ A exp(-4 gamma)
             lead = sp.series(bracket.subs(S.eps, 0), S.x_star, 0, 3).removeO()
@@ -309,8 +331,8 @@ def derive(activation="relu", loss="hinge", data="gaussian", init: sp.Expr = GAU
             antiderivative = sp.integrate(1 / rate, S.gamma)
             late = sp.simplify(_real_branch(sp.solve(sp.Eq(antiderivative, S.t + C1), S.gamma)))
             tt = sp.Function("gamma")
-            add("late_time", "late-time law of the flow (x* -> 0)", sp.Eq(tt(S.t), late),
-                f"leading drift $B \\sim {sp.latex(lead)}$; $\\gamma \\sim \\log(t)/4$")
+            add("late_time", r"late-time law of the flow ($x^* \to 0$)", sp.Eq(tt(S.t), late),
+                r"The leading drift is $B \sim " + sp.latex(lead) + r"$, so $\gamma \sim \log(t)/4$.")
     return MeanFieldDerivation(
         activation=act, loss=los, data=law, conditions=conditions, steps=tuple(steps), odd_slope=odd_slope,
         weight=u, clean_average=clean, flipped_average=flipped, unsat_average=unsat, drift=drift, g=g,

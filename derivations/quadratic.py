@@ -98,7 +98,7 @@ def derive_quadratic() -> QuadraticDerivation:
             "teacher spectrum: Tr Z*/d = 1 and Tr Z*^2/d - 1 = 1/kappa*")
     add("teacher_r", "teacher spectrum (Marchenko-Pastur) as an R-transform",
         sp.Eq(sp.Function("R_*")(w), r_teacher),
-        "Z* is a sum of kappa* d free rank-one matrices of eigenvalue 1/kappa* (d -> infinity).")
+        r"$Z^*$ is a sum of $\kappa_* d$ free rank-one matrices of eigenvalue $1/\kappa_*$ ($d \to \infty$).")
 
     # 2. Y = Z* + sqrt(s) GOE: R adds; the Cauchy transform G inverts z = R(G) + 1/G
     r_total = r_teacher + s * w
@@ -107,9 +107,9 @@ def derive_quadratic() -> QuadraticDerivation:
     require(poly.degree() == 3, "the Cauchy transform of Y solves a cubic")
     a3, a2, a1, a0 = [sp.factor(cf) for cf in poly.all_coeffs()]
     require(sp.simplify(a3 - s) == 0, "leading coefficient s")
-    add("cubic", "Cauchy transform of Y = Z* + sqrt(s) G: a cubic (free additivity of R-transforms)",
+    add("cubic", r"Cauchy transform of $Y = Z^* + \sqrt{s}\,G$: a cubic (free additivity of R-transforms)",
         sp.Eq(sum(cf * G**k for cf, k in zip((a3, a2, a1, a0), (3, 2, 1, 0))), 0),
-        "G(z) = int dmu(y) / (z - y); the root with Im G < 0 for Im z > 0.")
+        r"$G(z) = \int d\mu(y)/(z - y)$; the root with $\mathrm{Im}\,G < 0$ for $\mathrm{Im}\,z > 0$.")
     cumulants = (sp.Integer(1), 1 / kappa_star + s, 1 / kappa_star**2)
     series = sp.series(r_total, w, 0, 3).removeO()
     require(all(sp.simplify(series.coeff(w, k) - cumulants[k]) == 0 for k in range(3)), "free cumulants of Y")
@@ -119,12 +119,12 @@ def derive_quadratic() -> QuadraticDerivation:
     p = sp.simplify((3 * A * C - B**2) / (3 * A**2))
     q = sp.simplify((2 * B**3 - 9 * A * B * C + 27 * A**2 * E) / (27 * A**3))
     p_sym, q_sym = sp.symbols("p q", real=True)
-    add("depressed", "depressed cubic (G = g - b / (3 a) at z = x)",
+    add("depressed", r"depressed cubic ($G = g - b/(3a)$ at $z = x$)",
         sp.Eq(sp.Tuple(p_sym, q_sym), sp.Tuple(p, q)), "")
     root = sp.sqrt(q_sym**2 / 4 + p_sym**3 / 27)
-    add("density", "density of Y's spectrum from the complex root (Cardano)",
+    add("density", r"density of $Y$'s spectrum from the complex root (Cardano)",
         sp.Eq(sp.Function("rho")(x), sp.sqrt(3) / (2 * sp.pi) * (sp.cbrt(-q_sym / 2 + root) - sp.cbrt(-q_sym / 2 - root))),
-        "where (q/2)^2 + (p/3)^3 > 0 (real cube roots); zero elsewhere.")
+        r"Where $(q/2)^2 + (p/3)^3 > 0$ (real cube roots); zero elsewhere.")
     numerator, denominator = sp.fraction(sp.together(q**2 / 4 + p**3 / 27))
     quartic = sp.Poly(numerator, x)
     require(quartic.degree() <= 4, "the support's edges solve a quartic")
@@ -143,7 +143,8 @@ def derive_quadratic() -> QuadraticDerivation:
     require(sp.simplify(mse_expr - (min2 - s + 2 * s * D)) == 0, "risk from the spectrum")
     add("risk", "test error from Stein's identity (divergence of the spectral soft threshold)",
         sp.Eq(mse, mse_expr),
-        "I_min2 = int min(y, theta)^2 dmu(y), D = int int ((y-theta)_+ - (y'-theta)_+) / (y - y') dmu dmu.")
+        r"$I_{min2} = \int \min(y, \theta)^2\,d\mu(y)$ and "
+        r"$D = \iint ((y - \theta)_+ - (y' - \theta)_+)/(y - y')\,d\mu\,d\mu$.")
 
     # 5. the fixed point: tau^2 = sigma_w^2 + E||z - z*||^2 / n and lambda = theta (1 - E div / n)
     n = alpha * d**2
@@ -151,18 +152,20 @@ def derive_quadratic() -> QuadraticDerivation:
     noise_expr = sp.solve(sp.Eq(tau2, sigma_w2 + d * mse / n), s)[0]
     require(sp.simplify(noise_expr - (Delta / 2 + mse) / (2 * alpha)) == 0, "effective noise")
     add("noise", "effective noise of the observation",
-        sp.Eq(s, noise_expr), "state evolution of message passing for (1/2)||y - B z||^2 + lambda Tr Z, Z PSD.")
+        sp.Eq(s, noise_expr),
+        r"State evolution of message passing for $\frac{1}{2}\|y - B z\|^2 + \lambda \operatorname{Tr} Z$, $Z$ PSD.")
     lambda_expr = sp.limit(theta * (1 - (d**2 * D / 2) / n), d, sp.oo)
-    add("threshold", "effective threshold", sp.Eq(lam, lambda_expr), "the stationarity of the penalty.")
+    add("threshold", "effective threshold", sp.Eq(lam, lambda_expr), "The stationarity of the penalty.")
 
     # 6. training residual: r_k = sqrt(2n/d) (B z - y')_k with ||B z - y'||^2 / n -> tau^2 (1 - div/n)^2
     fit_expr = sp.simplify((2 * n / d) * tau2 * (lam / theta)**2)
     add("fit", "mean squared training residual", sp.Eq(sp.Symbol("R_train"), fit_expr),
-        "message passing's Onsager-corrected residual at the fixed point.")
+        "Message passing's Onsager-corrected residual at the fixed point.")
     in_sample = fit_expr / 2
     loss_expr = fit_expr / 4 + lam * trace_z
-    add("train_loss", "training loss L (data term plus penalty, lambda ||W||^2/d = lambda Tr Z/d)",
-        sp.Eq(sp.Symbol("L"), loss_expr), "T_Z = Tr Z / d = int (y - theta)_+ dmu.")
+    add("train_loss",
+        r"training loss $L$ (data term plus penalty, $\lambda \|W\|^2/d = \lambda \operatorname{Tr} Z/d$)",
+        sp.Eq(sp.Symbol("L"), loss_expr), r"$T_Z = \operatorname{Tr} Z/d = \int (y - \theta)_+\,d\mu$.")
 
     # 7a. recovery at lambda -> 0+: s -> 0 with theta = t sqrt(s). Signal eigenvalues (fraction kappa*) stay at
     # O(1): min(y, theta)^2 = s t^2, and every pair with one of them has divided difference 1. The null block
@@ -187,16 +190,16 @@ def derive_quadratic() -> QuadraticDerivation:
     require(sp.simplify(risk_from_general - risk0) == 0, "recovery risk from the general risk")
     add("recovery_risk", "risk per unit noise of the denoiser near perfect recovery",
         sp.Eq(sp.Function("M")(t), risk0),
-        "J_0 = E[min(u, t)^2] and D_0 the divided-difference integral for u ~ semicircle of variance "
-        "1 - kappa*; perfect recovery at lambda -> 0+ for alpha > min_t M(t) / 2.")
-    add("semicircle_min2", "E[min(u, t)^2] for a semicircle of variance v",
-        sp.Eq(sp.Symbol("J_0"), sc_min2), "|t| <= 2 sqrt(v).")
+        r"$J_0 = \mathbb{E}[\min(u, t)^2]$ and $D_0$ is the divided-difference integral for $u \sim$ semicircle of "
+        r"variance $1 - \kappa_*$; perfect recovery at $\lambda \to 0^+$ for $\alpha > \min_t M(t)/2$.")
+    add("semicircle_min2", r"$\mathbb{E}[\min(u, t)^2]$ for a semicircle of variance $v$",
+        sp.Eq(sp.Symbol("J_0"), sc_min2), r"$|t| \le 2\sqrt{v}$.")
 
     # 7b. lambda = 0, kappa < 1: n constraints against the dimension of the rank-m PSD matrices
     m = kappa * d
     counting = sp.limit((d * m - m * (m - 1) / 2) / d**2, d, sp.oo)
-    add("counting", "perfect recovery at lambda = 0 (kappa* <= kappa < 1): dimension count",
-        sp.Eq(sp.Symbol("alpha_0"), counting), "gradient descent reaches an interpolating minimum.")
+    add("counting", r"perfect recovery at $\lambda = 0$ ($\kappa_* \le \kappa < 1$): dimension count",
+        sp.Eq(sp.Symbol("alpha_0"), counting), "Gradient descent reaches an interpolating minimum.")
 
     # 7c. interpolation threshold with label noise (s -> infinity, theta -> 0): D for the projection onto the
     # PSD cone of a semicircle; pairs of opposite signs give E[x / (x + |y|)] = 1/2 by exchanging x and |y|
@@ -204,10 +207,10 @@ def derive_quadratic() -> QuadraticDerivation:
     require(sp.simplify(xx / (xx + yy) + yy / (yy + xx) - 1) == 0, "exchange symmetry")
     d_psd = sp.Rational(1, 4) * 1 + sp.Rational(1, 2) * sp.Rational(1, 2)
     psd = d_psd / 2
-    add("interpolation", "interpolation threshold with label noise (kappa >= 1/2)",
+    add("interpolation", r"interpolation threshold with label noise ($\kappa \ge 1/2$)",
         sp.Eq(sp.Symbol("alpha_interp"), psd),
-        "half the symmetric matrices' dimension is the PSD cone's statistical dimension; for kappa < 1/2 the rank "
-        "limit enters (computed numerically from the rank-constrained projection).")
+        r"Half the symmetric matrices' dimension is the PSD cone's statistical dimension; for $\kappa < 1/2$ the "
+        "rank limit enters (computed numerically from the rank-constrained projection).")
 
     return QuadraticDerivation(steps=steps, cubic=(a3, a2, a1, a0), depressed=(p, q), edge_quartic=edge,
                                discriminant_scale=denominator,

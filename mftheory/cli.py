@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,50 @@ import tempfile
 import time
 
 from mftheory.model import ACTIVATIONS, DATA_LAWS, LOSSES
+
+
+# LaTeX commands of the derivations' $...$ text, read aloud (the others lose their backslash: \alpha -> alpha)
+_PLAIN_WORDS = {"parallel": "par", "to": "->", "infty": "infinity", "leftarrow": "<-", "pm": "+-", "le": "<=",
+                "leq": "<=", "ge": ">=", "geq": ">=", "neq": "!=", "sim": "~", "cdot": ".", "epsilon": "eps",
+                "ell": "l", "iint": "int int", "quad": " "}
+
+
+def _plain_math(m: str) -> str:
+    m = m.replace(r"\,", " ").replace(r"\|", "||")
+    m = re.sub(r"\\(?:left|right|big)(?![A-Za-z])", "", m)
+
+    def grouped(s: str) -> str:  # a numerator or denominator that is more than one token keeps parentheses
+        return s if re.fullmatch(r"[\w\\^{}*]+|\([^()]*\)", s) else f"({s})"
+
+    previous = None
+    while previous != m:  # innermost first: the arguments below hold no braces
+        previous = m
+        m = re.sub(r"([_^])\{(\w+|\*)\}", r"\1\2", m)
+        m = re.sub(r"\\hat\{(\w)\}", r"\1hat", m)
+        m = re.sub(r"\\sqrt\{([^{}]*)\}", r"sqrt(\1)", m)
+        m = re.sub(r"\\frac\{([^{}]*)\}\{([^{}]*)\}", lambda f: f"({f[1]}/{f[2]})" if grouped(f[1]) == f[1]
+                   and grouped(f[2]) == f[2] else f"{grouped(f[1])}/{grouped(f[2])}", m)
+        m = re.sub(r"\\(?:mathbb|mathbf|mathcal|mathrm|operatorname|text)\{([^{}]*)\}", r"\1", m)
+        m = re.sub(r"\{(\([^{}]*\))\}", r"\1", m)
+
+    def word(match):
+        out = _PLAIN_WORDS.get(match[1], match[1])
+        before, after = m[match.start() - 1:match.start()], m[match.end():match.end() + 1]
+        if out and before.isdigit():
+            out = " " + out
+        return out + " " if out and (after.isalnum() or after == "\\") else out
+
+    m = re.sub(r"(\d)sqrt\(", r"\1 sqrt(", re.sub(r"\\([A-Za-z]+)", word, m))
+    return re.sub(r" {2,}", " ", m)
+
+
+def plain_text(text: str) -> str:
+    r"""A step's title or assumptions for a terminal: the $...$ mathematics (LaTeX) as ASCII, e.g.
+    ``$\beta = \eta\alpha/M$`` -> ``beta = eta alpha/M``, ``$x_\parallel$`` -> ``x_par``."""
+    parts = text.split("$")
+    if len(parts) % 2 == 0:  # an unpaired $ is text (as in the LaTeX export)
+        return text
+    return "".join(_plain_math(part) if i % 2 else part for i, part in enumerate(parts))
 
 
 def _cmd_derive(args):
@@ -42,9 +87,9 @@ def _cmd_derive(args):
         for cnd in D.conditions:
             print(f"  [{'ok' if cnd.holds else 'FAILS'}] {cnd.name}: {cnd.detail}")
         for step in D.steps:
-            print(f"\n({step.key}) {step.title}\n    {step.equation}")
+            print(f"\n({step.key}) {plain_text(step.title)}\n    {step.equation}")
             if step.assumptions:
-                print(f"    assuming: {step.assumptions}")
+                print(f"    assuming: {plain_text(step.assumptions)}")
     return 0
 
 
@@ -54,7 +99,7 @@ def write_latex(path: pathlib.Path, variants, compile_pdf: bool = False) -> path
     from mftheory.derivations.finite_width import derive_finite_width
     from mftheory.derivations.fluctuations import tilt_or_none
     from mftheory.derivations.label_noise import small_label_noise
-    from mftheory.derivations.latex import document
+    from mftheory.derivations.latex import Family, Variant, document
     from mftheory.derivations.meanfield import derive
     from mftheory.atomic import write_atomically
 
@@ -73,12 +118,15 @@ def write_latex(path: pathlib.Path, variants, compile_pdf: bool = False) -> path
 
     with bar:
         derived = [step(derive(*v)) for v in variants]
-        small_noise = [(f"Small label noise, {D.activation.name}, {D.loss.name}, {D.data.name} data",
-                        f"label_noise:{D.activation.name}:{D.loss.name}:{D.data.name}", L.steps)
-                       for D, L in ((D, step(small_label_noise(D))) for D in derived) if L is not None]
-        tilts = [(f"Tilt of the effective teacher with the loss's feedback, {D.activation.name}, {D.loss.name}, "
-                  f"{D.data.name} data", f"tilt:{D.activation.name}:{D.loss.name}:{D.data.name}", T.steps)
-                 for D, T in ((D, step(tilt_or_none(D))) for D in derived) if T is not None]
+        # one section for each family: the variants' common steps once, the others tagged by variant
+        small_noise = Family("Small label noise, {variants}", "label_noise", tuple(
+            Variant((("activation", D.activation.name), ("loss", D.loss.name), ("data", D.data.name)),
+                    f"label_noise:{D.activation.name}:{D.loss.name}:{D.data.name}", tuple(L.steps))
+            for D, L in ((D, step(small_label_noise(D))) for D in derived) if L is not None))
+        tilts = Family("Tilt of the effective teacher with the loss's feedback, {variants}", "tilt", tuple(
+            Variant((("activation", D.activation.name), ("loss", D.loss.name), ("data", D.data.name)),
+                    f"tilt:{D.activation.name}:{D.loss.name}:{D.data.name}", tuple(T.steps))
+            for D, T in ((D, step(tilt_or_none(D))) for D in derived) if T is not None))
         # the quadratic hinge's derivation carries the hinge's steps and its own after them
         quadratic = [("Features of unequal frequency and strength: the mean field with the hinge and the quadratic "
                       "hinge", "features", step(derive_features("quadratic_hinge")).steps),
@@ -86,7 +134,8 @@ def write_latex(path: pathlib.Path, variants, compile_pdf: bool = False) -> path
                       step(derive_quadratic()).steps)]
         widths = [step(derive_finite_width(a)) for a in activations]
         samples = [step(derive_finite_sample(a)) for a in activations]
-    write_atomically(path, document(derived, widths, samples, small_noise + tilts + quadratic))
+    write_atomically(path, document(derived, widths, samples,
+                                        [f for f in (small_noise, tilts) if f.variants] + quadratic))
     if not compile_pdf:
         return None
     if shutil.which("pdflatex") is None:

@@ -93,6 +93,21 @@ def test_conditions_pass_for_relu_and_name_the_failure():
     assert not quad.holds and not quad.required
 
 
+
+def test_step_texts_typeset_their_mathematics_and_read_as_plain_text(gaussian_hinge):
+    """Titles, assumptions and condition details carry their mathematics as $...$ (LaTeX, paired); the terminal
+    (``mftheory derive --show``) reads them as ASCII."""
+    from mftheory.cli import plain_text
+
+    texts = [t for step in gaussian_hinge.steps for t in (step.title, step.assumptions)]
+    texts += [t for cnd in gaussian_hinge.conditions for t in (cnd.latex, cnd.latex_name)]
+    for text in texts:
+        assert text.count("$") % 2 == 0, text
+        assert "\\" not in plain_text(text) and "$" not in plain_text(text), text
+    assert all(cnd.latex and cnd.latex_name and "$" not in cnd.detail for cnd in gaussian_hinge.conditions)
+    assert plain_text(gaussian_hinge.step("gd").assumptions).startswith("The per-node rate is beta = eta alpha/M")
+    assert plain_text(gaussian_hinge.step("kappa_flow").title) == "mean-field output is linear: F_t(x) = kappa x_par"
+
 def test_user_loss_goes_through_the_same_derivation():
     softplus = Loss("softplus_margin", sp.log(1 + sp.exp(S.h - S.z)))
     D = derive("relu", softplus, "gaussian")

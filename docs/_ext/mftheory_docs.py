@@ -52,7 +52,7 @@ class DerivationDirective(SphinxDirective):
         kind, *args = self.arguments
         out = []
         for step in _steps(kind, args):
-            out.append(nodes.rubric("", step.title[0].upper() + step.title[1:]))
+            out.append(nodes.rubric("", "", *_text_with_math(step.title[0].upper() + step.title[1:])))
             latex = sp.latex(step.equation)
             out.append(nodes.math_block(latex, latex, nowrap=False, number=None))
             if step.assumptions:
