@@ -15,6 +15,9 @@ from mftheory.derivations.finite_width import derive_finite_width
 from mftheory.derivations.meanfield import derive
 from mftheory.derivations.features import derive_features
 from mftheory.derivations.features_codegen import FEATURE_LOSSES, features_module_key, features_module_source
+from mftheory.derivations.many_features import derive_many_features
+from mftheory.derivations.many_features_codegen import (MANY_FEATURE_LOSSES, many_features_module_key,
+                                                         many_features_module_source)
 from mftheory.derivations.quadratic import derive_quadratic
 from mftheory.derivations.quadratic_codegen import quadratic_module_key, quadratic_module_source
 from mftheory.atomic import write_atomically
@@ -52,6 +55,8 @@ def expected_key(module: str) -> str:
         return quadratic_module_key()
     if module.startswith("features_"):
         return features_module_key(module[len("features_"):])
+    if module.startswith("manyfeatures_"):
+        return many_features_module_key(module[len("manyfeatures_"):])
     for family in ("finite_width", "finite_sample"):
         if module.startswith(family + "_"):
             return activation_module_key(family, ACTIVATIONS[module[len(family) + 1:]])
@@ -63,7 +68,8 @@ def builtin_modules() -> list[str]:
     """Names of every built-in generated module."""
     return ([module_name(d, l) for d in DATA_LAWS for l in LOSSES]
             + [f"{family}_{a}" for family in ("finite_width", "finite_sample") for a in ACTIVATIONS] + ["activations", "quadratic"]
-            + [f"features_{loss}" for loss in FEATURE_LOSSES])
+            + [f"features_{loss}" for loss in FEATURE_LOSSES]
+            + [f"manyfeatures_{loss}" for loss in MANY_FEATURE_LOSSES])
 
 
 def stale_modules(target: pathlib.Path = GENERATED_DIR) -> list[str]:
@@ -113,6 +119,8 @@ def build(target: pathlib.Path = GENERATED_DIR, force: bool = False, progress=No
     later = [("quadratic", lambda: quadratic_module_source(derive_quadratic()))]
     later += [(f"features_{loss}", lambda loss=loss: features_module_source(derive_features(loss)))
               for loss in FEATURE_LOSSES]
+    later += [(f"manyfeatures_{loss}", lambda loss=loss: many_features_module_source(derive_many_features(loss)))
+              for loss in MANY_FEATURE_LOSSES]
     for name, make_source in later:
         path = target / f"{name}.py"
         start = time.perf_counter()

@@ -106,11 +106,12 @@ def write_latex(path: pathlib.Path, variants, compile_pdf: bool = False) -> path
     from tqdm import tqdm
 
     from mftheory.derivations.features import derive_features
+    from mftheory.derivations.many_features import derive_many_features
     from mftheory.derivations.quadratic import derive_quadratic
 
     activations = sorted({v[0] for v in variants})
     # a cold derivation takes minutes (a warm one, from the disk cache, seconds): show where it is
-    bar = tqdm(total=3 * len(variants) + 2 * len(activations) + 2, desc="derivations", unit="step")
+    bar = tqdm(total=3 * len(variants) + 2 * len(activations) + 3, desc="derivations", unit="step")
 
     def step(result):
         bar.update()
@@ -130,6 +131,8 @@ def write_latex(path: pathlib.Path, variants, compile_pdf: bool = False) -> path
         # the quadratic hinge's derivation carries the hinge's steps and its own after them
         quadratic = [("Features of unequal frequency and strength: the mean field with the hinge and the quadratic "
                       "hinge", "features", step(derive_features("quadratic_hinge")).steps),
+                     ("More than two features: the sum over presence patterns (hinge)", "many_features",
+                      step(derive_many_features("hinge")).steps),
                      ("Extensive-width quadratic network: the long-time estimator of gradient descent", "quadratic",
                       step(derive_quadratic()).steps)]
         widths = [step(derive_finite_width(a)) for a in activations]

@@ -3,15 +3,20 @@
 Pipeline: ``derivations/features.py`` (SymPy) -> ``mftheory/kernels/generated/features_hinge.py`` -> this module
 -> ``mftheory.validate.features`` (the data law drawn for the simulator, and the validation cases).
 
-The data law (two features; conventions in :mod:`mftheory.model`): y = +-1 with probability 1/2; feature k is
-present with probability ``feature_freq[k]``, independently (an example with none is redrawn); along e_k the input
-is s_k y mu_k |g_k| with mu_k = ``feature_strength[k]`` and g_k ~ N(0, 1); the other d - 2 coordinates are N(0, 1).
-The mean-field output is F_t(x) = kappa_1 x_1 + kappa_2 x_2: one slope per feature, the two coupled through the
-examples that carry both (either feature can satisfy them). Hinge and quadratic hinge losses (closed forms; the
+The data law (K features, 2 <= K <= 4; conventions in :mod:`mftheory.model`): y = +-1 with probability 1/2; feature
+k is present with probability ``feature_freq[k]``, independently (an example with none is redrawn); along e_k the
+input is s_k y mu_k |g_k| with mu_k = ``feature_strength[k]`` and g_k ~ N(0, 1); the other d - K coordinates are
+N(0, 1). The mean-field output is F_t(x) = sum_k kappa_k x_k: one slope per feature, coupled through the examples
+that carry several (any of them can satisfy those). Hinge and quadratic hinge losses (closed forms; the
 quadratic hinge's needs the mass of the examples with both features below the margin, by quadrature) and the
 logistic loss (generated quadrature), activations with sigma'(z) + sigma'(-z) constant (ReLU, leaky ReLU).
 ``Setup(spectral_decoupling=lambda)`` adds the penalty (lambda/2) F(x)^2 to every example's loss (its drift is
 derived in the same module). :meth:`FeatureSolution.error_curve` describes each feature's learning curve.
+
+More than two features (``derivations/many_features.py`` -> ``manyfeatures_<loss>.py``): the drift is a sum over
+the 2^K - 1 presence patterns, each an integral over its features' half-normal variables, the last one closed and
+the others by nested quadrature (hinge and quadratic hinge; a pattern of m features costs 32^(m - 1) evaluations,
+so 2000 steps take about 1 s at K = 3 and 30 s at K = 4).
 """
 from __future__ import annotations
 
@@ -27,21 +32,26 @@ import pkgutil
 from mftheory.kernels import generated
 from mftheory.model import Setup, check_int
 
-__all__ = ["FeatureSolution", "ErrorCurve", "meanfield_features", "first_crossing", "FEATURE_LOSSES"]
+__all__ = ["FeatureSolution", "ErrorCurve", "meanfield_features", "first_crossing", "FEATURE_LOSSES",
+           "MANY_FEATURE_LOSSES"]
 
 # the losses whose kernels ``mftheory derive`` generated for this law (derivations/features_codegen.py)
 FEATURE_LOSSES = tuple(sorted(m.name[len("features_"):] for m in pkgutil.iter_modules(generated.__path__)
                               if m.name.startswith("features_")))
+# the losses derived for more than two features (derivations/many_features_codegen.py)
+MANY_FEATURE_LOSSES = tuple(sorted(m.name[len("manyfeatures_"):] for m in pkgutil.iter_modules(generated.__path__)
+                                   if m.name.startswith("manyfeatures_")))
 
 
 @dataclasses.dataclass(frozen=True)
 class FeatureSolution:
     """The mean field on ``data="features"`` over ``steps`` GD steps (arrays indexed by step 0..steps).
 
-    ``kappa_features`` (steps+1, 2): the slope of F_t along each feature's direction; ``drift`` (steps+1, 2):
+    ``kappa_features`` (steps+1, K): the slope of F_t along each feature's direction; ``drift`` (steps+1, K):
     G_k = E[u y x_k], what drives feature k; ``f_unsat`` the unsatisfied fraction of all training examples and
-    ``f_unsat_patterns`` (steps+1, 3) of those with feature 1 alone, feature 2 alone, both; ``node_maps``
-    (steps, 3, 3) the one-step linear map of a node (a, w_1, w_2)."""
+    ``f_unsat_patterns`` (steps+1, 2^K - 1) of those with each presence pattern, in the order of
+    :attr:`patterns` (K = 2: feature 1 alone, feature 2 alone, both); ``node_maps`` (steps, K+1, K+1) the one-step
+    linear map of a node (a, w_1, ..., w_K)."""
 
     setup: Setup
     kappa_features: np.ndarray
@@ -54,9 +64,34 @@ class FeatureSolution:
     def t(self) -> np.ndarray:
         return np.arange(self.kappa_features.shape[0])
 
+    @property
+    def features(self) -> int:
+        """K, the number of features."""
+        return self.kappa_features.shape[1]
+
+    @property
+    def patterns(self) -> tuple:
+        """The presence patterns (s_1, ..., s_K) in the order of ``f_unsat_patterns``'s columns: column mask - 1
+        holds the pattern with s_k = bit k of mask."""
+        K = self.features
+        return tuple(tuple((mask >> k) & 1 for k in range(K)) for mask in range(1, 2**K))
+
+    def alone(self, k: int) -> np.ndarray:
+        """(steps+1,): the unsatisfied fraction of the examples that carry feature ``k`` alone."""
+        k = self._feature_index(k)
+        return self.f_unsat_patterns[:, (1 << k) - 1]
+
+    def _feature_index(self, k):
+        k = check_int("k", k, 0)
+        if k >= self.features:
+            raise ValueError(f"k must be a feature index in [0, {self.features - 1}], got {k}")
+        return k
+
     def node(self, a0, w0):
-        """Trajectories (steps+1, ...) of nodes from initial (a, w_1, w_2) = (a0, w0[..., 0], w0[..., 1])."""
-        state = np.stack([np.asarray(a0, float), np.asarray(w0, float)[..., 0], np.asarray(w0, float)[..., 1]])
+        """Trajectories (steps+1, K+1, ...) of nodes from initial (a, w_1, ..., w_K) = (a0, w0[..., 0], ...,
+        w0[..., K-1])."""
+        w0 = np.asarray(w0, float)
+        state = np.stack([np.asarray(a0, float)] + [w0[..., k] for k in range(self.features)])
         out = [state]
         for A in self.node_maps:
             state = np.tensordot(A, state, axes=1)
@@ -64,11 +99,11 @@ class FeatureSolution:
         return np.stack(out)
 
     def node_moments(self) -> np.ndarray:
-        """(steps+1, 3, 3): the covariance of a node's (a, w_1, w_2) at every step: the Gaussian init's
-        diag(sigma_a^2, sigma_w^2, sigma_w^2) carried by the node maps (the noise coordinates of w keep their
+        """(steps+1, K+1, K+1): the covariance of a node's (a, w_1, ..., w_K) at every step: the Gaussian init's
+        diag(sigma_a^2, sigma_w^2, ..., sigma_w^2) carried by the node maps (the noise coordinates of w keep their
         init law)."""
         setup = self.setup
-        covariance = np.diag([setup.sigma_a**2, setup.sigma_w**2, setup.sigma_w**2])
+        covariance = np.diag([setup.sigma_a**2] + [setup.sigma_w**2] * self.features)
         out = [covariance]
         for A in self.node_maps:
             covariance = A @ covariance @ A.T
@@ -76,34 +111,32 @@ class FeatureSolution:
         return np.array(out)
 
     def finite_width_test_error(self) -> np.ndarray:
-        """(steps+1, 2): the test error at finite width M on fresh examples that carry feature k alone, where the
+        """(steps+1, K): the test error at finite width M on fresh examples that carry feature k alone, where the
         mean field's is 0 once kappa_k > 0. Frozen-init law (derivations/features.py, step 5): F_M - F_t is the
         sum of M independent nodes drawn from the mean-field node law, without the loss's feedback on it (for
         Gaussian data that approximation is 2-6 times too high after the first tens of steps, the feedback
         taking the tilt out; here 3-4 times, the validation case features_starvation measures it); the finite-width test-error kernel of the Gaussian law with the moments along u_k
-        rescaled by mu_k and d - 2 noise coordinates."""
+        rescaled by mu_k and d - K noise coordinates (the other features' coordinates are 0)."""
         setup = self.setup
         fw = importlib.import_module(f"mftheory.kernels.generated.finite_width_{setup.activation}")
         moments = self.node_moments()
-        out = np.full((len(moments), 2), 0.5)
+        out = np.full((len(moments), self.features), 0.5)
         for i, C in enumerate(moments):
             for k, mu in enumerate(setup.feature_strength):
                 if C[0, k + 1] > 0:
-                    out[i, k] = fw.test_error_noise(float(setup.d - 2), C[0, 0], mu**2 * C[k + 1, k + 1],
+                    out[i, k] = fw.test_error_noise(float(setup.d - self.features), C[0, 0], mu**2 * C[k + 1, k + 1],
                                                     mu * C[0, k + 1], setup.alpha, float(setup.M), float(setup.d),
                                                     setup.sigma_w, setup.slope)
         return out
 
     def error_curve(self, k: int) -> "ErrorCurve":
-        """The sigmoidal learning curve of feature ``k`` (0 or 1): the unsatisfied fraction of the examples that
+        """The sigmoidal learning curve of feature ``k`` (0 to K - 1): the unsatisfied fraction of the examples that
         carry that feature alone, erf(h / (sqrt 2 kappa_k mu_k)) in the mean field, a fixed decreasing shape in
         s = log kappa_k. While kappa_k grows exponentially (rate r = d log kappa_k / dt) it is a sigmoid in the
         GD step t: its midpoint is where kappa_k mu_k = h / (sqrt 2 erfinv(1/2)) and it falls from 0.9 to 0.1
         while kappa_k grows by erfinv(0.9) / erfinv(0.1) = 13.08, in ln(13.08) / r steps."""
-        k = check_int("k", k, 0)
-        if k > 1:
-            raise ValueError(f"k must be 0 or 1 (two features), got {k}")
-        curve = self.f_unsat_patterns[:, k]
+        k = self._feature_index(k)
+        curve = self.alone(k)
         times = [first_crossing(curve, level) for level in (0.9, 0.5, 0.1)]
         log_kappa = np.log(np.maximum(self.kappa_features[:, k], np.finfo(float).tiny))
         rate = math.nan
@@ -117,9 +150,9 @@ class FeatureSolution:
     def learning_time(self, level: float = 0.5) -> np.ndarray:
         """For each feature, the first step at which its patterns' unsatisfied fraction (that feature alone) falls
         below ``level`` (NaN if never): the feature's learning speed."""
-        out = np.full(2, np.nan)
-        for k in range(2):
-            below = np.nonzero(self.f_unsat_patterns[:, k] < level)[0]
+        out = np.full(self.features, np.nan)
+        for k in range(self.features):
+            below = np.nonzero(self.alone(k) < level)[0]
             if below.size:
                 out[k] = below[0]
         return out
@@ -165,21 +198,31 @@ def meanfield_features(setup: Setup, steps: int) -> FeatureSolution:
     if setup.loss not in FEATURE_LOSSES:
         raise ValueError(f"loss must be one of {', '.join(map(repr, FEATURE_LOSSES))} for data='features' (the ones "
                          f"derived so far), got {setup.loss!r}")
-    K = importlib.import_module(f"mftheory.kernels.generated.features_{setup.loss}")
+    K = len(setup.feature_freq)
+    if K > 2 and setup.loss not in MANY_FEATURE_LOSSES:
+        raise ValueError(f"loss must be one of {', '.join(map(repr, MANY_FEATURE_LOSSES))} for more than two features "
+                         f"(the ones derived so far), got {setup.loss!r}")
     if setup.activation not in ("relu", "leaky_relu"):
         raise ValueError(f"activation must be 'relu' or 'leaky_relu' for data='features', got {setup.activation!r}")
     if setup.label_noise:
         raise ValueError("label_noise must be 0 for data='features' (not derived)")
     steps = check_int("steps", steps, 0)
     c = (1.0 + setup.slope) / 2.0  # (sigma'(z) + sigma'(-z)) / 2 of (leaky) ReLU
-    (p_1, p_2), (mu_1, mu_2) = setup.feature_freq, setup.feature_strength
-    kappa = np.empty((steps + 1, 2))
-    drifts = np.empty((steps + 1, 2))
-    unsat = np.empty((steps + 1, 4))
-    maps = np.empty((steps, 3, 3))
-    K.meanfield_loop(steps, setup.beta, setup.alpha, float(setup.d), c, setup.sigma_a, setup.sigma_w, mu_1, mu_2,
-                     p_1, p_2, setup.h, setup.spectral_decoupling, kappa, drifts, unsat, maps)
+    kappa = np.empty((steps + 1, K))
+    drifts = np.empty((steps + 1, K))
+    unsat = np.empty((steps + 1, 2**K))
+    maps = np.empty((steps, K + 1, K + 1))
+    if K == 2:   # closed forms
+        kernels = importlib.import_module(f"mftheory.kernels.generated.features_{setup.loss}")
+        (p_1, p_2), (mu_1, mu_2) = setup.feature_freq, setup.feature_strength
+        kernels.meanfield_loop(steps, setup.beta, setup.alpha, float(setup.d), c, setup.sigma_a, setup.sigma_w, mu_1,
+                               mu_2, p_1, p_2, setup.h, setup.spectral_decoupling, kappa, drifts, unsat, maps)
+    else:        # the sum over presence patterns, nested quadrature
+        kernels = importlib.import_module(f"mftheory.kernels.generated.manyfeatures_{setup.loss}")
+        kernels.meanfield_loop(steps, setup.beta, setup.alpha, float(setup.d), c, setup.sigma_a, setup.sigma_w,
+                               np.array(setup.feature_strength, dtype=float), np.array(setup.feature_freq, dtype=float),
+                               setup.h, setup.spectral_decoupling, kappa, drifts, unsat, maps)
     if not np.all(np.isfinite(kappa)):
         raise FloatingPointError("the mean-field map diverged: the learning rate eta is too large for it")
-    return FeatureSolution(setup=setup, kappa_features=kappa, drift=drifts, f_unsat=unsat[:, 3],
-                           f_unsat_patterns=unsat[:, :3], node_maps=maps)
+    return FeatureSolution(setup=setup, kappa_features=kappa, drift=drifts, f_unsat=unsat[:, -1],
+                           f_unsat_patterns=unsat[:, :-1], node_maps=maps)

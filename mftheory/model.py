@@ -24,6 +24,9 @@ from numbers import Integral, Real
 
 DATA_LAWS = ("gaussian", "sphere")
 LOSSES = ("hinge", "quadratic_hinge", "logistic")
+# data="features": how many features the mean field is derived for (a pattern of m features is an m-dimensional
+# integral, nested quadrature beyond two)
+MIN_FEATURES, MAX_FEATURES = 2, 4
 ACTIVATIONS = ("relu", "leaky_relu")
 
 
@@ -97,9 +100,9 @@ class Setup:
     leak : float in [0, 1)
         Slope of leaky ReLU on the negative side (ignored for ``"relu"``); for a user's activation, the value
         of its parameter ``mftheory.derivations.symbols.leak`` (if it has one).
-    feature_freq, feature_strength : pairs of floats, only with ``data="features"``
+    feature_freq, feature_strength : tuples of K floats (2 <= K <= 4), only with ``data="features"``
         The law of features of unequal frequency and strength (:mod:`mftheory.features`): feature k is present
-        with probability ``feature_freq[k]`` in (0, 1] and has strength ``feature_strength[k]`` > 0.
+        with probability ``feature_freq[k]`` in (0, 1] and has strength ``feature_strength[k]`` > 0; d > K.
     spectral_decoupling : float >= 0
         lambda of spectral decoupling (Pezeshki et al., NeurIPS 2021): the loss of an example becomes
         l(y f(x)) + (lambda / 2) f(x)^2, an L2 penalty on the network's output added to any margin loss. The mean
@@ -128,7 +131,8 @@ class Setup:
         self._check_features(data)
         values = {
             "data": data,
-            "d": check_int("d", self.d, {"sphere": 2, "features": 3}.get(data, 1) if isinstance(data, str) else 1),
+            "d": check_int("d", self.d, {"sphere": 2, "features": len(self.feature_freq or ()) + 1}.get(data, 1)
+                           if isinstance(data, str) else 1),
             "alpha": _check_real("alpha", self.alpha, 0, low_open=True),
             "h": _check_real("h", self.h, 0, low_open=True),
             "eta": _check_real("eta", self.eta, 0, low_open=True),
@@ -151,13 +155,18 @@ class Setup:
                 raise ValueError("feature_freq and feature_strength are parameters of data='features' only")
             return
         if not all(given):
-            raise ValueError("data='features' needs feature_freq=(p_1, p_2) and feature_strength=(mu_1, mu_2)")
+            raise ValueError("data='features' needs feature_freq=(p_1, ..., p_K) and feature_strength=(mu_1, ..., mu_K)")
         for name, low, high in (("feature_freq", 0.0, 1.0), ("feature_strength", 0.0, None)):
             value = getattr(self, name)
-            if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
-                raise ValueError(f"{name} must be a pair of numbers (two features), got {value!r}")
+            if (isinstance(value, (str, bytes)) or not hasattr(value, "__len__")
+                    or not MIN_FEATURES <= len(value) <= MAX_FEATURES):
+                raise ValueError(f"{name} must be a tuple of K numbers, one per feature, with {MIN_FEATURES} <= K <= "
+                                 f"{MAX_FEATURES}, got {value!r}")
             checked = tuple(_check_real(f"{name}[{k}]", v, low, high, low_open=True) for k, v in enumerate(value))
             object.__setattr__(self, name, checked)
+        if len(self.feature_freq) != len(self.feature_strength):
+            raise ValueError(f"feature_freq and feature_strength must have the same length K (one entry per feature), "
+                             f"got {len(self.feature_freq)} and {len(self.feature_strength)}")
 
     @property
     def beta(self) -> float:

@@ -262,7 +262,7 @@ def test_error_curve_midpoint_is_where_the_median_example_is_satisfied():
     assert shape.start < shape.midpoint < shape.end and shape.width == shape.end - shape.start
     assert shape.sigmoid_width == pytest.approx(math.log(erfinv(0.9) / erfinv(0.1)) / shape.rate, rel=1e-12)
     assert math.isnan(sol.error_curve(1).end)          # the starved feature is not 90% satisfied by step 300
-    with pytest.raises(ValueError, match="k must be 0 or 1"):
+    with pytest.raises(ValueError, match="k must be a feature index in \\[0, 1\\]"):
         sol.error_curve(2)
 
 

@@ -199,7 +199,8 @@ _TEMPLATE_USERS = {"meanfield_loops": [f"{data}_{loss}" for data, loss in VARIAN
                    "features_loops": ["features_hinge", "features_quadratic_hinge", "features_logistic"],
                    "features_drift_closed": ["features_hinge"],
                    "features_drift_closed_with_mass": ["features_quadratic_hinge"],
-                   "features_drift_quadrature": ["features_logistic"], "quadratic_spectrum": ["quadratic"]}
+                   "features_drift_quadrature": ["features_logistic"], "quadratic_spectrum": ["quadratic"],
+                   "many_features_loops": ["manyfeatures_hinge", "manyfeatures_quadratic_hinge"]}
 
 
 @pytest.mark.parametrize("name", sorted(_TEMPLATE_USERS))

@@ -50,7 +50,7 @@ def test_quick_suite_passes_and_writes_the_report(tmp_path):
     assert {r["case"] for r in report["checks"]} == {"fig1", "rich_lazy", "overfitting", "data_laws", "label_noise",
                                                      "label_noise_small", "losses", "user_variant",
                                                      "features_starvation", "features_spectral_decoupling",
-                                                     "features_error_curves"}
+                                                     "features_error_curves", "features_many"}
     assert all(r["pass"] for r in report["checks"])
     _judged_rows_can_fail(report["checks"])
     for fig in report["figures"].values():
@@ -76,7 +76,8 @@ def _judged_rows_can_fail(rows):
     assert len(judged) == (2 * 3 + 2 * 3 + 2 + 2 + 2 * len(features.rare_frequencies(cases.QUICK)) * 3 * 2 + 1 + 2
                            + len(features.decoupling_losses(cases.QUICK)) * 3 * 2
                            + sum(_curve_crossings_reached(features, cases.QUICK, *setting)
-                                 for setting in features.curve_settings(cases.QUICK)))
+                                 for setting in features.curve_settings(cases.QUICK))
+                           + 3 * 3)   # features_many: three slopes at three times
     for r in judged:
         resolution = per_case.get(r["case"]) or next(v for prefix, v in resolutions.items()
                                                      if r["quantity"].startswith(prefix))

@@ -27,9 +27,10 @@ def rare_frequencies(scale) -> tuple[float, ...]:
 
 
 def feature_slopes(setup: Setup, a, W) -> np.ndarray:
-    """The network's slope along each feature: alpha c mean_i(a_i w_ik) / sqrt(d), k = 1, 2."""
+    """The network's slope along each feature: alpha c mean_i(a_i w_ik) / sqrt(d), k = 1, ..., K."""
     c = (1.0 + setup.slope) / 2.0
-    return setup.alpha * c * (np.asarray(a)[:, None] * np.asarray(W)[:, :2]).mean(axis=0) / math.sqrt(setup.d)
+    K = len(setup.feature_freq)
+    return setup.alpha * c * (np.asarray(a)[:, None] * np.asarray(W)[:, :K]).mean(axis=0) / math.sqrt(setup.d)
 
 
 def _pattern_unsat(setup, a, W, X, y):

@@ -27,6 +27,7 @@ from mftheory.validate.features import (draw_features_error_curves, draw_feature
                                         draw_features_starvation, features_error_curves,
                                         features_spectral_decoupling, features_starvation)
 from mftheory.validate.figures import save_figure
+from mftheory.validate.many_features import draw_features_many, features_many
 from mftheory.validate.quadratic.cases import QUADRATIC_CASES, QUADRATIC_DRAWERS
 
 __all__ = ["CASES", "DRAWERS", "run_case", "draw_case", "CaseResult", "CORE_CASES", "FINITE_SIZE_CASES", "QUADRATIC_CASE_NAMES", "Scale", "QUICK", "PAPER",
@@ -35,7 +36,7 @@ __all__ = ["CASES", "DRAWERS", "run_case", "draw_case", "CaseResult", "CORE_CASE
            "fig1", "rich_lazy", "overfitting", "data_laws", "label_noise", "label_noise_small", "losses",
            "user_variant", "finite_width", "finite_sample", "finite_sample_scaling", "mislabel_onset", "tilt",
            "propagator", "finite_size", "features_starvation", "features_spectral_decoupling",
-           "features_error_curves"]
+           "features_error_curves", "features_many"]
 
 CASES = {"fig1": fig1, "rich_lazy": rich_lazy, "overfitting": overfitting, "data_laws": data_laws,
          "label_noise": label_noise, "label_noise_small": label_noise_small, "losses": losses,
@@ -46,6 +47,7 @@ CASES.update(QUADRATIC_CASES)
 CASES["features_starvation"] = features_starvation
 CASES["features_spectral_decoupling"] = features_spectral_decoupling
 CASES["features_error_curves"] = features_error_curves
+CASES["features_many"] = features_many
 # each case's figure, from the data it returned
 DRAWERS = {name: getattr(module, f"draw_{name}") for module in (_meanfield, _label_noise, _finite_size)
            for name in CASES if hasattr(module, f"draw_{name}")}
@@ -53,9 +55,11 @@ DRAWERS.update(QUADRATIC_DRAWERS)
 DRAWERS["features_starvation"] = draw_features_starvation
 DRAWERS["features_spectral_decoupling"] = draw_features_spectral_decoupling
 DRAWERS["features_error_curves"] = draw_features_error_curves
+DRAWERS["features_many"] = draw_features_many
 # the finite-size cases test approximations known to be incomplete (issue 4); they run in their own suite
 CORE_CASES = ("fig1", "rich_lazy", "overfitting", "data_laws", "label_noise", "label_noise_small", "losses",
-              "user_variant", "features_starvation", "features_spectral_decoupling", "features_error_curves")
+              "user_variant", "features_starvation", "features_spectral_decoupling", "features_error_curves",
+              "features_many")
 FINITE_SIZE_CASES = ("finite_width", "finite_sample", "finite_sample_scaling", "mislabel_onset", "tilt",
                      "propagator", "finite_size")
 # the second model family, the extensive-width quadratic network (mftheory.validate.quadratic)
