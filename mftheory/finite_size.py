@@ -275,7 +275,14 @@ def _memorize(memorized, kappa, h, sigma, zeta, grid, rate):
                 memorized[j, i] += rate
 
 
-@numba.njit(cache=True)
+# The functions that take generated kernels as arguments are compiled in each process, not cached on disk: numba
+# keys a cached entry on the identity of the kernels passed, so each process adds an entry, and once an entry's
+# kernel can no longer be rebuilt (its module regenerated) saving a new one fails with "ReferenceError: underlying
+# object has vanished".
+_taking_kernels = numba.njit(cache=False)
+
+
+@_taking_kernels
 def _unsatisfied_examples(unsat_fraction, g_rate, kappa, d, h, eps, slope, sigma, zeta, zeta_weights, grid,
                           memorized):
     """The training f_unsat and the drift rate from the examples below the margin h (given h = 0: the training
@@ -733,7 +740,7 @@ def degree2_propagator(solution: MeanFieldSolution, start: int, source: float = 
                              retention=np.array(out), growth_only=np.array(out_grown))
 
 
-@numba.njit(cache=True)
+@_taking_kernels
 def _feedback_rates(rest_feedback, cross, cross_a2, xs, x_star, e_u_prime, beta, d, sigma_w, args):
     """The per-step pull-back of F's degree-2 part at each of xs per unit of it at the threshold x_star."""
     a2, w2, aw, alpha, M, _, sw, s = args
@@ -744,7 +751,7 @@ def _feedback_rates(rest_feedback, cross, cross_a2, xs, x_star, e_u_prime, beta,
     return out
 
 
-@numba.njit(cache=True)
+@_taking_kernels
 def _degree2_kernel_matrix(cross, cross_a2, kernel, xs, ys, d, sigma_w, args):
     """lambda(x, y) for x in xs, y in ys: the kernel's degree-2 part from the node averages."""
     a2, w2, aw, alpha, M, _, sw, s = args
@@ -1020,7 +1027,7 @@ def _rest_params(moments, setup):
     return params
 
 
-@numba.njit(cache=True)
+@_taking_kernels
 def _rest_variance_rows(output_variance, common_second, common_mean, linear_second, xs, d, params, steps):
     """:func:`_rest_variance` at the points xs[i] with the parameters params[i], for each step i in ``steps``
     (one call for every step: passing the kernels into numba costs more than evaluating them once)."""
@@ -1031,7 +1038,7 @@ def _rest_variance_rows(output_variance, common_second, common_mean, linear_seco
     return out
 
 
-@numba.njit(cache=True)
+@_taking_kernels
 def _average_rates(margin_below, nodes, weights, coarse, rests, kappa, reach, extra, h, steps, test_error,
                    test_unsat):
     """:func:`_average_rate` at the thresholds 0 (``test_error``) and h (``test_unsat``) for each step in
@@ -1046,7 +1053,7 @@ def _average_rates(margin_below, nodes, weights, coarse, rests, kappa, reach, ex
                                    threshold, extra[i])
 
 
-@numba.njit(cache=True)
+@_taking_kernels
 def _rest_variance(output_variance, common_second, common_mean, linear_second, xs, d, args):
     """Variance of the nonlinear rest of F_M - F_t at |x_par| = xs, |x_perp|^2 = d - 1: the whole variance less
     its common and linear parts (derivations/finite_width.py), floored at 0 against rounding."""
@@ -1061,7 +1068,7 @@ def _rest_variance(output_variance, common_second, common_mean, linear_second, x
     return out
 
 
-@numba.njit(cache=True)
+@_taking_kernels
 def _average_rate(margin_below, edges, nodes, weights, coarse, rest, kappa, shift, threshold, extra):
     """E over |x_par| (density 2 phi, Gaussian data) of P(kappa |x_par| + shift + delta < threshold), delta of
     variance rest(|x_par|) (interpolated between the ``coarse`` points) + ``extra``; Gauss-Legendre per panel
