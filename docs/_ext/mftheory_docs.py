@@ -30,10 +30,13 @@ def _steps(kind: str, args: list[str]):
     if kind == "features":
         from mftheory.derivations.features import derive_features
         return derive_features().steps
+    if kind == "many_features":
+        from mftheory.derivations.many_features import derive_many_features
+        return derive_many_features(*args).steps
     if kind == "quadratic":
         from mftheory.derivations.quadratic import derive_quadratic
         return derive_quadratic().steps
-    raise ValueError(f"derivation kind must be meanfield, tilt, finite_width, finite_sample, features or quadratic, got {kind!r}")
+    raise ValueError(f"derivation kind must be meanfield, tilt, finite_width, finite_sample, features, many_features or quadratic, got {kind!r}")
 
 
 def _text_with_math(text: str) -> list[nodes.Node]:
