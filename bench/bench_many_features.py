@@ -7,7 +7,8 @@ Usage (from the repository root; about 1 minute on one core)::
 K = 2 runs both ways: the closed forms (``features_hinge``, what ``meanfield`` uses) and the nested quadrature of
 K > 2 (``manyfeatures_hinge``) on the same law, whose kappa must agree to 1e-12; K = 3 and 4 the nested
 quadrature. Each is compiled first, then timed (best of ``--repeat``). A pattern of m features costs
-(2 x 16)^(m - 1) evaluations of the closed inner integral, so the time grows about 32-fold per added feature.
+(2 x 16)^(m - 1) evaluations of the closed inner integrals (its mass and all its drifts in one pass), so the time
+grows about 32-fold per added feature.
 """
 from __future__ import annotations
 

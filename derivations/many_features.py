@@ -15,8 +15,10 @@ Derived below:
    is P(sum_{j in S} a_j |g_j| < h). For the hinge (u = 1 below the margin) and the quadratic hinge (u = h - z
    below it) the integral over the last variable is closed given the others' remaining budget
    r = h - sum_{j != k} a_j |g_j| >= 0: the mass P(a|g| < r), the hinge's weight E[|g| 1[a|g| < r]] and the
-   quadratic hinge's E[|g| (r - a|g|) 1[a|g| < r]]. The other |S| - 1 variables are integrated by nested
-   Gauss-Legendre quadrature on [0, r_j / a_j] (the region where the example stays below the margin), generated;
+   quadratic hinge's E[|g| (r - a|g|) 1[a|g| < r]], and E[u 1[a|g| < r]] (the drift along an outer variable's
+   feature is the nested average of |g_j| times it). The other |S| - 1 variables are integrated by nested
+   Gauss-Legendre quadrature on [0, r_j / a_j] (the region where the example stays below the margin), generated,
+   one pass giving the pattern's mass and all its drifts;
 4. spectral decoupling for K features: C_jk = E[x_j x_k] = p_j p_k mu_j mu_k (2/pi) / Z (j != k),
    C_kk = p_k mu_k^2 / Z, checked against the sum over the patterns at K = 3.
 
@@ -53,6 +55,7 @@ class ManyFeatureDerivation:
     loss: str
     inner_mass: sp.Expr       # P(a|g| < r)
     inner_weight: sp.Expr     # E[|g| u] over the last variable, given the remaining budget r
+    inner_pull: sp.Expr       # E[u] over the last variable, given r
     own_moment: sp.Expr       # C_kk in p, mu, Z
     pair_moment: sp.Expr      # C_jk (j != k) in p_j, p_k, mu_j, mu_k, Z
 
@@ -104,17 +107,24 @@ def derive_many_features(loss: str = "hinge") -> ManyFeatureDerivation:
         weight = sp.simplify(sp.integrate(g * _half_normal(g), (g, 0, r / a)))
         require(sp.simplify(weight - sp.sqrt(2 / sp.pi) * (1 - sp.exp(-r**2 / (2 * a**2)))) == 0,
                 "the hinge's weight of the last variable")
+        pull = mass
         u_text = r"$u = 1$ below the margin"
     else:
         weight = sp.simplify(sp.integrate(g * (r - a * g) * _half_normal(g), (g, 0, r / a)))
         require(sp.simplify(weight - (sp.sqrt(2 / sp.pi) * r - a * sp.erf(r / (sp.sqrt(2) * a)))) == 0,
                 "the quadratic hinge's weight of the last variable")
+        pull = sp.simplify(sp.integrate((r - a * g) * _half_normal(g), (g, 0, r / a)))
+        require(sp.simplify(pull - (r * sp.erf(r / (sp.sqrt(2) * a)) - a * sp.sqrt(2 / sp.pi)
+                                    * (1 - sp.exp(-r**2 / (2 * a**2))))) == 0,
+                "the quadratic hinge's pull of the last variable")
         u_text = r"$u = h - z$ below the margin"
     for values in ({r: 0.7, a: 1.3}, {r: 2.0, a: 0.4}, {r: 0.05, a: 3.0}):
         vr, va = (mp.mpf(values[v]) for v in (r, a))
         u = (lambda t: 1) if loss == "hinge" else (lambda t: vr - va * t)
         exact = mp.quad(lambda t: t * u(t) * 2 * mp.npdf(t), [0, vr / va])
         require(abs(float(weight.subs(values)) - float(exact)) < 1e-13, "the last variable's weight against mpmath")
+        exact = mp.quad(lambda t: u(t) * 2 * mp.npdf(t), [0, vr / va])
+        require(abs(float(pull.subs(values)) - float(exact)) < 1e-13, "the last variable's pull against mpmath")
         require(abs(float(mass.subs(values)) - float(2 * mp.ncdf(vr / va) - 1)) < 1e-13,
                 "the last variable's mass against mpmath")
 
@@ -130,7 +140,13 @@ def derive_many_features(loss: str = "hinge") -> ManyFeatureDerivation:
         r"$[0, r_j / a_j]$, the region where the example stays below the margin.")
     add("many_inner_weight", f"weight of the last variable ({loss.replace('_', ' ')})",
         sp.Eq(sp.Symbol(r"W(r, a)"), weight),
-        r"The average $\mathbb{E}\big[|g|\,u\,\mathbf{1}[a|g| < r]\big]$ over the last variable, $g$ half-normal.")
+        r"The average $\mathbb{E}\big[|g|\,u\,\mathbf{1}[a|g| < r]\big]$ over the last variable, $g$ half-normal: "
+        r"the drift along the last variable's feature.")
+    add("many_inner_pull", f"pull of the last variable ({loss.replace('_', ' ')})",
+        sp.Eq(sp.Symbol(r"U(r, a)"), pull),
+        r"The average $\mathbb{E}\big[u\,\mathbf{1}[a|g| < r]\big]$: the drift along an outer variable's feature is "
+        r"the nested average of $|g_j|\,U$, so one pass over the outer nodes gives every drift of the pattern and "
+        r"its mass.")
 
     P, MU, ZZ = sp.symbols("p_j p_k", positive=True), sp.symbols("mu_j mu_k", positive=True), sp.Symbol("Z", positive=True)
     own = P[0] * MU[0]**2 / ZZ
@@ -140,5 +156,6 @@ def derive_many_features(loss: str = "hinge") -> ManyFeatureDerivation:
         sp.Eq(sp.Tuple(sp.Symbol("C_{kk}"), sp.Symbol(r"C_{jk}")), sp.Tuple(own, pair)),
         r"$j \ne k$ in the second; checked against the sum over the patterns at $K = 3$. Spectral decoupling "
         r"subtracts $\lambda \sum_j C_{kj} \kappa_j$ from $G_k$.")
-    return ManyFeatureDerivation(steps=steps, loss=loss, inner_mass=mass, inner_weight=weight, own_moment=own,
+    return ManyFeatureDerivation(steps=steps, loss=loss, inner_mass=mass, inner_weight=weight, inner_pull=pull,
+                                 own_moment=own,
                                  pair_moment=pair)

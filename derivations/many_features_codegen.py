@@ -22,7 +22,8 @@ from mftheory.derivations.templates import template_body
 GENERATOR_VERSION = "1"
 # Gauss-Legendre nodes per panel of a nested variable (two panels each, the second next to the margin, SPLIT times
 # the smallest deeper slope wide): the error against the two-feature closed forms is below 1e-12
-# (tests/test_many_features.py); a pattern of m features costs (2 QUADRATURE_NODES)^(m - 1) evaluations
+# (tests/test_many_features.py); a pattern of m features costs (2 QUADRATURE_NODES)^(m - 1) evaluations for its
+# mass and all its drifts at once
 QUADRATURE_NODES = 16
 SPLIT = 8.0
 # the nested variables' range is cut at |g| = CUT, where the half-normal density is below 1e-21 of its peak
@@ -62,6 +63,8 @@ def many_features_module_source(derivation) -> str:
         _kernel("inner_mass", ("r", "a"), D.inner_mass.xreplace(names), "P(a|g| < r), g ~ N(0, 1)"),
         _kernel("inner_weight", ("r", "a"), D.inner_weight.xreplace(names),
                 f"E[|g| u 1[a|g| < r]] over the last variable ({D.loss})"),
+        _kernel("inner_pull", ("r", "a"), D.inner_pull.xreplace(names),
+                f"E[u 1[a|g| < r]] over the last variable ({D.loss})"),
         _kernel("own_moment", ("p_j", "mu_j", "Z"), D.own_moment.xreplace({sp.Symbol("p_j", positive=True): p_j}),
                 "C_jj = E[x_j^2]"),
         _kernel("pair_moment", ("p_j", "p_k", "mu_j", "mu_k", "Z"), D.pair_moment, "C_jk = E[x_j x_k], j != k"),

@@ -16,7 +16,7 @@ derived in the same module). :meth:`FeatureSolution.error_curve` describes each 
 More than two features (``derivations/many_features.py`` -> ``manyfeatures_<loss>.py``): the drift is a sum over
 the 2^K - 1 presence patterns, each an integral over its features' half-normal variables, the last one closed and
 the others by nested quadrature (hinge and quadratic hinge; a pattern of m features costs 32^(m - 1) evaluations,
-so 2000 steps take about 0.25 s at K = 3 and 17 s at K = 4: ``bench/bench_many_features.py``).
+so 2000 steps take about 0.09 s at K = 3 and 4.3 s at K = 4: ``bench/bench_many_features.py``).
 """
 from __future__ import annotations
 

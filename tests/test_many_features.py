@@ -42,22 +42,27 @@ def test_widely_different_slopes_are_resolved(slopes):
     np.testing.assert_allclose(unsat, features_hinge.unsat_fractions(*kappa, *mu, *p, 1.0), rtol=1e-12, atol=1e-15)
 
 
-@pytest.mark.parametrize("last", [0, 1, 2])
-def test_three_feature_pattern_against_mpmath(last):
+@pytest.mark.parametrize("slopes", [(0.8, 1.1, 0.5), (0.05, 2.0, 0.7)])
+def test_three_feature_pattern_against_mpmath(slopes):
     """A pattern of three features (two nested variables, the last closed) against mpmath's two-dimensional
-    quadrature of the same average, for each choice of the weighted variable; and its mass."""
-    slopes, h = np.array([0.8, 1.1, 0.5]), 1.0
-    a1, a2 = (slopes[j] for j in range(3) if j != last)
-    al = slopes[last]
+    quadrature of the same averages, E[|g_j| 1[margin < h]] for each j and the mass, slopes of one order and slopes
+    40 times apart."""
+    slopes, h = np.array(slopes), 1.0
+    drifts = np.empty(3)
+    mass = manyfeatures_hinge.pattern_averages(slopes, h, drifts)
     with mp.workdps(20):
-        weight = lambda x, y: mp.sqrt(2 / mp.pi) * (1 - mp.exp(-(h - a1 * x - a2 * y) ** 2 / (2 * al**2)))
-        exact = mp.quad(lambda x: mp.quad(lambda y: 4 * mp.npdf(x) * mp.npdf(y) * weight(x, y),
-                                          [0, (h - a1 * x) / a2]), [0, h / a1])
-        mass = mp.quad(lambda x: mp.quad(lambda y: 4 * mp.npdf(x) * mp.npdf(y)
-                                         * mp.erf((h - a1 * x - a2 * y) / (mp.sqrt(2) * al)), [0, (h - a1 * x) / a2]),
-                       [0, h / a1])
-    assert manyfeatures_hinge.pattern_average(slopes, last, h, True) == pytest.approx(float(exact), rel=1e-13)
-    assert manyfeatures_hinge.pattern_average(slopes, last, h, False) == pytest.approx(float(mass), rel=1e-13)
+        for j in range(3):
+            a1, a2 = (slopes[i] for i in range(3) if i != j)
+            al = slopes[j]
+            weight = lambda x, y: mp.sqrt(2 / mp.pi) * (1 - mp.exp(-(h - a1 * x - a2 * y) ** 2 / (2 * al**2)))
+            exact = mp.quad(lambda x: mp.quad(lambda y: 4 * mp.npdf(x) * mp.npdf(y) * weight(x, y),
+                                              [0, (h - a1 * x) / a2]), [0, h / a1])
+            assert drifts[j] == pytest.approx(float(exact), rel=1e-12), j
+        a1, a2, al = slopes
+        exact = mp.quad(lambda x: mp.quad(lambda y: 4 * mp.npdf(x) * mp.npdf(y)
+                                          * mp.erf((h - a1 * x - a2 * y) / (mp.sqrt(2) * al)), [0, (h - a1 * x) / a2]),
+                        [0, h / a1])
+    assert mass == pytest.approx(float(exact), rel=1e-12)
 
 
 @pytest.mark.parametrize("many, loss", [(manyfeatures_hinge, "hinge"), (manyfeatures_quadratic_hinge, "quadratic_hinge")])

@@ -19,6 +19,7 @@ from mftheory.kernels.generated.manyfeatures_hinge import (
     _GL_WEIGHTS,
     _SPLIT,
     inner_mass,
+    inner_pull,
     inner_weight,
     own_moment,
     pair_moment,
@@ -29,28 +30,27 @@ _HALF_NORMAL = 2.0 / math.sqrt(2.0 * math.pi)
 
 
 @jit
-def pattern_average(slopes, last, h, weighted):
-    """Over one pattern's half-normal variables |g_j| (margin sum_j slopes[j] |g_j|): E[|g_last| u] (``weighted``)
-    or P(margin < h). The variable ``last`` is integrated in closed form given the budget r that the others leave;
-    the others by nested Gauss-Legendre quadrature on [0, min(r_j / slopes[j], _CUT)], the region below the
-    margin (the density beyond _CUT is negligible). What the deeper variables give varies over r on the scale of
-    their smallest slope, so each range is split where the budget left falls below _SPLIT times that slope: the
-    narrow panel next to the margin resolves the variation however much smaller that slope is."""
+def pattern_averages(slopes, h, drifts):
+    """Over one pattern's half-normal variables |g_j| (margin sum_j slopes[j] |g_j|): fill ``drifts`` (m,) with
+    E[|g_j| u] and return the mass P(margin < h). The last variable is integrated in closed form given the budget
+    r that the others leave (its mass, its weight E[|g| u] and its pull E[u]); the others by nested
+    Gauss-Legendre quadrature on [0, min(r_j / slopes[j], _CUT)], the region below the margin (the density beyond
+    _CUT is negligible), the drift along an outer variable's feature as the average of |g_j| times the pull. What
+    the deeper variables give varies over r on the scale of their smallest slope, so each range is split where the
+    budget left falls below _SPLIT times that slope: the narrow panel next to the margin resolves the variation
+    however much smaller that slope is."""
     m = slopes.shape[0]
-    outer = np.empty(m - 1)
-    q = 0
-    for j in range(m):
-        if j != last:
-            outer[q] = slopes[j]
-            q += 1
-    finest = np.empty(m - 1)      # the smallest slope among the variables deeper than each level
-    smallest = slopes[last]
+    last = slopes[m - 1]
+    finest = np.empty(m)      # the smallest slope among the variables deeper than each level
+    smallest = last
     for level in range(m - 2, -1, -1):
         finest[level] = smallest
-        smallest = min(smallest, outer[level])
+        smallest = min(smallest, slopes[level])
     n = _GL_NODES.shape[0]
     count = (2 * n) ** (m - 1)
-    total = 0.0
+    drifts[:] = 0.0
+    mass = 0.0
+    point = np.empty(m)
     for flat in range(count):
         budget = h
         weight = 1.0
@@ -58,19 +58,21 @@ def pattern_average(slopes, last, h, weighted):
         for level in range(m - 1):
             node = rest % (2 * n)
             rest //= 2 * n
-            top = min(budget / outer[level], _CUT)
-            split = max(top - _SPLIT * finest[level] / outer[level], 0.5 * top)
+            top = min(budget / slopes[level], _CUT)
+            split = max(top - _SPLIT * finest[level] / slopes[level], 0.5 * top)
             low, high = (0.0, split) if node < n else (split, top)
             half = 0.5 * (high - low)
             x = low + half * (_GL_NODES[node % n] + 1.0)
             weight *= half * _GL_WEIGHTS[node % n] * _HALF_NORMAL * math.exp(-0.5 * x * x)
-            budget -= outer[level] * x
+            budget -= slopes[level] * x
+            point[level] = x
         budget = max(budget, 0.0)
-        if weighted:
-            total += weight * inner_weight(budget, slopes[last])
-        else:
-            total += weight * inner_mass(budget, slopes[last])
-    return total
+        mass += weight * inner_mass(budget, last)
+        pulled = weight * inner_pull(budget, last)
+        for level in range(m - 1):
+            drifts[level] += point[level] * pulled
+        drifts[m - 1] += weight * inner_weight(budget, last)
+    return mass
 
 
 @jit
@@ -113,6 +115,7 @@ def drift_and_unsat(kappa, mu, p, h, drift, unsat):
     drift[:] = 0.0
     total = 0.0
     members = np.empty(K, np.int64)
+    averages = np.empty(K)
     for mask in range(1, 2**K):
         m = 0
         for k in range(K):
@@ -122,12 +125,12 @@ def drift_and_unsat(kappa, mu, p, h, drift, unsat):
         slopes = np.empty(m)
         for q in range(m):
             slopes[q] = max(kappa[members[q]] * mu[members[q]], _FLOOR)
-        f = pattern_average(slopes, m - 1, h, False)
+        f = pattern_averages(slopes, h, averages[:m])
         unsat[mask - 1] = f
         total += probs[mask - 1] * f
         for q in range(m):
             k = members[q]
-            drift[k] += probs[mask - 1] * mu[k] * pattern_average(slopes, q, h, True)
+            drift[k] += probs[mask - 1] * mu[k] * averages[q]
     unsat[2**K - 1] = total
 
 
