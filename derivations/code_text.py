@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import hashlib
 import io
 import pathlib
 import tokenize
@@ -53,3 +54,14 @@ def file_code_text(path: pathlib.Path) -> str:
 @functools.lru_cache(maxsize=256)
 def _cached_code_text(path: pathlib.Path, mtime_ns: int, size: int) -> str:
     return code_text(path.read_text(encoding="utf-8"))
+
+
+def sources_key(sources, settings: str) -> str:
+    """sha256 over the code text of ``sources`` (paths relative to the derivations folder) and a generator's
+    ``settings``: the key of a generated module, compared by ``mftheory derive``."""
+    digest = hashlib.sha256()
+    here = pathlib.Path(__file__).parent
+    for name in sources:
+        digest.update(file_code_text(here / name).encode())
+    digest.update(settings.encode())
+    return digest.hexdigest()

@@ -6,13 +6,11 @@ carried step by step) is the template ``derivations/templates/features_loops.py`
 """
 from __future__ import annotations
 
-import hashlib
-import pathlib
 
 import numpy as np
 import sympy as sp
 
-from mftheory.derivations.code_text import file_code_text
+from mftheory.derivations.code_text import sources_key
 from mftheory.derivations import features as F
 from mftheory.derivations.quadratic_codegen import _kernel, _tuple_kernel
 from mftheory.derivations.templates import template_body
@@ -34,12 +32,8 @@ HALF_NORMAL_PANELS = 4
 
 
 def features_module_key(loss: str = "hinge") -> str:
-    digest = hashlib.sha256()
-    here = pathlib.Path(__file__).parent
-    for name in SOURCES:
-        digest.update(file_code_text(here / name).encode())
-    digest.update(f"{GENERATOR_VERSION}|{QUADRATURE_NODES}|{HALF_NORMAL_CUTOFF}|{HALF_NORMAL_PANELS}|{loss}".encode())
-    return digest.hexdigest()
+    return sources_key(SOURCES,
+                       f"{GENERATOR_VERSION}|{QUADRATURE_NODES}|{HALF_NORMAL_CUTOFF}|{HALF_NORMAL_PANELS}|{loss}")
 
 
 def _renamed(expr):

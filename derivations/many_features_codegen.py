@@ -7,14 +7,12 @@ the nested quadrature over the other variables and the mean-field loop are the t
 """
 from __future__ import annotations
 
-import hashlib
-import pathlib
 
 import numpy as np
 import sympy as sp
 
 from mftheory.derivations import many_features as MF
-from mftheory.derivations.code_text import file_code_text
+from mftheory.derivations.code_text import sources_key
 from mftheory.derivations.many_features import MANY_FEATURE_LOSSES
 from mftheory.derivations.quadratic_codegen import _kernel
 from mftheory.derivations.templates import template_body
@@ -36,12 +34,7 @@ __all__ = ["MANY_FEATURE_LOSSES", "many_features_module_key", "many_features_mod
 
 
 def many_features_module_key(loss: str = "hinge") -> str:
-    digest = hashlib.sha256()
-    here = pathlib.Path(__file__).parent
-    for name in SOURCES:
-        digest.update(file_code_text(here / name).encode())
-    digest.update(f"{GENERATOR_VERSION}|{QUADRATURE_NODES}|{SPLIT}|{CUT}|{FLOOR}|{loss}".encode())
-    return digest.hexdigest()
+    return sources_key(SOURCES, f"{GENERATOR_VERSION}|{QUADRATURE_NODES}|{SPLIT}|{CUT}|{FLOOR}|{loss}")
 
 
 def many_features_module_source(derivation) -> str:

@@ -7,13 +7,11 @@ the support's intervals, the quadrature of the spectral integrals) are the templ
 """
 from __future__ import annotations
 
-import hashlib
-import pathlib
 
 import numpy as np
 import sympy as sp
 
-from mftheory.derivations.code_text import file_code_text
+from mftheory.derivations.code_text import sources_key
 from mftheory.derivations import quadratic as Q
 from mftheory.derivations.codegen import _function
 from mftheory.derivations.templates import template_body
@@ -32,12 +30,7 @@ SOURCES = ("quadratic.py", "quadratic_codegen.py", "codegen.py", "safe_forms.py"
 
 def quadratic_module_key() -> str:
     """sha256 over the derivation's sources and the template settings: what ``mftheory derive`` compares."""
-    digest = hashlib.sha256()
-    here = pathlib.Path(__file__).parent
-    for name in SOURCES:
-        digest.update(file_code_text(here / name).encode())
-    digest.update(f"{GENERATOR_VERSION}|{SPECTRAL_NODES}|{PHI_PANELS}".encode())
-    return digest.hexdigest()
+    return sources_key(SOURCES, f"{GENERATOR_VERSION}|{SPECTRAL_NODES}|{PHI_PANELS}")
 
 
 def _kernel(name, args, expr, doc):
