@@ -17,7 +17,7 @@ import sympy as sp
 from mftheory.derivations import symbols as S
 from mftheory.derivations.averages import DataAverage, data_average
 from mftheory.derivations.catalog import ACTIVATIONS, DATA_LAWS, Activation
-from mftheory.derivations.meanfield import Step
+from mftheory.derivations.meanfield import InitMean, Step
 from mftheory.derivations.disk_cache import cached_on_disk
 
 
@@ -131,17 +131,29 @@ def derive_finite_width(activation="relu", data="gaussian", integration_seconds:
     common_mean = node_average(lambda w: k_reg * w * at(hermite0, w))
     linear_sq = node_average(lambda w: second(w) * at(hermite1, w) ** 2)
     Vc, Vl = sp.symbols("V_common V_linear", nonnegative=True)
+    # shown through c_0 and c_1 of the step before: written out, the integrand of a kinked activation runs wider
+    # than the page (the kernels use the integrals above)
+    c0, c1 = sp.Function("c_0"), sp.Function("c_1")
+    mu_node = S.w_par * S.x_par / sp.sqrt(S.d)
     add("common_linear", r"variance of the common and linear parts (per $\alpha^2/M$)",
-        sp.Eq(sp.Matrix([Vc, Vl]), sp.Matrix([common_sq.value - common_mean.value**2, linear_sq.value])),
-        r"$\mathbb{E}$ is over the node law; $|w_\perp|^2$ is at its mean $\sigma_w^2 (d-1)$.")
+        sp.Eq(sp.Matrix([Vc, Vl]), sp.Matrix([InitMean(S.a**2 * c0(mu_node)**2) - InitMean(S.a * c0(mu_node))**2,
+                                              InitMean(S.a**2 * c1(mu_node)**2)])),
+        r"$\mathbb{E}_{a,w}$ is over the node law at time $t$: $w_\parallel \sim \mathcal{N}(0, m_{w^2})$ and "
+        r"$a \mid w_\parallel \sim \mathcal{N}(k\,w_\parallel, v)$ with $k = m_{aw}/m_{w^2}$, "
+        r"$v = m_{a^2} - m_{aw}^2/m_{w^2}$; $c_0, c_1$ are those of the step before with "
+        r"$\mu = w_\parallel x_\parallel/\sqrt{d}$ and $|w_\perp|^2$ at its mean $\sigma_w^2 (d-1)$.")
     scale = S.alpha**2 / S.M
     total_at_threshold = output_variance.subs(at_threshold)
     band_scatter = sp.sqrt(total_at_threshold - scale * Vc) / kappa
     band_rest = sp.sqrt(total_at_threshold - scale * (Vc + Vl)) / kappa
+    # shown through the output variance at x* and kappa (steps above): written out they run wider than the page
+    variance_at_threshold, kappa_symbol = sp.Symbol(r"\mathrm{Var}\,F_M(x^*)", positive=True), sp.Symbol(r"\kappa")
+    shown = lambda removed: sp.sqrt(variance_at_threshold - scale * removed) / kappa_symbol
     add("band_scatter", "band within one run: the common part shifts every example alike",
-        sp.Eq(sp.Symbol(r"\mathrm{sd}_{\mathrm{scatter}}"), band_scatter),
-        r"$V_{common}$ and $V_{linear}$ are taken at $x_\parallel = x^*$.")
-    add("band_rest", "band of the nonlinear rest (tilt removed)", sp.Eq(sp.Symbol(r"\mathrm{sd}_{\mathrm{rest}}"), band_rest),
+        sp.Eq(sp.Symbol(r"\mathrm{sd}_{\mathrm{scatter}}"), shown(Vc)),
+        r"$\mathrm{Var}\,F_M$ (output variance above), $V_{common}$ and $V_{linear}$ are taken at $x_\parallel = x^*$, "
+        r"$|x_\perp|^2 = d - 1$; $\kappa = \alpha\,\mathbb{E}[a\sigma(z)]/x_\parallel$ is the mean-field slope.")
+    add("band_rest", "band of the nonlinear rest (tilt removed)", sp.Eq(sp.Symbol(r"\mathrm{sd}_{\mathrm{rest}}"), shown(Vc + Vl)),
         "The hinge's feedback suppresses the tilt (derivations/fluctuations.py); this is the band if it removes it "
         "entirely.")
     # degree 2: h_2 = E[sigma(mu + shat xi) He_2(xi)] = shat^2 E[sigma''], He_2 = xi^2 - 1; F's degree-2 part at x is

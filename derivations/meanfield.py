@@ -27,15 +27,17 @@ class ReductionError(ValueError):
 class DataMean(sp.Function):
     """E_x[...] over the data law, kept unevaluated in the general equations."""
 
-    def _latex(self, printer):
-        return r"\mathbb{E}_{x}\left[%s\right]" % printer._print(self.args[0])
+    def _latex(self, printer, exp=None):
+        tex = r"\mathbb{E}_{x}\left[%s\right]" % printer._print(self.args[0])
+        return tex if exp is None else r"\left(%s\right)^{%s}" % (tex, exp)
 
 
 class InitMean(sp.Function):
     """E_{a,w}[...] over the law of a node's parameters."""
 
-    def _latex(self, printer):
-        return r"\mathbb{E}_{a,w}\left[%s\right]" % printer._print(self.args[0])
+    def _latex(self, printer, exp=None):
+        tex = r"\mathbb{E}_{a,w}\left[%s\right]" % printer._print(self.args[0])
+        return tex if exp is None else r"\left(%s\right)^{%s}" % (tex, exp)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -208,7 +210,6 @@ def derive(activation="relu", loss="hinge", data="gaussian", init: sp.Expr = GAU
                              + "; ".join(f"{cnd.name} fails ({cnd.detail})" for cnd in failed))
 
     sigma = sp.Function(r"\sigma")
-    ell = sp.Function(r"\ell")
     M, N, i = sp.symbols("M N i", positive=True, integer=True)
     xv, wv, wstar = sp.symbols(r"\mathbf{x} \mathbf{w} \mathbf{w}^{*}")
     y, u_t, F_t = sp.symbols("y u_t F_t")

@@ -41,9 +41,31 @@ def test_latex_document_compiles_with_pdflatex(document_tex):
     # 20pt is under half the 1.6cm (45pt) margin, so a box that much too wide still lies on the paper, clear of its
     # edge, and it leaves room for the line-breaker's width estimate (off by up to ~20 %); the equations this
     # catches ran off by 112 to 300pt.
-    log = (tmp_path / "mf.log").read_text(errors="replace")
+    _assert_nothing_runs_off_the_page(tmp_path / "mf.log")
+
+
+def _assert_nothing_runs_off_the_page(log_path):
+    log = log_path.read_text(errors="replace")
     overfull = [float(w) for w in re.findall(r"Overfull \\hbox \(([0-9.]+)pt too wide\)", log)]
     assert max(overfull, default=0.0) <= 20.0, overfull
+
+
+def test_every_activation_fits_the_page(tmp_path):
+    """The leaky ReLU's expressions are the widest (its slope s in every branch): its document too keeps every
+    equation on the page."""
+    if shutil.which("pdflatex") is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must have pdflatex (.ci/run installs it)")
+        pytest.skip("pdflatex not installed")
+    tex = tmp_path / "all.tex"
+    out = subprocess.run([sys.executable, "-m", "mftheory", "latex", "-o", str(tex), "--activation", "all"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert r"\textit{leaky\_relu:}" in tex.read_text()
+    result = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", tex.name], cwd=tmp_path,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-2000:]
+    _assert_nothing_runs_off_the_page(tmp_path / "all.log")
 
 
 def _meanfield_section(text):
