@@ -21,14 +21,30 @@ from mftheory.validate.simulator import network_output, simulate, slope_along_te
 
 from mftheory.validate.cases.common import CaseResult, Scale, pooled_standard_error, seed_mean
 
+# The scale each case's resolution below is stated at (tests/test_finite_suite_can_fail.py runs every case there):
+# the quick scale's d and per-node rate eta alpha / M, half its width, a fifth of its samples, a third of its steps.
+# A row passes with the theory anywhere within its tolerance tol, so a theory shifted by 2 tol / |theory| (2 tol /
+# (1 - tol) for a relative tol) fails every row that passes; each *_RESOLUTION is that, from the case's tolerance
+# formula at this scale (noise terms at their median over the case's rows there), rounded up to two digits.
+RESOLUTION_SCALE = Scale("resolution", d=20, M=100, N=8000, eta=250.0, steps=100)
 
-def _crossings(sim, sol):
+
+def _crossings(sim, crossing):
     """(t_sat, |x_par| - centre, half-width) of the training examples first satisfied at t_sat >= 2: the example
-    crossed the threshold between x*(t_sat) and x*(t_sat - 1)."""
+    crossed the threshold between ``crossing[t_sat]`` and ``crossing[t_sat - 1]`` (x*(t), or a predicted centre)."""
     ok = sim.t_sat >= 2
     ts = sim.t_sat[ok]
-    lo, hi = sol.x_star[ts], sol.x_star[ts - 1]
-    return ts, np.abs(sim.x_par[ok]) - (lo + hi) / 2, (hi - lo) / 2
+    lo, hi = crossing[ts], crossing[ts - 1]
+    return ts, np.abs(sim.x_par[ok]) - (lo + hi) / 2, np.abs(hi - lo) / 2
+
+
+FINITE_WIDTH_RESOLUTION = 0.12   # relative, on the band coverage: this far off fails the row at RESOLUTION_SCALE
+
+
+def _time_windows(steps: int):
+    """Early, middle and late windows of t_sat (the band's parts change weight over a run)."""
+    edges = [2, 30, max(31, steps // 4), steps + 1]
+    return list(zip(edges[:-1], edges[1:]))
 
 
 def finite_width(scale: Scale, seed: int = 0) -> CaseResult:
@@ -38,33 +54,49 @@ def finite_width(scale: Scale, seed: int = 0) -> CaseResult:
     training sample puts in (the other examples' memorization), each with the loss's feedback; the common part
     of F_M - F_t shifts every example of one run alike and is left out; reported: the frozen-init scatter band,
     the band over inits, the rest alone and the band without the sample's part): an example first satisfied at
-    step t crossed the threshold between x*(t) and x*(t-1); it is
-    compared with the centre of that interval, the band widened by the interval's uniform spread (half-width
-    w, variance w^2/3). Only examples with w <= band/4 are used, so the Gaussian +-1 sd coverage 0.683 holds to
+    step t crossed the threshold between c(t) and c(t-1), c the band's predicted centre (``crossing``: x*(t)
+    moved in by what the fixed training set has memorized); it is compared with the centre of that interval, the
+    band widened by the interval's uniform spread (half-width w, variance w^2/3). Only examples with w <= band/4 are used, so the Gaussian +-1 sd coverage 0.683 holds to
     better than 0.01; tolerance 3 binomial sd + 0.01.
     Test error of the frozen-init picture (reported: it ignores the loss's feedback and finite N, which the case
-    finite_size judges): how far that picture is off.
+    finite_size judges): how far that picture is off. Reported too: the coverage over early, middle and late
+    windows of t (the band's parts change weight over a run), and around x*(t) instead of the predicted centre.
+    Resolution: at ``RESOLUTION_SCALE`` about 2500 sharp crossings, so the tolerance is 0.038 and a coverage off
+    by 2 x 0.038 / 0.683, ``FINITE_WIDTH_RESOLUTION``, fails the row.
     """
     setup = scale.setup()
     sim = simulate(setup, N=scale.N, steps=scale.steps, seed=seed)
     sol = meanfield(setup, scale.steps)
     fw = finite_width_prediction(sol)
     t_sat = sim.t_sat
-    ts, distance, half = _crossings(sim, sol)
+    band = within_run_band(sol, scale.N)
+    ts, distance, half = _crossings(sim, band.crossing)
 
-    def coverage(band_sd):
-        band = band_sd[ts]
-        sharp = half <= band / 4
-        sd_eff = np.sqrt(band**2 + half**2 / 3)[sharp]
-        scaled = distance[sharp] / sd_eff
+    def coverage_where(band_sd, where, offsets=distance):
+        sd = band_sd[ts]
+        sharp = (half <= sd / 4) & where
+        sd_eff = np.sqrt(sd**2 + half**2 / 3)[sharp]
+        scaled = offsets[sharp] / sd_eff
+        if not sharp.any():
+            return math.nan, math.nan, math.nan, 0
         return float(np.mean(np.abs(scaled) <= 1)), float(scaled.mean()), float(scaled.std()), int(sharp.sum())
 
-    band = within_run_band(sol, scale.N)
+    coverage = lambda band_sd, offsets=distance: coverage_where(band_sd, np.ones(len(ts), bool), offsets)
+
     cov, offset, spread, n = coverage(band.band_sd)
     checks = [Check("finite_width", f"within-run band coverage (rest + tilt + sample part, with feedback, n={n})",
                     0.6827, cov, 3 * math.sqrt(0.6827 * 0.3173 / max(n, 1)) + 0.01),
-              Check("finite_width", "crossing offset / band sd", 0.0, offset, 0.0, informational=True),
+              Check("finite_width", "crossing offset from the predicted centre / band sd", 0.0, offset, 0.0,
+                    informational=True),
               Check("finite_width", "crossing spread / band sd", 1.0, spread, 0.0, informational=True)]
+    for lo, hi in _time_windows(scale.steps):
+        within = (ts >= lo) & (ts < hi)
+        part = coverage_where(band.band_sd, within)
+        checks.append(Check("finite_width", f"band coverage, examples satisfied at {lo} <= t < {hi} (n={part[3]})",
+                            0.6827, part[0], 0.0, informational=True))
+    mean_field_centre = _crossings(sim, sol.x_star)[1]
+    checks.append(Check("finite_width", "band coverage around x*(t) instead of the predicted centre", 0.6827,
+                        coverage(band.band_sd, mean_field_centre)[0], 0.0, informational=True))
     for name, band_sd in (("frozen-init scatter band", fw.band_scatter_sd), ("band over inits", fw.band_sd),
                           ("band of the nonlinear rest", fw.band_rest_sd),
                           ("band without the sample's part (rest + tilt)", np.hypot(band.rest_sd, band.tilt_sd))):
@@ -86,9 +118,10 @@ def draw_finite_width(data):
     sat = t_sat >= 1
     ax[0].plot(t_sat[sat], np.abs(sim.x_par[sat]), ",", alpha=0.4, label="training examples")
     ax[0].plot(sol.t[1:], sol.x_star[1:], "k", label="x*(t)")
-    for band_sd, colour, label in ((fw.band_scatter_sd, "C1", "frozen-init scatter"),
-                                   (band.band_sd, "C2", "rest + tilt + sample part, with feedback")):
-        ax[0].fill_between(sol.t[1:], sol.x_star[1:] - band_sd[1:], sol.x_star[1:] + band_sd[1:], color=colour,
+    for centre, band_sd, colour, label in ((sol.x_star, fw.band_scatter_sd, "C1", "frozen-init scatter"),
+                                           (band.crossing, band.band_sd, "C2",
+                                            "rest + tilt + sample part, with feedback")):
+        ax[0].fill_between(sol.t[1:], centre[1:] - band_sd[1:], centre[1:] + band_sd[1:], color=colour,
                            alpha=0.2, label=f"{label} (+-1 sd)")
     ax[0].set(xscale="log", xlabel="t_sat", ylabel="|x_par|", ylim=(0, 3), title=f"band: coverage {cov:.3f} (Gaussian: 0.683)")
     ax[0].legend(fontsize=7)
@@ -114,6 +147,9 @@ def measured_memorized_margin(setup, N: int, steps: int, seed: int, n_fresh: int
     return float(train.mean() - test.mean()), float(math.sqrt(train.var() / N + test.var() / n_fresh))
 
 
+FINITE_SAMPLE_RESOLUTION = 2.4   # relative, on the crossing shift: this far off fails the row at RESOLUTION_SCALE
+
+
 def finite_sample(scale: Scale, seed: int = 0) -> CaseResult:
     """Finite-N memorization: training examples get satisfied below x*(t), by S(t)/kappa(t), S the self term of
     the empirical average summed over time (derivations/finite_sample.py).
@@ -130,6 +166,9 @@ def finite_sample(scale: Scale, seed: int = 0) -> CaseResult:
     training f_unsat against the mean field and the memorization-corrected map (each example memorizing while it
     is unsatisfied, what it memorized fading under the hinge's feedback), and the margin memorized by the average
     training example at the last step, against one more run per N (``measured_memorized_margin``).
+    Resolution: R_MAX alone allows 0.3 of the prediction (so 2 x 0.3 at the least, at any scale); at
+    ``RESOLUTION_SCALE`` the difference of the means has a standard error of 0.0051 on a prediction of -0.0178, so
+    2 (0.3 + 3 x 0.0051 / 0.0178) = 2.33, ``FINITE_SAMPLE_RESOLUTION``.
     """
     R_MAX, SEEDS = 0.3, 4
     setup = scale.setup()
@@ -139,7 +178,7 @@ def finite_sample(scale: Scale, seed: int = 0) -> CaseResult:
     runs = {}
     for N in sizes:
         sims = [simulate(setup, N=N, steps=scale.steps, seed=seed + r) for r in range(SEEDS)]
-        pooled = [np.concatenate(parts) for parts in zip(*(_crossings(sim, sol) for sim in sims))]
+        pooled = [np.concatenate(parts) for parts in zip(*(_crossings(sim, sol.x_star) for sim in sims))]
         runs[N] = (sims[0], finite_sample_prediction(sol, N), pooled)
     small_pred = runs[sizes[0]][1]
     window = np.flatnonzero(np.nan_to_num(small_pred.onset_ratio, nan=np.inf) <= R_MAX)
@@ -207,6 +246,9 @@ def draw_finite_sample(data):
     return fig
 
 
+FINITE_SAMPLE_SCALING_RESOLUTION = 0.74   # relative, on f_unsat: this far off fails every row at RESOLUTION_SCALE
+
+
 def finite_sample_scaling(scale: Scale, seed: int = 0) -> CaseResult:
     """The training f_unsat at finite N: mean field (no N dependence) against the memorization-corrected map
     (mftheory.finite_size.finite_sample), for N = N_max/16 ... N_max, three seeds each, at the step t_e where
@@ -218,6 +260,9 @@ def finite_sample_scaling(scale: Scale, seed: int = 0) -> CaseResult:
     its init's finite-M offset (the odd part of F_M - F_t moves the threshold); the spread is pooled over all N
     (seeds x (|N| - 1) degrees of freedom) and divided by sqrt(seeds). Reported: power-law fits of |sim - mean field| and |sim - corrected|
     against N (first order in 1/N predicts exponent -1 for the first) and the reduction of the residual.
+    Resolution: set by the smallest N, where R = 1 and the second-order allowance is the whole correction: at
+    ``RESOLUTION_SCALE`` 3 x 0.0055 + 0.057 on f_unsat 0.20, so 2 x 0.074 / 0.20, ``FINITE_SAMPLE_SCALING_RESOLUTION``
+    (about 0.2 from N_max/8 on, R <= 1/2).
     """
     seeds = 3
     setup = scale.setup()
@@ -263,6 +308,9 @@ def draw_finite_sample_scaling(data):
     return fig
 
 
+MISLABEL_ONSET_RESOLUTION = 0.61   # relative, on f_unsat at the onset: this far off fails both rows at RESOLUTION_SCALE
+
+
 def mislabel_onset(scale: Scale, seed: int = 0) -> CaseResult:
     """Mislabels bring overfitting earlier: with a fraction eps of flipped labels the mean-field drive stalls at
     the fixed point while the self term keeps growing, so the onset ratio R(t) reaches 1 sooner
@@ -271,6 +319,8 @@ def mislabel_onset(scale: Scale, seed: int = 0) -> CaseResult:
     memorization-corrected map (three seeds each). Tolerance as in finite_sample_scaling: 3 standard errors from
     the runs' own spread (pooled over both eps) plus R^2 |f_corrected - f_meanfield| with R = 1 at the onset.
     Reported: the relative gap between the simulated training f_unsat and the mean field there.
+    Resolution: set by eps = 0 (the smaller f_unsat): at ``RESOLUTION_SCALE`` a tolerance of 0.042 on 0.138, so
+    2 x 0.042 / 0.138, ``MISLABEL_ONSET_RESOLUTION`` (0.2 at eps = 0.05).
     """
     seeds, N = 3, scale.N // 4
     results, groups = [], []
@@ -313,6 +363,9 @@ def draw_mislabel_onset(data):
     return fig
 
 
+TILT_RESOLUTION = 1.3   # relative, on the rms angle: this far off fails every row at RESOLUTION_SCALE
+
+
 def tilt(scale: Scale, seed: int = 0, seeds: int = 3) -> CaseResult:
     """The tilt of the effective teacher (1/M) sum_i a_i w_i against w*, simulated with one fixed training set and
     with fresh data at every step, against ``mftheory.tilt`` (the loss's feedback) and its frozen-init limit.
@@ -320,7 +373,10 @@ def tilt(scale: Scale, seed: int = 0, seeds: int = 3) -> CaseResult:
     Judged on the rms angle over ``seeds`` runs at steps from 30 on. Tolerance (relative): in the linear theory
     the d - 1 components of v_perp are independent Gaussians, so one run's theta^2 is chi^2 with d - 1 degrees of
     freedom and the rms over n runs has relative sd 1 / sqrt(2 (d - 1) n); 3 of those, plus the next order of the
-    expansion, relative 1/sqrt(M). The frozen-init prediction is reported beside it (informational)."""
+    expansion, relative 1/sqrt(M). The frozen-init prediction is reported beside it (informational).
+    Resolution: at ``RESOLUTION_SCALE`` (d = 20, M = 100, 3 seeds) the tolerance is 0.281 + 0.1 = 0.38, so
+    2 x 0.38 / (1 - 0.38), ``TILT_RESOLUTION`` (1.1 at the quick scale's M = 200): d = 20 and three seeds cannot
+    resolve the angle better than 3 / sqrt(2 (d - 1) seeds) = 0.28 whatever M."""
     setup = scale.setup()
     sol = meanfield(setup, scale.steps)
     record = np.unique(np.concatenate([[0], np.round(np.geomspace(1, scale.steps, 25)).astype(int)]))
@@ -366,6 +422,9 @@ def draw_tilt(data):
 FRESH_DATA_STEPS = 300
 
 
+FINITE_SIZE_RESOLUTION = 0.44   # relative, on the errors and f_unsat: this far off fails the rows at RESOLUTION_SCALE
+
+
 def finite_size(scale: Scale, seed: int = 0, seeds: int = 3) -> CaseResult:
     """``mftheory.finite_size.predict`` against simulation: the test error over time with fresh data at every
     step (finite M only; those runs stop at ``FRESH_DATA_STEPS``) and with one fixed training set of N/4, N and 4N
@@ -383,6 +442,9 @@ def finite_size(scale: Scale, seed: int = 0, seeds: int = 3) -> CaseResult:
     the fresh-data runs at the last step, whole and with the nodes' contributions added as if independent,
     against the prediction with the loss's feedback on its degree-2 part and against the frozen init law (the
     nodes' contributions cancel each other, which the feedback predicts).
+    Resolution: at ``RESOLUTION_SCALE`` 3 standard errors are 0.078 of the prediction (median over the rows) and
+    1/sqrt(M) = 0.1, a tolerance of 0.18, so 2 x 0.18 / (1 - 0.18), ``FINITE_SIZE_RESOLUTION``; rows that count
+    a few examples (the train error of N/4 late) resolve less.
     """
     setup = scale.setup()
     sol = meanfield(setup, scale.steps)
@@ -526,6 +588,9 @@ def _retention(initial, later):
     return ratio(np.arange(n)), float(math.sqrt((n - 1) / n * np.sum((leave_one_out - leave_one_out.mean()) ** 2)))
 
 
+PROPAGATOR_RESOLUTION = 0.66   # relative, on the retention: this far off fails the rows at RESOLUTION_SCALE
+
+
 def propagator(scale: Scale, seed: int = 0, n_probes: int = 20, n_fresh: int = 200_000,
                probe_margin: float = 0.1) -> CaseResult:
     """The propagator of a degree-2 part of F along x_perp under the hinge's feedback
@@ -548,7 +613,10 @@ def propagator(scale: Scale, seed: int = 0, n_probes: int = 20, n_fresh: int = 2
     alone (``growth_only``), judged with the same tolerance; and, reported, with the nodes' kink crossings also
     switched off (``kinks="base"``). What the kinks do to a fixed set's deposits, against fresh data, is what these
     rows isolate; reported beside them, the signed density of the unsatisfied examples at the nodes' kinks
-    (:func:`signed_kink_density`), which sets the kinks' share at first order."""
+    (:func:`signed_kink_density`), which sets the kinks' share at first order.
+    Resolution: at ``RESOLUTION_SCALE`` (``n_fresh`` = 50_000) the jackknife standard error is 0.078 (median over
+    the rows) on retentions about 1.03 (median), so 2 (3 x 0.078 + 0.1 x 1.03) / 1.03, ``PROPAGATOR_RESOLUTION``;
+    the later horizons, with smaller retentions and larger errors, resolve less."""
     setup = scale.setup()
     start = max(scale.steps // 3, 1)
     horizons = sorted({max(scale.steps // 10, 1), scale.steps // 3, 2 * scale.steps // 3})

@@ -1,0 +1,87 @@
+"""Every judged row of the finite-size suite can fail: each case at ``RESOLUTION_SCALE`` (validate/cases/finite_size.py)
+returns judged rows that pass, each resolving the case's stated resolution (``*_RESOLUTION``) and failing with the
+theory shifted by 1.01 times its own resolution (the failing way only, for a one-sided row); its figure draws.
+
+The rows that fail at that scale are listed below with the reason (known gaps, allowed, not required, to stay so);
+the rows that pass but resolve less than their case's stated resolution are listed with their own, asserted."""
+import dataclasses
+import math
+
+import matplotlib.pyplot as plt
+import pytest
+
+from mftheory.validate.cases import CASES, FINITE_SIZE_CASES, draw_case
+from mftheory.validate.cases.finite_size import (FINITE_SAMPLE_RESOLUTION, FINITE_SAMPLE_SCALING_RESOLUTION,
+                                                 FINITE_SIZE_RESOLUTION, FINITE_WIDTH_RESOLUTION,
+                                                 MISLABEL_ONSET_RESOLUTION, PROPAGATOR_RESOLUTION, RESOLUTION_SCALE,
+                                                 TILT_RESOLUTION)
+
+STATED = {"finite_width": FINITE_WIDTH_RESOLUTION, "finite_sample": FINITE_SAMPLE_RESOLUTION,
+          "finite_sample_scaling": FINITE_SAMPLE_SCALING_RESOLUTION, "mislabel_onset": MISLABEL_ONSET_RESOLUTION,
+          "tilt": TILT_RESOLUTION, "propagator": PROPAGATOR_RESOLUTION, "finite_size": FINITE_SIZE_RESOLUTION}
+# the propagator reads the deposits off at 50_000 fresh points, not 200_000: that read-off is 3/4 of the case's
+# time at this scale, and the jackknife over the probes, not it, sets the rows' errors (resolutions within 10%)
+OPTIONS = {"propagator": {"n_fresh": 50_000}}
+
+# (case, quantity): why the row fails at RESOLUTION_SCALE
+FAILING = {
+    ("propagator", "degree-2 retention at x_par = 0, fixed sample, 10 steps after t = 33"):
+        "one fixed set's deposit drops faster at first than the propagator has it (the nodes' kinks, README); "
+        "off by 0.340 against a tolerance of 0.340",
+}
+# (case, quantity): (the row's own stated resolution, why it is coarser than its case's): measured at
+# RESOLUTION_SCALE and rounded up by under a tenth, so a row that gets coarser still fails the test
+COARSE = {
+    ("propagator", "degree-2 retention at x_par = 0, fixed sample, 33 steps after t = 33"):
+        (0.95, "the fixed set's faster drop (0.49 against 0.86): resolution 0.88"),
+    ("propagator", "degree-2 retention at x_par = 0, fixed sample, 66 steps after t = 33"):
+        (1.45, "the fixed set's faster drop (0.34 against 0.65, jackknife se 0.16): resolution 1.33"),
+    ("propagator", "degree-2 retention without the hinge's flips (growth only), fixed sample, 33 steps"):
+        (0.75, "jackknife se 0.14 over the 20 probes: resolution 0.69"),
+    ("propagator", "degree-2 retention without the hinge's flips (growth only), fixed sample, 66 steps"):
+        (1.4, "jackknife se 0.39 over the 20 probes: resolution 1.29"),
+    ("propagator", "degree-2 retention at x_par = 0, fresh sample, 66 steps after t = 33"):
+        (0.95, "retention 0.65 with jackknife se 0.13: resolution 0.86"),
+    ("finite_size", "training f_unsat, N=2000 (t=100)"): (0.8, "3 se = 0.23 of the prediction: resolution 0.74"),
+    ("finite_size", "train error, N=2000 (t=38)"): (0.65, "about 24 misclassified examples per run: resolution 0.58"),
+    ("finite_size", "train error, N=2000 (t=100)"): (2.8, "about 6 misclassified examples per run: resolution 2.6"),
+}
+
+
+def _ways(check):
+    """The signs of the relative shifts of the theory that can fail the row."""
+    return (-1.0,) if check.upper_bound else (1.0,) if check.lower_bound else (1.0, -1.0)
+
+
+def _shifted(check, way, shift):
+    return dataclasses.replace(check, theory=check.theory * (1.0 + way * shift))
+
+
+# over 10 s each (measured on 2 cores; the first in a process also compiles the simulator and the predictions)
+SLOW = {"finite_width", "finite_sample", "tilt", "propagator", "finite_size"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow) if name in SLOW else name
+                                  for name in FINITE_SIZE_CASES])
+def test_every_judged_row_of_the_finite_case_fails_with_the_theory_off_by_its_resolution(name):
+    result = CASES[name](RESOLUTION_SCALE, 0, **OPTIONS.get(name, {}))
+    plt.close(draw_case(name, result))   # the figure draws from the returned data alone
+    judged = [c for c in result.checks if not c.informational and not c.theory_only]
+    assert judged, name
+    listed = {key for key in (*FAILING, *COARSE) if key[0] == name}
+    assert listed <= {(name, c.quantity) for c in judged}, "a listed row is no longer a judged row of the case"
+    stated = STATED[name]
+    for check in judged:
+        key = (name, check.quantity)
+        if not check.passed:
+            assert key in FAILING, (key, check)
+            continue
+        resolution = check.resolution
+        assert math.isfinite(resolution) and resolution > 0, (key, resolution)
+        for way in _ways(check):
+            assert not _shifted(check, way, 1.01 * resolution).passed, (key, way)
+        if key in COARSE:
+            stated = COARSE[key][0]
+        assert resolution <= stated, (key, resolution, stated)
+        for way in _ways(check):   # a theory off by the case's stated resolution fails the row
+            assert not _shifted(check, way, stated).passed, (key, way)
