@@ -109,7 +109,7 @@ def write_latex(path: pathlib.Path, variants, compile_pdf: bool = False) -> path
     from mftheory.derivations.many_features import derive_many_features
     from mftheory.derivations.quadratic import derive_quadratic
 
-    activations = sorted({v[0] for v in variants})
+    activations = list(dict.fromkeys(v[0] for v in variants))   # in the order asked, as the other sections
     # a cold derivation takes minutes (a warm one, from the disk cache, seconds): show where it is
     bar = tqdm(total=3 * len(variants) + 2 * len(activations) + 3, desc="derivations", unit="step")
 
