@@ -184,25 +184,37 @@ def _real_branch(solutions):
     raise ValueError(f"no real branch among {solutions}")
 
 
-def _as_name(obj, table, kind):
+def _as_name(obj, table, kind, cls):
     if isinstance(obj, str):
         if obj not in table:
             raise ValueError(f"{kind} must be one of {sorted(table)} or a mftheory.derivations.catalog object; got {obj!r}")
         return table[obj]
+    if not isinstance(obj, cls):
+        raise TypeError(f"{kind} must be one of {sorted(table)} or a mftheory.derivations.catalog.{cls.__name__}; "
+                        f"got {obj!r}")
     return obj
 
 
-@functools.lru_cache(maxsize=None)
-@cached_on_disk
 def derive(activation="relu", loss="hinge", data="gaussian", init: sp.Expr = GAUSSIAN_INIT,
            integration_seconds: int = 8) -> MeanFieldDerivation:
     """Derive the mean-field dynamics of one (activation, loss, data law, init law).
 
     Raises :class:`ReductionError` if a required symmetry condition fails.
     """
-    act = _as_name(activation, ACTIVATIONS, "activation")
-    los = _as_name(loss, LOSSES, "loss")
-    law = _as_name(data, DATA_LAWS, "data")
+    _as_name(activation, ACTIVATIONS, "activation", Activation)   # before the caches hash them
+    _as_name(loss, LOSSES, "loss", Loss)
+    _as_name(data, DATA_LAWS, "data", DataLaw)
+    return _derive(activation, loss, data, init, integration_seconds)
+
+
+@functools.lru_cache(maxsize=None)
+@cached_on_disk
+def _derive(activation, loss, data, init: sp.Expr = GAUSSIAN_INIT,
+            integration_seconds: int = 8) -> MeanFieldDerivation:
+    """:func:`derive`, cached in the process and on disk."""
+    act = _as_name(activation, ACTIVATIONS, "activation", Activation)
+    los = _as_name(loss, LOSSES, "loss", Loss)
+    law = _as_name(data, DATA_LAWS, "data", DataLaw)
     conditions = tuple(check_conditions(act, init))
     failed = [cnd for cnd in conditions if cnd.required and not cnd.holds]
     if failed:

@@ -87,7 +87,7 @@ class MeanFieldSolution:
 
     def table(self, every: int | None = None) -> str:
         """A plain-text table of the main quantities."""
-        every = every or max(1, len(self.t) // 20)
+        every = max(1, len(self.t) // 20) if every is None else check_int("every", every, 1)
         rows = [f"{'t':>8} {'gamma+':>10} {'gamma-':>10} {'gamma':>10} {'kappa':>11} {'x*':>10} {'f_unsat':>9}"]
         idx = sorted(set(range(0, len(self.t), every)) | {len(self.t) - 1})
         for i in idx:

@@ -30,7 +30,7 @@ import importlib
 import pkgutil
 
 from mftheory.kernels import generated
-from mftheory.model import Setup, check_int
+from mftheory.model import Setup, _check_real, check_int
 
 __all__ = ["FeatureSolution", "ErrorCurve", "meanfield_features", "first_crossing", "FEATURE_LOSSES",
            "MANY_FEATURE_LOSSES"]
@@ -91,6 +91,9 @@ class FeatureSolution:
         """Trajectories (steps+1, K+1, ...) of nodes from initial (a, w_1, ..., w_K) = (a0, w0[..., 0], ...,
         w0[..., K-1])."""
         w0 = np.asarray(w0, float)
+        if w0.ndim == 0 or w0.shape[-1] != self.features:
+            raise ValueError(f"w0 must be an array whose last axis has length K = {self.features} (one weight per "
+                             f"feature), got shape {w0.shape}")
         state = np.stack([np.asarray(a0, float)] + [w0[..., k] for k in range(self.features)])
         out = [state]
         for A in self.node_maps:
@@ -150,6 +153,7 @@ class FeatureSolution:
     def learning_time(self, level: float = 0.5) -> np.ndarray:
         """For each feature, the first step at which its patterns' unsatisfied fraction (that feature alone) falls
         below ``level`` (NaN if never): the feature's learning speed."""
+        level = _check_real("level", level, 0.0, 1.0, low_open=True, high_open=True)
         out = np.full(self.features, np.nan)
         for k in range(self.features):
             below = np.nonzero(self.alone(k) < level)[0]

@@ -12,7 +12,7 @@ import numba
 import numpy as np
 
 from mftheory.dynamics import MeanFieldSolution
-from mftheory.model import check_int
+from mftheory.model import _check_real, check_int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -330,6 +330,15 @@ def _unsatisfied_examples(unsat_fraction, g_rate, kappa, d, h, eps, slope, sigma
     return total_unsat, total_rate, at_crossing
 
 
+def _warn_small_sample(what, setup, N, sample):
+    """The range warning of every prediction for N training examples (None: infinite): the expansion in 1/N
+    needs N >> d. Called by the public function (``stacklevel`` points at its caller)."""
+    if N is not None and N < setup.d:
+        memorized = " is memorized from the first steps," if sample == "fixed" else " (a new one at every step) is"
+        warnings.warn(f"{what}: N = {N} < d = {setup.d}: a sample this small{memorized} outside the range of the "
+                      f"expansion in 1/N (it needs N >> d)", stacklevel=3)
+
+
 def finite_sample(solution: MeanFieldSolution, N: int) -> FiniteSamplePrediction:
     """Finite-N memorization along a mean-field solution (Gaussian data, hinge loss only)."""
     return _finite_sample(solution, N)[0]
@@ -344,9 +353,7 @@ def _finite_sample(solution, N, train_variance=None, tilt_systems=None):
         raise ValueError(f"data and loss must be 'gaussian' and 'hinge' for the finite-sample corrections (derived "
                          f"for them only), got data={variant.data.name!r}, loss={variant.loss.name!r}")
     N = check_int("N", N, 1)
-    if N < setup.d:
-        warnings.warn(f"finite_sample: N = {N} < d = {setup.d}: a sample this small is memorized from the first "
-                      f"steps, outside the range of the expansion in 1/N (it needs N >> d)", stacklevel=2)
+    _warn_small_sample("finite_sample", setup, N, "fixed")
     k = solution.kernels
     fs = variant.finite_sample_kernels()
     moments = np.empty((len(solution.t), 5))
@@ -385,7 +392,8 @@ def _finite_sample(solution, N, train_variance=None, tilt_systems=None):
                                   shift_full=shift_full, onset_ratio=ratio,
                                   onset=int(solution.t[above[0]]) if above.size else None, tilt_ratio=tilt,
                                   kappa=kappa_n, memorized=accumulated_n, spread=spread_n, crossing=crossing,
-                                  train_unsat=state.train_unsat, test_unsat=test,
+                                  # fractions: rounding in the sums over zeta can put them 1 ulp past 1
+                                  train_unsat=np.clip(state.train_unsat, 0.0, 1.0), test_unsat=np.clip(test, 0.0, 1.0),
                                   memorized_mean=state.memorized_mean, unsatisfied=state.unsatisfied), state
 
 
@@ -437,7 +445,8 @@ def tilt(solution: MeanFieldSolution, N: int | None = None, sample: str = "fixed
     at every step (``simulate(..., online=True)``). With one fixed set it follows that set's own clock (see
     :func:`predict`).
     """
-    _check_feedback_inputs(solution, N, sample, "the tilt")
+    setup, N = _check_feedback_inputs(solution, N, sample, "the tilt")
+    _warn_small_sample("tilt", setup, N, sample)
     return _tilt(_on_training_clock(solution, N, sample), N, sample)
 
 
@@ -708,9 +717,7 @@ def degree2_propagator(solution: MeanFieldSolution, start: int, source: float = 
     start = check_int("start", start, 1)
     if start > n - 2:
         raise ValueError(f"start must be a step of the solution before its last, 1 to {n - 2}, got {start}")
-    source = float(source)
-    if not 0.0 <= source <= _REST_GRID[-1]:
-        raise ValueError(f"source must be an |x_par| in [0, {_REST_GRID[-1]:g}], got {source!r}")
+    source = _check_real("source (an |x_par|)", source, 0.0, float(_REST_GRID[-1]))
     fw = solution.variant.finite_width_kernels()
     if not getattr(fw, "HAS_DEGREE2", False):
         raise ValueError(f"the degree-2 propagator needs the degree-2 derivation, which the activation "
@@ -797,7 +804,8 @@ def within_run_band(solution: MeanFieldSolution, N: int | None = None, sample: s
     sample's part, each with the loss's feedback. Hinge loss, Gaussian data, clean labels. ``sample="fresh"``:
     N new examples at every step, nothing is memorized. With one fixed set it follows that set's own clock
     (see :func:`predict`)."""
-    _check_feedback_inputs(solution, N, sample, "the band")
+    setup, N = _check_feedback_inputs(solution, N, sample, "the band")
+    _warn_small_sample("within_run_band", setup, N, sample)
     solution = _on_training_clock(solution, N, sample)
     memo = _quiet_finite_sample(solution, N) if N is not None and sample == "fixed" else None
     return _band(solution, N, sample, _rest_feedback(solution, N, sample, memo), memo, _tilt(solution, N, sample))
@@ -902,10 +910,7 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
     if N is not None:
         N = check_int("N (None for an infinite training set)", N, 1)
     _check_feedback_inputs(solution, N, sample, "the finite-size prediction")   # before any long work
-    if N is not None and sample == "fixed":
-        if N < setup.d:
-            warnings.warn(f"predict: N = {N} < d = {setup.d}: a sample this small is memorized from the first "
-                          f"steps, outside the range of the expansion in 1/N (it needs N >> d)", stacklevel=2)
+    _warn_small_sample("predict", setup, N, sample)
     return _along(_on_training_clock(solution, N, sample), N, sample).prediction
 
 

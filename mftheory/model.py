@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from numbers import Integral, Real
 
 DATA_LAWS = ("gaussian", "sphere")
@@ -28,6 +29,9 @@ LOSSES = ("hinge", "quadratic_hinge", "logistic")
 # integral, nested quadrature beyond two)
 MIN_FEATURES, MAX_FEATURES = 2, 4
 ACTIVATIONS = ("relu", "leaky_relu")
+# the largest scale parameter (alpha, h, eta, sigma_a, sigma_w, feature_strength): its square must stay finite in
+# float64 (the mean field squares them)
+MAX_SCALE = 1e150
 
 
 def _check_real(name, value, low=None, high=None, low_open=False, high_open=False):
@@ -88,7 +92,8 @@ class Setup:
     M : int >= 1
         Number of hidden nodes.
     sigma_a, sigma_w : float > 0
-        Standard deviations of the initial readout weights and of each input weight.
+        Standard deviations of the initial readout weights and of each input weight.  These, alpha, h, eta and
+        feature_strength must be at most ``MAX_SCALE`` = 1e150 (their squares must be finite in float64).
     data : {"gaussian", "sphere"} or mftheory.derivations.catalog.DataLaw
     loss : {"hinge", "quadratic_hinge", "logistic"} or mftheory.derivations.catalog.Loss
     activation : {"relu", "leaky_relu"} or mftheory.derivations.catalog.Activation
@@ -133,12 +138,12 @@ class Setup:
             "data": data,
             "d": check_int("d", self.d, {"sphere": 2, "features": len(self.feature_freq or ()) + 1}.get(data, 1)
                            if isinstance(data, str) else 1),
-            "alpha": _check_real("alpha", self.alpha, 0, low_open=True),
-            "h": _check_real("h", self.h, 0, low_open=True),
-            "eta": _check_real("eta", self.eta, 0, low_open=True),
+            "alpha": _check_real("alpha", self.alpha, 0, MAX_SCALE, low_open=True),
+            "h": _check_real("h", self.h, 0, MAX_SCALE, low_open=True),
+            "eta": _check_real("eta", self.eta, 0, MAX_SCALE, low_open=True),
             "M": check_int("M", self.M, 1),
-            "sigma_a": _check_real("sigma_a", self.sigma_a, 0, low_open=True),
-            "sigma_w": _check_real("sigma_w", self.sigma_w, 0, low_open=True),
+            "sigma_a": _check_real("sigma_a", self.sigma_a, 0, MAX_SCALE, low_open=True),
+            "sigma_w": _check_real("sigma_w", self.sigma_w, 0, MAX_SCALE, low_open=True),
             "loss": _check_model_part("loss", self.loss, LOSSES),
             "activation": _check_model_part("activation", self.activation, ACTIVATIONS),
             "label_noise": _check_real("label_noise", self.label_noise, 0, 0.5, high_open=True),
@@ -156,12 +161,12 @@ class Setup:
             return
         if not all(given):
             raise ValueError("data='features' needs feature_freq=(p_1, ..., p_K) and feature_strength=(mu_1, ..., mu_K)")
-        for name, low, high in (("feature_freq", 0.0, 1.0), ("feature_strength", 0.0, None)):
+        for name, low, high in (("feature_freq", 0.0, 1.0), ("feature_strength", 0.0, MAX_SCALE)):
             value = getattr(self, name)
-            if (isinstance(value, (str, bytes)) or not hasattr(value, "__len__")
+            if (isinstance(value, (str, bytes)) or not (isinstance(value, Sequence) or hasattr(value, "__array__"))
                     or not MIN_FEATURES <= len(value) <= MAX_FEATURES):
-                raise ValueError(f"{name} must be a tuple of K numbers, one per feature, with {MIN_FEATURES} <= K <= "
-                                 f"{MAX_FEATURES}, got {value!r}")
+                raise ValueError(f"{name} must be a sequence (tuple, list or array) of K numbers, one per feature, "
+                                 f"with {MIN_FEATURES} <= K <= {MAX_FEATURES}, got {value!r}")
             checked = tuple(_check_real(f"{name}[{k}]", v, low, high, low_open=True) for k, v in enumerate(value))
             object.__setattr__(self, name, checked)
         if len(self.feature_freq) != len(self.feature_strength):

@@ -99,6 +99,9 @@ def variant_of(setup: Setup) -> Variant:
     """The variant that ``setup`` names (derived and compiled on first use for a user's own activation or loss)."""
     if not isinstance(setup, Setup):
         raise ValueError(f"setup must be a mftheory.Setup, got {type(setup).__name__}")
+    if setup.data == "features":
+        raise ValueError("data='features' has no variant and no label-noise theory (its mean field is derived in "
+                         "derivations/features.py): use mftheory.meanfield(setup, steps) for it")
     if setup.is_builtin:
         return _builtin_variant(setup.activation, setup.loss, setup.data)
     return _user_variant(setup.activation, setup.loss, setup.data)

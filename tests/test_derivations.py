@@ -128,10 +128,10 @@ def test_derivations_are_cached_on_disk_by_key(tmp_path, monkeypatch):
     from mftheory.derivations import meanfield
 
     monkeypatch.setenv("MFTHEORY_CACHE", str(tmp_path))
-    on_disk = meanfield.derive.__wrapped__              # below the in-process lru_cache
+    on_disk = meanfield._derive.__wrapped__             # below the in-process lru_cache
     fresh = on_disk.uncached("relu", "hinge", "gaussian")
     first = on_disk("relu", "hinge", "gaussian")
-    (entry,) = (tmp_path / "derivations").glob("derive-*.pickle")
+    (entry,) = (tmp_path / "derivations").glob("_derive-*.pickle")
     assert first == fresh and pickle.loads(entry.read_bytes()) == fresh
     entry.write_bytes(pickle.dumps("read back from disk"))
     assert on_disk("relu", "hinge", "gaussian") == "read back from disk"
@@ -139,7 +139,7 @@ def test_derivations_are_cached_on_disk_by_key(tmp_path, monkeypatch):
     assert on_disk("relu", "hinge", "gaussian") == fresh
     assert pickle.loads(entry.read_bytes()) == fresh
     on_disk("relu", "hinge", "sphere")
-    assert len(list((tmp_path / "derivations").glob("derive-*.pickle"))) == 2
+    assert len(list((tmp_path / "derivations").glob("_derive-*.pickle"))) == 2
 
 
 def test_integration_time_limit_counts_cpu_time_not_the_wall_clock():

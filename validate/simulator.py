@@ -226,6 +226,18 @@ def _as_labels(name, value, n):
     return arr
 
 
+# a parameter beyond this after a run means GD diverged (it can still be finite: |a| ~ 1e125 at eta = 1e9)
+DIVERGED = 1e100
+
+
+def _check_not_diverged(setup, a, W):
+    """After a run: a ValueError if gradient descent diverged (a parameter inf/NaN or beyond ``DIVERGED``)."""
+    if not (np.all(np.abs(a) <= DIVERGED) and np.all(np.abs(W) <= DIVERGED)):   # False for NaN too
+        raise ValueError(f"gradient descent diverged (parameters became inf/NaN or beyond {DIVERGED:g}): eta = "
+                         f"{setup.eta:g} is too large for this setup (beta = eta alpha / M = {setup.beta:g}, "
+                         f"alpha = {setup.alpha:g})")
+
+
 def _check_record_steps(record_steps, steps):
     if record_steps is None:
         return default_record_steps(steps)
@@ -437,9 +449,7 @@ def simulate(setup: Setup, N: int | None = None, steps: int = 1000, seed: int = 
                                    rec_v, rec_train, rec_unsat, rec_test, rec_evaluated, t_sat)
         except np.linalg.LinAlgError:  # the screening bound's spectral norm met inf/NaN parameters
             a[:] = np.nan
-    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(W))):
-        raise ValueError(f"gradient descent diverged (parameters became inf/NaN): eta = {setup.eta:g} is too large "
-                         f"for this setup (beta = eta alpha / M = {setup.beta:g}, alpha = {setup.alpha:g})")
+    _check_not_diverged(setup, a, W)
 
     n_t = Xt.shape[0]
     test_error = rec_test / n_t if n_t > 0 else np.full(R, np.nan)
@@ -486,9 +496,7 @@ def _simulate_online(setup, N, steps, seed, a0, W0, X_test, y_test, n_test, rec,
                                rec_wpar[window], rec_wperp2[window], rec_v[window], counts[0, window],
                                counts[1, window], counts[2, window], counts[3, window], np.full(N, -1, np.int64))
             ri += recorded
-    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(W))):
-        raise ValueError(f"gradient descent diverged (parameters became inf/NaN): eta = {setup.eta:g} is too large "
-                         f"for this setup (beta = eta alpha / M = {setup.beta:g}, alpha = {setup.alpha:g})")
+    _check_not_diverged(setup, a, W)
     n_t = Xt.shape[0]
     return SimulationResult(
         record_steps=rec, a=rec_a, w_par=rec_wpar, w_perp_norm=np.sqrt(rec_wperp2), train_error=counts[0] / N,

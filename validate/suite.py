@@ -93,6 +93,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.command == "sweep":
         return cli(args)
+    if args.seed < 0:
+        p.error(f"argument --seed: must be an integer >= 0, got {args.seed}")
     from mftheory.cli import writable_folder
 
     try:

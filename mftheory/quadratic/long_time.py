@@ -17,7 +17,7 @@ import numpy as np
 from scipy import optimize
 
 from mftheory.kernels.generated import quadratic as K
-from mftheory.model import _check_real
+from mftheory.model import _check_real, check_int
 from mftheory.quadratic.setup import QuadraticSetup
 
 
@@ -44,6 +44,9 @@ class LongTimePrediction:
     def spectrum(self, index: int, points) -> tuple[np.ndarray, float]:
         """Z's spectrum at ``alpha[index]``: the density of its nonzero eigenvalues at ``points`` (> 0) and the mass
         of its atom at zero. Z's eigenvalues are (y - theta)_+ for y in Y's spectrum."""
+        index = check_int("index", index, 0)
+        if index >= self.alpha.size:
+            raise ValueError(f"index must be an index of alpha, in [0, {self.alpha.size - 1}], got {index}")
         points = np.asarray(points, dtype=float)
         s, theta = float(self.s[index]), float(self.theta[index])
         density = np.array([K.density(p + theta, s, self.setup.kappa_star) if p > 0 else 0.0 for p in points])
@@ -104,7 +107,12 @@ def long_time(setup: QuadraticSetup, alpha) -> LongTimePrediction:
     if setup.lam <= 0:
         raise ValueError("lam must be > 0 for long_time (at lambda = 0 the limit depends on the init); use "
                          "thresholds() for the lambda = 0 recovery threshold")
-    alphas = np.atleast_1d(np.asarray(alpha, dtype=float))
+    try:
+        alphas = np.atleast_1d(np.asarray(alpha, dtype=float))
+    except (TypeError, ValueError):
+        alphas = None
+    if alphas is None or alphas.ndim != 1:
+        raise ValueError(f"alpha must be a number or a 1-D array of numbers, got {alpha!r}")
     for a in alphas:
         _check_real("alpha", float(a), low=0.0, low_open=True)
     order = np.argsort(alphas)

@@ -33,6 +33,7 @@ import numpy as np
 from mftheory.model import _check_real, check_int
 from mftheory.quadratic.setup import QuadraticSetup
 from mftheory.validate._blas import single_threaded_blas
+from mftheory.validate.simulator import DIVERGED
 
 __all__ = ["QuadraticProblem", "QuadraticRun", "draw_quadratic_problem", "simulate_quadratic", "simulate_many",
            "network_outputs"]
@@ -175,6 +176,19 @@ def _descend(goe, inputs, labels, z_star, W, eta, lam, steps, record, rows, cols
     return W, out
 
 
+# the training loss grown by this factor over its start means GD diverged (it falls at any stable eta)
+LOSS_GROWTH = 1e6
+
+
+def _check_not_diverged(eta, W, loss):
+    """After a run, as validate/simulator.py's check: a ValueError if gradient descent diverged (W inf/NaN or
+    beyond ``DIVERGED``, or the training ``loss`` at the followed steps non-finite or grown ``LOSS_GROWTH``-fold)."""
+    if not (np.all(np.abs(W) <= DIVERGED) and np.all(np.isfinite(loss)) and loss.max() <= LOSS_GROWTH * loss[0]):
+        raise ValueError(f"gradient descent diverged (parameters became inf/NaN or beyond {DIVERGED:g}, or the "
+                         f"training loss grew more than {LOSS_GROWTH:g}-fold): eta = {eta:g} is too large for this "
+                         f"setup")
+
+
 def default_record_steps(steps: int, points: int = 60) -> np.ndarray:
     """Steps 0, ..., ``steps`` spread evenly in log time (at most ``points`` of them)."""
     grid = np.unique(np.round(np.geomspace(1, steps, points)).astype(np.int64)) if steps > 0 else np.empty(0, np.int64)
@@ -216,7 +230,10 @@ def _simulate(setup, alpha, time, eta, seed, record_steps, problem):
     rows, cols = _pack_indices(d)
     weights = np.where(rows == cols, 1.0, 2.0)
     z_star = problem.teacher @ problem.teacher.T
+    followed = np.union1d(record, [0, steps])   # the first and last steps too, for the divergence check
     W, out = _descend(setup.data == "goe", problem.inputs, problem.labels, z_star, problem.init.copy(), eta,
-                      setup.lam, steps, record, rows.astype(np.int64), cols.astype(np.int64), weights)
+                      setup.lam, steps, followed, rows.astype(np.int64), cols.astype(np.int64), weights)
+    _check_not_diverged(eta, W, out[:, 2])
+    out = out[np.isin(followed, record)]
     return QuadraticRun(problem=problem, eta=eta, steps=record, mse=out[:, 0], in_sample_error=out[:, 1],
                         train_loss=out[:, 2], weights=W, eigenvalues=np.linalg.eigvalsh(W @ W.T))

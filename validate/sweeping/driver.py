@@ -40,6 +40,18 @@ def _client(scheduler, workers):
     return client, None
 
 
+def output_folder(out) -> pathlib.Path:
+    """``out`` as a Path, checked before any work: a ValueError naming out unless it is (or can be made) a
+    directory."""
+    if out is None:
+        raise ValueError("out must be a directory")
+    out = pathlib.Path(out)
+    existing = next(p for p in (out, *out.parents) if p.exists())
+    if not existing.is_dir():
+        raise ValueError(f"out must be a directory, but {existing} is a file")
+    return out
+
+
 def sweep(base, grid, seeds, steps, out, scheduler=None, record_steps=None, N=None, workers=None,
           spec=None, progress=True, verbose=True):
     """Run ``grid`` over ``base`` for every seed on Dask; write ``out/points/*.parquet`` and ``out/table.parquet``.
@@ -68,10 +80,8 @@ def sweep(base, grid, seeds, steps, out, scheduler=None, record_steps=None, N=No
         workers = check_int("workers", workers, 1)
     points = expand_grid(base, grid, N)
     rec = _resolve_record_steps(record_steps, steps)
+    out = output_folder(out)
     _precheck_theory(points, steps)
-    if out is None:
-        raise ValueError("out must be a directory")
-    out = pathlib.Path(out)
     if spec is None:
         spec = {"base": base.as_dict() if isinstance(base, Setup) else dict(base), "grid": grid, "N": N,
                 "steps": steps, "seeds": seeds, "record_steps": record_steps}

@@ -71,9 +71,9 @@ def point_sweep(compute, fields, points, seeds, out, scheduler=None, workers=Non
     import pandas as pd
     import pyarrow as pa
 
-    from mftheory.validate.sweeping.driver import _client
+    from mftheory.validate.sweeping.driver import _client, output_folder
 
-    out = pathlib.Path(out)
+    out = output_folder(out)
     (out / "points").mkdir(parents=True, exist_ok=True)
     seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     for point in points:

@@ -25,6 +25,8 @@ def load_spec(path) -> dict:
             raw = tomllib.load(handle)
     except FileNotFoundError:
         raise ValueError(f"spec file {path} does not exist") from None
+    except IsADirectoryError:
+        raise ValueError(f"spec file {path} is a directory; give the path of a TOML file") from None
     except tomllib.TOMLDecodeError as err:
         raise ValueError(f"spec file {path} is not valid TOML: {err}") from None
     return parse_spec(raw, str(path))
