@@ -10,9 +10,12 @@ from types import ModuleType
 import numpy as np
 from scipy.optimize import brentq
 
-from mftheory.model import Setup, check_int
+from mftheory.model import Setup, check_int, check_memory
 from mftheory.kappa_tables import kappa_table, no_table
 from mftheory.variant import Variant, variant_of
+
+# the solution's arrays and the work arrays of meanfield, float64 per GD step (with room for the caller's copies)
+_BYTES_PER_STEP = 8 * 32
 
 
 def _node_inputs(a0, w0_par):
@@ -139,6 +142,7 @@ def meanfield(setup: Setup, steps: int, substeps: int = 8, variant: Variant | No
     variant = _resolve_variant(setup, variant)
     steps = check_int("steps", steps, 0)
     substeps = check_int("substeps", substeps, 1)
+    check_memory(_BYTES_PER_STEP * (steps + 1.0), f"meanfield over steps = {steps}", "lower steps")
     k = variant.kernels
     slope = variant.odd_slope(setup.leak)
     n = int(steps) + 1

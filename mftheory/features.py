@@ -30,7 +30,7 @@ import importlib
 import pkgutil
 
 from mftheory.kernels import generated
-from mftheory.model import Setup, _check_real, check_int
+from mftheory.model import Setup, _check_real, check_int, check_memory
 
 __all__ = ["FeatureSolution", "ErrorCurve", "meanfield_features", "first_crossing", "FEATURE_LOSSES",
            "MANY_FEATURE_LOSSES"]
@@ -195,6 +195,26 @@ def first_crossing(curve, level: float) -> float:
     return j - 1 + float((curve[j - 1] - level) / (curve[j - 1] - curve[j]))
 
 
+def _check_map_defined(setup, kappa, maps):
+    """The node map 1 + b (b couples a with w_k, b_k = beta c G_k / sqrt d) has eigenvalues 1 and 1 +- |b|: from
+    |b| >= 1 on, a step overshoots (the contracting direction flips sign), the regime where the Gaussian-data map
+    stops too. Raise there naming eta, and name the scales when kappa leaves float64 without that."""
+    overshoot = np.flatnonzero(~(np.sqrt(np.sum(maps[:, 0, 1:] ** 2, axis=1)) < 1.0))
+    not_finite = np.flatnonzero(~np.all(np.isfinite(kappa), axis=1))
+    first_bad = not_finite[0] if not_finite.size else kappa.shape[0]
+    if overshoot.size and overshoot[0] < first_bad:
+        t = int(overshoot[0])
+        b = float(np.sqrt(np.sum(maps[t, 0, 1:] ** 2)))
+        raise ValueError(f"beta c |G| / sqrt(d) = {b:.3g} >= 1 at step {t}: a GD step overshoots (the mean-field map "
+                         f"is taken as undefined there, as for Gaussian data); eta must be smaller for these feature "
+                         f"strengths (beta = eta alpha / M = {setup.beta:.3g}, feature_strength = "
+                         f"{setup.feature_strength})")
+    if not_finite.size:
+        raise ValueError(f"kappa_features is not finite from step {first_bad} on: feature_strength = "
+                         f"{setup.feature_strength}, sigma_a = {setup.sigma_a:g}, sigma_w = {setup.sigma_w:g}, alpha = "
+                         f"{setup.alpha:g} lie outside the range where the solution can be represented in float64")
+
+
 def meanfield_features(setup: Setup, steps: int) -> FeatureSolution:
     """The mean-field dynamics of ``setup`` (``data="features"``, hinge loss) over ``steps`` GD steps."""
     if not isinstance(setup, Setup) or setup.data != "features":
@@ -211,6 +231,7 @@ def meanfield_features(setup: Setup, steps: int) -> FeatureSolution:
     if setup.label_noise:
         raise ValueError("label_noise must be 0 for data='features' (not derived)")
     steps = check_int("steps", steps, 0)
+    check_memory(8.0 * (steps + 1) * (2 * K + 2**K + (K + 1) ** 2), f"meanfield over steps = {steps}", "lower steps")
     c = (1.0 + setup.slope) / 2.0  # (sigma'(z) + sigma'(-z)) / 2 of (leaky) ReLU
     kappa = np.empty((steps + 1, K))
     drifts = np.empty((steps + 1, K))
@@ -226,7 +247,6 @@ def meanfield_features(setup: Setup, steps: int) -> FeatureSolution:
         kernels.meanfield_loop(steps, setup.beta, setup.alpha, float(setup.d), c, setup.sigma_a, setup.sigma_w,
                                np.array(setup.feature_strength, dtype=float), np.array(setup.feature_freq, dtype=float),
                                setup.h, setup.spectral_decoupling, kappa, drifts, unsat, maps)
-    if not np.all(np.isfinite(kappa)):
-        raise FloatingPointError("the mean-field map diverged: the learning rate eta is too large for it")
+    _check_map_defined(setup, kappa, maps)
     return FeatureSolution(setup=setup, kappa_features=kappa, drift=drifts, f_unsat=unsat[:, -1],
                            f_unsat_patterns=unsat[:, :-1], node_maps=maps)

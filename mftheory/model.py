@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from collections.abc import Sequence
 from numbers import Integral, Real
+
+import numpy as np
 
 DATA_LAWS = ("gaussian", "sphere")
 LOSSES = ("hinge", "quadratic_hinge", "logistic")
@@ -54,6 +57,40 @@ def check_int(name, value, low):
     if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     return int(value)
+
+
+def check_record_steps(record_steps, steps):
+    """``record_steps`` as a strictly increasing int64 array within [0, ``steps``]; else a ValueError naming
+    ``record_steps`` and what it must be. The one check of recorded steps, for every simulator."""
+    try:
+        arr = np.asarray(record_steps)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"record_steps must be a 1-d sequence of integers, got {record_steps!r}") from err
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"record_steps must be a non-empty 1-d sequence of integers, got shape {arr.shape}")
+    if arr.dtype == object and all(isinstance(v, Integral) and not isinstance(v, bool) for v in arr):
+        pass  # Python integers too large for int64: reported by the range check below
+    elif not np.issubdtype(arr.dtype, np.integer):
+        if not (np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr))):
+            raise ValueError(f"record_steps must contain integers, got {arr.dtype} values")
+    if min(arr) < 0 or max(arr) > steps:
+        raise ValueError(f"record_steps must lie within [0, steps] = [0, {steps}], got [{min(arr)}, {max(arr)}]")
+    arr = arr.astype(np.int64)
+    if np.any(np.diff(arr) <= 0):
+        raise ValueError("record_steps must be strictly increasing")
+    return arr
+
+
+def check_memory(nbytes: float, what: str, remedy: str) -> None:
+    """Raise a ValueError before allocating ``nbytes`` when they exceed this machine's physical memory, so that a
+    huge argument fails at once with its name (``remedy``) instead of as a MemoryError or a swapping machine."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not POSIX: leave it to the allocator
+        return
+    if nbytes > total:
+        raise ValueError(f"{what} needs about {nbytes / 2**30:.3g} GiB, more than this machine's {total / 2**30:.3g} "
+                         f"GiB of memory: {remedy}")
 
 
 def _check_choice(name, value, choices):

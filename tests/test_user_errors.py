@@ -1,6 +1,6 @@
 """Bad input from a new user: a clear ValueError/TypeError naming the parameter (checked before any work), or a
-stated warning, never a raw traceback from deep inside numpy/numba nor a silent bad value (the audit of
-/tmp/audit/probes.md). One fast test per fix."""
+stated warning, never a raw traceback from deep inside numpy/numba nor a silent bad value (found by probing every
+public function and command line as a new user would). One fast test per fix."""
 from __future__ import annotations
 
 import warnings
@@ -135,3 +135,49 @@ def test_derive_names_a_bad_activation_loss_or_data():
                        (("relu", "hinge", ["gaussian"]), "data")):
         with pytest.raises(TypeError, match=f"{name} must be one of"):
             mftheory.derive(*args)
+
+
+def test_sizes_beyond_the_machine_memory_fail_at_once_naming_the_argument():
+    with pytest.raises(ValueError, match="meanfield over steps = 10+.*GiB.*lower steps"):
+        mftheory.meanfield(S, 10**15)
+    with pytest.raises(ValueError, match="meanfield over steps = 10+.*GiB.*lower steps"):
+        mftheory.meanfield(FEAT, 10**15)
+    with pytest.raises(ValueError, match="simulate with N = 10+.*GiB.*lower N"):
+        mftheory.simulate(S, N=10**12, steps=1)
+
+
+def test_record_steps_are_checked_alike_by_both_simulators():
+    from mftheory.validate.quadratic.simulator import simulate_quadratic
+
+    for bad, message in (([0, 2**70], r"record_steps must lie within \[0, steps\] = \[0, 10\], got \[0, 1180"),
+                         ([5, 2], "strictly increasing"), ([2.5], "must contain integers"), ([2, 2], "strictly")):
+        with pytest.raises(ValueError, match=message):
+            mftheory.simulate(S, N=100, steps=10, n_test=0, record_steps=bad)
+        with pytest.raises(ValueError, match=message):
+            simulate_quadratic(Q, alpha=0.5, time=1.0, eta=0.1, record_steps=bad)
+    run = simulate_quadratic(Q, alpha=0.5, time=1.0, eta=0.1, record_steps=[2.0, 5.0])   # whole floats are integers
+    assert list(run.steps) == [2, 5]
+
+
+def test_long_time_names_the_supported_range_and_spectrum_its_points():
+    with pytest.raises(ValueError, match=r"alpha = 1e-06 with lam = 0.1 .* above 10000.*use a larger alpha"):
+        long_time(Q, 1e-6)
+    with pytest.raises(ValueError, match=r"alpha = 1e\+06 with lam = 1e-06 .* below 1e-08.*larger lam"):
+        long_time(Q.replace(lam=1e-6), 1e6)
+    with pytest.raises(ValueError, match="points must be real numbers"):
+        long_time(Q, [0.5]).spectrum(0, "x")
+
+
+def test_features_mean_field_stops_where_a_step_overshoots_and_names_eta():
+    with pytest.raises(ValueError, match=r"beta c \|G\| / sqrt\(d\) = .* >= 1 at step 0.*eta must be smaller"):
+        mftheory.meanfield(FEAT.replace(eta=1e6), 5)
+    with pytest.raises(ValueError, match=r"feature_strength = \(1e\+100"):
+        mftheory.meanfield(FEAT.replace(feature_strength=(1e100, 1.0)), 5)
+    mftheory.meanfield(FEAT, 5)
+
+
+def test_an_output_folder_that_cannot_be_created_is_an_error(capsys):
+    from mftheory.cli import main
+
+    assert main(["run", "--out", "/proc/mftheory-cannot-create"]) == 2   # even root cannot create it
+    assert "--out /proc/mftheory-cannot-create: cannot create the folder" in capsys.readouterr().err

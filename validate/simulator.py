@@ -42,7 +42,7 @@ import math
 
 import numpy as np
 
-from mftheory.model import Setup, check_int
+from mftheory.model import Setup, check_int, check_memory, check_record_steps
 from mftheory.validate import _kernels, _variant_kernels
 from mftheory.validate._blas import single_threaded_blas
 
@@ -239,20 +239,7 @@ def _check_not_diverged(setup, a, W):
 
 
 def _check_record_steps(record_steps, steps):
-    if record_steps is None:
-        return default_record_steps(steps)
-    arr = np.asarray(record_steps)
-    if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f"record_steps must be a non-empty 1-d sequence of integers, got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.integer):
-        if not (np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr))):
-            raise ValueError("record_steps must contain integers")
-    arr = arr.astype(np.int64)
-    if arr[0] < 0 or arr[-1] > steps:
-        raise ValueError(f"record_steps must lie within [0, steps] = [0, {steps}], got [{arr.min()}, {arr.max()}]")
-    if np.any(np.diff(arr) <= 0):
-        raise ValueError("record_steps must be strictly increasing")
-    return arr
+    return default_record_steps(steps) if record_steps is None else check_record_steps(record_steps, steps)
 
 
 def network_output(setup: Setup, a, W, X) -> np.ndarray:
@@ -390,6 +377,9 @@ def simulate(setup: Setup, N: int | None = None, steps: int = 1000, seed: int = 
     elif y_test is not None:
         raise ValueError("y_test can only be given together with X_test")
     rec = _check_record_steps(record_steps, steps)
+    # the inputs are drawn in float64 and then copied contiguous in dtype: about twice their size at once
+    check_memory(2.0 * 8 * d * (N + (n_test if X_test is None else 0)), f"simulate with N = {N} and d = {d}",
+                 "lower N (or n_test)")
 
     if not isinstance(online, (bool, np.bool_)):
         raise ValueError(f"online must be True or False, got {online!r}")

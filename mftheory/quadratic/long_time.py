@@ -47,7 +47,12 @@ class LongTimePrediction:
         index = check_int("index", index, 0)
         if index >= self.alpha.size:
             raise ValueError(f"index must be an index of alpha, in [0, {self.alpha.size - 1}], got {index}")
-        points = np.asarray(points, dtype=float)
+        try:
+            points = np.asarray(points, dtype=float)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"points must be real numbers (eigenvalues of Z), got {points!r}") from err
+        if not np.all(np.isfinite(points)):
+            raise ValueError("points must be finite")
         s, theta = float(self.s[index]), float(self.theta[index])
         density = np.array([K.density(p + theta, s, self.setup.kappa_star) if p > 0 else 0.0 for p in points])
         return density, 1.0 - float(self.rank[index])
@@ -61,6 +66,10 @@ def _equations(alpha, setup):
             return [1e3 * math.copysign(1.0, v[0]), 0.0]
         return list(K.fixed_point_residual(v[0], v[1], *args)[0])
     return equations
+
+
+# the effective noise s where the fixed point is sought: the spectral quadrature holds to 1e-8 relative down to 1e-8
+S_RANGE = (1e-8, 1e4)
 
 
 def _theta_at(s, alpha, setup):
@@ -81,7 +90,16 @@ def _bracketed(alpha, setup):
         theta = _theta_at(math.exp(log_s), alpha, setup)
         mse = K.fixed_point_residual(log_s, theta, alpha, setup.lam, setup.Delta, setup.kappa_star)[1][0]
         return math.log(max(K.noise(mse, alpha, setup.Delta), 1e-300)) - log_s
-    low, high = math.log(1e-8), math.log(1e4)  # the spectral quadrature holds to 1e-8 relative down to s = 1e-8
+    low, high = math.log(S_RANGE[0]), math.log(S_RANGE[1])
+    if h(low) < 0:
+        raise ValueError(f"alpha = {alpha:g} with lam = {setup.lam:g} puts the long-time solution's effective noise s "
+                         f"below {S_RANGE[0]:g}, out of the range [{S_RANGE[0]:g}, {S_RANGE[1]:g}] where long_time's "
+                         f"spectral quadrature holds (near-perfect recovery); "
+                         f"use a smaller alpha or a larger lam")
+    if h(high) > 0:
+        raise ValueError(f"alpha = {alpha:g} with lam = {setup.lam:g} puts the long-time solution's effective noise s "
+                         f"above {S_RANGE[1]:g}, out of the range [{S_RANGE[0]:g}, {S_RANGE[1]:g}] where long_time's "
+                         f"spectral quadrature holds; use a larger alpha")
     log_s = optimize.brentq(h, low, high, xtol=1e-13)
     return log_s, _theta_at(math.exp(log_s), alpha, setup)
 
@@ -92,10 +110,7 @@ def _solve(alpha, setup, guess):
         sol = optimize.root(equations, guess, method="hybr", options={"xtol": 1e-12})
         if sol.success and max(abs(r) for r in equations(sol.x)) < 1e-9:
             return sol.x
-    try:
-        start = _bracketed(alpha, setup)
-    except ValueError as err:
-        raise RuntimeError(f"the long-time fixed point was not found at alpha={alpha} for {setup}") from err
+    start = _bracketed(alpha, setup)
     sol = optimize.root(equations, start, method="hybr", options={"xtol": 1e-12})  # polish
     return sol.x if sol.success and max(abs(r) for r in equations(sol.x)) < 1e-9 else np.array(start)
 

@@ -30,7 +30,7 @@ import os
 import numba
 import numpy as np
 
-from mftheory.model import _check_real, check_int
+from mftheory.model import _check_real, check_int, check_record_steps
 from mftheory.quadratic.setup import QuadraticSetup
 from mftheory.validate._blas import single_threaded_blas
 from mftheory.validate.simulator import DIVERGED
@@ -223,9 +223,7 @@ def _simulate(setup, alpha, time, eta, seed, record_steps, problem):
     time = _check_real("time", time, low=0.0)
     problem = problem or draw_quadratic_problem(setup, alpha, seed)
     steps = int(math.ceil(time / eta - 1e-9))
-    record = default_record_steps(steps) if record_steps is None else np.unique(np.asarray(record_steps, np.int64))
-    if record.size and (record[0] < 0 or record[-1] > steps):
-        raise ValueError(f"record_steps must lie in [0, {steps}], got [{record[0]}, {record[-1]}]")
+    record = default_record_steps(steps) if record_steps is None else check_record_steps(record_steps, steps)
     d = setup.d
     rows, cols = _pack_indices(d)
     weights = np.where(rows == cols, 1.0, 2.0)
