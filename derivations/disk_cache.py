@@ -4,8 +4,9 @@ integrals that end as quadrature, so a result is pickled under ``$MFTHEORY_CACHE
 
 The key hashes the code of every source file of this package (comments and docstrings left out), the SymPy version (a pickle is only read back by the release
 that wrote it), the function and its arguments (SymPy objects by ``srepr``), so editing a derivation, upgrading
-SymPy or asking for another variant never reads a stale result. A cache that cannot be read or written is
-skipped: the derivation then simply runs.
+SymPy or asking for another variant never reads a stale result. A process whose source files were edited after it
+imported them neither reads nor writes the cache (its code in memory may not be the code the key hashes). A cache
+that cannot be read or written is skipped: the derivation then simply runs.
 """
 from __future__ import annotations
 
@@ -24,6 +25,16 @@ from mftheory.atomic import write_atomically
 from mftheory.derivations.code_text import file_code_text
 
 _SOURCES = pathlib.Path(__file__).resolve().parent
+
+
+def _file_stats() -> tuple:
+    return tuple((path.name, path.stat().st_mtime_ns, path.stat().st_size) for path in sorted(_SOURCES.glob("*.py")))
+
+
+# the source files as this process imported them (this module is imported by the package's __init__, before any
+# derivation): a file edited since then may run as old code in memory while the key reads the new text, so the
+# cache is bypassed from then on
+_STATS_AT_IMPORT = _file_stats()
 
 
 def cache_dir() -> pathlib.Path:
@@ -77,6 +88,8 @@ def cached_on_disk(function):
 
     @functools.wraps(function)
     def cached(*args, **kwargs):
+        if _file_stats() != _STATS_AT_IMPORT:
+            return function(*args, **kwargs)
         path = cache_dir() / f"{function.__name__}-{derivation_key(function, args, kwargs)}.pickle"
         try:
             return pickle.loads(path.read_bytes())

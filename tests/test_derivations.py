@@ -142,6 +142,24 @@ def test_derivations_are_cached_on_disk_by_key(tmp_path, monkeypatch):
     assert len(list((tmp_path / "derivations").glob("_derive-*.pickle"))) == 2
 
 
+def test_a_process_whose_derivation_files_changed_since_import_bypasses_the_cache(tmp_path, monkeypatch):
+    """The key hashes the files as they are now while the code in memory is the code imported: once they differ,
+    a result could be stored under a key that does not describe it, so the cache is neither read nor written."""
+    from mftheory.derivations import disk_cache, meanfield
+
+    monkeypatch.setenv("MFTHEORY_CACHE", str(tmp_path))
+    on_disk = meanfield._derive.__wrapped__
+    stats = list(disk_cache._STATS_AT_IMPORT)
+    name, mtime, size = stats[0]
+    monkeypatch.setattr(disk_cache, "_STATS_AT_IMPORT", tuple([(name, mtime - 1, size)] + stats[1:]))
+    on_disk("relu", "hinge", "gaussian")
+    assert not list(tmp_path.glob("derivations/*.pickle"))
+    monkeypatch.undo()
+    monkeypatch.setenv("MFTHEORY_CACHE", str(tmp_path))
+    on_disk("relu", "hinge", "gaussian")
+    assert len(list(tmp_path.glob("derivations/*.pickle"))) == 1
+
+
 def test_integration_time_limit_counts_cpu_time_not_the_wall_clock():
     """Whether an integral ends in closed form or as quadrature must not depend on the machine's load: the limit
     on SymPy's search counts this process's CPU time, so waiting does not trip it and computing does."""
