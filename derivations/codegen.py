@@ -41,7 +41,8 @@ ARGUMENT_NAMES = {
     S.M: "M", S.m_a2: "m_a2", S.m_w2: "m_w2", S.m_aw: "m_aw", S.r2: "r2", S.x_par: "x_par", S.y_par: "y_par",
     S.x_star: "x_star", S.N_sample: "N", S.P_unsat: "p_unsat", S.drift_B: "drift",
     FS.KERNEL: "kernel", FS.ACCUMULATED: "accumulated", FS.DELTA_KAPPA: "delta_kappa", FS.SPREAD: "spread",
-    FS.QUADRATIC: "quadratic", FS.CUMULATIVE: "cumulative", FS.UNSAT_COUNT: "unsat_count",
+    FS.QUADRATIC: "quadratic", FS.CUMULATIVE: "cumulative", FS.UNSAT_COUNT: "unsat_count", FS.TRAIN_FLUX: "train_flux",
+    FS.DENSITY: "density", FS.CROSSING: "crossing", FS.OWN_MARGIN: "own_margin",
     LN.dE_plus: "de_plus", LN.dE_minus: "de_minus", LN.dg: "dg", FL.var_v: "var_v",
     FL.degree2_cross: "cross", FL.degree2_cross_a2: "cross_a2", FL.response_sum: "response",
     FL.cell_mass: "mass",
@@ -409,5 +410,8 @@ def finite_sample_module_source(derivation) -> str:
                   "shift of the |x_par| at which a training example gets satisfied"),
         _function("tilt_ratio", ("p_unsat", "drift", "d", "N"), D.tilt_ratio,
                   "random part of the empirical mean orthogonal to w*, per unit of the parallel drift"),
+        _function("threshold_density_ratio", ("train_flux", "density", "crossing", "delta_kappa", "own_margin"),
+                  D.threshold_density_ratio,
+                  "one fixed set's density of examples at the margin over the infinite set's (continuity)"),
     ]
     return "\n\n\n".join(parts) + "\n"

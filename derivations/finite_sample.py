@@ -46,6 +46,13 @@ SPREAD_SD = sp.Symbol(r"\sigma_S", nonnegative=True)
 QUADRATIC = sp.Symbol("A_2", nonnegative=True)
 CUMULATIVE = sp.Symbol("C", nonnegative=True)
 UNSAT_COUNT = sp.Symbol("U", nonnegative=True)
+# over a few steps: the share of training examples that left the unsatisfied set, the infinite set's density at
+# the margin (per unit margin, -E[u']), the |x_par| at which training examples get satisfied and the margin an
+# unsatisfied training example gained from its own term
+TRAIN_FLUX = sp.Symbol(r"\Delta f_{\mathrm{train}}", nonnegative=True)
+DENSITY = sp.Symbol(r"\rho_\infty", positive=True)
+CROSSING = sp.Symbol(r"x_c", nonnegative=True)
+OWN_MARGIN = sp.Symbol(r"\Delta S", nonnegative=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +67,7 @@ class FiniteSampleDerivation:
     onset_ratio: sp.Expr            # self term / mean-field drive at the threshold, in K, Delta kappa, x*
     crossing_shift: sp.Expr         # shift of the satisfaction crossing, in S(t) and kappa
     tilt_ratio: sp.Expr             # |random part orthogonal to w*| / parallel drift, per step
+    threshold_density_ratio: sp.Expr  # the training set's density at the margin / the infinite set's
 
     def step(self, key):
         return next(s for s in self.steps if s.key == key)
@@ -180,7 +188,24 @@ def derive_finite_sample(activation="relu", integration_seconds: int = 8) -> Fin
         sp.Eq(sp.Symbol(r"|\xi_{\perp}| / B"), tilt_ratio),
         r"Each of the $d - 1$ coordinates has variance $P_U/N$ (Gaussian data); $B = \mathbb{E}[u\,|x_\parallel|]$ is "
         "the drift.")
+    # the loss's feedback on a fluctuation counts the examples at the margin. For one fixed set they are the
+    # training set's: by continuity, the density just below the margin is the flux of examples through it over the
+    # speed at which they cross it, the common motion at the crossing x_c plus their own term. Without memorization
+    # (x_c = x*, no own term) the flux is the infinite set's, rho_inf x* Delta kappa, and the ratio is 1; it is 0
+    # once no training example crosses (the whole set satisfied: GD has stopped).
+    density_ratio = TRAIN_FLUX / (DENSITY * (CROSSING * DELTA_KAPPA + OWN_MARGIN))
+    require(sp.simplify(density_ratio.subs({OWN_MARGIN: 0, CROSSING: S.x_star}).subs(
+        TRAIN_FLUX, DENSITY * S.x_star * DELTA_KAPPA)) == 1)
+    add("threshold_density", r"one fixed training set: its density of examples at the margin, relative to the "
+        r"infinite set's (continuity)",
+        sp.Eq(sp.Symbol(r"\rho_{\mathrm{train}} / \rho_\infty"), density_ratio),
+        r"Over the same few steps, $\Delta f_{\mathrm{train}}$ is the share of the training set that got satisfied, "
+        r"$\Delta\kappa$ the growth of $\kappa$, $x_c = x^* - S/\kappa$ the $|x_\parallel|$ at which training "
+        r"examples get satisfied, $\Delta S$ the margin an unsatisfied example gained from its own term and "
+        r"$\rho_\infty = -\mathbb{E}[u']$ the infinite set's density at the margin. It scales the loss's feedback on "
+        r"every fluctuation of $F$.")
     return FiniteSampleDerivation(activation=act, steps=tuple(steps), self_kernel=self_kernel,
                                   low_degree_kernel=low_kernel, quadratic_kernel=quadratic_kernel,
                                   spread_step=spread_step, self_rate=self_rate, onset_ratio=onset_ratio,
-                                  crossing_shift=crossing_shift, tilt_ratio=tilt_ratio)
+                                  crossing_shift=crossing_shift, tilt_ratio=tilt_ratio,
+                                  threshold_density_ratio=density_ratio)

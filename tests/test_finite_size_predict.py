@@ -120,6 +120,31 @@ def test_a_fixed_set_runs_on_its_own_clock(solution):
     assert finite_size._on_training_clock(solution, N, "fresh") is solution
 
 
+def test_the_training_sets_margin_density_stops_the_feedback_with_gd_and_is_the_infinite_sets_without_memory(
+        solution):
+    """``margin_density="training"``: the feedback counts the training set's density of examples at the margin
+    (continuity: its flux through the margin over their speed). N = 300 is all satisfied from about step 60: no
+    example crosses, the density and with it the feedback's pull are 0 (below 1% of the infinite set's: the map
+    moves fractions of an example), and the tilt stands still (to 2%), where
+    the infinite set's density has pulled it below a tenth of that. With N = 1e12 nothing is memorized and
+    the density is the infinite set's, up to the map's grid of |x_par| and the finite flux window (2%)."""
+    N, late = 300, np.arange(70, 121)
+    state = finite_size._along(solution, N, "fixed").state
+    assert np.all(finite_size._threshold_density_ratio(solution, state)[late] < 1e-2)   # a fraction of an example
+    own = finite_size.tilt(solution, N, margin_density="training").angle[late]
+    infinite = finite_size.tilt(solution, N).angle[late]
+    assert np.ptp(own) < 2e-2 * own[0]
+    assert infinite.max() < 0.1 * own.min()
+    huge = finite_size._along(solution, 10**12, "fixed").state
+    assert finite_size._threshold_density_ratio(solution, huge)[15:110] == pytest.approx(1.0, abs=0.02)
+    with pytest.raises(ValueError, match="margin_density must be one of 'infinite', 'training'"):
+        finite_size.predict(solution, N, margin_density="train")
+    for call in (lambda: finite_size.predict(solution, None, margin_density="training"),
+                 lambda: finite_size.tilt(solution, N, "fresh", margin_density="training")):
+        with pytest.raises(ValueError, match="needs one fixed training set"):
+            call()
+
+
 def test_fixed_sample_tilt_is_the_nested_set_recursion_when_nothing_is_memorized(solution):
     """One fixed set: the tilt's sample part follows each example class of the memorization map (its own response,
     added to while it is unsatisfied). With nothing memorized (N = 1e12, times N) the unsatisfied sets are the

@@ -436,9 +436,12 @@ def finite_size(scale: Scale, seed: int = 0, seeds: int = 3) -> CaseResult:
     f_unsat follows the memorization map, and every part of the prediction moves on the set's own clock (its
     unsatisfied examples drive the nodes). Known gaps: the train error of the smaller sets past the onset comes out
     too high and, at d = 20, the test error at N 10-15% high; a set satisfied entirely (N/4 at the paper's scale,
-    from t ~ 1000) stops training, while the prediction keeps the infinite set's pull on its fluctuations (the
-    set's own density at the margin is not derived yet), so its test error comes out low from there.
-    Reported beside the checks: the variance of the nonlinear rest at x_par = 0 in
+    from t ~ 1000) stops training, while the prediction keeps the infinite set's pull on its fluctuations, so its
+    test error comes out low from there. Reported beside the checks for the fixed sets: the test error with the
+    feedback counting the training set's own density at the margin (``margin_density="training"``, which stops
+    with GD), and the rms tilt angle of the effective teacher with either density (the two bracket the runs:
+    measured at the paper's scale, the infinite set's density is right while the set is being memorized and the
+    training set's once it is all satisfied). Also reported: the variance of the nonlinear rest at x_par = 0 in
     the fresh-data runs at the last step, whole and with the nodes' contributions added as if independent,
     against the prediction with the loss's feedback on its degree-2 part and against the frozen init law (the
     nodes' contributions cancel each other, which the feedback predicts).
@@ -452,7 +455,7 @@ def finite_size(scale: Scale, seed: int = 0, seeds: int = 3) -> CaseResult:
     judged = sorted({int(record[np.searchsorted(record, 30)]), int(record[len(record) * 3 // 4]), scale.steps})
     base_tol = 1 / math.sqrt(setup.M)
     n_test = 40_000
-    runs, N_of = {}, {}
+    runs, N_of, own_density = {}, {}, {}
     for label, N, online in (("fresh data", scale.N, True), (f"N={scale.N // 4}", scale.N // 4, False),
                              (f"N={scale.N}", scale.N, False), (f"N={scale.N * 4}", scale.N * 4, False)):
         N_of[label] = N
@@ -462,6 +465,8 @@ def finite_size(scale: Scale, seed: int = 0, seeds: int = 3) -> CaseResult:
                          record_steps=rec) for r in range(seeds)]
         pred = finite_size_prediction(sol, N, "fresh" if online else "fixed")
         runs[label] = (sims, pred, online, rec)
+        if not online:
+            own_density[label] = finite_size_prediction(sol, N, "fixed", margin_density="training")
     checks = []
     for label, (sims, pred, online, rec) in runs.items():
         quantities = [("test error", "test_error", "test_error")]
@@ -472,6 +477,8 @@ def finite_size(scale: Scale, seed: int = 0, seeds: int = 3) -> CaseResult:
             {int(rec[np.searchsorted(rec, 30)]), int(rec[len(rec) * 3 // 4]), int(rec[-1])})
         for name, sim_field, pred_field in quantities:
             mean, se = seed_mean([getattr(sim, sim_field) for sim in sims])
+            if sim_field == "test_error":
+                mean_test = mean
             for step in steps_judged:
                 j = int(np.searchsorted(rec, step))
                 theory = float(getattr(pred, pred_field)[step])
@@ -482,6 +489,20 @@ def finite_size(scale: Scale, seed: int = 0, seeds: int = 3) -> CaseResult:
                 tol = 3 * float(se[j]) / abs(theory) + base_tol
                 checks.append(Check("finite_size", f"{name}, {label} (t={step})", theory, float(mean[j]), tol,
                                     relative=True))
+        if online:
+            continue
+        # reported beside the judged rows: the feedback counting the training set's own density at the margin,
+        # for the test error and the tilt (the rms angle of the effective teacher), where the two densities differ
+        angle, _ = seed_mean([sim.teacher_angle ** 2 for sim in sims])
+        for step in steps_judged:
+            j = int(np.searchsorted(rec, step))
+            checks.append(Check("finite_size", f"test error, {label}, training set's margin density (t={step})",
+                                float(own_density[label].test_error[step]), float(mean_test[j]), 0.0, relative=True,
+                                informational=True))
+            for density, prediction in (("infinite", pred), ("training", own_density[label])):
+                checks.append(Check("finite_size", f"rms tilt angle, {label}, {density} set's margin density "
+                                    f"(t={step})", float(prediction.tilt[step]), float(np.sqrt(angle[j])), 0.0,
+                                    relative=True, informational=True))
     # the known gap, measured: the nonlinear rest of F at x_par = 0 within each fresh-data run at the last step
     # (F less its constant and linear parts over x_perp), against the frozen init law and against the sum of the
     # nodes' own contributions (what it would be if they did not cancel each other)
