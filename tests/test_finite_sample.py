@@ -222,14 +222,14 @@ def test_memorized_margins_fade_with_the_hinges_feedback(solution):
     assert np.all(_memory_fading(noisy) == 1.0)
 
 
-@pytest.mark.parametrize("growth, own", [(0.02, 0.0), (0.02, 0.001), (0.005, 0.002), (0.001, 0.002), (0.0, 0.002)])
+@pytest.mark.parametrize("growth, own", [(0.02, 0.0), (0.005, 0.002), (0.0, 0.002)])
 def test_training_density_at_the_margin_by_continuity_against_monte_carlo(growth, own):
     """The generated ``threshold_density_ratio`` (the flux through the margin over the speed of the crossing,
     against the infinite set's density) equals the density of unsatisfied training examples just below the
     margin, counted in a Monte Carlo of examples whose margin kappa |x_par| + S grows with kappa and, while
     unsatisfied, by ``own`` per step: from 1 without memorization to 2.8 when only the examples' own terms move
-    them (they cross where the Gaussian density is higher). Tolerance 0.04: the counting window's and the flux
-    window's second-order error (measured up to 0.02) plus the Monte Carlo's (0.003)."""
+    them (they cross where the Gaussian density is higher). Tolerance: 0.02 for the counting window's and the flux
+    window's second-order error (measured up to 0.02 with a million examples) plus 3 sd of the count (Poisson)."""
     from scipy.stats import norm
 
     x = np.abs(np.random.default_rng(0).standard_normal(1_000_000))
@@ -244,8 +244,9 @@ def test_training_density_at_the_margin_by_continuity_against_monte_carlo(growth
         memorized[margin < h] += own
     now, a, b, width = 150, 140, 160, 0.01
     density = 2 * norm.pdf(h / kappa[now]) / kappa[now]        # the infinite set's, per unit margin
-    counted = np.mean((margins >= h - width) & (margins < h)) / width / density
+    in_window = np.count_nonzero((margins >= h - width) & (margins < h))
+    counted = in_window / x.size / width / density
     crossing = (h - own * now) / kappa[now]                    # where the examples unsatisfied since t = 0 cross
     predicted = finite_sample_relu.threshold_density_ratio(unsat[a] - unsat[b], density, crossing,
                                                            kappa[b] - kappa[a], own * (b - a))
-    assert predicted == pytest.approx(counted, abs=0.04)
+    assert predicted == pytest.approx(counted, abs=0.02 + 3 * counted / math.sqrt(in_window))
