@@ -8,7 +8,7 @@ if str(ROOT) not in sys.path:
 
 # The longest modules first: with pytest-xdist (``-n``, set in pyproject.toml) a worker then never starts one of
 # them last while the others sit idle. Each module's own order is kept (the sort is stable).
-_LONGEST_FIRST = ("test_suite.py", "test_finite_width.py", "test_variant.py", "test_notebook.py",
+_LONGEST_FIRST = ("test_suite_features.py", "test_suite.py", "test_finite_width.py", "test_variant.py", "test_notebook.py",
                   "test_cuda_backend.py", "test_sweep.py", "test_docs.py")
 
 

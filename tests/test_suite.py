@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from mftheory.validate.checks import Check
+from suite_runner import CORE_HALF, judged_rows_fail_when_off_by_their_resolution, run_quick_cases
 
 
 def test_check_arithmetic():
@@ -41,68 +42,30 @@ def test_resolution_is_the_smallest_relative_error_the_check_detects():
 
 
 @pytest.mark.slow
-def test_quick_suite_passes_and_writes_the_report(tmp_path):
-    out = tmp_path / "v"
-    result = subprocess.run([sys.executable, "-m", "mftheory.validate", "run", "--suite", "quick", "--out", str(out)],
-                            capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    report = json.loads((out / "report.json").read_text())
-    assert {r["case"] for r in report["checks"]} == {"fig1", "rich_lazy", "overfitting", "data_laws", "label_noise",
-                                                     "label_noise_small", "losses", "user_variant",
-                                                     "features_starvation", "features_spectral_decoupling",
-                                                     "features_error_curves", "features_many"}
-    assert all(r["pass"] for r in report["checks"])
-    _judged_rows_can_fail(report["checks"])
-    for fig in report["figures"].values():
-        assert (out / fig).stat().st_size > 10_000
-    markdown = (out / "report.md").read_text()
+def test_quick_suite_core_cases_pass_and_write_the_report(tmp_path):
+    """The quick suite's cases of the Gaussian, sphere and label-noise laws (its feature-law cases run in
+    test_suite_features.py, so that the two halves run on two cores)."""
+    from mftheory.validate import cases as case_module
+
+    rows, markdown = run_quick_cases(tmp_path, CORE_HALF)
     assert "| fig1 | gamma_plus" in markdown and "| user_variant | gamma_plus" in markdown
     assert "reaches the fixed point | " in markdown and "(theory vs theory)" in markdown
-    assert "nan" not in markdown and "| 0 | info |" not in markdown
-    assert (out / "report.json").stat().st_mode & 0o777 == 0o666 & ~_umask()
-
-
-def _judged_rows_can_fail(rows):
-    """Every judged row of the cases judged on extrapolated runs fails when the theory is off by the case's stated
-    resolution (either way): their tolerances come from the runs' spread, not from worst-case bounds."""
-    from mftheory.validate import cases, features
-
-    resolutions = {"kappa_": features.KAPPA_RESOLUTION, "gamma_plus": cases.GAMMA_RESOLUTION,
-                   "f_unsat(": cases.UNSAT_RESOLUTION, "kappa at the fixed point": cases.LABEL_NOISE_RESOLUTION}
+    resolutions = {"gamma_plus": case_module.GAMMA_RESOLUTION, "f_unsat(": case_module.UNSAT_RESOLUTION,
+                   "kappa at the fixed point": case_module.LABEL_NOISE_RESOLUTION}
     # the two checks judged at one finite N, whose tolerances are wider (their docstrings say why)
-    per_case = {"overfitting": cases.OVERFITTING_RESOLUTION, "label_noise_small": cases.LABEL_NOISE_SMALL_RESOLUTION,
-                "features_error_curves": features.CURVE_RESOLUTION}
-    judged = [r for r in rows if not r["informational"] and not r["upper_bound"] and not r.get("theory_only")]
-    assert len(judged) == (2 * 3 + 2 * 3 + 2 + 2 + 2 * len(features.rare_frequencies(cases.QUICK)) * 3 * 2 + 1 + 2
-                           + len(features.decoupling_losses(cases.QUICK)) * 3 * 2
-                           + sum(_curve_crossings_reached(features, cases.QUICK, *setting)
-                                 for setting in features.curve_settings(cases.QUICK))
-                           + 3 * 3)   # features_many: three slopes at three times
-    for r in judged:
-        resolution = per_case.get(r["case"]) or next(v for prefix, v in resolutions.items()
-                                                     if r["quantity"].startswith(prefix))
-        assert r["resolution"] <= resolution, (r["case"], r["quantity"], r["resolution"])
-        for factor in (1 - resolution, 1 + resolution):
-            off = Check(r["case"], r["quantity"], r["theory"] * factor, r["simulation"], r["tolerance"],
-                        relative=r["relative"])
-            assert not off.passed, (r["case"], r["quantity"], factor)
+    per_case = {"overfitting": case_module.OVERFITTING_RESOLUTION,
+                "label_noise_small": case_module.LABEL_NOISE_SMALL_RESOLUTION}
+    judged = judged_rows_fail_when_off_by_their_resolution(rows, resolutions, per_case)
+    # fig1 and user_variant: gamma_plus and f_unsat at three times; data_laws, losses: two laws / losses;
+    # overfitting, label_noise, label_noise_small: one each
+    assert len(judged) == 2 * 3 + 2 * 3 + 2 + 2 + 1 + 1 + 1
 
 
-def _curve_crossings_reached(features, scale, p_2, mu_2):
-    """How many of the learning-curve case's crossings (2 features x 3 levels) the mean field reaches in the run."""
-    from mftheory.features import first_crossing, meanfield_features
+def test_the_two_halves_are_the_quick_suite():
+    from mftheory.validate.cases import CORE_CASES
+    from suite_runner import FEATURES_HALF
 
-    sol = meanfield_features(features.curve_setup(scale, p_2, mu_2), scale.steps)
-    return sum(math.isfinite(first_crossing(sol.f_unsat_patterns[:, k], level))
-               for k in range(2) for level in features.CURVE_LEVELS)
-
-
-def _umask():
-    import os
-
-    current = os.umask(0o022)
-    os.umask(current)
-    return current
+    assert sorted(CORE_HALF + FEATURES_HALF) == sorted(CORE_CASES)
 
 
 def test_unknown_case_is_a_clear_error(tmp_path):
