@@ -4,6 +4,8 @@ effective teacher with the loss's feedback (derivations/fluctuations.py); :func:
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import math
 import warnings
 import weakref
@@ -157,6 +159,9 @@ def _memorization_map(solution, N, fs, train_variance=None, tilt_systems=None):
     memorized = np.zeros((_ZETA.size, _MEMO_GRID.size))   # S at each (zeta, x_par) point
     unsatisfied = np.zeros((n, _ZETA.size, _REST_GRID.size))
     to_cells = _memo_to_rest_cells()
+    cell_of = np.argmax(to_cells > 0, axis=0)          # the cell of the rest's grid each memorization point is in
+    cell_share = to_cells[cell_of, np.arange(_MEMO_GRID.size)]
+    below = np.zeros((_ZETA.size, _MEMO_GRID.size), dtype=np.bool_)
     masses = _cell_masses(_MEMO_GRID)
     masses /= masses.sum()
     fading = _memory_fading(solution)
@@ -169,6 +174,7 @@ def _memorization_map(solution, N, fs, train_variance=None, tilt_systems=None):
     no_rest = np.zeros(_MEMO_GRID.size)
     always_pulling = 0.0   # a mislabelled example is never satisfied in this map: it gains every step's rate
     e_plus = e_minus = cumulative = 0.0
+    unsatisfied_examples = _with_kernels(_unsatisfied_examples, k.unsat_fraction, k.g_rate)
     gammas, rates_g, own_rates = np.zeros((2, n)), np.zeros(n), np.zeros(n)
     for i in range(n):
         kap = k.kappa_increments(e_plus, e_minus, setup.alpha, d, sa, sw, slope)
@@ -177,21 +183,16 @@ def _memorization_map(solution, N, fs, train_variance=None, tilt_systems=None):
         sigma = np.sqrt(spread[i])
         rest = no_rest if train_variance is None or not np.all(np.isfinite(train_variance[i])) else train_variance[i]
         sigmas = np.sqrt(spread[i] + rest)
-        below = (kap * _MEMO_GRID[None, :] + memorized + sigmas[None, :] * _ZETA[:, None]) < h
-        unsatisfied[i] = below @ to_cells.T
+        _below_the_margin(kap, _MEMO_GRID, memorized, sigmas, _ZETA, h, cell_of, cell_share, below, unsatisfied[i])
         for s_index, (A, b) in enumerate(systems):
-            v, u = tilt_responses[s_index]
-            tilt_variance[s_index, i] = np.sum(class_mass * v**2) / N
-            if i + 1 < n:
-                v, u = A[i, 0, 0] * v + A[i, 0, 1] * u, A[i, 1, 0] * v + A[i, 1, 1] * u
-                tilt_responses[s_index] = (v + below * b[i, 0], u + below * b[i, 1])
+            tilt_variance[s_index, i] = _tilt_response_step(tilt_responses[s_index], class_mass, below, A[i], b[i],
+                                                            i + 1 < n) / N
         if kap > 0:
-            train[i], rate, accumulated[i] = _unsatisfied_examples(
-                k.unsat_fraction, k.g_rate, kap, d, h, eps, slope, sigmas, _ZETA, _ZETA_WEIGHTS, _MEMO_GRID,
-                memorized)
+            train[i], rate, accumulated[i] = unsatisfied_examples(kap, d, h, eps, slope, sigmas, _ZETA,
+                                                                  _ZETA_WEIGHTS, _MEMO_GRID, memorized)
             if rates is not None and rest is not no_rest:
-                rates[i] = (_unsatisfied_examples(k.unsat_fraction, k.g_rate, kap, d, 0.0, eps, slope, sigmas, _ZETA,
-                                                  _ZETA_WEIGHTS, _MEMO_GRID, memorized)[0], train[i])
+                rates[i] = (unsatisfied_examples(kap, d, 0.0, eps, slope, sigmas, _ZETA, _ZETA_WEIGHTS, _MEMO_GRID,
+                                                 memorized)[0], train[i])
         else:   # F = 0 (t = 0): every example is unsatisfied and nothing is memorized yet
             thresholds = np.maximum(h - sigma * _ZETA, 0.0)
             train[i] = sum(w * k.unsat_fraction(kap, d, he, eps) for w, he in zip(_ZETA_WEIGHTS, thresholds))
@@ -317,6 +318,37 @@ def _memory_fading(solution):
 
 
 @numba.njit(cache=True)
+def _below_the_margin(kappa, grid, memorized, sigma, zeta, h, cell_of, cell_share, below, unsatisfied):
+    """Fills ``below`` (Z, G_memo): the example classes under the margin h, and ``unsatisfied`` (Z, G_rest): their
+    share in each cell of the rest's grid."""
+    unsatisfied[:] = 0.0
+    for j in range(zeta.shape[0]):
+        for i in range(grid.shape[0]):
+            below[j, i] = kappa * grid[i] + memorized[j, i] + sigma[i] * zeta[j] < h
+            if below[j, i]:
+                unsatisfied[j, cell_of[i]] += cell_share[i]
+
+
+@numba.njit(cache=True)
+def _tilt_response_step(responses, class_mass, below, A, b, advance):
+    """One step of the tilt's response per example class (``responses`` (2, Z, G_memo): v_k and u_k): returns
+    sum(class_mass * v^2) before the step; with ``advance``, v, u <- A (v, u) + b [class below the margin]."""
+    total = 0.0
+    v, u = responses[0], responses[1]
+    for j in range(v.shape[0]):
+        for i in range(v.shape[1]):
+            total += class_mass[j, i] * v[j, i] ** 2
+            if advance:
+                vn = A[0, 0] * v[j, i] + A[0, 1] * u[j, i]
+                un = A[1, 0] * v[j, i] + A[1, 1] * u[j, i]
+                if below[j, i]:
+                    vn += b[0]
+                    un += b[1]
+                v[j, i], u[j, i] = vn, un
+    return total
+
+
+@numba.njit(cache=True)
 def _memorize(memorized, kappa, h, sigma, zeta, grid, rate):
     """One step of the examples' own terms: those below the margin h gain ``rate`` (``sigma``: the sd of the
     examples' persistent offset at each grid point)."""
@@ -331,6 +363,19 @@ def _memorize(memorized, kappa, h, sigma, zeta, grid, rate):
 # kernel can no longer be rebuilt (its module regenerated) saving a new one fails with "ReferenceError: underlying
 # object has vanished".
 _taking_kernels = numba.njit(cache=False)
+
+
+@functools.cache
+def _with_kernels(template, *kernels):
+    """``template`` (a function of :data:`_taking_kernels`) with its leading arguments fixed to the generated
+    ``kernels``, compiled once per process. numba types a function passed as an argument anew at every call
+    (about 13 us per kernel), which the per-step calls of a 2000-step prediction paid 1e5 times; bound here,
+    the kernels are constants of the compiled function."""
+    names = [f"kernel{i}" for i in range(len(kernels))]
+    params = list(inspect.signature(template.py_func).parameters)[len(kernels):]
+    scope = dict(zip(names, kernels), template=template)
+    exec(f"def bound({', '.join(params)}):\n    return template({', '.join(names + params)})\n", scope)
+    return numba.njit(cache=False)(scope["bound"])
 
 
 @_taking_kernels
@@ -693,43 +738,85 @@ def _rest_feedback(solution, N, sample, memo):
     if N is not None and sample == "fixed":
         unsatisfied = (memo if memo is not None else _quiet_finite_sample(solution, N)).unsatisfied
     amplitude = None
+    kernel_matrix = _with_kernels(_degree2_kernel_matrix, fw.degree2_cross, fw.degree2_cross_a2, k.degree2_kernel)
     # fixed sample: [zeta, j], the response of the examples in cell j with spread value zeta
     responses = np.zeros((_ZETA.size, G, G))
     covariance = np.zeros((G, G))     # fresh data: covariance of the sample's part between grid points
+    fixed, fresh = N is not None and sample == "fixed", N is not None and sample != "fixed"
     for i, args, frozen, growth, pull in _degree2_step_maps(solution, moments):
         amplitude = frozen.copy() if amplitude is None else amplitude * growth
-        responses *= growth[None, None, :]
-        covariance *= np.outer(growth, growth)
         damping[i] = np.divide(amplitude, frozen, out=np.ones(G), where=frozen > 0)
-        sample_variance[i] = (unit * _ZETA_WEIGHTS @ (masses @ responses**2) if sample == "fixed"
-                              else unit * np.diag(covariance))
+        if fixed:
+            sample_variance[i] = unit * _grow_responses(responses, growth, _ZETA_WEIGHTS, masses)
+        elif fresh:
+            covariance *= np.outer(growth, growth)
+            sample_variance[i] = unit * np.diag(covariance)
         if pull is None:
             continue
-        amplitude = pull @ amplitude
-        responses = responses @ pull.T
-        covariance = pull @ covariance @ pull.T
-        if N is not None and sample == "fixed":
+        # pull = I - rates at^T (rank one): applied as such, G times cheaper than the matrix products
+        rates, at = pull
+        amplitude = amplitude - rates * (at @ amplitude)
+        if fixed:
+            _pull_responses(responses, rates, at)
+        elif fresh:
+            covariance = covariance - np.outer(rates, at @ covariance)
+            covariance = covariance - np.outer(covariance @ at, rates)
+        if fixed:
             # cells where a share above 1e-12 of the examples pulls (the kernel is a quadrature: skip the rest)
             active = np.flatnonzero(_ZETA_WEIGHTS @ unsatisfied[i] > 1e-12)
             if active.size:
-                injected = _degree2_kernel_matrix(fw.degree2_cross, fw.degree2_cross_a2, k.degree2_kernel, grid,
-                                                  grid[active], d, setup.sigma_w, args)   # (G, active)
-                responses[:, active, :] += unsatisfied[i][:, active, None] * injected.T[None, :, :]
+                injected = kernel_matrix(grid, grid[active], d, setup.sigma_w, args)   # (G, active)
+                _inject_responses(responses, active, unsatisfied[i], injected)
         elif N is not None:
             active = np.flatnonzero(grid < fresh_below[i])
             if active.size:
-                injected = _degree2_kernel_matrix(fw.degree2_cross, fw.degree2_cross_a2, k.degree2_kernel, grid,
-                                                  grid[active], d, setup.sigma_w, args)   # (G, active)
+                injected = kernel_matrix(grid, grid[active], d, setup.sigma_w, args)   # (G, active)
                 covariance += (injected * masses[active]) @ injected.T
     return RestFeedback(t=solution.t, N=N, sample=sample, x_par=grid.copy(), damping=damping,
                         sample_variance=sample_variance)
 
 
+@numba.njit(cache=True)
+def _grow_responses(responses, growth, zeta_weights, masses):
+    """responses[z, j, :] *= growth (the nodes' growth of the sample's parts, (Z, G sources, G points)); returns
+    sum_z,j zeta_weights[z] masses[j] responses[z, j, :]^2."""
+    out = np.zeros(responses.shape[2])
+    for z in range(responses.shape[0]):
+        for j in range(responses.shape[1]):
+            for g in range(responses.shape[2]):
+                responses[z, j, g] *= growth[g]
+                out[g] += zeta_weights[z] * masses[j] * responses[z, j, g] ** 2
+    return out
+
+
+@numba.njit(cache=True)
+def _pull_responses(responses, rates, at):
+    """The hinge's pull-back on every response: responses[z, j, :] <- responses[z, j, :] (I - rates at^T)^T."""
+    for z in range(responses.shape[0]):
+        for j in range(responses.shape[1]):
+            there = 0.0
+            for g in range(responses.shape[2]):
+                there += responses[z, j, g] * at[g]
+            for g in range(responses.shape[2]):
+                responses[z, j, g] -= there * rates[g]
+
+
+@numba.njit(cache=True)
+def _inject_responses(responses, active, unsatisfied, injected):
+    """The examples of cell active[a] still unsatisfied (share unsatisfied[z, active[a]]) put in injected[:, a]."""
+    for z in range(responses.shape[0]):
+        for a in range(active.shape[0]):
+            share = unsatisfied[z, active[a]]
+            for g in range(responses.shape[2]):
+                responses[z, active[a], g] += share * injected[g, a]
+
+
 def _degree2_step_maps(solution, moments):
     """Per GD step i with F != 0: (i, the kernels' args, the frozen-init amplitude of F's degree-2 part on the
-    rest's grid, its growth since the last step, and the hinge's pull-back matrix of this step, None at the last
+    rest's grid, its growth since the last step, and the hinge's pull-back of this step, None at the last
     step or where there is no threshold on the grid). A degree-2 part of F is carried from step to step as
-    growth (elementwise), then pull (matrix)."""
+    growth (elementwise), then pull: the matrix I - rates at^T, given as the pair (rates, at) (rank one: ``at``
+    interpolates at the threshold, ``rates`` is what the feedback takes out per unit there)."""
     setup, k = solution.setup, solution.kernels
     fw = solution.variant.finite_width_kernels()
     grid = _REST_GRID
@@ -737,12 +824,14 @@ def _degree2_step_maps(solution, moments):
     d, M = float(setup.d), float(setup.M)
     n = len(solution.t)
     previous = None
+    feedback_rates = _with_kernels(_feedback_rates, k.rest_feedback, fw.degree2_cross, fw.degree2_cross_a2)
+    degree2_second = _with_kernels(_kernel_at, fw.degree2_second)
     for i in range(n):
         a2, w2, aw = moments[i, :3]
         if not aw > 0:   # t = 0: F = 0, no threshold yet
             continue
         args = (a2, w2, aw, setup.alpha, M, d, setup.sigma_w, setup.slope)
-        frozen = np.sqrt([fw.degree2_second(x, *args) for x in grid])
+        frozen = np.sqrt(degree2_second(grid, args))
         # what the feedback took out (and what the sample put in) grows with the nodes as the fluctuation does
         growth = np.ones(G) if previous is None else np.divide(frozen, previous, out=np.ones(G), where=previous > 0)
         previous = frozen
@@ -750,10 +839,9 @@ def _degree2_step_maps(solution, moments):
         pull = None
         if i + 1 < n and kappa > 0 and x_star < grid[-1]:
             e_u_prime = _threshold_density(solution, i, kappa, d, setup.h)
-            at_threshold = np.array([np.interp(x_star, grid, row) for row in np.eye(G)])  # interpolation weights
-            rates = _feedback_rates(k.rest_feedback, fw.degree2_cross, fw.degree2_cross_a2, grid, x_star, e_u_prime,
-                                    setup.beta, d, setup.sigma_w, args)
-            pull = np.eye(G) - np.outer(rates, at_threshold)
+            at_threshold = _interpolation_weights(x_star, grid)
+            rates = feedback_rates(grid, x_star, e_u_prime, setup.beta, d, setup.sigma_w, args)
+            pull = (rates, at_threshold)
         yield i, args, frozen, growth, pull
 
 
@@ -799,7 +887,8 @@ def degree2_propagator(solution: MeanFieldSolution, start: int, source: float = 
             out.append(ratio(response))
             out_grown.append(ratio(grown))
             if pull is not None:
-                response = pull @ response
+                rates, at = pull
+                response = response - rates * (at @ response)
         if i == start:   # put in after this step's pull, as the sample's parts are
             k = solution.kernels
             deposit = _degree2_kernel_matrix(fw.degree2_cross, fw.degree2_cross_a2, k.degree2_kernel, _REST_GRID,
@@ -811,6 +900,26 @@ def degree2_propagator(solution: MeanFieldSolution, start: int, source: float = 
         raise ValueError(f"start = {start}: F is still 0 there (no threshold yet); choose a later step")
     return Degree2Propagator(start=start, source=source, t=np.arange(len(out)), x_par=_REST_GRID.copy(),
                              retention=np.array(out), growth_only=np.array(out_grown))
+
+
+def _interpolation_weights(x, grid):
+    """(G,): w with w @ values = np.interp(x, grid, values) for any values on ``grid`` (x inside it)."""
+    weights = np.zeros(grid.size)
+    j = min(int(np.searchsorted(grid, x, side="right")) - 1, grid.size - 2)
+    width = grid[j + 1] - grid[j]
+    weights[j] = (-1.0 / width) * (x - grid[j]) + 1.0       # np.interp's own arithmetic on a unit vector
+    weights[j + 1] = (1.0 / width) * (x - grid[j])
+    return weights
+
+
+@_taking_kernels
+def _kernel_at(kernel, xs, args):
+    """kernel(x, *args) at each of xs (args: the finite-width kernels' eight parameters)."""
+    a2, w2, aw, alpha, M, d, sw, s = args
+    out = np.empty(xs.shape[0])
+    for i in range(xs.shape[0]):
+        out[i] = kernel(xs[i], a2, w2, aw, alpha, M, d, sw, s)
+    return out
 
 
 @_taking_kernels
@@ -841,7 +950,7 @@ def _degree2_removed(fw, feedback, i, xs, args):
     if feedback is None:
         return np.zeros(len(xs))
     kept = np.interp(xs, feedback.x_par, feedback.damping[i])
-    return np.array([fw.degree2_variance(x, *args) for x in xs]) * (1.0 - kept ** 2)
+    return _with_kernels(_kernel_at, fw.degree2_variance)(np.asarray(xs, dtype=float), args) * (1.0 - kept ** 2)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -1109,12 +1218,14 @@ def _rest_params(moments, setup):
     return params
 
 
-@_taking_kernels
+@numba.njit(cache=False, parallel=True)
 def _rest_variance_rows(output_variance, common_second, common_mean, linear_second, xs, d, params, steps):
     """:func:`_rest_variance` at the points xs[i] with the parameters params[i], for each step i in ``steps``
-    (one call for every step: passing the kernels into numba costs more than evaluating them once)."""
+    (one call for every step: passing the kernels into numba costs more than evaluating them once); the steps
+    on the machine's cores (two of the kernels are quadratures)."""
     out = np.zeros(xs.shape)
-    for i in steps:
+    for j in numba.prange(steps.shape[0]):
+        i = steps[j]
         args = (params[i, 0], params[i, 1], params[i, 2], params[i, 3], params[i, 4], d, params[i, 6], params[i, 7])
         out[i] = _rest_variance(output_variance, common_second, common_mean, linear_second, xs[i], d, args)
     return out
