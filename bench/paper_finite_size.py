@@ -7,7 +7,10 @@ Usage (from the repository root; about 5 minutes on 2 cores, most of it the run 
 
 For each N: ``mftheory.finite_size.predict(meanfield(fig1_setup(), 2000), N)`` beside ``simulate`` (one fixed
 training set, 1e5 fresh test points) at t = 100 / 300 / 500 / 1000 / 1500 / 2000, for the test error, the training
-f_unsat and the train error, with their ratio theory / simulation (the mean over the seeds). This is the
+f_unsat, the train error, the tilt (rms angle of the effective teacher (1/M) sum_i a_i w_i to w*) and kappa (the
+slope of F's odd part along w*, alpha c mean_i(a_i w_i . w*) / sqrt(d) in a run), with their ratio theory /
+simulation (the mean over the seeds; the rms for the angle). ``--margin-density training`` adds the prediction with
+one fixed set's own density of examples at the margin (``predict(..., margin_density="training")``). This is the
 measurement behind the README's Fig. 1 numbers; the validation case ``finite_size`` (``--suite finite-paper``)
 judges the same quantities with three seeds and fresh data beside (those runs stop at 300 steps), in about 20
 minutes.
@@ -25,13 +28,15 @@ from mftheory.finite_size import predict
 
 STEPS = (100, 300, 500, 1000, 1500, 2000)
 QUANTITIES = (("test error", "test_error", "test_error"), ("training f_unsat", "f_unsat", "train_unsat"),
-              ("train error", "train_error", "train_error"))
+              ("train error", "train_error", "train_error"), ("tilt (rad)", "teacher_angle", "tilt"),
+              ("kappa", None, "kappa"))
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[25_000, 100_000, 400_000])
     parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--margin-density", nargs="+", default=["infinite"], choices=["infinite", "training"])
     args = parser.parse_args(argv)
     setup = mftheory.fig1_setup()
     solution = mftheory.meanfield(setup, STEPS[-1])
@@ -40,20 +45,32 @@ def main(argv=None):
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            theory = predict(solution, N)
+            theories = {density: predict(solution, N, margin_density=density) for density in args.margin_density}
         predicted = time.perf_counter() - start
         runs = [mftheory.simulate(setup, N=N, steps=STEPS[-1], seed=seed, n_test=100_000, record_steps=record)
                 for seed in range(args.seeds)]
         print(f"N = {N}: predict {predicted:.1f} s, {args.seeds} run(s) {time.perf_counter() - start - predicted:.0f} s;"
               f" t = {' / '.join(map(str, STEPS))}")
         for name, simulated, predicted_field in QUANTITIES:
-            sim = np.mean([np.asarray(getattr(run, simulated))[1:] for run in runs], axis=0)
-            th = np.array([getattr(theory, predicted_field)[t] for t in STEPS])
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = th / sim
-            print(f"  {name:16s} theory {' '.join(f'{v:.4f}' for v in th)}\n"
-                  f"  {'':16s} GD     {' '.join(f'{v:.4f}' for v in sim)}\n"
-                  f"  {'':16s} ratio  {' '.join(f'{v:6.2f}' for v in ratio)}", flush=True)
+            sim = _simulated(runs, simulated, setup, solution)
+            print(f"  {name:16s} GD     {' '.join(f'{v:.4f}' for v in sim)}")
+            for density, theory in theories.items():
+                th = np.array([getattr(theory, predicted_field)[t] for t in STEPS])
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    ratio = th / sim
+                print(f"  {'':16s} theory {' '.join(f'{v:.4f}' for v in th)}   ({density} margin density)\n"
+                      f"  {'':16s} ratio  {' '.join(f'{v:6.2f}' for v in ratio)}", flush=True)
+
+
+def _simulated(runs, field, setup, solution):
+    """The runs' mean of ``field`` at STEPS (the rms for the angle); field None: the slope kappa of F's odd part."""
+    if field is None:
+        c = solution.variant.odd_slope(setup.leak)
+        values = [setup.alpha * c * np.mean(run.a * run.w_par, axis=1) / np.sqrt(setup.d) for run in runs]
+    else:
+        values = [np.asarray(getattr(run, field)) for run in runs]
+    values = np.array(values)[:, 1:]
+    return np.sqrt(np.mean(values**2, axis=0)) if field == "teacher_angle" else np.mean(values, axis=0)
 
 
 if __name__ == "__main__":
