@@ -1090,6 +1090,14 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
     (at N = 2.5e4 the late tilt and test error within 18% and 14%); while the set is still being memorized it
     pulls too little (at N = 1e5, t = 1000-2000: the tilt 2.1-2.6x and the test error 1.5-1.6x too large). The
     measured truth lies between the two there.
+
+    Where neither holds: as one fixed set gets memorized, GD on it enters a sliding regime that this linear
+    response does not have. The examples that reach the margin stay on it (at a finite learning rate F then
+    flips back and forth by a step's worth at every step, ``bench/period_two.py``), and the tilt stops moving
+    while some of the set is still unsatisfied. At Fig. 1 this starts at about t = 300 for N = 2.5e4, t = 700
+    for N = 1e5, and (judging by the tilt) after t = 1000 for N = 4e5. From there on, the prediction with the
+    infinite set's density falls below GD's tilt: 0.57 of it at N = 2.5e4, t = 500; 0.55 at N = 1e5, t = 2000
+    (``bench/paper_finite_size.py``).
     """
     setup = _check_solution(solution)
     if N is not None:
