@@ -196,6 +196,32 @@ def test_screening_is_exact_and_skips_work(loss, activation):
     assert on.evaluated[-1] < 0.9 * 2000 and on.evaluated.sum() < 0.9 * off.evaluated.sum()  # and it skips some
 
 
+@pytest.mark.parametrize("slope", [0.0, 0.3])
+def test_screening_bound_holds_between_any_two_parameter_sets(slope):
+    """The bound the screening skips with, |f'(x) - f(x)| <= A |x_1| + B |x_perp|, between parameter sets many
+    steps apart (the anchored bound uses it so), down to near-equal ones, where it must stay tight enough to skip:
+    the GD trajectory of a run, every pair of its recorded steps."""
+    from mftheory.validate.simulator import network_output
+    from mftheory.validate import _kernels
+
+    setup = small_setup(d=12, M=30, eta=20.0, h=0.5, activation="leaky_relu" if slope else "relu", leak=slope or 0.01)
+    rec = np.arange(0, 61, 4)
+    steps = [simulate(setup, N=500, steps=int(t), seed=3, n_test=0) for t in rec]
+    X = draw_problem(setup, 2000, seed=4, n_test=0)[0]
+    ax1, axp = np.abs(X[:, 0]), np.linalg.norm(X[:, 1:], axis=1)
+    scale = setup.alpha / (setup.M * math.sqrt(setup.d))
+    tightest = np.inf
+    for old, new in itertools.combinations(steps, 2):
+        A, B = _kernels._step_bound(old.a_final, old.W_final, new.a_final, new.W_final, scale,
+                                    _kernels._perp_norm_bound(new.W_final))
+        change = np.abs(network_output(setup, new.a_final, new.W_final, X) - network_output(setup, old.a_final,
+                                                                                           old.W_final, X))
+        bound = A * ax1 + B * axp
+        assert np.all(change <= bound * (1 + 1e-12)), (old.steps, new.steps)
+        tightest = min(tightest, np.max(change / bound))
+    assert tightest > 0.01   # a bound so loose that it never skips anything would also pass the line above
+
+
 def test_logistic_is_never_screened():
     res = simulate(small_setup(loss="logistic"), N=N, steps=5, seed=0, n_test=0, screen=True)
     assert not res.screened and np.all(res.evaluated == N)

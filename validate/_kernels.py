@@ -21,8 +21,15 @@ e_1), with, for a' = a + da, W' = W + dW (rows w_i, columns 1 = e_1 and perp = t
     B_t = alpha/(M sqrt d) [ min(sum_i |da_i| |W'_i,perp|, |da| ||W'_perp||_2) + min(sum_i |a_i| |dW_i,perp|, |a| ||dW_perp||_2) ]
 
 (Cauchy-Schwarz per unit, or over the units with the spectral norm, whichever is smaller).  PA and PB are
-the running sums of A_t and B_t, so |f_t(x) - f_t0(x)| <= (PA_t - PA_t0)|x_1| + (PB_t - PB_t0)|x_perp|.  An
-example is skipped at step t only when m0 - h exceeds that bound (times 1 + 1e-9, plus ``tol`` (|m0| + h) for
+the running sums of A_t and B_t, so |f_t(x) - f_t0(x)| <= (PA_t - PA_t0)|x_1| + (PB_t - PB_t0)|x_perp|.
+
+The same bound holds between any two parameter sets, not only consecutive steps.  Summing it step by step
+overcounts where the parameters go back and forth (late in training GD oscillates with period two about a slowly
+moving point), so a second bound goes through an anchor c, a copy of the parameters re-taken every
+``ANCHOR_PERIOD`` steps: |f_t - f_t0| <= D(c_k, t) + (O_k - O_j) + D(c_j, t0), where D(c, t) is the bound's
+(A, B) between the anchor and step t's parameters, c_j the anchor current at t0, c_k the one at t, and O_k the
+running sum of D(c_i, c_i+1) over the re-anchorings before c_k.  Each example keeps D(c_j, t0) - O_j; the smaller
+of the two bounds is used.  An example is skipped at step t only when m0 - h exceeds that bound (times 1 + 1e-9, plus ``tol`` (|m0| + h) for
 rounding): it is then certainly satisfied and contributes nothing.  Every other example is evaluated exactly,
 so the set of unsatisfied examples is the same as without screening at every step (up to rounding of
 margins within ``tol`` of h, which are always re-evaluated).
@@ -36,6 +43,7 @@ from numba import njit, prange
 
 SLABS = 8  # fixed number of slabs: results do not depend on the thread count
 CHUNK = 256  # examples per batch
+ANCHOR_PERIOD = 20  # steps between re-anchorings of the anchored screening bound (0: off)
 
 
 @njit(cache=True)
@@ -82,7 +90,7 @@ def forward_batch(Xc, W_w, a_w, consts, zbuf, f):
 
 @njit(cache=True)
 def _process_batch(X, y, idx, nb, Xg, Xu, W_w, a_w, consts, zbuf, gbuf, f, cvec, kidx, tmp, tmpM, ga, gW,
-                   t, update, h, loss, screen, m0, PA0, PB0, PA_t, PB_t, t_sat, counts):
+                   t, update, h, loss, screen, m0, PA0, PB0, PA_t, PB_t, sA, sB, RA_t, RB_t, t_sat, counts):
     """Evaluate the examples idx[:nb] (increasing) and, if ``update``, add their gradient sums to ga, gW.
 
     counts[0] += errors (y f <= 0), counts[1] += unsatisfied (y f < h), counts[2] += evaluated.
@@ -113,6 +121,8 @@ def _process_batch(X, y, idx, nb, Xg, Xu, W_w, a_w, consts, zbuf, gbuf, f, cvec,
             m0[mu] = m
             PA0[mu] = PA_t
             PB0[mu] = PB_t
+            sA[mu] = RA_t
+            sB[mu] = RB_t
         cr = 0.0
         if update:
             # -l'(y f) y - lambda f: the margin loss and spectral decoupling's penalty (consts[3] = lambda)
@@ -157,7 +167,7 @@ def _process_batch(X, y, idx, nb, Xg, Xu, W_w, a_w, consts, zbuf, gbuf, f, cvec,
 @njit(cache=True, parallel=True)
 def _pass_over_examples(X, y, W_w, a_w, consts, bufs_x, bufs_u, bufs_z, bufs_g, bufs_f, bufs_c, bufs_idx,
                         bufs_kidx, bufs_tmp, bufs_tmpM, ga_s, gW_s, counts_s, t, update, h, loss, screen, tol,
-                        m0, PA0, PB0, PA_t, PB_t, ax1, axp, t_sat):
+                        m0, PA0, PB0, PA_t, PB_t, sA, sB, QA_t, QB_t, RA_t, RB_t, ax1, axp, t_sat):
     """One sweep over the training set: margins of the examples that need it, per-slab gradient sums."""
     N = X.shape[0]
     P = ga_s.shape[0]
@@ -176,7 +186,8 @@ def _pass_over_examples(X, y, W_w, a_w, consts, bufs_x, bufs_u, bufs_z, bufs_g, 
         for mu in range(lo, hi):
             if screen:
                 slack = m0[mu] - h
-                bound = (PA_t - PA0[mu]) * ax1[mu] + (PB_t - PB0[mu]) * axp[mu]
+                bound = min((PA_t - PA0[mu]) * ax1[mu] + (PB_t - PB0[mu]) * axp[mu],
+                            (QA_t + sA[mu]) * ax1[mu] + (QB_t + sB[mu]) * axp[mu])
                 if slack > bound * (1.0 + 1e-9) + tol * (abs(m0[mu]) + h):
                     continue
             idx[nb] = mu
@@ -184,12 +195,12 @@ def _pass_over_examples(X, y, W_w, a_w, consts, bufs_x, bufs_u, bufs_z, bufs_g, 
             if nb == chunk:
                 _process_batch(X, y, idx, nb, bufs_x[p], bufs_u[p], W_w, a_w, consts, bufs_z[p], bufs_g[p],
                                bufs_f[p], bufs_c[p], bufs_kidx[p], bufs_tmp[p], bufs_tmpM[p], ga, gW, t, update,
-                               h, loss, screen, m0, PA0, PB0, PA_t, PB_t, t_sat, counts)
+                               h, loss, screen, m0, PA0, PB0, PA_t, PB_t, sA, sB, RA_t, RB_t, t_sat, counts)
                 nb = 0
         if nb > 0:
             _process_batch(X, y, idx, nb, bufs_x[p], bufs_u[p], W_w, a_w, consts, bufs_z[p], bufs_g[p],
                            bufs_f[p], bufs_c[p], bufs_kidx[p], bufs_tmp[p], bufs_tmpM[p], ga, gW, t, update,
-                           h, loss, screen, m0, PA0, PB0, PA_t, PB_t, t_sat, counts)
+                           h, loss, screen, m0, PA0, PB0, PA_t, PB_t, sA, sB, RA_t, RB_t, t_sat, counts)
 
 
 @njit(cache=True, parallel=True)
@@ -226,32 +237,41 @@ def _spectral_norm_bound(B):
 
 
 @njit(cache=True)
-def _step_bound(a_old, W_old, a, W, scale):
-    """(A_t, B_t) of the module docstring for the step (a_old, W_old) -> (a, W); scale = alpha/(M sqrt d)."""
+def _perp_norm_bound(W):
+    """Upper bound on the spectral norm of W's columns 1..d-1 (the part acting on x_perp)."""
+    if W.shape[1] < 2:
+        return 0.0
+    return _spectral_norm_bound(np.ascontiguousarray(W[:, 1:]))
+
+
+@njit(cache=True)
+def _step_bound(a_old, W_old, a, W, scale, w_perp_norm):
+    """(A_t, B_t) of the module docstring for the change (a_old, W_old) -> (a, W), one step or many; scale =
+    alpha/(M sqrt d), w_perp_norm = _perp_norm_bound(W)."""
     M, d = W.shape
-    da = a - a_old
-    dW = W - W_old
     col_a = 0.0
     col_w = 0.0
     perp_a = 0.0
     perp_w = 0.0
     nda = 0.0
     na = 0.0
+    dW = W - W_old
     for i in range(M):
-        col_a += abs(da[i]) * abs(W[i, 0])
+        da = a[i] - a_old[i]
+        col_a += abs(da) * abs(W[i, 0])
         col_w += abs(a_old[i]) * abs(dW[i, 0])
         s_w = 0.0
         s_dw = 0.0
         for k in range(1, d):
             s_w += W[i, k] * W[i, k]
             s_dw += dW[i, k] * dW[i, k]
-        perp_a += abs(da[i]) * math.sqrt(s_w)
+        perp_a += abs(da) * math.sqrt(s_w)
         perp_w += abs(a_old[i]) * math.sqrt(s_dw)
-        nda += da[i] * da[i]
+        nda += da * da
         na += a_old[i] * a_old[i]
     if d > 1:
-        perp_a = min(perp_a, math.sqrt(nda) * _spectral_norm_bound(np.ascontiguousarray(W[:, 1:])))
-        perp_w = min(perp_w, math.sqrt(na) * _spectral_norm_bound(np.ascontiguousarray(dW[:, 1:])))
+        perp_a = min(perp_a, math.sqrt(nda) * w_perp_norm)
+        perp_w = min(perp_w, math.sqrt(na) * _perp_norm_bound(dW))
     return scale * (col_a + col_w), scale * (perp_a + perp_w)
 
 
@@ -275,7 +295,8 @@ def record_parameters(ri, a, W, rec_a, rec_wpar, rec_wperp2, rec_v):
 
 
 @njit(cache=True)
-def gd_kernel(X, y, a, W, steps, record_steps, h, alpha, beta, slope, loss, penalty, screen, tol, X_test, y_test,
+def gd_kernel(X, y, a, W, steps, record_steps, h, alpha, beta, slope, loss, penalty, screen, tol, anchor_period,
+              X_test, y_test,
               rec_a, rec_wpar, rec_wperp2, rec_v, rec_train_err, rec_unsat, rec_test_err, rec_evaluated, t_sat):
     """Run ``steps`` GD steps in place on the float64 parameters a (M,), W (M, d).
 
@@ -284,7 +305,8 @@ def gd_kernel(X, y, a, W, steps, record_steps, h, alpha, beta, slope, loss, pena
     rec_wperp2 (R, M) = |w_i,perp|^2, rec_v (R, d) = mean_i a_i w_i, and the numbers of training errors,
     unsatisfied training examples, test errors and training margins evaluated at that step (R,).  Fills t_sat
     (N,), whose entries must start at -1.  ``screen`` (only valid for losses with u = 0 when satisfied) turns on
-    the exact screening of the module docstring; ``penalty`` (lambda of spectral decoupling, (lambda/2) f^2 added
+    the exact screening of the module docstring, with its anchor re-taken every ``anchor_period`` steps (0: no anchored
+    bound, the running sums alone); ``penalty`` (lambda of spectral decoupling, (lambda/2) f^2 added
     to every example's loss) must be 0 with it, since every example then pulls.
     """
     N, d = X.shape
@@ -331,6 +353,15 @@ def gd_kernel(X, y, a, W, steps, record_steps, h, alpha, beta, slope, loss, pena
             axp[mu] = math.sqrt(s2) * (1.0 + 1e-12)
     PA_t = 0.0
     PB_t = 0.0
+    # the anchored bound: displacement from an anchor (a_c, W_c), re-anchored every ANCHOR_PERIOD steps
+    sA = np.zeros(N)
+    sB = np.zeros(N)
+    a_c = a.copy()
+    W_c = W.copy()
+    OA = 0.0
+    OB = 0.0
+    DA = 0.0
+    DB = 0.0
     scale = alpha / (M * math.sqrt(d))
     cW = beta / (math.sqrt(d) * N)
     ca = beta / N
@@ -344,7 +375,7 @@ def gd_kernel(X, y, a, W, steps, record_steps, h, alpha, beta, slope, loss, pena
                 W_w[i, k] = W[i, k]
         _pass_over_examples(X, y, W_w, a_w, consts, bufs_x, bufs_u, bufs_z, bufs_g, bufs_f, bufs_c, bufs_idx,
                             bufs_kidx, bufs_tmp, bufs_tmpM, ga_s, gW_s, counts_s, t, update, h, loss, screen, tol,
-                            m0, PA0, PB0, PA_t, PB_t, ax1, axp, t_sat)
+                            m0, PA0, PB0, PA_t, PB_t, sA, sB, DA + OA, DB + OB, DA - OA, DB - OB, ax1, axp, t_sat)
         if ri < n_rec and record_steps[ri] == t:
             record_parameters(ri, a, W, rec_a, rec_wpar, rec_wperp2, rec_v)
             for p in range(P):
@@ -373,6 +404,18 @@ def gd_kernel(X, y, a, W, steps, record_steps, h, alpha, beta, slope, loss, pena
                 W[i, k] += ci * gW[i, k]
             a[i] += ca * ga[i]
         if screen:
-            A_t, B_t = _step_bound(a_old, W_old, a, W, scale)
+            w_perp_norm = _perp_norm_bound(W)
+            A_t, B_t = _step_bound(a_old, W_old, a, W, scale, w_perp_norm)
             PA_t += A_t
             PB_t += B_t
+            if anchor_period > 0:
+                DA, DB = _step_bound(a_c, W_c, a, W, scale, w_perp_norm)
+            else:
+                DA, DB = math.inf, math.inf
+            if anchor_period > 0 and (t + 1) % anchor_period == 0:
+                OA += DA
+                OB += DB
+                DA = 0.0
+                DB = 0.0
+                a_c[:] = a
+                W_c[:] = W

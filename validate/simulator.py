@@ -434,7 +434,7 @@ def simulate(setup: Setup, N: int | None = None, steps: int = 1000, seed: int = 
             with single_threaded_blas():
                 _kernels.gd_kernel(Xk, y, a, W, steps, rec, setup.h, setup.alpha, setup.beta, setup.slope,
                                    _LOSS_CODES[setup.loss], setup.spectral_decoupling, use_screen,
-                                   _SCREEN_TOL[dt], Xt,
+                                   _SCREEN_TOL[dt], _kernels.ANCHOR_PERIOD, Xt,
                                    np.ascontiguousarray(y_test, dtype=np.float64), rec_a, rec_wpar, rec_wperp2,
                                    rec_v, rec_train, rec_unsat, rec_test, rec_evaluated, t_sat)
         except np.linalg.LinAlgError:  # the screening bound's spectral norm met inf/NaN parameters
@@ -481,7 +481,7 @@ def _simulate_online(setup, N, steps, seed, a0, W0, X_test, y_test, n_test, rec,
             _kernels.gd_kernel(np.ascontiguousarray(X, dtype=dt), y, a, W, 1 if t < steps else 0,
                                np.zeros(1 if recorded else 0, dtype=np.int64), setup.h, setup.alpha, setup.beta,
                                setup.slope, _LOSS_CODES[setup.loss], setup.spectral_decoupling, False,
-                               _SCREEN_TOL[dt],
+                               _SCREEN_TOL[dt], 0,
                                Xt if recorded else no_test, yt if recorded else np.empty(0), rec_a[window],
                                rec_wpar[window], rec_wperp2[window], rec_v[window], counts[0, window],
                                counts[1, window], counts[2, window], counts[3, window], np.full(N, -1, np.int64))
