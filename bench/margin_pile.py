@@ -1,0 +1,72 @@
+"""The pile of training examples at the margin in GD, and the loss's feedback on the tilt it implies.
+
+Usage (from the repository root; about 3 minutes on 2 cores)::
+
+    python bench/margin_pile.py                                  # Fig. 1, N = 25000 and 100000
+    python bench/margin_pile.py --runs 25000:200,300,400,1000
+
+GD (``simulate``, no derived formula) is run on one fixed training set and stopped at each listed step; there the
+training margins y f(x) are computed from the parameters and their density at h, per unit margin, is measured in
+windows |y f - h| < w. The theory's side: the density of the infinite set's margins at h (``tilt_response`` of the
+generated kernels, the one ``finite_size.tilt`` feeds back by default) and the factor 1 + f b_v of the tilt's
+linear map per GD step (``finite_size``'s A_t[0, 0], f the loss's feedback per unit density), evaluated with the
+infinite set's density and with GD's own. A factor below 0 makes the linear map flip the tilt's sign at every
+step: the period-2 oscillation that ``bench/period_two.py`` measures in GD after its onset (N = 25000: between
+t = 200 and 300; N = 100000: between 500 and 700).
+"""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+import mftheory
+
+WINDOWS = (0.003, 0.01, 0.03, 0.1)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", nargs="+", default=["25000:100,200,300,400,1000", "100000:300,500,700,1000,2000"],
+                        help="N:t1,t2,... (increasing steps)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    setup = mftheory.fig1_setup()
+    if setup.activation != "relu":   # pragma: no cover - fig1_setup is ReLU
+        raise SystemExit("this diagnostic evaluates F for the ReLU only")
+    last = max(int(t) for spec in args.runs for t in spec.split(":")[1].split(","))
+    sol = mftheory.meanfield(setup, last)
+    k, d, h = sol.kernels, float(setup.d), setup.h
+    moments = np.empty((len(sol.t), 5))
+    k.fill_moments(sol.gamma_plus, sol.gamma_minus, setup.sigma_a, setup.sigma_w, moments)
+    c = sol.variant.odd_slope(setup.leak)
+    gain = k.tilt_gain(setup.alpha, c, d)
+    print("windows w:", ", ".join(map(str, WINDOWS)), "| each cell: GD's density at h, its ratio to the infinite "
+          "set's, and the tilt's factor 1 + f b_v with it")
+    for spec in args.runs:
+        N = int(spec.split(":")[0])
+        stops = [int(t) for t in spec.split(":")[1].split(",")]
+        rng = np.random.default_rng(args.seed)
+        X = rng.standard_normal((N, setup.d))
+        y = np.where(X[:, 0] >= 0, 1.0, -1.0)
+        a = W = None
+        done = 0
+        for t in stops:
+            run = mftheory.simulate(setup, N=N, steps=t - done, seed=args.seed, X=X, y=y, a0=a, W0=W, n_test=0,
+                                    record_steps=[t - done])
+            a, W, done = run.a_final, run.W_final, t
+            z = X @ W.T / np.sqrt(setup.d)
+            margin = y * (setup.alpha / setup.M * np.maximum(z, 0.0) @ a)
+            density_inf = -k.tilt_response(sol.kappa[t], d, h)
+            per_density = gain * k.tilt_drive_v(moments[t, 0], moments[t, 2], setup.beta, sol.g[t], setup.sigma_w,
+                                                 c, d)   # 1 + f b_v = 1 - per_density * density
+            cells = []
+            for w in WINDOWS:
+                density = np.mean(np.abs(margin - h) < w) / (2 * w)
+                cells.append(f"{density:.3g} (x{density / density_inf:.1f}, {1 - per_density * density:+.2f})")
+            print(f"N={N} t={t}: unsat {np.mean(margin < h):.4f}; infinite set: density {density_inf:.3g}, factor "
+                  f"{1 - per_density * density_inf:+.3f} | GD: " + " | ".join(cells), flush=True)
+
+
+if __name__ == "__main__":
+    main()
