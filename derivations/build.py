@@ -1,7 +1,10 @@
 """Write the generated kernel modules to disk, regenerating only those whose key changed."""
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
+import multiprocessing
+import os
 import pathlib
 import re
 import time
@@ -81,56 +84,98 @@ def builtin_derivations():
     return [derive("relu", loss, data) for data in DATA_LAWS for loss in LOSSES]
 
 
-def build(target: pathlib.Path = GENERATED_DIR, force: bool = False, progress=None) -> list[BuildRecord]:
-    """Generate every built-in kernel module under ``target``; a module whose key is unchanged is kept."""
-    records = []
-    for data in DATA_LAWS:
-        for loss in LOSSES:
-            name = module_name(data, loss)
-            path = target / f"{name}.py"
-            start = time.perf_counter()
-            if not force and stored_key(path) == expected_key(name):
-                records.append(BuildRecord(name, path, "cached", time.perf_counter() - start))
-            else:
-                write_atomically(path, kernel_module_source(derive("relu", loss, data)))
-                records.append(BuildRecord(name, path, "generated", time.perf_counter() - start))
-            if progress:
-                progress(records[-1])
+# the slowest derivations first, so that the pool's workers finish together (seconds in one cold build on 2 cores:
+# sphere_hinge 17, sphere_quadratic_hinge 10, gaussian_hinge 10, finite_sample_leaky_relu 10, finite_width_leaky_relu 8,
+# features_quadratic_hinge 8, the others 0.5-6); activations last, since it reuses gaussian_hinge's derivation
+_SLOWEST_FIRST = ("sphere_hinge", "sphere_quadratic_hinge", "gaussian_hinge", "finite_sample_leaky_relu",
+                  "finite_width_leaky_relu", "features_quadratic_hinge")
+
+
+def _start_order(name: str) -> tuple:
+    if name == "activations":
+        return (2, 0)
+    return (0, _SLOWEST_FIRST.index(name)) if name in _SLOWEST_FIRST else (1, 0)
+
+
+def module_source(module: str) -> str:
+    """The source of the built-in kernel module ``module``, derived now (or read from the derivation cache)."""
+    if module == "activations":
+        return activation_module_source([derive(act, "hinge", "gaussian") for act in ACTIVATIONS])
+    if module == "quadratic":
+        return quadratic_module_source(derive_quadratic())
+    if module.startswith("features_"):
+        return features_module_source(derive_features(module[len("features_"):]))
+    if module.startswith("manyfeatures_"):
+        return many_features_module_source(derive_many_features(module[len("manyfeatures_"):]))
     for family, derive_family, source in (("finite_width", derive_finite_width, finite_width_module_source),
                                           ("finite_sample", derive_finite_sample, finite_sample_module_source)):
-        for act in ACTIVATIONS:
-            path = target / f"{family}_{act}.py"
-            start = time.perf_counter()
-            if not force and stored_key(path) == expected_key(path.stem):
-                records.append(BuildRecord(path.stem, path, "cached", time.perf_counter() - start))
-            else:
-                write_atomically(path, source(derive_family(act)))
-                records.append(BuildRecord(path.stem, path, "generated", time.perf_counter() - start))
-            if progress:
-                progress(records[-1])
-    path = target / "activations.py"
+        if module.startswith(family + "_"):
+            return source(derive_family(module[len(family) + 1:]))
+    data, loss = next((d, l) for d in DATA_LAWS for l in LOSSES if module == module_name(d, l))
+    return kernel_module_source(derive("relu", loss, data))
+
+
+def _timed_source(module: str) -> tuple[str, float]:
     start = time.perf_counter()
-    status = "cached" if not force and stored_key(path) == expected_key("activations") else "generated"
-    if status == "generated":
-        write_atomically(path, activation_module_source([derive(act, "hinge", "gaussian") for act in ACTIVATIONS]))
-    records.append(BuildRecord("activations", path, status, time.perf_counter() - start))
-    if progress:
-        progress(records[-1])
-    later = [("quadratic", lambda: quadratic_module_source(derive_quadratic()))]
-    later += [(f"features_{loss}", lambda loss=loss: features_module_source(derive_features(loss)))
-              for loss in FEATURE_LOSSES]
-    later += [(f"manyfeatures_{loss}", lambda loss=loss: many_features_module_source(derive_many_features(loss)))
-              for loss in MANY_FEATURE_LOSSES]
-    for name, make_source in later:
+    source = module_source(module)
+    return source, time.perf_counter() - start
+
+
+def check_workers(workers) -> None:
+    """Raise ValueError unless ``workers`` is None or a whole number >= 1."""
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"workers must be a whole number >= 1 (or None: the machine's cores, at most {MAX_WORKERS}), "
+                         f"got {workers!r}")
+
+
+def _worker_count(workers: int | None, jobs: int) -> int:
+    check_workers(workers)
+    if workers is None:
+        workers = min(os.cpu_count() or 1, MAX_WORKERS)
+    return max(1, min(workers, jobs))
+
+
+MAX_WORKERS = 4   # SymPy's derivations are independent, but each worker holds its own SymPy caches in memory
+
+
+def build(target: pathlib.Path = GENERATED_DIR, force: bool = False, progress=None,
+          workers: int | None = None) -> list[BuildRecord]:
+    """Generate every built-in kernel module under ``target``; a module whose key is unchanged is kept.
+
+    The modules to generate are derived in ``workers`` processes (None: the machine's cores, at most
+    ``MAX_WORKERS``; 1: in this process), the slowest first; ``progress`` gets each module's record as it is
+    written. Returns the records in the order of :func:`builtin_modules`. The generated text does not depend on
+    ``workers``."""
+    check_workers(workers)
+    records, todo = {}, []
+    for name in builtin_modules():
         path = target / f"{name}.py"
         start = time.perf_counter()
-        status = "cached" if not force and stored_key(path) == expected_key(name) else "generated"
-        if status == "generated":
-            write_atomically(path, make_source())
-        records.append(BuildRecord(name, path, status, time.perf_counter() - start))
+        if not force and stored_key(path) == expected_key(name):
+            records[name] = BuildRecord(name, path, "cached", time.perf_counter() - start)
+            if progress:
+                progress(records[name])
+        else:
+            todo.append(name)
+    workers = _worker_count(workers, len(todo))
+
+    def written(name, source, seconds):
+        path = target / f"{name}.py"
+        write_atomically(path, source)
+        records[name] = BuildRecord(name, path, "generated", seconds)
         if progress:
-            progress(records[-1])
+            progress(records[name])
+
+    if workers == 1:
+        for name in todo:
+            written(name, *_timed_source(name))
+    elif todo:
+        # spawn, not fork: the parent may already run numba's or BLAS's threads
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(_timed_source, name): name for name in sorted(todo, key=_start_order)}
+            for future in concurrent.futures.as_completed(futures):
+                written(futures[future], *future.result())
     init = target / "__init__.py"
     if not init.exists():
         write_atomically(init, '"""Kernel modules generated from derivations/ (committed, reviewable, cacheable)."""\n')
-    return records
+    return [records[name] for name in builtin_modules()]

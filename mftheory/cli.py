@@ -59,7 +59,7 @@ def plain_text(text: str) -> str:
 
 
 def _cmd_derive(args):
-    from mftheory.derivations.build import GENERATED_DIR, build
+    from mftheory.derivations.build import GENERATED_DIR, build, check_workers
     from mftheory.derivations.meanfield import derive
 
     if args.out is None:
@@ -76,9 +76,14 @@ def _cmd_derive(args):
         except ValueError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
+    try:
+        check_workers(args.workers)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     start = time.perf_counter()
     print(f"{'kernel module':<26} {'status':<10} {'seconds':>8}")
-    build(target=target, force=args.force,
+    build(target=target, force=args.force, workers=args.workers,
           progress=lambda r: print(f"{r.module:<26} {r.status:<10} {r.seconds:>8.2f}", flush=True))
     print(f"kernels up to date in {time.perf_counter() - start:.1f} s")
     if args.show:
@@ -259,6 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write the modules to this folder (default: the package's generated/ folder, in a source "
                         "checkout only)")
     p.add_argument("--show", action="store_true", help="print the derivation steps of one variant")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes deriving the modules to regenerate (default: the machine's cores, at most 4)")
     p.add_argument("--activation", default="relu", choices=ACTIVATIONS)
     p.add_argument("--loss", default="hinge", choices=LOSSES)
     p.add_argument("--data", default="gaussian", choices=DATA_LAWS)

@@ -236,3 +236,31 @@ def test_template_loops_run_as_python_and_agree_with_the_generated_module():
     for ours, theirs in zip(filled[0][1], filled[1][1]):
         np.testing.assert_allclose(ours, theirs, rtol=1e-13, atol=0)
     assert filled[0][1][2][-1] > 0   # kappa grew: the comparison is not between two zero arrays
+
+
+def test_build_in_worker_processes_regenerates_only_stale_modules_with_the_committed_text(tmp_path):
+    """``build`` derives the modules whose key changed in worker processes (here two, for two stale modules) and
+    writes the same text as the committed ones; the others are kept; the records come in the modules' order."""
+    import shutil
+
+    from mftheory.derivations.build import build
+
+    for name in builtin_modules():
+        shutil.copy(GENERATED_DIR / f"{name}.py", tmp_path / f"{name}.py")
+    stale = ["gaussian_logistic", "manyfeatures_hinge"]
+    for name in stale:
+        (tmp_path / f"{name}.py").write_text("# key: " + "0" * 64 + "\n")
+    seen = []
+    records = build(target=tmp_path, workers=2, progress=lambda r: seen.append(r.module))
+    assert [r.module for r in records] == builtin_modules() and sorted(seen) == sorted(builtin_modules())
+    assert {r.module for r in records if r.status == "generated"} == set(stale)
+    for name in builtin_modules():
+        assert (tmp_path / f"{name}.py").read_text() == (GENERATED_DIR / f"{name}.py").read_text(), name
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, True, "2"])
+def test_build_refuses_a_bad_worker_count(tmp_path, workers):
+    from mftheory.derivations.build import build
+
+    with pytest.raises(ValueError, match="workers must be a whole number >= 1"):
+        build(target=tmp_path, workers=workers)

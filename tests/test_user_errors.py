@@ -181,3 +181,11 @@ def test_an_output_folder_that_cannot_be_created_is_an_error(capsys):
 
     assert main(["run", "--out", "/proc/mftheory-cannot-create"]) == 2   # even root cannot create it
     assert "--out /proc/mftheory-cannot-create: cannot create the folder" in capsys.readouterr().err
+
+
+def test_derive_names_a_bad_worker_count(tmp_path, capsys):
+    from mftheory.cli import main
+
+    assert main(["derive", "--out", str(tmp_path), "--workers", "0"]) == 2
+    assert "workers must be a whole number >= 1" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())   # nothing derived, nothing written
