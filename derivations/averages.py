@@ -126,14 +126,41 @@ def _branch(phi, probe):
     return phi.replace(lambda e: isinstance(e, sp.Piecewise) and S.x in e.free_symbols, pick)
 
 
+_Q = sp.Symbol("Q", positive=True)
+_LAMBDA = sp.Symbol("lambda", real=True)
+
+
+def _half_line_moment(power: int, erf_power: int):
+    """int_0^oo x^power erf(lambda x)^erf_power exp(-Q x^2) dx in closed form, in the symbols _Q > 0 and _LAMBDA
+    real (erf_power 0, 1 or 2). The three base integrals (power 0 or 1) are classical (the erf-erf one is
+    int_0^oo erf(a x) erf(b x) exp(-c^2 x^2) dx = atan(a b / (c sqrt(a^2 + b^2 + c^2))) / (c sqrt(pi)); x erf^2 by
+    parts to x^0 erf); each power above them is -d/dQ of the one two below. The tests check every case against
+    mpmath."""
+    Q, lam = _Q, _LAMBDA
+    base = {
+        (0, 0): sp.sqrt(sp.pi) / (2 * sp.sqrt(Q)),
+        (1, 0): 1 / (2 * Q),
+        (0, 1): sp.atan(lam / sp.sqrt(Q)) / sp.sqrt(sp.pi * Q),
+        (1, 1): lam / (2 * Q * sp.sqrt(Q + lam**2)),
+        (0, 2): sp.atan(lam**2 / (sp.sqrt(Q) * sp.sqrt(Q + 2 * lam**2))) / sp.sqrt(sp.pi * Q),
+        (1, 2): 2 * lam * sp.atan(lam / sp.sqrt(Q + lam**2)) / (sp.pi * Q * sp.sqrt(Q + lam**2)),
+    }
+    value = base[(power % 2, erf_power)]
+    for _ in range(power // 2):
+        value = -sp.diff(value, Q)
+    return value
+
+
 def _gaussian_moments(integrand, density):
     """int_0^oo integrand(x) density(x) dx in closed form when the product is a sum of terms
-    c x^k exp(e0 - Q x^2) (k >= 0, Q > 0 given d > 1, c, e0 and Q free of x): each is a Gaussian moment,
-    c exp(e0) Gamma((k + 1)/2) / (2 Q^((k + 1)/2)). None for any other form. SymPy's integrate reaches the same
-    values for these (the tests check them against quadrature) but can search for its time limit first when
-    Q's sign depends on the symbols. The sum is returned with its common factors pulled out (``factor_terms``,
-    milliseconds; ``simplify`` searched for seconds here, for a form no shorter to evaluate)."""
-    body = sp.expand(sp.powsimp(sp.expand(integrand * density), combine="exp", force=True))
+    c x^k erf(lambda x)^m exp(e0 - Q x^2) (k >= 0, m = 0, 1 or 2, Q > 0 given d > 1, c, lambda, e0 and Q free of
+    x; erfc = 1 - erf): each is a Gaussian moment, c exp(e0) Gamma((k + 1)/2) / (2 Q^((k + 1)/2)) for m = 0, or
+    :func:`_half_line_moment`. None for any other form. SymPy's integrate reaches the same values for m = 0 (the
+    tests check them against quadrature) but can search for its time limit first when Q's sign depends on the
+    symbols, and has no antiderivative for m = 2. The sum is returned with its common factors pulled out
+    (``factor_terms``, milliseconds; ``simplify`` searched for seconds here, for a form no shorter to evaluate)."""
+    product = (integrand * density).replace(sp.erfc, lambda arg: 1 - sp.erf(arg))
+    body = sp.expand(sp.powsimp(sp.expand(product), combine="exp", force=True))
     total = sp.Integer(0)
     for term in sp.Add.make_args(body):
         # expand distributes a factor such as (d - 1) over a denominator of exponentials: factor it back, so the
@@ -142,16 +169,24 @@ def _gaussian_moments(integrand, density):
         if denominator.has(S.x):
             term = sp.powsimp(numerator / sp.factor(denominator), combine="exp", force=True)
         coeff, dependent = term.as_independent(S.x, as_Add=False)
-        power, exponent = sp.Integer(0), sp.Integer(0)
+        power, exponent, erf_power, slope = sp.Integer(0), sp.Integer(0), 0, None
         for factor in sp.Mul.make_args(dependent):
+            base, exp = factor.as_base_exp()
             if factor == S.x:
                 power += 1
             elif factor.is_Pow and factor.base == S.x and factor.exp.is_Integer and factor.exp > 0:
                 power += factor.exp
             elif isinstance(factor, sp.exp):
                 exponent += factor.args[0]
+            elif isinstance(base, sp.erf) and exp.is_Integer and exp > 0:
+                argument_slope = sp.simplify(base.args[0] / S.x)
+                if argument_slope.has(S.x) or (slope is not None and sp.simplify(argument_slope - slope) != 0):
+                    return None
+                slope, erf_power = argument_slope, erf_power + int(exp)
             elif factor != 1:
                 return None
+        if erf_power > 2:
+            return None
         try:
             poly = sp.Poly(sp.expand(exponent), S.x)
         except sp.PolynomialError:
@@ -161,8 +196,11 @@ def _gaussian_moments(integrand, density):
         Q = sp.factor(-poly.coeff_monomial(S.x**2))
         if sp.simplify(Q.subs(S.d, _n + 1)).is_positive is not True:
             return None
-        total += (coeff * sp.exp(poly.coeff_monomial(1)) * sp.gamma(sp.Rational(1, 2) * (power + 1))
-                  / (2 * Q ** (sp.Rational(1, 2) * (power + 1))))
+        if erf_power == 0:
+            moment = sp.gamma(sp.Rational(1, 2) * (power + 1)) / (2 * Q ** (sp.Rational(1, 2) * (power + 1)))
+        else:
+            moment = _half_line_moment(int(power), erf_power).subs({_Q: Q, _LAMBDA: slope})
+        total += coeff * sp.exp(poly.coeff_monomial(1)) * moment
     # factor_terms pulls the common factors out in milliseconds; simplify searched for seconds (its time limit)
     return sp.factor_terms(total)
 

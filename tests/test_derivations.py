@@ -179,7 +179,8 @@ def test_integration_time_limit_counts_cpu_time_not_the_wall_clock():
 def test_gaussian_moments_are_closed_forms_checked_against_mpmath():
     """A Gaussian-law average of x^k exp(-q x^2) terms (the node averages of the degree-2 Hermite coefficients)
     is done term by term as a Gaussian moment, without SymPy's search: the value against mpmath's quadrature at
-    50 digits; any other form (an erf of x, an odd exponent) is left to SymPy's integrate."""
+    50 digits; any other form (an erf of a non-linear argument, of x + 1, a cube, an odd exponent) is left to
+    SymPy's integrate."""
     import mpmath as mp
 
     from mftheory.derivations import symbols as S
@@ -195,8 +196,9 @@ def test_gaussian_moments_are_closed_forms_checked_against_mpmath():
     with mp.workdps(50):
         quadrature = mp.quad(sp.lambdify(S.x, (phi * density).subs(values), "mpmath"), [0, mp.inf])
         assert abs(sp.N(closed.subs(values), 50) - sp.Float(str(quadrature), 50)) < sp.Float("1e-40")
-    assert _gaussian_moments(sp.erf(S.x) * sp.exp(-S.x**2), density) is None
-    assert _gaussian_moments(sp.exp(-S.x**2 + S.x), density) is None
+    for other in (sp.erf(S.x) ** 3 * sp.exp(-S.x**2), sp.erf(S.x + 1) * sp.exp(-S.x**2),
+                  sp.erf(S.x**2) * sp.exp(-S.x**2), sp.erf(S.x) * sp.erf(2 * S.x), sp.exp(-S.x**2 + S.x)):
+        assert _gaussian_moments(other, density) is None, other
     # expanding spreads (d - 1) over a denominator of exponentials (the self kernel's average in
     # derivations/finite_sample.py): still Gaussian moments
     gauss = sp.exp(-S.m_w2 * S.x**2 * S.x_par**2 / (S.sigma_w**2 * (S.d - 1)))
@@ -207,6 +209,33 @@ def test_gaussian_moments_are_closed_forms_checked_against_mpmath():
     with mp.workdps(50):
         quadrature = mp.quad(sp.lambdify(S.x, (phi * density).subs(values), "mpmath"), [0, mp.inf])
         assert abs(sp.N(closed.subs(values), 50) - sp.Float(str(quadrature), 50)) < sp.Float("1e-40")
+
+
+@pytest.mark.parametrize("power", range(6))
+def test_gaussian_moments_with_error_functions_against_mpmath(power):
+    """Terms x^k erf(lambda x)^m exp(-q x^2), m = 1 or 2, erfc as 1 - erf, lambda of either sign (the common and
+    linear parts' node averages in derivations/finite_width.py, where the erfc of a node's kink appears squared):
+    closed forms checked against mpmath's quadrature at 50 digits."""
+    import mpmath as mp
+
+    from mftheory.derivations import symbols as S
+    from mftheory.derivations.averages import _gaussian_moments
+    from mftheory.derivations.catalog import DATA_LAWS
+
+    density = DATA_LAWS["gaussian"].abs_par_density
+    slope = S.x_par * sp.sqrt(S.m_w2) / (S.sigma_w * sp.sqrt(2 * (S.d - 1)))
+    gauss = sp.exp(-S.m_w2 * S.x**2 * S.x_par**2 / (S.sigma_w**2 * (S.d - 1)))
+    phi = S.x**power * (S.m_a2 * sp.erfc(slope * S.x) ** 2 + S.m_aw * (2 - sp.erfc(-slope * S.x)) ** 2
+                        + S.m_aw * sp.erf(slope * S.x) * gauss + S.h * sp.erfc(3 * slope * S.x))
+    closed = _gaussian_moments(phi, density)
+    assert closed is not None and not closed.has(sp.Integral)
+    for x_par in (sp.Rational(3, 10), -sp.Rational(12, 5)):
+        values = {S.m_w2: sp.Rational(7, 10), S.sigma_w: sp.Rational(11, 10), S.d: 20, S.x_par: x_par,
+                  S.m_aw: sp.Rational(2, 5), S.m_a2: sp.Rational(9, 10), S.h: sp.Rational(1, 3)}
+        with mp.workdps(50):
+            quadrature = mp.quad(sp.lambdify(S.x, (phi * density).subs(values), "mpmath"), [0, 1, mp.inf])
+            value = sp.N(closed.subs(values), 50)
+            assert abs(value - sp.Float(str(quadrature), 50)) < sp.Float("1e-40") * abs(value)
 
 
 def test_integrals_without_an_elementary_antiderivative_go_straight_to_quadrature():
