@@ -16,6 +16,7 @@ from mftheory.derivations.code_text import sources_key
 from mftheory.derivations.many_features import MANY_FEATURE_LOSSES
 from mftheory.derivations.quadratic_codegen import _kernel
 from mftheory.derivations.templates import template_body
+from mftheory.derivations.gauss_rules import gauss_legendre
 
 GENERATOR_VERSION = "1"
 # Gauss-Legendre nodes per panel of a nested variable (two panels each, the second next to the margin, SPLIT times
@@ -28,7 +29,7 @@ SPLIT = 8.0
 CUT = 10.0
 # the margin's slopes are floored at FLOOR: at kappa_k = 0 (the init) the closed forms take their limits
 FLOOR = 1e-150
-SOURCES = ("many_features.py", "many_features_codegen.py", "quadratic_codegen.py", "codegen.py",
+SOURCES = ("many_features.py", "many_features_codegen.py", "quadratic_codegen.py", "codegen.py", "gauss_rules.py",
            "templates/many_features_loops.py")
 __all__ = ["MANY_FEATURE_LOSSES", "many_features_module_key", "many_features_module_source"]
 
@@ -40,7 +41,7 @@ def many_features_module_key(loss: str = "hinge") -> str:
 def many_features_module_source(derivation) -> str:
     D = derivation
     key = many_features_module_key(D.loss)
-    nodes, weights = np.polynomial.legendre.leggauss(QUADRATURE_NODES)
+    nodes, weights = gauss_legendre(QUADRATURE_NODES)
     names = {MF.r: sp.Symbol("r"), MF.a: sp.Symbol("a")}
     p_j, p_k, mu_j, mu_k, Z = (sp.Symbol(n, positive=True) for n in ("p_j", "p_k", "mu_j", "mu_k", "Z"))
     parts = [

@@ -1,4 +1,7 @@
 """The derived equations equal the known closed forms of the mean-field theory (symbolically)."""
+import math
+
+import numpy as np
 import pytest
 import sympy as sp
 
@@ -252,3 +255,27 @@ def test_integrals_without_an_elementary_antiderivative_go_straight_to_quadratur
     for kept in (x * sp.exp(-x**2), sp.erfc(k * x) * x, sp.log(1 + sp.exp(-k * x)),
                  sp.Piecewise((1, k * x < S.h), (0, True)), x / (2 * sp.exp(x) - S.d * sp.exp(x))):
         assert beyond_elementary(kept) is None, kept
+
+
+@pytest.mark.parametrize("n", [16, 24, 64])
+def test_gauss_legendre_rule_is_exact_to_its_degree_and_correctly_rounded(n):
+    import mpmath
+    from mftheory.derivations.gauss_rules import gauss_legendre
+
+    nodes, weights = gauss_legendre(n)
+    for degree in (0, 2, 2 * n - 2):   # int_{-1}^{1} x^k dx = 2 / (k + 1) for even k, exact up to degree 2n - 1
+        assert math.fsum(w * x**degree for x, w in zip(nodes, weights)) == pytest.approx(2 / (degree + 1), rel=1e-13)
+    with mpmath.workdps(40):   # each node within half an ulp of a root of P_n (Newton's correction from the float)
+        for x in nodes:
+            correction = mpmath.legendre(n, x) / mpmath.diff(lambda y: mpmath.legendre(n, y), x)
+            assert abs(correction) <= 0.5 * np.spacing(abs(x)) + 1e-30
+
+
+def test_half_normal_rule_integrates_the_half_normal_law():
+    from mftheory.derivations.gauss_rules import half_normal_rule
+
+    nodes, weights = half_normal_rule(64, 10.0, 4)
+    assert math.fsum(weights) == pytest.approx(math.erf(10 / math.sqrt(2)), rel=1e-14)
+    # E|g|^2 = 1 and E|g| = sqrt(2 / pi), the tail past 10 is below 1e-20
+    assert math.fsum(w * g * g for g, w in zip(nodes, weights)) == pytest.approx(1.0, rel=1e-13)
+    assert math.fsum(w * g for g, w in zip(nodes, weights)) == pytest.approx(math.sqrt(2 / math.pi), rel=1e-13)
