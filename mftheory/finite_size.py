@@ -152,76 +152,30 @@ def _memorization_map(solution, N, fs, train_variance=None, tilt_systems=None):
     to while it is unsatisfied)."""
     setup = solution.setup
     k = solution.kernels
-    d, h, eps, sa, sw = float(setup.d), setup.h, setup.label_noise, setup.sigma_a, setup.sigma_w
-    slope = solution.variant.odd_slope(setup.leak)
     n = len(solution.t)
-    kappa, accumulated, spread, train, mean_memorized = (np.zeros(n) for _ in range(5))
-    memorized = np.zeros((_ZETA.size, _MEMO_GRID.size))   # S at each (zeta, x_par) point
-    unsatisfied = np.zeros((n, _ZETA.size, _REST_GRID.size))
     to_cells = _memo_to_rest_cells()
     cell_of = np.argmax(to_cells > 0, axis=0)          # the cell of the rest's grid each memorization point is in
     cell_share = to_cells[cell_of, np.arange(_MEMO_GRID.size)]
-    below = np.zeros((_ZETA.size, _MEMO_GRID.size), dtype=np.bool_)
     masses = _cell_masses(_MEMO_GRID)
     masses /= masses.sum()
-    fading = _memory_fading(solution)
-    rates = None if train_variance is None else np.full((n, 2), np.nan)
-    class_mass = _ZETA_WEIGHTS[:, None] * masses[None, :]
     systems = [] if tilt_systems is None else list(tilt_systems)
-    # each system's response of v_k (index 0) and u_k (index 1) per example class
-    tilt_responses = np.zeros((len(systems), 2, _ZETA.size, _MEMO_GRID.size))
-    tilt_variance = np.zeros((len(systems), n))
-    no_rest = np.zeros(_MEMO_GRID.size)
-    always_pulling = 0.0   # a mislabelled example is never satisfied in this map: it gains every step's rate
-    e_plus = e_minus = cumulative = 0.0
-    unsatisfied_examples = _with_kernels(_unsatisfied_examples, k.unsat_fraction, k.g_rate)
-    gammas, rates_g, own_rates = np.zeros((2, n)), np.zeros(n), np.zeros(n)
-    for i in range(n):
-        kap = k.kappa_increments(e_plus, e_minus, setup.alpha, d, sa, sw, slope)
-        kappa[i] = kap
-        gammas[:, i] = k.gamma_from_increment_plus(e_plus), k.gamma_from_increment_minus(e_minus)
-        sigma = np.sqrt(spread[i])
-        rest = no_rest if train_variance is None or not np.all(np.isfinite(train_variance[i])) else train_variance[i]
-        sigmas = np.sqrt(spread[i] + rest)
-        _below_the_margin(kap, _MEMO_GRID, memorized, sigmas, _ZETA, h, cell_of, cell_share, below, unsatisfied[i])
-        for s_index, (A, b) in enumerate(systems):
-            tilt_variance[s_index, i] = _tilt_response_step(tilt_responses[s_index], class_mass, below, A[i], b[i],
-                                                            i + 1 < n) / N
-        if kap > 0:
-            train[i], rate, accumulated[i] = unsatisfied_examples(kap, d, h, eps, slope, sigmas, _ZETA,
-                                                                  _ZETA_WEIGHTS, _MEMO_GRID, memorized)
-            if rates is not None and rest is not no_rest:
-                rates[i] = (unsatisfied_examples(kap, d, 0.0, eps, slope, sigmas, _ZETA, _ZETA_WEIGHTS, _MEMO_GRID,
-                                                 memorized)[0], train[i])
-        else:   # F = 0 (t = 0): every example is unsatisfied and nothing is memorized yet
-            thresholds = np.maximum(h - sigma * _ZETA, 0.0)
-            train[i] = sum(w * k.unsat_fraction(kap, d, he, eps) for w, he in zip(_ZETA_WEIGHTS, thresholds))
-            rate = sum(w * k.g_rate(kap, d, he, eps, slope) for w, he in zip(_ZETA_WEIGHTS, thresholds))
-        rates_g[i] = rate
-        if i + 1 == n:
-            break
-        gp, gm = gammas[:, i]
-        a2, w2, aw = k.moment_a2(gp, gm, sa, sw), k.moment_w2(gp, gm, sa, sw), k.moment_aw(gp, gm, sa, sw)
-        if aw > 0:
-            args = (max(h - accumulated[i], 0.0) / kap, a2, w2, aw, d, sw, setup.slope)
-            memorizing = fs.self_kernel(*args) - fs.low_degree_kernel(*args)
-            quadratic = fs.quadratic_kernel(*args)
-            own_rate = fs.self_rate(memorizing, setup.alpha, setup.beta, float(N))
-            own_rates[i] = own_rate
-            memorized *= fading[i][None, :]
-            _memorize(memorized, kap, h, sigmas, _ZETA, _MEMO_GRID, own_rate)
-            always_pulling += own_rate
-            mean_memorized[i + 1] = (1 - eps) * (_ZETA_WEIGHTS @ (memorized @ masses)) + eps * always_pulling
-            # the other examples' memorized parts fade alike: their coherent sum, at the crossing, shrinks by f
-            f = np.interp(args[0], _MEMO_GRID, fading[i])
-            cumulative *= f
-            spread[i + 1] = fs.spread_step(f * f * spread[i], quadratic, cumulative, N * train[i], setup.alpha,
-                                           setup.beta, float(N), d)
-            cumulative += quadratic
-        e_plus, e_minus = k.update_increment_plus(e_plus, setup.beta, rate), k.update_increment_minus(
-            e_minus, setup.beta, rate)
+    A = np.zeros((len(systems), n, 2, 2))
+    b = np.zeros((len(systems), n, 2))
+    for s_index, (A_s, b_s) in enumerate(systems):
+        A[s_index], b[s_index] = A_s, b_s
+    with_rest = train_variance is not None
+    rest = np.zeros((n, _MEMO_GRID.size)) if train_variance is None else np.ascontiguousarray(train_variance, float)
+    steps = _with_kernels(_memorization_steps, k.kappa_increments, k.gamma_from_increment_plus,
+                          k.gamma_from_increment_minus, k.unsat_fraction, k.g_rate, k.moment_a2, k.moment_w2,
+                          k.moment_aw, k.update_increment_plus, k.update_increment_minus, fs.self_kernel,
+                          fs.low_degree_kernel, fs.quadratic_kernel, fs.self_rate, fs.spread_step)
+    (kappa, accumulated, spread, train, mean_memorized, unsatisfied, rates, tilt_variance, gammas, rates_g,
+     own_rates) = steps(n, float(setup.d), setup.h, setup.label_noise, setup.sigma_a, setup.sigma_w,
+                        solution.variant.odd_slope(setup.leak), setup.slope, setup.alpha, setup.beta, float(N),
+                        _ZETA, _ZETA_WEIGHTS, _MEMO_GRID, _REST_GRID.size, cell_of, cell_share, masses,
+                        _memory_fading(solution), rest, with_rest, A, b)
     return _MapResult(kappa=kappa, memorized=accumulated, spread=np.sqrt(spread), train_unsat=train,
-                      memorized_mean=mean_memorized, unsatisfied=unsatisfied, train_rates=rates,
+                      memorized_mean=mean_memorized, unsatisfied=unsatisfied, train_rates=rates if with_rest else None,
                       tilt_sample_variance=tilt_variance if systems else None, gamma_plus=gammas[0],
                       gamma_minus=gammas[1], rate=rates_g, own_rate=own_rates)
 
@@ -424,6 +378,91 @@ def _unsatisfied_examples(unsat_fraction, g_rate, kappa, d, h, eps, slope, sigma
             crossing_memorized = memorized[j, G - 1]
         at_crossing += w * crossing_memorized
     return total_unsat, total_rate, at_crossing
+
+
+@_taking_kernels
+def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fraction, g_rate, moment_a2, moment_w2,
+                        moment_aw, update_plus, update_minus, self_kernel, low_degree_kernel, quadratic_kernel,
+                        self_rate, spread_step, n, d, h, eps, sa, sw, odd_slope, slope, alpha, beta, N, zeta,
+                        zeta_weights, grid, rest_cells, cell_of, cell_share, masses, fading, rest, with_rest, A, b):
+    """The steps of :func:`_memorization_map`, compiled as one recursion. ``rest`` (T+1, G_memo): the rest's
+    variance (zeros unless ``with_rest``); ``A``, ``b``: the tilt systems stacked, (S, T+1, 2, 2) and (S, T+1, 2)."""
+    Z, G, S = zeta.shape[0], grid.shape[0], A.shape[0]
+    kappa, accumulated, spread, train, mean_memorized = (np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n),
+                                                         np.zeros(n))
+    memorized = np.zeros((Z, G))   # S at each (zeta, x_par) point
+    unsatisfied = np.zeros((n, Z, rest_cells))
+    below = np.zeros((Z, G), dtype=np.bool_)
+    rates = np.full((n, 2), np.nan)
+    class_mass = np.empty((Z, G))
+    for j in range(Z):
+        for i in range(G):
+            class_mass[j, i] = zeta_weights[j] * masses[i]
+    # each system's response of v_k (index 0) and u_k (index 1) per example class
+    tilt_responses = np.zeros((S, 2, Z, G))
+    tilt_variance = np.zeros((S, n))
+    sigmas = np.empty(G)
+    always_pulling = 0.0   # a mislabelled example is never satisfied in this map: it gains every step's rate
+    e_plus = e_minus = cumulative = 0.0
+    gammas, rates_g, own_rates = np.zeros((2, n)), np.zeros(n), np.zeros(n)
+    for i in range(n):
+        kap = kappa_increments(e_plus, e_minus, alpha, d, sa, sw, odd_slope)
+        kappa[i] = kap
+        gammas[0, i], gammas[1, i] = gamma_plus(e_plus), gamma_minus(e_minus)
+        sigma = np.sqrt(spread[i])
+        has_rest = with_rest and np.all(np.isfinite(rest[i]))
+        for g in range(G):
+            sigmas[g] = np.sqrt(spread[i] + rest[i, g]) if has_rest else np.sqrt(spread[i] + 0.0)
+        _below_the_margin(kap, grid, memorized, sigmas, zeta, h, cell_of, cell_share, below, unsatisfied[i])
+        for s_index in range(S):
+            tilt_variance[s_index, i] = _tilt_response_step(tilt_responses[s_index], class_mass, below, A[s_index, i],
+                                                            b[s_index, i], i + 1 < n) / N
+        if kap > 0:
+            train[i], rate, accumulated[i] = _unsatisfied_examples(unsat_fraction, g_rate, kap, d, h, eps, odd_slope,
+                                                                   sigmas, zeta, zeta_weights, grid, memorized)
+            if has_rest:
+                rates[i, 0] = _unsatisfied_examples(unsat_fraction, g_rate, kap, d, 0.0, eps, odd_slope, sigmas,
+                                                    zeta, zeta_weights, grid, memorized)[0]
+                rates[i, 1] = train[i]
+        else:   # F = 0 (t = 0): every example is unsatisfied and nothing is memorized yet
+            unsat, rate = 0.0, 0.0
+            for j in range(Z):
+                threshold = max(h - sigma * zeta[j], 0.0)
+                unsat += zeta_weights[j] * unsat_fraction(kap, d, threshold, eps)
+                rate += zeta_weights[j] * g_rate(kap, d, threshold, eps, odd_slope)
+            train[i] = unsat
+        rates_g[i] = rate
+        if i + 1 == n:
+            break
+        gp, gm = gammas[0, i], gammas[1, i]
+        a2, w2, aw = moment_a2(gp, gm, sa, sw), moment_w2(gp, gm, sa, sw), moment_aw(gp, gm, sa, sw)
+        if aw > 0:
+            x_par = max(h - accumulated[i], 0.0) / kap
+            memorizing = (self_kernel(x_par, a2, w2, aw, d, sw, slope)
+                          - low_degree_kernel(x_par, a2, w2, aw, d, sw, slope))
+            quadratic = quadratic_kernel(x_par, a2, w2, aw, d, sw, slope)
+            own_rate = self_rate(memorizing, alpha, beta, N)
+            own_rates[i] = own_rate
+            for j in range(Z):
+                for g in range(G):
+                    memorized[j, g] *= fading[i, g]
+            _memorize(memorized, kap, h, sigmas, zeta, grid, own_rate)
+            always_pulling += own_rate
+            total = 0.0
+            for j in range(Z):
+                row = 0.0
+                for g in range(G):
+                    row += memorized[j, g] * masses[g]
+                total += zeta_weights[j] * row
+            mean_memorized[i + 1] = (1 - eps) * total + eps * always_pulling
+            # the other examples' memorized parts fade alike: their coherent sum, at the crossing, shrinks by f
+            f = np.interp(x_par, grid, fading[i])
+            cumulative *= f
+            spread[i + 1] = spread_step(f * f * spread[i], quadratic, cumulative, N * train[i], alpha, beta, N, d)
+            cumulative += quadratic
+        e_plus, e_minus = update_plus(e_plus, beta, rate), update_minus(e_minus, beta, rate)
+    return (kappa, accumulated, spread, train, mean_memorized, unsatisfied, rates, tilt_variance, gammas, rates_g,
+            own_rates)
 
 
 def _warn_small_sample(what, setup, N, sample):
