@@ -4,8 +4,6 @@ effective teacher with the loss's feedback (derivations/fluctuations.py); :func:
 from __future__ import annotations
 
 import dataclasses
-import functools
-import inspect
 import math
 import warnings
 import weakref
@@ -14,6 +12,7 @@ import numba
 import numpy as np
 
 from mftheory.dynamics import MeanFieldSolution
+from mftheory.kernels.binding import bind, kernel_template
 from mftheory.model import _check_real, check_int
 
 
@@ -165,7 +164,7 @@ def _memorization_map(solution, N, fs, train_variance=None, tilt_systems=None):
         A[s_index], b[s_index] = A_s, b_s
     with_rest = train_variance is not None
     rest = np.zeros((n, _MEMO_GRID.size)) if train_variance is None else np.ascontiguousarray(train_variance, float)
-    steps = _with_kernels(_memorization_steps, k.kappa_increments, k.gamma_from_increment_plus,
+    steps = bind(_memorization_steps, k.kappa_increments, k.gamma_from_increment_plus,
                           k.gamma_from_increment_minus, k.unsat_fraction, k.g_rate, k.moment_a2, k.moment_w2,
                           k.moment_aw, k.update_increment_plus, k.update_increment_minus, fs.self_kernel,
                           fs.low_degree_kernel, fs.quadratic_kernel, fs.self_rate, fs.spread_step)
@@ -312,27 +311,7 @@ def _memorize(memorized, kappa, h, sigma, zeta, grid, rate):
                 memorized[j, i] += rate
 
 
-# The functions that take generated kernels as arguments are compiled in each process, not cached on disk: numba
-# keys a cached entry on the identity of the kernels passed, so each process adds an entry, and once an entry's
-# kernel can no longer be rebuilt (its module regenerated) saving a new one fails with "ReferenceError: underlying
-# object has vanished".
-_taking_kernels = numba.njit(cache=False)
-
-
-@functools.cache
-def _with_kernels(template, *kernels):
-    """``template`` (a function of :data:`_taking_kernels`) with its leading arguments fixed to the generated
-    ``kernels``, compiled once per process. numba types a function passed as an argument anew at every call
-    (about 13 us per kernel), which the per-step calls of a 2000-step prediction paid 1e5 times; bound here,
-    the kernels are constants of the compiled function."""
-    names = [f"kernel{i}" for i in range(len(kernels))]
-    params = list(inspect.signature(template.py_func).parameters)[len(kernels):]
-    scope = dict(zip(names, kernels), template=template)
-    exec(f"def bound({', '.join(params)}):\n    return template({', '.join(names + params)})\n", scope)
-    return numba.njit(cache=False)(scope["bound"])
-
-
-@_taking_kernels
+@kernel_template(2)
 def _unsatisfied_examples(unsat_fraction, g_rate, kappa, d, h, eps, slope, sigma, zeta, zeta_weights, grid,
                           memorized):
     """The training f_unsat and the drift rate from the examples below the margin h (given h = 0: the training
@@ -380,7 +359,7 @@ def _unsatisfied_examples(unsat_fraction, g_rate, kappa, d, h, eps, slope, sigma
     return total_unsat, total_rate, at_crossing
 
 
-@_taking_kernels
+@kernel_template(15)
 def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fraction, g_rate, moment_a2, moment_w2,
                         moment_aw, update_plus, update_minus, self_kernel, low_degree_kernel, quadratic_kernel,
                         self_rate, spread_step, n, d, h, eps, sa, sw, odd_slope, slope, alpha, beta, N, zeta,
@@ -777,7 +756,7 @@ def _rest_feedback(solution, N, sample, memo):
     if N is not None and sample == "fixed":
         unsatisfied = (memo if memo is not None else _quiet_finite_sample(solution, N)).unsatisfied
     amplitude = None
-    kernel_matrix = _with_kernels(_degree2_kernel_matrix, fw.degree2_cross, fw.degree2_cross_a2, k.degree2_kernel)
+    kernel_matrix = bind(_degree2_kernel_matrix, fw.degree2_cross, fw.degree2_cross_a2, k.degree2_kernel)
     # fixed sample: [zeta, j], the response of the examples in cell j with spread value zeta
     responses = np.zeros((_ZETA.size, G, G))
     covariance = np.zeros((G, G))     # fresh data: covariance of the sample's part between grid points
@@ -863,8 +842,8 @@ def _degree2_step_maps(solution, moments):
     d, M = float(setup.d), float(setup.M)
     n = len(solution.t)
     previous = None
-    feedback_rates = _with_kernels(_feedback_rates, k.rest_feedback, fw.degree2_cross, fw.degree2_cross_a2)
-    degree2_second = _with_kernels(_kernel_at, fw.degree2_second)
+    feedback_rates = bind(_feedback_rates, k.rest_feedback, fw.degree2_cross, fw.degree2_cross_a2)
+    degree2_second = bind(_kernel_at, fw.degree2_second)
     for i in range(n):
         a2, w2, aw = moments[i, :3]
         if not aw > 0:   # t = 0: F = 0, no threshold yet
@@ -951,7 +930,7 @@ def _interpolation_weights(x, grid):
     return weights
 
 
-@_taking_kernels
+@kernel_template(1)
 def _kernel_at(kernel, xs, args):
     """kernel(x, *args) at each of xs (args: the finite-width kernels' eight parameters)."""
     a2, w2, aw, alpha, M, d, sw, s = args
@@ -961,7 +940,7 @@ def _kernel_at(kernel, xs, args):
     return out
 
 
-@_taking_kernels
+@kernel_template(3)
 def _feedback_rates(rest_feedback, cross, cross_a2, xs, x_star, e_u_prime, beta, d, sigma_w, args):
     """The per-step pull-back of F's degree-2 part at each of xs per unit of it at the threshold x_star."""
     a2, w2, aw, alpha, M, _, sw, s = args
@@ -972,7 +951,7 @@ def _feedback_rates(rest_feedback, cross, cross_a2, xs, x_star, e_u_prime, beta,
     return out
 
 
-@_taking_kernels
+@kernel_template(3)
 def _degree2_kernel_matrix(cross, cross_a2, kernel, xs, ys, d, sigma_w, args):
     """lambda(x, y) for x in xs, y in ys: the kernel's degree-2 part from the node averages."""
     a2, w2, aw, alpha, M, _, sw, s = args
@@ -989,7 +968,7 @@ def _degree2_removed(fw, feedback, i, xs, args):
     if feedback is None:
         return np.zeros(len(xs))
     kept = np.interp(xs, feedback.x_par, feedback.damping[i])
-    return _with_kernels(_kernel_at, fw.degree2_variance)(np.asarray(xs, dtype=float), args) * (1.0 - kept ** 2)
+    return bind(_kernel_at, fw.degree2_variance)(np.asarray(xs, dtype=float), args) * (1.0 - kept ** 2)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -1202,14 +1181,14 @@ def _along(solution, N, sample):
         x_star = np.where(kappa > 0, setup.h / kappa, 0.0)
     # the rest varies on the node law's scale, slowly against the crossings: a few points, then interpolated
     probes = np.column_stack([np.zeros(n), x_star])
-    at_probes = _rest_variance_rows(fw.output_variance, fw.common_second, fw.common_mean, fw.linear_second, probes,
-                                    d, params, steps)
+    rest_variance_rows = bind(_rest_variance_rows, fw.output_variance, fw.common_second, fw.common_mean,
+                              fw.linear_second)
+    at_probes = rest_variance_rows(probes, d, params, steps)
     reach, coarse = np.zeros(n), np.zeros((n, _REST_POINTS))
     for i in steps:
         reach[i] = np.sqrt(at_probes[i].max() + extra[i] + sample_part(i, probes[i]).max()) / kappa[i]
         coarse[i] = np.linspace(0.0, min(x_star[i] + _TAIL * reach[i], 12.0), _REST_POINTS)
-    rests = _rest_variance_rows(fw.output_variance, fw.common_second, fw.common_mean, fw.linear_second, coarse, d,
-                                params, steps)
+    rests = rest_variance_rows(coarse, d, params, steps)
     for i in steps:
         rest = rests[i]
         rest_sd_frozen[i] = np.sqrt(rest[0])
@@ -1218,8 +1197,8 @@ def _along(solution, N, sample):
         added = sample_part(i, coarse[i])
         sample_sd[i] = np.sqrt(added[0])
         rests[i] = rest + added
-    _average_rates(k.margin_below, _GL_X, _GL_W, coarse, rests, kappa, reach, extra, setup.h, steps, test_error,
-                   test_unsat)
+    bind(_average_rates, k.margin_below)(_GL_X, _GL_W, coarse, rests, kappa, reach, extra, setup.h, steps,
+                                         test_error, test_unsat)
     if train_rates is None:   # nothing memorized: a training point is a fresh one
         train_error, train_unsat = test_error.copy(), test_unsat.copy()
     else:
@@ -1248,8 +1227,9 @@ def _training_rest_variance(solution, tilt_part, feedback, moments):
     steps = np.flatnonzero(moments[:, 2] > 0)
     params = _rest_params(moments, setup)
     points = np.broadcast_to(_TRAIN_REST_POINTS, (n, _TRAIN_REST_POINTS.size))
-    rests = _rest_variance_rows(fw.output_variance, fw.common_second, fw.common_mean, fw.linear_second,
-                                np.ascontiguousarray(points), float(setup.d), params, steps)
+    rest_variance_rows = bind(_rest_variance_rows, fw.output_variance, fw.common_second, fw.common_mean,
+                              fw.linear_second)
+    rests = rest_variance_rows(np.ascontiguousarray(points), float(setup.d), params, steps)
     for i in steps:
         rest = np.maximum(rests[i] - _degree2_removed(fw, feedback, i, _TRAIN_REST_POINTS, tuple(params[i])), 0.0)
         out[i] = np.interp(_MEMO_GRID, _TRAIN_REST_POINTS, rest) + tilt_part.output_sd[i] ** 2
@@ -1265,7 +1245,7 @@ def _rest_params(moments, setup):
     return params
 
 
-@numba.njit(cache=False, parallel=True)
+@kernel_template(4, parallel=True)
 def _rest_variance_rows(output_variance, common_second, common_mean, linear_second, xs, d, params, steps):
     """:func:`_rest_variance` at the points xs[i] with the parameters params[i], for each step i in ``steps``
     (one call for every step: passing the kernels into numba costs more than evaluating them once); the steps
@@ -1278,7 +1258,7 @@ def _rest_variance_rows(output_variance, common_second, common_mean, linear_seco
     return out
 
 
-@_taking_kernels
+@kernel_template(1)
 def _average_rates(margin_below, nodes, weights, coarse, rests, kappa, reach, extra, h, steps, test_error,
                    test_unsat):
     """:func:`_average_rate` at the thresholds 0 (``test_error``) and h (``test_unsat``) for each step in
@@ -1293,7 +1273,7 @@ def _average_rates(margin_below, nodes, weights, coarse, rests, kappa, reach, ex
                                    threshold, extra[i])
 
 
-@_taking_kernels
+@kernel_template(4)
 def _rest_variance(output_variance, common_second, common_mean, linear_second, xs, d, args):
     """Variance of the nonlinear rest of F_M - F_t at |x_par| = xs, |x_perp|^2 = d - 1: the whole variance less
     its common and linear parts (derivations/finite_width.py), floored at 0 against rounding."""
@@ -1308,7 +1288,7 @@ def _rest_variance(output_variance, common_second, common_mean, linear_second, x
     return out
 
 
-@_taking_kernels
+@kernel_template(1)
 def _average_rate(margin_below, edges, nodes, weights, coarse, rest, kappa, shift, threshold, extra):
     """E over |x_par| (density 2 phi, Gaussian data) of P(kappa |x_par| + shift + delta < threshold), delta of
     variance rest(|x_par|) (interpolated between the ``coarse`` points) + ``extra``; Gauss-Legendre per panel

@@ -264,3 +264,51 @@ def test_build_refuses_a_bad_worker_count(tmp_path, workers):
 
     with pytest.raises(ValueError, match="workers must be a whole number >= 1"):
         build(target=tmp_path, workers=workers)
+
+
+_BOUND_RUN = r"""
+import json, sys
+import numpy as np
+from mftheory.finite_size import _average_rates
+from mftheory.kernels.binding import bind
+from mftheory.kernels.generated import gaussian_hinge as k
+
+n = 4
+args = (np.polynomial.legendre.leggauss(8) + (np.linspace(0, 3, 5)[None, :].repeat(n, 0),
+        np.full((n, 5), 0.01), np.linspace(0.5, 2.0, n), np.full(n, 0.1), np.zeros(n), 1.0, np.arange(n)))
+bound, direct = np.zeros((2, n)), np.zeros((2, n))
+function = bind(_average_rates, k.margin_below)
+function(*args, bound[0], bound[1])
+_average_rates(k.margin_below, *args, direct[0], direct[1])
+hits = sum(function.stats.cache_hits.values())
+print("RESULT" + json.dumps(dict(same=bool(np.array_equal(bound, direct)), positive=bool((bound > 0).all()), hits=hits)))
+"""
+
+
+def test_a_bound_kernel_loop_is_compiled_once_and_loaded_by_later_processes(tmp_path):
+    """bind() gives the template's numbers bit for bit; the second process loads the machine code numba cached
+    for the first (no compilation), from the folder MFTHEORY_CACHE names."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, MFTHEORY_CACHE=str(tmp_path))
+    results = []
+    for _ in range(2):
+        proc = subprocess.run([sys.executable, "-c", _BOUND_RUN], env=env, capture_output=True, text=True,
+                              cwd=str(tmp_path))
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        results.append(json.loads(proc.stdout.strip().splitlines()[-1][len("RESULT"):]))
+    assert all(r["same"] and r["positive"] for r in results)
+    assert results[0]["hits"] == 0 and results[1]["hits"] == 1
+    assert list((tmp_path / "kernels").glob("mftheory_bound_average_rates_*.py"))
+
+
+def test_bind_names_a_wrong_number_of_kernels():
+    from mftheory.finite_size import _average_rates
+    from mftheory.kernels.binding import bind
+    from mftheory.kernels.generated import gaussian_hinge as k
+
+    with pytest.raises(TypeError, match="_average_rates takes 1 kernels, got 2"):
+        bind(_average_rates, k.margin_below, k.margin_below)
