@@ -10,6 +10,10 @@ What a user calls, in pipeline order:
 * the independent numerics: :func:`simulate` (finite-M/N gradient descent) and :func:`sweep` (parameter sweeps
   on Dask), loaded on first use.
 """
+from mftheory import numba_cache_lock as _numba_cache_lock
+
+_numba_cache_lock.install()   # before anything compiles: see the module for numba's cache race
+
 from mftheory.dynamics import (LabelNoiseExpansion, LabelNoiseFixedPoint, MeanFieldSolution, label_noise_expansion,
                                label_noise_fixed_point, meanfield)
 from mftheory import finite_size
