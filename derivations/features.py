@@ -31,10 +31,16 @@ Derived below:
    for such an example z = (mu_k |g| y w_k + w_noise . x_noise) / sqrt(d), so given |g| the pair (a, z) is the one
    of the Gaussian law's finite-width derivation (derivations/finite_width.py) at |x_par| = |g| with
    (m_w2, m_aw) -> (mu_k^2 E[w_k^2], mu_k E[a w_k]) and |x_perp|^2 = d - 2 (the other feature's coordinate is 0):
-   its frozen-init test error with that many noise coordinates applies as it is.
+   its frozen-init test error with that many noise coordinates applies as it is;
+6. the hinge's feedback on the tilt (F's part linear in the noise coordinates, the part that the loss pulls back
+   first): the density rho_h of the margins at h over the law (closed form; for the examples with both features
+   the derivative of the triangle's mass) and the linear map of one noise coordinate of
+   (1/M) sum_i (a_i, w_i1, w_i2) w_ik per step, as for Gaussian data (derivations/fluctuations.py, steps 1-4).
 
 Approximations, stated once: M, N -> infinity (the mean field); Gaussian init law symmetric under (a, w) -> (-a, -w);
-for 5., the frozen init law of F_M - F_t (no feedback of the loss on it).
+for 5., the frozen init law of F_M - F_t (no feedback of the loss on it); for 6., first order in the tilt, the
+nonlinear rest kept at its frozen-init law (its degree-2 part's feedback, derived for Gaussian data, is not derived
+for this law).
 """
 from __future__ import annotations
 
@@ -72,6 +78,7 @@ class FeatureDerivation:
     loss: str = "hinge"
     weight: sp.Expr | None = None  # u(z) = -l'(z) of the loss, in mftheory.derivations.symbols.z and h
     output_moments: tuple = ()     # (C_11, C_12, C_22) = E[x_j x_k] over the law: spectral decoupling's drift
+    margin_density: sp.Expr | None = None  # density of the margin y F_t(x) at h over the law, in a, b, h, p_1, p_2
 
 
 both_mass = sp.Symbol("f_11", nonnegative=True)   # P(a|g_1| + b|g_2| < h): the triangle, by quadrature
@@ -160,6 +167,48 @@ def _finite_width_mapping(add):
         r"$u_k$ rescaled by $\mu_k$ and $|x_\perp|^2 = d - 2$.")
 
 
+def _tilt_feedback(patterns, add):
+    """Step 6: the hinge's feedback on the tilt, through the density of margins at the threshold (closed form)."""
+    single = sp.sqrt(2 / sp.pi) / a * sp.exp(-h**2 / (2 * a**2))
+    require(sp.simplify(single - sp.diff(sp.erf(h / (sp.sqrt(2) * a)), h)) == 0,
+            "one feature: the margin's density is the derivative of its mass erf(h / (sqrt 2 a))")
+    # both features: d/dh of P(a|g_1| + b|g_2| < h) = int_0^{h/a} 2 phi(g) erf((h - a g) / (sqrt 2 b)) dg (the
+    # boundary term vanishes, erf(0) = 0), a Gaussian integral
+    derivative = sp.integrate(sp.powsimp(sp.expand(4 * _phi(g) * _phi((h - a * g) / b) / b), combine="exp"),
+                              (g, 0, h / a))
+    r = sp.sqrt(a**2 + b**2)
+    both = (sp.sqrt(2 / sp.pi) / r * sp.exp(-h**2 / (2 * r**2))
+            * (sp.erf(b * h / (sp.sqrt(2) * a * r)) + sp.erf(a * h / (sp.sqrt(2) * b * r))))
+    for values in ({a: 0.7, b: 1.3, h: 1.0}, {a: 2.0, b: 0.4, h: 0.8}, {a: 0.3, b: 0.3, h: 1.5}):
+        A, B, H = (mp.mpf(values[s]) for s in (a, b, h))
+        mass = lambda hh: mp.quad(lambda t: 2 * mp.npdf(t) * mp.erf((hh - A * t) / (B * mp.sqrt(2))), [0, hh / A])
+        exact = mp.diff(mass, H)
+        require(abs(float(derivative.subs(values)) - float(exact)) < 1e-10, "both features: the density by SymPy")
+        require(abs(float(both.subs(values)) - float(exact)) < 1e-10, "both features: the density's closed form")
+    density = patterns[(1, 0)] * single + patterns[(0, 1)] * single.subs(a, b) + patterns[(1, 1)] * both
+    add("margin_density", r"density of the margins at the threshold, $\rho_h$",
+        sp.Eq(sp.Symbol(r"\rho_h"), density),
+        r"The density of $y F_t(x) = a s_1 |g_1| + b s_2 |g_2|$ at $h$ over the law (the examples with both features: "
+        r"the derivative in $h$ of the triangle's mass, a Gaussian integral).")
+    rho, alpha, beta, sw = sp.symbols("rho_h alpha beta sigma_w", positive=True)
+    e_aa, e_1a, e_2a = sp.symbols(r"E[a'a] E[w_1'a] E[w_2'a]", real=True)
+    X = sp.Matrix(sp.symbols("v_k u_k1 u_k2", real=True))
+    r_k = -rho * alpha * odd_slope * X[0] / sp.sqrt(d)
+    drive = beta * odd_slope / sp.sqrt(d) * sp.Matrix([sw**2 + e_aa, e_1a, e_2a])
+    add("tilt_feedback", r"the tilt's feedback: one noise coordinate $k$ of $v = \frac{1}{M}\sum_i a_i w_i$",
+        sp.Eq(sp.Symbol("X_k'"), sp.Symbol("A_t") * X + drive * r_k),
+        r"A tilt $\tau_k = \alpha c\, v_k / \sqrt{d}$ of $F$ along a noise coordinate moves the examples at the margin: "
+        r"the hinge's drive along it becomes $r_k = \mathbb{E}[u\,y\,x_k] = -\rho_h \tau_k$. It moves each node "
+        r"by $\Delta a = \beta c\, (w_{\mathrm{noise}} \cdot r) / \sqrt{d}$, $\Delta w_{\mathrm{noise}} = \beta c\, a\, r / \sqrt{d}$ "
+        r"(Stein's lemma over the noise, the two signs of $x$ giving $c$), so that $X_k = \frac{1}{M}\sum_i (a_i, w_{i1}, "
+        r"w_{i2})\, w_{ik}$ follows the node map $A_t$ plus $r_k$ times the drive shown ($a'$, $w'$ after the node map; "
+        r"$\frac{1}{M}\sum_i w_{ik} w_{il} \to \sigma_w^2 \delta_{kl}$). Init: $\mathrm{Var}\, X_k = \sigma_w^2\, "
+        r"\mathrm{diag}(\sigma_a^2, \sigma_w^2, \sigma_w^2) / M$. The tilt's variance at a fresh point is "
+        r"$(\alpha c)^2 (d - 2)\, \mathrm{Var}\, v_k / d$; it replaces the frozen-init linear part, and the common "
+        r"part (an offset seen by every example, pulled back $d$ times harder) is left out, as for Gaussian data.")
+    return density
+
+
 @cached_on_disk
 def derive_features(loss: str = "hinge") -> FeatureDerivation:
     """The derivation for ``loss`` (a built-in name): closed-form drifts for the hinge, integrals otherwise."""
@@ -228,12 +277,13 @@ def derive_features(loss: str = "hinge") -> FeatureDerivation:
     add("unsat_both", "unsatisfied fraction of the examples with both features",
         sp.Eq(sp.Symbol("f_{11}"), sp.Integral(mass_integrand, (g, 0, h / a))), "Evaluated by generated quadrature.")
     _finite_width_mapping(add)
+    margin_density = _tilt_feedback(patterns, add)
     weight = LOSSES[loss].weight.subs(S.h, h)
     if loss == "quadratic_hinge":
         G_1, G_2 = _quadratic_hinge_drift(patterns, single, add)
         return FeatureDerivation(steps=steps, patterns=patterns, single=single, both=both,
                                  both_mass_integrand=mass_integrand, drift=(G_1, G_2), loss=loss, weight=weight,
-                                 output_moments=moments)
+                                 output_moments=moments, margin_density=margin_density)
     if loss != "hinge":
         zz = sp.Symbol("z", real=True)
         u = weight.subs(S.z, zz)
@@ -245,7 +295,7 @@ def derive_features(loss: str = "hinge") -> FeatureDerivation:
             r"$u(z) = " + sp.latex(weight) + r"$; $G_2$ follows by exchanging the features.")
         return FeatureDerivation(steps=steps, patterns=patterns, single=single, both=both,
                                  both_mass_integrand=mass_integrand, drift=None, loss=loss, weight=weight,
-                                 output_moments=moments)
+                                 output_moments=moments, margin_density=margin_density)
     return FeatureDerivation(steps=steps, patterns=patterns, single=single, both=both,
                              both_mass_integrand=mass_integrand, drift=(G_1, G_2), loss=loss, weight=weight,
-                                 output_moments=moments)
+                                 output_moments=moments, margin_density=margin_density)

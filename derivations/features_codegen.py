@@ -61,6 +61,10 @@ def features_module_source(derivation) -> str:
                       "(C_11, C_12, C_22) = E[x_j x_k] over the law: spectral decoupling's drift is "
                       "-lambda sum_j C_kj kappa_j"),
     ]
+    if D.margin_density is not None:
+        parts.append(_kernel("margin_density", ("a", "b", "h", "p_1", "p_2"), _renamed(D.margin_density),
+                             "density of the margin a s_1 |g_1| + b s_2 |g_2| at h over the law: the hinge's "
+                             "feedback on the tilt"))
     from mftheory.derivations import symbols as S
 
     if D.drift is not None:

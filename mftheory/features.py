@@ -113,24 +113,46 @@ class FeatureSolution:
             out.append(covariance)
         return np.array(out)
 
-    def finite_width_test_error(self) -> np.ndarray:
+    def finite_width_test_error(self, feedback: bool = True) -> np.ndarray:
         """(steps+1, K): the test error at finite width M on fresh examples that carry feature k alone, where the
-        mean field's is 0 once kappa_k > 0. Frozen-init law (derivations/features.py, step 5): F_M - F_t is the
-        sum of M independent nodes drawn from the mean-field node law, without the loss's feedback on it (for
-        Gaussian data that approximation is 2-6 times too high after the first tens of steps, the feedback
-        taking the tilt out; here 3-4 times, the validation case features_starvation measures it); the finite-width test-error kernel of the Gaussian law with the moments along u_k
-        rescaled by mu_k and d - K noise coordinates (the other features' coordinates are 0)."""
-        setup = self.setup
-        fw = importlib.import_module(f"mftheory.kernels.generated.finite_width_{setup.activation}")
-        moments = self.node_moments()
-        out = np.full((len(moments), self.features), 0.5)
-        for i, C in enumerate(moments):
-            for k, mu in enumerate(setup.feature_strength):
-                if C[0, k + 1] > 0:
-                    out[i, k] = fw.test_error_noise(float(setup.d - self.features), C[0, 0], mu**2 * C[k + 1, k + 1],
-                                                    mu * C[0, k + 1], setup.alpha, float(setup.M), float(setup.d),
-                                                    setup.sigma_w, setup.slope)
-        return out
+        mean field's is 0 once kappa_k > 0 (:mod:`mftheory.features_finite_size`; derivations/features.py, steps 5
+        and 6).
+
+        ``feedback=True`` (hinge loss, K = 2): the tilt of F along the noise coordinates with the hinge's feedback
+        (:meth:`tilt_variance`), the common part left out, the nonlinear rest at its frozen-init law.
+        ``feedback=False``: the frozen-init law, F_M - F_t the sum of M independent nodes drawn from the
+        mean-field node law (the finite-width test-error kernel of the Gaussian law with the moments along u_k
+        rescaled by mu_k and d - K noise coordinates); it leaves the tilt growing with the nodes and is 3-4 times
+        too high (the validation case features_starvation measures both)."""
+        from mftheory.features_finite_size import one_feature_test_error
+
+        if feedback:
+            self._check_tilt_feedback()
+        return one_feature_test_error(self, feedback=feedback)
+
+    def tilt_variance(self, feedback: bool = True, N: int | None = None, sample: str = "fixed") -> np.ndarray:
+        """(steps+1,): the variance of one noise coordinate of v = (1/M) sum_i a_i w_i (the tilt of F along the
+        noise is alpha c v / sqrt(d)), with the hinge's feedback (hinge loss, K = 2) or along the frozen-init law
+        (``feedback=False``; with N None it is sigma_w^2 E[a^2] / M). (d - K) times it is E|v_noise|^2.
+
+        ``N=None``: an infinite training set (the init's sampling of M nodes is the only source). Otherwise the
+        training sample is a second source: ``sample="fixed"`` one set of N examples used at every step,
+        ``sample="fresh"`` N new examples at every step (``simulate(..., online=True)``)."""
+        from mftheory.features_finite_size import tilt_variance
+
+        if feedback:
+            self._check_tilt_feedback()
+        if N is not None:
+            N = check_int("N (None for an infinite training set)", N, 1)
+        if sample not in ("fixed", "fresh"):
+            raise ValueError(f"sample must be one of 'fixed', 'fresh', got {sample!r}")
+        return tilt_variance(self, feedback=feedback, N=N, sample=sample)
+
+    def _check_tilt_feedback(self):
+        if self.setup.loss != "hinge" or self.features != 2 or self.setup.spectral_decoupling:
+            raise ValueError("the tilt's feedback is derived for the hinge loss with K = 2 features and no spectral "
+                             f"decoupling (got loss {self.setup.loss!r}, K = {self.features}, spectral_decoupling = "
+                             f"{self.setup.spectral_decoupling}); pass feedback=False for the frozen-init law")
 
     def error_curve(self, k: int) -> "ErrorCurve":
         """The sigmoidal learning curve of feature ``k`` (0 to K - 1): the unsatisfied fraction of the examples that

@@ -68,10 +68,17 @@ def features_starvation(scale, seed: int = 0) -> CaseResult:
     mean field off by ``KAPPA_RESOLUTION`` fails every row (the test suite checks it). Reported, not judged: the
     rare-only unsatisfied fractions: they sat 1.6-2.1% above the mean field at t = 75
     (standard error 0.2-0.7%) for p_2 = 0.4: a finite-width effect on a fraction at the threshold (second order in
-    the output's blur) that the toolkit does not predict for this data law yet; and the test error on fresh
+    the output's blur) that the toolkit does not predict for this data law yet; the test error on fresh
     examples with feature 2 alone (0 in the mean field) against its finite-M frozen-init prediction
-    (:meth:`FeatureSolution.finite_width_test_error`), which leaves out the loss's feedback on the fluctuation
-    (3.2-4.1 times too high at d = 20, M = 200, for both losses and both frequencies)."""
+    (:meth:`FeatureSolution.finite_width_test_error` with ``feedback=False``: 3.2-4.1 times too high at d = 20,
+    M = 200, for both losses and both frequencies) and, for the hinge, against the prediction with the tilt's
+    feedback (1.2-1.5 times too high: the nonlinear rest keeps its frozen-init law); and the tilt itself,
+    |v_noise|^2 / (d - 2) with v = mean_i a_i w_i, at each sample size (GD's mean over the seeds, not extrapolated:
+    the fixed sample is the tilt's main source once the feedback has taken the init's out) against
+    :meth:`FeatureSolution.tilt_variance` at that N. Not judged: at N = 2e4 and, for p_2 = 0.8, at 8e4 the tilt
+    sat within 2-24% (1-1.5 standard errors of the seeds' mean), but at p_2 = 0.2, N = 8e4 the theory was 1.4-1.9
+    times GD's (about 10 standard errors); where it parts is not found yet (the fixed set's unsatisfied examples
+    are taken as nested sets, without memorization)."""
     checks, shown = [], []
     losses = starvation_losses(scale)
     chunks = (scale.steps // 4, scale.steps // 2, scale.steps)
@@ -100,16 +107,16 @@ RARE_TEST_POINTS = 20_000
 
 
 def _runs(setup, N, seed, chunks, init_seed):
-    """Slopes (seeds, chunks, 2), the rare-only unsatisfied fraction (seeds, chunks) and the test error on fresh
-    examples with feature 2 alone (seeds, chunks) of ``SEEDS`` runs; run r starts from the init drawn with seed
-    ``init_seed + r`` (paired across sample sizes)."""
-    slopes, rare, rare_test = [], [], []
+    """Slopes (seeds, chunks, 2), the rare-only unsatisfied fraction (seeds, chunks), the test error on fresh
+    examples with feature 2 alone (seeds, chunks) and |v_noise|^2 / (d - 2), v = mean_i a_i w_i (seeds, chunks) of
+    ``SEEDS`` runs; run r starts from the init drawn with seed ``init_seed + r`` (paired across sample sizes)."""
+    slopes, rare, rare_test, tilt = [], [], [], []
     X_test, y_test = draw_feature_examples(np.random.default_rng(init_seed + 10_000), RARE_TEST_POINTS, setup.d,
                                            (0.0, 1.0), setup.feature_strength)
     for r in range(SEEDS):
         X, y, _, _, _, _ = draw_problem(setup, N, seed=seed + r, n_test=0)
         _, _, a, W, _, _ = draw_problem(setup, 8, seed=init_seed + r, n_test=0)
-        done, per_chunk, per_chunk_rare, per_chunk_test = 0, [], [], []
+        done, per_chunk, per_chunk_rare, per_chunk_test, per_chunk_tilt = 0, [], [], [], []
         for stop in chunks:
             sim = simulate(setup, N=N, steps=stop - done, seed=seed + r, X=X, y=y, a0=a, W0=W, n_test=0,
                            record_steps=[stop - done])
@@ -117,10 +124,13 @@ def _runs(setup, N, seed, chunks, init_seed):
             per_chunk.append(feature_slopes(setup, a, W))
             per_chunk_rare.append(_pattern_unsat(setup, a, W, X, y)[0][1])
             per_chunk_test.append(np.mean(y_test * network_output(setup, a, W, X_test) < 0))
+            v_noise = (a[:, None] * W[:, 2:]).mean(axis=0)
+            per_chunk_tilt.append(v_noise @ v_noise / (setup.d - 2))
         slopes.append(per_chunk)
         rare.append(per_chunk_rare)
         rare_test.append(per_chunk_test)
-    return np.array(slopes), np.array(rare), np.array(rare_test)
+        tilt.append(per_chunk_tilt)
+    return np.array(slopes), np.array(rare), np.array(rare_test), np.array(tilt)
 
 
 def _starvation_rows(scale, seed, loss, chunks, case="features_starvation", frequencies=None,
@@ -137,7 +147,13 @@ def _starvation_rows(scale, seed, loss, chunks, case="features_starvation", freq
         slopes, slopes_se = extrapolate_in_sample_size(small[0], large[0])
         rare, rare_se = extrapolate_in_sample_size(small[1], large[1])
         rare_test, rare_test_se = extrapolate_in_sample_size(small[2], large[2])
-        finite_width_error = sol.finite_width_test_error()[:, 1]
+        frozen_error = sol.finite_width_test_error(feedback=False)[:, 1]
+        with_feedback = loss == "hinge" and not spectral_decoupling
+        if with_feedback:
+            feedback_error = sol.finite_width_test_error()[:, 1]
+            # the tilt at each sample size (init and sample sources): GD's mean over the seeds, not extrapolated
+            tilts = [(n, sol.tilt_variance(N=n), runs[3].mean(axis=0), runs[3].std(axis=0, ddof=1) / math.sqrt(SEEDS))
+                     for n, runs in ((scale.N // 2, small), (2 * scale.N, large))]
         measured = []
         for c, stop in enumerate(chunks):
             measured.append((stop, slopes[c], rare[c]))
@@ -151,8 +167,18 @@ def _starvation_rows(scale, seed, loss, chunks, case="features_starvation", freq
                                 float(rare[c]), 0.0, informational=True))
             checks.append(Check(case, f"test error of fresh examples with feature 2 alone, finite M, frozen init "
                                 f"(mean field 0), {loss}, p_2={p_2} (t={stop}; GD +- {float(rare_test_se[c]):.1g})",
-                                float(finite_width_error[stop]), float(rare_test[c]), 0.0, relative=True,
+                                float(frozen_error[stop]), float(rare_test[c]), 0.0, relative=True,
                                 informational=True))
+            if with_feedback:
+                checks.append(Check(case, f"test error of fresh examples with feature 2 alone, finite M, the tilt "
+                                    f"with the hinge's feedback, {loss}, p_2={p_2} (t={stop}; GD +- "
+                                    f"{float(rare_test_se[c]):.1g})", float(feedback_error[stop]),
+                                    float(rare_test[c]), 0.0, relative=True, informational=True))
+                for n, theory, measured_tilt, tilt_se in tilts:
+                    checks.append(Check(case, f"tilt: |v_noise|^2 / (d - 2), v = mean_i a_i w_i, with the hinge's "
+                                        f"feedback, {loss}, p_2={p_2}, N={n} (t={stop}; GD +- {float(tilt_se[c]):.1g})",
+                                        float(theory[stop]), float(measured_tilt[c]), 0.0, relative=True,
+                                        informational=True))
         curves.append((p_2, sol, measured))
         last = measured[-1][1]
         checks.append(Check(case, f"kappa_2 / kappa_1, {loss}, p_2={p_2} (t={chunks[-1]})",
