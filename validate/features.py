@@ -75,10 +75,11 @@ def features_starvation(scale, seed: int = 0) -> CaseResult:
     feedback (1.2-1.5 times too high: the nonlinear rest keeps its frozen-init law); and the tilt itself,
     |v_noise|^2 / (d - 2) with v = mean_i a_i w_i, at each sample size (GD's mean over the seeds, not extrapolated:
     the fixed sample is the tilt's main source once the feedback has taken the init's out) against
-    :meth:`FeatureSolution.tilt_variance` at that N. Not judged: at N = 2e4 and, for p_2 = 0.8, at 8e4 the tilt
-    sat within 2-24% (1-1.5 standard errors of the seeds' mean), but at p_2 = 0.2, N = 8e4 the theory was 1.4-1.9
-    times GD's (about 10 standard errors); where it parts is not found yet (the fixed set's unsatisfied examples
-    are taken as nested sets, without memorization)."""
+    :meth:`FeatureSolution.tilt_variance` at that N. Not judged: three seeds do not estimate their own spread
+    (one run's |v_noise|^2 / (d - 2) averages 18 squared coordinates, a relative sd of about 33%), and at
+    p_2 = 0.2, N = 8e4 they put the theory at 1.4-1.9 times GD's with a spread four times too small; with six
+    other seeds (``python bench/features_tilt.py``) the same point is 1.06-1.13 times GD's, and N = 2e4 to 1.6e5
+    at t = 30-300 are 0.68-1.27 times (0.92-1.13 at N >= 8e4)."""
     checks, shown = [], []
     losses = starvation_losses(scale)
     chunks = (scale.steps // 4, scale.steps // 2, scale.steps)
