@@ -79,6 +79,7 @@ class FeatureDerivation:
     weight: sp.Expr | None = None  # u(z) = -l'(z) of the loss, in mftheory.derivations.symbols.z and h
     output_moments: tuple = ()     # (C_11, C_12, C_22) = E[x_j x_k] over the law: spectral decoupling's drift
     margin_density: sp.Expr | None = None  # density of the margin y F_t(x) at h over the law, in a, b, h, p_1, p_2
+    weight_slope: sp.Expr | None = None    # u'(z): the tilt's feedback is -E[u'(y F_t(x))] per unit tilt
 
 
 both_mass = sp.Symbol("f_11", nonnegative=True)   # P(a|g_1| + b|g_2| < h): the triangle, by quadrature
@@ -197,8 +198,11 @@ def _tilt_feedback(patterns, add):
     drive = beta * odd_slope / sp.sqrt(d) * sp.Matrix([sw**2 + e_aa, e_1a, e_2a])
     add("tilt_feedback", r"the tilt's feedback: one noise coordinate $k$ of $v = \frac{1}{M}\sum_i a_i w_i$",
         sp.Eq(sp.Symbol("X_k'"), sp.Symbol("A_t") * X + drive * r_k),
-        r"A tilt $\tau_k = \alpha c\, v_k / \sqrt{d}$ of $F$ along a noise coordinate moves the examples at the margin: "
-        r"the hinge's drive along it becomes $r_k = \mathbb{E}[u\,y\,x_k] = -\rho_h \tau_k$. It moves each node "
+        r"A tilt $\tau_k = \alpha c\, v_k / \sqrt{d}$ of $F$ along a noise coordinate changes every margin by "
+        r"$\tau_k x_k$: the drive along it becomes $r_k = \mathbb{E}[u\,y\,x_k] = \mathbb{E}[u'(y F_t)]\, \tau_k$ "
+        r"(the noise is independent of the margin, $\mathbb{E}[x_k^2] = 1$), $-\rho_h \tau_k$ for the hinge "
+        r"($u' = -\delta(z - h)$), minus the unsatisfied fraction times $\tau_k$ for the quadratic hinge ($u' = -1$ "
+        r"below the margin), a quadrature of $u'$ over the law otherwise. It moves each node "
         r"by $\Delta a = \beta c\, (w_{\mathrm{noise}} \cdot r) / \sqrt{d}$, $\Delta w_{\mathrm{noise}} = \beta c\, a\, r / \sqrt{d}$ "
         r"(Stein's lemma over the noise, the two signs of $x$ giving $c$), so that $X_k = \frac{1}{M}\sum_i (a_i, w_{i1}, "
         r"w_{i2})\, w_{ik}$ follows the node map $A_t$ plus $r_k$ times the drive shown ($a'$, $w'$ after the node map; "
@@ -279,13 +283,26 @@ def derive_features(loss: str = "hinge") -> FeatureDerivation:
     _finite_width_mapping(add)
     margin_density = _tilt_feedback(patterns, add)
     weight = LOSSES[loss].weight.subs(S.h, h)
+    zz = sp.Symbol("z", real=True)
+    weight_slope = sp.diff(weight.subs(S.z, zz), zz)
+    if loss == "hinge":   # u jumps from 1 to 0 at the margin: its derivative is a delta there
+        weight_slope = -sp.DiracDelta(zz - h)
+        require(sp.integrate(weight_slope, (zz, -sp.oo, sp.oo)) == -1, "hinge: u' integrates to u's jump, -1")
+    if loss == "quadratic_hinge":
+        require(sp.simplify(weight_slope.subs({zz: h / 2}) + 1) == 0 and weight_slope.subs({zz: 2 * h}) == 0,
+                "quadratic hinge: u' = -1 below the margin, 0 above: the tilt's feedback is the unsatisfied fraction")
+    add("tilt_response", r"the tilt's feedback per unit tilt, $-\mathbb{E}[u'(y F_t)]$, " + loss.replace("_", " "),
+        sp.Eq(sp.Symbol("u'(z)"), weight_slope),
+        {"hinge": r"The density $\rho_h$ of the margins at $h$ (above).",
+         "quadratic_hinge": r"The unsatisfied fraction.",
+         }.get(loss, r"By tensor Gauss-Legendre quadrature over the half-normal strengths, as the drift."))
     if loss == "quadratic_hinge":
         G_1, G_2 = _quadratic_hinge_drift(patterns, single, add)
         return FeatureDerivation(steps=steps, patterns=patterns, single=single, both=both,
                                  both_mass_integrand=mass_integrand, drift=(G_1, G_2), loss=loss, weight=weight,
-                                 output_moments=moments, margin_density=margin_density)
+                                 output_moments=moments, margin_density=margin_density,
+                                 weight_slope=weight_slope)
     if loss != "hinge":
-        zz = sp.Symbol("z", real=True)
         u = weight.subs(S.z, zz)
         g1, g2 = sp.symbols("g_1 g_2", positive=True)
         add("drift_" + loss, f"drift along feature 1 for the {loss} loss (generated quadrature)",
@@ -295,7 +312,9 @@ def derive_features(loss: str = "hinge") -> FeatureDerivation:
             r"$u(z) = " + sp.latex(weight) + r"$; $G_2$ follows by exchanging the features.")
         return FeatureDerivation(steps=steps, patterns=patterns, single=single, both=both,
                                  both_mass_integrand=mass_integrand, drift=None, loss=loss, weight=weight,
-                                 output_moments=moments, margin_density=margin_density)
+                                 output_moments=moments, margin_density=margin_density,
+                                 weight_slope=weight_slope)
     return FeatureDerivation(steps=steps, patterns=patterns, single=single, both=both,
                              both_mass_integrand=mass_integrand, drift=(G_1, G_2), loss=loss, weight=weight,
-                                 output_moments=moments, margin_density=margin_density)
+                                 output_moments=moments, margin_density=margin_density,
+                                 weight_slope=weight_slope)

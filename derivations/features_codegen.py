@@ -20,7 +20,8 @@ GENERATOR_VERSION = "1"
 QUADRATURE_NODES = 64
 SOURCES = ("features.py", "features_codegen.py", "quadratic_codegen.py", "codegen.py", "gauss_rules.py", "templates/features_loops.py",
            "templates/features_drift_closed.py", "templates/features_drift_closed_with_mass.py",
-           "templates/features_drift_quadrature.py")
+           "templates/features_drift_quadrature.py", "templates/features_response_density.py",
+           "templates/features_response_unsat.py", "templates/features_response_quadrature.py")
 _NAMES = {F.a: "a", F.b: "b", F.h: "h", F.p_1: "p_1", F.p_2: "p_2", F.mu_1: "mu_1", F.mu_2: "mu_2", F.g: "g",
           F.both_mass: "f_11"}
 
@@ -80,5 +81,11 @@ def features_module_source(derivation) -> str:
         hn_nodes, hn_weights = half_normal_rule(QUADRATURE_NODES, HALF_NORMAL_CUTOFF, HALF_NORMAL_PANELS)
         parts.append(f"_HN_NODES = np.array({[float(v) for v in hn_nodes]!r})\n"
                      f"_HN_WEIGHTS = np.array({[float(v) for v in hn_weights]!r})")
+        parts.append(_kernel("weight_slope", ("z", "h"), D.weight_slope.xreplace({sp.Symbol("z", real=True): sp.Symbol("z"),
+                                                                                 F.h: sp.Symbol("h")}),
+                             f"u'(z) of the {D.loss} loss"))
         drift_code = template_body("features_drift_quadrature")
-    return "\n\n".join(parts) + "\n\n" + template_body("features_loops") + "\n" + drift_code
+    response = {"hinge": "features_response_density", "quadratic_hinge": "features_response_unsat"}.get(
+        D.loss, "features_response_quadrature")
+    return ("\n\n".join(parts) + "\n\n" + template_body("features_loops") + "\n" + drift_code + "\n"
+            + template_body(response))

@@ -118,7 +118,7 @@ class FeatureSolution:
         mean field's is 0 once kappa_k > 0 (:mod:`mftheory.features_finite_size`; derivations/features.py, steps 5
         and 6).
 
-        ``feedback=True`` (hinge loss, K = 2): the tilt of F along the noise coordinates with the hinge's feedback
+        ``feedback=True`` (K = 2): the tilt of F along the noise coordinates with the loss's feedback
         (:meth:`tilt_variance`), the common part left out, the nonlinear rest at its frozen-init law.
         ``feedback=False``: the frozen-init law, F_M - F_t the sum of M independent nodes drawn from the
         mean-field node law (the finite-width test-error kernel of the Gaussian law with the moments along u_k
@@ -132,7 +132,7 @@ class FeatureSolution:
 
     def tilt_variance(self, feedback: bool = True, N: int | None = None, sample: str = "fixed") -> np.ndarray:
         """(steps+1,): the variance of one noise coordinate of v = (1/M) sum_i a_i w_i (the tilt of F along the
-        noise is alpha c v / sqrt(d)), with the hinge's feedback (hinge loss, K = 2) or along the frozen-init law
+        noise is alpha c v / sqrt(d)), with the loss's feedback (K = 2) or along the frozen-init law
         (``feedback=False``; with N None it is sigma_w^2 E[a^2] / M). (d - K) times it is E|v_noise|^2.
 
         ``N=None``: an infinite training set (the init's sampling of M nodes is the only source). Otherwise the
@@ -140,19 +140,22 @@ class FeatureSolution:
         ``sample="fresh"`` N new examples at every step (``simulate(..., online=True)``)."""
         from mftheory.features_finite_size import tilt_variance
 
-        if feedback:
-            self._check_tilt_feedback()
         if N is not None:
             N = check_int("N (None for an infinite training set)", N, 1)
+        if feedback:
+            self._check_tilt_feedback(N)
         if sample not in ("fixed", "fresh"):
             raise ValueError(f"sample must be one of 'fixed', 'fresh', got {sample!r}")
         return tilt_variance(self, feedback=feedback, N=N, sample=sample)
 
-    def _check_tilt_feedback(self):
-        if self.setup.loss != "hinge" or self.features != 2 or self.setup.spectral_decoupling:
-            raise ValueError("the tilt's feedback is derived for the hinge loss with K = 2 features and no spectral "
-                             f"decoupling (got loss {self.setup.loss!r}, K = {self.features}, spectral_decoupling = "
-                             f"{self.setup.spectral_decoupling}); pass feedback=False for the frozen-init law")
+    def _check_tilt_feedback(self, N=None):
+        if self.features != 2 or self.setup.spectral_decoupling:
+            raise ValueError("the tilt's feedback is derived for K = 2 features without spectral decoupling (got "
+                             f"K = {self.features}, spectral_decoupling = {self.setup.spectral_decoupling}); pass "
+                             "feedback=False for the frozen-init law")
+        if N is not None and self.setup.loss != "hinge":
+            raise ValueError("the training sample's part of the tilt is derived for the hinge loss (u^2 = u: the "
+                             f"unsatisfied examples pull with weight 1), got loss {self.setup.loss!r}; use N=None")
 
     def error_curve(self, k: int) -> "ErrorCurve":
         """The sigmoidal learning curve of feature ``k`` (0 to K - 1): the unsatisfied fraction of the examples that

@@ -6,7 +6,7 @@ law (:meth:`mftheory.features.FeatureSolution.finite_width_test_error` with ``fe
 follow its mean-field map, so the tilt grows with the nodes. With the hinge's feedback (derivations/features.py,
 step 6) a tilt moves the examples at the margin, whose pull takes it back: one noise coordinate of
 X = (1/M) sum_i (a_i, w_i1, ..., w_iK) w_ik follows X' = (A_t + f_t b_t e_0^T) X, with A_t the node map,
-f_t = -rho_h alpha c / sqrt(d) (rho_h the density of margins at h) and b_t = beta c / sqrt(d) (sigma_w^2 + E[a' a],
+f_t = -rho alpha c / sqrt(d) (rho = -E[u'(y F_t)]: for the hinge the density of margins at h) and b_t = beta c / sqrt(d) (sigma_w^2 + E[a' a],
 E[w_1' a], ..., E[w_K' a]). The test error then takes the tilt with its feedback in place of the frozen linear
 part and leaves out the common part (an offset seen by every example, pulled back d times harder), as for
 Gaussian data; the nonlinear rest keeps its frozen-init law.
@@ -28,13 +28,14 @@ _PANELS = 8
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(16)
 
 
-def margin_densities(solution) -> np.ndarray:
-    """(steps+1,): the density of the margins y F_t(x) at h over the features law (K = 2)."""
+def margin_responses(solution) -> np.ndarray:
+    """(steps+1,): -E[u'(y F_t(x))] over the features law (K = 2), what the loss's pull-back takes from a tilt per
+    unit tilt: the density of the margins at h for the hinge, the unsatisfied fraction for the quadratic hinge, a
+    quadrature for the logistic loss."""
     setup = solution.setup
     kernels = importlib.import_module(f"mftheory.kernels.generated.features_{setup.loss}")
     (mu_1, mu_2), (p_1, p_2) = setup.feature_strength, setup.feature_freq
-    tiny = 1e-12   # kappa = 0 at t = 0: no margin near h, density 0 (the closed form's limit)
-    return np.array([kernels.margin_density(max(k1 * mu_1, tiny), max(k2 * mu_2, tiny), setup.h, p_1, p_2)
+    return np.array([kernels.margin_response(k1, k2, mu_1, mu_2, p_1, p_2, setup.h)
                      for k1, k2 in solution.kappa_features])
 
 
@@ -52,7 +53,7 @@ def tilt_variance(solution, feedback: bool = True, N: int | None = None, sample:
     d = float(setup.d)
     K = solution.features
     moments = solution.node_moments()
-    density = margin_densities(solution) if feedback else np.zeros(len(moments))
+    density = margin_responses(solution) if feedback else np.zeros(len(moments))
     init = setup.sigma_w**2 * np.diag([setup.sigma_a**2] + [setup.sigma_w**2] * K) / setup.M
     out = np.empty(len(moments))
     _propagate(np.ascontiguousarray(solution.node_maps), moments, density, init, setup.beta * c / math.sqrt(d),

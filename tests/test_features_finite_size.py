@@ -1,4 +1,4 @@
-"""The tilt of F along the noise coordinates with the hinge's feedback on the features law (mftheory.features_finite_size)
+"""The tilt of F along the noise coordinates with the loss's feedback on the features law (mftheory.features_finite_size)
 and the one-feature test error built on it."""
 import math
 
@@ -65,9 +65,9 @@ def test_tilt_propagation_against_the_nodes_it_sums():
     steps = 16
     sol = meanfield_features(setup, steps)
     predicted = sol.tilt_variance()
-    from mftheory.features_finite_size import margin_densities
+    from mftheory.features_finite_size import margin_responses
 
-    density = margin_densities(sol)
+    density = margin_responses(sol)
     c, d = (1 + setup.slope) / 2, setup.d
     rng = np.random.default_rng(3)
     samples = []
@@ -87,18 +87,50 @@ def test_tilt_propagation_against_the_nodes_it_sums():
     assert measured == pytest.approx(predicted[-1], rel=4 * math.sqrt(2 / 540) + 2 * math.sqrt(d / setup.M))
 
 
-def test_feedback_test_error_lies_below_the_frozen_init_and_needs_the_hinge():
-    setup = _setup()
-    sol = meanfield_features(setup, 150)
+@pytest.mark.parametrize("loss", ["hinge", "quadratic_hinge", "logistic"])
+def test_feedback_test_error_lies_below_the_frozen_init(loss):
+    sol = meanfield_features(_setup(loss=loss), 150)
     frozen, fed = sol.finite_width_test_error(feedback=False), sol.finite_width_test_error()
     assert fed.shape == frozen.shape == (151, 2)
     late = slice(30, None)
     assert np.all(fed[late] < frozen[late]) and np.all(fed[late] > 0)
-    logistic = meanfield_features(_setup(loss="logistic"), 10)
-    with pytest.raises(ValueError, match="tilt's feedback is derived for the hinge loss.*feedback=False"):
-        logistic.finite_width_test_error()
-    assert logistic.finite_width_test_error(feedback=False).shape == (11, 2)
+
+
+def test_what_the_feedback_is_not_derived_for_is_an_error():
+    sol = meanfield_features(_setup(loss="logistic"), 10)
+    with pytest.raises(ValueError, match="sample's part of the tilt is derived for the hinge loss.*N=None"):
+        sol.tilt_variance(N=1000)
+    assert sol.tilt_variance(N=1000, feedback=False).shape == (11,)
+    decoupled = meanfield_features(_setup(loss="logistic", spectral_decoupling=0.05), 10)
+    with pytest.raises(ValueError, match="without spectral decoupling.*feedback=False"):
+        decoupled.finite_width_test_error()
+    hinge = meanfield_features(_setup(), 10)
     with pytest.raises(ValueError, match="sample must be one of 'fixed', 'fresh'"):
-        sol.tilt_variance(N=100, sample="online")
+        hinge.tilt_variance(N=100, sample="online")
     with pytest.raises(ValueError, match="N"):
-        sol.tilt_variance(N=0)
+        hinge.tilt_variance(N=0)
+
+
+def _mp_response(loss, a, b, p_1, p_2, h):
+    """-E[u'(a s_1 |g_1| + b s_2 |g_2|)] over the presence patterns by mpmath quadrature (u' from its definition)."""
+    slope = {"quadratic_hinge": lambda z: -1 if z < h else 0,
+             "logistic": lambda z: -mp.exp(z) / (1 + mp.exp(z)) ** 2}[loss]
+    half = lambda f: mp.quad(lambda g: 2 * mp.npdf(g) * f(g), [0, h / a, mp.inf] if loss != "logistic" else [0, mp.inf])
+    single = lambda s: mp.quad(lambda g: 2 * mp.npdf(g) * slope(s * g), [0, h / s, mp.inf])
+    both = mp.quad(lambda g1, g2: 4 * mp.npdf(g1) * mp.npdf(g2) * slope(a * g1 + b * g2), [0, mp.inf], [0, mp.inf]) \
+        if loss == "logistic" else half(lambda g: mp.erf(max(h - a * g, 0) / (mp.sqrt(2) * b)) * -1)
+    z = 1 - (1 - p_1) * (1 - p_2)
+    return -float((p_1 * (1 - p_2) * single(a) + (1 - p_1) * p_2 * single(b) + p_1 * p_2 * both) / z)
+
+
+@pytest.mark.parametrize("loss", ["quadratic_hinge", "logistic"])
+def test_margin_response_of_the_other_losses_against_mpmath(loss):
+    """The generated -E[u'(y F)] (quadratic hinge: the unsatisfied fraction; logistic: tensor quadrature) against
+    mpmath, 1e-10 relative."""
+    import importlib
+
+    kernels = importlib.import_module(f"mftheory.kernels.generated.features_{loss}")
+    mp.mp.dps = 20
+    for k1, k2, p_1, p_2 in ((0.7, 1.3, 0.8, 0.2), (2.0, 0.4, 0.5, 0.5)):
+        got = kernels.margin_response(k1, k2, 1.0, 1.0, p_1, p_2, 1.0)
+        assert got == pytest.approx(_mp_response(loss, k1, k2, p_1, p_2, 1.0), rel=1e-10)

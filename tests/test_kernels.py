@@ -200,6 +200,9 @@ _TEMPLATE_USERS = {"meanfield_loops": [f"{data}_{loss}" for data, loss in VARIAN
                    "features_drift_closed": ["features_hinge"],
                    "features_drift_closed_with_mass": ["features_quadratic_hinge"],
                    "features_drift_quadrature": ["features_logistic"], "quadratic_spectrum": ["quadratic"],
+                   "features_response_density": ["features_hinge"],
+                   "features_response_unsat": ["features_quadratic_hinge"],
+                   "features_response_quadrature": ["features_logistic"],
                    "many_features_loops": ["manyfeatures_hinge", "manyfeatures_quadratic_hinge"]}
 
 

@@ -149,9 +149,11 @@ def _starvation_rows(scale, seed, loss, chunks, case="features_starvation", freq
         rare, rare_se = extrapolate_in_sample_size(small[1], large[1])
         rare_test, rare_test_se = extrapolate_in_sample_size(small[2], large[2])
         frozen_error = sol.finite_width_test_error(feedback=False)[:, 1]
-        with_feedback = loss == "hinge" and not spectral_decoupling
+        with_feedback = not spectral_decoupling
+        tilts = []
         if with_feedback:
             feedback_error = sol.finite_width_test_error()[:, 1]
+        if with_feedback and loss == "hinge":
             # the tilt at each sample size (init and sample sources): GD's mean over the seeds, not extrapolated
             tilts = [(n, sol.tilt_variance(N=n), runs[3].mean(axis=0), runs[3].std(axis=0, ddof=1) / math.sqrt(SEEDS))
                      for n, runs in ((scale.N // 2, small), (2 * scale.N, large))]
@@ -172,7 +174,7 @@ def _starvation_rows(scale, seed, loss, chunks, case="features_starvation", freq
                                 informational=True))
             if with_feedback:
                 checks.append(Check(case, f"test error of fresh examples with feature 2 alone, finite M, the tilt "
-                                    f"with the hinge's feedback, {loss}, p_2={p_2} (t={stop}; GD +- "
+                                    f"with the loss's feedback, {loss}, p_2={p_2} (t={stop}; GD +- "
                                     f"{float(rare_test_se[c]):.1g})", float(feedback_error[stop]),
                                     float(rare_test[c]), 0.0, relative=True, informational=True))
                 for n, theory, measured_tilt, tilt_se in tilts:
