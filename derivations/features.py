@@ -191,21 +191,24 @@ def _tilt_feedback(patterns, add):
         sp.Eq(sp.Symbol(r"\rho_h"), density),
         r"The density of $y F_t(x) = a s_1 |g_1| + b s_2 |g_2|$ at $h$ over the law (the examples with both features: "
         r"the derivative in $h$ of the triangle's mass, a Gaussian integral).")
-    rho, alpha, beta, sw = sp.symbols("rho_h alpha beta sigma_w", positive=True)
-    e_aa, e_1a, e_2a = sp.symbols(r"E[a'a] E[w_1'a] E[w_2'a]", real=True)
+    rho, alpha, beta, sw = sp.symbols("rho alpha beta sigma_w", positive=True)   # rho = -E[u'(y F_t)]
+    e_aa, e_1a, e_2a = sp.symbols("e_a e_1 e_2", real=True)   # E[a' a], E[w_1' a], E[w_2' a]
     X = sp.Matrix(sp.symbols("v_k u_k1 u_k2", real=True))
     r_k = -rho * alpha * odd_slope * X[0] / sp.sqrt(d)
     drive = beta * odd_slope / sp.sqrt(d) * sp.Matrix([sw**2 + e_aa, e_1a, e_2a])
+    node_map = sp.Matrix(3, 3, lambda i, j: sp.Symbol(f"A_{{{i}{j}}}"))
+    after = sp.Matrix(sp.symbols("v'_k u'_k1 u'_k2", real=True))
     add("tilt_feedback", r"the tilt's feedback: one noise coordinate $k$ of $v = \frac{1}{M}\sum_i a_i w_i$",
-        sp.Eq(sp.Symbol("X_k'"), sp.Symbol("A_t") * X + drive * r_k),
+        sp.Eq(after, node_map * X + drive * r_k),
         r"A tilt $\tau_k = \alpha c\, v_k / \sqrt{d}$ of $F$ along a noise coordinate changes every margin by "
         r"$\tau_k x_k$: the drive along it becomes $r_k = \mathbb{E}[u\,y\,x_k] = \mathbb{E}[u'(y F_t)]\, \tau_k$ "
         r"(the noise is independent of the margin, $\mathbb{E}[x_k^2] = 1$), $-\rho_h \tau_k$ for the hinge "
         r"($u' = -\delta(z - h)$), minus the unsatisfied fraction times $\tau_k$ for the quadratic hinge ($u' = -1$ "
-        r"below the margin), a quadrature of $u'$ over the law otherwise. It moves each node "
+        r"below the margin), a quadrature of $u'$ over the law otherwise; $\rho = -\mathbb{E}[u'(y F_t)]$ below. It moves each node "
         r"by $\Delta a = \beta c\, (w_{\mathrm{noise}} \cdot r) / \sqrt{d}$, $\Delta w_{\mathrm{noise}} = \beta c\, a\, r / \sqrt{d}$ "
         r"(Stein's lemma over the noise, the two signs of $x$ giving $c$), so that $X_k = \frac{1}{M}\sum_i (a_i, w_{i1}, "
-        r"w_{i2})\, w_{ik}$ follows the node map $A_t$ plus $r_k$ times the drive shown ($a'$, $w'$ after the node map; "
+        r"w_{i2})\, w_{ik}$ follows the node map $A_t = (A_{ij})$ plus $r_k$ times the drive shown ($e_a = \mathbb{E}[a' a]$, "
+        r"$e_j = \mathbb{E}[w_j' a]$, $a'$ and $w'$ after the node map; "
         r"$\frac{1}{M}\sum_i w_{ik} w_{il} \to \sigma_w^2 \delta_{kl}$). Init: $\mathrm{Var}\, X_k = \sigma_w^2\, "
         r"\mathrm{diag}(\sigma_a^2, \sigma_w^2, \sigma_w^2) / M$. The tilt's variance at a fresh point is "
         r"$(\alpha c)^2 (d - 2)\, \mathrm{Var}\, v_k / d$; it replaces the frozen-init linear part, and the common "

@@ -21,6 +21,8 @@ def test_latex_document_compiles_with_pdflatex(document_tex):
     tex, tmp_path = document_tex, document_tex.parent
     text = tex.read_text()
     assert text.count(r"\begin{equation}") >= 80 and "Assumptions" in text
+    # an equation SymPy evaluated (for example a symbol equated to a matrix) prints as a bare truth value
+    assert r"\text{False}" not in text and r"\text{True}" not in text
     assert "Finite width M, relu" in text and "eq:finite_width:relu:test_error" in text
     assert "Finite sample N, relu" in text and "eq:finite_sample:relu:memorization" in text
     # the label-noise family (gaussian and sphere data) is one section; its variant-specific equations keep their labels
