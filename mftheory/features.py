@@ -113,7 +113,7 @@ class FeatureSolution:
             out.append(covariance)
         return np.array(out)
 
-    def finite_width_test_error(self, feedback: bool = True) -> np.ndarray:
+    def finite_width_test_error(self, feedback: bool = True, N: int | None = None, sample: str = "fixed") -> np.ndarray:
         """(steps+1, K): the test error at finite width M on fresh examples that carry feature k alone, where the
         mean field's is 0 once kappa_k > 0 (:mod:`mftheory.features_finite_size`; derivations/features.py, steps 5
         and 6).
@@ -123,12 +123,19 @@ class FeatureSolution:
         ``feedback=False``: the frozen-init law, F_M - F_t the sum of M independent nodes drawn from the
         mean-field node law (the finite-width test-error kernel of the Gaussian law with the moments along u_k
         rescaled by mu_k and d - K noise coordinates); it leaves the tilt growing with the nodes and is 3-4 times
-        too high (the validation case features_starvation measures both)."""
+        too high (the validation case features_starvation measures both).
+
+        ``N=None``: an infinite training set. With N given (hinge, ``feedback=True``) the tilt also carries the
+        training sample's part (:meth:`tilt_variance`: ``sample="fixed"`` one set used at every step, ``"fresh"``
+        new examples at every step); the test error is that of the network trained on those N examples."""
         from mftheory.features_finite_size import one_feature_test_error
 
+        N, sample = self._check_sample(N, sample)
+        if N is not None and not feedback:
+            raise ValueError("N is used by the tilt's sample part, which needs feedback=True")
         if feedback:
-            self._check_tilt_feedback()
-        return one_feature_test_error(self, feedback=feedback)
+            self._check_tilt_feedback(N)
+        return one_feature_test_error(self, feedback=feedback, N=N, sample=sample)
 
     def tilt_variance(self, feedback: bool = True, N: int | None = None, sample: str = "fixed") -> np.ndarray:
         """(steps+1,): the variance of one noise coordinate of v = (1/M) sum_i a_i w_i (the tilt of F along the
@@ -140,13 +147,18 @@ class FeatureSolution:
         ``sample="fresh"`` N new examples at every step (``simulate(..., online=True)``)."""
         from mftheory.features_finite_size import tilt_variance
 
-        if N is not None:
-            N = check_int("N (None for an infinite training set)", N, 1)
+        N, sample = self._check_sample(N, sample)
         if feedback:
             self._check_tilt_feedback(N)
+        return tilt_variance(self, feedback=feedback, N=N, sample=sample)
+
+    @staticmethod
+    def _check_sample(N, sample):
+        if N is not None:
+            N = check_int("N (None for an infinite training set)", N, 1)
         if sample not in ("fixed", "fresh"):
             raise ValueError(f"sample must be one of 'fixed', 'fresh', got {sample!r}")
-        return tilt_variance(self, feedback=feedback, N=N, sample=sample)
+        return N, sample
 
     def _check_tilt_feedback(self, N=None):
         if self.features != 2 or self.setup.spectral_decoupling:

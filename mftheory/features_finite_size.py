@@ -96,9 +96,10 @@ def _propagate(maps, moments, density, init, drive_scale, gain, sw2, unsat, inv_
     return out
 
 
-def one_feature_test_error(solution, feedback: bool = True) -> np.ndarray:
+def one_feature_test_error(solution, feedback: bool = True, N: int | None = None, sample: str = "fixed") -> np.ndarray:
     """(steps+1, K): the test error on fresh examples with feature k alone at finite M (see the module docstring);
-    ``feedback=False`` gives the frozen-init law."""
+    ``feedback=False`` gives the frozen-init law; with N given the tilt also has the training sample's part
+    (:func:`tilt_variance`)."""
     setup = solution.setup
     fw = importlib.import_module(f"mftheory.kernels.generated.finite_width_{setup.activation}")
     moments = solution.node_moments()
@@ -112,7 +113,7 @@ def one_feature_test_error(solution, feedback: bool = True) -> np.ndarray:
                     out[i, k] = fw.test_error_noise(d - K, C[0, 0], mu**2 * C[k + 1, k + 1], mu * C[0, k + 1],
                                                     setup.alpha, float(setup.M), d, setup.sigma_w, setup.slope)
         return out
-    tilt = (setup.alpha * c) ** 2 * (d - K) / d * tilt_variance(solution, feedback=True)
+    tilt = (setup.alpha * c) ** 2 * (d - K) / d * tilt_variance(solution, feedback=True, N=N, sample=sample)
     edges = np.linspace(0.0, _G_MAX, _PANELS + 1)
     half = 0.5 * np.diff(edges)
     points = (0.5 * (edges[:-1] + edges[1:])[:, None] + half[:, None] * _GL_X).ravel()

@@ -96,6 +96,17 @@ def test_feedback_test_error_lies_below_the_frozen_init(loss):
     assert np.all(fed[late] < frozen[late]) and np.all(fed[late] > 0)
 
 
+def test_a_smaller_training_set_raises_the_one_feature_test_error():
+    """With N given the tilt carries the sample's part: the error on one-feature examples falls towards N = None."""
+    sol = meanfield_features(_setup(), 120)
+    errors = [sol.finite_width_test_error(N=n)[30:, 1] for n in (10_000, 40_000, 160_000)] + \
+        [sol.finite_width_test_error()[30:, 1]]
+    for larger, smaller in zip(errors, errors[1:]):
+        assert np.all(larger > smaller)
+    with pytest.raises(ValueError, match="N is used by the tilt's sample part, which needs feedback=True"):
+        sol.finite_width_test_error(feedback=False, N=1000)
+
+
 def test_what_the_feedback_is_not_derived_for_is_an_error():
     sol = meanfield_features(_setup(loss="logistic"), 10)
     with pytest.raises(ValueError, match="sample's part of the tilt is derived for the hinge loss.*N=None"):
