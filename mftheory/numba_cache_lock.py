@@ -7,8 +7,9 @@ sweep) can both pick the same number: the index then names one signature's machi
 next process that loads it crashes. A reader between the two writes can likewise load a stale data file.
 
 :func:`install` wraps ``IndexDataCacheFile.save`` in an exclusive ``flock`` and ``load`` in a shared one, taken on a
-lock file next to the function's index; both are no-ops where ``fcntl`` is missing (Windows) or the cache folder
-cannot be written (a read-only install: nothing is saved there either). mftheory installs it on import.
+lock file next to the function's index; both are no-ops where ``fcntl`` is missing (Windows), where the file system
+has no flock (some network mounts) or where the cache folder cannot be written (a read-only install: nothing is
+saved there either). mftheory installs it on import.
 """
 from __future__ import annotations
 
@@ -32,7 +33,10 @@ def _locked(index_path: str, exclusive: bool):
         yield
         return
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        except OSError:   # a file system without flock (some network mounts): numba's own behaviour
+            pass
         yield
     finally:
         os.close(handle)   # closing the descriptor releases the lock

@@ -83,3 +83,18 @@ def test_without_the_lock_the_same_timing_loses_an_entry(tmp_path):
     """The control: numba's unlocked save, same processes and delays; one signature's entry is overwritten."""
     _, overloads = _compile_concurrently(tmp_path, lock=False)
     assert len(overloads) == 1
+
+
+def test_a_file_system_without_flock_or_a_missing_folder_keeps_numbas_behaviour(tmp_path, monkeypatch):
+    from mftheory import numba_cache_lock
+
+    def refuse(*_):
+        raise OSError(37, "No locks available")
+
+    monkeypatch.setattr(numba_cache_lock.fcntl, "flock", refuse)
+    entered = []
+    with numba_cache_lock._locked(str(tmp_path / "f.nbi"), exclusive=True):
+        entered.append(1)
+    with numba_cache_lock._locked(str(tmp_path / "missing" / "f.nbi"), exclusive=False):
+        entered.append(2)
+    assert entered == [1, 2]
