@@ -1,13 +1,13 @@
-"""Finite width on the features law: the tilt with the hinge's feedback and the test error of one-feature examples.
+"""Finite width on the features law: the tilt with the loss's feedback and the test error of one-feature examples.
 
 A finite network's output F_M - F_t splits, along the d - K noise coordinates, into a common part, a part linear
 in them (the tilt, (alpha c / sqrt d) v . x_noise with v = (1/M) sum_i a_i w_i) and a nonlinear rest. The frozen-init
 law (:meth:`mftheory.features.FeatureSolution.finite_width_test_error` with ``feedback=False``) lets every node
-follow its mean-field map, so the tilt grows with the nodes. With the hinge's feedback (derivations/features.py,
-step 6) a tilt moves the examples at the margin, whose pull takes it back: one noise coordinate of
+follow its mean-field map, so the tilt grows with the nodes. With the loss's feedback (derivations/features.py,
+step 6) a tilt moves the margins, and the examples' pull takes it back: one noise coordinate of
 X = (1/M) sum_i (a_i, w_i1, ..., w_iK) w_ik follows X' = (A_t + f_t b_t e_0^T) X, with A_t the node map,
-f_t = -rho alpha c / sqrt(d) (rho = -E[u'(y F_t)]: for the hinge the density of margins at h) and b_t = beta c / sqrt(d) (sigma_w^2 + E[a' a],
-E[w_1' a], ..., E[w_K' a]). The test error then takes the tilt with its feedback in place of the frozen linear
+f_t = -rho alpha c / sqrt(d) (rho = -E[u'(y F_t)]: for the hinge the density of margins at h) and
+b_t = beta c / sqrt(d) (sigma_w^2 + E[a' a], E[w_1' a], ..., E[w_K' a]). The test error then takes the tilt with its feedback in place of the frozen linear
 part and leaves out the common part (an offset seen by every example, pulled back d times harder), as for
 Gaussian data; the nonlinear rest keeps its frozen-init law.
 """
@@ -22,9 +22,10 @@ import numpy as np
 from mftheory.kernels.binding import bind, kernel_template
 
 # |g| of the one-feature examples: Gauss-Legendre panels on [0, _G_MAX] (the half-normal density is below 1e-31
-# of its peak past it)
+# of its peak past it), halving towards 0, where the error's integrand turns over on the scale sd / kappa of the
+# fluctuation, from 1e-3 of the data's scale early to order one late
 _G_MAX = 12.0
-_PANELS = 8
+_EDGES = np.concatenate([[0.0], _G_MAX * 2.0 ** -np.arange(12.0, -1.0, -1.0)])
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(16)
 
 
@@ -114,7 +115,7 @@ def one_feature_test_error(solution, feedback: bool = True, N: int | None = None
                                                     setup.alpha, float(setup.M), d, setup.sigma_w, setup.slope)
         return out
     tilt = (setup.alpha * c) ** 2 * (d - K) / d * tilt_variance(solution, feedback=True, N=N, sample=sample)
-    edges = np.linspace(0.0, _G_MAX, _PANELS + 1)
+    edges = _EDGES
     half = 0.5 * np.diff(edges)
     points = (0.5 * (edges[:-1] + edges[1:])[:, None] + half[:, None] * _GL_X).ravel()
     weights = (half[:, None] * _GL_W).ravel() * 2.0 * np.exp(-0.5 * points**2) / math.sqrt(2.0 * math.pi)

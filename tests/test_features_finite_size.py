@@ -96,6 +96,36 @@ def test_feedback_test_error_lies_below_the_frozen_init(loss):
     assert np.all(fed[late] < frozen[late]) and np.all(fed[late] > 0)
 
 
+def test_one_feature_test_error_against_adaptive_quadrature():
+    """The compiled average over |g| (Gauss-Legendre panels) against scipy's adaptive quadrature of the same
+    composition: the rest's variance (whole - common - linear over d - 2 noise coordinates, from the generated
+    finite-width kernels) plus the tilt's, at four steps; 1e-10 relative."""
+    from scipy import integrate, special
+
+    from mftheory.kernels.generated import finite_width_relu as fw
+
+    setup = _setup()
+    sol = meanfield_features(setup, 150)
+    predicted = sol.finite_width_test_error()
+    moments, tilt = sol.node_moments(), sol.tilt_variance()
+    c, d, M, alpha = 0.5, float(setup.d), float(setup.M), setup.alpha
+    for t in (5, 20, 75, 150):
+        C = moments[t]
+        args = (C[0, 0], C[2, 2], C[0, 2], alpha, M, d, setup.sigma_w, setup.slope)
+        extra = (alpha * c) ** 2 * (d - 2) / d * tilt[t]
+
+        def integrand(x):
+            whole = fw.output_variance(x, d - 2, *args)
+            common = fw.common_second(x, *args) - fw.common_mean(x, *args) ** 2
+            linear = fw.linear_second(x, *args) * (d - 2) / (d - 1)
+            var = max(whole - alpha**2 / M * (common + linear), 0.0) + extra
+            return 2 * math.exp(-x * x / 2) / math.sqrt(2 * math.pi) * 0.5 * special.erfc(
+                sol.kappa_features[t, 1] * x / math.sqrt(2 * var))
+
+        exact = integrate.quad(integrand, 0, 12, limit=200, epsabs=1e-14, epsrel=1e-12)[0]
+        assert predicted[t, 1] == pytest.approx(exact, rel=1e-10)
+
+
 def test_a_smaller_training_set_raises_the_one_feature_test_error():
     """With N given the tilt carries the sample's part: the error on one-feature examples falls towards N = None."""
     sol = meanfield_features(_setup(), 120)
