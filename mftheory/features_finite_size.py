@@ -7,9 +7,9 @@ follow its mean-field map, so the tilt grows with the nodes. With the loss's fee
 step 6) a tilt moves the margins, and the examples' pull takes it back: one noise coordinate of
 X = (1/M) sum_i (a_i, w_i1, ..., w_iK) w_ik follows X' = (A_t + f_t b_t e_0^T) X, with A_t the node map,
 f_t = -rho alpha c / sqrt(d) (rho = -E[u'(y F_t)]: for the hinge the density of margins at h) and
-b_t = beta c / sqrt(d) (sigma_w^2 + E[a' a], E[w_1' a], ..., E[w_K' a]). The test error then takes the tilt with its feedback in place of the frozen linear
-part and leaves out the common part (an offset seen by every example, pulled back d times harder), as for
-Gaussian data; the nonlinear rest keeps its frozen-init law.
+b_t = beta c / sqrt(d) (sigma_w^2 + E[a' a], E[w_1' a], ..., E[w_K' a]). The test error then takes the tilt with
+its feedback in place of the frozen linear part and leaves out the common part (an offset seen by every example,
+pulled back d times harder), as for Gaussian data; the nonlinear rest keeps its frozen-init law.
 """
 from __future__ import annotations
 
@@ -135,14 +135,16 @@ def _one_feature_error_rows(output_variance, common_second, common_mean, linear_
     n = moments.shape[0]
     for i in numba.prange(n):
         for k in range(K):
-            a2, w2, aw = moments[i, 0, 0], strength[k] ** 2 * moments[i, k + 1, k + 1], strength[k] * moments[i, 0, k + 1]
+            a2 = moments[i, 0, 0]
+            w2, aw = strength[k] ** 2 * moments[i, k + 1, k + 1], strength[k] * moments[i, 0, k + 1]
             if aw <= 0.0:
                 continue
             total = 0.0
             for q in range(points.shape[0]):
                 x = points[q]
                 whole = output_variance(x, d - K, a2, w2, aw, alpha, M, d, sigma_w, s)
-                common = common_second(x, a2, w2, aw, alpha, M, d, sigma_w, s) - common_mean(x, a2, w2, aw, alpha, M, d, sigma_w, s) ** 2
+                common = (common_second(x, a2, w2, aw, alpha, M, d, sigma_w, s)
+                          - common_mean(x, a2, w2, aw, alpha, M, d, sigma_w, s) ** 2)
                 # the frozen linear part over d - K noise coordinates (the kernel's is over d - 1)
                 linear = linear_second(x, a2, w2, aw, alpha, M, d, sigma_w, s) * (d - K) / (d - 1.0)
                 rest = max(whole - alpha * alpha / M * (common + linear), 0.0)
