@@ -73,8 +73,8 @@ def features_starvation(scale, seed: int = 0) -> CaseResult:
     (:meth:`FeatureSolution.finite_width_test_error` with ``feedback=False``: 3.2-4.1 times too high at d = 20,
     M = 200, for both losses and both frequencies) and against the prediction with the tilt's feedback (hinge
     1.2-1.5 times too high, logistic 1.3-1.6: the nonlinear rest keeps its frozen-init law); for the hinge, the
-    tilt itself, |v_noise|^2 / (d - 2) with v = mean_i a_i w_i, at each sample size (GD's mean over the seeds, not extrapolated:
-    the fixed sample is the tilt's main source once the feedback has taken the init's out) against
+    tilt itself, |v_noise|^2 / (d - 2) with v = mean_i a_i w_i, at each sample size (GD's mean over the seeds, not
+    extrapolated: the fixed sample is the tilt's main source once the feedback has taken the init's out) against
     :meth:`FeatureSolution.tilt_variance` at that N. Not judged: three seeds do not estimate their own spread
     (one run's |v_noise|^2 / (d - 2) averages 18 squared coordinates, a relative sd of about 33%), and at
     p_2 = 0.2, N = 8e4 they put the theory at 1.4-1.9 times GD's with a spread four times too small; with six
