@@ -5,7 +5,6 @@ import pickle
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 
@@ -41,7 +40,13 @@ COMPILER = textwrap.dedent("""
 
     caching.IndexDataCacheFile._save_index, caching.IndexDataCacheFile._save_data = slow_save_index, slow_save_data
     import kernel
-    time.sleep(max(0.0, float(os.environ["START_AT"]) - time.time()))
+    # a barrier: both processes compile at once, whatever their import times
+    open(os.path.join(os.environ["KERNEL_DIR"], "ready_" + os.environ["ARG"]), "w").close()
+    deadline = time.time() + 60
+    while not all(os.path.exists(os.path.join(os.environ["KERNEL_DIR"], "ready_" + a)) for a in ("int", "float")):
+        if time.time() > deadline:
+            raise SystemExit("the other process never got ready")
+        time.sleep(0.01)
     print(kernel.twice(int(3) if os.environ["ARG"] == "int" else 3.5))
 """)
 
@@ -56,8 +61,7 @@ LOADER = textwrap.dedent("""
 
 def _compile_concurrently(tmp_path, lock: bool):
     (tmp_path / "kernel.py").write_text(KERNEL)
-    env = dict(os.environ, KERNEL_DIR=str(tmp_path), NUMBA_CACHE_DIR=str(tmp_path / "cache"), LOCK=str(int(lock)),
-               START_AT=str(time.time() + 4.0))
+    env = dict(os.environ, KERNEL_DIR=str(tmp_path), NUMBA_CACHE_DIR=str(tmp_path / "cache"), LOCK=str(int(lock)))
     processes = [subprocess.Popen([sys.executable, "-c", COMPILER], env=dict(env, ARG=arg, DATA_DELAY=delay),
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                  for arg, delay in (("int", "2.0"), ("float", "0.0"))]
