@@ -18,7 +18,7 @@ KERNEL = textwrap.dedent("""
         return 2 * x
 """)
 
-# Each process holds every index write for a second (so that both have read the empty index before either writes
+# Each process holds every index write for two seconds (so that both have read the empty index before either writes
 # it), and the first also holds its data write for two more: the ordering that pairs one signature's index entry
 # with the other's machine code when nothing serializes the saves.
 COMPILER = textwrap.dedent("""
@@ -31,7 +31,7 @@ COMPILER = textwrap.dedent("""
     save_index, save_data = caching.IndexDataCacheFile._save_index, caching.IndexDataCacheFile._save_data
 
     def slow_save_index(self, overloads):
-        time.sleep(1.0)
+        time.sleep(2.0)
         save_index(self, overloads)
 
     def slow_save_data(self, name, data):
