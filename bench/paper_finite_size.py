@@ -6,7 +6,7 @@ Usage (from the repository root; about 5 minutes on 2 cores, most of it the run 
     python bench/paper_finite_size.py --sizes 25000 --seeds 3
 
 For each N: ``mftheory.finite_size.predict(meanfield(fig1_setup(), 2000), N)`` beside ``simulate`` (one fixed
-training set, 1e5 fresh test points) at t = 100 / 300 / 500 / 1000 / 1500 / 2000, for the test error, the training
+training set, 1e5 fresh test points) at t = 100 / 200 / 300 / 400 / 500 / 700 / 1000 / 1500 / 2000, for the test error, the training
 f_unsat, the train error, the tilt (rms angle of the effective teacher (1/M) sum_i a_i w_i to w*) and kappa (the
 slope of F's odd part along w*, alpha c mean_i(a_i w_i . w*) / sqrt(d) in a run), with their ratio theory /
 simulation (the mean over the seeds; the rms for the angle). ``--margin-density training`` adds the prediction with
@@ -26,7 +26,7 @@ import numpy as np
 import mftheory
 from mftheory.finite_size import predict
 
-STEPS = (100, 300, 500, 1000, 1500, 2000)
+STEPS = (100, 200, 300, 400, 500, 700, 1000, 1500, 2000)
 QUANTITIES = (("test error", "test_error", "test_error"), ("training f_unsat", "f_unsat", "train_unsat"),
               ("train error", "train_error", "train_error"), ("tilt (rad)", "teacher_angle", "tilt"),
               ("kappa", None, "kappa"))
@@ -49,8 +49,9 @@ def main(argv=None):
         predicted = time.perf_counter() - start
         runs = [mftheory.simulate(setup, N=N, steps=STEPS[-1], seed=seed, n_test=100_000, record_steps=record)
                 for seed in range(args.seeds)]
+        onsets = ", ".join(f"{density} {theory.sliding_onset}" for density, theory in theories.items())
         print(f"N = {N}: predict {predicted:.1f} s, {args.seeds} run(s) {time.perf_counter() - start - predicted:.0f} s;"
-              f" t = {' / '.join(map(str, STEPS))}")
+              f" sliding onset ({onsets}); t = {' / '.join(map(str, STEPS))}")
         for name, simulated, predicted_field in QUANTITIES:
             sim = _simulated(runs, simulated, setup, solution)
             print(f"  {name:16s} GD     {' '.join(f'{v:.4f}' for v in sim)}")

@@ -125,16 +125,18 @@ def test_the_training_sets_margin_density_stops_the_feedback_with_gd_and_is_the_
     """``margin_density="training"``: the feedback counts the training set's density of examples at the margin
     (continuity: its flux through the margin over their speed). N = 300 is all satisfied from about step 60: no
     example crosses, the density and with it the feedback's pull are 0 (below 1% of the infinite set's: the map
-    moves fractions of an example), and the tilt stands still (to 2%), where
-    the infinite set's density has pulled it below a tenth of that. With N = 1e12 nothing is memorized and
-    the density is the infinite set's, up to the map's grid of |x_par| and the finite flux window (2%)."""
+    moves fractions of an example), and the tilt stands still (to 2%). With the infinite set's density the set's
+    examples stalled at the margin hold it too, from the sliding onset on (``test_the_sliding_onset...``; without
+    that, this density pulled it below a tenth). With N = 1e12 nothing is memorized and the density is the
+    infinite set's, up to the map's grid of |x_par| and the finite flux window (2%)."""
     N, late = 300, np.arange(70, 121)
     state = finite_size._along(solution, N, "fixed").state
     assert np.all(finite_size._threshold_density_ratio(solution, state)[late] < 1e-2)   # a fraction of an example
     own = finite_size.tilt(solution, N, margin_density="training").angle[late]
-    infinite = finite_size.tilt(solution, N).angle[late]
+    infinite = finite_size.tilt(solution, N)
     assert np.ptp(own) < 2e-2 * own[0]
-    assert infinite.max() < 0.1 * own.min()
+    assert infinite.sliding_onset < late[0]
+    assert np.ptp(infinite.angle[late]) < 2e-2 * infinite.angle[late][0]
     huge = finite_size._along(solution, 10**12, "fixed").state
     assert finite_size._threshold_density_ratio(solution, huge)[15:110] == pytest.approx(1.0, abs=0.02)
     with pytest.raises(ValueError, match="margin_density must be one of 'infinite', 'training'"):
@@ -143,6 +145,61 @@ def test_the_training_sets_margin_density_stops_the_feedback_with_gd_and_is_the_
                  lambda: finite_size.tilt(solution, N, "fresh", margin_density="training")):
         with pytest.raises(ValueError, match="needs one fixed training set"):
             call()
+
+
+def test_a_class_is_stalled_at_the_margin_only_when_it_stays_within_one_own_step_of_it():
+    """The pile counts the classes within the band at this step and the last one: one the drift carries across
+    (in the band at one step only) does not count, one that stays does, with its mass."""
+    grid, zeta = np.array([0.0, 0.5, 1.0]), np.array([0.0])
+    memorized, sigma, mass = np.zeros((1, 3)), np.zeros(3), np.array([[0.2, 0.3, 0.5]])
+    near = np.zeros((1, 3), dtype=np.bool_)
+    stalled = lambda kappa: finite_size._stalled_at_the_margin(kappa, grid, memorized, sigma, zeta, 1.0, 0.01, mass,
+                                                               near)
+    assert stalled(2.0) == 0.0                    # grid point 0.5 enters the band: not yet stalled
+    assert stalled(2.0) == pytest.approx(0.3)     # and stays: its mass
+    assert stalled(4.0) == 0.0                    # the drift has carried it away; 0.25 is not on the grid
+    assert stalled(1.0) == 0.0 and stalled(1.0) == pytest.approx(0.5)
+    assert finite_size._stalled_at_the_margin(1.0, grid, memorized, sigma, zeta, 1.0, 0.0, mass, near) == 0.0
+
+
+def test_the_sliding_onset_holds_the_tilt_and_needs_examples_stalled_at_the_margin(solution):
+    """One fixed set of N = 2500 at d = 20: its examples stall at the margin (the memorization map's pile, in units
+    of one own step) until the tilt's linear response with them overshoots (multiplier <= 0, recomputed here
+    from the map's state and the derived kernels) over a tenth of the elapsed steps: the sliding onset. From there
+    the tilt's perpendicular part is held, so tan(angle) E[a w] stays constant while E[a w] grows (before, the
+    feedback pulled it down). With N = 1e12
+    nothing is memorized, nothing stalls and there is no onset."""
+    N = 2500
+    clock = finite_size._on_training_clock(solution, N, "fixed")
+    tilt = finite_size.tilt(solution, N)
+    onset = tilt.sliding_onset
+    assert onset is not None and 20 < onset < 110
+    setup, k = clock.setup, clock.kernels
+    d, c = float(setup.d), clock.variant.odd_slope(setup.leak)
+    moments = np.empty((len(clock.t), 5))
+    k.fill_moments(clock.gamma_plus, clock.gamma_minus, setup.sigma_a, setup.sigma_w, moments)
+    state = finite_size._finite_sample(clock, N)[1]
+    multiplier = np.ones(len(clock.t))
+    for i in range(1, len(clock.t)):
+        own, kappa = state.own_rate[i - 1], state.kappa[i]
+        if own <= 0 or kappa <= 0:
+            continue
+        pull = k.tilt_gain(setup.alpha, c, d) * k.tilt_drive_v(moments[i, 0], moments[i, 2], setup.beta, clock.g[i],
+                                                               setup.sigma_w, c, d)
+        multiplier[i] = 1 + pull * (k.tilt_response(kappa, d, setup.h) - state.pile[i] / (2 * own))
+    assert np.all(multiplier[onset:onset + onset // 10 + 1] <= 0)
+    assert not np.all(multiplier[onset - 1:onset - 1 + (onset - 1) // 10 + 1] <= 0)
+    # at the onset the stalled examples outnumber the infinite set's at the margin
+    assert state.pile[onset] / (2 * state.own_rate[onset - 1]) > -2 * k.tilt_response(state.kappa[onset], d, setup.h)
+    held = np.tan(tilt.angle[onset:]) * moments[onset:, 2]
+    assert np.ptp(held) < 1e-12 * held[0]
+    assert moments[-1, 2] > 1.05 * moments[onset, 2]
+    before = np.tan(tilt.angle[onset - 10:onset + 1]) * moments[onset - 10:onset + 1, 2]
+    assert before[-1] < 0.995 * before[0]          # the feedback was still pulling it down (by 1%)
+    huge = finite_size._finite_sample(solution, 10**12)[1]
+    assert np.all(huge.pile == 0.0)
+    assert finite_size.tilt(solution, 10**12).sliding_onset is None
+    assert finite_size.tilt(solution, None).sliding_onset is None
 
 
 def test_fixed_sample_tilt_is_the_nested_set_recursion_when_nothing_is_memorized(solution):
