@@ -126,6 +126,41 @@ def test_record_steps_and_t_sat_consistency():
     assert 40 <= len(d) <= 70 and d[0] == 0 and d[1] == 1 and d[-1] == 2000
 
 
+def test_teacher_vector_is_the_mean_of_a_w_and_gives_the_angle():
+    """``teacher_vector`` is (1/M) sum_i a_i w_i at each recorded step (checked at the last one against the final
+    parameters, and at t = 0 against the recorded a and w_par along e_1); ``teacher_angle`` is its angle to e_1;
+    online runs record it too."""
+    setup = small_setup(h=0.5)
+    for res in (simulate(setup, N=N, steps=40, seed=3, n_test=0),
+                simulate(setup, N=N, steps=5, seed=3, n_test=0, online=True)):
+        v = res.teacher_vector
+        assert v.shape == (len(res.record_steps), setup.d)
+        assert np.allclose(v[-1], (res.a_final[:, None] * res.W_final).mean(axis=0), rtol=1e-13, atol=1e-15)
+        assert np.allclose(v[:, 0], (res.a * res.w_par).mean(axis=1), rtol=1e-12, atol=1e-15)
+        assert np.allclose(res.teacher_angle, np.arctan2(np.linalg.norm(v[:, 1:], axis=1), v[:, 0]))
+
+
+def test_tilt_flip_onset_is_where_the_tilts_change_starts_reversing_for_a_tenth_of_the_steps():
+    """GD's sliding onset (validate.cases.finite_size): a tilt that drifts one way up to step 50 and then flips
+    back and forth around where it is has its onset at 50, the first step out of which the change reverses the
+    one into it;
+    flips that stop before a tenth of the elapsed steps do not count; none without flips."""
+    from mftheory.validate.cases.finite_size import tilt_flip_onset
+    steps = np.arange(121)
+    drift = np.where(steps <= 50, steps, 50.0) * 1e-2
+    flip = np.where(steps > 50, 1e-3 * (-1.0) ** steps, 0.0)
+    v = np.zeros((steps.size, 3))
+    v[:, 0] = 1.0
+    v[:, 1] = drift + flip
+    v[:, 2] = 0.5 * drift
+    assert tilt_flip_onset(v) == 50
+    brief = v.copy()
+    brief[53:, 1] = brief[52, 1] + 1e-2 * (steps[53:] - 52)   # the flips stop after three steps (window: 5)
+    assert tilt_flip_onset(brief) is None
+    v[:, 1] = drift
+    assert tilt_flip_onset(v) is None
+
+
 def test_float32_close_to_float64():
     setup = small_setup(loss="quadratic_hinge")
     r64 = simulate(setup, N=N, steps=STEPS, seed=1, n_test=0)

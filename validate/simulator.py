@@ -80,6 +80,8 @@ class SimulationResult:
         Fraction of test examples with y_test f <= 0 (test labels are clean, sign(x_1)); NaN without a test set.
     teacher_angle : (R,) float64
         Angle (radians, in [0, pi]) between the effective teacher v = mean_i a_i w_i and e_1.
+    teacher_vector : (R, d) float64
+        The effective teacher v = mean_i a_i w_i itself (its components along e_2, ..., e_d are the tilt).
     t_sat : (N,) int64
         First step t in [0, steps] at which training example mu is satisfied (y f >= h); -1 if never.
     x_par : (N,) float64
@@ -106,6 +108,7 @@ class SimulationResult:
     f_unsat: np.ndarray
     test_error: np.ndarray
     teacher_angle: np.ndarray
+    teacher_vector: np.ndarray
     t_sat: np.ndarray
     x_par: np.ndarray
     y: np.ndarray
@@ -446,7 +449,8 @@ def simulate(setup: Setup, N: int | None = None, steps: int = 1000, seed: int = 
     angle = np.arctan2(np.linalg.norm(rec_v[:, 1:], axis=1), rec_v[:, 0])
     return SimulationResult(
         record_steps=rec, a=rec_a, w_par=rec_wpar, w_perp_norm=np.sqrt(rec_wperp2), train_error=rec_train / N,
-        f_unsat=rec_unsat / N, test_error=test_error, teacher_angle=angle, t_sat=t_sat, x_par=X[:, 0].copy(),
+        f_unsat=rec_unsat / N, test_error=test_error, teacher_angle=angle, teacher_vector=rec_v, t_sat=t_sat,
+        x_par=X[:, 0].copy(),
         y=y.copy(), a_final=a, W_final=W, seed=seed, setup=setup, N=N, steps=steps, evaluated=rec_evaluated,
         screened=use_screen)
 
@@ -491,6 +495,7 @@ def _simulate_online(setup, N, steps, seed, a0, W0, X_test, y_test, n_test, rec,
     return SimulationResult(
         record_steps=rec, a=rec_a, w_par=rec_wpar, w_perp_norm=np.sqrt(rec_wperp2), train_error=counts[0] / N,
         f_unsat=counts[1] / N, test_error=counts[2] / n_t if n_t > 0 else np.full(R, np.nan),
-        teacher_angle=np.arctan2(np.linalg.norm(rec_v[:, 1:], axis=1), rec_v[:, 0]), t_sat=np.full(N, -1),
+        teacher_angle=np.arctan2(np.linalg.norm(rec_v[:, 1:], axis=1), rec_v[:, 0]), teacher_vector=rec_v,
+        t_sat=np.full(N, -1),
         x_par=X[:, 0].copy(), y=y.copy(), a_final=a, W_final=W, seed=seed, setup=setup, N=N, steps=steps,
         evaluated=counts[3], screened=False)

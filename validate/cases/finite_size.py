@@ -366,9 +366,32 @@ def draw_mislabel_onset(data):
 TILT_RESOLUTION = 1.3   # relative, on the rms angle: this far off fails every row at RESOLUTION_SCALE
 
 
+def tilt_flip_onset(teacher_vector) -> int | None:
+    """GD's side of the sliding onset, from the effective teacher v = (1/M) sum_i a_i w_i recorded at every step
+    (rows t = 0, 1, ...): the first step t from which the change of its tilt (components 2..d) reverses direction
+    at every step, the cosine between the changes over steps t-1 -> t and t -> t+1 negative, over a tenth of the
+    elapsed steps (the window of ``mftheory.finite_size``'s onset). None if that does not happen."""
+    change = np.diff(np.asarray(teacher_vector)[:, 1:], axis=0)
+    norms = np.linalg.norm(change, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cosine = np.einsum("ij,ij->i", change[:-1], change[1:]) / (norms[:-1] * norms[1:])
+    # cosine[t - 1]: between the changes into and out of step t
+    for t in range(1, cosine.size + 1):
+        window = max(1, t // 10)
+        if t - 1 + window >= cosine.size:
+            return None
+        if np.all(cosine[t - 1:t + window] < 0):
+            return t
+    return None
+
+
 def tilt(scale: Scale, seed: int = 0, seeds: int = 3) -> CaseResult:
     """The tilt of the effective teacher (1/M) sum_i a_i w_i against w*, simulated with one fixed training set and
     with fresh data at every step, against ``mftheory.tilt`` (the loss's feedback) and its frozen-init limit.
+    A second fixed set of N/8 examples, memorized within the run, enters the sliding regime: from the predicted
+    onset the theory holds the tilt's perpendicular part. Its rms angle is judged alike; the onset itself is
+    reported beside GD's (:func:`tilt_flip_onset`: from where the tilt's change reverses at every step, the mean
+    over the seeds).
 
     Judged on the rms angle over ``seeds`` runs at steps from 30 on. Tolerance (relative): in the linear theory
     the d - 1 components of v_perp are independent Gaussians, so one run's theta^2 is chi^2 with d - 1 degrees of
@@ -398,13 +421,29 @@ def tilt(scale: Scale, seed: int = 0, seeds: int = 3) -> CaseResult:
             checks.append(Check("tilt", f"rms angle, {sample} sample, frozen init (t={step})",
                                 float(pred.angle_frozen[step]), float(rms[j]), 0.0, relative=True,
                                 informational=True))
+    small = scale.N // 8
+    runs = [simulate(setup, N=small, steps=scale.steps, seed=seed + k, n_test=0,
+                     record_steps=np.arange(scale.steps + 1)) for k in range(seeds)]
+    rms = np.sqrt(np.mean([r.teacher_angle ** 2 for r in runs], axis=0))
+    pred = mftheory_tilt(sol, small)
+    curves["sliding"] = (np.arange(scale.steps + 1), rms, pred)
+    for step in sorted({30, int(record[len(record) * 2 // 3]), scale.steps}):
+        checks.append(Check("tilt", f"rms angle, fixed sample N={small} (t={step})", float(pred.angle[step]),
+                            float(rms[step]), tol, relative=True))
+    onsets = [tilt_flip_onset(r.teacher_vector) for r in runs]
+    found = [o for o in onsets if o is not None]
+    checks.append(Check("tilt", f"sliding onset (step), fixed sample N={small}: GD's from where the tilt's change "
+                        f"reverses at every step ({len(found)} of {seeds} runs)",
+                        float("nan") if pred.sliding_onset is None else float(pred.sliding_onset),
+                        float(np.mean(found)) if found else float("nan"), 0.0, relative=True, informational=True))
     return CaseResult(checks, {"curves": curves, "scale": scale, "seeds": seeds, "setup": setup})
 
 
 def draw_tilt(data):
     curves, scale, seeds, setup = data["curves"], data["scale"], data["seeds"], data["setup"]
     fig, ax = new_figure(1, 2, figsize=(11, 4))
-    for a, (sample, (rec, rms, pred)) in zip(ax, curves.items()):
+    for a, sample in zip(ax, ("fixed", "fresh")):
+        rec, rms, pred = curves[sample]
         a.plot(rec[1:], rms[1:], "o", ms=4, label=f"simulation, rms over {seeds} seeds")
         shown = slice(1, int(rec[-1]) + 1)
         a.plot(pred.t[shown], pred.angle[shown], "-", label="theory with the loss's feedback")
@@ -412,6 +451,12 @@ def draw_tilt(data):
         a.plot(pred.t[shown], pred.angle_init[shown], "--", lw=0.8, label="feedback theory: init part")
         a.set(xscale="log", yscale="log", xlabel="GD step t", ylabel="angle to w* (rad)",
               title=f"({'a' if sample == 'fixed' else 'b'}) {sample} sample, N={scale.N}")
+    if "sliding" in curves:   # the second fixed set, memorized within the run
+        rec, rms, pred = curves["sliding"]
+        ax[0].plot(rec[1::5], rms[1::5], "s", ms=2.5, color="C4", label=f"simulation, N={scale.N // 8}")
+        ax[0].plot(pred.t[1:], pred.angle[1:], "-", color="C4", lw=1,
+                   label=f"theory, N={scale.N // 8} (tilt held from step {pred.sliding_onset})")
+    for a in ax:
         a.legend(fontsize=7)
     fig.suptitle(f"tilt of the effective teacher ({scale.name}): M={setup.M}, d={setup.d}, eta={setup.eta:g}",
                  fontsize=10)
