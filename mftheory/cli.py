@@ -244,10 +244,12 @@ def _cmd_run(args):
     except ImportError:
         print("validate suite not available", file=sys.stderr)
         return 1
-    hinge = validate_main(["run", "--suite", args.suite, "--out", str(out / "validation")])
+    fresh = ["--fresh-simulations"] if args.fresh_simulations else []
+    hinge = validate_main(["run", "--suite", args.suite, "--out", str(out / "validation"), *fresh])
     # the second model family's suite at the same scale, in its own report
     quadratic_suite = "quadratic" if args.suite == "quick" else "quadratic-paper"
-    quadratic = validate_main(["run", "--suite", quadratic_suite, "--out", str(out / "validation" / "quadratic")])
+    quadratic = validate_main(["run", "--suite", quadratic_suite, "--out", str(out / "validation" / "quadratic"),
+                               *fresh])
     return hinge or quadratic
 
 
@@ -302,6 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "network's into OUT/validation/quadratic.")
     p.add_argument("--out", default="results")
     p.add_argument("--suite", default="quick", choices=("quick", "paper"))
+    p.add_argument("--fresh-simulations", action="store_true",
+                   help="compute every simulation (by default one that an earlier run of the same simulator code "
+                        "stored on this machine is reused, bit for bit)")
     p.set_defaults(func=_cmd_run)
     return parser
 

@@ -15,6 +15,8 @@ import time
 from tqdm import tqdm
 
 from mftheory.atomic import write_atomically
+from mftheory.validate.simulation_cache import counts as simulation_counts
+from mftheory.validate.simulation_cache import reuse_simulations
 from mftheory.validate.cases import CASES, CORE_CASES, FINITE_SIZE_CASES, PAPER, QUADRATIC_CASE_NAMES, QUICK, run_case
 from mftheory.validate.quadratic.cases import PAPER_QUADRATIC, QUICK_QUADRATIC
 
@@ -23,7 +25,15 @@ SUITES = {"quick": (QUICK, CORE_CASES), "paper": (PAPER, CORE_CASES), "finite": 
           "quadratic-paper": (PAPER_QUADRATIC, QUADRATIC_CASE_NAMES)}
 
 
-def run(suite: str, out: pathlib.Path, cases=None, seed: int = 0) -> dict:
+def run(suite: str, out: pathlib.Path, cases=None, seed: int = 0, reuse: bool = True) -> dict:
+    """Run the ``suite``'s cases (or ``cases``), writing the report to ``out`` after every case. ``reuse``: take
+    a simulation that an earlier run of the same code on this machine stored (``validate.simulation_cache``)
+    instead of computing it again; the report counts both."""
+    with reuse_simulations(enabled=reuse):
+        return _run(suite, pathlib.Path(out), cases, seed)
+
+
+def _run(suite, out, cases, seed):
     scale, default_cases = SUITES[suite]
     names = list(cases or default_cases)
     unknown = set(names) - set(CASES)
@@ -31,6 +41,7 @@ def run(suite: str, out: pathlib.Path, cases=None, seed: int = 0) -> dict:
         raise ValueError(f"cases must be among {sorted(CASES)}; got {sorted(unknown)}")
     out.mkdir(parents=True, exist_ok=True)
     rows, figures, timings = [], {}, {}
+    before = simulation_counts()
     for done, name in enumerate(bar := tqdm(names, desc=f"validate {suite}", unit="case"), start=1):
         bar.set_postfix_str(name)
         start = time.perf_counter()
@@ -40,9 +51,10 @@ def run(suite: str, out: pathlib.Path, cases=None, seed: int = 0) -> dict:
         figures[name] = figure.name
         # the report is rewritten after every case, so a long suite shows its results as it goes (and an
         # interrupted one keeps those of the cases it finished); ``complete`` says whether every case ran
+        now = simulation_counts()
         report = {"suite": suite, "scale": scale.__dict__, "seed": seed, "checks": rows, "figures": figures,
                   "seconds": timings, "passed": all(r["pass"] for r in rows), "complete": done == len(names),
-                  "cases": names}
+                  "cases": names, "simulations": {k: now[k] - before[k] for k in now}}
         write_atomically(out / "report.json", json.dumps(report, indent=1))
         write_atomically(out / "report.md", _markdown(report))
     return report
@@ -52,8 +64,12 @@ def _markdown(report) -> str:
     pending = [name for name in report.get("cases", []) if name not in report["figures"]]
     status = (f"**Partial: {len(report['figures'])} of {len(report['cases'])} cases so far** (still to run: "
               f"{', '.join(pending)}).\n\n") if pending else ""
+    simulations = report.get("simulations", {})
+    reused = (f" Simulations: {simulations['computed']} computed, {simulations['reused']} reused from an earlier run "
+              f"of the same code on this machine (bit-identical; `--fresh-simulations` computes all)."
+              if simulations else "")
     lines = [f"# Validation report ({report['suite']} suite)", "",
-             f"{status}Scale: {report['scale']}; seed {report['seed']}.", "",
+             f"{status}Scale: {report['scale']}; seed {report['seed']}.{reused}", "",
              "Rows marked *theory vs theory* compare two theoretical values (the second in the simulation column); "
              "*info* rows are reported, not judged; *one-sided* rows judge a bound: they fail only when the simulation is beyond "
              "the theory column, on the side the quantity names, by more than the tolerance. *Resolution*: the smallest "
@@ -88,6 +104,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="validation")
     p.add_argument("--cases", nargs="*", choices=sorted(CASES), help="a subset of the cases (default: all)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fresh-simulations", action="store_true",
+                   help="compute every simulation, even one an earlier run of the same code stored")
     from mftheory.validate.sweeping import add_parser, cli  # issue 7: `python -m mftheory.validate sweep ...`
     add_parser(sub)
     args = parser.parse_args(argv)
@@ -102,7 +120,7 @@ def main(argv=None) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    report = run(args.suite, out, args.cases, args.seed)
+    report = run(args.suite, out, args.cases, args.seed, reuse=not args.fresh_simulations)
     print(f"\nwrote {args.out}/report.md and report.json")
     failed = [r for r in report["checks"] if not r["pass"]]
     for r in report["checks"]:

@@ -33,6 +33,7 @@ import numpy as np
 from mftheory.model import _check_real, check_int, check_record_steps
 from mftheory.quadratic.setup import QuadraticSetup
 from mftheory.validate._blas import single_threaded_blas
+from mftheory.validate.simulation_cache import cached_run
 from mftheory.validate.simulator import DIVERGED
 
 __all__ = ["QuadraticProblem", "QuadraticRun", "draw_quadratic_problem", "simulate_quadratic", "simulate_many",
@@ -219,6 +220,25 @@ def _defaults(job):
 
 
 def _simulate(setup, alpha, time, eta, seed, record_steps, problem):
+    if problem is not None:   # a given problem: never cached (validate.simulation_cache)
+        return _descend_problem(setup, alpha, time, eta, seed, record_steps, problem)
+    arguments = dict(setup=setup, alpha=alpha, time=time, eta=eta, seed=seed, record_steps=record_steps)
+    return cached_run("quadratic", arguments,
+                      lambda: _descend_problem(setup, alpha, time, eta, seed, record_steps, None),
+                      _run_arrays, lambda arrays: _run_from_arrays(arrays, setup, alpha, seed))
+
+
+def _run_arrays(run: QuadraticRun) -> dict:
+    return {f.name: np.asarray(getattr(run, f.name)) for f in dataclasses.fields(run) if f.name != "problem"}
+
+
+def _run_from_arrays(arrays: dict, setup, alpha, seed) -> QuadraticRun:
+    # the problem is drawn again from its seed: the same arrays the run was computed on
+    return QuadraticRun(problem=draw_quadratic_problem(setup, alpha, seed), eta=float(arrays["eta"]),
+                        **{name: value for name, value in arrays.items() if name != "eta"})
+
+
+def _descend_problem(setup, alpha, time, eta, seed, record_steps, problem):
     eta = _check_real("eta", eta, low=0.0, low_open=True)
     time = _check_real("time", time, low=0.0)
     problem = problem or draw_quadratic_problem(setup, alpha, seed)
