@@ -1,5 +1,5 @@
-"""validate.simulation_cache: a reused simulation is the computed one bit for bit, is keyed by every argument and
-by the simulator's code, is off outside ``reuse_simulations`` and for runs given explicit arrays, and a bad argument
+"""validate.simulation_cache: a reused simulation is the computed one bit for bit, is keyed by every argument
+(explicit arrays by content) and by the simulator's code, is off outside ``reuse_simulations``, and a bad argument
 still gets the simulator's own error."""
 import dataclasses
 
@@ -47,13 +47,18 @@ def test_a_reused_run_is_the_computed_one_bit_for_bit_without_running_the_simula
     assert len(list((tmp_path / "hinge").glob("*.npz"))) == 1
 
 
-def test_off_outside_the_block_and_for_explicit_arrays(tmp_path, monkeypatch):
+def test_off_outside_the_block_and_explicit_arrays_compared_by_content(tmp_path, monkeypatch):
+    X = np.random.default_rng(0).standard_normal((200, SETUP.d))
+    a0 = np.random.default_rng(1).standard_normal(SETUP.M)
     with reuse_simulations(tmp_path):
         simulate(SETUP, N=200, steps=5, seed=0, n_test=0)
-        X = np.random.default_rng(0).standard_normal((200, SETUP.d))
+        first = simulate(SETUP, steps=5, seed=0, n_test=0, X=X, a0=a0)
+        moved = a0.copy()
+        moved[3] += 1e-12
         monkeypatch.setattr(_kernels, "gd_kernel", _refuse)
+        _assert_same(first, simulate(SETUP, steps=5, seed=0, n_test=0, X=X.copy(), a0=a0.copy()))
         with pytest.raises(AssertionError, match="the simulator ran"):
-            simulate(SETUP, steps=5, seed=0, n_test=0, X=X)
+            simulate(SETUP, steps=5, seed=0, n_test=0, X=X, a0=moved)
         with reuse_simulations(enabled=False), pytest.raises(AssertionError, match="the simulator ran"):
             simulate(SETUP, N=200, steps=5, seed=0, n_test=0)
         simulate(SETUP, N=200, steps=5, seed=0, n_test=0)   # on again after the inner block
@@ -97,11 +102,16 @@ def test_a_bad_argument_gets_the_simulators_own_error_and_a_broken_file_is_compu
 def test_a_quadratic_run_is_reused_with_its_problem_drawn_again(tmp_path, monkeypatch):
     setup = QuadraticSetup(kappa=0.7, kappa_star=0.5, lam=0.1, d=12)
     computed = quadratic_simulator.simulate_quadratic(setup, alpha=0.5, time=4.0, eta=0.04, seed=2)
+    problem = quadratic_simulator.draw_quadratic_problem(setup, 0.5, 7)
     with reuse_simulations(tmp_path):
         quadratic_simulator.simulate_quadratic(setup, alpha=0.5, time=4.0, eta=0.04, seed=2)
+        given = quadratic_simulator.simulate_quadratic(setup, alpha=0.5, time=4.0, eta=0.04, problem=problem)
         monkeypatch.setattr(quadratic_simulator, "_descend", _refuse)
         again = quadratic_simulator.simulate_many([dict(setup=setup, alpha=0.5, time=4.0, eta=0.04, seed=2)])[0]
+        given_again = quadratic_simulator.simulate_quadratic(setup, alpha=0.5, time=4.0, eta=0.04, problem=problem)
     _assert_same(computed, again)
+    _assert_same(given, given_again)
+    assert given_again.problem is problem
     for field in dataclasses.fields(computed.problem):
         a, b = getattr(computed.problem, field.name), getattr(again.problem, field.name)
         assert np.array_equal(a, b) if isinstance(a, np.ndarray) else a == b

@@ -10,10 +10,10 @@ look a run up by a key before computing it and store what they computed. The key
   activations and losses (a user's variant is simulated from its SymPy expressions), byte for byte;
 - the numpy, numba and SymPy versions and the machine (runs are bit-identical on one machine, not across
   machines);
-- every argument of the call, a user's activation or loss by its SymPy expression (``srepr``).
+- every argument of the call, a user's activation or loss by its SymPy expression (``srepr``), an explicit array
+  (inputs, labels, initial weights, a test set, a drawn problem) by the sha256 of its bytes.
 
-A run given explicit arrays (inputs, labels, initial weights, a test set, a drawn problem) is never cached. A
-stored run is one ``.npz`` written atomically, so an interrupted run leaves either the whole file or none.
+A stored run is one ``.npz`` written atomically, so an interrupted run leaves either the whole file or none.
 """
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ def code_digest() -> str:
 
 def canonical(value):
     """A JSON-able, unambiguous description of an argument: dataclasses field by field, SymPy objects by srepr,
-    arrays and numpy scalars by their values and dtype, floats exactly (``float.hex``)."""
+    arrays by dtype, shape and the sha256 of their bytes, floats exactly (``float.hex``)."""
     import sympy
 
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -103,8 +103,9 @@ def canonical(value):
                 **{f.name: canonical(getattr(value, f.name)) for f in dataclasses.fields(value)}}
     if isinstance(value, sympy.Basic):
         return {"srepr": sympy.srepr(value)}
-    if isinstance(value, np.ndarray):
-        return {"dtype": str(value.dtype), "shape": list(value.shape), "values": canonical(value.tolist())}
+    if isinstance(value, np.ndarray):   # by content: a training set of 1e5 x 100 hashes in about 0.1 s
+        return {"dtype": str(value.dtype), "shape": list(value.shape),
+                "sha256": hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()}
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, (int, np.integer)):

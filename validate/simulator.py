@@ -331,19 +331,17 @@ def simulate(setup: Setup, N: int | None = None, steps: int = 1000, seed: int = 
     -------
     SimulationResult
 
-    Inside ``validate.simulation_cache.reuse_simulations`` (the validation suites run there), a call without
-    explicit arrays returns the stored result of the same call, same code and same machine if there is one: the
-    same arrays, bit for bit.
+    Inside ``validate.simulation_cache.reuse_simulations`` (the validation suites run there), a call returns the
+    stored result of the same call (explicit arrays compared by content), same code and same machine if there is
+    one: the same arrays, bit for bit.
     """
-    if all(v is None for v in (X, y, a0, W0, X_test, y_test)):
-        arguments = dict(setup=setup, N=N, steps=steps, seed=seed, n_test=n_test, dtype=dtype,
-                         record_steps=record_steps, screen=screen, backend=backend, online=online)
-        return cached_run("hinge", arguments,
-                          lambda: _simulate(setup, N, steps, seed, X, y, a0, W0, X_test, y_test, n_test, record_steps,
-                                            dtype, screen, backend, online),
-                          _result_arrays, lambda arrays: _result_from_arrays(arrays, setup))
-    return _simulate(setup, N, steps, seed, X, y, a0, W0, X_test, y_test, n_test, record_steps, dtype, screen,
-                     backend, online)
+    arguments = dict(setup=setup, N=N, steps=steps, seed=seed, X=X, y=y, a0=a0, W0=W0, X_test=X_test, y_test=y_test,
+                     n_test=n_test, dtype=dtype, record_steps=record_steps, screen=screen, backend=backend,
+                     online=online)
+    return cached_run("hinge", arguments,
+                      lambda: _simulate(setup, N, steps, seed, X, y, a0, W0, X_test, y_test, n_test, record_steps,
+                                        dtype, screen, backend, online),
+                      _result_arrays, lambda arrays: _result_from_arrays(arrays, setup))
 
 
 _SCALARS = ("seed", "N", "steps", "screened")

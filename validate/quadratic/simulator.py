@@ -220,21 +220,21 @@ def _defaults(job):
 
 
 def _simulate(setup, alpha, time, eta, seed, record_steps, problem):
-    if problem is not None:   # a given problem: never cached (validate.simulation_cache)
-        return _descend_problem(setup, alpha, time, eta, seed, record_steps, problem)
-    arguments = dict(setup=setup, alpha=alpha, time=time, eta=eta, seed=seed, record_steps=record_steps)
+    arguments = dict(setup=setup, alpha=alpha, time=time, eta=eta, seed=seed, record_steps=record_steps,
+                     problem=problem)
     return cached_run("quadratic", arguments,
-                      lambda: _descend_problem(setup, alpha, time, eta, seed, record_steps, None),
-                      _run_arrays, lambda arrays: _run_from_arrays(arrays, setup, alpha, seed))
+                      lambda: _descend_problem(setup, alpha, time, eta, seed, record_steps, problem),
+                      _run_arrays, lambda arrays: _run_from_arrays(arrays, setup, alpha, seed, problem))
 
 
 def _run_arrays(run: QuadraticRun) -> dict:
     return {f.name: np.asarray(getattr(run, f.name)) for f in dataclasses.fields(run) if f.name != "problem"}
 
 
-def _run_from_arrays(arrays: dict, setup, alpha, seed) -> QuadraticRun:
-    # the problem is drawn again from its seed: the same arrays the run was computed on
-    return QuadraticRun(problem=draw_quadratic_problem(setup, alpha, seed), eta=float(arrays["eta"]),
+def _run_from_arrays(arrays: dict, setup, alpha, seed, problem) -> QuadraticRun:
+    # a drawn problem is drawn again from its seed: the same arrays the run was computed on
+    problem = problem or draw_quadratic_problem(setup, alpha, seed)
+    return QuadraticRun(problem=problem, eta=float(arrays["eta"]),
                         **{name: value for name, value in arrays.items() if name != "eta"})
 
 
