@@ -305,8 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="results")
     p.add_argument("--suite", default="quick", choices=("quick", "paper"))
     p.add_argument("--fresh-simulations", action="store_true",
-                   help="compute every simulation (by default one that an earlier run of the same simulator code "
-                        "stored on this machine is reused, bit for bit)")
+                   help="compute every simulation and store it for the next run (by default one that an earlier "
+                        "run of the same simulator code stored on this machine is reused, bit for bit)")
     p.set_defaults(func=_cmd_run)
     return parser
 

@@ -61,6 +61,8 @@ def test_off_outside_the_block_and_explicit_arrays_compared_by_content(tmp_path,
             simulate(SETUP, steps=5, seed=0, n_test=0, X=X, a0=moved)
         with reuse_simulations(enabled=False), pytest.raises(AssertionError, match="the simulator ran"):
             simulate(SETUP, N=200, steps=5, seed=0, n_test=0)
+        with reuse_simulations(tmp_path, refresh=True), pytest.raises(AssertionError, match="the simulator ran"):
+            simulate(SETUP, N=200, steps=5, seed=0, n_test=0)
         simulate(SETUP, N=200, steps=5, seed=0, n_test=0)   # on again after the inner block
     with pytest.raises(AssertionError, match="the simulator ran"):
         simulate(SETUP, N=200, steps=5, seed=0, n_test=0)
@@ -115,3 +117,21 @@ def test_a_quadratic_run_is_reused_with_its_problem_drawn_again(tmp_path, monkey
     for field in dataclasses.fields(computed.problem):
         a, b = getattr(computed.problem, field.name), getattr(again.problem, field.name)
         assert np.array_equal(a, b) if isinstance(a, np.ndarray) else a == b
+
+
+def test_a_refresh_computes_every_run_and_stores_it_for_the_next(tmp_path):
+    """``--fresh-simulations`` (``reuse_simulations(refresh=True)``): computed even when stored, and stored, so
+    the next run reuses it; ``enabled=False`` stores nothing."""
+    with reuse_simulations(tmp_path, enabled=False):
+        simulate(SETUP, N=100, steps=5, seed=2, n_test=0)
+    assert not (tmp_path / "hinge").exists()
+    with reuse_simulations(tmp_path, refresh=True):
+        before = counts()
+        run = simulate(SETUP, N=100, steps=5, seed=2, n_test=0)
+        simulate(SETUP, N=100, steps=5, seed=2, n_test=0)
+        after = counts()
+    assert (after["computed"] - before["computed"], after["reused"] - before["reused"]) == (2, 0)
+    with reuse_simulations(tmp_path):
+        before = counts()
+        _assert_same(run, simulate(SETUP, N=100, steps=5, seed=2, n_test=0))
+        assert counts()["reused"] - before["reused"] == 1

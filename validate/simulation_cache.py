@@ -34,6 +34,7 @@ import numpy as np
 from mftheory.atomic import write_atomically
 
 ENV = "MFTHEORY_SIMULATION_CACHE"
+REFRESH_ENV = "MFTHEORY_SIMULATION_CACHE_REFRESH"
 
 T = TypeVar("T")
 
@@ -48,22 +49,26 @@ def default_folder() -> pathlib.Path:
 
 
 @contextlib.contextmanager
-def reuse_simulations(folder=None, enabled: bool = True):
+def reuse_simulations(folder=None, enabled: bool = True, refresh: bool = False):
     """Within the block, simulations are looked up in / stored to ``folder`` (default :func:`default_folder`).
-    Through the environment, so worker threads and processes started inside see it too. ``enabled=False``: a
-    block that computes everything (the setting outside is restored after either)."""
-    previous = os.environ.get(ENV)
+    Through the environment, so worker threads and processes started inside see it too. ``refresh=True``: every
+    run is computed and stored (replacing what was there); ``enabled=False``: computed and not stored. The
+    setting outside is restored after the block."""
+    previous = {name: os.environ.get(name) for name in (ENV, REFRESH_ENV)}
+    for name in previous:
+        os.environ.pop(name, None)
     if enabled:
         os.environ[ENV] = str(pathlib.Path(folder or default_folder()))
-    else:
-        os.environ.pop(ENV, None)
+        if refresh:
+            os.environ[REFRESH_ENV] = "1"
     try:
         yield
     finally:
-        if previous is None:
-            os.environ.pop(ENV, None)
-        else:
-            os.environ[ENV] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def counts() -> dict:
@@ -144,7 +149,7 @@ def cached_run(kind: str, arguments: dict, run: Callable[[], T], to_arrays: Call
     except (TypeError, ValueError):   # an argument the run itself will reject with its own message
         return run()
     path = pathlib.Path(folder) / kind / f"{name}.npz"
-    if path.is_file():
+    if path.is_file() and not os.environ.get(REFRESH_ENV):
         try:
             with np.load(path) as stored:
                 result = from_arrays({name: stored[name] for name in stored.files})

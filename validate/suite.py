@@ -28,8 +28,9 @@ SUITES = {"quick": (QUICK, CORE_CASES), "paper": (PAPER, CORE_CASES), "finite": 
 def run(suite: str, out: pathlib.Path, cases=None, seed: int = 0, reuse: bool = True) -> dict:
     """Run the ``suite``'s cases (or ``cases``), writing the report to ``out`` after every case. ``reuse``: take
     a simulation that an earlier run of the same code on this machine stored (``validate.simulation_cache``)
-    instead of computing it again; the report counts both."""
-    with reuse_simulations(enabled=reuse):
+    instead of computing it again; ``reuse=False`` computes every one (and stores it for the next run). The
+    report counts both."""
+    with reuse_simulations(refresh=not reuse):
         return _run(suite, pathlib.Path(out), cases, seed)
 
 
@@ -105,7 +106,8 @@ def main(argv=None) -> int:
     p.add_argument("--cases", nargs="*", choices=sorted(CASES), help="a subset of the cases (default: all)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fresh-simulations", action="store_true",
-                   help="compute every simulation, even one an earlier run of the same code stored")
+                   help="compute every simulation, even one an earlier run of the same code stored (and store "
+                        "them for the next run)")
     from mftheory.validate.sweeping import add_parser, cli  # issue 7: `python -m mftheory.validate sweep ...`
     add_parser(sub)
     args = parser.parse_args(argv)
