@@ -13,6 +13,11 @@ linear map per GD step (``finite_size``'s A_t[0, 0], f the loss's feedback per u
 infinite set's density and with GD's own. A factor below 0 makes the linear map flip the tilt's sign at every
 step: the period-2 oscillation that ``bench/period_two.py`` measures in GD after its onset (N = 25000: between
 t = 200 and 300; N = 100000: between 500 and 700).
+
+A second line per stop sets the memorization map (``mftheory.finite_size``, on the set's own clock) beside GD's
+margins in units of the map's own step s (the margin an unsatisfied example gains per step from its own term): the
+map's training f_unsat and its pile (the share it holds within one own step of the margin), GD's share in bands of
+s around h, and GD's f_unsat counted only beyond 4 s below h.
 """
 from __future__ import annotations
 
@@ -21,8 +26,11 @@ import argparse
 import numpy as np
 
 import mftheory
+from mftheory import finite_size
 
 WINDOWS = (0.003, 0.01, 0.03, 0.1)
+# bands of (y f - h) / s, s the map's own step
+OWN_STEP_BANDS = (-4, -2, -1, 0, 1, 2, 4)
 
 
 def main(argv=None):
@@ -35,7 +43,7 @@ def main(argv=None):
     if setup.activation != "relu":   # pragma: no cover - fig1_setup is ReLU
         raise SystemExit("this diagnostic evaluates F for the ReLU only")
     last = max(int(t) for spec in args.runs for t in spec.split(":")[1].split(","))
-    sol = mftheory.meanfield(setup, last)
+    sol = mftheory.meanfield(setup, last + 1)   # + 1: the map has its own step at the last stop too
     k, d, h = sol.kernels, float(setup.d), setup.h
     moments = np.empty((len(sol.t), 5))
     k.fill_moments(sol.gamma_plus, sol.gamma_minus, setup.sigma_a, setup.sigma_w, moments)
@@ -51,6 +59,8 @@ def main(argv=None):
         y = np.where(X[:, 0] >= 0, 1.0, -1.0)
         a = W = None
         done = 0
+        # the memorization map's state on the set's own clock (private: what predict builds its parts from)
+        state = finite_size._along(finite_size._on_training_clock(sol, N, "fixed"), N, "fixed").state
         for t in stops:
             run = mftheory.simulate(setup, N=N, steps=t - done, seed=args.seed, X=X, y=y, a0=a, W0=W, n_test=0,
                                     record_steps=[t - done])
@@ -66,6 +76,13 @@ def main(argv=None):
                 cells.append(f"{density:.3g} (x{density / density_inf:.1f}, {1 - per_density * density:+.2f})")
             print(f"N={N} t={t}: unsat {np.mean(margin < h):.4f}; infinite set: density {density_inf:.3g}, factor "
                   f"{1 - per_density * density_inf:+.3f} | GD: " + " | ".join(cells), flush=True)
+            own = state.own_rate[t]
+            if own > 0:
+                shares = [np.mean((margin - h >= lo * own) & (margin - h < hi * own))
+                          for lo, hi in zip(OWN_STEP_BANDS[:-1], OWN_STEP_BANDS[1:])]
+                print(f"    map: unsat {state.train_unsat[t]:.4f}, pile {state.pile[t]:.4f} (within s = {own:.3g}) | "
+                      f"GD: share in (y f - h)/s bands {OWN_STEP_BANDS}: " + " ".join(f"{v:.4f}" for v in shares)
+                      + f" | GD unsat beyond 4 s below h {np.mean(margin - h < -4 * own):.4f}", flush=True)
 
 
 if __name__ == "__main__":
