@@ -4,6 +4,7 @@ Usage (from the repository root; about 5 minutes on 2 cores, most of it the run 
 
     python bench/paper_finite_size.py                      # N = 25000, 100000, 400000, seed 0
     python bench/paper_finite_size.py --sizes 25000 --seeds 3
+    python bench/paper_finite_size.py --seeds 2 --steps 30 40 50 70 100     # the early steps (a minute)
 
 For each N: ``mftheory.finite_size.predict(meanfield(fig1_setup(), 2000), N)`` beside ``simulate`` (one fixed
 training set, 1e5 fresh test points) at t = 100 / 200 / 300 / 400 / 500 / 700 / 1000 / 1500 / 2000, for the test error, the training
@@ -36,27 +37,32 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[25_000, 100_000, 400_000])
     parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--steps", type=int, nargs="+", default=list(STEPS),
+                        help="GD steps compared (increasing; the runs stop at the last)")
     parser.add_argument("--margin-density", nargs="+", default=["infinite"], choices=["infinite", "training"])
     args = parser.parse_args(argv)
     setup = mftheory.fig1_setup()
-    solution = mftheory.meanfield(setup, STEPS[-1])
-    record = [0, *STEPS]
+    steps = sorted(set(args.steps))
+    if steps[0] < 1:
+        parser.error("--steps must be positive")
+    solution = mftheory.meanfield(setup, steps[-1])
+    record = [0, *steps]
     for N in args.sizes:
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             theories = {density: predict(solution, N, margin_density=density) for density in args.margin_density}
         predicted = time.perf_counter() - start
-        runs = [mftheory.simulate(setup, N=N, steps=STEPS[-1], seed=seed, n_test=100_000, record_steps=record)
+        runs = [mftheory.simulate(setup, N=N, steps=steps[-1], seed=seed, n_test=100_000, record_steps=record)
                 for seed in range(args.seeds)]
         onsets = ", ".join(f"{density} {theory.sliding_onset}" for density, theory in theories.items())
         print(f"N = {N}: predict {predicted:.1f} s, {args.seeds} run(s) {time.perf_counter() - start - predicted:.0f} s;"
-              f" sliding onset ({onsets}); t = {' / '.join(map(str, STEPS))}")
+              f" sliding onset ({onsets}); t = {' / '.join(map(str, steps))}")
         for name, simulated, predicted_field in QUANTITIES:
             sim = _simulated(runs, simulated, setup, solution)
             print(f"  {name:16s} GD     {' '.join(f'{v:.4f}' for v in sim)}")
             for density, theory in theories.items():
-                th = np.array([getattr(theory, predicted_field)[t] for t in STEPS])
+                th = np.array([getattr(theory, predicted_field)[t] for t in steps])
                 with np.errstate(divide="ignore", invalid="ignore"):
                     ratio = th / sim
                 print(f"  {'':16s} theory {' '.join(f'{v:.4f}' for v in th)}   ({density} margin density)\n"
@@ -64,7 +70,7 @@ def main(argv=None):
 
 
 def _simulated(runs, field, setup, solution):
-    """The runs' mean of ``field`` at STEPS (the rms for the angle); field None: the slope kappa of F's odd part."""
+    """The runs' mean of ``field`` at the recorded steps after 0 (the rms for the angle); field None: the slope kappa of F's odd part."""
     if field is None:
         c = solution.variant.odd_slope(setup.leak)
         values = [setup.alpha * c * np.mean(run.a * run.w_par, axis=1) / np.sqrt(setup.d) for run in runs]
