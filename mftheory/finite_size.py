@@ -129,14 +129,15 @@ class _MapResult:
     gamma_plus: np.ndarray         # the node map's exponents driven by the training set's unsatisfied examples
     gamma_minus: np.ndarray
     rate: np.ndarray               # the training set's drift rate g at every step (what moves the nodes)
-    own_rate: np.ndarray           # the margin an unsatisfied example gains per step from its own term
+    own_rate: np.ndarray           # the margin an unsatisfied example at the crossing gains per step on its own
     pile: np.ndarray               # share of the set stalled at the margin (:func:`_stalled_at_the_margin`)
 
 
 def _memorization_map(solution, N, fs, train_variance=None, tilt_systems=None):
     """The mean-field map with memorization fed back (derivations/finite_sample.py). A training example at |x_par|
     = x and spread zeta has margin kappa x + S(x, zeta, t) + sigma_S(t) zeta: sigma_S is the spread from the other
-    examples' memorizing terms, and S its own memorizing term summed over the steps at which it was unsatisfied
+    examples' memorizing terms, and S its own memorizing term (the memorizing part of its self kernel at its own
+    |x_par|) summed over the steps at which it was unsatisfied
     (the hinge stops pulling on a satisfied example, and pulls again if the others' terms push it back below
     h). The drift and the training f_unsat add up the unsatisfied examples over (x, zeta).
     Returns kappa, the memorized margin at the crossing, sigma_S, the training f_unsat, the memorized margin
@@ -320,12 +321,13 @@ def _stalled_at_the_margin(kappa, grid, memorized, sigma, zeta, h, band, class_m
 
 @numba.njit(cache=True)
 def _memorize(memorized, kappa, h, sigma, zeta, grid, rate):
-    """One step of the examples' own terms: those below the margin h gain ``rate`` (``sigma``: the sd of the
-    examples' persistent offset at each grid point)."""
+    """One step of the examples' own terms: those below the margin h gain ``rate`` (per grid point: an example's
+    own term is its own self kernel's memorizing part, at its own |x_par|; ``sigma``: the sd of the examples'
+    persistent offset at each grid point)."""
     for j in range(zeta.shape[0]):
         for i in range(grid.shape[0]):
             if kappa * grid[i] + memorized[j, i] + sigma[i] * zeta[j] < h:
-                memorized[j, i] += rate
+                memorized[j, i] += rate[i]
 
 
 @kernel_template(2)
@@ -403,6 +405,7 @@ def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fractio
     gammas, rates_g, own_rates = np.zeros((2, n)), np.zeros(n), np.zeros(n)
     pile = np.zeros(n)
     near = np.zeros((Z, G), dtype=np.bool_)   # the classes within one own step of the margin at the last step
+    own_at = np.zeros(G)   # the own term per grid point at this step
     for i in range(n):
         kap = kappa_increments(e_plus, e_minus, alpha, d, sa, sw, odd_slope)
         kappa[i] = kap
@@ -443,11 +446,18 @@ def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fractio
             quadratic = quadratic_kernel(x_par, a2, w2, aw, d, sw, slope)
             own_rate = self_rate(memorizing, alpha, beta, N)
             own_rates[i] = own_rate
+            # each example gains its own self term, at its own |x_par|: the misclassified ones near x_par = 0
+            # more than those at the crossing (K_mem falls with |x_par| as the nodes align)
+            mislabelled_rate = 0.0
+            for g in range(G):
+                own_at[g] = self_rate(self_kernel(grid[g], a2, w2, aw, d, sw, slope)
+                                      - low_degree_kernel(grid[g], a2, w2, aw, d, sw, slope), alpha, beta, N)
+                mislabelled_rate += masses[g] * own_at[g]
             for j in range(Z):
                 for g in range(G):
                     memorized[j, g] *= fading[i, g]
-            _memorize(memorized, kap, h, sigmas, zeta, grid, own_rate)
-            always_pulling += own_rate
+            _memorize(memorized, kap, h, sigmas, zeta, grid, own_at)
+            always_pulling += mislabelled_rate
             total = 0.0
             for j in range(Z):
                 row = 0.0
@@ -1171,12 +1181,12 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
     counted within one own step of the margin, they make the tilt's linear response overshoot (its multiplier
     per step, 1 + f b_v with their density, at or below 0 over a tenth of the elapsed steps): GD then flips F
     back and forth by a step's worth at every step (``bench/period_two.py``) and the examples at the margin, more
-    than its d - 1 directions, hold the tilt. From that step (``sliding_onset``: 259 / 547 / 1453 at Fig. 1 for
+    than its d - 1 directions, hold the tilt. From that step (``sliding_onset``: 257 / 543 / 1575 at Fig. 1 for
     N = 2.5e4 / 1e5 / 4e5, where GD's multiplier with its own density crosses 0 between t = 200 and 300 and
     between 500 and 700 at the first two) the tilt's perpendicular part is held where it is, from both sources;
     its angle then falls only as kappa grows. Measured (``bench/paper_finite_size.py --seeds 2``): the tilt
     within 0.95-1.08 of GD's at N = 2.5e4 and 1e5 from t = 100 to 2000 (it was 0.55 of it at N = 1e5, t = 2000,
-    and collapsed at 2.5e4), 0.85-1.02 at N = 4e5 (one run). The rest of the fluctuation is not held: at N =
+    and collapsed at 2.5e4), 0.88-1.02 at N = 4e5. The rest of the fluctuation is not held: at N =
     2.5e4, once GD has stopped (t ~ 1000), the infinite set's density still pulls its degree-2 part down and
     the test error falls to 0.74 / 0.53 / 0.44 of GD's at t = 1000 / 1500 / 2000.
     """

@@ -170,13 +170,15 @@ def test_each_example_memorizes_only_while_unsatisfied_against_monte_carlo():
     sigma = 0.3 + 0.05 * _MEMO_GRID   # linear: the map's linear interpolation between grid points is exact for it
     memorized = np.zeros((_ZETA.size, _MEMO_GRID.size))
     rates = 0.05 * (1.0 + np.sin(np.arange(12.0)))
+    # an example's own term depends on its |x_par| (the memorizing kernel falls with it)
+    profile = 1.5 - 0.5 * _MEMO_GRID / _MEMO_GRID[-1]
     for step, rate in enumerate(rates):   # a few steps of kappa growing: the examples satisfied early stop
-        _memorize(memorized, kappa * (0.5 + step / 20), h, sigma, _ZETA, _MEMO_GRID, rate)
+        _memorize(memorized, kappa * (0.5 + step / 20), h, sigma, _ZETA, _MEMO_GRID, rate * profile)
     # at x_par = 0 the examples pushed down by the others (zeta <= 0) stay below h and gain every rate; far out
     # none is ever unsatisfied; between, some stop on the way
     pushed_down = memorized[_ZETA <= 0, 0]
-    assert pushed_down == pytest.approx(np.full(pushed_down.size, rates.sum())) and not memorized[:, -1].any()
-    assert np.any((memorized > 0) & (memorized < rates.sum() - 1e-12))
+    assert pushed_down == pytest.approx(np.full(pushed_down.size, 1.5 * rates.sum())) and not memorized[:, -1].any()
+    assert np.any((memorized > 0) & (memorized < rates.sum() * profile - 1e-12))
     unsat, rate, _ = _unsatisfied_examples(k.unsat_fraction, k.g_rate, kappa, d, h, 0.0, slope, sigma, _ZETA,
                                            _ZETA_WEIGHTS, _MEMO_GRID, memorized)
     x = np.abs(np.random.default_rng(7).standard_normal(2_000_000))

@@ -43,8 +43,10 @@ COARSE = {
     ("propagator", "degree-2 retention at x_par = 0, fresh sample, 66 steps after t = 33"):
         (0.95, "retention 0.65 with jackknife se 0.13: resolution 0.86"),
     ("finite_size", "training f_unsat, N=2000 (t=100)"): (0.8, "3 se = 0.23 of the prediction: resolution 0.74"),
-    ("finite_size", "train error, N=2000 (t=38)"): (0.65, "about 24 misclassified examples per run: resolution 0.58"),
-    ("finite_size", "train error, N=2000 (t=100)"): (2.8, "about 6 misclassified examples per run: resolution 2.6"),
+    # the two below: relative tolerances 0.60 and 0.86 (a few misclassified examples), so a theory above GD's
+    # fails only past GD's / (1 - tolerance), 2.5 and 7 times it (the prediction is 0.91 and 1.07 of GD's)
+    ("finite_size", "train error, N=2000 (t=38)"): (1.95, "about 24 misclassified examples per run: resolution 1.77"),
+    ("finite_size", "train error, N=2000 (t=100)"): (6.4, "about 6 misclassified examples per run: resolution 5.83"),
 }
 
 
