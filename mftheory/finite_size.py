@@ -1206,8 +1206,8 @@ def _on_training_clock(solution, N, sample, margin_density="infinite"):
         return solution
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")   # the range warnings are the caller's
-        first = _along(solution, N, sample)
-    return _training_clock(solution, first.state, margin_density == "training")
+        state = _fixed_sample_state(solution, N, _tilt(solution, N, sample))[1]
+    return _training_clock(solution, state, margin_density == "training")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -1228,12 +1228,7 @@ def _along(solution, N, sample):
     k.fill_moments(solution.gamma_plus, solution.gamma_minus, setup.sigma_a, setup.sigma_w, moments)
     memo = train_rates = state = None
     if N is not None and sample == "fixed":
-        # a training point's margin: the map's own memorized part and spread, plus the rest and the tilt (whose
-        # feedback does not depend on the sample)
-        variance = _training_rest_variance(solution, tilt_part, _init_feedback(solution), moments)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            memo, state = _finite_sample(solution, N, variance)
+        memo, state = _fixed_sample_state(solution, N, tilt_part, moments)
         train_rates = state.train_rates
     feedback = _rest_feedback(solution, N, sample, memo)
     band = _band(solution, N, sample, feedback, memo, tilt_part)
@@ -1284,6 +1279,21 @@ def _along(solution, N, sample):
                                        rest_sd=rest_sd, rest_sd_frozen=rest_sd_frozen, tilt_sd=tilt_part.output_sd,
                                        sliding_onset=tilt_part.sliding_onset),
                   state)
+
+
+def _fixed_sample_state(solution, N, tilt_part, moments=None):
+    """The memorization map along ``solution`` for one fixed set of N examples: its :func:`finite_sample`
+    prediction and its state. A training point's margin: the map's own memorized part and spread, plus the rest
+    and the tilt (whose feedback does not depend on the sample)."""
+    if moments is None:
+        setup = solution.setup
+        moments = np.empty((len(solution.t), 5))
+        solution.kernels.fill_moments(solution.gamma_plus, solution.gamma_minus, setup.sigma_a, setup.sigma_w,
+                                      moments)
+    variance = _training_rest_variance(solution, tilt_part, _init_feedback(solution), moments)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _finite_sample(solution, N, variance)
 
 
 # |x_par| points at which a training point's rest variance is evaluated before it is interpolated onto the
