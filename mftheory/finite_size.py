@@ -1189,6 +1189,12 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
     and collapsed at 2.5e4), 0.88-1.02 at N = 4e5. The rest of the fluctuation is not held: at N =
     2.5e4, once GD has stopped (t ~ 1000), the infinite set's density still pulls its degree-2 part down and
     the test error falls to 0.74 / 0.53 / 0.44 of GD's at t = 1000 / 1500 / 2000.
+
+    What the map leaves out after the onset (``bench/margin_pile.py``): its unsatisfied examples are GD's lying
+    more than 4 own steps below the margin, within 3% at Fig. 1; GD's chattering spreads the examples at the
+    margin over several own steps on both sides, where the map keeps its pile within one step above it. The
+    crowd's lower half is the training f_unsat the map lacks late (0.78 of GD's at N = 1e5, t = 2000), and its
+    pull the kappa (0.84 of GD's there).
     """
     setup = _check_solution(solution)
     if N is not None:
