@@ -805,58 +805,132 @@ def _rest_feedback(solution, N, sample, memo):
     if not getattr(fw, "HAS_DEGREE2", False):
         return None
     grid = _REST_GRID
-    G = grid.size
-    masses = _cell_masses(grid)
     n = len(solution.t)
     moments = np.empty((n, 5))
     k.fill_moments(solution.gamma_plus, solution.gamma_minus, setup.sigma_a, setup.sigma_w, moments)
     d = float(setup.d)
     unit = 0.0 if N is None else k.rest_sample_variance(1.0, 1.0, setup.alpha, setup.beta, d, float(N))
-    damping, sample_variance = np.ones((n, G)), np.zeros((n, G))
     # the examples still unsatisfied put their share in: for fresh data those below x*(t); for one fixed set
     # those the memorization map finds below the margin, per spread value zeta (an example memorized past its
     # margin stops pulling, and pulls again once its memorized margin has faded)
-    fresh_below = np.array(solution.x_star, dtype=float)
-    unsatisfied = None
+    mode, unsatisfied = _NO_SAMPLE, np.zeros((1, 1, 1))
     if N is not None and sample == "fixed":
+        mode = _FIXED_SAMPLE
         unsatisfied = (memo if memo is not None else _quiet_finite_sample(solution, N)).unsatisfied
-    amplitude = None
-    kernel_matrix = bind(_degree2_kernel_matrix, fw.degree2_cross, fw.degree2_cross_a2, k.degree2_kernel)
-    # fixed sample: [zeta, j], the response of the examples in cell j with spread value zeta
-    responses = np.zeros((_ZETA.size, G, G))
-    covariance = np.zeros((G, G))     # fresh data: covariance of the sample's part between grid points
-    fixed, fresh = N is not None and sample == "fixed", N is not None and sample != "fixed"
-    for i, args, frozen, growth, pull in _degree2_step_maps(solution, moments):
-        amplitude = frozen.copy() if amplitude is None else amplitude * growth
-        damping[i] = np.divide(amplitude, frozen, out=np.ones(G), where=frozen > 0)
-        if fixed:
-            sample_variance[i] = unit * _grow_responses(responses, growth, _ZETA_WEIGHTS, masses)
-        elif fresh:
-            covariance *= np.outer(growth, growth)
-            sample_variance[i] = unit * np.diag(covariance)
-        if pull is None:
-            continue
-        # pull = I - rates at^T (rank one): applied as such, G times cheaper than the matrix products
-        rates, at = pull
-        amplitude = amplitude - rates * (at @ amplitude)
-        if fixed:
-            _pull_responses(responses, rates, at)
-        elif fresh:
-            covariance = covariance - np.outer(rates, at @ covariance)
-            covariance = covariance - np.outer(covariance @ at, rates)
-        if fixed:
-            # cells where a share above 1e-12 of the examples pulls (the kernel is a quadrature: skip the rest)
-            active = np.flatnonzero(_ZETA_WEIGHTS @ unsatisfied[i] > 1e-12)
-            if active.size:
-                injected = kernel_matrix(grid, grid[active], d, setup.sigma_w, args)   # (G, active)
-                _inject_responses(responses, active, unsatisfied[i], injected)
-        elif N is not None:
-            active = np.flatnonzero(grid < fresh_below[i])
-            if active.size:
-                injected = kernel_matrix(grid, grid[active], d, setup.sigma_w, args)   # (G, active)
-                covariance += (injected * masses[active]) @ injected.T
+    elif N is not None:
+        mode = _FRESH_SAMPLE
+    ratio = getattr(solution, "threshold_density_ratio", None)
+    recursion = bind(_rest_recursion, fw.degree2_second, k.rest_feedback, fw.degree2_cross, fw.degree2_cross_a2,
+                     k.degree2_kernel, k.tilt_response)
+    damping, sample_variance = recursion(
+        moments, np.asarray(solution.x_star, dtype=float), np.asarray(solution.kappa, dtype=float),
+        np.ones(n) if ratio is None else np.asarray(ratio, dtype=float), setup.alpha, float(setup.M), d,
+        setup.sigma_w, setup.slope, setup.beta, setup.h, grid, _cell_masses(grid), _ZETA_WEIGHTS,
+        np.ascontiguousarray(unsatisfied, dtype=float), mode, unit)
     return RestFeedback(t=solution.t, N=N, sample=sample, x_par=grid.copy(), damping=damping,
                         sample_variance=sample_variance)
+
+
+_NO_SAMPLE, _FIXED_SAMPLE, _FRESH_SAMPLE = 0, 1, 2
+
+
+@kernel_template(6)
+def _rest_recursion(degree2_second, rest_feedback, cross, cross_a2, degree2_kernel, tilt_response, moments, x_star,
+                    kappa, density_ratio, alpha, M, d, sigma_w, slope, beta, h, grid, masses, zeta_weights,
+                    unsatisfied, mode, unit):
+    """The steps of :func:`rest_feedback`, compiled as one recursion over GD steps (the steps of
+    :func:`_degree2_step_maps`): returns the damping of the init's degree-2 part and the variance the sample puts
+    in, (T+1, G) each. ``mode``: ``_NO_SAMPLE``, ``_FIXED_SAMPLE`` (``unsatisfied`` (T+1, Z, G): the map's
+    share of unsatisfied examples per spread value and cell) or ``_FRESH_SAMPLE`` (the examples below x*(t));
+    ``density_ratio`` (T+1,): the factor on the infinite set's density at the margin (ones: that density)."""
+    n, G = moments.shape[0], grid.shape[0]
+    damping, sample_variance = np.ones((n, G)), np.zeros((n, G))
+    Z = zeta_weights.shape[0]
+    responses = np.zeros((Z, G, G)) if mode == _FIXED_SAMPLE else np.zeros((1, 1, 1))
+    covariance = np.zeros((G, G))   # fresh data: covariance of the sample's part between grid points
+    amplitude, frozen, previous, growth = np.zeros(G), np.zeros(G), np.zeros(G), np.ones(G)
+    rates, at = np.zeros(G), np.zeros(G)
+    started = False
+    for i in range(n):
+        a2, w2, aw = moments[i, 0], moments[i, 1], moments[i, 2]
+        if not aw > 0:   # t = 0: F = 0, no threshold yet
+            continue
+        for g in range(G):
+            frozen[g] = math.sqrt(degree2_second(grid[g], a2, w2, aw, alpha, M, d, sigma_w, slope))
+        # what the feedback took out (and what the sample put in) grows with the nodes as the fluctuation does
+        for g in range(G):
+            growth[g] = frozen[g] / previous[g] if started and previous[g] > 0 else 1.0
+            amplitude[g] = amplitude[g] * growth[g] if started else frozen[g]
+            damping[i, g] = amplitude[g] / frozen[g] if frozen[g] > 0 else 1.0
+            previous[g] = frozen[g]
+        started = True
+        if mode == _FIXED_SAMPLE:
+            sample_variance[i] = unit * _grow_responses(responses, growth, zeta_weights, masses)
+        elif mode == _FRESH_SAMPLE:
+            for p in range(G):
+                for q in range(G):
+                    covariance[p, q] *= growth[p] * growth[q]
+                sample_variance[i, p] = unit * covariance[p, p]
+        x, kap = x_star[i], kappa[i]
+        if not (i + 1 < n and kap > 0 and x < grid[G - 1]):
+            continue
+        # the hinge's pull-back: I - rates at^T (rank one; ``at`` interpolates at the threshold)
+        e_u_prime = tilt_response(kap, d, h) * density_ratio[i]
+        j = 0
+        while j < G - 2 and grid[j + 1] <= x:
+            j += 1
+        width = grid[j + 1] - grid[j]
+        at[:] = 0.0
+        at[j] = (-1.0 / width) * (x - grid[j]) + 1.0       # np.interp's own arithmetic on a unit vector
+        at[j + 1] = (1.0 / width) * (x - grid[j])
+        for g in range(G):
+            rates[g] = rest_feedback(e_u_prime, beta, alpha, cross(grid[g], x, a2, w2, aw, alpha, M, d, sigma_w, slope),
+                                     cross_a2(grid[g], x, a2, w2, aw, alpha, M, d, sigma_w, slope), d, sigma_w)
+        there = 0.0
+        for g in range(G):
+            there += at[g] * amplitude[g]
+        for g in range(G):
+            amplitude[g] -= rates[g] * there
+        if mode == _FIXED_SAMPLE:
+            _pull_responses(responses, rates, at)
+            # cells where a share above 1e-12 of the examples pulls (the kernel is a quadrature: skip the rest)
+            for c in range(G):
+                share = 0.0
+                for z in range(Z):
+                    share += zeta_weights[z] * unsatisfied[i, z, c]
+                if share > 1e-12:
+                    for g in range(G):
+                        injected = degree2_kernel(cross(grid[g], grid[c], a2, w2, aw, alpha, M, d, sigma_w, slope),
+                                                  cross_a2(grid[g], grid[c], a2, w2, aw, alpha, M, d, sigma_w, slope),
+                                                  d, sigma_w)
+                        for z in range(Z):
+                            responses[z, c, g] += unsatisfied[i, z, c] * injected
+        elif mode == _FRESH_SAMPLE:
+            at_cov = at @ covariance
+            for p in range(G):
+                for q in range(G):
+                    covariance[p, q] -= rates[p] * at_cov[q]
+            cov_at = covariance @ at
+            for p in range(G):
+                for q in range(G):
+                    covariance[p, q] -= cov_at[p] * rates[q]
+            below = 0
+            while below < G and grid[below] < x:
+                below += 1
+            if below:
+                injected = np.empty((G, below))
+                for g in range(G):
+                    for c in range(below):
+                        injected[g, c] = degree2_kernel(cross(grid[g], grid[c], a2, w2, aw, alpha, M, d, sigma_w, slope),
+                                                        cross_a2(grid[g], grid[c], a2, w2, aw, alpha, M, d, sigma_w,
+                                                                 slope), d, sigma_w)
+                for p in range(G):
+                    for q in range(G):
+                        total = 0.0
+                        for c in range(below):
+                            total += injected[p, c] * masses[c] * injected[q, c]
+                        covariance[p, q] += total
+    return damping, sample_variance
 
 
 @numba.njit(cache=True)
@@ -882,16 +956,6 @@ def _pull_responses(responses, rates, at):
                 there += responses[z, j, g] * at[g]
             for g in range(responses.shape[2]):
                 responses[z, j, g] -= there * rates[g]
-
-
-@numba.njit(cache=True)
-def _inject_responses(responses, active, unsatisfied, injected):
-    """The examples of cell active[a] still unsatisfied (share unsatisfied[z, active[a]]) put in injected[:, a]."""
-    for z in range(responses.shape[0]):
-        for a in range(active.shape[0]):
-            share = unsatisfied[z, active[a]]
-            for g in range(responses.shape[2]):
-                responses[z, active[a], g] += share * injected[g, a]
 
 
 def _degree2_step_maps(solution, moments):
