@@ -320,6 +320,16 @@ def _stalled_at_the_margin(kappa, grid, memorized, sigma, zeta, h, band, class_m
 
 
 @numba.njit(cache=True)
+def _last_point_below(kappa, grid, memorized, sigma, zeta, h):
+    """The last grid point at which an example class is below the margin h (-1: none)."""
+    for i in range(grid.shape[0] - 1, -1, -1):
+        for j in range(zeta.shape[0]):
+            if kappa * grid[i] + memorized[j, i] + sigma[i] * zeta[j] < h:
+                return i
+    return -1
+
+
+@numba.njit(cache=True)
 def _memorize(memorized, kappa, h, sigma, zeta, grid, rate):
     """One step of the examples' own terms: those below the margin h gain ``rate`` (per grid point: an example's
     own term is its own self kernel's memorizing part, at its own |x_par|; ``sigma``: the sd of the examples'
@@ -448,14 +458,17 @@ def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fractio
             own_rates[i] = own_rate
             # each example gains its own self term, at its own |x_par|: the misclassified ones near x_par = 0
             # more than those at the crossing (K_mem falls with |x_par| as the nodes align)
-            mislabelled_rate = 0.0
-            for g in range(G):
-                own_at[g] = self_rate(self_kernel(grid[g], a2, w2, aw, d, sw, slope)
-                                      - low_degree_kernel(grid[g], a2, w2, aw, d, sw, slope), alpha, beta, N)
-                mislabelled_rate += masses[g] * own_at[g]
             for j in range(Z):
                 for g in range(G):
                     memorized[j, g] *= fading[i, g]
+            # the kernels are evaluated only up to the last grid point with an example below the margin (all of
+            # them when mislabelled examples, unsatisfied at every |x_par|, need the average)
+            reach = G - 1 if eps > 0 else _last_point_below(kap, grid, memorized, sigmas, zeta, h)
+            mislabelled_rate = 0.0
+            for g in range(reach + 1):
+                own_at[g] = self_rate(self_kernel(grid[g], a2, w2, aw, d, sw, slope)
+                                      - low_degree_kernel(grid[g], a2, w2, aw, d, sw, slope), alpha, beta, N)
+                mislabelled_rate += masses[g] * own_at[g]
             _memorize(memorized, kap, h, sigmas, zeta, grid, own_at)
             always_pulling += mislabelled_rate
             total = 0.0
