@@ -407,7 +407,7 @@ def tilt(scale: Scale, seed: int = 0, seeds: int = 3) -> CaseResult:
     checks, curves = [], {}
     # fresh data cannot be screened (every batch is new): those runs stop at 300 steps, past the tilt's collapse
     for sample, online, steps in (("fixed", False, scale.steps), ("fresh", True, min(scale.steps, 300))):
-        rec = record[record <= steps]
+        rec = np.union1d(record[record <= steps], [steps])   # the judged last step is always recorded
         runs = [simulate(setup, N=scale.N, steps=steps, seed=seed + k, online=online, n_test=0, record_steps=rec)
                 for k in range(seeds)]
         rms = np.sqrt(np.mean([r.teacher_angle ** 2 for r in runs], axis=0))
