@@ -223,6 +223,26 @@ def _count_errors(Xs, ys, W_w, a_w, consts, bufs_z, bufs_f, out):
         out[p] = n
 
 
+@njit(cache=True, parallel=True)
+def network_output_rows(X, W, a, inv_sqrt_d, slope, scale):
+    """f(x_r) = scale sum_i a_i sigma(w_i . x_r inv_sqrt_d) for every row r of X (sigma the leaky ReLU of ``slope``).
+    Each row is summed by one thread in a fixed order (k, then i), so the value does not depend on the thread
+    count; no BLAS."""
+    n, d = X.shape
+    M = W.shape[0]
+    out = np.empty(n)
+    for r in prange(n):
+        total = 0.0
+        for i in range(M):
+            z = 0.0
+            for k in range(d):
+                z += X[r, k] * W[i, k]
+            z *= inv_sqrt_d
+            total += a[i] * (z if z > 0.0 else slope * z)
+        out[r] = total * scale
+    return out
+
+
 @njit(cache=True)
 def _spectral_norm_bound(B):
     """A rigorous (up to rounding) upper bound on the spectral norm of B (n, k), from the Gram matrix."""

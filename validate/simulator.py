@@ -248,14 +248,17 @@ def _check_record_steps(record_steps, steps):
 
 def network_output(setup: Setup, a, W, X) -> np.ndarray:
     """f(x) = (alpha/M) sum_i a_i sigma(w_i.x / sqrt d) for each row of X, from the model's definition (a user's
-    activation through its compiled sigma). einsum without BLAS, so the value does not depend on the thread count."""
-    z = np.einsum("nd,md->nm", np.asarray(X, dtype=np.float64), np.asarray(W, dtype=np.float64)) / math.sqrt(setup.d)
+    activation through its compiled sigma). No BLAS, so the value does not depend on the thread count."""
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    W = np.ascontiguousarray(W, dtype=np.float64)
     if isinstance(setup.activation, str):
-        hidden = np.maximum(z, setup.slope * z)
-    else:
-        sigma = _variant_kernels.model_functions(_catalog_object("activation", setup.activation),
-                                                 _catalog_object("loss", setup.loss), setup.slope, setup.h)[0]
-        hidden = np.vectorize(sigma, otypes=[np.float64])(z)
+        # the built-in (leaky) ReLU: one compiled pass, without the (rows, M) matrix of pre-activations
+        return _kernels.network_output_rows(X, W, np.ascontiguousarray(a, dtype=np.float64),
+                                            1.0 / math.sqrt(setup.d), float(setup.slope), setup.alpha / setup.M)
+    z = np.einsum("nd,md->nm", X, W) / math.sqrt(setup.d)
+    sigma = _variant_kernels.model_functions(_catalog_object("activation", setup.activation),
+                                             _catalog_object("loss", setup.loss), setup.slope, setup.h)[0]
+    hidden = np.vectorize(sigma, otypes=[np.float64])(z)
     return setup.alpha / setup.M * np.einsum("nm,m->n", hidden, np.asarray(a, dtype=np.float64))
 
 
