@@ -291,6 +291,8 @@ def _tilt_kernels(D) -> list[str]:
                   "angle between (1/M) sum a_i w_i and w*, from the per-component variance of v_perp"),
         _function("tilt_output_variance", ("var_v", "alpha", "odd_slope", "d"), T.output_variance,
                   "variance over x_perp of the tilt's part of F, from the per-component variance of v_perp"),
+        _function("tilt_own_margin", ("response_v", "alpha", "odd_slope", "d", "N"), T.own_margin,
+                  "a training example's margin from its own pull's tilt, per unit of its summed response R_v"),
         _function("margin_below", ("m", "theta_h", "V"), T.margin_below,
                   "P(m + delta < theta_h) for a Gaussian fluctuation delta of variance V"),
         _function("rest_feedback", ("e_u_prime", "beta", "alpha", "cross", "cross_a2", "d", "sigma_w"),

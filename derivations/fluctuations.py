@@ -51,6 +51,7 @@ from mftheory.derivations.meanfield import MeanFieldDerivation, Step
 # per-component state and its covariance
 tilt_response = sp.Symbol("E[u']", real=True)       # E[u'(kappa |x_par|)]: r per unit tilt
 var_v = sp.Symbol("V_v", nonnegative=True)           # Var of one component of v_perp
+own_response = sp.Symbol("response_v", real=True)    # v_k per unit r_k from one example's own pull, summed
 # node averages of the degree-2 Hermite coefficients at a point x and at the threshold (mftheory.derivations.finite_width)
 degree2_cross = sp.Symbol(r"\mathbb{E}[h_2 h_2^*]", real=True)
 degree2_cross_a2 = sp.Symbol(r"\mathbb{E}[a^2 h_2 h_2^*]", real=True)
@@ -72,6 +73,7 @@ class TiltDerivation:
     init_var_u: sp.Expr        # Var u_k at t = 0
     angle: sp.Expr             # theta in V_v and m_aw
     output_variance: sp.Expr   # Var over x_perp of the tilt's part tau . x_perp of F, in V_v
+    own_margin: sp.Expr        # a training example's margin from its own pull's tilt, in response_v
     margin_below: sp.Expr      # P(mean margin + Gaussian fluctuation < threshold)
     rest_feedback: sp.Expr     # degree-2 part of F at x pulled back per step, per unit of it at the threshold
     degree2_kernel: sp.Expr    # lambda(x, x'): the kernel's degree-2 part, per <X, X'>/2
@@ -173,6 +175,16 @@ def derive_tilt(derivation: MeanFieldDerivation) -> TiltDerivation:
         sp.Eq(sp.Symbol(r"\mathrm{Var}_{x_\perp}(\tau \cdot x_\perp)"), output_variance),
         r"$\tau_k = \alpha c_\sigma v_k/\sqrt{d}$ for each of the $d - 1$ components, with "
         r"$x_\perp \sim \mathcal{N}(0, I)$.")
+    # a training example's own pull adds r_k = y x_k / N to each of its d - 1 components; whatever the tilt's
+    # system makes of it (R_v per unit r, with the loss's feedback) lifts that example's own margin by
+    # y tau . x_perp = gain R_v |x_perp|^2 / N: the degree-1 part of its self term, which the memorizing part
+    # (degree >= 2) leaves out
+    own_margin = gain * (S.d - 1) * own_response / S.N_sample
+    add("tilt_own_margin", r"a training example's own pull along its own $x_\perp$: the margin it keeps",
+        sp.Eq(sp.Symbol(r"\Delta m_\mu"), own_margin),
+        r"Its pull adds $r_k = y_\mu x_{\mu,k}/N$ to each component; $R_v$ is the tilt's response $v_k$ per unit "
+        r"$r_k$ summed over the steps it was unsatisfied, each carried by the tilt's step with the loss's feedback "
+        r"to now; $|x_\perp|^2 = d - 1$. At the first step $R_v = b_v$, the degree-1 part of its self kernel.")
 
     # 5. the finite-size error rates: a point's margin is its mean m plus a Gaussian fluctuation of variance V
     # (the parts of F_M - F_t and, for a training point, the spread of its memorized margin, added in quadrature)
@@ -243,7 +255,8 @@ def derive_tilt(derivation: MeanFieldDerivation) -> TiltDerivation:
         "term is its memorized margin).")
     return TiltDerivation(derivation=D, steps=tuple(steps), response=response, drive_v=drive_v, drive_u=drive_u,
                           gain=gain, init_var_v=init_var_v, init_var_u=init_var_u, angle=angle,
-                          output_variance=output_variance, margin_below=margin_below, rest_feedback=rest_feedback,
+                          output_variance=output_variance, own_margin=own_margin, margin_below=margin_below,
+                          rest_feedback=rest_feedback,
                           degree2_kernel=degree2_kernel, rest_sample_variance=rest_sample_variance)
 
 

@@ -133,13 +133,16 @@ class _MapResult:
     pile: np.ndarray               # share of the set stalled at the margin (:func:`_stalled_at_the_margin`)
 
 
-def _memorization_map(solution, N, fs, train_variance=None, tilt_systems=None):
+def _memorization_map(solution, N, fs, train_variance=None, tilt_systems=None, hold_from=None):
     """The mean-field map with memorization fed back (derivations/finite_sample.py). A training example at |x_par|
-    = x and spread zeta has margin kappa x + S(x, zeta, t) + sigma_S(t) zeta: sigma_S is the spread from the other
-    examples' memorizing terms, and S its own memorizing term (the memorizing part of its self kernel at its own
-    |x_par|) summed over the steps at which it was unsatisfied
+    = x and spread zeta has margin kappa x + S(x, zeta, t) + L(x, zeta, t) + sigma_S(t) zeta: sigma_S is the
+    spread from the other examples' memorizing terms, S its own memorizing term (the memorizing part of its self
+    kernel at its own |x_par|) summed over the steps at which it was unsatisfied
     (the hinge stops pulling on a satisfied example, and pulls again if the others' terms push it back below
-    h). The drift and the training f_unsat add up the unsatisfied examples over (x, zeta).
+    h), and L the degree-1 part of its own term: the tilt along its own x_perp that its pulls put in, carried by
+    the tilt's linear system with the loss's feedback (``tilt_own_margin``, derivations/fluctuations.py) and held
+    from ``hold_from`` (the sliding onset, from which the tilt is held; None: never). The drift and the training
+    f_unsat add up the unsatisfied examples over (x, zeta).
     Returns kappa, the memorized margin at the crossing, sigma_S, the training f_unsat, the memorized margin
     averaged over all training examples and the share of examples unsatisfied per (zeta, cell of the rest's grid)
     at every step (N -> infinity gives the mean field).
@@ -170,15 +173,48 @@ def _memorization_map(solution, N, fs, train_variance=None, tilt_systems=None):
                           k.gamma_from_increment_minus, k.unsat_fraction, k.g_rate, k.moment_a2, k.moment_w2,
                           k.moment_aw, k.update_increment_plus, k.update_increment_minus, fs.self_kernel,
                           fs.low_degree_kernel, fs.quadratic_kernel, fs.self_rate, fs.spread_step)
+    own_A, own_b, own_gain = _own_tilt_system(solution, N)
     (kappa, accumulated, spread, train, mean_memorized, unsatisfied, rates, tilt_variance, gammas, rates_g,
      own_rates, pile) = steps(n, float(setup.d), setup.h, setup.label_noise, setup.sigma_a, setup.sigma_w,
                         solution.variant.odd_slope(setup.leak), setup.slope, setup.alpha, setup.beta, float(N),
                         _ZETA, _ZETA_WEIGHTS, _MEMO_GRID, _REST_GRID.size, cell_of, cell_share, masses,
-                        _memory_fading(solution), rest, with_rest, A, b)
+                        _memory_fading(solution), rest, with_rest, A, b, own_A, own_b, own_gain,
+                        n if hold_from is None else int(hold_from))
     return _MapResult(kappa=kappa, memorized=accumulated, spread=np.sqrt(spread), train_unsat=train,
                       memorized_mean=mean_memorized, unsatisfied=unsatisfied, train_rates=rates if with_rest else None,
                       tilt_sample_variance=tilt_variance if systems else None, gamma_plus=gammas[0],
                       gamma_minus=gammas[1], rate=rates_g, own_rate=own_rates, pile=pile)
+
+
+def _own_tilt_system(solution, N):
+    """What an example's own pull does through the tilt: the tilt's linear system with the loss's feedback
+    (:func:`_propagate_tilt`'s A_t and b_t, (T+1, 2, 2) and (T+1, 2)) and the margin the example keeps per unit of
+    its summed response (``tilt_own_margin``, derivations/fluctuations.py): the degree-1 part of its self term,
+    a tilt along its own x_perp that the loss's feedback pulls back like any other. Zeros where the tilt is not
+    derived (mislabelled examples, an activation without its kernels)."""
+    setup, k = solution.setup, solution.kernels
+    n = len(solution.t)
+    if not (getattr(k, "HAS_TILT", False) and setup.label_noise == 0):
+        return np.zeros((n, 2, 2)), np.zeros((n, 2)), 0.0
+    d, beta, sw = float(setup.d), setup.beta, setup.sigma_w
+    c = solution.variant.odd_slope(setup.leak)
+    moments = np.empty((n, 5))
+    k.fill_moments(solution.gamma_plus, solution.gamma_minus, setup.sigma_a, sw, moments)
+    drive = _tilt_drive(solution, moments)
+    response = np.array([_threshold_density(solution, i, kap, d, setup.h) if kap > 0 else 0.0
+                         for i, kap in enumerate(solution.kappa)])
+    A = _tilt_matrices(beta * solution.g, drive, k.tilt_gain(setup.alpha, c, d) * response)
+    return np.ascontiguousarray(A), np.ascontiguousarray(drive), k.tilt_own_margin(1.0, setup.alpha, c, d, float(N))
+
+
+def _tilt_drive(solution, moments):
+    """(T+1, 2): b_t of the tilt's linear system, the change of (v_k, u_k) per unit r_k in one step."""
+    setup, k = solution.setup, solution.kernels
+    d, beta, sw = float(setup.d), setup.beta, setup.sigma_w
+    c = solution.variant.odd_slope(setup.leak)
+    m_a2, m_aw = moments[:, 0], moments[:, 2]
+    return np.array([[k.tilt_drive_v(m_a2[i], m_aw[i], beta, solution.g[i], sw, c, d),
+                      k.tilt_drive_u(m_a2[i], m_aw[i], beta, solution.g[i], sw, c, d)] for i in range(len(m_a2))])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -330,13 +366,14 @@ def _last_point_below(kappa, grid, memorized, sigma, zeta, h):
 
 
 @numba.njit(cache=True)
-def _memorize(memorized, kappa, h, sigma, zeta, grid, rate):
+def _memorize(memorized, linear, kappa, h, sigma, zeta, grid, rate):
     """One step of the examples' own terms: those below the margin h gain ``rate`` (per grid point: an example's
     own term is its own self kernel's memorizing part, at its own |x_par|; ``sigma``: the sd of the examples'
-    persistent offset at each grid point)."""
+    persistent offset at each grid point; ``linear``: the margin each class holds from its own pull's degree-1
+    part, the tilt along its own x_perp)."""
     for j in range(zeta.shape[0]):
         for i in range(grid.shape[0]):
-            if kappa * grid[i] + memorized[j, i] + sigma[i] * zeta[j] < h:
+            if kappa * grid[i] + memorized[j, i] + linear[j, i] + sigma[i] * zeta[j] < h:
                 memorized[j, i] += rate[i]
 
 
@@ -392,7 +429,8 @@ def _unsatisfied_examples(unsat_fraction, g_rate, kappa, d, h, eps, slope, sigma
 def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fraction, g_rate, moment_a2, moment_w2,
                         moment_aw, update_plus, update_minus, self_kernel, low_degree_kernel, quadratic_kernel,
                         self_rate, spread_step, n, d, h, eps, sa, sw, odd_slope, slope, alpha, beta, N, zeta,
-                        zeta_weights, grid, rest_cells, cell_of, cell_share, masses, fading, rest, with_rest, A, b):
+                        zeta_weights, grid, rest_cells, cell_of, cell_share, masses, fading, rest, with_rest, A, b,
+                        own_A, own_b, own_gain, hold_from):
     """The steps of :func:`_memorization_map`, compiled as one recursion. ``rest`` (T+1, G_memo): the rest's
     variance (zeros unless ``with_rest``); ``A``, ``b``: the tilt systems stacked, (S, T+1, 2, 2) and (S, T+1, 2)."""
     Z, G, S = zeta.shape[0], grid.shape[0], A.shape[0]
@@ -416,6 +454,11 @@ def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fractio
     pile = np.zeros(n)
     near = np.zeros((Z, G), dtype=np.bool_)   # the classes within one own step of the margin at the last step
     own_at = np.zeros(G)   # the own term per grid point at this step
+    # each class's own pull along its own x_perp: the tilt's response (v, u) to it, with the loss's feedback, and
+    # the margin it holds, own_gain * v
+    own_response = np.zeros((2, Z, G))
+    linear = np.zeros((Z, G))
+    total_memorized = np.zeros((Z, G))
     for i in range(n):
         kap = kappa_increments(e_plus, e_minus, alpha, d, sa, sw, odd_slope)
         kappa[i] = kap
@@ -424,18 +467,24 @@ def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fractio
         has_rest = with_rest and np.all(np.isfinite(rest[i]))
         for g in range(G):
             sigmas[g] = np.sqrt(spread[i] + rest[i, g]) if has_rest else np.sqrt(spread[i] + 0.0)
-        _below_the_margin(kap, grid, memorized, sigmas, zeta, h, cell_of, cell_share, below, unsatisfied[i])
-        pile[i] = _stalled_at_the_margin(kap, grid, memorized, sigmas, zeta, h, own_rates[i - 1] if i > 0 else 0.0,
-                                         class_mass, near)
+        for j in range(Z):
+            for g in range(G):
+                linear[j, g] = own_gain * own_response[0, j, g]
+                total_memorized[j, g] = memorized[j, g] + linear[j, g]
+        _below_the_margin(kap, grid, total_memorized, sigmas, zeta, h, cell_of, cell_share, below, unsatisfied[i])
+        pile[i] = _stalled_at_the_margin(kap, grid, total_memorized, sigmas, zeta, h,
+                                         own_rates[i - 1] if i > 0 else 0.0, class_mass, near)
+        if i < hold_from:   # from the sliding onset the tilt is held, each example's own share of it too
+            _tilt_response_step(own_response, class_mass, below, own_A[i], own_b[i], i + 1 < n)
         for s_index in range(S):
             tilt_variance[s_index, i] = _tilt_response_step(tilt_responses[s_index], class_mass, below, A[s_index, i],
                                                             b[s_index, i], i + 1 < n) / N
         if kap > 0:
             train[i], rate, accumulated[i] = _unsatisfied_examples(unsat_fraction, g_rate, kap, d, h, eps, odd_slope,
-                                                                   sigmas, zeta, zeta_weights, grid, memorized)
+                                                                   sigmas, zeta, zeta_weights, grid, total_memorized)
             if has_rest:
                 rates[i, 0] = _unsatisfied_examples(unsat_fraction, g_rate, kap, d, 0.0, eps, odd_slope, sigmas,
-                                                    zeta, zeta_weights, grid, memorized)[0]
+                                                    zeta, zeta_weights, grid, total_memorized)[0]
                 rates[i, 1] = train[i]
         else:   # F = 0 (t = 0): every example is unsatisfied and nothing is memorized yet
             unsat, rate = 0.0, 0.0
@@ -463,13 +512,13 @@ def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fractio
                     memorized[j, g] *= fading[i, g]
             # the kernels are evaluated only up to the last grid point with an example below the margin (all of
             # them when mislabelled examples, unsatisfied at every |x_par|, need the average)
-            reach = G - 1 if eps > 0 else _last_point_below(kap, grid, memorized, sigmas, zeta, h)
+            reach = G - 1 if eps > 0 else _last_point_below(kap, grid, total_memorized, sigmas, zeta, h)
             mislabelled_rate = 0.0
             for g in range(reach + 1):
                 own_at[g] = self_rate(self_kernel(grid[g], a2, w2, aw, d, sw, slope)
                                       - low_degree_kernel(grid[g], a2, w2, aw, d, sw, slope), alpha, beta, N)
                 mislabelled_rate += masses[g] * own_at[g]
-            _memorize(memorized, kap, h, sigmas, zeta, grid, own_at)
+            _memorize(memorized, linear, kap, h, sigmas, zeta, grid, own_at)
             always_pulling += mislabelled_rate
             total = 0.0
             for j in range(Z):
@@ -499,12 +548,27 @@ def _warn_small_sample(what, setup, N, sample):
 
 def finite_sample(solution: MeanFieldSolution, N: int) -> FiniteSamplePrediction:
     """Finite-N memorization along a mean-field solution (Gaussian data, hinge loss only)."""
-    return _finite_sample(solution, N)[0]
+    return _finite_sample(solution, N, hold_from=_sliding_onset_or_none(solution, N))[0]
 
 
-def _finite_sample(solution, N, train_variance=None, tilt_systems=None):
-    """:func:`finite_sample` and the whole :class:`_MapResult` (``train_variance`` and ``tilt_systems``: see
-    :func:`_memorization_map`)."""
+def _sliding_onset_or_none(solution, N):
+    """The sliding onset of one fixed set of N (:func:`tilt`), None where the tilt is not derived or N is not a
+    valid size (the caller's own check reports it)."""
+    if not (getattr(solution.kernels, "HAS_TILT", False) and solution.setup.label_noise == 0
+            and solution.variant.data.name == "gaussian" and solution.variant.loss.name == "hinge"):
+        return None
+    try:
+        N = check_int("N", N, 1)
+    except (TypeError, ValueError):
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _tilt(solution, N, "fixed").sliding_onset
+
+
+def _finite_sample(solution, N, train_variance=None, tilt_systems=None, hold_from=None):
+    """:func:`finite_sample` and the whole :class:`_MapResult` (``train_variance``, ``tilt_systems`` and
+    ``hold_from``: see :func:`_memorization_map`)."""
     setup = _check_solution(solution)
     variant = solution.variant
     if variant.data.name != "gaussian" or variant.loss.name != "hinge":
@@ -541,7 +605,7 @@ def _finite_sample(solution, N, train_variance=None, tilt_systems=None):
 
     shift, shift_full = crossing_shift(mem), crossing_shift(full)
     above = np.flatnonzero(ratio >= 1)
-    state = _memorization_map(solution, N, fs, train_variance, tilt_systems)
+    state = _memorization_map(solution, N, fs, train_variance, tilt_systems, hold_from)
     kappa_n, accumulated_n, spread_n = state.kappa, state.memorized, state.spread
     with np.errstate(divide="ignore", invalid="ignore"):
         crossing = np.maximum(setup.h - accumulated_n, 0.0) / kappa_n
@@ -633,9 +697,8 @@ def _tilt(solution, N, sample, nested=False):
     n = len(solution.t)
     moments = np.empty((n, 5))
     k.fill_moments(solution.gamma_plus, solution.gamma_minus, setup.sigma_a, sw, moments)
-    m_a2, m_aw = moments[:, 0], moments[:, 2]
-    drive = np.array([[k.tilt_drive_v(m_a2[i], m_aw[i], beta, solution.g[i], sw, c, d),
-                       k.tilt_drive_u(m_a2[i], m_aw[i], beta, solution.g[i], sw, c, d)] for i in range(n)])
+    m_aw = moments[:, 2]
+    drive = _tilt_drive(solution, moments)
     gain = k.tilt_gain(setup.alpha, c, d)
     response = np.array([_threshold_density(solution, i, kap, d, setup.h) if kap > 0 else 0.0
                          for i, kap in enumerate(solution.kappa)])
@@ -829,7 +892,7 @@ def _rest_feedback(solution, N, sample, memo):
     mode, unsatisfied = _NO_SAMPLE, np.zeros((1, 1, 1))
     if N is not None and sample == "fixed":
         mode = _FIXED_SAMPLE
-        unsatisfied = (memo if memo is not None else _quiet_finite_sample(solution, N)).unsatisfied
+        unsatisfied = (memo if memo is not None else _quiet_finite_sample(solution, N, "auto")).unsatisfied
     elif N is not None:
         mode = _FRESH_SAMPLE
     ratio = getattr(solution, "threshold_density_ratio", None)
@@ -1144,15 +1207,20 @@ def within_run_band(solution: MeanFieldSolution, N: int | None = None, sample: s
     _check_margin_density(margin_density, N, sample)
     _warn_small_sample("within_run_band", setup, N, sample)
     solution = _on_training_clock(solution, N, sample, margin_density)
-    memo = _quiet_finite_sample(solution, N) if N is not None and sample == "fixed" else None
-    return _band(solution, N, sample, _rest_feedback(solution, N, sample, memo), memo, _tilt(solution, N, sample))
+    tilt_part = _tilt(solution, N, sample)
+    memo = (_quiet_finite_sample(solution, N, tilt_part.sliding_onset) if N is not None and sample == "fixed"
+            else None)
+    return _band(solution, N, sample, _rest_feedback(solution, N, sample, memo), memo, tilt_part)
 
 
-def _quiet_finite_sample(solution, N):
-    """:func:`finite_sample` without its range warning (the caller's own call gives it)."""
+def _quiet_finite_sample(solution, N, hold_from):
+    """:func:`finite_sample`'s whole prediction without its range warning (the caller's own call gives it), each
+    example's share of the tilt held from ``hold_from`` (``"auto"``: the sliding onset of :func:`tilt`)."""
+    if hold_from == "auto":
+        hold_from = _sliding_onset_or_none(solution, N)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return finite_sample(solution, N)
+        return _finite_sample(solution, N, hold_from=hold_from)[0]
 
 
 def _band(solution, N, sample, feedback, memo, tilt_part):
@@ -1270,8 +1338,11 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
     What the map leaves out after the onset (``bench/margin_pile.py``): its unsatisfied examples are GD's lying
     more than 4 own steps below the margin, within 3% at Fig. 1; GD's chattering spreads the examples at the
     margin over several own steps on both sides, where the map keeps its pile within one step above it. The
-    crowd's lower half is the training f_unsat the map lacks late (0.78 of GD's at N = 1e5, t = 2000), and its
-    pull the kappa (0.84 of GD's there).
+    crowd's lower half is the training f_unsat the map lacks late (0.77 of GD's at N = 1e5, t = 2000), and its
+    pull the kappa (0.84 of GD's there). ``bench/margin_oscillation.py`` measures that crowd: each margin swings
+    by 1.3-2.5 own steps about a centre at every step (period 2), the centres pile 1-3 steps above the margin,
+    and the crowd is unsatisfied on the low swing; one step of an example's own pull gains it about 0.5-0.7 of
+    the map's own step there.
     """
     setup = _check_solution(solution)
     if N is not None:
@@ -1376,7 +1447,7 @@ def _fixed_sample_state(solution, N, tilt_part, moments=None):
     variance = _training_rest_variance(solution, tilt_part, _init_feedback(solution), moments)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return _finite_sample(solution, N, variance)
+        return _finite_sample(solution, N, variance, hold_from=tilt_part.sliding_onset)
 
 
 # |x_par| points at which a training point's rest variance is evaluated before it is interpolated onto the

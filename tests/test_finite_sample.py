@@ -169,11 +169,12 @@ def test_each_example_memorizes_only_while_unsatisfied_against_monte_carlo():
     kappa, d, h, slope = 4.0, 30.0, 1.0, 0.5
     sigma = 0.3 + 0.05 * _MEMO_GRID   # linear: the map's linear interpolation between grid points is exact for it
     memorized = np.zeros((_ZETA.size, _MEMO_GRID.size))
+    no_tilt = np.zeros_like(memorized)   # no margin from the examples' own tilt here
     rates = 0.05 * (1.0 + np.sin(np.arange(12.0)))
     # an example's own term depends on its |x_par| (the memorizing kernel falls with it)
     profile = 1.5 - 0.5 * _MEMO_GRID / _MEMO_GRID[-1]
     for step, rate in enumerate(rates):   # a few steps of kappa growing: the examples satisfied early stop
-        _memorize(memorized, kappa * (0.5 + step / 20), h, sigma, _ZETA, _MEMO_GRID, rate * profile)
+        _memorize(memorized, no_tilt, kappa * (0.5 + step / 20), h, sigma, _ZETA, _MEMO_GRID, rate * profile)
     # at x_par = 0 the examples pushed down by the others (zeta <= 0) stay below h and gain every rate; far out
     # none is ever unsatisfied; between, some stop on the way
     pushed_down = memorized[_ZETA <= 0, 0]

@@ -492,7 +492,9 @@ def finite_size(scale: Scale, seed: int = 0, seeds: int = 3) -> CaseResult:
     nodes' contributions cancel each other, which the feedback predicts).
     Resolution: at ``RESOLUTION_SCALE`` 3 standard errors are 0.078 of the prediction (median over the rows) and
     1/sqrt(M) = 0.1, a tolerance of 0.18, so 2 x 0.18 / (1 - 0.18), ``FINITE_SIZE_RESOLUTION``; rows that count
-    a few examples (the train error of N/4 late) resolve less.
+    a few examples (the train error of N/4 late) resolve less. A row whose relative tolerance would reach 1 (3
+    standard errors as large as the prediction, or nothing predicted) is judged absolutely: 3 standard errors
+    plus 1/sqrt(M) of the prediction plus one example of N.
     """
     setup = scale.setup()
     sol = meanfield(setup, scale.steps)
@@ -527,11 +529,12 @@ def finite_size(scale: Scale, seed: int = 0, seeds: int = 3) -> CaseResult:
             for step in steps_judged:
                 j = int(np.searchsorted(rec, step))
                 theory = float(getattr(pred, pred_field)[step])
-                if theory == 0:   # no example predicted there: judged absolutely, one example of N allowed
+                tol = 3 * float(se[j]) / abs(theory) + base_tol if theory != 0 else math.inf
+                if tol >= 1:   # nothing predicted there, or 3 se reach the prediction (a few examples): no
+                    # relative check can resolve it, so it is judged absolutely, one example of N allowed
                     checks.append(Check("finite_size", f"{name}, {label} (t={step})", theory, float(mean[j]),
-                                        3 * float(se[j]) + 1.0 / N_of[label]))
+                                        3 * float(se[j]) + base_tol * abs(theory) + 1.0 / N_of[label]))
                     continue
-                tol = 3 * float(se[j]) / abs(theory) + base_tol
                 checks.append(Check("finite_size", f"{name}, {label} (t={step})", theory, float(mean[j]), tol,
                                     relative=True))
         if online:
