@@ -164,3 +164,19 @@ def test_degree2_propagator_starts_at_one_and_checks_its_inputs():
             finite_size.degree2_propagator(sol, bad)
     with pytest.raises(ValueError, match="source"):
         finite_size.degree2_propagator(sol, 40, source=-1.0)
+
+
+def test_an_examples_own_tilt_lifts_its_margin_as_a_monte_carlo_of_its_pull():
+    """``tilt_own_margin``: one example's pull adds r_k = y x_k / N to each component of the tilt; with a response
+    R_v of v_k per unit r_k, F's linear part tau_k = alpha c v_k / sqrt(d) lifts that example's own margin by
+    y tau . x_perp. Drawn here from its definition (x_perp ~ N(0, I_{d-1})), against the generated kernel (the
+    derivation takes |x_perp|^2 at its mean d - 1): within 4 standard errors."""
+    k = kernels.load("gaussian", "hinge")
+    alpha, c, d, N, R = 1.3, 0.5, 40, 5000.0, 7.0
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((200_000, d - 1))
+    y = rng.choice([-1.0, 1.0], size=len(x))
+    v = R * y[:, None] * x / N                      # the tilt each example's own pull leaves, per component
+    lifted = y * (alpha * c / math.sqrt(d) * v * x).sum(axis=1)
+    se = lifted.std() / math.sqrt(len(lifted))
+    assert abs(lifted.mean() - k.tilt_own_margin(R, alpha, c, float(d), N)) < 4 * se
