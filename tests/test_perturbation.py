@@ -78,3 +78,18 @@ def test_signed_kink_density_counts_pairs_at_the_kink_by_the_sign_of_a_y():
     assert signed_kink_density(setup, np.array([-1.0]), W, X, window) == -4 / (2 * window * 6)
     satisfied = Setup(d=4, alpha=1.0, h=1e-9, eta=1.0, M=1)   # a y sigma(z) > 0 for z > 0: satisfied
     assert signed_kink_density(satisfied, np.array([1.0]), W, X, window) == 2 / (2 * window * 6)
+
+
+def test_the_followed_copies_do_not_depend_on_the_thread_count():
+    numba = pytest.importorskip("numba")
+    X, a0, W0 = _problem(4)
+    before = numba.get_num_threads()
+    runs = []
+    try:
+        for threads in (1, numba.config.NUMBA_NUM_THREADS):
+            numba.set_num_threads(threads)
+            runs.append(follow_perturbation(SETUP, (a0, W0), (a0 + 0.05, W0), 8, [8], X=X, hinge="base")[0])
+    finally:
+        numba.set_num_threads(before)
+    for first, second in zip(*runs):
+        np.testing.assert_array_equal(first, second)

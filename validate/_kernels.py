@@ -243,6 +243,48 @@ def network_output_rows(X, W, a, inv_sqrt_d, slope, scale):
     return out
 
 
+@njit(cache=True, parallel=True)
+def output_from_preactivations(Z, a, slope, scale):
+    """f_r = scale sum_i a_i sigma(Z[r, i]) for every row of the pre-activations Z (sigma the leaky ReLU of
+    ``slope``): one pass over Z, no (rows, M) temporaries; each row summed by one thread in a fixed order."""
+    n, M = Z.shape
+    out = np.empty(n)
+    for r in prange(n):
+        total = 0.0
+        for i in range(M):
+            z = Z[r, i]
+            total += a[i] * (z if z > 0.0 else slope * z)
+        out[r] = total * scale
+    return out
+
+
+@njit(cache=True, parallel=True)
+def hinge_gradient_rows(X, rows, y, Z_value, value_rows, Z_sign, sign_rows, slope, chunks):
+    """sum_j (y g_j, y x g_j^T) over the examples ``rows`` of X, g_ij = sigma'(z_ij) z_ij for a and sigma'(z_ij)
+    for W: the pre-activation z of example rows[j] is Z_value[value_rows[j]], the kink's side is read from
+    Z_sign[sign_rows[j]] (another network's, to switch the kinks off). Returns (grad_a (M,), grad_W (M, d)) before
+    the step's factors. The rows are cut into ``chunks`` fixed blocks summed in order, so the result does not
+    depend on the thread count."""
+    n, d = rows.size, X.shape[1]
+    M = Z_value.shape[1]
+    part_a = np.zeros((chunks, M))
+    part_W = np.zeros((chunks, M, d))
+    for c in prange(chunks):
+        for j in range(c * n // chunks, (c + 1) * n // chunks):
+            r = rows[j]
+            for i in range(M):
+                g = y[r] * (1.0 if Z_sign[sign_rows[j], i] > 0.0 else slope)
+                part_a[c, i] += g * Z_value[value_rows[j], i]
+                for k in range(d):
+                    part_W[c, i, k] += g * X[r, k]
+    grad_a = np.zeros(M)
+    grad_W = np.zeros((M, d))
+    for c in range(chunks):
+        grad_a += part_a[c]
+        grad_W += part_W[c]
+    return grad_a, grad_W
+
+
 @njit(cache=True)
 def _spectral_norm_bound(B):
     """A rigorous (up to rounding) upper bound on the spectral norm of B (n, k), from the Gram matrix."""

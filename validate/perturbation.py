@@ -19,8 +19,11 @@ import math
 import numpy as np
 
 from mftheory.model import Setup, check_int
+from mftheory.validate._kernels import hinge_gradient_rows, output_from_preactivations
 
 _SWITCH = ("own", "base")
+# fixed blocks of examples summed in order: the gradient does not depend on the thread count
+_CHUNKS = 32
 
 
 def follow_perturbation(setup: Setup, start, perturbed, steps: int, record_steps, X=None, N: int | None = None,
@@ -62,24 +65,27 @@ def follow_perturbation(setup: Setup, start, perturbed, steps: int, record_steps
         data = X if batches is None else batches.standard_normal((N, d))
         y = np.where(data[:, 0] >= 0, 1.0, -1.0)
         a, W, a_p, W_p = copies
-        Z, Z_p = data @ W.T / root_d, data @ W_p.T / root_d
-        active, active_p = Z > 0, Z_p > 0
-        unsat = y * (setup.alpha / M) * (np.where(active, Z, s * Z) @ a) < h
-        unsat_p = y * (setup.alpha / M) * (np.where(active_p, Z_p, s * Z_p) @ a_p) < h
-        if hinge == "base":
+        Z = data @ W.T / root_d
+        unsat = np.flatnonzero(y * output_from_preactivations(Z, a, s, setup.alpha / M) < h)
+        if hinge == "base":   # the perturbed copy needs no margins of its own
             unsat_p = unsat
-        if kinks == "base":
-            active_p = active
-        copies = [*_step(a, W, Z, active, unsat, data, y, setup), *_step(a_p, W_p, Z_p, active_p, unsat_p, data, y,
-                                                                           setup)]
+        else:
+            unsat_p = np.flatnonzero(y * output_from_preactivations(data @ W_p.T / root_d, a_p, s, setup.alpha / M) < h)
+        # the backward pass's pre-activations, recomputed on the rows it sums (one product for every mode and both
+        # copies, so that equal copies stay bit for bit equal and the base copy does not depend on the switches)
+        Z, Z_p = data[unsat] @ W.T / root_d, data[unsat_p] @ W_p.T / root_d
+        rows, rows_p = np.arange(unsat.size), np.arange(unsat_p.size)
+        if kinks == "base":   # the base copy's kink side on the perturbed copy's rows
+            sign, sign_rows = (Z, rows) if hinge == "base" else (data[unsat_p] @ W.T / root_d, rows_p)
+        else:
+            sign, sign_rows = Z_p, rows_p
+        copies = [*_step(a, W, hinge_gradient_rows(data, unsat, y, Z, rows, Z, rows, s, _CHUNKS), N, setup),
+                  *_step(a_p, W_p, hinge_gradient_rows(data, unsat_p, y, Z_p, rows_p, sign, sign_rows, s, _CHUNKS),
+                         N, setup)]
     return out
 
 
-def _step(a, W, Z, active, unsat, X, y, setup):
-    """One GD step of the hinge loss over the examples ``unsat``, with the slopes sigma'(z) given by ``active``."""
-    idx = np.flatnonzero(unsat)
-    slope = np.where(active[idx], 1.0, setup.slope)
-    N, root_d = X.shape[0], math.sqrt(setup.d)
-    grad_a = (slope * Z[idx]).T @ y[idx]
-    grad_W = (slope * y[idx, None]).T @ X[idx]
-    return a + setup.beta / N * grad_a, W + setup.beta / (root_d * N) * a[:, None] * grad_W
+def _step(a, W, gradient, N, setup):
+    """One GD step of the hinge loss from its summed ``gradient`` over the unsatisfied examples of N."""
+    grad_a, grad_W = gradient
+    return a + setup.beta / N * grad_a, W + setup.beta / (math.sqrt(setup.d) * N) * a[:, None] * grad_W
