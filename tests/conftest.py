@@ -1,5 +1,14 @@
+import os
 import pathlib
 import sys
+
+# Under pytest-xdist every worker runs a test of its own most of the time: numba's parallel kernels in each (and in
+# the subprocesses it starts) take cores // workers threads instead of one per core each, which would put two
+# threads on every core. Set before numba is imported. The results do not depend on the thread count (the
+# thread-count tests compare explicit counts in a subprocess of their own).
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1 and "numba" not in sys.modules:
+    os.environ.setdefault("NUMBA_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
 
 # the repository root first on sys.path: the tests check this checkout, not an installed copy
 ROOT = pathlib.Path(__file__).resolve().parent.parent

@@ -263,18 +263,17 @@ def test_logistic_is_never_screened():
 
 
 def test_bit_identical_across_thread_counts():
-    numba = pytest.importorskip("numba")
-    setup = small_setup(label_noise=0.1)
-    before = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        r1 = simulate(setup, N=3000, steps=STEPS, seed=9, n_test=100)
-        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        r2 = simulate(setup, N=3000, steps=STEPS, seed=9, n_test=100)
-    finally:
-        numba.set_num_threads(before)
-    np.testing.assert_array_equal(r1.W_final, r2.W_final)
-    np.testing.assert_array_equal(r1.test_error, r2.test_error)
+    from thread_counts import digests_at_one_and_two_threads
+
+    one, two = digests_at_one_and_two_threads(f"""
+from mftheory.model import Setup
+from mftheory.validate.simulator import simulate
+def compute():
+    setup = Setup(d={D}, alpha=1.0, h=1.0, eta=5.0, M={M}, label_noise=0.1)
+    r = simulate(setup, N=3000, steps={STEPS}, seed=9, n_test=100)
+    return r.W_final, r.test_error
+""")
+    assert one == two
 
 
 def test_online_mode_draws_a_fresh_batch_at_every_step():
