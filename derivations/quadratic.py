@@ -26,7 +26,13 @@ Derived below, for d -> infinity at fixed alpha, kappa, kappa*, lambda, Delta:
 7. thresholds: perfect recovery at lambda -> 0+ (s -> 0 with theta / sqrt(s) -> t: the minimax risk of the
    matrix denoiser, alpha = min_t M(t) / 2), by counting at lambda = 0 (the rank-m PSD matrices form a manifold
    of dimension d m - m (m - 1) / 2), and the interpolation threshold with label noise (the statistical dimension
-   of the PSD matrices of rank at most m).
+   of the PSD matrices of rank at most m);
+8. the gradient flow over time in the population limit (alpha -> infinity): d L is ||Z - Z*||_F^2 / 2 + lambda Tr Z
+   up to a constant for both data laws, the flow of W is a matrix Riccati equation for Z that its inverse
+   linearizes, so Z(t) = E W0 (I + W0^T K(t) W0)^{-1} W0^T E with E = exp(2 (Z* - lambda) t); its traces against
+   Z* and itself follow, for d -> infinity, from the deterministic equivalent of log det(I + W0^T D W0) (a
+   Marchenko-Pastur fixed point in one scalar g) and its derivatives along D, averaged over the teacher's
+   spectrum (the free Poisson law of step 1, with its atom at 0).
 
 Approximations, stated once: d -> infinity (corrections of relative order 1/d); gradient descent reaches the
 global minimum of d L over W, which for lambda > 0 is the convex problem in Z whenever the estimator's rank
@@ -81,6 +87,12 @@ class QuadraticDerivation:
     recovery_risk: sp.Expr        # M(t) in kappa*, the semicircle parts and D_null
     counting_threshold: sp.Expr   # alpha at lambda = 0, kappa < 1
     psd_interpolation: sp.Expr    # alpha of the interpolation threshold when kappa >= 1/2
+    teacher_density: sp.Expr      # density of Z*'s nonzero eigenvalues (free Poisson), in x, kappa*
+    teacher_edges: tuple          # its support
+    flow_integrands: tuple        # (e0, e1, e2) in the scaled variables of step 8d
+    flow_square_correction: sp.Expr  # g' E[f2b] in E_00 = E[e0^2], E_2 = E[e2] and kappa
+    flow_mse: sp.Expr             # MSE(t) from the traces T2 = Tr Z^2/d and T1 = Tr Z Z*/d
+    flow_train_loss: sp.Expr      # L(t) in the population limit, from MSE, Delta, lambda and Tr Z/d
 
 
 @cached_on_disk
@@ -212,9 +224,135 @@ def derive_quadratic() -> QuadraticDerivation:
         r"Half the symmetric matrices' dimension is the PSD cone's statistical dimension; for $\kappa < 1/2$ the "
         "rank limit enters (computed numerically from the rank-constrained projection).")
 
+
+    # 8a. the population loss: Tr(X A) for symmetric A has variance (2/d) ||A||_F^2 under both data laws
+    dd = 3
+    A_sym = sp.Matrix(dd, dd, lambda i, j: sp.Symbol(f"A_{min(i, j)}{max(i, j)}", real=True))
+    frob = sum(A_sym[i, j]**2 for i in range(dd) for j in range(dd))
+    goe_variance = sum((2 if i == j else 1) * sp.Rational(1, dd) * (A_sym[i, j] * (1 if i == j else 2))**2
+                       for i in range(dd) for j in range(i, dd))
+    require(sp.expand(goe_variance - sp.Rational(2, dd) * frob) == 0, "GOE: Var Tr(XA) = (2/d) ||A||^2")
+    # Gaussian law X = (x x^T - I)/sqrt(d): Var(x^T A x) = 2 Tr A^2 (Isserlis)
+    xs_ = sp.symbols(f"x0:{dd}", real=True)
+    quad = sum(A_sym[i, j] * xs_[i] * xs_[j] for i in range(dd) for j in range(dd))
+    moments = {1: 0, 2: 1, 3: 0, 4: 3}
+
+    def gaussian_mean(expr):
+        total = 0
+        for term in sp.Add.make_args(sp.expand(expr)):
+            coeff, value = term, 1
+            for xi in xs_:
+                power = sp.degree(term, xi)
+                if power:
+                    value *= moments[power]
+                    coeff = coeff / xi**power
+            total += coeff * value
+        return sp.expand(total)
+    trace_a = sum(A_sym[i, i] for i in range(dd))
+    require(sp.expand(gaussian_mean(quad**2) - trace_a**2 - 2 * frob) == 0,
+            "Gaussian inputs: Var(x^T A x) = 2 ||A||^2")
+    Zs, Zt, lam_, W_ = sp.symbols("Z_* Z_t lambda_ W", real=True)
+    add("population_loss", r"population loss ($\alpha \to \infty$), both data laws",
+        sp.Eq(d * sp.Symbol("L_pop"), sp.Symbol(r"\|Z - Z^*\|_F^2") / 2 + lam * sp.Symbol(r"\operatorname{Tr} Z")
+              + d * Delta / 4),
+        r"$\mathbb{E}[\operatorname{Tr}(X A)^2] = \frac{2}{d}\|A\|_F^2$ for symmetric $A$ (GOE and $(xx^T - I)/\sqrt d$).")
+
+    # 8b.-8c. the flow dW/dt = -2 (Z - Z* + lambda) W; with A = 2 (Z* - lambda), dZ/dt = A Z + Z A - 4 Z^2, and
+    # W = e^{A t} W0 M(t) with S = M M^T gives d(S^{-1})/dt = 4 W0^T e^{2 A t} W0: checked on one eigen-direction
+    tt, a_, w0, zeta_ = sp.symbols("t a w_0 zeta", real=True)
+    k_t = 4 * sp.integrate(sp.exp(2 * a_ * tt), (tt, 0, tt), conds="none")
+    z_t = sp.exp(2 * a_ * tt) * w0**2 / (1 + w0**2 * k_t)
+    require(sp.simplify(sp.diff(z_t, tt) - (2 * a_ * z_t - 4 * z_t**2)) == 0, "the Riccati flow's solution")
+    require(sp.simplify(z_t.subs(tt, 0) - w0**2) == 0, "its initial value")
+    add("flow", r"gradient flow in the population limit: $Z(t) = E\,W_0 (I + W_0^T K(t) W_0)^{-1} W_0^T E$",
+        sp.Eq(sp.Function("K")(tt), sp.simplify(k_t)),
+        r"$E = e^{A t}$, $A = 2(Z^* - \lambda)$, $\dot W = -2(Z - Z^* + \lambda) W$: $Z^{-1}$ (or $S^{-1}$, "
+        r"$W = e^{At} W_0 M$, $S = M M^T$) obeys a linear equation.")
+
+    # 8d. deterministic equivalent of phi(D) = log det(I_m + W0^T D W0) / m, W0 entries N(0, gamma/m), D diagonal
+    # in Z*'s eigenbasis (W0 rotated stays Gaussian): phi = -log g + g - 1 + (1/kappa) E log(1 + gamma D g),
+    # stationary in g. Its derivatives along D1 give Tr Z Z*/d (D1 = E Z* E) and Tr Z^2/d (D1 = E^2). Checked on a
+    # two-atom law of D (weights p1, p2), with g(eps) implicit.
+    gam, gg, eps, p1 = sp.symbols("gamma g epsilon p_1", positive=True)
+    K1, K2, D1a, D1b = sp.symbols("K_1 K_2 D_1 D_2", nonnegative=True)
+    atoms = ((p1, K1, D1a), (1 - p1, K2, D1b))
+    phi = -sp.log(gg) + gg - 1 + sum(pw * sp.log(1 + gam * (Kk + eps * Dk) * gg) for pw, Kk, Dk in atoms) / kappa
+    stationarity = sp.diff(phi, gg)
+    fixed = 1 / gg - 1 - sum(pw * gam * (Kk + eps * Dk) / (1 + gam * (Kk + eps * Dk) * gg) for pw, Kk, Dk in atoms) / kappa
+    require(sp.simplify(stationarity + fixed) == 0, "phi is stationary at the fixed point in g")
+    first = sp.diff(phi, eps)                                  # envelope: g's own change drops out
+    g_prime = -sp.diff(fixed, eps) / sp.diff(fixed, gg)
+    second = sp.diff(first, eps) + sp.diff(first, gg) * g_prime
+    f0 = lambda Kk: gam * Kk / (1 + gam * Kk * gg)
+    f1 = lambda Dk, Kk: gam * Dk * gg / (1 + gam * Kk * gg)
+    f2a = lambda Dk, Kk: (gam * Dk * gg)**2 / (1 + gam * Kk * gg)**2
+    f2b = lambda Dk, Kk: gam * Dk / (1 + gam * Kk * gg)**2
+    f0g = lambda Kk: (gam * Kk)**2 / (1 + gam * Kk * gg)**2
+    mean = lambda f: sum(pw * f(Dk, Kk) for pw, Kk, Dk in atoms)
+    at0 = {eps: 0}
+    require(sp.simplify((kappa * first).subs(at0) - mean(f1)) == 0, "Tr(G W^T D1 W)/d")
+    gp = mean(f2b) / kappa / (-1 / gg**2 + sum(pw * f0g(Kk) for pw, Kk, _ in atoms) / kappa)
+    require(sp.simplify((-kappa * second).subs(at0) - (mean(f2a) - gp * mean(f2b))) == 0,
+            "Tr((G W^T D1 W)^2)/d")
+    add("deterministic_equivalent", r"deterministic equivalent of $\frac{1}{m}\log\det(I + W_0^T D W_0)$",
+        sp.Eq(1 / gg, 1 + sp.Symbol(r"\mathbb{E}")*f0(sp.Symbol("D")) / kappa),
+        r"$\phi = -\log g + g - 1 + \kappa^{-1}\mathbb{E}\log(1 + \gamma D g)$, stationary in $g$; "
+        r"$\operatorname{Tr}(Z Z^*)/d = \mathbb{E}[\gamma D_1 g/(1 + \gamma K g)]$ with $D_1 = \zeta e^{2 a t}$, "
+        r"$\operatorname{Tr} Z^2/d = \mathbb{E}[(\gamma D_1 g)^2/(1 + \gamma K g)^2] - g' \mathbb{E}[\gamma D_1/(1 + "
+        r"\gamma K g)^2]$ with $D_1 = e^{2at}$, $g' = -\mathbb{E}[\gamma D_1/(1+\gamma K g)^2] / (\kappa g^{-2} - "
+        r"\mathbb{E}[\gamma^2 K^2/(1 + \gamma K g)^2])$.")
+    # in variables that neither overflow nor underflow (g falls like exp(-2 a t) when kappa < kappa*): with
+    # r = exp(-2 |a| t) <= 1 and khat = 4 t (1 - r) / (2 |a| t) (-> 4 t at a = 0), K = khat / r and D1 = 1 / r
+    # where a > 0, K = khat and D1 = r elsewhere; the forms times powers of g are functions of
+    # (Phat, Gf, N1hat, Rhat) = (r / g, 1, 1, r / g) where a > 0 and (1, g, r g, r g) elsewhere:
+    # e0 = g f0, e0^2 = g^2 f0g, e1 = f1, e1^2 = f2a, e2 = g f2b
+    Ph, Gf, N1h, Rh, r_, khat = sp.symbols("Phat G_f N1hat Rhat r khat", positive=True)
+    scaled = (gam * khat * Gf / (Ph + gam * khat * Gf), gam * N1h / (Ph + gam * khat * Gf),
+              gam * Rh / (Ph + gam * khat * Gf)**2)
+    plain = (gg * f0(K1), f1(D1a, K1), gg * f2b(D1a, K1))
+    for branch in ({K1: khat / r_, D1a: 1 / r_, Ph: r_ / gg, Gf: 1, N1h: 1, Rh: r_ / gg},
+                   {K1: khat, D1a: r_, Ph: 1, Gf: gg, N1h: r_ * gg, Rh: r_ * gg}):
+        for plain_f, scaled_f in zip(plain, scaled):
+            require(sp.simplify(plain_f.subs(branch) - scaled_f.subs(branch)) == 0, "scaled flow integrands")
+        require(sp.simplify((gg**2 * f0g(K1) - scaled[0]**2).subs(branch)) == 0, "g^2 f0g = e0^2")
+        require(sp.simplify((f2a(D1a, K1) - scaled[1]**2).subs(branch)) == 0, "f2a = e1^2")
+    # the fixed point and Tr Z^2/d in these forms: 1 = g + E[e0]/kappa, g' E[f2b] = (E[e2]^2/kappa)/(E[e0^2]/kappa - 1)
+    E0, E00, E2 = sp.symbols("E_0 E_00 E_2", positive=True)
+    g_prime_term = (E2**2 / kappa) / (E00 / kappa - 1)
+    F2b, F0g = sp.symbols("F_2b F_0g", positive=True)   # E[f2b], E[f0g]
+    require(sp.simplify((F2b / kappa) / (-1 / gg**2 + F0g / kappa) * F2b
+                        - g_prime_term.subs({E2: gg * F2b, E00: gg**2 * F0g})) == 0, "g' E[f2b] in scaled forms")
+    # 8e. the test error and the loss over time from the traces (Tr Z*^2 / d = 1 + 1/kappa*)
+    T1, T2, TZ = sp.symbols("T_1 T_2 T_Z", real=True)
+    require(sp.simplify(kappa_star * (1 / kappa_star**2) * (1 + kappa_star) - (1 + 1 / kappa_star)) == 0,
+            "Tr Z*^2 / d")
+    flow_mse = T2 - 2 * T1 + 1 + 1 / kappa_star
+    flow_loss = mse / 2 + Delta / 4 + lam * TZ
+    add("flow_mse", r"test error and training loss over time ($\alpha \to \infty$)",
+        sp.Eq(sp.Tuple(mse, sp.Symbol("L")), sp.Tuple(flow_mse, flow_loss)),
+        r"$T_2 = \operatorname{Tr} Z^2/d$, $T_1 = \operatorname{Tr} Z Z^*/d$, $T_Z = \operatorname{Tr} Z/d$; "
+        r"the in-sample error is MSE $+ \Delta/2$.")
+    # the teacher's nonzero eigenvalues: the free Poisson law of R*(w) (step 1), from its Cauchy transform's quadratic
+    Gq = sp.Symbol("G")
+    quad_eq = sp.numer(sp.together((r_teacher.subs(w, Gq) + 1 / Gq - x)))
+    disc = sp.discriminant(sp.Poly(quad_eq, Gq))
+    lead = sp.Poly(quad_eq, Gq).LC()
+    teacher_density = sp.sqrt(-disc) / (2 * sp.pi * sp.Abs(lead)) / kappa_star
+    edges = tuple(sorted(sp.solve(sp.Eq(disc, 0), x), key=lambda e: float(e.subs(kappa_star, sp.Rational(1, 2)))))
+    require(all(sp.simplify(e - v) == 0 for e, v in zip(edges, ((1 - sp.sqrt(kappa_star))**2 / kappa_star,
+                                                                  (1 + sp.sqrt(kappa_star))**2 / kappa_star))),
+            "free Poisson edges")
+    add("teacher_density", r"$Z^*$'s nonzero eigenvalues (free Poisson law, mass $\min(\kappa_*, 1)$ in all)",
+        sp.Eq(sp.Function(r"\rho_*")(x), teacher_density),
+        r"Normalised to one over $[(1 - \sqrt{\kappa_*})^2/\kappa_*, (1 + \sqrt{\kappa_*})^2/\kappa_*]$ for "
+        r"$\kappa_* \le 1$; the rest of the spectrum is an atom at 0.")
+
     return QuadraticDerivation(steps=steps, cubic=(a3, a2, a1, a0), depressed=(p, q), edge_quartic=edge,
                                discriminant_scale=denominator,
                                free_cumulants=cumulants, mse=mse_expr, noise=noise_expr,
                                lambda_equation=lambda_expr, fit=fit_expr, in_sample_error=in_sample,
                                train_loss=loss_expr, semicircle_density=rho_sc, semicircle_min2=sc_min2,
-                               recovery_risk=risk0, counting_threshold=counting, psd_interpolation=psd)
+                               recovery_risk=risk0, counting_threshold=counting, psd_interpolation=psd,
+                               teacher_density=teacher_density, teacher_edges=edges,
+                               flow_integrands=scaled, flow_square_correction=g_prime_term,
+                               flow_mse=flow_mse, flow_train_loss=flow_loss)

@@ -17,7 +17,7 @@ from mftheory.derivations.codegen import _function
 from mftheory.derivations.templates import template_body
 from mftheory.derivations.gauss_rules import gauss_legendre
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 # the spectral quadrature: each panel (the support's intervals, split at theta) is mapped by x = c - h cos(phi)
 # and [0, pi] cut into PHI_PANELS equal parts with SPECTRAL_NODES Gauss-Legendre nodes each
 SPECTRAL_NODES = 32
@@ -35,13 +35,20 @@ def quadratic_module_key() -> str:
     return sources_key(SOURCES, f"{GENERATOR_VERSION}|{SPECTRAL_NODES}|{PHI_PANELS}")
 
 
-def _kernel(name, args, expr, doc):
+def _plain_names(expr):
+    """The derivation's symbols under the kernels' argument names (by name, whatever their assumptions)."""
     expr = sp.sympify(expr).xreplace({sym: sp.Symbol(n) for sym, n in _NAMES.items()})
+    by_name = {"E_00": "E00", "E_2": "E2", "G_f": "Gf", "T_1": "T1", "T_2": "T2", "T_Z": "trace_z", "kappa_*": "kappa_star", "lambda": "lam"}
+    return expr.xreplace({sym: sp.Symbol(by_name.get(sym.name, sym.name)) for sym in expr.free_symbols})
+
+
+def _kernel(name, args, expr, doc):
+    expr = _plain_names(expr)
     return _function(name, args, expr, doc, safe=False)
 
 
 def _tuple_kernel(name, args, exprs, doc):
-    renamed = [sp.sympify(e).xreplace({sym: sp.Symbol(n) for sym, n in _NAMES.items()}) for e in exprs]
+    renamed = [_plain_names(e) for e in exprs]
     replacements, reduced = sp.cse(renamed, symbols=sp.numbered_symbols("_t"), order="canonical")
     from mftheory.derivations.codegen import _printer
     lines = [f"    {sym} = {_printer.doprint(val)}" for sym, val in replacements]
@@ -86,5 +93,17 @@ def quadratic_module_source(derivation) -> str:
                 "M(t) from the null block's D_0 and J_0"),
         _kernel("counting_threshold", ("kappa",), Dq.counting_threshold + 0 * Q.kappa,
                 "perfect-recovery alpha at lambda = 0 for kappa < 1 (dimension count)"),
+        _kernel("teacher_density", ("x", "kappa_star"), Dq.teacher_density,
+                "density of Z*'s nonzero eigenvalues (free Poisson), normalised to one for kappa_star <= 1"),
+        _tuple_kernel("teacher_edges", ("kappa_star",), Dq.teacher_edges, "the support of teacher_density"),
+        _tuple_kernel("flow_integrands", ("Phat", "Gf", "N1hat", "Rhat", "khat", "gamma"), Dq.flow_integrands,
+                      "(e0, e1, e2) of one eigen-direction of Z* in the scaled variables of step 8d: "
+                      "r = exp(-2|a|t), khat = 4t(1 - r)/(2|a|t), (Phat, Gf, N1hat, Rhat) = (r/g, 1, 1, r/g) where "
+                      "a > 0, (1, g, r g, r g) elsewhere"),
+        _kernel("flow_square_correction", ("E00", "E2", "kappa"), Dq.flow_square_correction,
+                "g' E[f2b] of Tr Z^2/d from E[e0^2] and E[e2]"),
+        _kernel("flow_mse", ("T2", "T1", "kappa_star"), Dq.flow_mse, "MSE(t) from Tr Z^2/d and Tr Z Z*/d"),
+        _kernel("flow_train_loss", ("mse", "Delta", "lam", "trace_z"), Dq.flow_train_loss,
+                "the population training loss L(t)"),
     ]
     return "\n\n".join(parts) + "\n\n" + template_body("quadratic_spectrum")

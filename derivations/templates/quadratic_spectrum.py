@@ -19,12 +19,17 @@ from mftheory.kernels.generated.quadratic import (
     depressed_cubic,
     discriminant_scale,
     edge_quartic,
+    flow_integrands,
+    flow_mse,
+    flow_square_correction,
     lambda_of_theta,
     noise,
     recovery_risk,
     risk,
     semicircle_density,
     semicircle_min2,
+    teacher_density,
+    teacher_edges,
 )
 
 # ---- generated module body: everything below this line is copied into the module ----
@@ -189,3 +194,89 @@ def recovery_risk_at(t, kappa_star):
     t_in = min(max(t, -2.0 * math.sqrt(v)), 2.0 * math.sqrt(v))
     j_null = semicircle_min2(t_in, v) if t_in == t else (v if t > 0 else t * t)
     return recovery_risk(t, kappa_star, semicircle_divided_difference(t, v), j_null)
+
+
+@jit
+def teacher_nodes(kappa_star):
+    """Nodes and weights of Z*'s spectrum: the atom at 0 (mass max(1 - kappa*, 0)) first, then the free Poisson
+    density (mass min(kappa*, 1)) by the same mapped Gauss-Legendre panels as Y's."""
+    low, high = teacher_edges(kappa_star)
+    n = _GL_NODES.size
+    xs = np.empty(1 + n * _PHI_PANELS)
+    ws = np.empty(1 + n * _PHI_PANELS)
+    xs[0] = 0.0
+    ws[0] = max(1.0 - kappa_star, 0.0)
+    c = 0.5 * (low + high)
+    h = 0.5 * (high - low)
+    width = math.pi / _PHI_PANELS
+    for p in range(_PHI_PANELS):
+        for j in range(n):
+            phi = width * (p + 0.5 * (_GL_NODES[j] + 1.0))
+            i = 1 + p * n + j
+            xs[i] = c - h * math.cos(phi)
+            ws[i] = 0.5 * width * _GL_WEIGHTS[j] * h * math.sin(phi) * kappa_star * teacher_density(xs[i], kappa_star)
+    return xs, ws
+
+
+@jit
+def _flow_atoms(t, lam, xs):
+    """Per eigen-direction of Z*: a = 2 (zeta - lam), log r = -2 |a| t and khat = 4 t (1 - r) / (2 |a| t)."""
+    n = xs.size
+    a = np.empty(n)
+    log_r = np.empty(n)
+    khat = np.empty(n)
+    for i in range(n):
+        a[i] = 2.0 * (xs[i] - lam)
+        x = 2.0 * abs(a[i]) * t
+        log_r[i] = -x
+        khat[i] = 4.0 * t if x == 0.0 else 4.0 * t * (-math.expm1(-x)) / x
+    return a, log_r, khat
+
+
+@jit
+def _scaled(a, log_r, khat, u, gamma):
+    """(e0, e1, e2) at g = exp(-u) (derivations/quadratic.py, step 8d)."""
+    if a > 0:
+        ratio = math.exp(min(log_r + u, 700.0))
+        return flow_integrands(ratio, 1.0, 1.0, ratio, khat, gamma)
+    g = math.exp(-u)
+    rg = math.exp(log_r - u)
+    return flow_integrands(1.0, g, rg, rg, khat, gamma)
+
+
+@jit
+def flow_traces(t, lam, gamma, kappa, kappa_star, xs, ws):
+    """(MSE, Tr Z/d, Tr Z^2/d, Tr Z Z*/d, -log g) of the population gradient flow at time t (derivations/
+    quadratic.py, step 8), averaged over Z*'s spectrum (``teacher_nodes``). g = exp(-u) solves
+    1 = g + E[e0]/kappa, decreasing in u, by bisection in u (g falls like exp(-2 a t) when kappa < kappa*)."""
+    a, log_r, khat = _flow_atoms(t, lam, xs)
+    low = 0.0
+    high = 50.0
+    for i in range(xs.size):
+        high = max(high, 50.0 - log_r[i])
+    for _ in range(400):
+        u = 0.5 * (low + high)
+        total = math.exp(-u)
+        for i in range(xs.size):
+            total += ws[i] * _scaled(a[i], log_r[i], khat[i], u, gamma)[0] / kappa
+        if total > 1.0:
+            low = u
+        else:
+            high = u
+        if high - low <= 1e-15 * max(1.0, high):
+            break
+    u = 0.5 * (low + high)
+    e00 = 0.0
+    trace = 0.0
+    cross = 0.0
+    e11 = 0.0
+    e2 = 0.0
+    for i in range(xs.size):
+        e0, e1, e2_i = _scaled(a[i], log_r[i], khat[i], u, gamma)
+        e00 += ws[i] * e0 * e0
+        trace += ws[i] * e1
+        cross += ws[i] * xs[i] * e1
+        e11 += ws[i] * e1 * e1
+        e2 += ws[i] * e2_i
+    square = e11 - flow_square_correction(e00, e2, kappa)
+    return flow_mse(square, cross, kappa_star), trace, square, cross, u

@@ -18,8 +18,10 @@ test error            ``MSE = ||Z - Z*||_F^2 / d (1 + 1/kappa* at Z = 0)``
 in-sample error       ``(1/(2n)) sum_k (Tr(X_k Z) - y_k)^2 (its population value is MSE + Delta/2)``
 ====================  =====================================================================================================
 """
+from mftheory.quadratic.dynamics import GradientFlowPrediction, gradient_flow
 from mftheory.quadratic.long_time import LongTimePrediction, long_time
 from mftheory.quadratic.setup import QUADRATIC_DATA_LAWS, QuadraticSetup
 from mftheory.quadratic.thresholds import Thresholds, thresholds
 
-__all__ = ["QuadraticSetup", "QUADRATIC_DATA_LAWS", "long_time", "LongTimePrediction", "thresholds", "Thresholds"]
+__all__ = ["QuadraticSetup", "QUADRATIC_DATA_LAWS", "long_time", "LongTimePrediction", "thresholds", "Thresholds",
+           "gradient_flow", "GradientFlowPrediction"]
