@@ -251,11 +251,10 @@ def derive_quadratic() -> QuadraticDerivation:
     trace_a = sum(A_sym[i, i] for i in range(dd))
     require(sp.expand(gaussian_mean(quad**2) - trace_a**2 - 2 * frob) == 0,
             "Gaussian inputs: Var(x^T A x) = 2 ||A||^2")
-    Zs, Zt, lam_, W_ = sp.symbols("Z_* Z_t lambda_ W", real=True)
     add("population_loss", r"population loss ($\alpha \to \infty$), both data laws",
-        sp.Eq(d * sp.Symbol("L_pop"), sp.Symbol(r"\|Z - Z^*\|_F^2") / 2 + lam * sp.Symbol(r"\operatorname{Tr} Z")
-              + d * Delta / 4),
-        r"$\mathbb{E}[\operatorname{Tr}(X A)^2] = \frac{2}{d}\|A\|_F^2$ for symmetric $A$ (GOE and $(xx^T - I)/\sqrt d$).")
+        sp.Eq(sp.Symbol("L_pop"), sp.Symbol("R", positive=True)**2 / (2 * d) + lam * trace_z + Delta / 4),
+        r"$R = \|Z - Z^*\|_F$, $T_Z = \operatorname{Tr} Z/d$; $\mathbb{E}[\operatorname{Tr}(X A)^2] = \frac{2}{d}\|A\|_F^2$ "
+        r"for symmetric $A$ (GOE and $(xx^T - I)/\sqrt d$).")
 
     # 8b.-8c. the flow dW/dt = -2 (Z - Z* + lambda) W; with A = 2 (Z* - lambda), dZ/dt = A Z + Z A - 4 Z^2, and
     # W = e^{A t} W0 M(t) with S = M M^T gives d(S^{-1})/dt = 4 W0^T e^{2 A t} W0: checked on one eigen-direction
@@ -295,7 +294,7 @@ def derive_quadratic() -> QuadraticDerivation:
     require(sp.simplify((-kappa * second).subs(at0) - (mean(f2a) - gp * mean(f2b))) == 0,
             "Tr((G W^T D1 W)^2)/d")
     add("deterministic_equivalent", r"deterministic equivalent of $\frac{1}{m}\log\det(I + W_0^T D W_0)$",
-        sp.Eq(1 / gg, 1 + sp.Symbol(r"\mathbb{E}")*f0(sp.Symbol("D")) / kappa),
+        sp.Eq(1 / gg, 1 + sp.Function(r"\mathbb{E}")(f0(sp.Symbol("D"))) / kappa),
         r"$\phi = -\log g + g - 1 + \kappa^{-1}\mathbb{E}\log(1 + \gamma D g)$, stationary in $g$; "
         r"$\operatorname{Tr}(Z Z^*)/d = \mathbb{E}[\gamma D_1 g/(1 + \gamma K g)]$ with $D_1 = \zeta e^{2 a t}$, "
         r"$\operatorname{Tr} Z^2/d = \mathbb{E}[(\gamma D_1 g)^2/(1 + \gamma K g)^2] - g' \mathbb{E}[\gamma D_1/(1 + "
