@@ -25,8 +25,8 @@ Derived below, for d -> infinity at fixed alpha, kappa, kappa*, lambda, Delta:
    the in-sample error (1/(2n)) sum_k r_k^2 and the training loss L;
 7. thresholds: perfect recovery at lambda -> 0+ (s -> 0 with theta / sqrt(s) -> t: the minimax risk of the
    matrix denoiser, alpha = min_t M(t) / 2), by counting at lambda = 0 (the rank-m PSD matrices form a manifold
-   of dimension d m - m (m - 1) / 2), and the interpolation threshold with label noise (the statistical dimension
-   of the PSD matrices of rank at most m);
+   of dimension d m - m (m - 1) / 2), and the interpolation threshold with label noise Delta at lambda -> 0+
+   (where the threshold theta reaches 0: one equation in s, 1/4 as Delta -> infinity);
 8. the gradient flow over time in the population limit (alpha -> infinity): d L is ||Z - Z*||_F^2 / 2 + lambda Tr Z
    up to a constant for both data laws, the flow of W is a matrix Riccati equation for Z that its inverse
    linearizes, so Z(t) = E W0 (I + W0^T K(t) W0)^{-1} W0^T E with E = exp(2 (Z* - lambda) t); its traces against
@@ -86,7 +86,8 @@ class QuadraticDerivation:
     semicircle_min2: sp.Expr      # E[min(u, t)^2] for u ~ semicircle of variance v, |t| < 2 sqrt(v)
     recovery_risk: sp.Expr        # M(t) in kappa*, the semicircle parts and D_null
     counting_threshold: sp.Expr   # alpha at lambda = 0, kappa < 1
-    psd_interpolation: sp.Expr    # alpha of the interpolation threshold when kappa >= 1/2
+    psd_interpolation: sp.Expr    # alpha of the interpolation threshold as Delta -> infinity (kappa >= 1/2)
+    interpolation_equation: sp.Expr  # zero at the interpolation threshold's s (theta = 0), in s, D, I_min2, Delta
     teacher_density: sp.Expr      # density of Z*'s nonzero eigenvalues (free Poisson), in x, kappa*
     teacher_edges: tuple          # its support
     flow_integrands: tuple        # (e0, e1, e2) in the scaled variables of step 8d
@@ -213,17 +214,31 @@ def derive_quadratic() -> QuadraticDerivation:
     add("counting", r"perfect recovery at $\lambda = 0$ ($\kappa_* \le \kappa < 1$): dimension count",
         sp.Eq(sp.Symbol("alpha_0"), counting), "Gradient descent reaches an interpolating minimum.")
 
-    # 7c. interpolation threshold with label noise (s -> infinity, theta -> 0): D for the projection onto the
-    # PSD cone of a semicircle; pairs of opposite signs give E[x / (x + |y|)] = 1/2 by exchanging x and |y|
+    # 7c. interpolation threshold with label noise at lambda -> 0+: the fit (step 6) vanishes while theta stays
+    # positive, so the threshold equation (step 5) gives D = 2 alpha; it ends where theta reaches 0 (beyond it the
+    # projection of Y onto the PSD cone no longer fits the data). With alpha = D/2 in the noise equation, s solves
+    # one equation at theta = 0, and alpha = D(s, 0)/2.
+    alpha_of_d = [a for a in sp.solve(sp.Eq(1 - (D / (2 * alpha)), 0), alpha)]
+    require(len(alpha_of_d) == 1 and sp.simplify(lambda_expr.subs(alpha, alpha_of_d[0])) == 0,
+            "lambda -> 0+ with theta > 0: D = 2 alpha")
+    interpolation_equation = sp.simplify(sp.numer(sp.together(
+        (noise_expr.subs(mse, mse_expr) - s).subs(alpha, alpha_of_d[0]))))
+    interpolation_equation = sp.expand(-interpolation_equation / 2)
+    require(sp.simplify(interpolation_equation - (s * (1 - D) - min2 - Delta / 2)) == 0,
+            "the interpolation threshold's equation in s")
+    add("interpolation", r"interpolation threshold with label noise ($\lambda \to 0^+$): $\alpha = D(s, 0)/2$ with",
+        sp.Eq(interpolation_equation, 0),
+        r"At $\theta = 0$: $I_{min2} = \int \min(y, 0)^2\,d\mu$ and $D$ of the projection of $Y$ onto the PSD cone. "
+        r"The projection's rank fraction must not exceed $\kappa$; otherwise the rank limit enters (not derived).")
+    # Delta -> infinity: s -> infinity and Y -> sqrt(s) times a semicircle, whose projection has D = 1/2 (pairs of
+    # opposite signs give E[x / (x + |y|)] = 1/2 by exchanging x and |y|): alpha -> 1/4, rank 1/2
     xx, yy = sp.symbols("x_+ y_-", positive=True)
     require(sp.simplify(xx / (xx + yy) + yy / (yy + xx) - 1) == 0, "exchange symmetry")
     d_psd = sp.Rational(1, 4) * 1 + sp.Rational(1, 2) * sp.Rational(1, 2)
     psd = d_psd / 2
-    add("interpolation", r"interpolation threshold with label noise ($\kappa \ge 1/2$)",
+    add("interpolation_limit", r"the interpolation threshold as $\Delta \to \infty$",
         sp.Eq(sp.Symbol("alpha_interp"), psd),
-        r"Half the symmetric matrices' dimension is the PSD cone's statistical dimension; for $\kappa < 1/2$ the "
-        "rank limit enters (computed numerically from the rank-constrained projection).")
-
+        "Half the symmetric matrices' dimension is the PSD cone's statistical dimension.")
 
     # 8a. the population loss: Tr(X A) for symmetric A has variance (2/d) ||A||_F^2 under both data laws
     dd = 3
@@ -352,6 +367,7 @@ def derive_quadratic() -> QuadraticDerivation:
                                lambda_equation=lambda_expr, fit=fit_expr, in_sample_error=in_sample,
                                train_loss=loss_expr, semicircle_density=rho_sc, semicircle_min2=sc_min2,
                                recovery_risk=risk0, counting_threshold=counting, psd_interpolation=psd,
+                               interpolation_equation=interpolation_equation,
                                teacher_density=teacher_density, teacher_edges=edges,
                                flow_integrands=scaled, flow_square_correction=g_prime_term,
                                flow_mse=flow_mse, flow_train_loss=flow_loss)

@@ -93,6 +93,8 @@ def quadratic_module_source(derivation) -> str:
                 "M(t) from the null block's D_0 and J_0"),
         _kernel("counting_threshold", ("kappa",), Dq.counting_threshold + 0 * Q.kappa,
                 "perfect-recovery alpha at lambda = 0 for kappa < 1 (dimension count)"),
+        _kernel("interpolation_equation", ("s", "D", "min2", "Delta"), Dq.interpolation_equation,
+                "zero at the interpolation threshold's effective noise s (theta = 0, lambda -> 0+)"),
         _kernel("teacher_density", ("x", "kappa_star"), Dq.teacher_density,
                 "density of Z*'s nonzero eigenvalues (free Poisson), normalised to one for kappa_star <= 1"),
         _tuple_kernel("teacher_edges", ("kappa_star",), Dq.teacher_edges, "the support of teacher_density"),

@@ -99,9 +99,28 @@ def test_risk_matches_monte_carlo_denoising():
 
 
 def test_divided_difference_of_a_threshold_at_zero_is_a_half_for_a_semicircle():
-    """The PSD cone's statistical dimension: D(theta = 0) = 1/2 for a symmetric law (interpolation at 1/4)."""
+    """The PSD cone's statistical dimension: D(theta = 0) = 1/2 for a symmetric law (interpolation at 1/4 as
+    Delta -> infinity)."""
     assert K.semicircle_divided_difference(0.0, 1.0) == pytest.approx(0.5, abs=1e-10)
-    assert thresholds(0.7, 0.5).interpolation == 0.25
+    assert thresholds(0.7, 0.5, Delta=1e3).interpolation == 0.25
+    # at s = 1e4, the largest s the quadrature takes, the threshold is within 2.2e-3 of the limit
+    _, _, D, rank, _ = K.spectral_functionals(1e4, 0.5, 0.0)
+    assert 0.25 < D / 2 < 0.25 + 2.2e-3 and 0.5 < rank < 0.504
+
+
+def test_interpolation_threshold_with_label_noise():
+    """lambda -> 0+: below the threshold the estimator fits the data (theta > 0, D = 2 alpha), above it the fit is
+    positive. Checked against the long-time fixed point itself at a tiny penalty, on both sides; the threshold
+    falls from the noiseless limit toward 1/4 as Delta grows; nan where its rank exceeds kappa; inf at Delta = 0."""
+    found = [thresholds(0.9, 0.5, Delta=D) for D in (0.1, 1.0, 4.0, 30.0)]
+    values = [f.interpolation for f in found]
+    assert values == sorted(values, reverse=True) and 0.25 < values[-1] < values[0] < 0.4375
+    one = found[1]
+    assert one.interpolation == pytest.approx(0.30696, abs=1e-4) and one.interpolation_rank == pytest.approx(0.5834, abs=1e-3)
+    below, above = long_time(QuadraticSetup(0.9, 0.5, 1e-5, Delta=1.0), [0.95 * one.interpolation, 1.05 * one.interpolation]).in_sample_error
+    assert below < 1e-6 < 1e-3 < above
+    assert math.isnan(thresholds(0.55, 0.5, Delta=1.0).interpolation)   # rank 0.58 > kappa
+    assert thresholds(0.7, 0.5).interpolation == math.inf and math.isnan(thresholds(0.4, 0.5).interpolation)
 
 
 def test_semicircle_min2_matches_mpmath(derivation):

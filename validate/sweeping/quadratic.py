@@ -11,7 +11,8 @@ Built-ins (``python -m mftheory.validate sweep --builtin NAME --out DIR``):
 * ``quadratic_thresholds``: the recovery map over (kappa*, alpha) at kappa = 1 and a small penalty (lambda =
   0.02, the lambda -> 0+ side), with the predicted threshold min_t M(t)/2 and the lambda = 0 count;
 * ``quadratic_double_descent``: the test error against alpha with label noise Delta = 1 at lambda = 0.02, 0.05
-  and 0.2, the peak near the interpolation threshold 1/4.
+  and 0.2, the peak near the interpolation threshold (``thresholds(...).interpolation``, 0.307 at Delta = 1,
+  kappa* = 0.5).
 """
 from __future__ import annotations
 
@@ -151,7 +152,7 @@ def plot_thresholds(table, out) -> dict:
 
 
 def plot_double_descent(table, out) -> dict:
-    from mftheory.quadratic import QuadraticSetup, long_time
+    from mftheory.quadratic import QuadraticSetup, long_time, thresholds
     from mftheory.validate.figures import new_figure, save_figure
 
     fig, ax = new_figure(1, 1)
@@ -166,7 +167,9 @@ def plot_double_descent(table, out) -> dict:
         ax.plot(grid, curve.mse, color=f"C{k}", label=f"theory, lambda={lam}")
         numbers[f"lambda={lam}"] = {"alpha": list(mean["alpha"]), "mse_sim": list(mean["mean"]),
                                     "theory_peak_alpha": float(grid[np.argmax(curve.mse)])}
-    ax.axvline(0.25, color="k", ls=":", label="interpolation threshold 1/4")
+    first = table.iloc[0]
+    interpolation = thresholds(first["kappa"], first["kappa_star"], first["Delta"]).interpolation
+    ax.axvline(interpolation, color="k", ls=":", label=f"interpolation threshold {interpolation:.3f} (lambda -> 0+)")
     ax.set(xlabel="alpha = n/d^2", ylabel="MSE", title="double descent with label noise Delta = 1")
     ax.legend(fontsize=7)
     return {"figure": save_figure(fig, pathlib.Path(out) / "quadratic_double_descent.png"), "numbers": numbers}
