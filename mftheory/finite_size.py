@@ -53,19 +53,69 @@ def finite_width(solution: MeanFieldSolution) -> FiniteWidthPrediction:
     args = (setup.alpha, float(setup.M), float(setup.d), sw, setup.slope)
     band, scatter, rest = (np.full(len(solution.t), np.inf) for _ in range(3))
     error = np.full(len(solution.t), 0.5)
-    for i, (a2, w2, aw) in enumerate(moments):
-        if aw > 0:  # at t = 0 F_t = 0: no threshold, every sign equally likely
-            band[i] = fw.band_sd(setup.h, a2, w2, aw, *args)
-            scatter[i] = fw.band_scatter_sd(setup.h, a2, w2, aw, *args)
-            rest[i] = fw.band_rest_sd(setup.h, a2, w2, aw, *args)
-            error[i] = fw.test_error(a2, w2, aw, *args)
+    steps = np.flatnonzero(moments[:, 2] > 0)   # at t = 0 F_t = 0: no threshold, every sign equally likely
+    bind(_finite_width_rows, fw.band_sd, fw.band_scatter_sd, fw.band_rest_sd, fw.test_error)(
+        np.ascontiguousarray(moments), steps, setup.h, args, band, scatter, rest, error)
+    _warn_wide_band(solution, band, stacklevel=3)
+    return FiniteWidthPrediction(t=solution.t, band_sd=band, band_scatter_sd=scatter, band_rest_sd=rest,
+                                 test_error=error, moments=moments)
+
+
+def _warn_wide_band(solution, band, stacklevel):
     with np.errstate(invalid="ignore"):
         relative_band = np.nanmax(np.where(np.isfinite(band), band / solution.x_star, np.nan)) if len(band) > 1 else 0
     if relative_band > 1.0:
-        warnings.warn(f"finite_width: the band reaches {relative_band:.2g} x* (M = {setup.M}): the expansion to first "
-                      f"order in 1/sqrt(M) is outside its range (it needs band_sd < x*)", stacklevel=2)
-    return FiniteWidthPrediction(t=solution.t, band_sd=band, band_scatter_sd=scatter, band_rest_sd=rest,
-                                 test_error=error, moments=moments)
+        warnings.warn(f"finite_width: the band reaches {relative_band:.2g} x* (M = {solution.setup.M}): the expansion "
+                      f"to first order in 1/sqrt(M) is outside its range (it needs band_sd < x*)", stacklevel=stacklevel)
+
+
+def _frozen_band_rest_sd(solution):
+    """:func:`finite_width`'s ``band_rest_sd`` alone (with its range warning), without its test error (a
+    quadrature)."""
+    setup, fw = solution.setup, solution.variant.finite_width_kernels()
+    moments = np.empty((len(solution.t), 5))
+    solution.kernels.fill_moments(solution.gamma_plus, solution.gamma_minus, setup.sigma_a, setup.sigma_w, moments)
+    args = (setup.alpha, float(setup.M), float(setup.d), setup.sigma_w, setup.slope)
+    band, rest = np.full(len(solution.t), np.inf), np.full(len(solution.t), np.inf)
+    steps = np.flatnonzero(moments[:, 2] > 0)
+    for kernel, out in ((fw.band_sd, band), (fw.band_rest_sd, rest)):
+        bind(_band_kernel_rows, kernel)(np.ascontiguousarray(moments[:, :3]), steps, setup.h, args, out)
+    _warn_wide_band(solution, band, stacklevel=4)
+    return rest
+
+
+@kernel_template(1)
+def _band_kernel_rows(kernel, moments, steps, h, args, out):
+    """out[i] = kernel(h, m_a2, m_w2, m_aw, *args) with the moments of each of ``steps``."""
+    for i in steps:
+        out[i] = kernel(h, moments[i, 0], moments[i, 1], moments[i, 2], *args)
+
+
+@kernel_template(4)
+def _finite_width_rows(band_sd, band_scatter_sd, band_rest_sd, test_error, moments, steps, h, args, band, scatter,
+                       rest, error):
+    """:func:`finite_width`'s four kernels at each of ``steps`` (moments (T+1, 3); args: alpha, M, d, sigma_w,
+    leak), into ``band``, ``scatter``, ``rest`` and ``error``."""
+    for i in steps:
+        a2, w2, aw = moments[i, 0], moments[i, 1], moments[i, 2]
+        band[i] = band_sd(h, a2, w2, aw, *args)
+        scatter[i] = band_scatter_sd(h, a2, w2, aw, *args)
+        rest[i] = band_rest_sd(h, a2, w2, aw, *args)
+        error[i] = test_error(a2, w2, aw, *args)
+
+
+@kernel_template(1)
+def _kernel_over(kernel, xs, steps, fixed, out):
+    """out[i] = kernel(xs[i], *fixed) for i in ``steps``."""
+    for i in steps:
+        out[i] = kernel(xs[i], *fixed)
+
+
+@kernel_template(1)
+def _kernel_over_pairs(kernel, xs, ys, steps, fixed, out):
+    """out[i] = kernel(xs[i], ys[i], *fixed) for i in ``steps``."""
+    for i in steps:
+        out[i] = kernel(xs[i], ys[i], *fixed)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,8 +251,7 @@ def _own_tilt_system(solution, N):
     moments = np.empty((n, 5))
     k.fill_moments(solution.gamma_plus, solution.gamma_minus, setup.sigma_a, sw, moments)
     drive = _tilt_drive(solution, moments)
-    response = np.array([_threshold_density(solution, i, kap, d, setup.h) if kap > 0 else 0.0
-                         for i, kap in enumerate(solution.kappa)])
+    response = _threshold_densities(solution, d, setup.h)
     A = _tilt_matrices(beta * solution.g, drive, k.tilt_gain(setup.alpha, c, d) * response)
     return np.ascontiguousarray(A), np.ascontiguousarray(drive), k.tilt_own_margin(1.0, setup.alpha, c, d, float(N))
 
@@ -212,9 +261,21 @@ def _tilt_drive(solution, moments):
     setup, k = solution.setup, solution.kernels
     d, beta, sw = float(setup.d), setup.beta, setup.sigma_w
     c = solution.variant.odd_slope(setup.leak)
-    m_a2, m_aw = moments[:, 0], moments[:, 2]
-    return np.array([[k.tilt_drive_v(m_a2[i], m_aw[i], beta, solution.g[i], sw, c, d),
-                      k.tilt_drive_u(m_a2[i], m_aw[i], beta, solution.g[i], sw, c, d)] for i in range(len(m_a2))])
+    n = moments.shape[0]
+    drive = np.empty((n, 2))
+    bind(_tilt_drive_rows, k.tilt_drive_v, k.tilt_drive_u)(np.ascontiguousarray(moments[:, 0]),
+                                                           np.ascontiguousarray(moments[:, 2]),
+                                                           np.asarray(solution.g, dtype=float), (beta, sw, c, d), drive)
+    return drive
+
+
+@kernel_template(2)
+def _tilt_drive_rows(tilt_drive_v, tilt_drive_u, m_a2, m_aw, g, fixed, out):
+    """out[i] = (tilt_drive_v, tilt_drive_u) at step i (fixed: beta, sigma_w, odd slope, d)."""
+    beta, sw, c, d = fixed
+    for i in range(m_a2.shape[0]):
+        out[i, 0] = tilt_drive_v(m_a2[i], m_aw[i], beta, g[i], sw, c, d)
+        out[i, 1] = tilt_drive_u(m_a2[i], m_aw[i], beta, g[i], sw, c, d)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -268,6 +329,15 @@ def _threshold_density_ratio(solution, state):
 
 # a share of examples at the margin below which the feedback is nil whatever its factor (early steps, x* far out)
 _NOTHING_AT_THE_MARGIN = 1e-12
+
+
+def _threshold_densities(solution, d, h):
+    """(T+1,): :func:`_threshold_density` at every step (0 where kappa = 0)."""
+    kappa = np.asarray(solution.kappa, dtype=float)
+    out = np.zeros(kappa.size)
+    bind(_kernel_over, solution.kernels.tilt_response)(kappa, np.flatnonzero(kappa > 0), (d, h), out)
+    ratio = getattr(solution, "threshold_density_ratio", None)
+    return out if ratio is None else out * ratio
 
 
 def _threshold_density(solution, i, kappa, d, h):
@@ -700,12 +770,18 @@ def _tilt(solution, N, sample, nested=False):
     m_aw = moments[:, 2]
     drive = _tilt_drive(solution, moments)
     gain = k.tilt_gain(setup.alpha, c, d)
-    response = np.array([_threshold_density(solution, i, kap, d, setup.h) if kap > 0 else 0.0
-                         for i, kap in enumerate(solution.kappa)])
+    response = _threshold_densities(solution, d, setup.h)
     init = np.array([k.tilt_init_var_v(setup.sigma_a, sw, float(setup.M)), k.tilt_init_var_u(sw, float(setup.M))])
     unsat = solution.f_unsat
     inv_n = 0.0 if N is None else 1.0 / N
-    angle_of = lambda var: np.array([k.tilt_angle(v, aw, d) if aw > 0 else np.pi / 2 for v, aw in zip(var, m_aw)])
+    m_aw = np.ascontiguousarray(m_aw)
+    tilt_angles = bind(_kernel_over_pairs, k.tilt_angle)
+    live = np.flatnonzero(m_aw > 0)
+
+    def angle_of(var):
+        out = np.full(n, np.pi / 2)
+        tilt_angles(np.ascontiguousarray(var, dtype=float), m_aw, live, (d,), out)
+        return out
     var_init, var_sample = (np.empty(n) for _ in range(2))
     frozen_init, frozen_sample = np.empty(n), np.empty(n)
     fixed = N is not None and sample == "fixed"
@@ -727,7 +803,10 @@ def _tilt(solution, N, sample, nested=False):
             # from the onset the examples stalled at the margin hold the tilt where it is
             var_init[onset:], var_sample[onset:] = var_init[onset], var_sample[onset]
     var_v = var_init + var_sample
-    output_sd = np.sqrt([k.tilt_output_variance(v, setup.alpha, c, d) for v in var_v])
+    output_variance = np.empty(n)
+    bind(_kernel_over, k.tilt_output_variance)(np.ascontiguousarray(var_v, dtype=float), np.arange(n),
+                                               (setup.alpha, c, d), output_variance)
+    output_sd = np.sqrt(output_variance)
     return TiltPrediction(t=solution.t, N=None if N is None else int(N), sample=sample,
                           angle=angle_of(var_v), angle_frozen=angle_of(frozen_init + frozen_sample),
                           angle_init=angle_of(var_init), angle_sample=angle_of(var_sample), output_sd=output_sd,
@@ -1168,12 +1247,41 @@ def _degree2_kernel_matrix(cross, cross_a2, kernel, xs, ys, d, sigma_w, args):
     return out
 
 
-def _degree2_removed(fw, feedback, i, xs, args):
-    """Variance of F's degree-2 part that the feedback has removed at |x_par| = xs, step i (0 without it)."""
+def _degree2_removed_rows(fw, feedback, xs, params, steps):
+    """(T+1, P): :func:`_degree2_removed` at the points xs[i] with the parameters params[i] (:func:`_rest_params`)
+    for each step i in ``steps``, zeros elsewhere (and everywhere without the feedback)."""
     if feedback is None:
-        return np.zeros(len(xs))
-    kept = np.interp(xs, feedback.x_par, feedback.damping[i])
-    return bind(_kernel_at, fw.degree2_variance)(np.asarray(xs, dtype=float), args) * (1.0 - kept ** 2)
+        return np.zeros(xs.shape)
+    return bind(_removed_rows, fw.degree2_variance)(np.ascontiguousarray(xs, dtype=float), params, feedback.x_par,
+                                                    feedback.damping, steps)
+
+
+@kernel_template(1)
+def _removed_rows(degree2_variance, xs, params, x_par, damping, steps):
+    out = np.zeros(xs.shape)
+    for i in steps:
+        args = (params[i, 0], params[i, 1], params[i, 2], params[i, 3], params[i, 4], params[i, 5], params[i, 6],
+                params[i, 7])
+        kept = np.interp(xs[i], x_par, damping[i])
+        for p in range(xs.shape[1]):
+            out[i, p] = degree2_variance(xs[i, p], *args) * (1.0 - kept[p] ** 2)
+    return out
+
+
+@numba.njit(cache=True)
+def _interp_rows(xs, xp, fp, steps):
+    """(T+1, P): np.interp(xs[i], xp, fp[i]) for each step i in ``steps``, zeros elsewhere."""
+    out = np.zeros(xs.shape)
+    for i in steps:
+        out[i] = np.interp(xs[i], xp, fp[i])
+    return out
+
+
+def _sample_variance_rows(feedback, xs, steps):
+    """(T+1, P): the variance the training sample puts in (``feedback.sample_variance``) at the points xs[i]."""
+    if feedback is None:
+        return np.zeros(xs.shape)
+    return _interp_rows(np.ascontiguousarray(xs, dtype=float), feedback.x_par, feedback.sample_variance, steps)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -1224,26 +1332,26 @@ def _quiet_finite_sample(solution, N, hold_from):
 
 
 def _band(solution, N, sample, feedback, memo, tilt_part):
-    rest_frozen = finite_width(solution).band_rest_sd
+    rest_frozen = _frozen_band_rest_sd(solution)
     rest = rest_frozen.copy()
     if feedback is not None:
         setup, fw = solution.setup, solution.variant.finite_width_kernels()
         moments = np.empty((len(solution.t), 5))
         solution.kernels.fill_moments(solution.gamma_plus, solution.gamma_minus, setup.sigma_a, setup.sigma_w,
                                       moments)
-        for i in np.flatnonzero(np.isfinite(rest_frozen) & (solution.kappa > 0)):
-            args = tuple(moments[i, :3]) + (setup.alpha, float(setup.M), float(setup.d), setup.sigma_w, setup.slope)
-            removed = _degree2_removed(fw, feedback, i, np.array([solution.x_star[i]]), args)[0]
-            rest[i] = math.sqrt(max(rest_frozen[i] ** 2 - removed / solution.kappa[i] ** 2, 0.0))
+        live = np.flatnonzero(np.isfinite(rest_frozen) & (solution.kappa > 0))
+        x_star = np.asarray(solution.x_star, dtype=float)[:, None]
+        removed = _degree2_removed_rows(fw, feedback, x_star, _rest_params(moments, setup), live)[live, 0]
+        rest[live] = np.sqrt(np.maximum(rest_frozen[live] ** 2 - removed / solution.kappa[live] ** 2, 0.0))
     tilt_sd = np.tan(tilt_part.angle)
     crossing = np.array(solution.x_star, dtype=float)
     if N is not None and sample == "fixed":
         crossing = memo.crossing
     sample_sd = np.zeros(len(solution.t))
     if feedback is not None and N is not None:
-        for i in np.flatnonzero(solution.kappa > 0):
-            at_threshold = np.interp(solution.x_star[i], feedback.x_par, feedback.sample_variance[i])
-            sample_sd[i] = math.sqrt(at_threshold) / solution.kappa[i]
+        live = np.flatnonzero(solution.kappa > 0)
+        x_star = np.asarray(solution.x_star, dtype=float)[:, None]
+        sample_sd[live] = np.sqrt(_sample_variance_rows(feedback, x_star, live)[live, 0]) / solution.kappa[live]
     return BandPrediction(t=solution.t, N=None if N is None else int(N), crossing=crossing,
                           band_sd=np.sqrt(rest**2 + tilt_sd**2 + sample_sd**2), rest_sd=rest, tilt_sd=tilt_sd,
                           sample_sd=sample_sd, rest_sd_frozen=rest_frozen)
@@ -1394,8 +1502,6 @@ def _along(solution, N, sample):
     test_unsat, train_unsat = np.ones(n), np.ones(n)
     rest_sd, rest_sd_frozen, sample_sd = np.zeros(n), np.zeros(n), np.zeros(n)
     d = float(setup.d)
-    sample_part = lambda i, xs: (np.zeros(len(xs)) if feedback is None
-                                 else np.interp(xs, feedback.x_par, feedback.sample_variance[i]))
     steps = np.flatnonzero((moments[:, 2] > 0) & (kappa > 0))   # t = 0: F = 0, every sign equally likely
     params = _rest_params(moments, setup)
     extra = tilt_part.output_sd ** 2
@@ -1407,18 +1513,17 @@ def _along(solution, N, sample):
                               fw.linear_second)
     at_probes = rest_variance_rows(probes, d, params, steps)
     reach, coarse = np.zeros(n), np.zeros((n, _REST_POINTS))
-    for i in steps:
-        reach[i] = np.sqrt(at_probes[i].max() + extra[i] + sample_part(i, probes[i]).max()) / kappa[i]
-        coarse[i] = np.linspace(0.0, min(x_star[i] + _TAIL * reach[i], 12.0), _REST_POINTS)
+    at_probes_sample = _sample_variance_rows(feedback, probes, steps)
+    reach[steps] = np.sqrt(at_probes[steps].max(axis=1) + extra[steps]
+                           + at_probes_sample[steps].max(axis=1)) / kappa[steps]
+    coarse[steps] = np.linspace(0.0, np.minimum(x_star[steps] + _TAIL * reach[steps], 12.0), _REST_POINTS).T
     rests = rest_variance_rows(coarse, d, params, steps)
-    for i in steps:
-        rest = rests[i]
-        rest_sd_frozen[i] = np.sqrt(rest[0])
-        rest = np.maximum(rest - _degree2_removed(fw, feedback, i, coarse[i], tuple(params[i])), 0.0)
-        rest_sd[i] = np.sqrt(rest[0])
-        added = sample_part(i, coarse[i])
-        sample_sd[i] = np.sqrt(added[0])
-        rests[i] = rest + added
+    rest_sd_frozen[steps] = np.sqrt(rests[steps, 0])
+    rests[steps] = np.maximum(rests[steps] - _degree2_removed_rows(fw, feedback, coarse, params, steps)[steps], 0.0)
+    rest_sd[steps] = np.sqrt(rests[steps, 0])
+    added = _sample_variance_rows(feedback, coarse, steps)
+    sample_sd[steps] = np.sqrt(added[steps, 0])
+    rests[steps] += added[steps]
     bind(_average_rates, k.margin_below)(_GL_X, _GL_W, coarse, rests, kappa, reach, extra, setup.h, steps,
                                          test_error, test_unsat)
     if train_rates is None:   # nothing memorized: a training point is a fresh one
@@ -1468,9 +1573,9 @@ def _training_rest_variance(solution, tilt_part, feedback, moments):
     rest_variance_rows = bind(_rest_variance_rows, fw.output_variance, fw.common_second, fw.common_mean,
                               fw.linear_second)
     rests = rest_variance_rows(np.ascontiguousarray(points), float(setup.d), params, steps)
+    rests = np.maximum(rests - _degree2_removed_rows(fw, feedback, points, params, steps), 0.0)
     for i in steps:
-        rest = np.maximum(rests[i] - _degree2_removed(fw, feedback, i, _TRAIN_REST_POINTS, tuple(params[i])), 0.0)
-        out[i] = np.interp(_MEMO_GRID, _TRAIN_REST_POINTS, rest) + tilt_part.output_sd[i] ** 2
+        out[i] = np.interp(_MEMO_GRID, _TRAIN_REST_POINTS, rests[i]) + tilt_part.output_sd[i] ** 2
     return out
 
 

@@ -55,7 +55,9 @@ def test_rates_are_the_average_of_the_composition_over_x(solution):
         grid = np.linspace(0.0, 6.0, 301)
         rest = finite_size._rest_variance(fw.output_variance, fw.common_second, fw.common_mean, fw.linear_second,
                                           grid, float(SETUP.d), args)
-        rest = np.maximum(rest - finite_size._degree2_removed(fw, feedback, t, grid, args), 0.0)
+        kept = np.interp(grid, feedback.x_par, feedback.damping[t])
+        removed = np.array([fw.degree2_variance(x_par, *args) for x_par in grid]) * (1.0 - kept ** 2)
+        rest = np.maximum(rest - removed, 0.0)
         rest = rest + np.interp(grid, feedback.x_par, feedback.sample_variance[t])
         sd = np.sqrt(np.interp(x, grid, rest) + pred.tilt_sd[t] ** 2)
         kappa = solution.kappa[t]
