@@ -20,6 +20,8 @@ Derived below, for d -> infinity at fixed alpha, kappa, kappa*, lambda, Delta:
    an effective threshold theta applied to Y: a spectral soft thresholding Z = sum_i (y_i - theta)_+ v_i v_i^T;
 4. its test error from Y's spectrum alone (Stein's unbiased risk estimate, the divergence of a spectral map):
    MSE = int min(y, theta)^2 dmu - s + 2 s D, D = int int (f(x) - f(y)) / (x - y) dmu dmu, f(y) = (y - theta)_+;
+   with the rank limit (kappa below the soft threshold's rank fraction): the proximal map of
+   theta (Tr Z + [rank Z <= kappa d]), which keeps Y's kappa d largest eigenvalues above theta, each shifted by theta;
 5. the two scalar equations in (s, theta): s = (Delta / 2 + MSE) / (2 alpha) and lambda = theta (1 - D / (2 alpha));
 6. the training residual (message passing's Onsager term): (1/n) sum_k r_k^2 = 4 alpha s (lambda / theta)^2,
    the in-sample error (1/(2n)) sum_k r_k^2 and the training loss L;
@@ -35,8 +37,8 @@ Derived below, for d -> infinity at fixed alpha, kappa, kappa*, lambda, Delta:
    spectrum (the free Poisson law of step 1, with its atom at 0).
 
 Approximations, stated once: d -> infinity (corrections of relative order 1/d); gradient descent reaches the
-global minimum of d L over W, which for lambda > 0 is the convex problem in Z whenever the estimator's rank
-fraction is below kappa (``rank_limited`` says where it is not); the O(d) terms of the divergence (the
+global minimum of d L over W: for lambda > 0 the convex problem in Z whenever the estimator's rank fraction
+is below kappa, else the rank-limited one (step 4b, ``rank_limited``); the O(d) terms of the divergence (the
 eigenvalues' own derivatives) are dropped against its O(d^2) part.
 """
 from __future__ import annotations
@@ -159,6 +161,29 @@ def derive_quadratic() -> QuadraticDerivation:
         r"$I_{min2} = \int \min(y, \theta)^2\,d\mu(y)$ and "
         r"$D = \iint ((y - \theta)_+ - (y' - \theta)_+)/(y - y')\,d\mu\,d\mu$.")
 
+    # 4b. the rank limit (kappa below the soft threshold's rank): Z = W W^T has rank <= m = kappa d, so the
+    # proximal map is that of theta (Tr Z + [rank Z <= m]) over PSD Z. It is spectral (von Neumann's trace
+    # inequality: Z shares Y's eigenvectors), and per eigenvalue the kept value minimises (z - y)^2/2 + theta z over
+    # z >= 0; keeping y instead of dropping it lowers the objective by (y - theta)_+^2 / 2, increasing in y, so the
+    # map keeps the m largest: f(y) = (y - theta) [y > y_c], y_c Y's upper kappa-quantile (theta if fewer are
+    # above theta). Stein's identity holds with its divergence: the jump at y_c adds O(d) to the sum of f', dropped
+    # against the O(d^2) pairs like the eigenvalues' own derivatives.
+    yy, zz = sp.symbols("y z", real=True)
+    kept_value = sp.solve(sp.diff((zz - yy)**2 / 2 + theta * zz, zz), zz)[0]
+    require(sp.simplify(kept_value - (yy - theta)) == 0, "a kept eigenvalue is shifted by theta")
+    gain = sp.simplify(yy**2 / 2 - ((kept_value - yy)**2 / 2 + theta * kept_value))
+    require(sp.simplify(gain - (yy - theta)**2 / 2) == 0 and sp.simplify(sp.diff(gain, yy) - (yy - theta)) == 0,
+            "keeping the largest eigenvalues lowers the objective most")
+    require(sp.simplify((yy - kept_value)**2 - theta**2) == 0, "a kept eigenvalue's residual is theta^2")
+    cut = sp.Symbol("y_c", real=True)
+    add("rank_limit", r"the rank limit ($\kappa$ below the soft threshold's rank): keep Y's largest $\kappa d$",
+        sp.Eq(sp.Function("f")(yy), (yy - theta) * sp.Heaviside(yy - cut)),
+        r"$y_c$ is the point above which a share $\kappa$ of $\mu$ lies ($	heta$ where less than $\kappa$ lies above "
+        r"$	heta$). Keeping $y > 	heta$ lowers the objective by $(y - 	heta)^2/2$, so the largest are kept. The "
+        r"test error is step 4's with $I_{min2} 	o I_{cut} = \int_{y > y_c} 	heta^2\,d\mu + \int_{y \le y_c} "
+        r"y^2\,d\mu$ and $D$ the divided-difference integral of this $f$ (a kept eigenvalue against a dropped one: "
+        r"$(y - 	heta)/(y - y')$); the fixed point (steps 5 and 6) is unchanged in form.")
+
     # 5. the fixed point: tau^2 = sigma_w^2 + E||z - z*||^2 / n and lambda = theta (1 - E div / n)
     n = alpha * d**2
     sigma_w2 = Delta * d / (2 * n)
@@ -229,7 +254,8 @@ def derive_quadratic() -> QuadraticDerivation:
     add("interpolation", r"interpolation threshold with label noise ($\lambda \to 0^+$): $\alpha = D(s, 0)/2$ with",
         sp.Eq(interpolation_equation, 0),
         r"At $\theta = 0$: $I_{min2} = \int \min(y, 0)^2\,d\mu$ and $D$ of the projection of $Y$ onto the PSD cone. "
-        r"The projection's rank fraction must not exceed $\kappa$; otherwise the rank limit enters (not derived).")
+        r"Where the projection's rank fraction exceeds $\kappa$, the rank limit (step 4b) at $\theta = 0$: "
+        r"$I_{cut}$ and $D$ of the projection onto the PSD matrices of rank $\kappa d$.")
     # Delta -> infinity: s -> infinity and Y -> sqrt(s) times a semicircle, whose projection has D = 1/2 (pairs of
     # opposite signs give E[x / (x + |y|)] = 1/2 by exchanging x and |y|): alpha -> 1/4, rank 1/2
     xx, yy = sp.symbols("x_+ y_-", positive=True)

@@ -46,6 +46,15 @@ COARSE = {
     ("quadratic_threshold_map", "in-sample error, kappa*=0.2, lambda=0.02, alpha=0.2044"): (0.9, "resolution 0.80"),
     ("quadratic_threshold_map", "MSE, kappa*=0.5, lambda=0.02, alpha=0.3377"): (1.75, "resolution 1.6"),
     ("quadratic_threshold_map", "MSE, kappa*=0.5, lambda=0.02, alpha=0.5277"): (1.05, "resolution 0.94"),
+    ("quadratic_rank_limited", "MSE, kappa=0.3, lambda=0.1, alpha=0.4"):
+        (0.7, "d = 24, 4 seeds: the rank-limited runs' MSE spreads over the seeds near the count: resolution 0.63"),
+    ("quadratic_rank_limited", "in-sample error, kappa=0.3, lambda=0.1, alpha=0.4"): (0.8, "the same: resolution 0.73"),
+    ("quadratic_rank_limited", "MSE, kappa=0.3, lambda=0.1, alpha=0.6"):
+        (5.0, "d = 24 (m = 7): the four runs' MSE spreads from 0.17 to 0.40 (tolerance 0.78): resolution 4.6; at the "
+              "quick scale (d = 40, 6 seeds) the tolerance is 0.26"),
+    ("quadratic_rank_limited", "in-sample error, kappa=0.3, lambda=0.1, alpha=0.6"): (4.5, "the same: resolution 4.1"),
+    ("quadratic_rank_limited", "MSE, kappa=0.3, lambda=0.1, alpha=1.0"): (1.3, "the same spread: resolution 1.17"),
+    ("quadratic_rank_limited", "in-sample error, kappa=0.3, lambda=0.1, alpha=1.0"): (1.3, "resolution 1.17"),
     ("quadratic_flow", "MSE at t=2, GD extrapolated"):
         (0.6, "4 pairs at d = 24, each run's test error spreading by about 16% (teacher and init): resolution 0.56"),
 }

@@ -176,6 +176,64 @@ def test_long_time_solves_its_fixed_point_and_limits():
     assert atom == pytest.approx(1 - pred.rank[1]) and np.all(density >= 0)
 
 
+def test_rank_limited_map_matches_monte_carlo_denoising():
+    """The rank-limited map (keep Y's kappa d largest eigenvalues above theta, each shifted by theta) on random
+    matrices (d = 500, three draws): its risk ||f(Y) - Z*||^2 / d against Stein's identity with I_cut and D, and
+    I_cut and D themselves against their sums over the eigenvalues."""
+    rng = np.random.default_rng(3)
+    d, s, ks, theta, kappa = 500, 0.15, 0.5, 0.4, 0.3
+    cut = K.rank_cut(s, ks, kappa, theta)
+    _, residual, D, rank, trace = K.cut_functionals(s, ks, theta, cut)
+    assert cut > theta and rank == pytest.approx(kappa, abs=1e-12)
+    errors, residuals, divergences, traces = [], [], [], []
+    for _ in range(3):
+        z_star = _teacher(rng, d, ks)
+        values, vectors = np.linalg.eigh(z_star + math.sqrt(s) * _goe(rng, d))
+        kept = np.zeros(d, dtype=bool)
+        kept[np.argsort(values)[-int(round(kappa * d)):]] = True
+        kept &= values > theta
+        f = np.where(kept, values - theta, 0.0)
+        errors.append(np.sum(((vectors * f) @ vectors.T - z_star) ** 2) / d)
+        residuals.append(np.mean(np.where(kept, theta ** 2, values ** 2)))
+        gaps, steps = values[:, None] - values[None, :], f[:, None] - f[None, :]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            divergences.append(np.sum(np.where(gaps != 0, steps / gaps, 0.0)) / d ** 2)
+        traces.append(np.sum(f) / d)
+    # the dropped O(d) part of the divergence (the eigenvalues' own derivatives and the jump at the cut) and the
+    # d(d+1)/2 count are O(1/d) relative; the eigenvalue sums fluctuate by O(1/d) (rigidity)
+    assert np.mean(errors) == pytest.approx(K.risk(residual, s, D), rel=3.0 / d + 0.01)
+    assert np.mean(residuals) == pytest.approx(residual, rel=0.01)
+    assert np.mean(divergences) == pytest.approx(D, rel=0.01)
+    assert np.mean(traces) == pytest.approx(trace, rel=0.01)
+
+
+def test_rank_limited_map_is_the_soft_threshold_where_it_keeps_less_than_kappa():
+    s, ks, theta = 0.15, 0.5, 0.4
+    rank = K.spectral_functionals(s, ks, theta)[3]
+    assert K.rank_cut(s, ks, rank + 0.01, theta) == theta
+    assert K.cut_functionals(s, ks, theta, theta) == K.spectral_functionals(s, ks, theta)
+    # a cut just above theta removes only a sliver: the functionals move continuously
+    near = K.cut_functionals(s, ks, theta, K.rank_cut(s, ks, rank - 1e-6, theta))
+    assert np.allclose(near, K.spectral_functionals(s, ks, theta), atol=1e-4)
+
+
+def test_long_time_below_the_teachers_width_is_rank_limited():
+    """kappa = 0.3 < kappa* = 0.5: the convex estimator's rank (about 1/2) exceeds kappa at every alpha, so the
+    prediction is the rank-limited fixed point: it solves its own equations, has rank kappa, keeps Y's spectrum
+    above a cut above theta, and errs more than the convex estimator (which the network cannot represent)."""
+    setup = QuadraticSetup(kappa=0.3, kappa_star=0.5, lam=0.1)
+    alphas = [0.3, 0.5, 1.0]
+    pred, convex = long_time(setup, alphas), long_time(setup.replace(kappa=1.0), alphas)
+    assert np.all(pred.rank_limited) and not np.any(convex.rank_limited)
+    for i, a in enumerate(alphas):
+        residual, functionals = K.rank_limited_residual(math.log(pred.s[i]), pred.theta[i], a, 0.1, 0.0, 0.5, 0.3)
+        assert max(map(abs, residual)) < 1e-9 and functionals[5] == pytest.approx(pred.cut[i])
+    assert np.allclose(pred.rank, 0.3, atol=1e-9) and np.all(pred.cut > pred.theta)
+    assert np.all(pred.mse > convex.mse) and np.all(np.diff(pred.mse) < 0)
+    density, atom = pred.spectrum(0, [0.5 * (pred.cut[0] - pred.theta[0]), 2.0 * (pred.cut[0] - pred.theta[0])])
+    assert density[0] == 0.0 and density[1] > 0 and atom == pytest.approx(0.7)
+
+
 @pytest.mark.parametrize("bad,match", [(dict(kappa=0.0), "kappa"), (dict(lam=-1.0), "lam"), (dict(d=1), "d"),
                                        (dict(data="sphere"), "data"), (dict(Delta=float("nan")), "Delta")])
 def test_setup_rejects_bad_input(bad, match):

@@ -136,11 +136,18 @@ def spectral_nodes(s, kappa_star, theta):
 @jit
 def divided_difference_integral(xs, ws, theta):
     """D = sum_ij w_i w_j (f(x_i) - f(x_j)) / (x_i - x_j) for f(x) = (x - theta)_+ (f' on the diagonal)."""
+    return cut_divided_difference_integral(xs, ws, theta, theta)
+
+
+@jit
+def cut_divided_difference_integral(xs, ws, theta, cut):
+    """D for f(x) = (x - theta) [x > cut], cut >= theta (the rank-limited map; cut = theta: the soft threshold).
+    A kept eigenvalue against a dropped one: (high - theta) / (high - low); two kept: 1; two dropped: 0."""
     total = 0.0
     for i in range(xs.size):
         for j in range(xs.size):
-            above_i = xs[i] > theta
-            above_j = xs[j] > theta
+            above_i = xs[i] > cut
+            above_j = xs[j] > cut
             if above_i and above_j:
                 total += ws[i] * ws[j]
             elif above_i != above_j:
@@ -148,6 +155,58 @@ def divided_difference_integral(xs, ws, theta):
                 low = min(xs[i], xs[j])
                 total += ws[i] * ws[j] * (high - theta) / (high - low)
     return total
+
+
+@jit
+def mass_above(s, kappa_star, y):
+    """The share of Y's spectrum above y."""
+    xs, ws = spectral_nodes(s, kappa_star, y)
+    total = 0.0
+    for i in range(xs.size):
+        if xs[i] > y:
+            total += ws[i]
+    return total
+
+
+@jit
+def rank_cut(s, kappa_star, kappa, theta):
+    """Where the rank limit cuts Y's spectrum: the point above which a share kappa of it lies, or theta where the
+    soft threshold keeps less than kappa (bisection to the double precision of the support's scale)."""
+    if mass_above(s, kappa_star, theta) <= kappa:
+        return theta
+    low = theta
+    high = support(s, kappa_star)[-1, 1]
+    for _ in range(200):
+        middle = 0.5 * (low + high)
+        if middle <= low or middle >= high:
+            break
+        if mass_above(s, kappa_star, middle) > kappa:
+            low = middle
+        else:
+            high = middle
+    return 0.5 * (low + high)
+
+
+@jit
+def cut_functionals(s, kappa_star, theta, cut):
+    """(mass, I_cut, D, rank fraction, Tr Z / d) of the rank-limited map f(y) = (y - theta) [y > cut] of Y's
+    spectrum (cut >= theta): I_cut = int (y - f(y))^2 dmu, theta^2 for a kept eigenvalue and y^2 for a dropped
+    one (cut = theta: I_min2 of the soft threshold)."""
+    splits = np.append(necks(s, kappa_star), np.array([theta, cut]))
+    xs, ws = _mapped_nodes(_panels(support(s, kappa_star), splits), s, kappa_star, 0.0)
+    mass = 0.0
+    residual = 0.0
+    above = 0.0
+    trace = 0.0
+    for i in range(xs.size):
+        mass += ws[i]
+        if xs[i] > cut:
+            residual += ws[i] * theta * theta
+            above += ws[i]
+            trace += ws[i] * (xs[i] - theta)
+        else:
+            residual += ws[i] * xs[i] * xs[i]
+    return mass, residual, cut_divided_difference_integral(xs, ws, theta, cut), above, trace
 
 
 @jit
@@ -175,6 +234,18 @@ def fixed_point_residual(log_s, theta, alpha, lam, Delta, kappa_star):
     mass, min2, D, rank, trace = spectral_functionals(s, kappa_star, theta)
     m = risk(min2, s, D)
     return (math.log(noise(m, alpha, Delta)) - log_s, lambda_of_theta(theta, D, alpha) - lam), (m, D, rank, trace, mass)
+
+
+@jit
+def rank_limited_residual(log_s, theta, alpha, lam, Delta, kappa_star, kappa):
+    """:func:`fixed_point_residual` with the rank limit: the spectrum cut at :func:`rank_cut` (the same two
+    equations, the rank-limited map's I_cut and D); the functionals end with the cut."""
+    s = math.exp(log_s)
+    cut = rank_cut(s, kappa_star, kappa, theta)
+    mass, residual, D, rank, trace = cut_functionals(s, kappa_star, theta, cut)
+    m = risk(residual, s, D)
+    return ((math.log(noise(m, alpha, Delta)) - log_s, lambda_of_theta(theta, D, alpha) - lam),
+            (m, D, rank, trace, mass, cut))
 
 
 @jit

@@ -11,7 +11,9 @@
   quadratic.py, step 7c); 1/4 as Delta -> infinity (the PSD cone's statistical dimension is half the symmetric
   matrices'), larger for finite Delta (the teacher's own fit helps). It needs the rank fraction of the projection
   of Y onto the PSD cone there (``interpolation_rank``; 1/2 as Delta -> infinity) to be at most kappa: ``nan``
-  where it is larger (the rank limit, not derived); ``inf`` at Delta = 0 with kappa >= kappa* (the teacher fits
+  where it is larger. (The rank-limited fixed point of ``long_time``, taken to theta = 0, would put it above the
+  dimension count kappa - kappa^2/2 for small kappa, where no rank-m matrix can fit generic noisy labels: that
+  fixed point does not hold at lambda -> 0+, so the rank-limited interpolation threshold is not derived); ``inf`` at Delta = 0 with kappa >= kappa* (the teacher fits
   every sample). The test error at lambda -> 0+ peaks there.
 """
 from __future__ import annotations

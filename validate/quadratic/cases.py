@@ -8,7 +8,8 @@ standard errors of that mean, from the runs' own spread, cover the sampling nois
 the d -> infinity limit and drops two terms of relative order 1/d (``finite_d_allowance``): the count
 d(d+1)/2 of a symmetric matrix's entries against d^2/2, and the eigenvalues' own derivatives in the
 divergence of the spectral threshold, d p_+ against d^2 D / 2 (p_+ the rank fraction, D the divided-difference
-integral). Their relative sizes, 1/d and 2 p_+ / (d D), are added to the tolerance of each relative check.
+integral; with the rank limit also the jump of the map at its cut, d rho(y_c) (y_c - theta)). Their relative sizes,
+1/d and 2 (p_+ + rho(y_c) (y_c - theta)) / (d D), are added to the tolerance of each relative check.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import math
 
 import numpy as np
 
+from mftheory.kernels.generated import quadratic as K
 from mftheory.quadratic import QuadraticSetup, gradient_flow, long_time, thresholds
 from mftheory.validate.checks import CaseResult, Check
 from mftheory.validate.figures import new_figure
@@ -60,11 +62,16 @@ def quadratic_scale(scale) -> QuadraticScale:
 
 
 def finite_d_allowance(prediction, index: int, d: int) -> float:
-    """Relative size of the O(1/d) terms the theory drops (module docstring): 1/d + 2 p_+ / (d D)."""
+    """Relative size of the O(1/d) terms the theory drops (module docstring): 1/d + 2 (p_+ + j) / (d D), j the
+    rank-limited map's jump at its cut, rho(y_c) (y_c - theta) (0 where the rank does not limit)."""
     a = float(prediction.alpha[index])
     theta = float(prediction.theta[index])
     divided = 2 * a * (1 - prediction.setup.lam / theta)   # D from the threshold equation
-    return 1.0 / d + (2 * float(prediction.rank[index]) / (d * divided) if divided > 0 else 0.0)
+    own = float(prediction.rank[index])
+    if prediction.rank_limited[index]:
+        cut = float(prediction.cut[index])
+        own += K.density(cut, float(prediction.s[index]), prediction.setup.kappa_star) * (cut - theta)
+    return 1.0 / d + (2 * own / (d * divided) if divided > 0 else 0.0)
 
 
 def _mean_se(values):
@@ -82,12 +89,14 @@ def _runs(setup, alphas, qs, seed, time_scale=1.0):
     return [runs[i * qs.seeds:(i + 1) * qs.seeds] for i in range(len(alphas))]
 
 
-def _alpha_checks(case, setup, qs, seed, label, keep_runs=False, time_scale=1.0):
-    """MSE and in-sample error at each alpha of the scale, plus the half-time values (convergence) as info."""
-    pred = long_time(setup, qs.alphas)
-    grouped = _runs(setup, qs.alphas, qs, seed, time_scale)
+def _alpha_checks(case, setup, qs, seed, label, keep_runs=False, time_scale=1.0, alphas=None):
+    """MSE and in-sample error at each alpha of the scale (or of ``alphas``), plus the half-time values
+    (convergence) as info."""
+    alphas = qs.alphas if alphas is None else alphas
+    pred = long_time(setup, alphas)
+    grouped = _runs(setup, alphas, qs, seed, time_scale)
     checks, rows = [], []
-    for i, (a, runs) in enumerate(zip(qs.alphas, grouped)):
+    for i, (a, runs) in enumerate(zip(alphas, grouped)):
         allowance = finite_d_allowance(pred, i, setup.d)
         for quantity, field in (("MSE", "mse"), ("in-sample error", "in_sample_error")):
             mean, se = _mean_se([getattr(r, field)[-1] for r in runs])
@@ -443,8 +452,49 @@ def draw_quadratic_flow(data):
     return fig
 
 
+RANK_LIMITED_ALPHAS = (0.4, 0.6, 1.0)
+# the rank-limited runs settle more slowly than the convex ones (at alpha = 0.4, d = 40, the MSE still moved by 4%
+# over the second half of the usual 12 / lambda): three times as long
+RANK_LIMITED_TIME_SCALE = 3.0
+
+
+def quadratic_rank_limited(scale, seed: int = 0) -> CaseResult:
+    """Below the teacher's width: kappa = 0.3 < kappa* = 0.5, lambda = 0.1, GOE data. The convex estimator (rank
+    about 1/2) cannot be represented; gradient descent's long-time MSE and in-sample error against the rank-limited
+    fixed point (derivations/quadratic.py, step 4b: Y's kappa d largest eigenvalues above theta kept) at alpha =
+    0.4, 0.6, 1.0, with the convex prediction beside it (info). Tolerances: module docstring (3 standard errors over
+    the seeds plus the dropped O(1/d) terms, here with the cut's jump in the divergence); the runs last three times
+    the usual 12 / lambda (``RANK_LIMITED_TIME_SCALE``)."""
+    qs = quadratic_scale(scale)
+    setup = QuadraticSetup(0.3, qs.kappa_star, 0.1, d=qs.d)
+    checks, rows = _alpha_checks("quadratic_rank_limited", setup, qs, seed, "kappa=0.3, lambda=0.1",
+                                 alphas=RANK_LIMITED_ALPHAS, time_scale=RANK_LIMITED_TIME_SCALE)
+    convex = long_time(setup.replace(kappa=1.0), RANK_LIMITED_ALPHAS)
+    for a, mse in zip(RANK_LIMITED_ALPHAS, convex.mse):
+        simulated = next(c.simulation for c in checks if c.quantity == f"MSE, kappa=0.3, lambda=0.1, alpha={a}")
+        checks.append(Check("quadratic_rank_limited", f"MSE of the convex estimator (not representable), alpha={a}",
+                            float(mse), simulated, 0.0, informational=True))
+    grid = np.linspace(0.2, 1.1, 40)
+    return CaseResult(checks, {"qs": qs, "grid": grid, "rows": rows, "limited": long_time(setup, grid),
+                               "convex": long_time(setup.replace(kappa=1.0), grid)})
+
+
+def draw_quadratic_rank_limited(data):
+    fig, ax = new_figure(1, 1, figsize=(6, 4))
+    ax.plot(data["grid"], data["limited"].mse, label="theory, rank-limited (kappa = 0.3)")
+    ax.plot(data["grid"], data["convex"].mse, "--", color="grey", label="convex estimator (rank about 1/2)")
+    rows = data["rows"]
+    ax.errorbar([r[0] for r in rows], [r[1] for r in rows], yerr=[r[2] for r in rows], fmt="o", color="C0",
+                label=f"GD, d={data['qs'].d}")
+    ax.set(xlabel="alpha = n / d^2", ylabel="MSE", yscale="log",
+           title="below the teacher's width: kappa=0.3, kappa*=0.5, lambda=0.1")
+    ax.legend(fontsize=7)
+    return fig
+
+
 QUADRATIC_CASES = {"quadratic_alpha": quadratic_alpha, "quadratic_gaussian_inputs": quadratic_gaussian_inputs,
                    "quadratic_spectrum": quadratic_spectrum, "quadratic_double_descent": quadratic_double_descent,
                    "quadratic_recovery": quadratic_recovery, "quadratic_lambda0": quadratic_lambda0,
-                   "quadratic_threshold_map": quadratic_threshold_map, "quadratic_flow": quadratic_flow}
+                   "quadratic_threshold_map": quadratic_threshold_map, "quadratic_flow": quadratic_flow,
+                   "quadratic_rank_limited": quadratic_rank_limited}
 QUADRATIC_DRAWERS = {name: globals()[f"draw_{name}"] for name in QUADRATIC_CASES}
