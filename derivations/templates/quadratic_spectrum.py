@@ -211,20 +211,9 @@ def cut_functionals(s, kappa_star, theta, cut):
 
 @jit
 def spectral_functionals(s, kappa_star, theta):
-    """(mass, I_min2, D, rank fraction, Tr Z / d) of the soft threshold at theta of Y's spectrum."""
-    xs, ws = spectral_nodes(s, kappa_star, theta)
-    mass = 0.0
-    min2 = 0.0
-    above = 0.0
-    trace = 0.0
-    for i in range(xs.size):
-        mass += ws[i]
-        m = min(xs[i], theta)
-        min2 += ws[i] * m * m
-        if xs[i] > theta:
-            above += ws[i]
-            trace += ws[i] * (xs[i] - theta)
-    return mass, min2, divided_difference_integral(xs, ws, theta), above, trace
+    """(mass, I_min2, D, rank fraction, Tr Z / d) of the soft threshold at theta of Y's spectrum: the rank-limited
+    map with its cut at theta."""
+    return cut_functionals(s, kappa_star, theta, theta)
 
 
 @jit
