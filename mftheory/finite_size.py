@@ -1427,6 +1427,10 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
     speed at which they cross it, so the feedback stops with GD (at N = 2.5e4 the late test error 17% high);
     while the set is still being memorized it pulls too little (test error 1.34-1.56x at N = 1e5, t = 1000-2000,
     1.29-1.48x at 4e5, t = 1500-2000). The measured truth lies between the two there.
+    Neither is GD's own density (``bench/margin_density.py``): within 0.02 below the margin its training set has
+    1.6-6.7x the fresh points' at N = 1e5 (t = 500-2000), 1.1-2.2x at 4e5, a crowd that re-memorizes against any
+    offset, and the test error needs a level feedback within about 20% of the infinite set's there (twice it gives
+    0.55-0.87 of GD's, half 1.07-1.55): how the crowd feeds back is the missing piece.
 
     The sliding regime (either density): as one fixed set gets memorized, its examples stall at the margin.
     Once the drift of the margins has slowed below the margin an unsatisfied example gains per step on its own,
