@@ -180,7 +180,7 @@ class _MapResult:
     gamma_minus: np.ndarray
     rate: np.ndarray               # the training set's drift rate g at every step (what moves the nodes)
     own_rate: np.ndarray           # the margin an unsatisfied example at the crossing gains per step on its own
-    pile: np.ndarray               # share of the set stalled at the margin (:func:`_stalled_at_the_margin`)
+    pile: np.ndarray               # share of the set stalled at the margin (:func:`_scan_the_margin`)
 
 
 def _memorization_map(solution, N, fs, train_variance=None, tilt_systems=None, hold_from=None):
@@ -379,18 +379,6 @@ def _memory_fading(solution):
 
 
 @numba.njit(cache=True)
-def _below_the_margin(kappa, grid, memorized, sigma, zeta, h, cell_of, cell_share, below, unsatisfied):
-    """Fills ``below`` (Z, G_memo): the example classes under the margin h, and ``unsatisfied`` (Z, G_rest): their
-    share in each cell of the rest's grid."""
-    unsatisfied[:] = 0.0
-    for j in range(zeta.shape[0]):
-        for i in range(grid.shape[0]):
-            below[j, i] = kappa * grid[i] + memorized[j, i] + sigma[i] * zeta[j] < h
-            if below[j, i]:
-                unsatisfied[j, cell_of[i]] += cell_share[i]
-
-
-@numba.njit(cache=True)
 def _tilt_response_step(responses, class_mass, below, A, b, advance):
     """One step of the tilt's response per example class (``responses`` (2, Z, G_memo): v_k and u_k): returns
     sum(class_mass * v^2) before the step; with ``advance``, v, u <- A (v, u) + b [class below the margin]."""
@@ -410,41 +398,52 @@ def _tilt_response_step(responses, class_mass, below, A, b, advance):
 
 
 @numba.njit(cache=True)
-def _stalled_at_the_margin(kappa, grid, memorized, sigma, zeta, h, band, class_mass, near):
-    """The share of the example classes stalled at the margin: within ``band`` (one step of an example's own
-    term) of h at this step and at the last one. A class the drift carries across passes the band in one step
-    while the drift outruns the own term; one that its own term lifts just over the margin after the drift has
-    slowed stays there. ``near`` (Z, G_memo): the classes within the band at the last step, updated."""
-    total = 0.0
+def _scan_the_margin(kappa, grid, memorized, own_response, own_gain, sigma, zeta, h, cell_of, cell_share, band,
+                     class_mass, linear, total_memorized, below, unsatisfied, near):
+    """One pass over the example classes at a step (one pass, not four: the map's time is these sweeps). Each
+    class's margin kappa x + S + L + sigma zeta, from its memorized part S and the margin L = own_gain v that its
+    own pull holds through the tilt (``linear`` and ``total_memorized`` filled); the classes under the margin h
+    (``below``, and ``unsatisfied`` their share per cell of the rest's grid); the share stalled at the margin:
+    within ``band`` (one step of an example's own term) of h at this step and at the last one (``near``: the
+    classes within the band at the last step, updated). A class the drift carries across passes the band in one
+    step while the drift outruns the own term; one that its own term lifts just over the margin after the drift
+    has slowed stays there. Returns that share and the last grid point with a class below the margin (-1: none)."""
+    unsatisfied[:] = 0.0
+    total, last = 0.0, -1
     for j in range(zeta.shape[0]):
         for i in range(grid.shape[0]):
-            inside = band > 0.0 and abs(kappa * grid[i] + memorized[j, i] + sigma[i] * zeta[j] - h) < band
+            linear[j, i] = own_gain * own_response[0, j, i]
+            total_memorized[j, i] = memorized[j, i] + linear[j, i]
+            margin = kappa * grid[i] + total_memorized[j, i] + sigma[i] * zeta[j]
+            is_below = margin < h
+            below[j, i] = is_below
+            if is_below:
+                unsatisfied[j, cell_of[i]] += cell_share[i]
+                if i > last:
+                    last = i
+            inside = band > 0.0 and abs(margin - h) < band
             if inside and near[j, i]:
                 total += class_mass[j, i]
             near[j, i] = inside
-    return total
+    return total, last
 
 
 @numba.njit(cache=True)
-def _last_point_below(kappa, grid, memorized, sigma, zeta, h):
-    """The last grid point at which an example class is below the margin h (-1: none)."""
-    for i in range(grid.shape[0] - 1, -1, -1):
-        for j in range(zeta.shape[0]):
-            if kappa * grid[i] + memorized[j, i] + sigma[i] * zeta[j] < h:
-                return i
-    return -1
-
-
-@numba.njit(cache=True)
-def _memorize(memorized, linear, kappa, h, sigma, zeta, grid, rate):
-    """One step of the examples' own terms: those below the margin h gain ``rate`` (per grid point: an example's
-    own term is its own self kernel's memorizing part, at its own |x_par|; ``sigma``: the sd of the examples'
-    persistent offset at each grid point; ``linear``: the margin each class holds from its own pull's degree-1
-    part, the tilt along its own x_perp)."""
+def _fade_and_memorize(memorized, fading, linear, kappa, h, sigma, zeta, zeta_weights, grid, rate, masses):
+    """One step of the memorized margins in one pass: each fades by ``fading`` (per grid point), then gains
+    ``rate`` where its class is below the margin (an example's own term is its own self kernel's memorizing part,
+    at its own |x_par|; ``linear``: the margin each class holds from its own pull's degree-1 part, the tilt along
+    its own x_perp); returns the memorized margin averaged over the classes."""
+    total = 0.0
     for j in range(zeta.shape[0]):
+        row = 0.0
         for i in range(grid.shape[0]):
+            memorized[j, i] *= fading[i]
             if kappa * grid[i] + memorized[j, i] + linear[j, i] + sigma[i] * zeta[j] < h:
                 memorized[j, i] += rate[i]
+            row += memorized[j, i] * masses[i]
+        total += zeta_weights[j] * row
+    return total
 
 
 @kernel_template(2)
@@ -537,13 +536,9 @@ def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fractio
         has_rest = with_rest and np.all(np.isfinite(rest[i]))
         for g in range(G):
             sigmas[g] = np.sqrt(spread[i] + rest[i, g]) if has_rest else np.sqrt(spread[i] + 0.0)
-        for j in range(Z):
-            for g in range(G):
-                linear[j, g] = own_gain * own_response[0, j, g]
-                total_memorized[j, g] = memorized[j, g] + linear[j, g]
-        _below_the_margin(kap, grid, total_memorized, sigmas, zeta, h, cell_of, cell_share, below, unsatisfied[i])
-        pile[i] = _stalled_at_the_margin(kap, grid, total_memorized, sigmas, zeta, h,
-                                         own_rates[i - 1] if i > 0 else 0.0, class_mass, near)
+        pile[i], last_below = _scan_the_margin(kap, grid, memorized, own_response, own_gain, sigmas, zeta, h,
+                                               cell_of, cell_share, own_rates[i - 1] if i > 0 else 0.0, class_mass,
+                                               linear, total_memorized, below, unsatisfied[i], near)
         if i < hold_from:   # from the sliding onset the tilt is held, each example's own share of it too
             _tilt_response_step(own_response, class_mass, below, own_A[i], own_b[i], i + 1 < n)
         for s_index in range(S):
@@ -577,25 +572,17 @@ def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fractio
             own_rates[i] = own_rate
             # each example gains its own self term, at its own |x_par|: the misclassified ones near x_par = 0
             # more than those at the crossing (K_mem falls with |x_par| as the nodes align)
-            for j in range(Z):
-                for g in range(G):
-                    memorized[j, g] *= fading[i, g]
             # the kernels are evaluated only up to the last grid point with an example below the margin (all of
             # them when mislabelled examples, unsatisfied at every |x_par|, need the average)
-            reach = G - 1 if eps > 0 else _last_point_below(kap, grid, total_memorized, sigmas, zeta, h)
+            reach = G - 1 if eps > 0 else last_below
             mislabelled_rate = 0.0
             for g in range(reach + 1):
                 own_at[g] = self_rate(self_kernel(grid[g], a2, w2, aw, d, sw, slope)
                                       - low_degree_kernel(grid[g], a2, w2, aw, d, sw, slope), alpha, beta, N)
                 mislabelled_rate += masses[g] * own_at[g]
-            _memorize(memorized, linear, kap, h, sigmas, zeta, grid, own_at)
+            total = _fade_and_memorize(memorized, fading[i], linear, kap, h, sigmas, zeta, zeta_weights, grid,
+                                       own_at, masses)
             always_pulling += mislabelled_rate
-            total = 0.0
-            for j in range(Z):
-                row = 0.0
-                for g in range(G):
-                    row += memorized[j, g] * masses[g]
-                total += zeta_weights[j] * row
             mean_memorized[i + 1] = (1 - eps) * total + eps * always_pulling
             # the other examples' memorized parts fade alike: their coherent sum, at the crossing, shrinks by f
             f = np.interp(x_par, grid, fading[i])

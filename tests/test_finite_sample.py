@@ -163,7 +163,7 @@ def test_each_example_memorizes_only_while_unsatisfied_against_monte_carlo():
     """The memorization map's count of unsatisfied training examples, with a memorized margin that differs from
     example to example and a persistent offset whose sd grows with |x_par|, against sampling the examples from the
     data law's definition (|x_par| half-normal)."""
-    from mftheory.finite_size import _MEMO_GRID, _ZETA, _ZETA_WEIGHTS, _memorize, _unsatisfied_examples
+    from mftheory.finite_size import _MEMO_GRID, _ZETA, _ZETA_WEIGHTS, _fade_and_memorize, _unsatisfied_examples
     from mftheory.kernels.generated import gaussian_hinge as k
 
     kappa, d, h, slope = 4.0, 30.0, 1.0, 0.5
@@ -174,7 +174,8 @@ def test_each_example_memorizes_only_while_unsatisfied_against_monte_carlo():
     # an example's own term depends on its |x_par| (the memorizing kernel falls with it)
     profile = 1.5 - 0.5 * _MEMO_GRID / _MEMO_GRID[-1]
     for step, rate in enumerate(rates):   # a few steps of kappa growing: the examples satisfied early stop
-        _memorize(memorized, no_tilt, kappa * (0.5 + step / 20), h, sigma, _ZETA, _MEMO_GRID, rate * profile)
+        _fade_and_memorize(memorized, np.ones(_MEMO_GRID.size), no_tilt, kappa * (0.5 + step / 20), h, sigma, _ZETA,
+                           _ZETA_WEIGHTS, _MEMO_GRID, rate * profile, np.ones(_MEMO_GRID.size))
     # at x_par = 0 the examples pushed down by the others (zeta <= 0) stay below h and gain every rate; far out
     # none is ever unsatisfied; between, some stop on the way
     pushed_down = memorized[_ZETA <= 0, 0]

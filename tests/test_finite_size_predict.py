@@ -155,13 +155,42 @@ def test_a_class_is_stalled_at_the_margin_only_when_it_stays_within_one_own_step
     grid, zeta = np.array([0.0, 0.5, 1.0]), np.array([0.0])
     memorized, sigma, mass = np.zeros((1, 3)), np.zeros(3), np.array([[0.2, 0.3, 0.5]])
     near = np.zeros((1, 3), dtype=np.bool_)
-    stalled = lambda kappa: finite_size._stalled_at_the_margin(kappa, grid, memorized, sigma, zeta, 1.0, 0.01, mass,
-                                                               near)
+    no_tilt, cells = np.zeros((2, 1, 3)), np.zeros(3, dtype=np.int64)
+    linear, total, below, unsatisfied = np.zeros((1, 3)), np.zeros((1, 3)), np.zeros((1, 3), np.bool_), np.zeros((1, 1))
+
+    def stalled(kappa, band=0.01):
+        return finite_size._scan_the_margin(kappa, grid, memorized, no_tilt, 0.0, sigma, zeta, 1.0, cells,
+                                            np.ones(3), band, mass, linear, total, below, unsatisfied, near)[0]
+
     assert stalled(2.0) == 0.0                    # grid point 0.5 enters the band: not yet stalled
     assert stalled(2.0) == pytest.approx(0.3)     # and stays: its mass
     assert stalled(4.0) == 0.0                    # the drift has carried it away; 0.25 is not on the grid
     assert stalled(1.0) == 0.0 and stalled(1.0) == pytest.approx(0.5)
-    assert finite_size._stalled_at_the_margin(1.0, grid, memorized, sigma, zeta, 1.0, 0.0, mass, near) == 0.0
+    assert stalled(1.0, band=0.0) == 0.0
+
+
+def test_the_margin_scan_finds_the_classes_below_and_the_last_grid_point_with_one():
+    """The one pass over the example classes: a class is below the margin where kappa x + its memorized margin +
+    the margin its own tilt holds + sigma zeta < h, its share goes to its cell of the rest's grid, and the last
+    grid point with a class below comes back (-1 when none is)."""
+    grid, zeta = np.array([0.0, 0.5, 1.0, 1.5]), np.array([-1.0, 1.0])
+    memorized = np.array([[0.0, 0.0, 0.0, 0.0], [0.0, 0.3, 0.0, 0.0]])
+    own = np.zeros((2, 2, 4))
+    own[0, 0, 2] = 0.5                                   # holds own_gain * 0.5 = 0.25 of margin at x = 1, zeta = -1
+    sigma, mass = np.full(4, 0.1), np.full((2, 4), 0.125)
+    cells, share = np.array([0, 0, 1, 1]), np.array([0.5, 0.5, 0.25, 0.75])
+    linear, total, below = np.zeros((2, 4)), np.zeros((2, 4)), np.zeros((2, 4), np.bool_)
+    unsatisfied, near = np.zeros((2, 2)), np.zeros((2, 4), np.bool_)
+    scan = lambda kappa, h=1.0: finite_size._scan_the_margin(kappa, grid, memorized, own, 0.5, sigma, zeta, h,
+                                                             cells, share, 0.0, mass, linear, total, below,
+                                                             unsatisfied, near)
+    # kappa = 0.8: margins 0.8 x + memorized + linear -+ 0.1; zeta = -1: -0.1, 0.3, 0.95, 1.1; zeta = 1: 0.1, 0.8, 0.9, 1.3
+    assert scan(0.8) == (0.0, 2)
+    assert below.tolist() == [[True, True, True, False], [True, True, True, False]]
+    assert total[0, 2] == pytest.approx(0.25) and linear[0, 2] == pytest.approx(0.25)
+    assert unsatisfied == pytest.approx(np.array([[1.0, 0.25], [1.0, 0.25]]))
+    assert scan(3.0)[1] == 0 and scan(3.0, h=-1.0)[1] == -1    # x = 0, zeta = -1 (margin -0.1) stays below h = 1
+    assert not below.any() and not unsatisfied.any()
 
 
 def test_the_sliding_onset_holds_the_tilt_and_needs_examples_stalled_at_the_margin(solution):
