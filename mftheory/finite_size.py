@@ -456,13 +456,33 @@ def _unsatisfied_examples(unsat_fraction, g_rate, kappa, d, h, eps, slope, sigma
     g_rate(kappa, d, kappa x) count the correctly labelled examples with |x_par| < x, their value at x = 0 the
     mislabelled ones (always unsatisfied under the hinge in this map)."""
     G = grid.shape[0]
+    cum_unsat, cum_rate = np.empty(G), np.empty(G)
+    base_unsat, base_rate = _cumulative_laws(unsat_fraction, g_rate, kappa, d, eps, slope, grid, G - 1, cum_unsat,
+                                             cum_rate)
+    return _count_unsatisfied(unsat_fraction, g_rate, kappa, d, h, eps, slope, sigma, zeta, zeta_weights, grid,
+                              memorized, base_unsat, base_rate, cum_unsat, cum_rate)
+
+
+@kernel_template(2)
+def _cumulative_laws(unsat_fraction, g_rate, kappa, d, eps, slope, grid, upto, cum_unsat, cum_rate):
+    """The derived cumulative laws at the grid points 0 .. ``upto`` (``cum_unsat``, ``cum_rate`` filled there,
+    relative to x = 0); returns their values at x = 0 (the mislabelled examples). They do not depend on the
+    threshold, so one fill serves the counts below h and below 0; the points past the last class below the
+    margin plus one are never read (:func:`_count_unsatisfied`), so a step computes only those before."""
     base_unsat = unsat_fraction(kappa, d, 0.0, eps)
     base_rate = g_rate(kappa, d, 0.0, eps, slope)
-    cum_unsat = np.empty(G)
-    cum_rate = np.empty(G)
-    for i in range(G):
+    for i in range(upto + 1):
         cum_unsat[i] = unsat_fraction(kappa, d, kappa * grid[i], eps) - base_unsat
         cum_rate[i] = g_rate(kappa, d, kappa * grid[i], eps, slope) - base_rate
+    return base_unsat, base_rate
+
+
+@kernel_template(2)
+def _count_unsatisfied(unsat_fraction, g_rate, kappa, d, h, eps, slope, sigma, zeta, zeta_weights, grid, memorized,
+                       base_unsat, base_rate, cum_unsat, cum_rate):
+    """:func:`_unsatisfied_examples` from the cumulative laws already filled (:func:`_cumulative_laws`): reads
+    them only at grid points up to the last one with a class below h, plus one."""
+    G = grid.shape[0]
     total_unsat, total_rate, at_crossing = base_unsat, base_rate, 0.0
     for j in range(zeta.shape[0]):
         w = zeta_weights[j]
@@ -523,6 +543,7 @@ def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fractio
     pile = np.zeros(n)
     near = np.zeros((Z, G), dtype=np.bool_)   # the classes within one own step of the margin at the last step
     own_at = np.zeros(G)   # the own term per grid point at this step
+    cum_unsat, cum_rate = np.empty(G), np.empty(G)   # the derived cumulative laws on the grid
     # each class's own pull along its own x_perp: the tilt's response (v, u) to it, with the loss's feedback, and
     # the margin it holds, own_gain * v
     own_response = np.zeros((2, Z, G))
@@ -545,11 +566,16 @@ def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fractio
             tilt_variance[s_index, i] = _tilt_response_step(tilt_responses[s_index], class_mass, below, A[s_index, i],
                                                             b[s_index, i], i + 1 < n) / N
         if kap > 0:
-            train[i], rate, accumulated[i] = _unsatisfied_examples(unsat_fraction, g_rate, kap, d, h, eps, odd_slope,
-                                                                   sigmas, zeta, zeta_weights, grid, total_memorized)
+            # the laws up to one point past the last class below h (below 0 is a subset of below h)
+            base_unsat, base_rate = _cumulative_laws(unsat_fraction, g_rate, kap, d, eps, odd_slope, grid,
+                                                     min(last_below + 1, G - 1), cum_unsat, cum_rate)
+            train[i], rate, accumulated[i] = _count_unsatisfied(unsat_fraction, g_rate, kap, d, h, eps, odd_slope,
+                                                                sigmas, zeta, zeta_weights, grid, total_memorized,
+                                                                base_unsat, base_rate, cum_unsat, cum_rate)
             if has_rest:
-                rates[i, 0] = _unsatisfied_examples(unsat_fraction, g_rate, kap, d, 0.0, eps, odd_slope, sigmas,
-                                                    zeta, zeta_weights, grid, total_memorized)[0]
+                rates[i, 0] = _count_unsatisfied(unsat_fraction, g_rate, kap, d, 0.0, eps, odd_slope, sigmas, zeta,
+                                                 zeta_weights, grid, total_memorized, base_unsat, base_rate,
+                                                 cum_unsat, cum_rate)[0]
                 rates[i, 1] = train[i]
         else:   # F = 0 (t = 0): every example is unsatisfied and nothing is memorized yet
             unsat, rate = 0.0, 0.0
