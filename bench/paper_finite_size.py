@@ -5,6 +5,7 @@ Usage (from the repository root; about 5 minutes on 2 cores, most of it the run 
     python bench/paper_finite_size.py                      # N = 25000, 100000, 400000, seed 0
     python bench/paper_finite_size.py --sizes 25000 --seeds 3
     python bench/paper_finite_size.py --seeds 2 --steps 30 40 50 70 100     # the early steps (a minute)
+    python bench/paper_finite_size.py --seeds 2 --sizes 25000 100000 --activation leaky_relu --leak 0.5
 
 For each N: ``mftheory.finite_size.predict(meanfield(fig1_setup(), 2000), N)`` beside ``simulate`` (one fixed
 training set, 1e5 fresh test points) at t = 100 / 200 / 300 / 400 / 500 / 700 / 1000 / 1500 / 2000, for the test error, the training
@@ -14,7 +15,8 @@ simulation (the mean over the seeds; the rms for the angle). ``--margin-density 
 one fixed set's own density of examples at the margin (``predict(..., margin_density="training")``). This is the
 measurement behind the README's Fig. 1 numbers; the validation case ``finite_size`` (``--suite finite-paper``)
 judges the same quantities with three seeds and fresh data beside (those runs stop at 300 steps), in about 20
-minutes.
+minutes. ``--activation leaky_relu --leak L`` runs the same setting with a leaky ReLU (its kink is 1 - L as sharp:
+the examples a node works against gather less at it).
 """
 from __future__ import annotations
 
@@ -40,8 +42,11 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, nargs="+", default=list(STEPS),
                         help="GD steps compared (increasing; the runs stop at the last)")
     parser.add_argument("--margin-density", nargs="+", default=["infinite"], choices=["infinite", "training"])
+    parser.add_argument("--activation", default="relu", choices=["relu", "leaky_relu"])
+    parser.add_argument("--leak", type=float, default=0.1, help="leaky ReLU's negative slope (with --activation "
+                        "leaky_relu), in [0, 1)")
     args = parser.parse_args(argv)
-    setup = mftheory.fig1_setup()
+    setup = mftheory.fig1_setup(activation=args.activation, leak=args.leak)
     steps = sorted(set(args.steps))
     if steps[0] < 1:
         parser.error("--steps must be positive")
