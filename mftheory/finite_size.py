@@ -460,7 +460,7 @@ def _unsatisfied_examples(unsat_fraction, g_rate, kappa, d, h, eps, slope, sigma
     base_unsat, base_rate = _cumulative_laws(unsat_fraction, g_rate, kappa, d, eps, slope, grid, G - 1, cum_unsat,
                                              cum_rate)
     return _count_unsatisfied(unsat_fraction, g_rate, kappa, d, h, eps, slope, sigma, zeta, zeta_weights, grid,
-                              memorized, base_unsat, base_rate, cum_unsat, cum_rate)
+                              memorized, base_unsat, base_rate, cum_unsat, cum_rate, G - 1)
 
 
 @kernel_template(2)
@@ -479,10 +479,11 @@ def _cumulative_laws(unsat_fraction, g_rate, kappa, d, eps, slope, grid, upto, c
 
 @kernel_template(2)
 def _count_unsatisfied(unsat_fraction, g_rate, kappa, d, h, eps, slope, sigma, zeta, zeta_weights, grid, memorized,
-                       base_unsat, base_rate, cum_unsat, cum_rate):
-    """:func:`_unsatisfied_examples` from the cumulative laws already filled (:func:`_cumulative_laws`): reads
-    them only at grid points up to the last one with a class below h, plus one."""
-    G = grid.shape[0]
+                       base_unsat, base_rate, cum_unsat, cum_rate, upto):
+    """:func:`_unsatisfied_examples` from the cumulative laws already filled (:func:`_cumulative_laws`), walking
+    the grid up to point ``upto``: at least one past the last point with a class below h (G - 1 for all), as no
+    class is below there (late in a run the classes below reach a third of the grid)."""
+    G = upto + 1
     total_unsat, total_rate, at_crossing = base_unsat, base_rate, 0.0
     for j in range(zeta.shape[0]):
         w = zeta_weights[j]
@@ -567,15 +568,16 @@ def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fractio
                                                             b[s_index, i], i + 1 < n) / N
         if kap > 0:
             # the laws up to one point past the last class below h (below 0 is a subset of below h)
-            base_unsat, base_rate = _cumulative_laws(unsat_fraction, g_rate, kap, d, eps, odd_slope, grid,
-                                                     min(last_below + 1, G - 1), cum_unsat, cum_rate)
+            upto = min(last_below + 1, G - 1)
+            base_unsat, base_rate = _cumulative_laws(unsat_fraction, g_rate, kap, d, eps, odd_slope, grid, upto,
+                                                     cum_unsat, cum_rate)
             train[i], rate, accumulated[i] = _count_unsatisfied(unsat_fraction, g_rate, kap, d, h, eps, odd_slope,
                                                                 sigmas, zeta, zeta_weights, grid, total_memorized,
-                                                                base_unsat, base_rate, cum_unsat, cum_rate)
+                                                                base_unsat, base_rate, cum_unsat, cum_rate, upto)
             if has_rest:
                 rates[i, 0] = _count_unsatisfied(unsat_fraction, g_rate, kap, d, 0.0, eps, odd_slope, sigmas, zeta,
                                                  zeta_weights, grid, total_memorized, base_unsat, base_rate,
-                                                 cum_unsat, cum_rate)[0]
+                                                 cum_unsat, cum_rate, upto)[0]
                 rates[i, 1] = train[i]
         else:   # F = 0 (t = 0): every example is unsatisfied and nothing is memorized yet
             unsat, rate = 0.0, 0.0
