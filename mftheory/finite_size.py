@@ -365,17 +365,28 @@ def _memory_fading(solution):
     part of F along x_perp (:func:`rest_feedback`, the init's part: the same pull acts on any such part, the
     margin an example has memorized included): damping(t + 1) / damping(t). Ones where that feedback is not
     derived (mislabelled examples, an activation without the degree-2 derivation): the memorized margins then stay
-    as they were put in."""
+    as they were put in. Computed once per solution (every fixed-set prediction along it runs the map twice)."""
+    key = id(solution)
+    if key in _MEMORY_FADING:
+        return _MEMORY_FADING[key]
     n = len(solution.t)
     feedback = None
     if solution.setup.label_noise == 0 and getattr(solution.kernels, "HAS_TILT", False):
         feedback = _init_feedback(solution)
     if feedback is None:
-        return np.ones((n, _MEMO_GRID.size))
-    damping = np.array([np.interp(_MEMO_GRID, feedback.x_par, row) for row in feedback.damping])
-    fading = np.ones((n, _MEMO_GRID.size))
-    np.divide(damping[1:], damping[:-1], out=fading[:-1], where=damping[:-1] > 0)
-    return np.clip(fading, 0.0, 1.0)
+        fading = np.ones((n, _MEMO_GRID.size))
+    else:
+        damping = np.array([np.interp(_MEMO_GRID, feedback.x_par, row) for row in feedback.damping])
+        fading = np.ones((n, _MEMO_GRID.size))
+        np.divide(damping[1:], damping[:-1], out=fading[:-1], where=damping[:-1] > 0)
+        fading = np.clip(fading, 0.0, 1.0)
+    fading.flags.writeable = False   # shared by every map along this solution
+    _MEMORY_FADING[key] = fading
+    weakref.finalize(solution, _MEMORY_FADING.pop, key, None)
+    return fading
+
+
+_MEMORY_FADING: dict[int, np.ndarray] = {}
 
 
 @numba.njit(cache=True)
@@ -648,7 +659,7 @@ def _sliding_onset_or_none(solution, N):
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return _tilt(solution, N, "fixed").sliding_onset
+        return _tilt(solution, N, "fixed", frozen=False).sliding_onset
 
 
 def _finite_sample(solution, N, train_variance=None, tilt_systems=None, hold_from=None):
@@ -772,9 +783,11 @@ def tilt(solution: MeanFieldSolution, N: int | None = None, sample: str = "fixed
     return _tilt(_on_training_clock(solution, N, sample, margin_density), N, sample)
 
 
-def _tilt(solution, N, sample, nested=False):
+def _tilt(solution, N, sample, nested=False, frozen=True):
     """:func:`tilt`; ``nested=True``: for one fixed set, the unsatisfied examples at each step are those below
-    x*(t) (nested sets, no memorization) instead of the memorization map's (the two agree as N -> infinity)."""
+    x*(t) (nested sets, no memorization) instead of the memorization map's (the two agree as N -> infinity).
+    ``frozen=False``: without ``angle_frozen`` (NaN; :func:`predict` does not use it, and for one fixed set it
+    costs the memorization map a second tilt system)."""
     setup, N = _check_feedback_inputs(solution, N, sample, "the tilt")
     k = solution.kernels
     d, beta, sw = float(setup.d), setup.beta, setup.sigma_w
@@ -808,11 +821,12 @@ def _tilt(solution, N, sample, nested=False):
     onset = None
     if fixed and not nested:
         systems = [(_tilt_matrices(beta * solution.g, drive, feedback), drive)
-                   for feedback in (gain * response, np.zeros(n))]
+                   for feedback in ((gain * response, np.zeros(n)) if frozen else (gain * response,))]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")   # finite_sample's range warning is the caller's
             state = _finite_sample(solution, N, tilt_systems=systems)[1]
-        var_sample, frozen_sample = state.tilt_sample_variance
+        var_sample = state.tilt_sample_variance[0]
+        frozen_sample = state.tilt_sample_variance[1] if frozen else np.full(n, np.nan)
         onset = _sliding_onset(solution, state, drive[:, 0] * gain)
         if onset is not None:
             # from the onset the examples stalled at the margin hold the tilt where it is
@@ -1330,7 +1344,7 @@ def within_run_band(solution: MeanFieldSolution, N: int | None = None, sample: s
     _check_margin_density(margin_density, N, sample)
     _warn_small_sample("within_run_band", setup, N, sample)
     solution = _on_training_clock(solution, N, sample, margin_density)
-    tilt_part = _tilt(solution, N, sample)
+    tilt_part = _tilt(solution, N, sample, frozen=False)
     memo = (_quiet_finite_sample(solution, N, tilt_part.sliding_onset) if N is not None and sample == "fixed"
             else None)
     return _band(solution, N, sample, _rest_feedback(solution, N, sample, memo), memo, tilt_part)
@@ -1487,7 +1501,7 @@ def _on_training_clock(solution, N, sample, margin_density="infinite"):
         return solution
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")   # the range warnings are the caller's
-        state = _fixed_sample_state(solution, N, _tilt(solution, N, sample))[1]
+        state = _fixed_sample_state(solution, N, _tilt(solution, N, sample, frozen=False))[1]
     return _training_clock(solution, state, margin_density == "training")
 
 
@@ -1501,7 +1515,7 @@ def _along(solution, N, sample):
     """:func:`predict` along ``solution`` (the mean field, or one fixed set's clock from :func:`_training_clock`),
     with the memorization map's state (None without a fixed set)."""
     setup = solution.setup
-    tilt_part = _tilt(solution, N, sample)
+    tilt_part = _tilt(solution, N, sample, frozen=False)
     k = solution.kernels
     fw = solution.variant.finite_width_kernels()
     n = len(solution.t)
