@@ -662,9 +662,11 @@ def _sliding_onset_or_none(solution, N):
         return _tilt(solution, N, "fixed", frozen=False).sliding_onset
 
 
-def _finite_sample(solution, N, train_variance=None, tilt_systems=None, hold_from=None):
+def _finite_sample(solution, N, train_variance=None, tilt_systems=None, hold_from=None, at_threshold=True):
     """:func:`finite_sample` and the whole :class:`_MapResult` (``train_variance``, ``tilt_systems`` and
-    ``hold_from``: see :func:`_memorization_map`)."""
+    ``hold_from``: see :func:`_memorization_map`). ``at_threshold=False``: the map's parts alone, without the
+    kernels at the mean field's threshold (``self_kernel``, ``memorizing_kernel``, ``shift``, ``shift_full``,
+    ``onset_ratio`` and ``tilt_ratio`` NaN, ``onset`` None), which :func:`predict` does not use."""
     setup = _check_solution(solution)
     variant = solution.variant
     if variant.data.name != "gaussian" or variant.loss.name != "hinge":
@@ -679,7 +681,7 @@ def _finite_sample(solution, N, train_variance=None, tilt_systems=None, hold_fro
     d = float(setup.d)
     n = len(solution.t)
     full, mem, ratio, tilt = (np.full(n, np.nan) for _ in range(4))
-    for i in range(n):
+    for i in range(n if at_threshold else 0):
         a2, w2, aw = moments[i, :3]
         if aw <= 0:  # t = 0: no threshold yet
             continue
@@ -699,7 +701,8 @@ def _finite_sample(solution, N, train_variance=None, tilt_systems=None, hold_fro
         return np.array([fs.crossing_shift(s, kap) if kap > 0 else np.nan
                          for s, kap in zip(accumulated, solution.kappa)])
 
-    shift, shift_full = crossing_shift(mem), crossing_shift(full)
+    shift, shift_full = ((crossing_shift(mem), crossing_shift(full)) if at_threshold
+                         else (np.full(n, np.nan), np.full(n, np.nan)))
     above = np.flatnonzero(ratio >= 1)
     state = _memorization_map(solution, N, fs, train_variance, tilt_systems, hold_from)
     kappa_n, accumulated_n, spread_n = state.kappa, state.memorized, state.spread
@@ -824,7 +827,7 @@ def _tilt(solution, N, sample, nested=False, frozen=True):
                    for feedback in ((gain * response, np.zeros(n)) if frozen else (gain * response,))]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")   # finite_sample's range warning is the caller's
-            state = _finite_sample(solution, N, tilt_systems=systems)[1]
+            state = _finite_sample(solution, N, tilt_systems=systems, at_threshold=False)[1]
         var_sample = state.tilt_sample_variance[0]
         frozen_sample = state.tilt_sample_variance[1] if frozen else np.full(n, np.nan)
         onset = _sliding_onset(solution, state, drive[:, 0] * gain)
@@ -1585,7 +1588,7 @@ def _fixed_sample_state(solution, N, tilt_part, moments=None):
     variance = _training_rest_variance(solution, tilt_part, _init_feedback(solution), moments)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return _finite_sample(solution, N, variance, hold_from=tilt_part.sliding_onset)
+        return _finite_sample(solution, N, variance, hold_from=tilt_part.sliding_onset, at_threshold=False)
 
 
 # |x_par| points at which a training point's rest variance is evaluated before it is interpolated onto the
