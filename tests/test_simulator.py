@@ -257,6 +257,75 @@ def test_screening_bound_holds_between_any_two_parameter_sets(slope):
     assert tightest > 0.01   # a bound so loose that it never skips anything would also pass the line above
 
 
+# the screening's bounds (validate/_kernels.py): the running sums alone, one anchor chain, the chains and records
+# per parity of the steps (the default)
+ANCHOR_SCHEMES = {"path-sums": (0, False), "single-anchor": (20, False), "parity-anchors": (20, True)}
+
+
+@pytest.mark.parametrize("scheme", ANCHOR_SCHEMES)
+@pytest.mark.parametrize("loss,activation", [("hinge", "relu"), ("quadratic_hinge", "leaky_relu")])
+def test_every_screening_bound_is_exact_where_gd_oscillates(monkeypatch, scheme, loss, activation):
+    """A large step (eta = 200) on a small network.  With the hinge loss GD goes back and forth late in the run
+    (there, consecutive updates of a have cosine -0.3 on average and updates two steps apart 0.85), where the
+    anchored bounds differ most from the running sums; with the quadratic hinge it drifts steadily.  Each scheme
+    gives the unscreened trajectory (same unsatisfied count and t_sat at every step, final parameters to
+    rounding) and skips work."""
+    from mftheory.validate import _kernels
+
+    monkeypatch.setattr(_kernels, "ANCHOR_PERIOD", ANCHOR_SCHEMES[scheme][0])
+    monkeypatch.setattr(_kernels, "ANCHOR_PARITY", ANCHOR_SCHEMES[scheme][1])
+    setup = small_setup(d=10, M=40, eta=200.0, loss=loss, activation=activation)
+    n, steps = 3000, 300
+    rec = np.arange(steps + 1)
+    on = simulate(setup, N=n, steps=steps, seed=1, n_test=0, record_steps=rec, screen=True)
+    off = simulate(setup, N=n, steps=steps, seed=1, n_test=0, record_steps=rec, screen=False)
+    assert on.screened
+    np.testing.assert_array_equal(on.f_unsat, off.f_unsat)
+    np.testing.assert_array_equal(on.train_error, off.train_error)
+    np.testing.assert_array_equal(on.t_sat, off.t_sat)
+    assert rel_err(on.W_final, off.W_final) < 1e-12
+    assert rel_err(on.a_final, off.a_final) < 1e-12
+    late = slice(steps // 2, None)
+    assert 0 < off.f_unsat[late].min()   # some examples are still unsatisfied late
+    assert np.all(on.evaluated >= np.round(on.f_unsat * n))
+    assert on.evaluated[late].mean() < 0.5 * n
+
+
+def test_parity_anchors_need_an_even_period(monkeypatch):
+    from mftheory.validate import _kernels
+
+    monkeypatch.setattr(_kernels, "ANCHOR_PERIOD", 7)
+    monkeypatch.setattr(_kernels, "ANCHOR_PARITY", True)
+    with pytest.raises(ValueError, match="anchor_period"):
+        simulate(small_setup(), N=N, steps=2, seed=0, n_test=0)
+
+
+def test_spectral_norm_bound_is_an_upper_bound():
+    """The screening's spectral-norm bound (a Lanczos estimate certified by a Cholesky factorization) against
+    LAPACK's singular values: above them, by at most 0.1%, on random, nearly rank-one, graded and tiny matrices;
+    inf / NaN entries raise LinAlgError (the simulator reports divergence from it)."""
+    from mftheory.validate import _kernels
+
+    rng = np.random.default_rng(5)
+    for trial in range(120):
+        n, k = rng.integers(1, 60), rng.integers(1, 40)
+        B = rng.standard_normal((n, k))
+        if trial % 4 == 1:
+            B = np.outer(rng.standard_normal(n), rng.standard_normal(k)) + 1e-8 * B
+        elif trial % 4 == 2:
+            B = B * np.logspace(-8, 0, k)
+        elif trial % 4 == 3:
+            B = B * 1e-150
+        bound, norm = _kernels._spectral_norm_bound(B), np.linalg.norm(B, 2)
+        assert norm <= bound <= norm * 1.001 + 1e-300, (trial, bound, norm)
+    assert _kernels._spectral_norm_bound(np.zeros((4, 3))) == 0.0
+    for bad in (np.inf, np.nan):
+        B = rng.standard_normal((8, 5))
+        B[2, 3] = bad
+        with pytest.raises(np.linalg.LinAlgError):
+            _kernels._spectral_norm_bound(B)
+
+
 def test_logistic_is_never_screened():
     res = simulate(small_setup(loss="logistic"), N=N, steps=5, seed=0, n_test=0, screen=True)
     assert not res.screened and np.all(res.evaluated == N)
