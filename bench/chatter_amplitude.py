@@ -30,14 +30,13 @@ from __future__ import annotations
 
 import argparse
 import time
-import warnings
 
 import numpy as np
 from scipy.stats import norm
 
 import mftheory
 from mftheory import finite_size
-from mftheory.validate.simulator import draw_problem
+from fixed_set_steps import gd_step_by_step, map_on_the_set_clock
 
 
 def _tilt_period_two(solution, t):
@@ -67,20 +66,11 @@ def main(argv=None):
     for spec in args.runs:
         N, t0 = (int(v) for v in spec.split(":"))
         start = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            solution = finite_size._on_training_clock(mftheory.meanfield(setup, t0 + args.steps), N, "fixed")
-            state = finite_size._fixed_sample_state(solution, N, finite_size._tilt(solution, N, "fixed"))[1]
-        s = float(state.own_rate[t0])
+        solution, _, s = map_on_the_set_clock(setup, N, t0, args.steps)
         gain, b_v, response = _tilt_period_two(solution, t0)
-        X, y, a0, W0, _, _ = draw_problem(setup, N, seed=args.seed, n_test=0)
-        run = mftheory.simulate(setup, X=X, y=y, a0=a0, W0=W0, steps=t0, n_test=0, record_steps=[0, t0])
-        a, W = run.a_final, run.W_final
+        X, y, states = gd_step_by_step(setup, N, args.seed, t0, args.steps)
         margins, tilts = [], []
-        for k in range(args.steps + 1):
-            if k:
-                run = mftheory.simulate(setup, steps=1, X=X, y=y, a0=a, W0=W, n_test=0, record_steps=[0, 1])
-                a, W = run.a_final, run.W_final
+        for a, W in states:
             z = X @ W.T / np.sqrt(d)
             margins.append(y * (setup.alpha / setup.M * np.maximum(z, 0.0) @ a))
             tilts.append((a[:, None] * W).mean(axis=0)[1:])
