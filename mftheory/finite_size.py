@@ -1486,7 +1486,13 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
     pull the kappa (0.84 of GD's there). ``bench/margin_oscillation.py`` measures that crowd: each margin swings
     by 1.3-2.5 own steps about a centre at every step (period 2), the centres pile 1-3 steps above the margin,
     and the crowd is unsatisfied on the low swing; one step of an example's own pull gains it about 0.5-0.7 of
-    the map's own step there.
+    the map's own step there. That swing is the tilt's period-2 flip (``bench/chatter_amplitude.py``: its slope on
+    the tilt's part of a margin is 1.00), driven by the 0.7-1.7% of the set that changes status at each step.
+
+    Left out before the onset too (``bench/node_asymmetry.py``): one fixed set gives the nodes' a a drive along
+    x_perp that the mean field averages out (each node's w_perp has moved along the unsatisfied examples at which it
+    is active), so in GD a grows faster than w_par (E[a^2] / E[w_par^2] = 1.04 / 1.12 at N = 2.5e4, t = 100 / 200,
+    about 1/N) and kappa runs 2% / 5% above this prediction's there, whose node law keeps a and w_par on one map.
     """
     setup = _check_solution(solution)
     if N is not None:
