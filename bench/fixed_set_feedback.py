@@ -38,6 +38,9 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--margin-raise", type=float, default=0.1,
                         help="the deposit's mean raise of the probes' own margins (0.1 = h / 10, as the validation case)")
+    parser.add_argument("--count-examples", action="store_true",
+                        help="also count the training examples whose hinge status differs between the two copies at "
+                             "some step (every margin of both copies at every step: about 0.1 s per step at N = 2.5e4)")
     args = parser.parse_args(argv)
     setup = mftheory.fig1_setup()
     horizons = sorted(set(args.horizons))
@@ -79,7 +82,49 @@ def main(argv=None):
             for density, prop in theory.items():
                 print(f"    theory growth, {density:8s} " + "  ".join(f"{prop.growth_only[T, 0]:11.3f}"
                                                                        for T in horizons))
+            if args.count_examples:
+                counts = _examples_moved(setup, X, y, (a, W), (a_p, W_p), horizons)
+                print("    examples moved           " + "  ".join(f"{c:11d}" for c in counts))
+                removed = [(1 - own[0] / grown[0]) / c for own, grown, c in zip(row["own"], row["base"], counts)]
+                print("    hinge's removal / moved  " + "  ".join(f"{r:11.2e}" for r in removed))
+                of_whole, of_memorizing = _degree2_share(clocks["infinite"], t0)
+                print(f"    K_2 / K(x, x) / ((d - 1) d / 2) = {of_whole:.2e}; K_2 / K_mem / ((d - 1) d / 2) = "
+                      f"{of_memorizing:.2e}")
             print(f"    ({time.perf_counter() - started:.0f} s)")
+
+
+def _examples_moved(setup, X, y, start, perturbed, horizons, chunk=10):
+    """At each horizon, the number of training examples whose hinge status (margin below h) has differed between
+    the unperturbed and the perturbed copy at some step so far (both trained on X as plain GD)."""
+    f = lambda a, W: y * network_output(setup, a, W, X)
+    ever = np.zeros(len(y), dtype=bool)
+    counts, done, copies = [], 0, (start, perturbed)
+    while done < horizons[-1]:
+        steps = min(chunk, horizons[-1] - done)
+        for k, (a, W, a_p, W_p) in enumerate(follow_perturbation(setup, *copies, steps, range(steps + 1), X=X)):
+            if k == 0 and done > 0:
+                continue
+            ever |= (f(a, W) < setup.h) != (f(a_p, W_p) < setup.h)
+            if done + k in horizons:
+                counts.append(int(ever.sum()))
+        copies = ((a, W), (a_p, W_p))
+        done += steps
+    return counts
+
+
+def _degree2_share(solution, t):
+    """The degree-2 part K_2 along x_perp of an example's own kernel at x_par = 0.03, over the number
+    (d - 1) d / 2 of degree-2 directions: over K(x, x), and over its memorizing part K_mem (degree >= 2, what
+    raises the example's own margin while the loss's feedback holds the tilt). An example that re-memorizes a
+    deposit's value at its own point takes out of a random degree-2 direction K_2 / K_mem over that number."""
+    setup = solution.setup
+    fs = solution.variant.finite_sample_kernels()
+    moments = np.empty((len(solution.t), 5))
+    solution.kernels.fill_moments(solution.gamma_plus, solution.gamma_minus, setup.sigma_a, setup.sigma_w, moments)
+    args = (0.03, *moments[t, :3], float(setup.d), setup.sigma_w, setup.slope)
+    directions = (setup.d - 1) * setup.d / 2
+    whole, quadratic = fs.self_kernel(*args), fs.quadratic_kernel(*args)
+    return quadratic / whole / directions, quadratic / (whole - fs.low_degree_kernel(*args)) / directions
 
 
 if __name__ == "__main__":

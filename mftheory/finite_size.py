@@ -1477,7 +1477,11 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
     within 0.95-1.08 of GD's at N = 2.5e4 and 1e5 from t = 100 to 2000 (it was 0.55 of it at N = 1e5, t = 2000,
     and collapsed at 2.5e4), 0.88-1.02 at N = 4e5. The rest of the fluctuation is not held: at N =
     2.5e4, once GD has stopped (t ~ 1000), the infinite set's density still pulls its degree-2 part down and
-    the test error falls to 0.74 / 0.53 / 0.44 of GD's at t = 1000 / 1500 / 2000.
+    the test error falls to 0.74 / 0.53 / 0.44 of GD's at t = 1000 / 1500 / 2000. One fixed set pulls in another
+    way (``bench/fixed_set_feedback.py``): a degree-2 deposit of F loses a part within tens of steps, what the
+    examples at the margin whose status it changes re-memorize, and keeps the rest; at N = 2.5e4 from t = 700,
+    where few are left at the margin, it keeps 0.76 / 0.73 after 50 / 150 steps, where the propagator with the
+    infinite set's density keeps 0.95 / 0.84 and goes on falling.
 
     What the map leaves out after the onset (``bench/margin_pile.py``): its unsatisfied examples are GD's lying
     more than 4 own steps below the margin, within 3% at Fig. 1; GD's chattering spreads the examples at the
