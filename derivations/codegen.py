@@ -43,7 +43,7 @@ ARGUMENT_NAMES = {
     S.x_star: "x_star", S.N_sample: "N", S.P_unsat: "p_unsat", S.drift_B: "drift",
     FS.KERNEL: "kernel", FS.ACCUMULATED: "accumulated", FS.DELTA_KAPPA: "delta_kappa", FS.SPREAD: "spread",
     FS.QUADRATIC: "quadratic", FS.CUMULATIVE: "cumulative", FS.UNSAT_COUNT: "unsat_count", FS.TRAIN_FLUX: "train_flux",
-    FS.DENSITY: "density", FS.CROSSING: "crossing", FS.OWN_MARGIN: "own_margin",
+    FS.DENSITY: "density", FS.CROSSING: "crossing", FS.OWN_MARGIN: "own_margin", FS.CROWD: "crowd",
     LN.dE_plus: "de_plus", LN.dE_minus: "de_minus", LN.dg: "dg", FL.var_v: "var_v",
     FL.degree2_cross: "cross", FL.degree2_cross_a2: "cross_a2", FL.response_sum: "response",
     FL.cell_mass: "mass",
@@ -416,5 +416,8 @@ def finite_sample_module_source(derivation) -> str:
         _function("threshold_density_ratio", ("train_flux", "density", "crossing", "delta_kappa", "own_margin"),
                   D.threshold_density_ratio,
                   "one fixed set's density of examples at the margin over the infinite set's (continuity)"),
+        _function("crowd_hold", ("crowd", "quadratic", "kernel", "d"), D.crowd_hold,
+                  "share of a new degree-2 deposit's variance that a crowd of examples stalled at the margin leaves "
+                  "(quadratic: A_2, kernel: K_mem, both at the crowd's |x_par|)"),
     ]
     return "\n\n\n".join(parts) + "\n"

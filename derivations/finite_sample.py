@@ -53,6 +53,8 @@ TRAIN_FLUX = sp.Symbol(r"\Delta f_{\mathrm{train}}", nonnegative=True)
 DENSITY = sp.Symbol(r"\rho_\infty", positive=True)
 CROSSING = sp.Symbol(r"x_c", nonnegative=True)
 OWN_MARGIN = sp.Symbol(r"\Delta S", nonnegative=True)
+# one fixed set's crowd: the number of its examples stalled at the margin
+CROWD = sp.Symbol(r"n_c", nonnegative=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +70,7 @@ class FiniteSampleDerivation:
     crossing_shift: sp.Expr         # shift of the satisfaction crossing, in S(t) and kappa
     tilt_ratio: sp.Expr             # |random part orthogonal to w*| / parallel drift, per step
     threshold_density_ratio: sp.Expr  # the training set's density at the margin / the infinite set's
+    crowd_hold: sp.Expr             # share of a new degree-2 deposit's variance that the crowd at the margin leaves
 
     def step(self, key):
         return next(s for s in self.steps if s.key == key)
@@ -204,8 +207,52 @@ def derive_finite_sample(activation="relu", integration_seconds: int = 8) -> Fin
         r"examples get satisfied, $\Delta S$ the margin an unsatisfied example gained from its own term and "
         r"$\rho_\infty = -\mathbb{E}[u']$ the infinite set's density at the margin. It scales the loss's feedback on "
         r"every fluctuation of $F$.")
+    hold = _crowd_hold(add)
     return FiniteSampleDerivation(activation=act, steps=tuple(steps), self_kernel=self_kernel,
                                   low_degree_kernel=low_kernel, quadratic_kernel=quadratic_kernel,
                                   spread_step=spread_step, self_rate=self_rate, onset_ratio=onset_ratio,
                                   crossing_shift=crossing_shift, tilt_ratio=tilt_ratio,
-                                  threshold_density_ratio=density_ratio)
+                                  threshold_density_ratio=density_ratio, crowd_hold=hold)
+
+
+def _crowd_hold(add):
+    """One fixed set's crowd at the margin against a new degree-2 part of F along x_perp (a deposit).
+
+    The n_c examples stalled at the margin keep their margins there: each re-memorizes whatever a deposit puts at its
+    own point, through the memorizing part K_mem of the kernel, and its pulls put a degree-2 part of their own
+    into F. Taken together they solve K_cc e = -delta(x_c): on the sphere of x_perp directions (dimension n = d - 1)
+    the rho^2 term of the kernel, A_2 rho^2, has its degree-2 harmonic part A_2 (rho^2 - 1/n), whose Gram matrix
+    over the crowd is a (n - 1)/n Phi^T Phi / N_2, Phi the crowd's coordinates in the N_2 = (n - 1)(n + 2)/2
+    degree-2 harmonics (unit variance each); the parts of degree >= 3 span far more functions than the crowd has
+    examples and act as a ridge R = K_mem - A_2 on its diagonal. What is left of a deposit in a random degree-2
+    direction is (I - P) delta, P = A Phi (A Phi^T Phi / N_2 + R)^-1 Phi^T / N_2 with A = A_2 (n - 1)/n: over the
+    N_2 directions its variance keeps 1 - g + g r^2 E[1/(mu + r)^2], g = n_c / N_2, r = R / A, mu the eigenvalues of
+    Phi^T Phi / N_2 (the Marchenko-Pastur law of ratio g, whose Stieltjes transform m(z) = E[1/(mu - z)] solves
+    g z m^2 - (1 - g - z) m + 1 = 0)."""
+    n = S.d - 1
+    harmonics = (n - 1) * (n + 2) / 2
+    g = sp.Symbol("g", positive=True)
+    r = sp.Symbol("r", positive=True)
+    z = sp.Symbol("z")
+    b = 1 - g + r
+    root = sp.sqrt(b**2 + 4 * g * r)
+    resolvent = (root - b) / (2 * g * r)                       # m(-r) = E[1/(mu + r)]
+    require(sp.simplify((g * z * resolvent**2 - (1 - g - z) * resolvent + 1).subs(z, -r)) == 0)
+    require(sp.simplify(sp.limit(resolvent, g, 0) - 1 / (1 + r)) == 0)   # no crowd: mu = 1
+    kept = 1 - g + g * r**2 * (-sp.diff(resolvent, r))
+    # the same without cancellations as g -> 0 (root - b = 4 g r / (root + b); 1 + g + r - root = 4 g / (1 + g + r
+    # + root), root^2 = (1 + g + r)^2 - 4 g): every term carries its factor g
+    stable = 1 - g + 2 * g * r / (root + b) - 2 * g * r / (root * (1 + g + r + root))
+    for point in ({g: sp.Rational(1, 3), r: sp.Rational(3, 5)}, {g: sp.Rational(7, 5), r: sp.Rational(1, 10)}):
+        require(abs(sp.N((kept - stable).subs(point), 30)) < 1e-25)
+    # small crowd: each example takes out A / (A + R) of its share 1/N_2 of the directions and puts back its own
+    require(stable.subs(g, 0) == 1)
+    require(sp.simplify(sp.diff(stable, g).subs(g, 0) + (1 + 2 * r) / (1 + r)**2) == 0)
+    hold = stable.subs({g: CROWD / harmonics, r: (KERNEL - QUADRATIC) / (QUADRATIC * (n - 1) / n)})
+    add("crowd_hold", r"one fixed set's crowd at the margin: the share of a new degree-2 deposit's variance it leaves",
+        sp.Eq(sp.Symbol(r"H_c"), stable.subs({g: sp.Symbol(r"\gamma_c"), r: sp.Symbol("r_c")})),
+        r"$\gamma_c = n_c / N_2$, $N_2 = (d - 2)(d + 1)/2$ degree-2 harmonics of $x_\perp$, "
+        r"$r_c = (K_{mem} - A_2) / (A_2 (d - 2)/(d - 1))$: the $n_c$ examples stalled at the margin re-memorize "
+        r"what a deposit puts at their points (Marchenko-Pastur law of their Gram matrix; degrees $\ge 3$ act "
+        r"as a ridge).")
+    return hold

@@ -963,7 +963,7 @@ def rest_feedback(solution: MeanFieldSolution, N: int | None = None, sample: str
     fixed set it follows that set's own clock (see :func:`predict`, also for ``margin_density``)."""
     _check_feedback_inputs(solution, N, sample, "the rest's feedback")
     _check_margin_density(margin_density, N, sample)
-    return _rest_feedback(_on_training_clock(solution, N, sample, margin_density), N, sample, None)
+    return _rest_feedback(_on_training_clock(solution, N, sample, margin_density), N, sample, None, None)
 
 
 # rest_feedback(solution, None) per live solution (keyed by id, dropped when the solution is collected): the
@@ -983,9 +983,9 @@ def _init_feedback(solution):
     return _INIT_FEEDBACK[key]
 
 
-def _rest_feedback(solution, N, sample, memo):
-    """:func:`rest_feedback`, with ``memo`` the :func:`finite_sample` prediction for a fixed sample when the
-    caller has it already (None: computed here)."""
+def _rest_feedback(solution, N, sample, memo, state=None):
+    """:func:`rest_feedback`, with ``memo`` and ``state`` the :func:`finite_sample` prediction for a fixed sample
+    and its memorization map's state when the caller has them already (None: computed here)."""
     setup, N = _check_feedback_inputs(solution, N, sample, "the rest's feedback")
     k = solution.kernels
     fw = solution.variant.finite_width_kernels()
@@ -1003,7 +1003,12 @@ def _rest_feedback(solution, N, sample, memo):
     mode, unsatisfied = _NO_SAMPLE, np.zeros((1, 1, 1))
     if N is not None and sample == "fixed":
         mode = _FIXED_SAMPLE
-        unsatisfied = (memo if memo is not None else _quiet_finite_sample(solution, N, "auto")).unsatisfied
+        if memo is None or state is None:
+            memo, state = _quiet_finite_sample(solution, N, "auto")
+        unsatisfied = memo.unsatisfied
+        if getattr(solution, "threshold_density_ratio", None) is not None:
+            # the set's own density at the margin: its crowd there holds its share of every new deposit
+            unsatisfied = unsatisfied * np.sqrt(_crowd_hold(solution, N, state))[:, None, None]
     elif N is not None:
         mode = _FRESH_SAMPLE
     ratio = getattr(solution, "threshold_density_ratio", None)
@@ -1019,6 +1024,26 @@ def _rest_feedback(solution, N, sample, memo):
 
 
 _NO_SAMPLE, _FIXED_SAMPLE, _FRESH_SAMPLE = 0, 1, 2
+
+
+def _crowd_hold(solution, N, state):
+    """(T+1,): the share of a new degree-2 deposit's variance that one fixed set's crowd at the margin leaves
+    (derivations/finite_sample.py, ``crowd_hold``): the crowd is the memorization map's examples stalled at the
+    margin (its pile, N times its share), at the |x_par| where the set's examples get satisfied; ones where none
+    is stalled."""
+    setup = solution.setup
+    fs = solution.variant.finite_sample_kernels()
+    n = len(solution.t)
+    moments = np.empty((n, 5))
+    solution.kernels.fill_moments(solution.gamma_plus, solution.gamma_minus, setup.sigma_a, setup.sigma_w, moments)
+    d = float(setup.d)
+    hold = np.ones(n)
+    kappa = np.asarray(state.kappa, dtype=float)
+    for i in np.flatnonzero((np.asarray(state.pile) > 0) & (kappa > 0) & (moments[:, 2] > 0)):
+        args = (max(setup.h - state.memorized[i], 0.0) / kappa[i], *moments[i, :3], d, setup.sigma_w, setup.slope)
+        quadratic = fs.quadratic_kernel(*args)
+        hold[i] = fs.crowd_hold(N * state.pile[i], quadratic, fs.self_kernel(*args) - fs.low_degree_kernel(*args), d)
+    return hold
 
 
 @kernel_template(6)
@@ -1348,19 +1373,20 @@ def within_run_band(solution: MeanFieldSolution, N: int | None = None, sample: s
     _warn_small_sample("within_run_band", setup, N, sample)
     solution = _on_training_clock(solution, N, sample, margin_density)
     tilt_part = _tilt(solution, N, sample, frozen=False)
-    memo = (_quiet_finite_sample(solution, N, tilt_part.sliding_onset) if N is not None and sample == "fixed"
-            else None)
-    return _band(solution, N, sample, _rest_feedback(solution, N, sample, memo), memo, tilt_part)
+    memo, state = (_quiet_finite_sample(solution, N, tilt_part.sliding_onset) if N is not None and sample == "fixed"
+                   else (None, None))
+    return _band(solution, N, sample, _rest_feedback(solution, N, sample, memo, state), memo, tilt_part)
 
 
 def _quiet_finite_sample(solution, N, hold_from):
-    """:func:`finite_sample`'s whole prediction without its range warning (the caller's own call gives it), each
-    example's share of the tilt held from ``hold_from`` (``"auto"``: the sliding onset of :func:`tilt`)."""
+    """:func:`finite_sample`'s whole prediction and its map's state without its range warning (the caller's own
+    call gives it), each example's share of the tilt held from ``hold_from`` (``"auto"``: the sliding onset of
+    :func:`tilt`)."""
     if hold_from == "auto":
         hold_from = _sliding_onset_or_none(solution, N)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return _finite_sample(solution, N, hold_from=hold_from)[0]
+        return _finite_sample(solution, N, hold_from=hold_from)
 
 
 def _band(solution, N, sample, feedback, memo, tilt_part):
@@ -1538,7 +1564,7 @@ def _along(solution, N, sample):
     if N is not None and sample == "fixed":
         memo, state = _fixed_sample_state(solution, N, tilt_part, moments)
         train_rates = state.train_rates
-    feedback = _rest_feedback(solution, N, sample, memo)
+    feedback = _rest_feedback(solution, N, sample, memo, state)
     band = _band(solution, N, sample, feedback, memo, tilt_part)
     if memo is not None:
         kappa, memorized = memo.kappa, memo.memorized

@@ -254,3 +254,44 @@ def test_training_density_at_the_margin_by_continuity_against_monte_carlo(growth
     predicted = finite_sample_relu.threshold_density_ratio(unsat[a] - unsat[b], density, crossing,
                                                            kappa[b] - kappa[a], own * (b - a))
     assert predicted == pytest.approx(counted, abs=0.02 + 3 * counted / math.sqrt(in_window))
+
+
+@pytest.mark.parametrize("n, crowd", [(60, 200), (60, 900), (40, 400), (40, 1100)])
+def test_crowd_hold_against_a_monte_carlo_of_the_crowd_re_memorizing_a_deposit(n, crowd):
+    """The generated ``crowd_hold`` (Marchenko-Pastur, degrees >= 3 as a ridge) against the crowd solved exactly:
+    ``crowd`` examples uniform on the sphere of x_perp directions (dimension n) with the memorizing kernel
+    A_2 rho^2 + A_3 rho^3 + A_5 rho^5 (its whole Gram matrix, off-diagonal high degrees and the constant part of
+    rho^2 included) re-memorize a random degree-2 deposit x^T B x (B traceless, an O(n)-invariant law); what is
+    left of its variance is |B'|^2 / |B|^2 with B' = B + A_2 sum_j e_j (x_j x_j^T - I/n) (the odd degrees put no
+    degree-2 part in). Crowds of 0.1 to 1.3 times the N_2 degree-2 harmonics. Tolerance: 4 standard errors of the
+    mean over 20 deposits plus 2/n, the order of what the derivation drops (the constant part, finite-n corrections
+    to the Marchenko-Pastur law); measured within 1%."""
+    rng = np.random.default_rng(n + crowd)
+    A2, A3, A5 = 0.6, 0.25, 0.15
+    X = rng.standard_normal((crowd, n))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    rho = X @ X.T
+    gram = A2 * rho**2 + A3 * rho**3 + A5 * rho**5
+    kept = []
+    for _ in range(20):
+        B = rng.standard_normal((n, n))
+        B = (B + B.T) / 2
+        B -= np.trace(B) / n * np.eye(n)
+        pulls = np.linalg.solve(gram, -np.einsum("ji,ik,jk->j", X, B, X))
+        after = B + A2 * ((X.T * pulls) @ X - pulls.sum() / n * np.eye(n))
+        kept.append(np.sum(after**2) / np.sum(B**2))
+    predicted = finite_sample_relu.crowd_hold(float(crowd), A2, A2 + A3 + A5, float(n + 1))
+    assert 0.2 < predicted < 0.95
+    assert np.mean(kept) == pytest.approx(predicted, abs=4 * np.std(kept) / math.sqrt(20) + 2 / n)
+
+
+def test_crowd_hold_limits():
+    """No crowd holds nothing back; a crowd with no ridge (K_mem = A_2) takes out its share n_c / N_2 of the
+    degree-2 harmonics exactly, all of them once it outnumbers them."""
+    d = 41.0
+    harmonics = (d - 2) * (d + 1) / 2
+    assert finite_sample_relu.crowd_hold(0.0, 0.6, 1.0, d) == 1.0
+    for crowd in (0.2 * harmonics, 0.7 * harmonics):
+        assert finite_sample_relu.crowd_hold(crowd, 0.6, 0.6 * (1 + 1e-7), d) == pytest.approx(
+            1 - crowd / harmonics, abs=1e-5)
+    assert finite_sample_relu.crowd_hold(2 * harmonics, 0.6, 0.6 * (1 + 1e-7), d) == pytest.approx(0.0, abs=1e-5)

@@ -343,3 +343,28 @@ def test_the_sample_part_grows_as_the_training_set_shrinks(solution):
     assert small.sample_variance[t, 0] == pytest.approx(4 * big.sample_variance[t, 0], rel=0.05)
     assert np.all(small.sample_variance[30:, 0] > big.sample_variance[30:, 0])
     assert np.all(fresh.sample_variance[30:, 0] < big.sample_variance[30:, 0])
+
+
+def test_with_the_training_sets_density_its_crowd_at_the_margin_holds_a_share_of_every_new_deposit(solution,
+                                                                                                  monkeypatch):
+    """``margin_density="training"``: the examples the memorization map stalls at the margin (its pile) re-memorize
+    their share of each new degree-2 deposit of the sample (``crowd_hold``). Until the first is stalled the
+    sample's part is the one without them to the bit; from there it is smaller, by no more than the hold's
+    cumulative cut of each deposit. The infinite set's density (fresh-data physics, no crowd) is left as it was."""
+    N = 2000
+    clock = finite_size._on_training_clock(solution, N, "fixed", "training")
+    state = finite_size._quiet_finite_sample(clock, N, "auto")[1]     # the map behind rest_feedback's sample part
+    hold = finite_size._crowd_hold(clock, N, state)
+    stalled = np.flatnonzero(state.pile > 0)
+    assert stalled.size and np.all(hold[: stalled[0]] == 1.0) and np.all(hold[stalled] <= 1.0)
+    assert hold[-1] < 0.9 and hold.min() > 0.05
+    first = np.flatnonzero(hold < 1.0)[0]
+    with_crowd = finite_size.rest_feedback(solution, N, margin_density="training").sample_variance
+    infinite = finite_size.rest_feedback(solution, N).sample_variance
+    monkeypatch.setattr(finite_size, "_crowd_hold", lambda solution, N, state: np.ones(len(solution.t)))
+    without = finite_size.rest_feedback(solution, N, margin_density="training").sample_variance
+    assert np.array_equal(finite_size.rest_feedback(solution, N).sample_variance, infinite)
+    assert np.array_equal(with_crowd[: first + 1], without[: first + 1])
+    late = slice(first + 5, None)
+    assert np.all(with_crowd[late] <= without[late]) and np.any(with_crowd[late] < 0.99 * without[late])
+    assert np.all(with_crowd[late] >= hold.min() * without[late])
