@@ -1480,11 +1480,22 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
     ``margin_density`` (one fixed set only): whose density of examples at the margin the loss's feedback on
     a fluctuation counts. ``"infinite"`` (default): the infinite set's; within 12% of simulation for the test error
     at Fig. 1 from step 100 to 2000 at N = 1e5 and 4e5, but once the whole set is satisfied, and GD has stopped, it
-    keeps pulling the rest of the fluctuation down (below). ``"training"``: the training set's own, by continuity
-    (derivations/finite_sample.py, ``threshold_density``): the flux of its examples through the margin over the
-    speed at which they cross it, so the feedback stops with GD (at N = 2.5e4 the late test error 17% high);
-    while the set is still being memorized it pulls too little (test error 1.34-1.56x at N = 1e5, t = 1000-2000,
-    1.29-1.48x at 4e5, t = 1500-2000). The measured truth lies between the two there.
+    keeps pulling the rest of the fluctuation down (below). ``"training"``: the training set's own examples at the
+    margin. Those that cross it: by continuity (derivations/finite_sample.py, ``threshold_density``), the flux of
+    the set through the margin over the speed at which its examples cross, so this pull stops with GD. And its
+    crowd, the examples the memorization map stalls at the margin (its pile): they keep their margins, so together
+    they re-memorize what each new degree-2 deposit of the sample puts at their points and take their share of it
+    out at once (``crowd_hold``: over the (d - 2)(d + 1)/2 degree-2 harmonics of x_perp, with the Marchenko-Pastur
+    law of the crowd's Gram matrix, the kernel's degrees >= 3 acting as a ridge; at Fig. 1 the crowd's 1950 examples
+    at N = 2.5e4 from t = 700 leave 0.69 of a new deposit's variance, at 1e5 its 2248 / 5005 at t = 1000 / 2000
+    leave 0.65 / 0.35). Measured at Fig. 1 (``bench/paper_finite_size.py --seeds 2 --margin-density
+    training``, one run at 4e5): the test error within 0.97-1.13 of GD's at N = 2.5e4 from t = 100 to 2000, where
+    GD stops at t ~ 1000 (1.17 late without the crowd); while the set is still being memorized it pulls too
+    little: 1.18 / 1.26 / 1.32 / 1.31 at N = 1e5, t = 700 / 1000 / 1500 / 2000 (1.34-1.56 at t = 1000-2000
+    without the crowd), 1.16 / 1.26 / 1.37 at 4e5, t = 1000 / 1500 / 2000 (1.29-1.48 at t = 1500-2000). The test
+    error goes about as F's sd over kappa, and kappa is low with either density (0.79-0.80 of GD's at N = 2.5e4
+    from t = 1000, 0.91 / 0.86 / 0.81 at 1e5, t = 1000 / 1500 / 2000; below), so F's sd comes out about 0.88 of
+    GD's at 2.5e4 late and 1.06-1.15 at 1e5.
     Neither is GD's own density (``bench/margin_density.py``): within 0.02 below the margin its training set has
     1.6-6.7x the fresh points' at N = 1e5 (t = 500-2000), 1.1-2.2x at 4e5, a crowd that re-memorizes against any
     offset, and the test error needs a level feedback within about 20% of the infinite set's there (twice it gives

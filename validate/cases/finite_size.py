@@ -483,9 +483,10 @@ def finite_size(scale: Scale, seed: int = 0, seeds: int = 3) -> CaseResult:
     too high and, at d = 20, the test error at N 10-15% high; a set satisfied entirely (N/4 at the paper's scale,
     from t ~ 1000) stops training, while the prediction keeps the infinite set's pull on its fluctuations, so its
     test error comes out low from there. Reported beside the checks for the fixed sets: the test error with the
-    feedback counting the training set's own density at the margin (``margin_density="training"``, which stops
-    with GD), and the rms tilt angle of the effective teacher with either density (the two bracket the runs:
-    measured at the paper's scale, the infinite set's density is right while the set is being memorized and the
+    feedback counting the training set's own examples at the margin (``margin_density="training"``: the flux
+    through it, which stops with GD, and the crowd stalled there, which holds a share of each new deposit), and
+    the rms tilt angle of the effective teacher with either density (the two bracket the runs: measured at the
+    paper's scale, the infinite set's density is right while the set is being memorized and the
     training set's once it is all satisfied). Also reported: the variance of the nonlinear rest at x_par = 0 in
     the fresh-data runs at the last step, whole and with the nodes' contributions added as if independent,
     against the prediction with the loss's feedback on its degree-2 part and against the frozen init law (the
