@@ -14,7 +14,9 @@ examples (|x_par| 0.01-0.05, as the propagator validation case) is added, scaled
 changes switched off in the perturbed copy (growth only). The deposit's degree-2 amplitude along each probe is
 read off at 200 000 fresh points with |x_par| < 0.05; retention = later / at t0 (least squares over the probes,
 jackknife se). Printed beside: the training f_unsat of the base run at t0, the theory's retention and growth-only
-retention on the clock with each density. The question it answers: does one fixed set stop pulling a deposit back
+retention on the clock with each density, and what the set's crowd at the margin takes out of the deposit at
+once in the theory (``crowd_share``: the examples the memorization map stalls at the margin at t0, on the training
+density's clock, re-memorizing their share of it; what ``margin_density="training"`` cuts each new deposit by). The question it answers: does one fixed set stop pulling a deposit back
 as it gets memorized (the late test error at N = 2.5e4 falls in the prediction, flat in GD)? With
 ``--count-examples``: how many of the set's examples the deposit moves across the margin, what each takes out of
 it, and beside it what one example re-memorizing the deposit's value at its own point would take out of a random
@@ -30,7 +32,7 @@ import numpy as np
 
 import mftheory
 from mftheory.dynamics import meanfield
-from mftheory.finite_size import _on_training_clock, degree2_propagator
+from mftheory.finite_size import _along, _at_the_crowd, _on_training_clock, degree2_propagator
 from mftheory.validate.cases.finite_size import _degree2_amplitudes, _probe_deposit, _retention
 from mftheory.validate.perturbation import follow_perturbation
 from mftheory.validate.simulator import network_output, simulate
@@ -62,6 +64,8 @@ def main(argv=None):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             clocks = {density: _on_training_clock(sol, N, "fixed", density) for density in ("infinite", "training")}
+            crowd = _along(clocks["training"], N, "fixed").state
+            taken = _at_the_crowd(clocks["training"], N, crowd, "crowd_share", 0.0)
         X = np.random.default_rng([args.seed, 11]).standard_normal((N, setup.d))
         y = np.where(X[:, 0] >= 0, 1.0, -1.0)
         print(f"N = {N}")
@@ -84,6 +88,9 @@ def main(argv=None):
             print("    GD                       " + "  ".join(f"{m:.3f}+-{se:.3f}" for m, se in row["own"]))
             for density, prop in theory.items():
                 print(f"    theory, {density:8s} density " + "  ".join(f"{prop.retention[T, 0]:11.3f}" for T in horizons))
+            print(f"    crowd at the margin: {N * crowd.pile[t0]:.0f} examples stalled (the map on the training "
+                  f"density's clock) take {taken[t0]:.3f} of a deposit at once (crowd_share), keep "
+                  f"{1 - taken[t0]:.3f}")
             print("    GD growth only           " + "  ".join(f"{m:.3f}+-{se:.3f}" for m, se in row["base"]))
             for density, prop in theory.items():
                 print(f"    theory growth, {density:8s} " + "  ".join(f"{prop.growth_only[T, 0]:11.3f}"

@@ -419,5 +419,8 @@ def finite_sample_module_source(derivation) -> str:
         _function("crowd_hold", ("crowd", "quadratic", "kernel", "d"), D.crowd_hold,
                   "share of a new degree-2 deposit's variance that a crowd of examples stalled at the margin leaves "
                   "(quadratic: A_2, kernel: K_mem, both at the crowd's |x_par|)"),
+        _function("crowd_share", ("crowd", "quadratic", "kernel", "d"), D.crowd_share,
+                  "share of a new degree-2 deposit, along its own direction, that a crowd of examples stalled at the "
+                  "margin takes out at once (quadratic: A_2, kernel: K_mem)"),
     ]
     return "\n\n\n".join(parts) + "\n"

@@ -71,6 +71,7 @@ class FiniteSampleDerivation:
     tilt_ratio: sp.Expr             # |random part orthogonal to w*| / parallel drift, per step
     threshold_density_ratio: sp.Expr  # the training set's density at the margin / the infinite set's
     crowd_hold: sp.Expr             # share of a new degree-2 deposit's variance that the crowd at the margin leaves
+    crowd_share: sp.Expr            # share of a new degree-2 deposit, along its own direction, that the crowd takes
 
     def step(self, key):
         return next(s for s in self.steps if s.key == key)
@@ -207,12 +208,13 @@ def derive_finite_sample(activation="relu", integration_seconds: int = 8) -> Fin
         r"examples get satisfied, $\Delta S$ the margin an unsatisfied example gained from its own term and "
         r"$\rho_\infty = -\mathbb{E}[u']$ the infinite set's density at the margin. It scales the loss's feedback on "
         r"every fluctuation of $F$.")
-    hold = _crowd_hold(add)
+    hold, share = _crowd_hold(add)
     return FiniteSampleDerivation(activation=act, steps=tuple(steps), self_kernel=self_kernel,
                                   low_degree_kernel=low_kernel, quadratic_kernel=quadratic_kernel,
                                   spread_step=spread_step, self_rate=self_rate, onset_ratio=onset_ratio,
                                   crossing_shift=crossing_shift, tilt_ratio=tilt_ratio,
-                                  threshold_density_ratio=density_ratio, crowd_hold=hold)
+                                  threshold_density_ratio=density_ratio, crowd_hold=hold,
+                                  crowd_share=share)
 
 
 def _crowd_hold(add):
@@ -255,4 +257,16 @@ def _crowd_hold(add):
         r"$r_c = (K_{mem} - A_2) / (A_2 (d - 2)/(d - 1))$: the $n_c$ examples stalled at the margin re-memorize "
         r"what a deposit puts at their points (Marchenko-Pastur law of their Gram matrix; degrees $\ge 3$ act "
         r"as a ridge).")
-    return hold
+    # along the deposit's own direction: <delta, P delta> / |delta|^2 = tr P / N_2 = g E[mu / (mu + r)]
+    taken = g * (1 - r * resolvent)
+    stable_taken = g * (1 - 2 * r / (root + b))
+    for point in ({g: sp.Rational(1, 3), r: sp.Rational(3, 5)}, {g: sp.Rational(7, 5), r: sp.Rational(1, 10)}):
+        require(abs(sp.N((taken - stable_taken).subs(point), 30)) < 1e-25)
+    require(sp.simplify(sp.diff(stable_taken, g).subs(g, 0) - 1 / (1 + r)) == 0)
+    share = stable_taken.subs({g: CROWD / harmonics, r: (KERNEL - QUADRATIC) / (QUADRATIC * (n - 1) / n)})
+    add("crowd_share", r"the same crowd: the share of a new degree-2 deposit, along its own direction, taken out at once",
+        sp.Eq(sp.Symbol(r"s_c"), stable_taken.subs({g: sp.Symbol(r"\gamma_c"), r: sp.Symbol("r_c")})),
+        r"$\langle \delta, P \delta\rangle / |\delta|^2$ averaged over the directions: "
+        r"$\gamma_c\,\mathbb{E}[\mu/(\mu + r_c)]$; a small crowd takes $n_c A/(A + R)$ of the $N_2$ directions' "
+        r"share.")
+    return hold, share

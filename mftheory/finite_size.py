@@ -1031,19 +1031,26 @@ def _crowd_hold(solution, N, state):
     (derivations/finite_sample.py, ``crowd_hold``): the crowd is the memorization map's examples stalled at the
     margin (its pile, N times its share), at the |x_par| where the set's examples get satisfied; ones where none
     is stalled."""
+    return _at_the_crowd(solution, N, state, "crowd_hold", 1.0)
+
+
+def _at_the_crowd(solution, N, state, name, nobody):
+    """(T+1,): the generated finite-sample kernel ``name`` (crowd, A_2, K_mem, d) of one fixed set's crowd at the
+    margin at every step (see :func:`_crowd_hold`), ``nobody`` where none is stalled."""
     setup = solution.setup
     fs = solution.variant.finite_sample_kernels()
+    kernel = getattr(fs, name)
     n = len(solution.t)
     moments = np.empty((n, 5))
     solution.kernels.fill_moments(solution.gamma_plus, solution.gamma_minus, setup.sigma_a, setup.sigma_w, moments)
     d = float(setup.d)
-    hold = np.ones(n)
+    out = np.full(n, nobody)
     kappa = np.asarray(state.kappa, dtype=float)
     for i in np.flatnonzero((np.asarray(state.pile) > 0) & (kappa > 0) & (moments[:, 2] > 0)):
         args = (max(setup.h - state.memorized[i], 0.0) / kappa[i], *moments[i, :3], d, setup.sigma_w, setup.slope)
         quadratic = fs.quadratic_kernel(*args)
-        hold[i] = fs.crowd_hold(N * state.pile[i], quadratic, fs.self_kernel(*args) - fs.low_degree_kernel(*args), d)
-    return hold
+        out[i] = kernel(N * state.pile[i], quadratic, fs.self_kernel(*args) - fs.low_degree_kernel(*args), d)
+    return out
 
 
 @kernel_template(6)

@@ -263,7 +263,7 @@ def test_crowd_hold_against_a_monte_carlo_of_the_crowd_re_memorizing_a_deposit(n
     A_2 rho^2 + A_3 rho^3 + A_5 rho^5 (its whole Gram matrix, off-diagonal high degrees and the constant part of
     rho^2 included) re-memorize a random degree-2 deposit x^T B x (B traceless, an O(n)-invariant law); what is
     left of its variance is |B'|^2 / |B|^2 with B' = B + A_2 sum_j e_j (x_j x_j^T - I/n) (the odd degrees put no
-    degree-2 part in). Crowds of 0.1 to 1.3 times the N_2 degree-2 harmonics. Tolerance: 4 standard errors of the
+    degree-2 part in), and ``crowd_share`` is what they take along B itself, 1 - <B', B> / |B|^2. Crowds of 0.1 to 1.3 times the N_2 degree-2 harmonics. Tolerance: 4 standard errors of the
     mean over 20 deposits plus 2/n, the order of what the derivation drops (the constant part, finite-n corrections
     to the Marchenko-Pastur law); measured within 1%."""
     rng = np.random.default_rng(n + crowd)
@@ -272,7 +272,7 @@ def test_crowd_hold_against_a_monte_carlo_of_the_crowd_re_memorizing_a_deposit(n
     X /= np.linalg.norm(X, axis=1, keepdims=True)
     rho = X @ X.T
     gram = A2 * rho**2 + A3 * rho**3 + A5 * rho**5
-    kept = []
+    kept, along = [], []
     for _ in range(20):
         B = rng.standard_normal((n, n))
         B = (B + B.T) / 2
@@ -280,9 +280,13 @@ def test_crowd_hold_against_a_monte_carlo_of_the_crowd_re_memorizing_a_deposit(n
         pulls = np.linalg.solve(gram, -np.einsum("ji,ik,jk->j", X, B, X))
         after = B + A2 * ((X.T * pulls) @ X - pulls.sum() / n * np.eye(n))
         kept.append(np.sum(after**2) / np.sum(B**2))
+        along.append(np.sum(after * B) / np.sum(B**2))
     predicted = finite_sample_relu.crowd_hold(float(crowd), A2, A2 + A3 + A5, float(n + 1))
     assert 0.2 < predicted < 0.95
     assert np.mean(kept) == pytest.approx(predicted, abs=4 * np.std(kept) / math.sqrt(20) + 2 / n)
+    taken = finite_sample_relu.crowd_share(float(crowd), A2, A2 + A3 + A5, float(n + 1))
+    assert 0.03 < taken < 0.6
+    assert 1 - np.mean(along) == pytest.approx(taken, abs=4 * np.std(along) / math.sqrt(20) + 2 / n)
 
 
 def test_crowd_hold_limits():
