@@ -1530,6 +1530,9 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
     (``crowd_share``), where GD's hinge takes 0.19 / 0.21 of it within 50 / 150 steps (at t = 500: 0.18 against
     0.23 / 0.27; at t = 300, before the map's crowd has formed, 0.04 against 0.17 / 0.32). At N = 1e5, t = 1000
     its 2248 take 0.255, GD 0.25 / 0.34 within 50 / 150 steps: GD goes on pulling while its set is memorized.
+    The share agrees, not its factors: the map stalls more examples than GD moves (1938 against 1201 within 150
+    steps at 2.5e4, t = 700), and each GD moves takes more (1.5e-4 to 2.2e-4 of a deposit against about 1.3e-4),
+    in part two errors that cancel.
 
     What the map leaves out after the onset (``bench/margin_pile.py``): its unsatisfied examples are GD's lying
     more than 4 own steps below the margin, within 3% at Fig. 1; GD's chattering spreads the examples at the
