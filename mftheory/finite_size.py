@@ -1438,7 +1438,9 @@ class FiniteSizePrediction:
     point's memorized margin (its own term), ``rest_sd`` the sd of the nonlinear rest of F_M - F_t at x_par = 0
     (``rest_sd_frozen`` without the loss's feedback), ``sample_sd`` the sd of the degree-2 part the training
     sample puts in there (the other examples' memorization), and ``tilt_sd`` the tilt's part of F's sd at a
-    fresh point. ``sliding_onset``: the GD step from which one fixed set's examples stalled at the margin hold the
+    fresh point. ``crowd``: the number of training examples the memorization map stalls at the margin (one fixed
+    set; zeros otherwise), which with ``margin_density="training"`` hold their share of each new degree-2 deposit
+    of the sample. ``sliding_onset``: the GD step from which one fixed set's examples stalled at the margin hold the
     tilt (see :func:`predict`; None: not within the steps, or no fixed set).
 
     Approximations (the validation case ``finite_size`` measures each): the nonlinear rest of F_M - F_t keeps the
@@ -1463,6 +1465,7 @@ class FiniteSizePrediction:
     rest_sd: np.ndarray
     rest_sd_frozen: np.ndarray
     tilt_sd: np.ndarray
+    crowd: np.ndarray
     sliding_onset: int | None = None
 
 
@@ -1633,6 +1636,7 @@ def _along(solution, N, sample):
                                        train_unsat=train_unsat, band_sd=band.band_sd, crossing=band.crossing,
                                        tilt=tilt_part.angle, kappa=kappa, memorized=memorized, sample_sd=sample_sd,
                                        rest_sd=rest_sd, rest_sd_frozen=rest_sd_frozen, tilt_sd=tilt_part.output_sd,
+                                       crowd=np.zeros(n) if state is None else N * np.asarray(state.pile, dtype=float),
                                        sliding_onset=tilt_part.sliding_onset),
                   state)
 

@@ -368,3 +368,6 @@ def test_with_the_training_sets_density_its_crowd_at_the_margin_holds_a_share_of
     late = slice(first + 5, None)
     assert np.all(with_crowd[late] <= without[late]) and np.any(with_crowd[late] < 0.99 * without[late])
     assert np.all(with_crowd[late] >= hold.min() * without[late])
+    prediction = finite_size.predict(solution, N, margin_density="training")
+    assert np.array_equal(prediction.crowd, N * finite_size._along(clock, N, "fixed").state.pile)
+    assert prediction.crowd[-1] > 1 and np.all(finite_size.predict(solution, None).crowd == 0)
