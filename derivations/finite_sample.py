@@ -48,11 +48,12 @@ CUMULATIVE = sp.Symbol("C", nonnegative=True)
 UNSAT_COUNT = sp.Symbol("U", nonnegative=True)
 # over a few steps: the share of training examples that left the unsatisfied set, the infinite set's density at
 # the margin (per unit margin, -E[u']), the |x_par| at which training examples get satisfied and the margin an
-# unsatisfied training example gained from its own term
+# unsatisfied training example gained from its own term and lost to the fading of what it memorized
 TRAIN_FLUX = sp.Symbol(r"\Delta f_{\mathrm{train}}", nonnegative=True)
 DENSITY = sp.Symbol(r"\rho_\infty", positive=True)
 CROSSING = sp.Symbol(r"x_c", nonnegative=True)
 OWN_MARGIN = sp.Symbol(r"\Delta S", nonnegative=True)
+FADED = sp.Symbol(r"\Delta S_{\mathrm{fade}}", nonnegative=True)
 # one fixed set's crowd: the number of its examples stalled at the margin
 CROWD = sp.Symbol(r"n_c", nonnegative=True)
 
@@ -194,18 +195,21 @@ def derive_finite_sample(activation="relu", integration_seconds: int = 8) -> Fin
         "the drift.")
     # the loss's feedback on a fluctuation counts the examples at the margin. For one fixed set they are the
     # training set's: by continuity, the density just below the margin is the flux of examples through it over the
-    # speed at which they cross it, the common motion at the crossing x_c plus their own term. Without memorization
-    # (x_c = x*, no own term) the flux is the infinite set's, rho_inf x* Delta kappa, and the ratio is 1; it is 0
-    # once no training example crosses (the whole set satisfied: GD has stopped).
-    density_ratio = TRAIN_FLUX / (DENSITY * (CROSSING * DELTA_KAPPA + OWN_MARGIN))
-    require(sp.simplify(density_ratio.subs({OWN_MARGIN: 0, CROSSING: S.x_star}).subs(
+    # speed at which they cross it: the common motion at the crossing x_c, plus their own term, less what the
+    # loss's feedback takes off the margin they memorized (it fades like every degree-2 part of F, so an example
+    # at the margin rises slower than its own term alone would raise it, and the examples bunch up there). Without
+    # memorization (x_c = x*, no own term, nothing to fade) the flux is the infinite set's, rho_inf x* Delta kappa,
+    # and the ratio is 1; it is 0 once no training example crosses (the whole set satisfied: GD has stopped).
+    density_ratio = TRAIN_FLUX / (DENSITY * (CROSSING * DELTA_KAPPA + OWN_MARGIN - FADED))
+    require(sp.simplify(density_ratio.subs({OWN_MARGIN: 0, FADED: 0, CROSSING: S.x_star}).subs(
         TRAIN_FLUX, DENSITY * S.x_star * DELTA_KAPPA)) == 1)
     add("threshold_density", r"one fixed training set: its density of examples at the margin, relative to the "
         r"infinite set's (continuity)",
         sp.Eq(sp.Symbol(r"\rho_{\mathrm{train}} / \rho_\infty"), density_ratio),
         r"Over the same few steps, $\Delta f_{\mathrm{train}}$ is the share of the training set that got satisfied, "
         r"$\Delta\kappa$ the growth of $\kappa$, $x_c = x^* - S/\kappa$ the $|x_\parallel|$ at which training "
-        r"examples get satisfied, $\Delta S$ the margin an unsatisfied example gained from its own term and "
+        r"examples get satisfied, $\Delta S$ the margin an unsatisfied example gained from its own term, "
+        r"$\Delta S_{\mathrm{fade}}$ what the fading of its memorized margin took off it and "
         r"$\rho_\infty = -\mathbb{E}[u']$ the infinite set's density at the margin. It scales the loss's feedback on "
         r"every fluctuation of $F$.")
     hold, share = _crowd_hold(add)

@@ -306,7 +306,8 @@ def _threshold_density_ratio(solution, state):
     """(T+1,): one fixed set's density of examples at the margin over the infinite set's, by continuity
     (derivations/finite_sample.py, ``threshold_density``) from the memorization map's ``state``: the training
     set's net flux through the margin over the speed at which its examples cross it (kappa's growth at the
-    crossing plus the margin they gained on their own), against the infinite set's density. The flux is taken
+    crossing, plus the margin they gained on their own, less what the fading of their memorized margin took off:
+    the map's own motion of an example at the crossing), against the infinite set's density. The flux is taken
     over +-10% of the elapsed steps: the map moves its examples across the margin in chunks of its grid. Ones
     where nothing is at the margin yet."""
     setup, k = solution.setup, solution.kernels
@@ -314,16 +315,22 @@ def _threshold_density_ratio(solution, state):
     d, h = float(setup.d), setup.h
     kappa, train = np.asarray(state.kappa), np.asarray(state.train_unsat)
     n = kappa.size
-    own = np.concatenate([[0.0], np.cumsum(state.own_rate[:-1])])   # own[i]: gained over steps 0 .. i-1
+    crossing = np.zeros(n)
+    np.divide(np.maximum(h - np.asarray(state.memorized), 0.0), kappa, out=crossing, where=kappa > 0)
+    fading = _memory_fading(solution)
+    lost = np.array([(1.0 - np.interp(crossing[j], _MEMO_GRID, fading[j])) * state.memorized[j] for j in range(n)])
+    # own[i], faded[i]: gained and lost over steps 0 .. i-1
+    own = np.concatenate([[0.0], np.cumsum(state.own_rate[:-1])])
+    faded = np.concatenate([[0.0], np.cumsum(lost[:-1])])
     ratio = np.ones(n)
     for i in np.flatnonzero(kappa > 0):
         window = max(1, i // 10)
         a, b = max(i - window, 0), min(i + window, n - 1)
         density = -k.tilt_response(kappa[i], d, h)
-        crossing = max(h - state.memorized[i], 0.0) / kappa[i]
-        train_flux, growth, gained = max(train[a] - train[b], 0.0), kappa[b] - kappa[a], own[b] - own[a]
-        if density * (crossing * growth + gained) > _NOTHING_AT_THE_MARGIN:
-            ratio[i] = fs.threshold_density_ratio(train_flux, density, crossing, growth, gained)
+        train_flux, growth = max(train[a] - train[b], 0.0), kappa[b] - kappa[a]
+        gained, lost_here = own[b] - own[a], faded[b] - faded[a]
+        if density * (crossing[i] * growth + gained - lost_here) > _NOTHING_AT_THE_MARGIN:
+            ratio[i] = fs.threshold_density_ratio(train_flux, density, crossing[i], growth, gained, lost_here)
     return ratio
 
 

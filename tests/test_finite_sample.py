@@ -226,34 +226,46 @@ def test_memorized_margins_fade_with_the_hinges_feedback(solution):
     assert np.all(_memory_fading(noisy) == 1.0)
 
 
-@pytest.mark.parametrize("growth, own", [(0.02, 0.0), (0.005, 0.002), (0.0, 0.002)])
-def test_training_density_at_the_margin_by_continuity_against_monte_carlo(growth, own):
+@pytest.mark.parametrize("growth, own, fading", [(0.02, 0.0, 1.0), (0.005, 0.002, 1.0), (0.0, 0.002, 1.0),
+                                                  (0.005, 0.002, 0.997), (0.002, 0.002, 0.995)])
+def test_training_density_at_the_margin_by_continuity_against_monte_carlo(growth, own, fading):
     """The generated ``threshold_density_ratio`` (the flux through the margin over the speed of the crossing,
     against the infinite set's density) equals the density of unsatisfied training examples just below the
     margin, counted in a Monte Carlo of examples whose margin kappa |x_par| + S grows with kappa and, while
-    unsatisfied, by ``own`` per step: from 1 without memorization to 2.8 when only the examples' own terms move
-    them (they cross where the Gaussian density is higher). Tolerance: 0.02 for the counting window's and the flux
-    window's second-order error (measured up to 0.02 with a million examples) plus 3 sd of the count (Poisson)."""
+    unsatisfied, by ``own`` per step, while every memorized margin S shrinks by the factor ``fading`` per step (as
+    the loss's feedback fades it in the memorization map): from 1 without memorization to 2.8 when only the
+    examples' own terms move them (they cross where the Gaussian density is higher), and higher still when the
+    fading slows them down at the margin. With fading, kappa grows fast enough at the crossing that a satisfied
+    example keeps rising: none falls back to stall at the margin (that crowd is ``crowd_hold``'s). Tolerance: 0.02 for the counting window's and the flux window's
+    second-order error (measured up to 0.02 with a million examples) plus 3 sd of the count (Poisson)."""
     from scipy.stats import norm
 
     x = np.abs(np.random.default_rng(0).standard_normal(1_000_000))
     h, memorized = 1.0, np.zeros(x.size)
     kappa = 0.5 + growth * np.arange(171)
     unsat, margins = np.empty(171), None
+    always = np.zeros(172)   # the memorized margin of an example unsatisfied since t = 0
     for t in range(171):
         margin = kappa[t] * x + memorized
         unsat[t] = np.mean(margin < h)
         if t == 150:
             margins = margin.copy()
+        memorized *= fading
         memorized[margin < h] += own
+        always[t + 1] = fading * always[t] + own
     now, a, b, width = 150, 140, 160, 0.01
     density = 2 * norm.pdf(h / kappa[now]) / kappa[now]        # the infinite set's, per unit margin
     in_window = np.count_nonzero((margins >= h - width) & (margins < h))
     counted = in_window / x.size / width / density
-    crossing = (h - own * now) / kappa[now]                    # where the examples unsatisfied since t = 0 cross
+    crossing = (h - always[now]) / kappa[now]                   # where the examples unsatisfied since t = 0 cross
+    faded = (1 - fading) * always[a:b].sum()
     predicted = finite_sample_relu.threshold_density_ratio(unsat[a] - unsat[b], density, crossing,
-                                                           kappa[b] - kappa[a], own * (b - a))
+                                                           kappa[b] - kappa[a], own * (b - a), faded)
     assert predicted == pytest.approx(counted, abs=0.02 + 3 * counted / math.sqrt(in_window))
+    if fading < 1:   # the fading matters: the speed without it misses the density
+        unfaded = finite_sample_relu.threshold_density_ratio(unsat[a] - unsat[b], density, crossing,
+                                                             kappa[b] - kappa[a], own * (b - a), 0.0)
+        assert unfaded != pytest.approx(counted, abs=0.02 + 3 * counted / math.sqrt(in_window))
 
 
 @pytest.mark.parametrize("n, crowd", [(60, 200), (60, 900), (40, 400), (40, 1100)])
