@@ -756,11 +756,18 @@ MARGIN_DENSITIES = ("infinite", "training")
 
 
 def _check_margin_density(margin_density, N, sample):
+    """The density of examples at the margin a prediction counts: ``margin_density`` checked, None resolved to
+    the training set's own for one fixed set and to the infinite set's otherwise (without a fixed set, new
+    examples at every step or none at all, the examples at the margin are the infinite set's)."""
+    fixed = N is not None and sample == "fixed"
+    if margin_density is None:
+        return "training" if fixed else "infinite"
     if not isinstance(margin_density, str) or margin_density not in MARGIN_DENSITIES:
-        raise ValueError(f"margin_density must be one of {', '.join(map(repr, MARGIN_DENSITIES))}, got "
+        raise ValueError(f"margin_density must be None or one of {', '.join(map(repr, MARGIN_DENSITIES))}, got "
                          f"{margin_density!r}")
-    if margin_density == "training" and (N is None or sample != "fixed"):
+    if margin_density == "training" and not fixed:
         raise ValueError("margin_density='training' needs one fixed training set: N given and sample='fixed'")
+    return margin_density
 
 
 def _check_feedback_inputs(solution, N, sample, what):
@@ -779,7 +786,7 @@ def _check_feedback_inputs(solution, N, sample, what):
 
 
 def tilt(solution: MeanFieldSolution, N: int | None = None, sample: str = "fixed",
-         margin_density: str = "infinite") -> TiltPrediction:
+         margin_density: str | None = None) -> TiltPrediction:
     """The tilt of the effective teacher over time, with the loss's feedback (hinge loss, Gaussian data).
 
     ``N=None``: an infinite training set (finite M only). Otherwise ``sample="fixed"``: one training set of N
@@ -788,7 +795,7 @@ def tilt(solution: MeanFieldSolution, N: int | None = None, sample: str = "fixed
     :func:`predict`, also for ``margin_density``).
     """
     setup, N = _check_feedback_inputs(solution, N, sample, "the tilt")
-    _check_margin_density(margin_density, N, sample)
+    margin_density = _check_margin_density(margin_density, N, sample)
     _warn_small_sample("tilt", setup, N, sample)
     return _tilt(_on_training_clock(solution, N, sample, margin_density), N, sample)
 
@@ -962,14 +969,14 @@ def _cell_masses(grid):
 
 
 def rest_feedback(solution: MeanFieldSolution, N: int | None = None, sample: str = "fixed",
-                  margin_density: str = "infinite") -> RestFeedback | None:
+                  margin_density: str | None = None) -> RestFeedback | None:
     """The degree-2 part of F_M - F_t along x_perp with the hinge loss's feedback: its init part, and for N
     training examples the part the sample puts in (``sample="fixed"``: one set used at every step;
     ``"fresh"``: new examples at every step). Hinge loss, Gaussian data, clean labels; ``None`` for an
     activation whose degree-2 coefficient is not even in x_par (the derivation does not cover it). With one
     fixed set it follows that set's own clock (see :func:`predict`, also for ``margin_density``)."""
     _check_feedback_inputs(solution, N, sample, "the rest's feedback")
-    _check_margin_density(margin_density, N, sample)
+    margin_density = _check_margin_density(margin_density, N, sample)
     return _rest_feedback(_on_training_clock(solution, N, sample, margin_density), N, sample, None, None)
 
 
@@ -1377,13 +1384,13 @@ class BandPrediction:
 
 
 def within_run_band(solution: MeanFieldSolution, N: int | None = None, sample: str = "fixed",
-                    margin_density: str = "infinite") -> BandPrediction:
+                    margin_density: str | None = None) -> BandPrediction:
     """The band of Fig. 1d within one run, composed of the finite-width rest, the tilt and (N given) the training
     sample's part, each with the loss's feedback. Hinge loss, Gaussian data, clean labels. ``sample="fresh"``:
     N new examples at every step, nothing is memorized. With one fixed set it follows that set's own clock
     (see :func:`predict`, also for ``margin_density``)."""
     setup, N = _check_feedback_inputs(solution, N, sample, "the band")
-    _check_margin_density(margin_density, N, sample)
+    margin_density = _check_margin_density(margin_density, N, sample)
     _warn_small_sample("within_run_band", setup, N, sample)
     solution = _on_training_clock(solution, N, sample, margin_density)
     tilt_part = _tilt(solution, N, sample, frozen=False)
@@ -1483,7 +1490,7 @@ _TAIL = 9.0  # panels reach 9 sd of the fluctuation past a crossing: the rest of
 
 
 def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fixed",
-            margin_density: str = "infinite") -> FiniteSizePrediction:
+            margin_density: str | None = None) -> FiniteSizePrediction:
     """Finite-size prediction along a mean-field solution: test and train error, f_unsat, the Fig. 1d band and
     the tilt (hinge loss, Gaussian data, clean labels).
 
@@ -1494,25 +1501,27 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
     examples (the memorization map's drift) rather than by the infinite set's, so the nodes, kappa and the growth
     of every fluctuation slow down as the set gets memorized, and stop once it is all satisfied.
 
-    ``margin_density`` (one fixed set only): whose density of examples at the margin the loss's feedback on
-    a fluctuation counts. ``"infinite"`` (default): the infinite set's; within 12% of simulation for the test error
-    at Fig. 1 from step 100 to 2000 at N = 1e5 and 4e5, but once the whole set is satisfied, and GD has stopped, it
-    keeps pulling the rest of the fluctuation down (below). ``"training"``: the training set's own examples at the
-    margin. Those that cross it: by continuity (derivations/finite_sample.py, ``threshold_density``), the flux of
-    the set through the margin over the speed at which its examples cross, so this pull stops with GD. And its
-    crowd, the examples the memorization map stalls at the margin (its pile): they keep their margins, so together
-    they re-memorize what each new degree-2 deposit of the sample puts at their points and take their share of it
-    out at once (``crowd_hold``: over the (d - 2)(d + 1)/2 degree-2 harmonics of x_perp, with the Marchenko-Pastur
-    law of the crowd's Gram matrix, the kernel's degrees >= 3 acting as a ridge; at Fig. 1 the crowd's 1950 examples
-    at N = 2.5e4 from t = 700 leave 0.69 of a new deposit's variance, at 1e5 its 2248 / 5005 at t = 1000 / 2000
-    leave 0.65 / 0.35). Measured at Fig. 1 (``bench/paper_finite_size.py --seeds 2 --margin-density
-    training``, one run at 4e5): the test error within 0.97-1.13 of GD's at N = 2.5e4 from t = 100 to 2000, where
-    GD stops at t ~ 1000 (1.17 late without the crowd); while the set is still being memorized it pulls too
-    little: 1.18 / 1.26 / 1.32 / 1.31 at N = 1e5, t = 700 / 1000 / 1500 / 2000 (1.34-1.56 at t = 1000-2000
-    without the crowd), 1.16 / 1.26 / 1.37 at 4e5, t = 1000 / 1500 / 2000 (1.29-1.48 at t = 1500-2000). The test
-    error goes about as F's sd over kappa, and kappa is low with either density (0.79-0.80 of GD's at N = 2.5e4
-    from t = 1000, 0.91 / 0.86 / 0.81 at 1e5, t = 1000 / 1500 / 2000; below), so F's sd comes out about 0.88 of
-    GD's at 2.5e4 late and 1.06-1.15 at 1e5.
+    ``margin_density``: whose density of examples at the margin the loss's feedback on a fluctuation counts.
+    ``None`` (default): the training set's own for one fixed set, the infinite set's otherwise (new examples at
+    every step, or N=None). ``"training"`` (one fixed set only): the set's own examples at the margin. Those that
+    cross it: by continuity (derivations/finite_sample.py, ``threshold_density``), the flux of the set through
+    the margin over the speed at which its examples cross it (kappa's growth at the crossing, plus the margin
+    they gain on their own, less what the loss's feedback fades off the margin they memorized), so this pull
+    stops with GD. And its crowd, the examples the memorization map stalls at the margin (its pile): they keep
+    their margins, so together they re-memorize what each new degree-2 deposit of the sample puts at their points
+    and take their share of it out at once (``crowd_hold``: over the (d - 2)(d + 1)/2 degree-2 harmonics of
+    x_perp, with the Marchenko-Pastur law of the crowd's Gram matrix, the kernel's degrees >= 3 acting as a
+    ridge; at Fig. 1 the crowd's 1950 examples at N = 2.5e4 from t = 700 leave 0.69 of a new deposit's variance,
+    at 1e5 its 2248 / 5005 at t = 1000 / 2000 leave 0.65 / 0.35). ``"infinite"``: the infinite set's density,
+    the fresh-data physics, which keeps pulling a set's fluctuations down after the whole set is satisfied and
+    GD has stopped. Measured at Fig. 1 (``bench/paper_finite_size.py --seeds 2 --margin-density training
+    infinite``, one run at 4e5), the test error over GD's from t = 100 to 2000: with the set's own density
+    0.96-1.08 at N = 2.5e4 (GD stops at t ~ 1000), 0.98-1.10 at 1e5 and 0.94-1.07 at 4e5; with the infinite
+    set's 0.88-1.11 at 1e5 and 0.95-1.06 at 4e5, but 0.74 / 0.54 / 0.45 at 2.5e4, t = 1000 / 1500 / 2000. The
+    test error goes about as F's sd over kappa, and kappa is low with either density (0.79 of GD's at N = 2.5e4
+    from t = 1000, 0.91 / 0.86 / 0.81 at 1e5, t = 1000 / 1500 / 2000; below), so F's sd comes out about 0.8 of
+    GD's at 2.5e4 late and 0.8-1.0 at 1e5 from t = 1000: the test error's agreement there is in part two errors
+    that cancel.
     Neither is GD's own density (``bench/margin_density.py``): within 0.02 below the margin its training set has
     1.6-6.7x the fresh points' at N = 1e5 (t = 500-2000), 1.1-2.2x at 4e5, a crowd that re-memorizes against any
     offset, and the test error needs a level feedback within about 20% of the infinite set's there (twice it gives
@@ -1524,14 +1533,16 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
     counted within one own step of the margin, they make the tilt's linear response overshoot (its multiplier
     per step, 1 + f b_v with their density, at or below 0 over a tenth of the elapsed steps): GD then flips F
     back and forth by a step's worth at every step (``bench/period_two.py``) and the examples at the margin, more
-    than its d - 1 directions, hold the tilt. From that step (``sliding_onset``: 257 / 543 / 1575 at Fig. 1 for
+    than its d - 1 directions, hold the tilt. From that step (``sliding_onset``: 217 / 500 / 1369 at Fig. 1 for
     N = 2.5e4 / 1e5 / 4e5, where GD's multiplier with its own density crosses 0 between t = 200 and 300 and
     between 500 and 700 at the first two) the tilt's perpendicular part is held where it is, from both sources;
-    its angle then falls only as kappa grows. Measured (``bench/paper_finite_size.py --seeds 2``): the tilt
-    within 0.95-1.08 of GD's at N = 2.5e4 and 1e5 from t = 100 to 2000 (it was 0.55 of it at N = 1e5, t = 2000,
-    and collapsed at 2.5e4), 0.88-1.02 at N = 4e5. The rest of the fluctuation is not held: at N =
-    2.5e4, once GD has stopped (t ~ 1000), the infinite set's density still pulls its degree-2 part down and
-    the test error falls to 0.74 / 0.53 / 0.44 of GD's at t = 1000 / 1500 / 2000. One fixed set pulls in another
+    its angle then falls only as kappa grows. Measured (``bench/paper_finite_size.py --seeds 2``, one run at
+    4e5): the tilt from t = 100 to 2000 within 0.95-1.04 of GD's at N = 2.5e4, 0.92-0.99 at 1e5 and 0.94-1.01 at
+    4e5 with the set's own density (1.01-1.08, 0.94-1.00 and 0.86-1.02 with the infinite set's; without the
+    hold it was 0.55 of GD's at N = 1e5, t = 2000, and collapsed at 2.5e4). With the infinite set's density the
+    rest of the fluctuation is not held: at N = 2.5e4, once GD has stopped (t ~ 1000), it still pulls its
+    degree-2 part down and the test error falls to 0.74 / 0.54 / 0.45 of GD's at t = 1000 / 1500 / 2000. One
+    fixed set pulls in another
     way (``bench/fixed_set_feedback.py``): a degree-2 deposit of F loses a part within tens of steps, what the
     examples at the margin whose status it changes re-memorize, and keeps the rest; at N = 2.5e4 from t = 700,
     where few are left at the margin, it keeps 0.76 / 0.73 after 50 / 150 steps, where the propagator with the
@@ -1547,8 +1558,9 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
     What the map leaves out after the onset (``bench/margin_pile.py``): its unsatisfied examples are GD's lying
     more than 4 own steps below the margin, within 3% at Fig. 1; GD's chattering spreads the examples at the
     margin over several own steps on both sides, where the map keeps its pile within one step above it. The
-    crowd's lower half is the training f_unsat the map lacks late (0.77 of GD's at N = 1e5, t = 2000), and its
-    pull the kappa (0.84 of GD's there). ``bench/margin_oscillation.py`` measures that crowd: each margin swings
+    crowd's lower half is the training f_unsat the map lacks late (0.77 of GD's at N = 1e5, t = 2000 with the
+    infinite set's density, 0.30 with the set's own, which leaves the map fewer examples below the margin late:
+    0.62 at t = 1500), and its pull the kappa (0.81-0.83 of GD's there). ``bench/margin_oscillation.py`` measures that crowd: each margin swings
     by 1.3-2.5 own steps about a centre at every step (period 2), the centres pile 1-3 steps above the margin,
     and the crowd is unsatisfied on the low swing; one step of an example's own pull gains it about 0.5-0.7 of
     the map's own step there. That swing is the tilt's period-2 flip (``bench/chatter_amplitude.py``: its slope on
@@ -1563,7 +1575,7 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
     if N is not None:
         N = check_int("N (None for an infinite training set)", N, 1)
     _check_feedback_inputs(solution, N, sample, "the finite-size prediction")   # before any long work
-    _check_margin_density(margin_density, N, sample)
+    margin_density = _check_margin_density(margin_density, N, sample)
     _warn_small_sample("predict", setup, N, sample)
     return _along(_on_training_clock(solution, N, sample, margin_density), N, sample).prediction
 

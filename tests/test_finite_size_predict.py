@@ -137,13 +137,13 @@ def test_the_training_sets_margin_density_stops_the_feedback_with_gd_and_is_the_
     ratio = finite_size._threshold_density_ratio(solution, state)
     assert np.all(ratio[late] < 2e-2) and np.all(ratio[90:121] < 2e-3)   # fractions of an example
     own = finite_size.tilt(solution, N, margin_density="training").angle[late]
-    infinite = finite_size.tilt(solution, N)
+    infinite = finite_size.tilt(solution, N, margin_density="infinite")
     assert np.ptp(own) < 2e-2 * own[0]
     assert infinite.sliding_onset < late[0]
     assert np.ptp(infinite.angle[late]) < 2e-2 * infinite.angle[late][0]
     huge = finite_size._along(solution, 10**12, "fixed").state
     assert finite_size._threshold_density_ratio(solution, huge)[15:110] == pytest.approx(1.0, abs=0.02)
-    with pytest.raises(ValueError, match="margin_density must be one of 'infinite', 'training'"):
+    with pytest.raises(ValueError, match="margin_density must be None or one of 'infinite', 'training'"):
         finite_size.predict(solution, N, margin_density="train")
     for call in (lambda: finite_size.predict(solution, None, margin_density="training"),
                  lambda: finite_size.tilt(solution, N, "fresh", margin_density="training")):
@@ -204,7 +204,7 @@ def test_the_sliding_onset_holds_the_tilt_and_needs_examples_stalled_at_the_marg
     nothing is memorized, nothing stalls and there is no onset."""
     N = 2500
     clock = finite_size._on_training_clock(solution, N, "fixed")
-    tilt = finite_size.tilt(solution, N)
+    tilt = finite_size.tilt(solution, N, margin_density="infinite")   # the multiplier below counts its density
     onset = tilt.sliding_onset
     assert onset is not None and 20 < onset < 110
     setup, k = clock.setup, clock.kernels
@@ -352,7 +352,8 @@ def test_with_the_training_sets_density_its_crowd_at_the_margin_holds_a_share_of
     """``margin_density="training"``: the examples the memorization map stalls at the margin (its pile) re-memorize
     their share of each new degree-2 deposit of the sample (``crowd_hold``). Until the first is stalled the
     sample's part is the one without them to the bit; from there it is smaller, by no more than the hold's
-    cumulative cut of each deposit. The infinite set's density (fresh-data physics, no crowd) is left as it was."""
+    cumulative cut of each deposit. It is the default for one fixed set; the infinite set's density (fresh-data
+    physics, no crowd) is left as it was."""
     N = 2000
     clock = finite_size._on_training_clock(solution, N, "fixed", "training")
     state = finite_size._quiet_finite_sample(clock, N, "auto")[1]     # the map behind rest_feedback's sample part
@@ -362,10 +363,12 @@ def test_with_the_training_sets_density_its_crowd_at_the_margin_holds_a_share_of
     assert hold[-1] < 0.9 and hold.min() > 0.05
     first = np.flatnonzero(hold < 1.0)[0]
     with_crowd = finite_size.rest_feedback(solution, N, margin_density="training").sample_variance
-    infinite = finite_size.rest_feedback(solution, N).sample_variance
+    infinite = finite_size.rest_feedback(solution, N, margin_density="infinite").sample_variance
+    assert np.array_equal(finite_size.rest_feedback(solution, N).sample_variance, with_crowd)   # the default
     monkeypatch.setattr(finite_size, "_crowd_hold", lambda solution, N, state: np.ones(len(solution.t)))
     without = finite_size.rest_feedback(solution, N, margin_density="training").sample_variance
-    assert np.array_equal(finite_size.rest_feedback(solution, N).sample_variance, infinite)
+    assert np.array_equal(finite_size.rest_feedback(solution, N, margin_density="infinite").sample_variance,
+                          infinite)
     assert np.array_equal(with_crowd[: first + 1], without[: first + 1])
     late = slice(first + 5, None)
     assert np.all(with_crowd[late] <= without[late]) and np.any(with_crowd[late] < 0.99 * without[late])

@@ -121,7 +121,7 @@ def test_within_run_band_adds_its_parts_in_quadrature():
     With one fixed set every part runs on that set's clock (kappa and x* included)."""
     sol = mftheory.meanfield(mftheory.Setup(d=20, alpha=1.0, h=1.0, eta=500.0, M=200), 100)
     band = mftheory.within_run_band(sol, 20_000)
-    clock = mftheory.finite_size._on_training_clock(sol, 20_000, "fixed")
+    clock = mftheory.finite_size._on_training_clock(sol, 20_000, "fixed", "training")   # the default density
     frozen = mftheory.finite_width(clock).band_rest_sd
     tilt_sd = np.tan(mftheory.tilt(sol, 20_000).angle)
     feedback = mftheory.rest_feedback(sol, 20_000)

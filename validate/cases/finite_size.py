@@ -479,18 +479,17 @@ def finite_size(scale: Scale, seed: int = 0, seeds: int = 3) -> CaseResult:
     standard errors of that mean, from the runs' own spread (init, sample and test-set noise together), plus
     1/sqrt(M), the relative size of the next order of the expansion in 1/sqrt(M). With one fixed set, the training
     f_unsat follows the memorization map, and every part of the prediction moves on the set's own clock (its
-    unsatisfied examples drive the nodes). Known gaps: the train error of the smaller sets past the onset comes out
-    too high and, at d = 20, the test error at N 10-15% high; a set satisfied entirely (N/4 at the paper's scale,
-    from t ~ 1000) stops training, while the prediction keeps the infinite set's pull on its fluctuations, so its
-    test error comes out low from there. Reported beside the checks for the fixed sets: the test error with the
-    feedback counting the training set's own examples at the margin (``margin_density="training"``: the flux
-    through it, which stops with GD, and the crowd stalled there, which holds a share of each new deposit), and
-    the rms tilt angle of the effective teacher with either density (the two bracket the runs: measured at the
-    paper's scale, the infinite set's density is right while the set is being memorized and the
-    training set's once it is all satisfied). Also reported: the variance of the nonlinear rest at x_par = 0 in
-    the fresh-data runs at the last step, whole and with the nodes' contributions added as if independent,
-    against the prediction with the loss's feedback on its degree-2 part and against the frozen init law (the
-    nodes' contributions cancel each other, which the feedback predicts).
+    unsatisfied examples drive the nodes), and the loss's feedback counts that set's own examples at the margin
+    (the default ``margin_density``: the flux through it, which stops with GD, and the crowd stalled there, which
+    holds a share of each new deposit). Known gaps: the train error of the smaller sets past the onset comes out
+    too high and, at d = 20, the test error at N 10-15% high. Reported beside the checks for the fixed sets: the
+    test error with the feedback counting the infinite set's density at the margin instead
+    (``margin_density="infinite"``, fresh-data physics: it keeps pulling a set's fluctuations down after the set is
+    all satisfied and GD has stopped, so at the paper's scale the test error of N/4 comes out low from t ~ 1000),
+    and the rms tilt angle of the effective teacher with either density. Also reported: the variance of the
+    nonlinear rest at x_par = 0 in the fresh-data runs at the last step, whole and with the nodes' contributions
+    added as if independent, against the prediction with the loss's feedback on its degree-2 part and against the
+    frozen init law (the nodes' contributions cancel each other, which the feedback predicts).
     Resolution: at ``RESOLUTION_SCALE`` 3 standard errors are 0.078 of the prediction (median over the rows) and
     1/sqrt(M) = 0.1, a tolerance of 0.18, so 2 x 0.18 / (1 - 0.18), ``FINITE_SIZE_RESOLUTION``; rows that count
     a few examples (the train error of N/4 late) resolve less. A row whose relative tolerance would reach 1 (3
@@ -503,7 +502,7 @@ def finite_size(scale: Scale, seed: int = 0, seeds: int = 3) -> CaseResult:
     judged = sorted({int(record[np.searchsorted(record, 30)]), int(record[len(record) * 3 // 4]), scale.steps})
     base_tol = 1 / math.sqrt(setup.M)
     n_test = 40_000
-    runs, N_of, own_density = {}, {}, {}
+    runs, N_of, infinite_density = {}, {}, {}
     for label, N, online in (("fresh data", scale.N, True), (f"N={scale.N // 4}", scale.N // 4, False),
                              (f"N={scale.N}", scale.N, False), (f"N={scale.N * 4}", scale.N * 4, False)):
         N_of[label] = N
@@ -514,7 +513,7 @@ def finite_size(scale: Scale, seed: int = 0, seeds: int = 3) -> CaseResult:
         pred = finite_size_prediction(sol, N, "fresh" if online else "fixed")
         runs[label] = (sims, pred, online, rec)
         if not online:
-            own_density[label] = finite_size_prediction(sol, N, "fixed", margin_density="training")
+            infinite_density[label] = finite_size_prediction(sol, N, "fixed", margin_density="infinite")
     checks = []
     for label, (sims, pred, online, rec) in runs.items():
         quantities = [("test error", "test_error", "test_error")]
@@ -540,15 +539,15 @@ def finite_size(scale: Scale, seed: int = 0, seeds: int = 3) -> CaseResult:
                                     relative=True))
         if online:
             continue
-        # reported beside the judged rows: the feedback counting the training set's own density at the margin,
-        # for the test error and the tilt (the rms angle of the effective teacher), where the two densities differ
+        # reported beside the judged rows: the feedback counting the infinite set's density at the margin, for the
+        # test error and the tilt (the rms angle of the effective teacher), where the two densities differ
         angle, _ = seed_mean([sim.teacher_angle ** 2 for sim in sims])
         for step in steps_judged:
             j = int(np.searchsorted(rec, step))
-            checks.append(Check("finite_size", f"test error, {label}, training set's margin density (t={step})",
-                                float(own_density[label].test_error[step]), float(mean_test[j]), 0.0, relative=True,
-                                informational=True))
-            for density, prediction in (("infinite", pred), ("training", own_density[label])):
+            checks.append(Check("finite_size", f"test error, {label}, infinite set's margin density (t={step})",
+                                float(infinite_density[label].test_error[step]), float(mean_test[j]), 0.0,
+                                relative=True, informational=True))
+            for density, prediction in (("training", pred), ("infinite", infinite_density[label])):
                 checks.append(Check("finite_size", f"rms tilt angle, {label}, {density} set's margin density "
                                     f"(t={step})", float(prediction.tilt[step]), float(np.sqrt(angle[j])), 0.0,
                                     relative=True, informational=True))
