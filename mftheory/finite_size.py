@@ -1527,44 +1527,42 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
     offset, and the test error needs a level feedback within about 20% of the infinite set's there (twice it gives
     0.55-0.87 of GD's, half 1.07-1.55): how the crowd feeds back is the missing piece.
 
-    The sliding regime (either density): as one fixed set gets memorized, its examples stall at the margin.
-    Once the drift of the margins has slowed below the margin an unsatisfied example gains per step on its own,
-    the memorization map lifts the examples that cross just over the margin and leaves them there (its pile);
-    counted within one own step of the margin, they make the tilt's linear response overshoot (its multiplier
-    per step, 1 + f b_v with their density, at or below 0 over a tenth of the elapsed steps): GD then flips F
-    back and forth by a step's worth at every step (``bench/period_two.py``) and the examples at the margin, more
-    than its d - 1 directions, hold the tilt. From that step (``sliding_onset``: 217 / 500 / 1369 at Fig. 1 for
-    N = 2.5e4 / 1e5 / 4e5, where GD's multiplier with its own density crosses 0 between t = 200 and 300 and
-    between 500 and 700 at the first two) the tilt's perpendicular part is held where it is, from both sources;
-    its angle then falls only as kappa grows. Measured (``bench/paper_finite_size.py --seeds 2``, one run at
-    4e5): the tilt from t = 100 to 2000 within 0.95-1.04 of GD's at N = 2.5e4, 0.92-0.99 at 1e5 and 0.94-1.01 at
-    4e5 with the set's own density (1.01-1.08, 0.94-1.00 and 0.86-1.02 with the infinite set's; without the
-    hold it was 0.55 of GD's at N = 1e5, t = 2000, and collapsed at 2.5e4). With the infinite set's density the
-    rest of the fluctuation is not held: at N = 2.5e4, once GD has stopped (t ~ 1000), it still pulls its
-    degree-2 part down and the test error falls to 0.74 / 0.54 / 0.45 of GD's at t = 1000 / 1500 / 2000. One
-    fixed set pulls in another
-    way (``bench/fixed_set_feedback.py``): a degree-2 deposit of F loses a part within tens of steps, what the
-    examples at the margin whose status it changes re-memorize, and keeps the rest; at N = 2.5e4 from t = 700,
-    where few are left at the margin, it keeps 0.76 / 0.73 after 50 / 150 steps, where the propagator with the
-    infinite set's density keeps 0.95 / 0.84 and goes on falling. The crowd the
-    memorization map stalls at the margin (1938 examples there) takes 0.23 of such a deposit at once
-    (``crowd_share``), where GD's hinge takes 0.19 / 0.21 of it within 50 / 150 steps (at t = 500: 0.18 against
-    0.23 / 0.27; at t = 300, before the map's crowd has formed, 0.04 against 0.17 / 0.32). At N = 1e5, t = 1000
-    its 2248 take 0.255, GD 0.25 / 0.34 within 50 / 150 steps: GD goes on pulling while its set is memorized.
-    The share agrees, not its factors: the map stalls more examples than GD moves (1938 against 1201 within 150
-    steps at 2.5e4, t = 700), and each GD moves takes more (1.5e-4 to 2.2e-4 of a deposit against about 1.3e-4),
-    in part two errors that cancel.
+    The sliding regime (either density): as one fixed set gets memorized, its examples stall at the margin. Once the
+    drift of the margins has slowed below the margin an unsatisfied example gains per step on its own, the
+    memorization map lifts the examples that cross just over the margin and leaves them there (its pile); counted
+    within one own step of the margin, they make the tilt's linear response overshoot (its multiplier per step, 1 +
+    f b_v with their density, at or below 0 over a tenth of the elapsed steps): GD then flips F back and forth by a
+    step's worth at every step (``bench/period_two.py``) and the examples at the margin, more than its d - 1
+    directions, hold the tilt. From that step (``sliding_onset``: 217 / 500 / 1369 at Fig. 1 for N = 2.5e4 / 1e5 /
+    4e5, 210 / 504 / 1398 with the infinite set's density, where GD's multiplier with its own density crosses 0
+    between t = 200 and 300 and between 500 and 700 at the first two) the tilt's perpendicular part is held where it
+    is, from both sources; its angle then falls only as kappa grows. Measured (``bench/paper_finite_size.py --seeds
+    2``, one run at 4e5): the tilt from t = 100 to 2000 within 0.95-1.04 of GD's at N = 2.5e4, 0.92-0.99 at 1e5 and
+    0.94-1.01 at 4e5 with the set's own density (1.01-1.08, 0.94-1.00 and 0.86-1.02 with the infinite set's; without
+    the hold it was 0.55 of GD's at N = 1e5, t = 2000, and collapsed at 2.5e4). With the infinite set's density the
+    rest of the fluctuation is not held: at N = 2.5e4, once GD has stopped (t ~ 1000), it still pulls its degree-2
+    part down and the test error falls to 0.74 / 0.54 / 0.45 of GD's at t = 1000 / 1500 / 2000. One fixed set pulls
+    in another way (``bench/fixed_set_feedback.py``): a degree-2 deposit of F loses a part within tens of steps,
+    what the examples at the margin whose status it changes re-memorize, and keeps the rest; at N = 2.5e4 from t =
+    700, where few are left at the margin, it keeps 0.76 / 0.73 after 50 / 150 steps, where the propagator with the
+    infinite set's density keeps 0.95 / 0.84 and goes on falling. The crowd the memorization map stalls at the
+    margin (1938 examples there) takes 0.23 of such a deposit at once (``crowd_share``), where GD's hinge takes 0.19
+    / 0.21 of it within 50 / 150 steps (at t = 500: 0.18 against 0.23 / 0.27; at t = 300, before the map's crowd has
+    formed, 0.04 against 0.17 / 0.32). At N = 1e5, t = 1000 its 2248 take 0.255, GD 0.25 / 0.34 within 50 / 150
+    steps: GD goes on pulling while its set is memorized. The share agrees, not its factors: the map stalls more
+    examples than GD moves (1938 against 1201 within 150 steps at 2.5e4, t = 700), and each GD moves takes more
+    (1.5e-4 to 2.2e-4 of a deposit against about 1.3e-4), in part two errors that cancel.
 
-    What the map leaves out after the onset (``bench/margin_pile.py``): its unsatisfied examples are GD's lying
-    more than 4 own steps below the margin, within 3% at Fig. 1; GD's chattering spreads the examples at the
-    margin over several own steps on both sides, where the map keeps its pile within one step above it. The
-    crowd's lower half is the training f_unsat the map lacks late (0.77 of GD's at N = 1e5, t = 2000 with the
-    infinite set's density, 0.30 with the set's own, which leaves the map fewer examples below the margin late:
-    0.62 at t = 1500), and its pull the kappa (0.81-0.83 of GD's there). ``bench/margin_oscillation.py`` measures that crowd: each margin swings
-    by 1.3-2.5 own steps about a centre at every step (period 2), the centres pile 1-3 steps above the margin,
-    and the crowd is unsatisfied on the low swing; one step of an example's own pull gains it about 0.5-0.7 of
-    the map's own step there. That swing is the tilt's period-2 flip (``bench/chatter_amplitude.py``: its slope on
-    the tilt's part of a margin is 1.00), driven by the 0.7-1.7% of the set that changes status at each step.
+    What the map leaves out after the onset (``bench/margin_pile.py``): its unsatisfied examples are GD's lying more
+    than 4 own steps below the margin, within 3% at Fig. 1; GD's chattering spreads the examples at the margin over
+    several own steps on both sides, where the map keeps its pile within one step above it. The crowd's lower half
+    is the training f_unsat the map lacks late (0.77 of GD's at N = 1e5, t = 2000 with the infinite set's density,
+    0.30 with the set's own, which leaves the map fewer examples below the margin late: 0.62 at t = 1500), and its
+    pull the kappa (0.81-0.83 of GD's there). ``bench/margin_oscillation.py`` measures that crowd: each margin
+    swings by 1.3-2.5 own steps about a centre at every step (period 2), the centres pile 1-3 steps above the
+    margin, and the crowd is unsatisfied on the low swing; one step of an example's own pull gains it about 0.5-0.7
+    of the map's own step there. That swing is the tilt's period-2 flip (``bench/chatter_amplitude.py``: its slope
+    on the tilt's part of a margin is 1.00), driven by the 0.7-1.7% of the set that changes status at each step.
 
     Left out before the onset too (``bench/node_asymmetry.py``): one fixed set gives the nodes' a a drive along
     x_perp that the mean field averages out (each node's w_perp has moved along the unsatisfied examples at which it
