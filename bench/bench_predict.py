@@ -1,5 +1,5 @@
 """Time ``mftheory.finite_size.predict`` at the Fig. 1 setting (d = 100, M = 400, 2000 steps): N = None (finite
-width only), one fixed set of N = 1e5 and 2.5e4 (also with margin_density="training"), N = 1e5 fresh examples at
+width only), one fixed set of N = 1e5 and 2.5e4 (also with margin_density="infinite"), N = 1e5 fresh examples at
 every step. Best of --repeat calls after one call that compiles; and the first call (N = 1e5) in a new process,
 once the disk caches are filled (the second of two new processes): what a user waits for in a new session.
 
@@ -21,7 +21,7 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CALLS = {"N=None": dict(N=None), "N=1e5 fixed": dict(N=100_000), "N=2.5e4 fixed": dict(N=25_000),
-         "N=2.5e4 fixed, training density": dict(N=25_000, margin_density="training"),
+         "N=2.5e4 fixed, infinite density": dict(N=25_000, margin_density="infinite"),
          "N=1e5 fresh": dict(N=100_000, sample="fresh")}
 
 

@@ -1,6 +1,6 @@
 """How much of a degree-2 deposit of F one fixed training set pulls back late in training, against the
 propagator (``mftheory.degree2_propagator``) run on that set's own clock with either density of examples at the
-margin (the infinite set's, ``predict``'s default, and the set's own, ``margin_density="training"``).
+margin (the infinite set's, ``margin_density="infinite"``, and the set's own, ``predict``'s default).
 
     python bench/fixed_set_feedback.py [--sizes 25000 100000] [--starts 500 700 1000] [--horizons 50 150 300]
                                        [--margin-raise 0.1] [--count-examples]

@@ -11,8 +11,9 @@ For each N: ``mftheory.finite_size.predict(meanfield(fig1_setup(), 2000), N)`` b
 training set, 1e5 fresh test points) at t = 100 / 200 / 300 / 400 / 500 / 700 / 1000 / 1500 / 2000, for the test error, the training
 f_unsat, the train error, the tilt (rms angle of the effective teacher (1/M) sum_i a_i w_i to w*) and kappa (the
 slope of F's odd part along w*, alpha c mean_i(a_i w_i . w*) / sqrt(d) in a run), with their ratio theory /
-simulation (the mean over the seeds; the rms for the angle). ``--margin-density training`` adds the prediction with
-one fixed set's own density of examples at the margin (``predict(..., margin_density="training")``). This is the
+simulation (the mean over the seeds; the rms for the angle), with one fixed set's own density of examples at the
+margin (``predict``'s default, ``margin_density="training"``); ``--margin-density training infinite`` adds the
+prediction with the infinite set's density (fresh-data physics) beside it. This is the
 measurement behind the README's Fig. 1 numbers; the validation case ``finite_size`` (``--suite finite-paper``)
 judges the same quantities with three seeds and fresh data beside (those runs stop at 300 steps), in about 20
 minutes. ``--activation leaky_relu --leak L`` runs the same setting with a leaky ReLU (its kink is 1 - L as sharp:
@@ -41,7 +42,7 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--steps", type=int, nargs="+", default=list(STEPS),
                         help="GD steps compared (increasing; the runs stop at the last)")
-    parser.add_argument("--margin-density", nargs="+", default=["infinite"], choices=["infinite", "training"])
+    parser.add_argument("--margin-density", nargs="+", default=["training"], choices=["training", "infinite"])
     parser.add_argument("--activation", default="relu", choices=["relu", "leaky_relu"])
     parser.add_argument("--leak", type=float, default=0.1, help="leaky ReLU's negative slope (with --activation "
                         "leaky_relu), in [0, 1)")
