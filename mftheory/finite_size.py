@@ -380,7 +380,9 @@ def _memory_fading(solution):
     (``bench/fixed_set_feedback.py``: retention 0.69 / 0.56 / 0.51 after 50 / 150 / 300 steps at N = 2.5e4 from
     t = 300, against 0.96 / 0.87 / 0.74 with the infinite set's density and 0.98 / 0.94 / 0.91 with the set's
     own); the set's crowd at the margin, which makes up the difference for a deposit of the sample
-    (``crowd_hold``), is not derived for an example's own memorized margin."""
+    (``crowd_hold``), is not derived for an example's own memorized margin. This pull goes on once the whole set is
+    satisfied and GD stands still: at Fig. 1, N = 2.5e4 the map keeps 1-2 examples of the set below the margin at
+    t = 2000, where GD has none."""
     key = id(solution)
     if key in _MEMORY_FADING:
         return _MEMORY_FADING[key]
@@ -1527,10 +1529,10 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
     the fresh-data physics, which keeps pulling a set's fluctuations down after the whole set is satisfied and
     GD has stopped. Measured at Fig. 1 (``bench/paper_finite_size.py --seeds 2 --margin-density training
     infinite``, one run at 4e5), the test error over GD's from t = 100 to 2000: with the set's own density
-    0.96-1.08 at N = 2.5e4 (GD stops at t ~ 1000), 0.98-1.10 at 1e5 and 0.94-1.07 at 4e5; with the infinite
+    0.96-1.08 at N = 2.5e4 (GD stops at t ~ 1000), 0.98-1.11 at 1e5 and 0.94-1.07 at 4e5; with the infinite
     set's 0.88-1.11 at 1e5 and 0.95-1.06 at 4e5, but 0.74 / 0.54 / 0.45 at 2.5e4, t = 1000 / 1500 / 2000. The
-    test error goes about as F's sd over kappa, and kappa is low with either density (0.79 of GD's at N = 2.5e4
-    from t = 1000, 0.91 / 0.86 / 0.81 at 1e5, t = 1000 / 1500 / 2000; below), so F's sd comes out about 0.8 of
+    test error goes about as F's sd over kappa, and kappa is low with either density (0.80 of GD's at N = 2.5e4
+    from t = 1000, 0.91 / 0.87 / 0.83 at 1e5, t = 1000 / 1500 / 2000; below), so F's sd comes out about 0.8 of
     GD's at 2.5e4 late and 0.8-1.0 at 1e5 from t = 1000: the test error's agreement there is in part two errors
     that cancel.
     Neither is GD's own density (``bench/margin_density.py``): within 0.02 below the margin its training set has
@@ -1567,9 +1569,11 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
     What the map leaves out after the onset (``bench/margin_pile.py``): its unsatisfied examples are GD's lying more
     than 4 own steps below the margin, within 3% at Fig. 1; GD's chattering spreads the examples at the margin over
     several own steps on both sides, where the map keeps its pile within one step above it. The crowd's lower half
-    is the training f_unsat the map lacks late (0.77 of GD's at N = 1e5, t = 2000 with the infinite set's density,
-    0.30 with the set's own, which leaves the map fewer examples below the margin late: 0.62 at t = 1500), and its
-    pull the kappa (0.81-0.83 of GD's there). ``bench/margin_oscillation.py`` measures that crowd: each margin
+    is the training f_unsat the map lacks late (0.80 of GD's at N = 1e5, t = 2000, and at N = 2.5e4 0.82 / 0.66 /
+    0.35 at t = 400 / 500 / 700, where the map's set empties sooner than GD's), and its pull the kappa (0.80-0.83
+    of GD's there). The memorized margins fade with the infinite set's density (``_memory_fading``); with the
+    set's own they fade less late, and the training f_unsat at N = 1e5 fell to 0.62 / 0.30 of GD's at t = 1500 /
+    2000. ``bench/margin_oscillation.py`` measures that crowd: each margin
     swings by 1.3-2.5 own steps about a centre at every step (period 2), the centres pile 1-3 steps above the
     margin, and the crowd is unsatisfied on the low swing; one step of an example's own pull gains it about 0.5-0.7
     of the map's own step there. That swing is the tilt's period-2 flip (``bench/chatter_amplitude.py``: its slope
