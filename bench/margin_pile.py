@@ -17,7 +17,9 @@ t = 200 and 300; N = 100000: between 500 and 700).
 A second line per stop sets the memorization map (``mftheory.finite_size``, on the set's own clock) beside GD's
 margins in units of the map's own step s (the margin an unsatisfied example gains per step from its own term): the
 map's training f_unsat and its pile (the share it holds within one own step of the margin), GD's share in bands of
-s around h, and GD's f_unsat counted only beyond 4 s below h.
+s around h, and GD's f_unsat counted only beyond 4 s below h. A third line sets the drive of kappa beside GD's:
+B = E[1(unsatisfied) |x_par|] over the set (the map's from its drift rate g = odd slope B / sqrt(d)), with the mean
+|x_par| of an unsatisfied example, and GD's share of it from its crowd within 4 s below h.
 """
 from __future__ import annotations
 
@@ -83,6 +85,15 @@ def main(argv=None):
                 print(f"    map: unsat {state.train_unsat[t]:.4f}, pile {state.pile[t]:.4f} (within s = {own:.3g}) | "
                       f"GD: share in (y f - h)/s bands {OWN_STEP_BANDS}: " + " ".join(f"{v:.4f}" for v in shares)
                       + f" | GD unsat beyond 4 s below h {np.mean(margin - h < -4 * own):.4f}", flush=True)
+                # the drive of kappa: B = E[1(unsatisfied) |x_par|] over the set (the map's from its drift rate g =
+                # odd slope B / sqrt(d)), and its mean reach |x_par| per unsatisfied example
+                reach = np.abs(X[:, 0])
+                below, crowd = margin < h, (margin < h) & (margin - h >= -4 * own)
+                drive_map = state.rate[t] * np.sqrt(d) / c
+                print(f"    drive B: map {drive_map:.3g} (|x_par| {drive_map / state.train_unsat[t]:.4f} per "
+                      f"unsatisfied example) | GD {np.mean(below * reach):.3g} (|x_par| {reach[below].mean():.4f}), "
+                      f"of it its crowd within 4 s below h {np.mean(crowd * reach):.3g} (|x_par| "
+                      f"{reach[crowd].mean() if crowd.any() else float('nan'):.4f})", flush=True)
 
 
 if __name__ == "__main__":
