@@ -6,6 +6,7 @@ Usage (from the repository root; about 5 minutes on 2 cores, most of it the run 
     python bench/paper_finite_size.py --sizes 25000 --seeds 3
     python bench/paper_finite_size.py --seeds 2 --steps 30 40 50 70 100     # the early steps (a minute)
     python bench/paper_finite_size.py --seeds 2 --sizes 25000 100000 --activation leaky_relu --leak 0.5
+    python bench/paper_finite_size.py --seeds 2 --sizes 25000 100000 --held-margins moving     # experimental
 
 For each N: ``mftheory.finite_size.predict(meanfield(fig1_setup(), 2000), N)`` beside ``simulate`` (one fixed
 training set, 1e5 fresh test points) at t = 100 / 200 / 300 / 400 / 500 / 700 / 1000 / 1500 / 2000, for the test error, the training
@@ -43,6 +44,8 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, nargs="+", default=list(STEPS),
                         help="GD steps compared (increasing; the runs stop at the last)")
     parser.add_argument("--margin-density", nargs="+", default=["training"], choices=["training", "infinite"])
+    parser.add_argument("--held-margins", default="still", choices=["still", "moving"],
+                        help="predict's held_margins (moving: the examples held at the margin move, experimental)")
     parser.add_argument("--activation", default="relu", choices=["relu", "leaky_relu"])
     parser.add_argument("--leak", type=float, default=0.1, help="leaky ReLU's negative slope (with --activation "
                         "leaky_relu), in [0, 1)")
@@ -57,7 +60,8 @@ def main(argv=None):
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            theories = {density: predict(solution, N, margin_density=density) for density in args.margin_density}
+            theories = {density: predict(solution, N, margin_density=density, held_margins=args.held_margins)
+                        for density in args.margin_density}
         predicted = time.perf_counter() - start
         runs = [mftheory.simulate(setup, N=N, steps=steps[-1], seed=seed, n_test=100_000, record_steps=record)
                 for seed in range(args.seeds)]

@@ -44,6 +44,7 @@ ARGUMENT_NAMES = {
     FS.KERNEL: "kernel", FS.ACCUMULATED: "accumulated", FS.DELTA_KAPPA: "delta_kappa", FS.SPREAD: "spread",
     FS.QUADRATIC: "quadratic", FS.CUMULATIVE: "cumulative", FS.UNSAT_COUNT: "unsat_count", FS.TRAIN_FLUX: "train_flux",
     FS.DENSITY: "density", FS.CROSSING: "crossing", FS.OWN_MARGIN: "own_margin", FS.FADED: "faded", FS.CROWD: "crowd",
+    FS.PILE: "pile", FS.PILE_X: "pile_x", FS.VELOCITY_SD: "velocity_sd", FS.OWN_STEP: "own_step",
     LN.dE_plus: "de_plus", LN.dE_minus: "de_minus", LN.dg: "dg", FL.var_v: "var_v",
     FL.degree2_cross: "cross", FL.degree2_cross_a2: "cross_a2", FL.response_sum: "response",
     FL.cell_mass: "mass",
@@ -423,5 +424,11 @@ def finite_sample_module_source(derivation) -> str:
         _function("crowd_share", ("crowd", "quadratic", "kernel", "d"), D.crowd_share,
                   "share of a new degree-2 deposit, along its own direction, that a crowd of examples stalled at the "
                   "margin takes out at once (quadratic: A_2, kernel: K_mem)"),
+        _function("velocity_sd", ("quadratic", "unsat_count", "alpha", "beta", "N", "d"), D.velocity_sd,
+                  "sd over examples of the velocity at which the unsatisfied examples' pulls move a margin"),
+        _function("pile_unsat", ("pile", "velocity_sd", "own_step"), D.pile_unsat,
+                  "share of the set held at the margin (pile) that pulls at a step, against the others' velocity"),
+        _function("pile_drift", ("pile", "velocity_sd", "own_step", "pile_x", "odd_slope", "d"), D.pile_drift,
+                  "their part of the drift rate g (pile_x: their mean |x_par|)"),
     ]
     return "\n\n\n".join(parts) + "\n"

@@ -56,6 +56,12 @@ OWN_MARGIN = sp.Symbol(r"\Delta S", nonnegative=True)
 FADED = sp.Symbol(r"\Delta S_{\mathrm{fade}}", nonnegative=True)
 # one fixed set's crowd: the number of its examples stalled at the margin
 CROWD = sp.Symbol(r"n_c", nonnegative=True)
+# the examples held at the margin (the map's pile): their share of the set, their mean |x_par|, the sd of the velocity
+# at which the other examples' pulls move a margin, and the margin an example gains per step from its own term
+PILE = sp.Symbol(r"f_p", nonnegative=True)
+PILE_X = sp.Symbol(r"\bar{x}_p", nonnegative=True)
+VELOCITY_SD = sp.Symbol(r"\sigma_v", nonnegative=True)
+OWN_STEP = sp.Symbol(r"s_{\mathrm{own}}", positive=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +79,9 @@ class FiniteSampleDerivation:
     threshold_density_ratio: sp.Expr  # the training set's density at the margin / the infinite set's
     crowd_hold: sp.Expr             # share of a new degree-2 deposit's variance that the crowd at the margin leaves
     crowd_share: sp.Expr            # share of a new degree-2 deposit, along its own direction, that the crowd takes
+    velocity_sd: sp.Expr            # sd over examples of the velocity at which the others' pulls move a margin
+    pile_unsat: sp.Expr             # share of the set held at the margin that pulls at a step
+    pile_drift: sp.Expr             # their part of the drift rate g
 
     def step(self, key):
         return next(s for s in self.steps if s.key == key)
@@ -213,12 +222,56 @@ def derive_finite_sample(activation="relu", integration_seconds: int = 8) -> Fin
         r"$\rho_\infty = -\mathbb{E}[u']$ the infinite set's density at the margin. It scales the loss's feedback on "
         r"every fluctuation of $F$.")
     hold, share = _crowd_hold(add)
+    velocity_sd, pile_unsat, pile_drift = _pile_motion(add, cross_variance)
     return FiniteSampleDerivation(activation=act, steps=tuple(steps), self_kernel=self_kernel,
                                   low_degree_kernel=low_kernel, quadratic_kernel=quadratic_kernel,
                                   spread_step=spread_step, self_rate=self_rate, onset_ratio=onset_ratio,
                                   crossing_shift=crossing_shift, tilt_ratio=tilt_ratio,
                                   threshold_density_ratio=density_ratio, crowd_hold=hold,
-                                  crowd_share=share)
+                                  crowd_share=share, velocity_sd=velocity_sd, pile_unsat=pile_unsat,
+                                  pile_drift=pile_drift)
+
+
+def _pile_motion(add, cross_variance):
+    """The examples held at the margin, moved by the others' pulls.
+
+    Each step the U unsatisfied examples' pulls add to example mu's margin (alpha beta / N) sum_nu y_nu y_mu A_2
+    rho^2, of variance ``cross_variance`` over examples; while U keeps its members this is the same every step: a
+    persistent velocity v_mu, independent of mu's own offset (GD: ``bench/margin_diffusion.py``). The spread
+    sigma_S zeta follows its coherent sum, whose size grows slowly; the velocity itself moves each example. One held
+    at the margin against v < 0 pulls at min(|v|, s) / s of the steps (s its own step), one with v > 0 leaves it:
+    averaged over the velocity's Gaussian law, a share E[min(max(0, -v), s)] / s of the held examples pulls at a step
+    (sigma_v / (s sqrt(2 pi)) for sigma_v << s, one half for sigma_v >> s), and drives g at their mean |x_par|
+    like any unsatisfied example (g = c_sigma B / sqrt(d), B = E[u |x_par|])."""
+    v = sp.Symbol("v", real=True)
+    velocity_sd = sp.sqrt(cross_variance)
+    sd = sp.Symbol("sigma", positive=True)   # the law needs sigma_v > 0 (the kernel guards sigma_v = 0)
+    law = sp.exp(-v**2 / (2 * sd**2)) / (sd * sp.sqrt(2 * sp.pi))
+    # one pushed down faster than its own step pulls at every step: min(|v|, s) / s
+    step = sp.Symbol("s", positive=True)
+    pulled = sp.simplify((sp.integrate(-v * law, (v, -step, 0)) + step * sp.integrate(law, (v, -sp.oo, -step)))
+                         / step)
+    slow = sp.simplify(sp.integrate(-v * law, (v, -sp.oo, 0)) / step)
+    require(sp.simplify(slow - sd / (step * sp.sqrt(2 * sp.pi))) == 0)        # |v| << s: E[max(0, -v)] / s
+    require(sp.limit(pulled, sd, sp.oo) == sp.Rational(1, 2))                  # |v| >> s: those with v < 0, always
+    require(abs(sp.N(pulled.subs({sd: 1, step: 1}), 30) - sp.N(
+        (1 - sp.exp(-sp.Rational(1, 2))) / sp.sqrt(2 * sp.pi) + sp.erfc(1 / sp.sqrt(2)) / 2, 30)) < 1e-25)
+    pile_unsat = PILE * pulled.subs({sd: VELOCITY_SD, step: OWN_STEP})
+    add("pile_velocity", r"the velocity at which the others' pulls move a training example's margin",
+        sp.Eq(VELOCITY_SD, velocity_sd),
+        r"The $U$ unsatisfied examples' terms $(\alpha\beta/N) A_2 \rho^2$ at example $\mu$, the same at every step "
+        r"while $U$ keeps its members: a persistent velocity, Gaussian over examples.")
+    add("pile_unsat", r"the examples held at the margin that pull at a step",
+        sp.Eq(sp.Symbol(r"f_{p,U}"), pile_unsat),
+        r"$f_p$: the share of the set held at the margin; one held against a velocity $v < 0$ pulls at $|v|/s$ of the "
+        r"steps ($s$ its own step; all of them if $|v| > s$), one with $v > 0$ leaves: "
+        r"$\mathbb{E}[\min(\max(0, -v), s)]/s$.")
+    pile_drift = pile_unsat * S.odd_slope * PILE_X / sp.sqrt(S.d)
+    add("pile_drift", r"their part of the drift rate",
+        sp.Eq(sp.Symbol(r"g_p"), pile_drift),
+        r"$\bar{x}_p$: the held examples' mean $|x_\parallel|$ ($g = c_\sigma B/\sqrt{d}$, "
+        r"$B = \mathbb{E}[u\,|x_\parallel|]$).")
+    return velocity_sd, pile_unsat, pile_drift
 
 
 def _crowd_hold(add):

@@ -222,14 +222,15 @@ def _memorization_map(solution, N, fs, train_variance=None, tilt_systems=None, h
     steps = bind(_memorization_steps, k.kappa_increments, k.gamma_from_increment_plus,
                           k.gamma_from_increment_minus, k.unsat_fraction, k.g_rate, k.moment_a2, k.moment_w2,
                           k.moment_aw, k.update_increment_plus, k.update_increment_minus, fs.self_kernel,
-                          fs.low_degree_kernel, fs.quadratic_kernel, fs.self_rate, fs.spread_step)
+                          fs.low_degree_kernel, fs.quadratic_kernel, fs.self_rate, fs.spread_step,
+                          fs.velocity_sd, fs.pile_unsat, fs.pile_drift)
     own_A, own_b, own_gain = _own_tilt_system(solution, N)
     (kappa, accumulated, spread, train, mean_memorized, unsatisfied, rates, tilt_variance, gammas, rates_g,
      own_rates, pile) = steps(n, float(setup.d), setup.h, setup.label_noise, setup.sigma_a, setup.sigma_w,
                         solution.variant.odd_slope(setup.leak), setup.slope, setup.alpha, setup.beta, float(N),
                         _ZETA, _ZETA_WEIGHTS, _MEMO_GRID, _REST_GRID.size, cell_of, cell_share, masses,
                         _memory_fading(solution), rest, with_rest, A, b, own_A, own_b, own_gain,
-                        n if hold_from is None else int(hold_from))
+                        n if hold_from is None else int(hold_from), _moving_pile(solution))
     return _MapResult(kappa=kappa, memorized=accumulated, spread=np.sqrt(spread), train_unsat=train,
                       memorized_mean=mean_memorized, unsatisfied=unsatisfied, train_rates=rates if with_rest else None,
                       tilt_sample_variance=tilt_variance if systems else None, gamma_plus=gammas[0],
@@ -281,9 +282,22 @@ def _tilt_drive_rows(tilt_drive_v, tilt_drive_u, m_a2, m_aw, g, fixed, out):
 @dataclasses.dataclass(frozen=True)
 class _OnTrainingClock(MeanFieldSolution):
     """A solution re-run on one fixed set's clock (:func:`_training_clock`), with that set's density of examples at
-    the margin relative to the infinite set's at every step: the factor on the loss's feedback."""
+    the margin relative to the infinite set's at every step: the factor on the loss's feedback. ``moving_pile``:
+    the memorization map along it moves the examples it holds at the margin (``predict``'s ``held_margins``)."""
 
     threshold_density_ratio: np.ndarray = dataclasses.field(default=None, repr=False)
+    moving_pile: bool = False
+
+
+def _moving_pile(solution):
+    return bool(getattr(solution, "moving_pile", False))
+
+
+def _with_moving_pile(solution):
+    """``solution`` as one whose memorization maps move the examples held at the margin."""
+    fields = {f.name: getattr(solution, f.name) for f in dataclasses.fields(MeanFieldSolution) if f.init}
+    return _OnTrainingClock(**fields, threshold_density_ratio=getattr(solution, "threshold_density_ratio", None),
+                            moving_pile=True)
 
 
 def _training_clock(solution, state, own_margin_density=False):
@@ -299,7 +313,7 @@ def _training_clock(solution, state, own_margin_density=False):
     fields.update(gamma_plus=state.gamma_plus, gamma_minus=state.gamma_minus, g=state.rate, kappa=kappa,
                   x_star=x_star, f_unsat=np.array(state.train_unsat, dtype=float))
     ratio = _threshold_density_ratio(solution, state) if own_margin_density else None
-    return _OnTrainingClock(**fields, threshold_density_ratio=ratio)
+    return _OnTrainingClock(**fields, threshold_density_ratio=ratio, moving_pile=_moving_pile(solution))
 
 
 def _threshold_density_ratio(solution, state):
@@ -440,7 +454,7 @@ def _scan_the_margin(kappa, grid, memorized, own_response, own_gain, sigma, zeta
     step while the drift outruns the own term; one that its own term lifts just over the margin after the drift
     has slowed stays there. Returns that share and the last grid point with a class below the margin (-1: none)."""
     unsatisfied[:] = 0.0
-    total, last = 0.0, -1
+    total, total_x, last = 0.0, 0.0, -1
     for j in range(zeta.shape[0]):
         for i in range(grid.shape[0]):
             linear[j, i] = own_gain * own_response[0, j, i]
@@ -455,8 +469,9 @@ def _scan_the_margin(kappa, grid, memorized, own_response, own_gain, sigma, zeta
             inside = band > 0.0 and abs(margin - h) < band
             if inside and near[j, i]:
                 total += class_mass[j, i]
+                total_x += class_mass[j, i] * grid[i]
             near[j, i] = inside
-    return total, last
+    return total, total_x, last
 
 
 @numba.njit(cache=True)
@@ -546,12 +561,12 @@ def _count_unsatisfied(unsat_fraction, g_rate, kappa, d, h, eps, slope, sigma, z
     return total_unsat, total_rate, at_crossing
 
 
-@kernel_template(15)
+@kernel_template(18)
 def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fraction, g_rate, moment_a2, moment_w2,
                         moment_aw, update_plus, update_minus, self_kernel, low_degree_kernel, quadratic_kernel,
-                        self_rate, spread_step, n, d, h, eps, sa, sw, odd_slope, slope, alpha, beta, N, zeta,
+                        self_rate, spread_step, velocity_sd, pile_unsat, pile_drift, n, d, h, eps, sa, sw, odd_slope, slope, alpha, beta, N, zeta,
                         zeta_weights, grid, rest_cells, cell_of, cell_share, masses, fading, rest, with_rest, A, b,
-                        own_A, own_b, own_gain, hold_from):
+                        own_A, own_b, own_gain, hold_from, moving_pile):
     """The steps of :func:`_memorization_map`, compiled as one recursion. ``rest`` (T+1, G_memo): the rest's
     variance (zeros unless ``with_rest``); ``A``, ``b``: the tilt systems stacked, (S, T+1, 2, 2) and (S, T+1, 2)."""
     Z, G, S = zeta.shape[0], grid.shape[0], A.shape[0]
@@ -589,7 +604,7 @@ def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fractio
         has_rest = with_rest and np.all(np.isfinite(rest[i]))
         for g in range(G):
             sigmas[g] = np.sqrt(spread[i] + rest[i, g]) if has_rest else np.sqrt(spread[i] + 0.0)
-        pile[i], last_below = _scan_the_margin(kap, grid, memorized, own_response, own_gain, sigmas, zeta, h,
+        pile[i], pile_x, last_below = _scan_the_margin(kap, grid, memorized, own_response, own_gain, sigmas, zeta, h,
                                                cell_of, cell_share, own_rates[i - 1] if i > 0 else 0.0, class_mass,
                                                linear, total_memorized, below, unsatisfied[i], near)
         if i < hold_from:   # from the sliding onset the tilt is held, each example's own share of it too
@@ -617,11 +632,29 @@ def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fractio
                 unsat += zeta_weights[j] * unsat_fraction(kap, d, threshold, eps)
                 rate += zeta_weights[j] * g_rate(kap, d, threshold, eps, odd_slope)
             train[i] = unsat
+        # with ``moving_pile``: the examples the map holds at the margin (its pile) are moved by the others' pulls
+        # at a persistent velocity, which its classes (one margin each, offsets that only grow) lack: those it
+        # pushes down pull at a share of the steps (pile_unsat) and drive g (pile_drift); the velocity comes from
+        # the examples below the margin, which pull at every step (not the pile's own pulls)
+        pulling = N * train[i]
+        gp, gm = gammas[0, i], gammas[1, i]
+        a2, w2, aw = moment_a2(gp, gm, sa, sw), moment_w2(gp, gm, sa, sw), moment_aw(gp, gm, sa, sw)
+        if moving_pile and pile[i] > 0.0 and aw > 0 and kap > 0:
+            x_c = max(h - accumulated[i], 0.0) / kap
+            step_c = self_rate(self_kernel(x_c, a2, w2, aw, d, sw, slope)
+                               - low_degree_kernel(x_c, a2, w2, aw, d, sw, slope), alpha, beta, N)
+            if step_c > 0.0:
+                a2_c = quadratic_kernel(x_c, a2, w2, aw, d, sw, slope)
+                held_unsat, held_drift = _held_examples_pulling(velocity_sd, pile_unsat, pile_drift, pulling, a2_c,
+                                                                alpha, beta, N, d, pile[i], step_c, pile_x / pile[i],
+                                                                odd_slope)
+                train[i] += held_unsat
+                if has_rest:
+                    rates[i, 1] = train[i]
+                rate += held_drift
         rates_g[i] = rate
         if i + 1 == n:
             break
-        gp, gm = gammas[0, i], gammas[1, i]
-        a2, w2, aw = moment_a2(gp, gm, sa, sw), moment_w2(gp, gm, sa, sw), moment_aw(gp, gm, sa, sw)
         if aw > 0:
             x_par = max(h - accumulated[i], 0.0) / kap
             memorizing = (self_kernel(x_par, a2, w2, aw, d, sw, slope)
@@ -646,11 +679,36 @@ def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fractio
             # the other examples' memorized parts fade alike: their coherent sum, at the crossing, shrinks by f
             f = np.interp(x_par, grid, fading[i])
             cumulative *= f
-            spread[i + 1] = spread_step(f * f * spread[i], quadratic, cumulative, N * train[i], alpha, beta, N, d)
+            spread[i + 1] = spread_step(f * f * spread[i], quadratic, cumulative, pulling, alpha, beta, N, d)
             cumulative += quadratic
         e_plus, e_minus = update_plus(e_plus, beta, rate), update_minus(e_minus, beta, rate)
     return (kappa, accumulated, spread, train, mean_memorized, unsatisfied, rates, tilt_variance, gammas, rates_g,
             own_rates, pile)
+
+
+@kernel_template(3)
+def _held_examples_pulling(velocity_sd, pile_unsat, pile_drift, pulling, quadratic, alpha, beta, N, d, pile, own_step,
+                           pile_x, odd_slope):
+    """The share of the set held at the margin that pulls at a step, and its part of the drift rate
+    (``pile_unsat``, ``pile_drift``), against the velocity the examples below the margin give it: averaged over the
+    Poisson law of their number, of mean ``pulling`` (the map's expected count; a set whose every example is
+    satisfied moves nothing, and a fraction of an example moves a margin only with that probability)."""
+    if pulling >= _POISSON_UP_TO:
+        velocity = velocity_sd(quadratic, pulling, alpha, beta, N, d)
+        return pile_unsat(pile, velocity, own_step), pile_drift(pile, velocity, own_step, pile_x, odd_slope, d)
+    weight = math.exp(-pulling)
+    share = drift = 0.0
+    for k in range(1, int(pulling + 12.0 * math.sqrt(pulling) + 30.0)):
+        weight *= pulling / k
+        velocity = velocity_sd(quadratic, float(k), alpha, beta, N, d)
+        share += weight * pile_unsat(pile, velocity, own_step)
+        drift += weight * pile_drift(pile, velocity, own_step, pile_x, odd_slope, d)
+    return share, drift
+
+
+# past this mean number of pulling examples the Poisson average of the held examples' pulls is its value at the mean
+# (the share goes as the square root of the count: E[sqrt K] = sqrt(U) (1 - 1 / (8 U) + ...), 0.3% off at 40)
+_POISSON_UP_TO = 40.0
 
 
 def _warn_small_sample(what, setup, N, sample):
@@ -1503,7 +1561,7 @@ _TAIL = 9.0  # panels reach 9 sd of the fluctuation past a crossing: the rest of
 
 
 def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fixed",
-            margin_density: str | None = None) -> FiniteSizePrediction:
+            margin_density: str | None = None, held_margins: str = "still") -> FiniteSizePrediction:
     """Finite-size prediction along a mean-field solution: test and train error, f_unsat, the Fig. 1d band and
     the tilt (hinge loss, Gaussian data, clean labels).
 
@@ -1513,6 +1571,23 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
     One fixed set runs every part on its own clock: the node map is driven by the training set's unsatisfied
     examples (the memorization map's drift) rather than by the infinite set's, so the nodes, kappa and the growth
     of every fluctuation slow down as the set gets memorized, and stop once it is all satisfied.
+
+    ``held_margins`` (one fixed set only; experimental): ``"still"`` (default) keeps the examples the memorization
+    map holds at the margin (its pile) where it put them, each class of examples with one margin and an offset that
+    only grows. ``"moving"`` moves them: the unsatisfied examples' pulls give every training margin a persistent
+    velocity, Gaussian over examples (``velocity_sd``, derivations/finite_sample.py: the same degree-2 terms as the
+    spread), and one held at the margin against a velocity v < 0 pulls at min(|v|, s) / s of the steps, s its own
+    step (``pile_unsat``), driving kappa like any unsatisfied example at its |x_par| (``pile_drift``); the number of
+    pulling examples is taken Poisson about the map's count. In GD the margins near the margin move so
+    (``bench/margin_diffusion.py``: at N = 2.5e4 from t = 600 their displacement net of their own pulls grows like
+    the number of steps, 0.43 own steps per step in sd, and those within 16 own steps above the margin drift down by
+    0.32 per step), 2.7 times the derived velocity there. Measured at Fig. 1 (``bench/paper_finite_size.py --seeds 2
+    --held-margins moving``), the training f_unsat within 2% of GD's at N = 1e5 from t = 100 to 2000 (with
+    ``"still"`` 0.89 / 0.81 / 0.80 at t = 1000 / 1500 / 2000) and at N = 4e5, and 0.94 / 0.82 / 0.56 at N = 2.5e4, t
+    = 400 / 500 / 700 (0.82 / 0.66 / 0.35), kappa 0.89 of GD's at 1e5, t = 2000 (0.83); but the test error up to
+    1.15 of GD's at 1e5 and 4e5 (with ``"still"`` 1.11 and 1.07), the train error at 1e5, t = 2000 0.51 (0.80), and
+    after GD has satisfied the whole set at N = 2.5e4 the map keeps up to 33 of its examples pulling (t = 1000),
+    where it kept 2-3 (docs/finite_size_fig1.md).
 
     ``margin_density``: whose density of examples at the margin the loss's feedback on a fluctuation counts.
     ``None`` (default): the training set's own for one fixed set, the infinite set's otherwise (new examples at
@@ -1589,8 +1664,20 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
         N = check_int("N (None for an infinite training set)", N, 1)
     _check_feedback_inputs(solution, N, sample, "the finite-size prediction")   # before any long work
     margin_density = _check_margin_density(margin_density, N, sample)
+    if held_margins not in HELD_MARGINS:
+        raise ValueError(f"held_margins must be one of {HELD_MARGINS}, got {held_margins!r}")
+    if held_margins == "moving":
+        if N is None or sample != "fixed":
+            raise ValueError("held_margins='moving' needs one fixed training set (N given, sample='fixed'): only "
+                             "its memorization map holds examples at the margin")
+        solution = _with_moving_pile(solution)
     _warn_small_sample("predict", setup, N, sample)
     return _along(_on_training_clock(solution, N, sample, margin_density), N, sample).prediction
+
+
+# predict's held_margins: the memorization map's examples held at the margin stay where it put them, or move at the
+# velocity the others' pulls give them (experimental)
+HELD_MARGINS = ("still", "moving")
 
 
 def _on_training_clock(solution, N, sample, margin_density="infinite"):

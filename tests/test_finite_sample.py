@@ -311,3 +311,43 @@ def test_crowd_hold_limits():
         assert finite_sample_relu.crowd_hold(crowd, 0.6, 0.6 * (1 + 1e-7), d) == pytest.approx(
             1 - crowd / harmonics, abs=1e-5)
     assert finite_sample_relu.crowd_hold(2 * harmonics, 0.6, 0.6 * (1 + 1e-7), d) == pytest.approx(0.0, abs=1e-5)
+
+
+def test_velocity_of_a_margin_against_a_monte_carlo_of_the_others_pulls():
+    """velocity_sd: the sd over examples of (alpha beta / N) sum_nu y_nu y_mu A_2 rho_nu^2 over U pulling examples,
+    rho_nu the overlap of x_perp directions in n = d - 1 dimensions and the labels' product a random sign."""
+    rng = np.random.default_rng(21)
+    d, U, reps = 12, 30, 40_000
+    alpha, beta, N, quadratic = 1.3, 7.0, 500.0, 0.8
+    mu = rng.standard_normal((reps, 1, d - 1))
+    nu = rng.standard_normal((reps, U, d - 1))
+    rho = np.sum(mu * nu, axis=2) / np.linalg.norm(mu, axis=2) / np.linalg.norm(nu, axis=2)
+    signs = rng.choice([-1.0, 1.0], size=(reps, U))
+    moves = alpha * beta / N * quadratic * np.sum(signs * rho**2, axis=1)
+    expected = finite_sample_relu.velocity_sd(quadratic, float(U), alpha, beta, N, float(d))
+    assert expected == pytest.approx(np.sqrt(np.mean(moves**2)), rel=0.02)   # MC relative sd about 0.5%
+
+
+@pytest.mark.parametrize("velocity", [0.2, 0.9])
+def test_share_of_the_held_examples_that_pull_against_a_monte_carlo(velocity):
+    """pile_unsat: an example held at the margin against a persistent velocity v < 0 pulls at min(|v|, s) / s of the
+    steps (s its own step), one with v > 0 leaves: simulated for held examples over many steps, averaged over the
+    velocity's Gaussian law."""
+    rng = np.random.default_rng(22)
+    own_step, steps = 1.0, 400
+    v = rng.normal(0.0, velocity, size=4000)
+    margin, pulls = np.zeros_like(v), np.zeros_like(v)
+    for _ in range(steps):
+        margin += v
+        below = margin < 0.0
+        pulls += below
+        margin = np.where(below, margin + own_step, margin)
+        margin = np.minimum(margin, own_step)   # one that moves up leaves the margin: no longer held
+    measured = pulls.mean() / steps
+    pile = 0.3
+    assert finite_sample_relu.pile_unsat(pile, velocity, own_step) / pile == pytest.approx(measured, rel=0.05)
+    # the drive: each pulling example at |x_par| = x adds c x / sqrt(d) to g
+    assert finite_sample_relu.pile_drift(pile, velocity, own_step, 0.07, 0.5, 100.0) == pytest.approx(
+        finite_sample_relu.pile_unsat(pile, velocity, own_step) * 0.5 * 0.07 / 10.0, rel=1e-12)
+    # pushed down much faster than its own step, every example with v < 0 pulls at every step
+    assert finite_sample_relu.pile_unsat(pile, 1e4, own_step) == pytest.approx(pile / 2, rel=1e-3)

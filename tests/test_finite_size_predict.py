@@ -187,12 +187,19 @@ def test_the_margin_scan_finds_the_classes_below_and_the_last_grid_point_with_on
                                                              cells, share, 0.0, mass, linear, total, below,
                                                              unsatisfied, near)
     # kappa = 0.8: margins 0.8 x + memorized + linear -+ 0.1; zeta = -1: -0.1, 0.3, 0.95, 1.1; zeta = 1: 0.1, 0.8, 0.9, 1.3
-    assert scan(0.8) == (0.0, 2)
+    assert scan(0.8) == (0.0, 0.0, 2)
     assert below.tolist() == [[True, True, True, False], [True, True, True, False]]
     assert total[0, 2] == pytest.approx(0.25) and linear[0, 2] == pytest.approx(0.25)
     assert unsatisfied == pytest.approx(np.array([[1.0, 0.25], [1.0, 0.25]]))
-    assert scan(3.0)[1] == 0 and scan(3.0, h=-1.0)[1] == -1    # x = 0, zeta = -1 (margin -0.1) stays below h = 1
+    assert scan(3.0)[2] == 0 and scan(3.0, h=-1.0)[2] == -1    # x = 0, zeta = -1 (margin -0.1) stays below h = 1
     assert not below.any() and not unsatisfied.any()
+    # the pile: classes within the band of h at this step and the last, their share and their share times |x_par|
+    # (kappa = 0.8, band 0.2: 0.95 at x = 1 and 1.1 at x = 1.5 for zeta = -1, 0.9 at x = 1 for zeta = 1)
+    near[:] = False
+    held = lambda: finite_size._scan_the_margin(0.8, grid, memorized, own, 0.5, sigma, zeta, 1.0, cells, share, 0.2,
+                                                mass, linear, total, below, unsatisfied, near)
+    assert held()[:2] == (0.0, 0.0)                            # not yet at the last step
+    assert held()[:2] == pytest.approx((3 * 0.125, 0.125 * (1.0 + 1.5 + 1.0)))
 
 
 def test_the_sliding_onset_holds_the_tilt_and_needs_examples_stalled_at_the_margin(solution):
@@ -376,3 +383,46 @@ def test_with_the_training_sets_density_its_crowd_at_the_margin_holds_a_share_of
     prediction = finite_size.predict(solution, N, margin_density="training")
     assert np.array_equal(prediction.crowd, N * finite_size._along(clock, N, "fixed").state.pile)
     assert prediction.crowd[-1] > 1 and np.all(finite_size.predict(solution, None).crowd == 0)
+
+
+def test_moving_held_margins_add_the_pulls_of_the_examples_held_at_the_margin(solution):
+    """held_margins="moving": the examples the memorization map holds at the margin pull at the share the others'
+    velocity gives them (``pile_unsat``): nothing changes before the map holds examples there, and late the training
+    f_unsat and kappa are higher (N = 2500 at d = 20)."""
+    N = 2500
+    still = finite_size.predict(solution, N)
+    moving = finite_size.predict(solution, N, held_margins="moving")
+    state = finite_size._along(finite_size._on_training_clock(solution, N, "fixed", "training"), N, "fixed").state
+    first = int(np.flatnonzero(state.pile > 0)[0])
+    assert 5 < first < 100
+    np.testing.assert_allclose(moving.train_unsat[:first - 1], still.train_unsat[:first - 1], rtol=1e-9)
+    # more pulls also drive kappa up, which takes examples out from below the margin: net, more pull late
+    late = np.arange(len(solution.t) - 40, len(solution.t))
+    assert np.all(moving.train_unsat[late] > still.train_unsat[late])
+    assert np.all(moving.kappa[late] > still.kappa[late])
+    # what the held examples add at a step is at most half of them (all those pushed down, at every step)
+    assert np.all(moving.train_unsat[late] - still.train_unsat[late] <= 0.5 * state.pile[late] + 1e-3)
+
+
+def test_held_examples_average_over_the_number_of_pulling_examples():
+    """The Poisson average of the held examples' pulls: no pulling example moves nothing, a fraction of one moves
+    them with that probability, and a large count gives the value at the mean (0.3% above it at 40)."""
+    from mftheory.kernels.generated import finite_sample_relu as fs
+    pulls = finite_size.bind(finite_size._held_examples_pulling, fs.velocity_sd, fs.pile_unsat, fs.pile_drift)
+    args = (0.8, 1.3, 7.0, 2500.0, 20.0, 0.2, 0.01, 0.05, 0.5)   # A_2, alpha, beta, N, d, pile, s, x, odd slope
+    assert pulls(0.0, *args) == (0.0, 0.0)
+    one = pulls(1e-3, *args)[0]
+    assert one == pytest.approx(1e-3 * fs.pile_unsat(0.2, fs.velocity_sd(0.8, 1.0, 1.3, 7.0, 2500.0, 20.0), 0.01),
+                                rel=2e-3)
+    at_mean = fs.pile_unsat(0.2, fs.velocity_sd(0.8, 39.9, 1.3, 7.0, 2500.0, 20.0), 0.01)
+    assert pulls(39.9, *args)[0] == pytest.approx(at_mean, rel=4e-3)   # E[sqrt K] = sqrt(U) (1 - 1/(8 U) ...)
+    assert pulls(40.0, *args)[0] == fs.pile_unsat(0.2, fs.velocity_sd(0.8, 40.0, 1.3, 7.0, 2500.0, 20.0), 0.01)
+
+
+def test_held_margins_is_checked(solution):
+    with pytest.raises(ValueError, match="held_margins must be one of"):
+        finite_size.predict(solution, 2500, held_margins="sliding")
+    with pytest.raises(ValueError, match="held_margins='moving' needs one fixed training set"):
+        finite_size.predict(solution, None, held_margins="moving")
+    with pytest.raises(ValueError, match="held_margins='moving' needs one fixed training set"):
+        finite_size.predict(solution, 2500, sample="fresh", held_margins="moving")
