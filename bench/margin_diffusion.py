@@ -16,7 +16,9 @@ out, so kappa's growth and the common part go), in units of s (the memorization 
 examples with |x_par| < 0.2 and for fresh points alike; a displacement that grows like T is persistent (each
 example pushed the same way step after step), like sqrt(T) diffusive. And the mean X_T of the training examples
 that start within 16 s above the margin, where GD's crowd is. The memorization map's side: its persistent spread
-sigma_S(t) zeta moves a class by (sigma_S(t + T) - sigma_S(t)) zeta, sd |sigma_S(t + T) - sigma_S(t)|.
+sigma_S(t) zeta moves a class by (sigma_S(t + T) - sigma_S(t)) zeta, sd |sigma_S(t + T) - sigma_S(t)|. Last, the
+correlation of X_T (T the longest) with the example's own offset at t (its margin, with the same means taken out):
+positive where the motion is the spread's coherent growth, which the map has.
 """
 from __future__ import annotations
 
@@ -95,6 +97,12 @@ def main(argv=None):
         spread = abs(state.spread[args.t + k] - state.spread[args.t])
         print(f"  {k:3d}   {np.nanstd(train[small]) / s:8.2f}   {np.nanstd(fresh[small_f]) / s:8.2f}   "
               f"{np.mean(moved[near & small]) / s:+10.2f}   {spread / s:10.3f}", flush=True)
+    # coherent (the spread's size grows: high examples go higher) or new motion: X_T against the example's offset
+    offset = _demeaned(m0, y, np.abs(X[:, 0]))
+    for name, rows in (("all", small), ("more than 16 s above h", small & (m0 - h > 16 * s)),
+                       ("below h", small & (m0 < h))):
+        print(f"  corr(X_{steps}, offset at t), training examples with |x_par| < {BINS[-1]}, {name}: "
+              f"{np.corrcoef(train[rows], offset[rows])[0, 1]:+.3f} (n = {rows.sum()})")
     print(f"({time.perf_counter() - start:.0f} s)")
 
 
