@@ -1,0 +1,139 @@
+"""How hard do the pulling examples push the other margins, and which part of the push is the tilt? One GD step on
+one fixed set taken apart by who pulls and by degree in x_perp, beside the derived velocity.
+
+Usage (from the repository root; about 1 minute on 2 cores)::
+
+    python bench/push_parts.py                       # Fig. 1, N = 25000 at t = 600
+    python bench/push_parts.py --N 100000 --t 1500
+
+GD (``simulate``, no derived formula) is run on one fixed training set to step t; there the unsatisfied examples are
+split as in ``bench/crowd_push.py`` into the deep ones (more than 4 s below h, s the memorization map's own step)
+and the crowd (within 4 s below h). Each group's part of the step moves every margin y f by a first-order amount
+(``crowd_push``); an example's own pull is taken out. Printed, in units of s, the sd over examples with |x_par| <
+0.2 of that push:
+- with each label's |x_par| bin means taken out (what moves an example against its neighbours);
+- with, in addition, its linear part in x_perp (and x_par^2) taken out by least squares per label: the part of
+  degree >= 2, which no tilt carries and the map's classes do not have; for the training examples below the margin,
+  those far above it (more than 16 s) and fresh points apart.
+
+A control draws as many pullers at random among the satisfied examples. The derived velocity (``velocity_sd``,
+derivations/finite_sample.py: the pullers' degree-2 terms at a point, the same every step while they keep pulling)
+is printed beside it with GD's count of pullers and the map's. Last, the persistence of the degree >= 2 push: the
+correlation over examples of the deep group's push at t with the push that the same examples, where still deep,
+give 10 steps later.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+import mftheory
+from crowd_push import _margins, _move, _step_part
+from fixed_set_steps import map_on_the_set_clock
+from margin_diffusion import _demeaned
+from mftheory import finite_size
+from mftheory.validate.simulator import draw_problem
+
+SMALL = 0.2          # |x_par| below which examples are followed (where the late margins are)
+LATER = 10           # steps to the second look, for the persistence
+
+
+def _own_pull(setup, X, z, a, N):
+    """An example's own term at a step, first order (``crowd_push``)."""
+    rel, act = np.maximum(z, 0.0), (z > 0).astype(float)
+    return setup.beta / N * setup.alpha / setup.M * (
+        (rel ** 2).sum(axis=1) + (act * a ** 2).sum(axis=1) * np.einsum("nd,nd->n", X, X) / setup.d)
+
+
+def _degree2_rest(push, X, y, rows):
+    """``push`` less each label's |x_par| bin means and, fitted over ``rows`` per label, its linear part in x_perp
+    and x_par^2 (NaN outside ``rows``)."""
+    centred = _demeaned(push, y, np.abs(X[:, 0]))
+    out = np.full(push.shape, np.nan)
+    for label in (1.0, -1.0):
+        fit = rows & (y == label) & np.isfinite(centred)
+        basis = np.column_stack([X[fit, 1:], X[fit, 0] ** 2])
+        coef, *_ = np.linalg.lstsq(basis, centred[fit], rcond=None)
+        out[fit] = centred[fit] - basis @ coef
+    return out
+
+
+def _derived_velocity(solution, state, t, N, pulling):
+    """``velocity_sd`` at the map's crossing at step t, for ``pulling`` examples pulling."""
+    setup = solution.setup
+    fs = solution.variant.finite_sample_kernels()
+    moments = np.empty((len(solution.t), 5))
+    solution.kernels.fill_moments(solution.gamma_plus, solution.gamma_minus, setup.sigma_a, setup.sigma_w, moments)
+    a2, w2, aw = moments[t, :3]
+    x_c = max(setup.h - state.memorized[t], 0.0) / state.kappa[t]
+    quadratic = fs.quadratic_kernel(x_c, a2, w2, aw, float(setup.d), setup.sigma_w, setup.slope)
+    return fs.velocity_sd(quadratic, float(pulling), setup.alpha, setup.beta, float(N), float(setup.d))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--N", type=int, default=25000)
+    parser.add_argument("--t", type=int, default=600)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fresh", type=int, default=50_000, help="fresh points pushed beside the set")
+    args = parser.parse_args(argv)
+    setup = mftheory.fig1_setup()
+    if setup.activation != "relu":   # pragma: no cover - fig1_setup is ReLU
+        raise SystemExit("this diagnostic differentiates the ReLU network only")
+    start = time.perf_counter()
+    solution, state, s = map_on_the_set_clock(setup, args.N, args.t, LATER)
+    X, y, a0, W0, _, _ = draw_problem(setup, args.N, seed=args.seed, n_test=0)
+    run = mftheory.simulate(setup, X=X, y=y, a0=a0, W0=W0, steps=args.t, n_test=0, record_steps=[0, args.t])
+    a, W = run.a_final, run.W_final
+    rng = np.random.default_rng(args.seed + 1)
+    Xf = rng.standard_normal((args.fresh, setup.d))
+    yf = np.where(Xf[:, 0] >= 0, 1.0, -1.0)
+    m, z = _margins(setup, X, y, a, W)
+    _, zf = _margins(setup, Xf, yf, a, W)
+    h = setup.h
+    below = m < h
+    deep, crowd = below & (m - h < -4 * s), below & (m - h >= -4 * s)
+    small, small_f = np.abs(X[:, 0]) < SMALL, np.abs(Xf[:, 0]) < SMALL
+    far = small & (m - h > 16 * s)
+    own = _own_pull(setup, X, z, a, args.N)
+    pulling_map = args.N * state.train_unsat[args.t]
+    print(f"N = {args.N}, t = {args.t}: s = {s:.3g}; unsatisfied {below.sum()} (deep {deep.sum()}, crowd "
+          f"{crowd.sum()}), the map's {pulling_map:.0f}; sd of the push per step over |x_par| < {SMALL}, in s")
+    print("  pullers            n   bins out: train  fresh | degree >= 2: train  below h  far above  fresh")
+    control = np.zeros(args.N, dtype=bool)
+    control[rng.choice(np.flatnonzero(~below & small), deep.sum(), replace=False)] = True
+    deep_rest = None
+    for name, group in (("deep", deep), ("crowd", crowd), ("all below h", below), ("random satisfied", control)):
+        da, dW = _step_part(setup, X, y, z, a, np.flatnonzero(group))
+        push = _move(setup, X, y, z, a, da, dW) - own * group
+        push_f = _move(setup, Xf, yf, zf, a, da, dW)
+        rest, rest_f = _degree2_rest(push, X, y, small), _degree2_rest(push_f, Xf, yf, small_f)
+        if name == "deep":
+            deep_rest = rest
+        binned = _demeaned(push, y, np.abs(X[:, 0]))
+        binned_f = _demeaned(push_f, yf, np.abs(Xf[:, 0]))
+        cells = (np.nanstd(binned[small]), np.nanstd(binned_f[small_f]), np.nanstd(rest[small]),
+                 np.nanstd(rest[small & below]), np.nanstd(rest[far]), np.nanstd(rest_f[small_f]))
+        print(f"  {name:16s} {group.sum():5d}   {cells[0] / s:7.2f} {cells[1] / s:6.2f} | "
+              + "  ".join(f"{c / s:8.2f}" for c in cells[2:]), flush=True)
+    print(f"  derived velocity_sd (degree 2): {_derived_velocity(solution, state, args.t, args.N, below.sum()) / s:.2f}"
+          f" s with GD's {below.sum()} pullers, "
+          f"{_derived_velocity(solution, state, args.t, args.N, pulling_map) / s:.2f} s with the map's")
+    # persistence: the same deep examples (those still deep) LATER steps on
+    later = mftheory.simulate(setup, X=X, y=y, a0=a, W0=W, steps=LATER, n_test=0, record_steps=[0, LATER])
+    m2, z2 = _margins(setup, X, y, later.a_final, later.W_final)
+    still = deep & (m2 - h < -4 * s)
+    da, dW = _step_part(setup, X, y, z2, later.a_final, np.flatnonzero(still))
+    push2 = _move(setup, X, y, z2, later.a_final, da, dW) - _own_pull(setup, X, z2, later.a_final, args.N) * still
+    rest2 = _degree2_rest(push2, X, y, small)
+    both = small & np.isfinite(deep_rest) & np.isfinite(rest2)
+    print(f"  persistence: corr(degree >= 2 push of the deep group at t, of its {still.sum()} still deep at t + "
+          f"{LATER}) = {np.corrcoef(deep_rest[both], rest2[both])[0, 1]:+.3f} over the training examples, "
+          f"{np.corrcoef(deep_rest[both & below], rest2[both & below])[0, 1]:+.3f} over those below h at t")
+    print(f"({time.perf_counter() - start:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
