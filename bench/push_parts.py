@@ -16,7 +16,9 @@ and the crowd (within 4 s below h). Each group's part of the step moves every ma
   degree >= 2, which no tilt carries and the map's classes do not have; for the training examples below the margin,
   those far above it (more than 16 s) and fresh points apart.
 
-A control draws as many pullers at random among the satisfied examples. The derived velocity (``velocity_sd``,
+A control draws as many pullers at random among the satisfied examples, a second as many fresh points at the
+unsatisfied examples' x_par with their labels (the weights hold no memory of them); and the push of all the
+unsatisfied examples is regressed on each training example's own offset (its margin, bin means out). The derived velocity (``velocity_sd``,
 derivations/finite_sample.py: the pullers' degree-2 terms at a point, the same every step while they keep pulling)
 is printed beside it with GD's count of pullers and the map's. Last, the persistence of the degree >= 2 push: the
 correlation over examples of the deep group's push at t with the push that the same examples, where still deep,
@@ -58,6 +60,15 @@ def _degree2_rest(push, X, y, rows):
         coef, *_ = np.linalg.lstsq(basis, centred[fit], rcond=None)
         out[fit] = centred[fit] - basis @ coef
     return out
+
+
+def _fresh_pullers_step(setup, pullers, labels, a, W, N):
+    """(da, dW) of one GD step pulled by the points ``pullers`` with ``labels`` (hinge: u = 1 each), at 1/N each."""
+    z = pullers @ W.T / np.sqrt(setup.d)
+    rel, act = np.maximum(z, 0.0), (z > 0).astype(float)
+    da = setup.beta / N * (labels @ rel)
+    dW = setup.beta / N * a[:, None] * ((act * labels[:, None]).T @ pullers) / np.sqrt(setup.d)
+    return da, dW
 
 
 def _derived_velocity(solution, state, t, N, pulling):
@@ -112,12 +123,31 @@ def main(argv=None):
         rest, rest_f = _degree2_rest(push, X, y, small), _degree2_rest(push_f, Xf, yf, small_f)
         if name == "deep":
             deep_rest = rest
+        if name == "all below h":
+            all_rest = rest
         binned = _demeaned(push, y, np.abs(X[:, 0]))
         binned_f = _demeaned(push_f, yf, np.abs(Xf[:, 0]))
         cells = (np.nanstd(binned[small]), np.nanstd(binned_f[small_f]), np.nanstd(rest[small]),
                  np.nanstd(rest[small & below]), np.nanstd(rest[far]), np.nanstd(rest_f[small_f]))
         print(f"  {name:16s} {group.sum():5d}   {cells[0] / s:7.2f} {cells[1] / s:6.2f} | "
               + "  ".join(f"{c / s:8.2f}" for c in cells[2:]), flush=True)
+    # the same count of fresh pullers, each at an unsatisfied example's x_par with its label: no memory in the
+    # weights of them, so a training receiver and a fresh one are alike unless the receiver's own memory matters
+    pullers = rng.standard_normal((below.sum(), setup.d))
+    pullers[:, 0] = X[below, 0]
+    labels = y[below]
+    da, dW = _fresh_pullers_step(setup, pullers, labels, a, W, args.N)
+    rest = _degree2_rest(_move(setup, X, y, z, a, da, dW), X, y, small)
+    rest_f = _degree2_rest(_move(setup, Xf, yf, zf, a, da, dW), Xf, yf, small_f)
+    print(f"  {'fresh, as below h':16s} {below.sum():5d}          |     {np.nanstd(rest[small]) / s:.2f}      "
+          f"{np.nanstd(rest[small & below]) / s:.2f}      {np.nanstd(rest[far]) / s:.2f}      "
+          f"{np.nanstd(rest_f[small_f]) / s:.2f}")
+    # how much of the training examples' extra push is linear in their own offset (their margin, bin means out)
+    offset = _demeaned(m, y, np.abs(X[:, 0]))
+    rows = small & np.isfinite(all_rest) & np.isfinite(offset)
+    fit = np.polyfit(offset[rows], all_rest[rows], 1)
+    print(f"  all below h pulling: corr(push, own offset) {np.corrcoef(offset[rows], all_rest[rows])[0, 1]:+.3f}; "
+          f"sd left over the training examples once linear in it: {np.std(all_rest[rows] - np.polyval(fit, offset[rows])) / s:.2f} s")
     print(f"  derived velocity_sd (degree 2): {_derived_velocity(solution, state, args.t, args.N, below.sum()) / s:.2f}"
           f" s with GD's {below.sum()} pullers, "
           f"{_derived_velocity(solution, state, args.t, args.N, pulling_map) / s:.2f} s with the map's")
