@@ -1,5 +1,5 @@
-"""How hard do the pulling examples push the other margins, and which part of the push is the tilt? One GD step on
-one fixed set taken apart by who pulls and by degree in x_perp, beside the derived velocity.
+"""How hard do the pulling examples push the other margins, beyond the tilt? One GD step on one fixed set taken apart
+by who pulls, its push split by degree in x_perp, at training examples beside fresh points and the derived velocity.
 
 Usage (from the repository root; about 1 minute on 2 cores)::
 
@@ -8,21 +8,19 @@ Usage (from the repository root; about 1 minute on 2 cores)::
 
 GD (``simulate``, no derived formula) is run on one fixed training set to step t; there the unsatisfied examples are
 split as in ``bench/crowd_push.py`` into the deep ones (more than 4 s below h, s the memorization map's own step)
-and the crowd (within 4 s below h). Each group's part of the step moves every margin y f by a first-order amount
-(``crowd_push``); an example's own pull is taken out. Printed, in units of s, the sd over examples with |x_par| <
-0.2 of that push:
-- with each label's |x_par| bin means taken out (what moves an example against its neighbours);
-- with, in addition, its linear part in x_perp (and x_par^2) taken out by least squares per label: the part of
-  degree >= 2, which no tilt carries and the map's classes do not have; for the training examples below the margin,
-  those far above it (more than 16 s) and fresh points apart.
-
-A control draws as many pullers at random among the satisfied examples, a second as many fresh points at the
-unsatisfied examples' x_par with their labels (the weights hold no memory of them); and the push of all the
-unsatisfied examples is regressed on each training example's own offset (its margin, bin means out). The derived velocity (``velocity_sd``,
-derivations/finite_sample.py: the pullers' degree-2 terms at a point, the same every step while they keep pulling)
-is printed beside it with GD's count of pullers and the map's. Last, the persistence of the degree >= 2 push: the
-correlation over examples of the deep group's push at t with the push that the same examples, where still deep,
-give 10 steps later.
+and the crowd (within 4 s below h). A group's part of the step moves every margin y f by a first-order amount
+(``crowd_push``): a push field P(x), the same function at a training example and at a fresh point; an example's own
+pull is taken out. Its part of degree <= 1 in x_perp (a polynomial in |x_par| and x_perp times a quadratic in
+|x_par|, per label) is fitted by least squares on fresh points with |x_par| < 0.2 and taken out everywhere: what is
+left is the degree >= 2 part, the velocity the map's classes lack. Printed, in units of s, per puller group: the sd
+of P with each label's |x_par| bin means out (training examples and fresh points), the degree >= 2 part's sd at fresh
+points and at the training examples below h and far above it (more than 16 s), and its mean at the training examples
+below h, within 4 s above h and far above (at fresh points it is 0 by the fit). Controls: as many pullers drawn at
+random among the satisfied examples of the set, and as many fresh points at the unsatisfied examples' x_par with
+their labels (the weights hold no memory of them). The derived velocity (``velocity_sd``, derivations/finite_sample.py:
+the pullers' degree-2 terms at a point, the same every step while they keep pulling) is printed beside it with
+GD's count of pullers and the map's. Last, the persistence of the degree >= 2 part: the correlation over training
+examples of the deep group's at t with the one the same examples, where still deep, give 10 steps later.
 """
 from __future__ import annotations
 
@@ -49,17 +47,23 @@ def _own_pull(setup, X, z, a, N):
         (rel ** 2).sum(axis=1) + (act * a ** 2).sum(axis=1) * np.einsum("nd,nd->n", X, X) / setup.d)
 
 
-def _degree2_rest(push, X, y, rows):
-    """``push`` less each label's |x_par| bin means and, fitted over ``rows`` per label, its linear part in x_perp
-    and x_par^2 (NaN outside ``rows``)."""
-    centred = _demeaned(push, y, np.abs(X[:, 0]))
-    out = np.full(push.shape, np.nan)
+def _low_degree_basis(X):
+    """Columns spanning degree <= 1 in x_perp, with coefficients up to quadratic in |x_par|."""
+    r = np.abs(X[:, :1])
+    return np.hstack([r ** np.arange(5), X[:, 1:], X[:, 1:] * r, X[:, 1:] * r ** 2])
+
+
+def _degree2_parts(push, push_f, X, y, Xf, yf):
+    """The degree >= 2 part of a push field at the training examples and the fresh points with |x_par| < SMALL
+    (NaN elsewhere): its degree <= 1 part fitted on the fresh points, per label, and taken out of both."""
+    out, out_f = np.full(push.shape, np.nan), np.full(push_f.shape, np.nan)
     for label in (1.0, -1.0):
-        fit = rows & (y == label) & np.isfinite(centred)
-        basis = np.column_stack([X[fit, 1:], X[fit, 0] ** 2])
-        coef, *_ = np.linalg.lstsq(basis, centred[fit], rcond=None)
-        out[fit] = centred[fit] - basis @ coef
-    return out
+        fit_rows = (np.abs(Xf[:, 0]) < SMALL) & (yf == label)
+        rows = (np.abs(X[:, 0]) < SMALL) & (y == label)
+        coef, *_ = np.linalg.lstsq(_low_degree_basis(Xf[fit_rows]), push_f[fit_rows], rcond=None)
+        out_f[fit_rows] = push_f[fit_rows] - _low_degree_basis(Xf[fit_rows]) @ coef
+        out[rows] = push[rows] - _low_degree_basis(X[rows]) @ coef
+    return out, out_f
 
 
 def _fresh_pullers_step(setup, pullers, labels, a, W, N):
@@ -88,7 +92,7 @@ def main(argv=None):
     parser.add_argument("--N", type=int, default=25000)
     parser.add_argument("--t", type=int, default=600)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--fresh", type=int, default=50_000, help="fresh points pushed beside the set")
+    parser.add_argument("--fresh", type=int, default=200_000, help="fresh points pushed beside the set")
     args = parser.parse_args(argv)
     setup = mftheory.fig1_setup()
     if setup.activation != "relu":   # pragma: no cover - fig1_setup is ReLU
@@ -112,42 +116,33 @@ def main(argv=None):
     pulling_map = args.N * state.train_unsat[args.t]
     print(f"N = {args.N}, t = {args.t}: s = {s:.3g}; unsatisfied {below.sum()} (deep {deep.sum()}, crowd "
           f"{crowd.sum()}), the map's {pulling_map:.0f}; sd of the push per step over |x_par| < {SMALL}, in s")
-    print("  pullers            n   bins out: train  fresh | degree >= 2: train  below h  far above  fresh")
+    print("  pullers              n | bins out: train  fresh | degree >= 2, sd: fresh  below h  far above | mean: "
+          "below h  h to h + 4 s  far above")
     control = np.zeros(args.N, dtype=bool)
     control[rng.choice(np.flatnonzero(~below & small), deep.sum(), replace=False)] = True
+    fresh_pullers = rng.standard_normal((below.sum(), setup.d))
+    fresh_pullers[:, 0] = X[below, 0]
+    just_above = small & ~below & (m - h < 4 * s)
     deep_rest = None
-    for name, group in (("deep", deep), ("crowd", crowd), ("all below h", below), ("random satisfied", control)):
-        da, dW = _step_part(setup, X, y, z, a, np.flatnonzero(group))
-        push = _move(setup, X, y, z, a, da, dW) - own * group
+    for name, group in (("deep", deep), ("crowd", crowd), ("all below h", below), ("random satisfied", control),
+                        ("fresh, as below h", None)):
+        if group is None:
+            da, dW = _fresh_pullers_step(setup, fresh_pullers, y[below], a, W, args.N)
+            push, count = _move(setup, X, y, z, a, da, dW), below.sum()
+        else:
+            da, dW = _step_part(setup, X, y, z, a, np.flatnonzero(group))
+            push, count = _move(setup, X, y, z, a, da, dW) - own * group, group.sum()
         push_f = _move(setup, Xf, yf, zf, a, da, dW)
-        rest, rest_f = _degree2_rest(push, X, y, small), _degree2_rest(push_f, Xf, yf, small_f)
+        rest, rest_f = _degree2_parts(push, push_f, X, y, Xf, yf)
         if name == "deep":
             deep_rest = rest
-        if name == "all below h":
-            all_rest = rest
         binned = _demeaned(push, y, np.abs(X[:, 0]))
         binned_f = _demeaned(push_f, yf, np.abs(Xf[:, 0]))
-        cells = (np.nanstd(binned[small]), np.nanstd(binned_f[small_f]), np.nanstd(rest[small]),
-                 np.nanstd(rest[small & below]), np.nanstd(rest[far]), np.nanstd(rest_f[small_f]))
-        print(f"  {name:16s} {group.sum():5d}   {cells[0] / s:7.2f} {cells[1] / s:6.2f} | "
-              + "  ".join(f"{c / s:8.2f}" for c in cells[2:]), flush=True)
-    # the same count of fresh pullers, each at an unsatisfied example's x_par with its label: no memory in the
-    # weights of them, so a training receiver and a fresh one are alike unless the receiver's own memory matters
-    pullers = rng.standard_normal((below.sum(), setup.d))
-    pullers[:, 0] = X[below, 0]
-    labels = y[below]
-    da, dW = _fresh_pullers_step(setup, pullers, labels, a, W, args.N)
-    rest = _degree2_rest(_move(setup, X, y, z, a, da, dW), X, y, small)
-    rest_f = _degree2_rest(_move(setup, Xf, yf, zf, a, da, dW), Xf, yf, small_f)
-    print(f"  {'fresh, as below h':16s} {below.sum():5d}          |     {np.nanstd(rest[small]) / s:.2f}      "
-          f"{np.nanstd(rest[small & below]) / s:.2f}      {np.nanstd(rest[far]) / s:.2f}      "
-          f"{np.nanstd(rest_f[small_f]) / s:.2f}")
-    # how much of the training examples' extra push is linear in their own offset (their margin, bin means out)
-    offset = _demeaned(m, y, np.abs(X[:, 0]))
-    rows = small & np.isfinite(all_rest) & np.isfinite(offset)
-    fit = np.polyfit(offset[rows], all_rest[rows], 1)
-    print(f"  all below h pulling: corr(push, own offset) {np.corrcoef(offset[rows], all_rest[rows])[0, 1]:+.3f}; "
-          f"sd left over the training examples once linear in it: {np.std(all_rest[rows] - np.polyval(fit, offset[rows])) / s:.2f} s")
+        sds = (np.nanstd(binned[small]), np.nanstd(binned_f[small_f]), np.nanstd(rest_f[small_f]),
+               np.nanstd(rest[small & below]), np.nanstd(rest[far]))
+        means = (np.nanmean(rest[small & below]), np.nanmean(rest[just_above]), np.nanmean(rest[far]))
+        print(f"  {name:17s} {count:5d} |   {sds[0] / s:7.2f} {sds[1] / s:6.2f} |   " + "  ".join(
+            f"{c / s:7.2f}" for c in sds[2:]) + "   |   " + "  ".join(f"{c / s:+7.2f}" for c in means), flush=True)
     print(f"  derived velocity_sd (degree 2): {_derived_velocity(solution, state, args.t, args.N, below.sum()) / s:.2f}"
           f" s with GD's {below.sum()} pullers, "
           f"{_derived_velocity(solution, state, args.t, args.N, pulling_map) / s:.2f} s with the map's")
@@ -157,7 +152,8 @@ def main(argv=None):
     still = deep & (m2 - h < -4 * s)
     da, dW = _step_part(setup, X, y, z2, later.a_final, np.flatnonzero(still))
     push2 = _move(setup, X, y, z2, later.a_final, da, dW) - _own_pull(setup, X, z2, later.a_final, args.N) * still
-    rest2 = _degree2_rest(push2, X, y, small)
+    _, zf2 = _margins(setup, Xf, yf, later.a_final, later.W_final)
+    rest2, _ = _degree2_parts(push2, _move(setup, Xf, yf, zf2, later.a_final, da, dW), X, y, Xf, yf)
     both = small & np.isfinite(deep_rest) & np.isfinite(rest2)
     print(f"  persistence: corr(degree >= 2 push of the deep group at t, of its {still.sum()} still deep at t + "
           f"{LATER}) = {np.corrcoef(deep_rest[both], rest2[both])[0, 1]:+.3f} over the training examples, "
