@@ -1,0 +1,111 @@
+"""Is the derived velocity the infinite-width limit of GD's? The pullers' degree >= 2 push in the trained network,
+and in networks of the same node law and more nodes, extrapolated in 1/M.
+
+Usage (from the repository root; about 1 minute on 2 cores)::
+
+    python bench/velocity_width.py                       # Fig. 1, N = 25000 at t = 300
+    python bench/velocity_width.py --t 600
+    python bench/velocity_width.py --N 100000 --t 1500
+
+GD (``simulate``, no derived formula) is run on one fixed set to step t, where U examples are unsatisfied. As many
+fresh points pull, each at the memorization map's crossing |x_par| = x_c with the teacher's label (``--labels
+random``: a random one), and their first-order
+push (``bench/crowd_push.py``) is measured at fresh points at the same |x_par|, its part of degree <= 1 in x_perp
+fitted out per label: the setting ``velocity_sd`` (derivations/finite_sample.py) is derived for, with the kernel at
+M -> infinity. The same in networks that keep every node's a, w_par and |w_perp| and draw its direction in x_perp
+afresh, K copies of each (M' = K M nodes, the same node law, the output scaled by alpha / M'). The variance,
+V_inf + V_1 / M' if the nodes' finite number adds a random-features part, is extrapolated from M' = M and 4 M.
+Printed in units of s (the map's own step): the trained network's push, the resampled ones', the extrapolated
+infinite-width part beside ``velocity_sd``, and the finite-width part's share at M.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+import mftheory
+from crowd_push import _margins
+from fixed_set_steps import map_on_the_set_clock
+from mftheory.validate.simulator import draw_problem
+from push_parts import _derived_velocity
+
+RECEIVERS = 40_000
+
+
+def _push_sd(setup, a, W, N, pullers, labels, receivers, receiver_labels):
+    """sd over the receivers of the pullers' first-order push on their margins, degree <= 1 in x_perp out."""
+    d, M = setup.d, a.size
+    z = pullers @ W.T / np.sqrt(d)
+    da = setup.beta / N * (labels @ np.maximum(z, 0.0))
+    dW = setup.beta / N * a[:, None] * (((z > 0) * labels[:, None]).T @ pullers) / np.sqrt(d)
+    zr = receivers @ W.T / np.sqrt(d)
+    push = receiver_labels * (setup.alpha / M) * (np.maximum(zr, 0.0) @ da
+                                                   + (((zr > 0) * a) * (receivers @ dW.T)).sum(axis=1) / np.sqrt(d))
+    rest = np.empty_like(push)
+    for label in (1.0, -1.0):
+        rows = receiver_labels == label
+        basis = np.column_stack([np.ones(rows.sum()), receivers[rows, 1:]])
+        coef, *_ = np.linalg.lstsq(basis, push[rows], rcond=None)
+        rest[rows] = push[rows] - basis @ coef
+    return rest.std()
+
+
+def _resampled(a, W, copies, rng):
+    """``copies`` nodes per node of (a, W): the same a, w_par and |w_perp|, a fresh direction in x_perp."""
+    norms = np.linalg.norm(W[:, 1:], axis=1, keepdims=True)
+    blocks = []
+    for _ in range(copies):
+        directions = rng.standard_normal(W[:, 1:].shape)
+        directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+        blocks.append(np.hstack([W[:, :1], directions * norms]))
+    return np.tile(a, copies), np.vstack(blocks)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--N", type=int, default=25000)
+    parser.add_argument("--t", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--labels", choices=("teacher", "random"), default="teacher",
+                        help="the pullers' labels: the teacher's sign of x_par (their pulls then share a coherent "
+                             "part, the drive) or random (no coherent part: only the pulls' random sum)")
+    args = parser.parse_args(argv)
+    setup = mftheory.fig1_setup()
+    if setup.activation != "relu":   # pragma: no cover - fig1_setup is ReLU
+        raise SystemExit("this diagnostic differentiates the ReLU network only")
+    start = time.perf_counter()
+    solution, state, s = map_on_the_set_clock(setup, args.N, args.t, 1)
+    X, y, a0, W0, _, _ = draw_problem(setup, args.N, seed=args.seed, n_test=0)
+    run = mftheory.simulate(setup, X=X, y=y, a0=a0, W0=W0, steps=args.t, n_test=0, record_steps=[0, args.t])
+    a, W = run.a_final, run.W_final
+    U = int((_margins(setup, X, y, a, W)[0] < setup.h).sum())
+    x_c = max(setup.h - state.memorized[args.t], 0.0) / state.kappa[args.t]
+    rng = np.random.default_rng(args.seed + 1)
+    labels = rng.choice([-1.0, 1.0], U)
+    pullers = rng.standard_normal((U, setup.d))
+    pullers[:, 0] = labels * x_c
+    if args.labels == "random":
+        labels = rng.choice([-1.0, 1.0], U)
+    receiver_labels = rng.choice([-1.0, 1.0], RECEIVERS)
+    receivers = rng.standard_normal((RECEIVERS, setup.d))
+    receivers[:, 0] = receiver_labels * x_c
+    push = lambda a_, W_: _push_sd(setup, a_, W_, args.N, pullers, labels, receivers, receiver_labels) / s
+    trained = push(a, W)
+    at_m, at_4m = push(*_resampled(a, W, 1, rng)), push(*_resampled(a, W, 4, rng))
+    width_part = (at_m ** 2 - at_4m ** 2) / (1 - 1 / 4)      # V_1 / M
+    infinite = np.sqrt(max(at_m ** 2 - width_part, 0.0))
+    derived = _derived_velocity(solution, state, args.t, args.N, U) / s
+    print(f"N = {args.N}, t = {args.t}: U = {U} pullers at x_c = {x_c:.4f}; degree >= 2 push sd per step, in s = "
+          f"{s:.3g}")
+    print(f"  trained network (M = {setup.M}): {trained:.3f}; same node law, fresh directions: M' = {setup.M}: "
+          f"{at_m:.3f}, M' = {4 * setup.M}: {at_4m:.3f}")
+    print(f"  extrapolated to M -> infinity: {infinite:.3f}; derived velocity_sd: {derived:.3f}; the finite-width "
+          f"part's share of the variance at M = {setup.M}: {width_part / at_m ** 2:.2f} "
+          f"(variance ratio to the infinite-width part {width_part / max(infinite ** 2, 1e-300):.2f})")
+    print(f"({time.perf_counter() - start:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
