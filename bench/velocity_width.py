@@ -15,8 +15,11 @@ fitted out per label: the setting ``velocity_sd`` (derivations/finite_sample.py)
 M -> infinity. The same in networks that keep every node's a, w_par and |w_perp| and draw its direction in x_perp
 afresh, K copies of each (M' = K M nodes, the same node law, the output scaled by alpha / M'). The variance,
 V_inf + V_1 / M' if the nodes' finite number adds a random-features part, is extrapolated from M' = M and 4 M.
-Printed in units of s (the map's own step): the trained network's push, the resampled ones', the extrapolated
-infinite-width part beside ``velocity_sd``, and the finite-width part's share at M.
+``--nodes meanfield`` draws the nodes from the mean-field node law at step t instead, the law the derivation averages
+over. Printed in units of s (the map's own step): the trained network's push, the resampled ones', the extrapolated
+infinite-width part beside ``velocity_sd`` and beside its harmonic part (``velocity_sd`` counts rho^2 whole,
+E[rho^4] = Var(rho^2) + E[rho^2]^2; the mean E[rho^2] = 1 / (d - 1) gives every example of a label the same shift, F's
+common part, which the fit takes out), and the finite-width part's share at M.
 """
 from __future__ import annotations
 
@@ -63,6 +66,14 @@ def _resampled(a, W, copies, rng):
     return np.tile(a, copies), np.vstack(blocks)
 
 
+def _meanfield_nodes(solution, t, M, rng):
+    """M nodes of the mean-field law at step t: (a, w_par) from the node map, w_perp at its initial law."""
+    setup = solution.setup
+    a, w_par = (v[t] for v in solution.node(setup.sigma_a * rng.standard_normal(M),
+                                             setup.sigma_w * rng.standard_normal(M)))
+    return a, np.hstack([w_par[:, None], setup.sigma_w * rng.standard_normal((M, setup.d - 1))])
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--N", type=int, default=25000)
@@ -71,6 +82,10 @@ def main(argv=None):
     parser.add_argument("--labels", choices=("teacher", "random"), default="teacher",
                         help="the pullers' labels: the teacher's sign of x_par (their pulls then share a coherent "
                              "part, the drive) or random (no coherent part: only the pulls' random sum)")
+    parser.add_argument("--nodes", choices=("trained", "meanfield"), default="trained",
+                        help="the resampled networks' nodes: the trained network's a, w_par, |w_perp| with fresh "
+                             "directions, or drawn from the mean-field node law at step t (the law the derivation "
+                             "averages over)")
     args = parser.parse_args(argv)
     setup = mftheory.fig1_setup()
     if setup.activation != "relu":   # pragma: no cover - fig1_setup is ReLU
@@ -93,16 +108,23 @@ def main(argv=None):
     receivers[:, 0] = receiver_labels * x_c
     push = lambda a_, W_: _push_sd(setup, a_, W_, args.N, pullers, labels, receivers, receiver_labels) / s
     trained = push(a, W)
-    at_m, at_4m = push(*_resampled(a, W, 1, rng)), push(*_resampled(a, W, 4, rng))
+    if args.nodes == "meanfield":
+        at_m, at_4m = (push(*_meanfield_nodes(solution, args.t, copies * setup.M, rng)) for copies in (1, 4))
+    else:
+        at_m, at_4m = push(*_resampled(a, W, 1, rng)), push(*_resampled(a, W, 4, rng))
     width_part = (at_m ** 2 - at_4m ** 2) / (1 - 1 / 4)      # V_1 / M
     infinite = np.sqrt(max(at_m ** 2 - width_part, 0.0))
     derived = _derived_velocity(solution, state, args.t, args.N, U) / s
+    law = "mean-field node law" if args.nodes == "meanfield" else "its nodes, fresh directions"
+    n = setup.d - 1
+    harmonic = derived * np.sqrt((2 * n - 2) / (3 * n))   # Var(rho^2) / E[rho^4]: without rho^2's mean, a common part
     print(f"N = {args.N}, t = {args.t}: U = {U} pullers at x_c = {x_c:.4f}; degree >= 2 push sd per step, in s = "
           f"{s:.3g}")
-    print(f"  trained network (M = {setup.M}): {trained:.3f}; same node law, fresh directions: M' = {setup.M}: "
+    print(f"  trained network (M = {setup.M}): {trained:.3f}; {law}: M' = {setup.M}: "
           f"{at_m:.3f}, M' = {4 * setup.M}: {at_4m:.3f}")
     print(f"  extrapolated to M -> infinity: {infinite:.3f}; derived velocity_sd: {derived:.3f}; the finite-width "
           f"part's share of the variance at M = {setup.M}: {width_part / at_m ** 2:.2f} "
+          f"(its harmonic part, rho^2 less its mean: {harmonic:.3f}) "
           f"(variance ratio to the infinite-width part {width_part / max(infinite ** 2, 1e-300):.2f})")
     print(f"({time.perf_counter() - start:.0f} s)")
 
