@@ -1581,7 +1581,10 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
     pulling examples is taken Poisson about the map's count. In GD the margins near the margin move so
     (``bench/margin_diffusion.py``: at N = 2.5e4 from t = 600 their displacement net of their own pulls grows like
     the number of steps, 0.43 own steps per step in sd, and those within 16 own steps above the margin drift down by
-    0.32 per step), 2.7 times the derived velocity there. Measured at Fig. 1 (``bench/paper_finite_size.py --seeds 2
+    0.32 per step), 2.7 times the derived velocity there. The derived velocity is the pulls' infinite-width limit
+    with the kernel's rho^2 term counted whole (its mean moves every example of a label alike, F's common part: the
+    variance between examples is 2/3 of it) and leaves out the nodes' finite number, whose random-features part of
+    the pulls is 1.3-3.2 times the infinite-width one in variance at Fig. 1 (``bench/velocity_width.py``). Measured at Fig. 1 (``bench/paper_finite_size.py --seeds 2
     --held-margins moving``), the training f_unsat within 2% of GD's at N = 1e5 from t = 100 to 2000 (with
     ``"still"`` 0.89 / 0.81 / 0.80 at t = 1000 / 1500 / 2000) and at N = 4e5, and 0.94 / 0.82 / 0.56 at N = 2.5e4, t
     = 400 / 500 / 700 (0.82 / 0.66 / 0.35), kappa 0.89 of GD's at 1e5, t = 2000 (0.83); but the test error up to
