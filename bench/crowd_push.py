@@ -25,8 +25,7 @@ import time
 import numpy as np
 
 import mftheory
-from fixed_set_steps import map_on_the_set_clock
-from mftheory.validate.simulator import draw_problem
+from fixed_set_steps import gd_at, map_on_the_set_clock
 
 BANDS = (-4, -2, -1, 0, 1, 2, 4, 8, 16)
 
@@ -63,9 +62,7 @@ def main(argv=None):
         raise SystemExit("this diagnostic differentiates the ReLU network only")
     start = time.perf_counter()
     _, _, s = map_on_the_set_clock(setup, args.N, args.t, 1)
-    X, y, a0, W0, _, _ = draw_problem(setup, args.N, seed=args.seed, n_test=0)
-    run = mftheory.simulate(setup, X=X, y=y, a0=a0, W0=W0, steps=args.t, n_test=0, record_steps=[0, args.t])
-    a, W = run.a_final, run.W_final
+    X, y, a, W = gd_at(setup, args.N, args.seed, args.t)
     nxt = mftheory.simulate(setup, X=X, y=y, a0=a, W0=W, steps=1, n_test=0, record_steps=[0, 1])
     m, z = _margins(setup, X, y, a, W)
     m_next, _ = _margins(setup, X, y, nxt.a_final, nxt.W_final)

@@ -23,9 +23,8 @@ import time
 import numpy as np
 
 import mftheory
-from fixed_set_steps import map_on_the_set_clock
+from fixed_set_steps import gd_at, map_on_the_set_clock
 from mftheory import finite_size
-from mftheory.validate.simulator import draw_problem
 
 BINS = np.array([0.0, 0.02, 0.04, 0.07, 0.1, 0.15, 0.2])
 FAR = 40            # in s: a reference example's margin above h
@@ -47,11 +46,9 @@ def main(argv=None):
     setup = mftheory.fig1_setup()
     start = time.perf_counter()
     solution, state, s = map_on_the_set_clock(setup, args.N, args.t, args.steps)
-    X, y, a0, W0, _, _ = draw_problem(setup, args.N, seed=args.seed, n_test=0)
-    run = mftheory.simulate(setup, X=X, y=y, a0=a0, W0=W0, steps=args.t, n_test=0, record_steps=[0, args.t])
-    later = mftheory.simulate(setup, X=X, y=y, a0=run.a_final, W0=run.W_final, steps=args.steps, n_test=0,
-                              record_steps=[0, args.steps])
-    m0, m1 = _margins(setup, X, y, run.a_final, run.W_final), _margins(setup, X, y, later.a_final, later.W_final)
+    X, y, a, W = gd_at(setup, args.N, args.seed, args.t)
+    later = mftheory.simulate(setup, X=X, y=y, a0=a, W0=W, steps=args.steps, n_test=0, record_steps=[0, args.steps])
+    m0, m1 = _margins(setup, X, y, a, W), _margins(setup, X, y, later.a_final, later.W_final)
     h, reach = setup.h, np.abs(X[:, 0])
     gain = (m1 - m0) / args.steps / s
     over = np.full(args.N, np.nan)

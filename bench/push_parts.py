@@ -31,10 +31,8 @@ import numpy as np
 
 import mftheory
 from crowd_push import _margins, _move, _step_part
-from fixed_set_steps import map_on_the_set_clock
+from fixed_set_steps import gd_at, map_on_the_set_clock
 from margin_diffusion import _demeaned
-from mftheory import finite_size
-from mftheory.validate.simulator import draw_problem
 
 SMALL = 0.2          # |x_par| below which examples are followed (where the late margins are)
 LATER = 10           # steps to the second look, for the persistence
@@ -99,9 +97,7 @@ def main(argv=None):
         raise SystemExit("this diagnostic differentiates the ReLU network only")
     start = time.perf_counter()
     solution, state, s = map_on_the_set_clock(setup, args.N, args.t, LATER)
-    X, y, a0, W0, _, _ = draw_problem(setup, args.N, seed=args.seed, n_test=0)
-    run = mftheory.simulate(setup, X=X, y=y, a0=a0, W0=W0, steps=args.t, n_test=0, record_steps=[0, args.t])
-    a, W = run.a_final, run.W_final
+    X, y, a, W = gd_at(setup, args.N, args.seed, args.t)
     rng = np.random.default_rng(args.seed + 1)
     Xf = rng.standard_normal((args.fresh, setup.d))
     yf = np.where(Xf[:, 0] >= 0, 1.0, -1.0)
@@ -119,7 +115,8 @@ def main(argv=None):
     print("  pullers              n | bins out: train  fresh | degree >= 2, sd: fresh  below h  far above | mean: "
           "below h  h to h + 4 s  far above")
     control = np.zeros(args.N, dtype=bool)
-    control[rng.choice(np.flatnonzero(~below & small), deep.sum(), replace=False)] = True
+    pool = np.flatnonzero(~below & small)   # as many as the deep ones, or every one there is
+    control[rng.choice(pool, min(deep.sum(), pool.size), replace=False)] = True
     fresh_pullers = rng.standard_normal((below.sum(), setup.d))
     fresh_pullers[:, 0] = X[below, 0]
     just_above = small & ~below & (m - h < 4 * s)

@@ -30,8 +30,7 @@ import numpy as np
 
 import mftheory
 from crowd_push import _margins
-from fixed_set_steps import map_on_the_set_clock
-from mftheory.validate.simulator import draw_problem
+from fixed_set_steps import gd_at, map_on_the_set_clock
 from push_parts import _derived_velocity
 
 RECEIVERS = 40_000
@@ -92,9 +91,7 @@ def main(argv=None):
         raise SystemExit("this diagnostic differentiates the ReLU network only")
     start = time.perf_counter()
     solution, state, s = map_on_the_set_clock(setup, args.N, args.t, 1)
-    X, y, a0, W0, _, _ = draw_problem(setup, args.N, seed=args.seed, n_test=0)
-    run = mftheory.simulate(setup, X=X, y=y, a0=a0, W0=W0, steps=args.t, n_test=0, record_steps=[0, args.t])
-    a, W = run.a_final, run.W_final
+    X, y, a, W = gd_at(setup, args.N, args.seed, args.t)
     U = int((_margins(setup, X, y, a, W)[0] < setup.h).sum())
     x_c = max(setup.h - state.memorized[args.t], 0.0) / state.kappa[args.t]
     rng = np.random.default_rng(args.seed + 1)
