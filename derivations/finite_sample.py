@@ -10,6 +10,9 @@ Averaged over the other examples nu this is the mean-field drive (kappa_{t+1} - 
 * the *self* term nu = mu, (alpha beta / N) K(x_mu, x_mu) > 0, which a fresh test point never receives: every
   training example that stays unsatisfied is pushed up by it (memorization). Summed over time it satisfies a
   training example below x*(t): the crossing moves down by S(t)/kappa(t), S = sum_s alpha beta K(s) / N;
+* the other unsatisfied examples' terms at example mu, of degree >= 2 along x_perp: persistent while they keep
+  pulling, they spread the margins of examples at the same |x_par| (the kernel's rho^2 part, and at finite width M
+  the nodes' own random features);
 * the random part of the empirical mean (1/N) sum_{nu in U} y_nu x_nu orthogonal to w*, of norm
   sqrt((d-1) P_U / N): a random tilt of the effective teacher, and the random parts of the sums above.
 
@@ -62,6 +65,10 @@ PILE = sp.Symbol(r"f_p", nonnegative=True)
 PILE_X = sp.Symbol(r"\bar{x}_p", nonnegative=True)
 VELOCITY_SD = sp.Symbol(r"\sigma_v", nonnegative=True)
 OWN_STEP = sp.Symbol(r"s_{\mathrm{own}}", positive=True)
+# the finite width's part of the others' pulls: its node average W_2 (per unit of 1/M), and the sd of one pulling
+# example's degree >= 2 term at another example, both parts together (per unit of alpha beta / N)
+WIDTH = sp.Symbol("W_2", nonnegative=True)
+AMPLITUDE = sp.Symbol("q", nonnegative=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +78,9 @@ class FiniteSampleDerivation:
     self_kernel: DataAverage        # K(x, x) at x_par, |x_perp|^2 = d - 1, averaged over the node law
     low_degree_kernel: DataAverage  # its part of degree 0 and 1 along x_perp
     quadratic_kernel: DataAverage   # A_2: the coefficient of rho^2 in K(x, x') at the same x_par
+    width_kernel: DataAverage       # W_2: one node's random-features energy (the finite width's part of the pulls)
+    pull_amplitude: sp.Expr         # q: sd of one pulling example's degree >= 2 term at another, per alpha beta / N
+    kernel_amplitude: sp.Expr       # q as first derived: the kernel's rho^2 term counted whole, no width part
     spread_step: sp.Expr            # sigma_S^2 after one more step
     self_rate: sp.Expr              # margin gained per step from the self term, in K (placeholder KERNEL)
     onset_ratio: sp.Expr            # self term / mean-field drive at the threshold, in K, Delta kappa, x*
@@ -148,7 +158,11 @@ def derive_finite_sample(activation="relu", integration_seconds: int = 8) -> Fin
     def node_average(parts):
         def at(w):
             sub = lambda e: e.subs(node_subs).subs(mu, w * S.x_par / sp.sqrt(S.d))
-            return sub(parts[0]) + (k_reg**2 * w**2 + v_res) * sub(parts[1])
+            mean_a = k_reg * w
+            value = sub(parts[0]) + (mean_a**2 + v_res) * sub(parts[1])
+            if len(parts) > 2:   # E[a^4 | w_par] of the Gaussian a | w_par
+                value += (mean_a**4 + 6 * mean_a**2 * v_res + 3 * v_res**2) * sub(parts[2])
+            return value
         w = sp.sqrt(S.m_w2) * S.x
         pair = (at(w) + at(-w)) / 2
         # where the erfc(mu/shat) terms of the +-w_par pair cancel on expanding (the self kernel), what is left is
@@ -166,8 +180,17 @@ def derive_finite_sample(activation="relu", integration_seconds: int = 8) -> Fin
     self_kernel = node_average(per_node_self)
     low_kernel = node_average(per_node_low)
     quadratic_kernel = node_average(per_node_quadratic)
+    width_kernel = node_average(_random_features_energy(mu, (c0_s, c1_s, sq_s), (c0_d, sq_d)))
     add("self_kernel", "self kernel over the mean-field node law",
         sp.Eq(sp.Symbol("K_self"), self_kernel.value), r"$|x_\perp|^2 = d - 1$ and $|w_\perp|^2$ is at its mean.")
+    add("width_kernel", r"the width's random features in the others' pulls: one node's energy, over the node law",
+        sp.Eq(WIDTH, sp.Function("E_node")(sp.Symbol("V_\\sigma") * (sp.Symbol(r"E\sigma^2") - sp.Symbol("c_0")**2
+                                                                     - sp.Symbol("c_1")**2)
+                                          + S.a**4 * sp.Symbol(r"\overline{E\sigma'^2}")
+                                          * (sp.Symbol(r"E\sigma'^2") - sp.Symbol("{c'_0}")**2) * (S.d - 1) / S.d**2)),
+        r"$V_\sigma$, $\overline{E\sigma'^2}$: the variance of $y\,\sigma(z)$ and the mean of $\sigma'(z)^2$ over "
+        r"pulling examples of either label at the same $|x_\parallel|$; at width $M$ each pulling example adds the "
+        r"variance $(\alpha\beta/N)^2 W_2/M$ to another's margin per step.")
     self_rate = S.alpha * S.beta * KERNEL / N_SAMPLE
     crossing_shift = -ACCUMULATED / S.kappa
     onset_ratio = self_rate / (DELTA_KAPPA * S.x_star)
@@ -179,18 +202,34 @@ def derive_finite_sample(activation="relu", integration_seconds: int = 8) -> Fin
         sp.Eq(sp.Symbol("R(t)"), onset_ratio),
         r"Train and test part ways where $R(t)$ reaches $1$ ($R$ grows like $t^{3/2}/N$ late).")
     # the other examples' memorizing terms: for two examples, rho = overlap of their x_perp directions, uniform on
-    # the sphere of dimension n = d - 1: E[rho^4] = 3 / (n (n + 2)); each step adds to example mu a random
-    # (alpha beta / N) sum_{nu in U} y_nu y_mu A_2 rho^2, persistent while U keeps its members (nested sets)
+    # the sphere of dimension n = d - 1: E[rho^2] = 1/n, E[rho^4] = 3 / (n (n + 2)). Each step adds to example mu
+    # (alpha beta / N) sum_{nu in U} y_nu y_mu A_2 rho^2; rho^2's mean gives every example of a label the same shift
+    # (F's common part), so between examples it is Var(rho^2) that counts. At finite width M the nodes' own random
+    # features add a part of the same order in U (``_random_features_energy``): W_2 / M per pulling example.
     n = S.d - 1
     rho4 = sp.Integer(3) / (n * (n + 2))
-    cross_variance = (S.alpha * S.beta / N_SAMPLE) ** 2 * UNSAT_COUNT * QUADRATIC**2 * rho4
-    spread_step = SPREAD + (S.alpha * S.beta / N_SAMPLE) ** 2 * rho4 * UNSAT_COUNT * QUADRATIC * (
-        QUADRATIC + 2 * CUMULATIVE)
+    harmonic = rho4 - 1 / n**2
+    require(sp.simplify(harmonic - 2 * (n - 1) / (n**2 * (n + 2))) == 0)
+    pull_amplitude = sp.sqrt(harmonic * QUADRATIC**2 + WIDTH / S.M)
+    add("pull_amplitude", r"one pulling example's degree-$\ge 2$ term at another example: its sd, per "
+        r"$\alpha\beta/N$",
+        sp.Eq(AMPLITUDE, pull_amplitude),
+        r"$\mathrm{Var}(\rho^2) = 2(d-2)/((d-1)^2(d+1))$ for the overlap $\rho$ of two $x_\perp$ directions "
+        r"(its mean $1/(d-1)$ shifts every example of a label alike: $F$'s common part); $W_2/M$: the width's "
+        r"random features.")
+    # the amplitude as first derived, which ``predict`` keeps by default (its ``others_pulls``): rho^2 counted
+    # whole, E[rho^4] (its mean included), and no width part
+    kernel_amplitude = sp.sqrt(rho4) * QUADRATIC
+    add("kernel_amplitude", r"the same, as first derived: the kernel's $\rho^2$ term counted whole, no width part",
+        sp.Eq(sp.Symbol("q_K"), kernel_amplitude),
+        r"$\mathbb{E}[\rho^4] = 3/((d-1)(d+1))$ counts $\rho^2$'s mean, which moves every example of a label "
+        r"alike, and the width's random features are left out.")
+    cross_variance = (S.alpha * S.beta / N_SAMPLE) ** 2 * UNSAT_COUNT * AMPLITUDE**2
+    spread_step = SPREAD + (S.alpha * S.beta / N_SAMPLE) ** 2 * UNSAT_COUNT * AMPLITUDE * (AMPLITUDE + 2 * CUMULATIVE)
     add("spread", r"spread of the memorized margin over examples: variance of $\sum_s$ of the others' terms",
         sp.Eq(sp.Function(r"\sigma_S^2")(S.t + 1), spread_step.subs(SPREAD, sp.Function(r"\sigma_S^2")(S.t))),
-        r"$A_2$ is the $\rho^2$ coefficient of $K$ at $x^*$, $U(t) = N f_{\mathrm{train}}(t)$ examples, "
-        r"$C(t) = \sum_{s<t} A_2(s)$; one step adds the variance $3 (\alpha\beta/N)^2 U A_2^2/((d - 1)(d + 1))$, "
-        r"persistent while $U$ keeps its members.")
+        r"$U(t) = N f_{\mathrm{train}}(t)$ examples, $q$ at $x^*$, $C(t) = \sum_{s<t} q(s)$; one step adds the "
+        r"variance $(\alpha\beta/N)^2 U q^2$, persistent while $U$ keeps its members.")
     require(sp.simplify(cross_variance - spread_step.subs({SPREAD: 0, CUMULATIVE: 0})) == 0)
     add("train_unsat", r"training $f_{\mathrm{unsat}}$ with memorization: margin "
         r"$\kappa|x_\parallel| + S + \sigma_S \zeta$, $\zeta \sim \mathcal{N}(0, 1)$",
@@ -225,6 +264,8 @@ def derive_finite_sample(activation="relu", integration_seconds: int = 8) -> Fin
     velocity_sd, pile_unsat, pile_drift = _pile_motion(add, cross_variance)
     return FiniteSampleDerivation(activation=act, steps=tuple(steps), self_kernel=self_kernel,
                                   low_degree_kernel=low_kernel, quadratic_kernel=quadratic_kernel,
+                                  width_kernel=width_kernel, pull_amplitude=pull_amplitude,
+                                  kernel_amplitude=kernel_amplitude,
                                   spread_step=spread_step, self_rate=self_rate, onset_ratio=onset_ratio,
                                   crossing_shift=crossing_shift, tilt_ratio=tilt_ratio,
                                   threshold_density_ratio=density_ratio, crowd_hold=hold,
@@ -232,11 +273,35 @@ def derive_finite_sample(activation="relu", integration_seconds: int = 8) -> Fin
                                   pile_drift=pile_drift)
 
 
+def _random_features_energy(mu, sigma_moments, derivative_moments):
+    """One node's part of the others' pulls at finite width, per unit of 1/M (before the node average).
+
+    At width M the kernel is K_M = (1/M) sum_i k_i, k_i(x, x') = sigma(z_i) sigma(z'_i) + a_i^2 sigma'(z_i)
+    sigma'(z'_i) x.x'/d. The U pulling examples' terms at example mu, sum_nu y_nu k_i(x_mu, x_nu) / M, carry per node
+    a random sum R_i over the pulling examples: y sigma(z_i) has variance V_s over them (its mean is node i's drive, a
+    part of F shared by every point), and sum_nu y_nu sigma'(z_i) x_nu,perp is a vector of squared norm U E[sigma'^2]
+    (d - 1) in a direction of its own. At example mu this gives sigma(z_i) R_i, of degree >= 2 energy (Hermite, in
+    xi) E[sigma^2] - c_0^2 - c_1^2, and a_i^2 sigma'(z_i) x_mu . R_i / d, a degree-1 function of x_perp times
+    sigma'(z_i): its degree >= 2 energy is E[sigma'^2] - c'_0^2 per unit of |R_i|^2 / d^2. Over the nodes these add
+    with zero mean cross terms (their R_i differ), hence one node's energy over M: the variance (alpha beta / N)^2
+    U W_2 / M beside the kernel's own (alpha beta / N)^2 U Var(rho^2) A_2^2. The pulling examples are taken at the
+    receiving example's |x_par|, with either label (mu -> -mu); their x_par x'_par / d part, of relative size
+    x_par^2 / sqrt(d), and the part of R_i along the node's own direction (one of d - 1) are left out.
+    Returns the per-node parts with no a, with a^2 and with a^4."""
+    c0_s, c1_s, sq_s = sigma_moments
+    c0_d, sq_d = derivative_moments
+    flip = lambda e: e.subs(mu, -mu)
+    pulled_sigma = (sq_s + flip(sq_s)) / 2 - ((c0_s - flip(c0_s)) / 2) ** 2
+    pulled_derivative = (sq_d + flip(sq_d)) / 2
+    return (pulled_sigma * (sq_s - c0_s**2 - c1_s**2), sp.Integer(0),
+            pulled_derivative * (sq_d - c0_d**2) * S.r2 / S.d**2)
+
+
 def _pile_motion(add, cross_variance):
     """The examples held at the margin, moved by the others' pulls.
 
-    Each step the U unsatisfied examples' pulls add to example mu's margin (alpha beta / N) sum_nu y_nu y_mu A_2
-    rho^2, of variance ``cross_variance`` over examples; while U keeps its members this is the same every step: a
+    Each step the U unsatisfied examples' pulls add to example mu's margin their degree >= 2 terms, of variance
+    ``cross_variance`` = (alpha beta / N)^2 U q^2 over examples; while U keeps its members this is the same every step: a
     persistent velocity v_mu, independent of mu's own offset (GD: ``bench/margin_diffusion.py``). The spread
     sigma_S zeta follows its coherent sum, whose size grows slowly; the velocity itself moves each example. One held
     at the margin against v < 0 pulls at min(|v|, s) / s of the steps (s its own step), one with v > 0 leaves it:
@@ -259,7 +324,7 @@ def _pile_motion(add, cross_variance):
     pile_unsat = PILE * pulled.subs({sd: VELOCITY_SD, step: OWN_STEP})
     add("pile_velocity", r"the velocity at which the others' pulls move a training example's margin",
         sp.Eq(VELOCITY_SD, velocity_sd),
-        r"The $U$ unsatisfied examples' terms $(\alpha\beta/N) A_2 \rho^2$ at example $\mu$, the same at every step "
+        r"The $U$ unsatisfied examples' degree-$\ge 2$ terms at example $\mu$, the same at every step "
         r"while $U$ keeps its members: a persistent velocity, Gaussian over examples.")
     add("pile_unsat", r"the examples held at the margin that pull at a step",
         sp.Eq(sp.Symbol(r"f_{p,U}"), pile_unsat),

@@ -409,14 +409,39 @@ def test_held_examples_average_over_the_number_of_pulling_examples():
     them with that probability, and a large count gives the value at the mean (0.3% above it at 40)."""
     from mftheory.kernels.generated import finite_sample_relu as fs
     pulls = finite_size.bind(finite_size._held_examples_pulling, fs.velocity_sd, fs.pile_unsat, fs.pile_drift)
-    args = (0.8, 1.3, 7.0, 2500.0, 20.0, 0.2, 0.01, 0.05, 0.5)   # A_2, alpha, beta, N, d, pile, s, x, odd slope
+    args = (0.8, 1.3, 7.0, 2500.0, 20.0, 0.2, 0.01, 0.05, 0.5)   # q, alpha, beta, N, d, pile, s, x, odd slope
     assert pulls(0.0, *args) == (0.0, 0.0)
     one = pulls(1e-3, *args)[0]
-    assert one == pytest.approx(1e-3 * fs.pile_unsat(0.2, fs.velocity_sd(0.8, 1.0, 1.3, 7.0, 2500.0, 20.0), 0.01),
+    assert one == pytest.approx(1e-3 * fs.pile_unsat(0.2, fs.velocity_sd(0.8, 1.0, 1.3, 7.0, 2500.0), 0.01),
                                 rel=2e-3)
-    at_mean = fs.pile_unsat(0.2, fs.velocity_sd(0.8, 39.9, 1.3, 7.0, 2500.0, 20.0), 0.01)
+    at_mean = fs.pile_unsat(0.2, fs.velocity_sd(0.8, 39.9, 1.3, 7.0, 2500.0), 0.01)
     assert pulls(39.9, *args)[0] == pytest.approx(at_mean, rel=4e-3)   # E[sqrt K] = sqrt(U) (1 - 1/(8 U) ...)
-    assert pulls(40.0, *args)[0] == fs.pile_unsat(0.2, fs.velocity_sd(0.8, 40.0, 1.3, 7.0, 2500.0, 20.0), 0.01)
+    assert pulls(40.0, *args)[0] == fs.pile_unsat(0.2, fs.velocity_sd(0.8, 40.0, 1.3, 7.0, 2500.0), 0.01)
+
+
+def test_others_pulls_with_the_width_part(solution):
+    """others_pulls="kernel+width": the others' pulls with rho^2's mean out and the width's random features in. Its
+    amplitude without width (M -> infinity) is the first-derived one times sqrt(Var(rho^2) / E[rho^4]); at this
+    width (M = 200, d = 20) the width's part outweighs rho^2's mean, so the memorized margins spread more and more of
+    the set is left below the margin late (on average over the last 40 steps). Only one fixed set has the pulls; anything else is refused."""
+    from mftheory.kernels.generated import finite_sample_relu as fs
+    amplitude = finite_size.bind(finite_size._pulls_amplitude, fs.quadratic_kernel, fs.width_kernel,
+                                 fs.pull_amplitude, fs.kernel_amplitude)
+    d, n = 20.0, 19.0
+    args = (0.05, 3.0, 2.0, 1.5, d, 1.0, 0.0)
+    first = amplitude(False, *args, 200.0)
+    assert first == pytest.approx(fs.quadratic_kernel(*args) * math.sqrt(3 / (n * (n + 2))), rel=1e-12)
+    assert amplitude(True, *args, 1e300) == pytest.approx(first * math.sqrt((2 * n - 2) / (3 * n)), rel=1e-12)
+    assert amplitude(True, *args, 200.0) > first
+    N = 2500
+    default, width = finite_size.predict(solution, N), finite_size.predict(solution, N, others_pulls="kernel+width")
+    assert np.array_equal(default.train_unsat, finite_size.predict(solution, N, others_pulls="kernel").train_unsat)
+    late = slice(len(solution.t) - 40, None)
+    assert np.mean(width.train_unsat[late]) > np.mean(default.train_unsat[late])   # step by step the map is chunky
+    with pytest.raises(ValueError, match="others_pulls must be one of"):
+        finite_size.predict(solution, N, others_pulls="width")
+    with pytest.raises(ValueError, match="others_pulls='kernel\\+width' needs one fixed training set"):
+        finite_size.predict(solution, None, others_pulls="kernel+width")
 
 
 def test_held_margins_is_checked(solution):
