@@ -7,6 +7,7 @@ Usage (from the repository root; about 5 minutes on 2 cores, most of it the run 
     python bench/paper_finite_size.py --seeds 2 --steps 30 40 50 70 100     # the early steps (a minute)
     python bench/paper_finite_size.py --seeds 2 --sizes 25000 100000 --activation leaky_relu --leak 0.5
     python bench/paper_finite_size.py --seeds 2 --sizes 25000 100000 --held-margins moving     # experimental
+    python bench/paper_finite_size.py --seeds 2 --sizes 25000 100000 --others-pulls kernel+width  # experimental
 
 For each N: ``mftheory.finite_size.predict(meanfield(fig1_setup(), 2000), N)`` beside ``simulate`` (one fixed
 training set, 1e5 fresh test points) at t = 100 / 200 / 300 / 400 / 500 / 700 / 1000 / 1500 / 2000, for the test error, the training
@@ -46,6 +47,9 @@ def main(argv=None):
     parser.add_argument("--margin-density", nargs="+", default=["training"], choices=["training", "infinite"])
     parser.add_argument("--held-margins", default="still", choices=["still", "moving"],
                         help="predict's held_margins (moving: the examples held at the margin move, experimental)")
+    parser.add_argument("--others-pulls", default="kernel", choices=["kernel", "kernel+width"],
+                        help="predict's others_pulls (kernel+width: rho^2's mean out, the width's random features in, "
+                             "experimental)")
     parser.add_argument("--activation", default="relu", choices=["relu", "leaky_relu"])
     parser.add_argument("--leak", type=float, default=0.1, help="leaky ReLU's negative slope (with --activation "
                         "leaky_relu), in [0, 1)")
@@ -60,7 +64,8 @@ def main(argv=None):
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            theories = {density: predict(solution, N, margin_density=density, held_margins=args.held_margins)
+            theories = {density: predict(solution, N, margin_density=density, held_margins=args.held_margins,
+                                         others_pulls=args.others_pulls)
                         for density in args.margin_density}
         predicted = time.perf_counter() - start
         runs = [mftheory.simulate(setup, N=N, steps=steps[-1], seed=seed, n_test=100_000, record_steps=record)

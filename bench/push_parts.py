@@ -73,16 +73,22 @@ def _fresh_pullers_step(setup, pullers, labels, a, W, N):
     return da, dW
 
 
-def _derived_velocity(solution, state, t, N, pulling):
-    """``velocity_sd`` at the map's crossing at step t, for ``pulling`` examples pulling."""
+def _derived_velocity(solution, state, t, N, pulling, width=True, moments=None):
+    """``velocity_sd`` at the map's crossing at step t, for ``pulling`` examples pulling (``width=False``: the
+    infinite-width kernel's part alone, W_2 = 0), at the mean-field node law's moments or at ``moments`` (E[a^2],
+    E[w_par^2], E[a w_par])."""
     setup = solution.setup
     fs = solution.variant.finite_sample_kernels()
-    moments = np.empty((len(solution.t), 5))
-    solution.kernels.fill_moments(solution.gamma_plus, solution.gamma_minus, setup.sigma_a, setup.sigma_w, moments)
-    a2, w2, aw = moments[t, :3]
+    if moments is None:
+        law = np.empty((len(solution.t), 5))
+        solution.kernels.fill_moments(solution.gamma_plus, solution.gamma_minus, setup.sigma_a, setup.sigma_w, law)
+        moments = law[t, :3]
+    a2, w2, aw = moments
     x_c = max(setup.h - state.memorized[t], 0.0) / state.kappa[t]
-    quadratic = fs.quadratic_kernel(x_c, a2, w2, aw, float(setup.d), setup.sigma_w, setup.slope)
-    return fs.velocity_sd(quadratic, float(pulling), setup.alpha, setup.beta, float(N), float(setup.d))
+    args = (x_c, a2, w2, aw, float(setup.d), setup.sigma_w, setup.slope)
+    amplitude = fs.pull_amplitude(fs.quadratic_kernel(*args), fs.width_kernel(*args) if width else 0.0,
+                                  float(setup.M), float(setup.d))
+    return fs.velocity_sd(amplitude, float(pulling), setup.alpha, setup.beta, float(N))
 
 
 def main(argv=None):
@@ -140,7 +146,7 @@ def main(argv=None):
         means = (np.nanmean(rest[small & below]), np.nanmean(rest[just_above]), np.nanmean(rest[far]))
         print(f"  {name:17s} {count:5d} |   {sds[0] / s:7.2f} {sds[1] / s:6.2f} |   " + "  ".join(
             f"{c / s:7.2f}" for c in sds[2:]) + "   |   " + "  ".join(f"{c / s:+7.2f}" for c in means), flush=True)
-    print(f"  derived velocity_sd (degree 2): {_derived_velocity(solution, state, args.t, args.N, below.sum()) / s:.2f}"
+    print(f"  derived velocity_sd (degree >= 2, with the width's part): {_derived_velocity(solution, state, args.t, args.N, below.sum()) / s:.2f}"
           f" s with GD's {below.sum()} pullers, "
           f"{_derived_velocity(solution, state, args.t, args.N, pulling_map) / s:.2f} s with the map's")
     # persistence: the same deep examples (those still deep) LATER steps on

@@ -7,8 +7,8 @@ Usage (from the repository root; as long as ``paper_finite_size.py`` with the sa
     python bench/spread_whatif.py --scale 2.7 --sizes 25000 100000 --seeds 2
 
 ``bench/velocity_width.py`` measures why such a factor is a question: at Fig. 1 the nodes' finite number adds a
-random-features part to the pullers' degree >= 2 push, comparable with the infinite-width part the derivation has.
-The spread's increments (alpha beta / N)^2 rho4 U A_2 (A_2 + 2 C) become (1 + (scale - 1)) times that, every step;
+random-features part to the pullers' degree >= 2 push, which the derivation now has (``pull_amplitude``).
+The spread's increments (alpha beta / N)^2 U q (q + 2 C) become (1 + (scale - 1)) times that, every step;
 everything else in ``finite_size.predict`` is unchanged. The scaled kernel is written to a temporary module whose
 source carries the factor (the compiled loops are cached by their source), and
 ``Variant.finite_sample_kernels`` is patched for this process only.
@@ -33,9 +33,9 @@ SCALE = {scale!r}
 
 
 @numba.njit(cache=False)
-def spread_step(spread, quadratic, cumulative, unsat_count, alpha, beta, N, d):
-    base = _spread_step(spread, quadratic, cumulative, 0.0, alpha, beta, N, d)
-    return base + SCALE * (_spread_step(spread, quadratic, cumulative, unsat_count, alpha, beta, N, d) - base)
+def spread_step(spread, amplitude, cumulative, unsat_count, alpha, beta, N):
+    base = _spread_step(spread, amplitude, cumulative, 0.0, alpha, beta, N)
+    return base + SCALE * (_spread_step(spread, amplitude, cumulative, unsat_count, alpha, beta, N) - base)
 '''
 
 

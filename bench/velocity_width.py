@@ -11,15 +11,13 @@ GD (``simulate``, no derived formula) is run on one fixed set to step t, where U
 fresh points pull, each at the memorization map's crossing |x_par| = x_c with the teacher's label (``--labels
 random``: a random one), and their first-order
 push (``bench/crowd_push.py``) is measured at fresh points at the same |x_par|, its part of degree <= 1 in x_perp
-fitted out per label: the setting ``velocity_sd`` (derivations/finite_sample.py) is derived for, with the kernel at
-M -> infinity. The same in networks that keep every node's a, w_par and |w_perp| and draw its direction in x_perp
-afresh, K copies of each (M' = K M nodes, the same node law, the output scaled by alpha / M'). The variance,
-V_inf + V_1 / M' if the nodes' finite number adds a random-features part, is extrapolated from M' = M and 4 M.
-``--nodes meanfield`` draws the nodes from the mean-field node law at step t instead, the law the derivation averages
-over. Printed in units of s (the map's own step): the trained network's push, the resampled ones', the extrapolated
-infinite-width part beside ``velocity_sd`` and beside its harmonic part (``velocity_sd`` counts rho^2 whole,
-E[rho^4] = Var(rho^2) + E[rho^2]^2; the mean E[rho^2] = 1 / (d - 1) gives every example of a label the same shift, F's
-common part, which the fit takes out), and the finite-width part's share at M.
+fitted out per label: the setting ``velocity_sd`` (derivations/finite_sample.py) is derived for. The same in
+networks that keep every node's a, w_par and |w_perp| and draw its direction in x_perp afresh, K copies of each (M' =
+K M nodes, the same node law, the output scaled by alpha / M'). The variance, V_inf + V_1 / M' (the kernel's part
+and the width's random features), is extrapolated from M' = M and 4 M. ``--nodes meanfield`` draws the nodes from
+the mean-field node law at step t instead, the law the derivation averages over. Printed in units of s (the map's own
+step): the pushes measured and their two parts, beside the derived ones (``pull_amplitude``: Var(rho^2) A_2^2 + W_2
+/ M per pulling example), at the mean-field law's moments and at the trained nodes' own (mean a^2, w_par^2, a w_par).
 """
 from __future__ import annotations
 
@@ -111,18 +109,18 @@ def main(argv=None):
         at_m, at_4m = push(*_resampled(a, W, 1, rng)), push(*_resampled(a, W, 4, rng))
     width_part = (at_m ** 2 - at_4m ** 2) / (1 - 1 / 4)      # V_1 / M
     infinite = np.sqrt(max(at_m ** 2 - width_part, 0.0))
-    derived = _derived_velocity(solution, state, args.t, args.N, U) / s
     law = "mean-field node law" if args.nodes == "meanfield" else "its nodes, fresh directions"
-    n = setup.d - 1
-    harmonic = derived * np.sqrt((2 * n - 2) / (3 * n))   # Var(rho^2) / E[rho^4]: without rho^2's mean, a common part
     print(f"N = {args.N}, t = {args.t}: U = {U} pullers at x_c = {x_c:.4f}; degree >= 2 push sd per step, in s = "
           f"{s:.3g}")
-    print(f"  trained network (M = {setup.M}): {trained:.3f}; {law}: M' = {setup.M}: "
-          f"{at_m:.3f}, M' = {4 * setup.M}: {at_4m:.3f}")
-    print(f"  extrapolated to M -> infinity: {infinite:.3f}; derived velocity_sd: {derived:.3f}; the finite-width "
-          f"part's share of the variance at M = {setup.M}: {width_part / at_m ** 2:.2f} "
-          f"(its harmonic part, rho^2 less its mean: {harmonic:.3f}) "
-          f"(variance ratio to the infinite-width part {width_part / max(infinite ** 2, 1e-300):.2f})")
+    print(f"  GD's trained network (M = {setup.M}): {trained:.3f}; {law}: M' = {setup.M}: "
+          f"{at_m:.3f}, M' = {4 * setup.M}: {at_4m:.3f}; extrapolated: the kernel's part (M -> infinity) "
+          f"{infinite:.3f}, the width's part at M = {setup.M} {np.sqrt(max(width_part, 0.0)):.3f}")
+    trained_moments = (np.mean(a ** 2), np.mean(W[:, 0] ** 2), np.mean(a * W[:, 0]))
+    for name, moments in (("the mean-field node law", None), ("the trained nodes' moments", trained_moments)):
+        whole = _derived_velocity(solution, state, args.t, args.N, U, moments=moments) / s
+        kernel = _derived_velocity(solution, state, args.t, args.N, U, width=False, moments=moments) / s
+        print(f"  derived at {name}: the kernel's part {kernel:.3f}, the width's part at M = {setup.M} "
+              f"{np.sqrt(max(whole ** 2 - kernel ** 2, 0.0)):.3f}, both ({'velocity_sd'}) {whole:.3f}")
     print(f"({time.perf_counter() - start:.0f} s)")
 
 

@@ -486,10 +486,11 @@ def finite_size(scale: Scale, seed: int = 0, seeds: int = 3) -> CaseResult:
     test error with the feedback counting the infinite set's density at the margin instead
     (``margin_density="infinite"``, fresh-data physics: it keeps pulling a set's fluctuations down after the set is
     all satisfied and GD has stopped, so at the paper's scale the test error of N/4 comes out low from t ~ 1000),
-    and the rms tilt angle of the effective teacher with either density. Also reported: the variance of the
-    nonlinear rest at x_par = 0 in the fresh-data runs at the last step, whole and with the nodes' contributions
-    added as if independent, against the prediction with the loss's feedback on its degree-2 part and against the
-    frozen init law (the nodes' contributions cancel each other, which the feedback predicts).
+    and the rms tilt angle of the effective teacher with either density, and the three judged quantities with the
+    others' pulls with the width's random features (``others_pulls="kernel+width"``, experimental). Also reported:
+    the variance of the nonlinear rest at x_par = 0 in the fresh-data runs at the last step, whole and with the
+    nodes' contributions added as if independent, against the prediction with the loss's feedback on its degree-2
+    part and against the frozen init law (the nodes' contributions cancel each other, which the feedback predicts).
     Resolution: at ``RESOLUTION_SCALE`` 3 standard errors are 0.078 of the prediction (median over the rows) and
     1/sqrt(M) = 0.1, a tolerance of 0.18, so 2 x 0.18 / (1 - 0.18), ``FINITE_SIZE_RESOLUTION``; rows that count
     a few examples (the train error of N/4 late) resolve less. A row whose relative tolerance would reach 1 (3
@@ -502,7 +503,7 @@ def finite_size(scale: Scale, seed: int = 0, seeds: int = 3) -> CaseResult:
     judged = sorted({int(record[np.searchsorted(record, 30)]), int(record[len(record) * 3 // 4]), scale.steps})
     base_tol = 1 / math.sqrt(setup.M)
     n_test = 40_000
-    runs, N_of, infinite_density = {}, {}, {}
+    runs, N_of, infinite_density, width_pulls = {}, {}, {}, {}
     for label, N, online in (("fresh data", scale.N, True), (f"N={scale.N // 4}", scale.N // 4, False),
                              (f"N={scale.N}", scale.N, False), (f"N={scale.N * 4}", scale.N * 4, False)):
         N_of[label] = N
@@ -514,6 +515,7 @@ def finite_size(scale: Scale, seed: int = 0, seeds: int = 3) -> CaseResult:
         runs[label] = (sims, pred, online, rec)
         if not online:
             infinite_density[label] = finite_size_prediction(sol, N, "fixed", margin_density="infinite")
+            width_pulls[label] = finite_size_prediction(sol, N, "fixed", others_pulls="kernel+width")
     checks = []
     for label, (sims, pred, online, rec) in runs.items():
         quantities = [("test error", "test_error", "test_error")]
@@ -522,8 +524,10 @@ def finite_size(scale: Scale, seed: int = 0, seeds: int = 3) -> CaseResult:
                                                                             "train_error")]
         steps_judged = judged if rec[-1] == scale.steps else sorted(
             {int(rec[np.searchsorted(rec, 30)]), int(rec[len(rec) * 3 // 4]), int(rec[-1])})
+        means = {}
         for name, sim_field, pred_field in quantities:
             mean, se = seed_mean([getattr(sim, sim_field) for sim in sims])
+            means[pred_field] = mean
             if sim_field == "test_error":
                 mean_test = mean
             for step in steps_judged:
@@ -547,6 +551,10 @@ def finite_size(scale: Scale, seed: int = 0, seeds: int = 3) -> CaseResult:
             checks.append(Check("finite_size", f"test error, {label}, infinite set's margin density (t={step})",
                                 float(infinite_density[label].test_error[step]), float(mean_test[j]), 0.0,
                                 relative=True, informational=True))
+            for name, _, pred_field in quantities:
+                checks.append(Check("finite_size", f"{name}, {label}, others' pulls with the width's part (t={step})",
+                                    float(getattr(width_pulls[label], pred_field)[step]),
+                                    float(means[pred_field][j]), 0.0, relative=True, informational=True))
             for density, prediction in (("training", pred), ("infinite", infinite_density[label])):
                 checks.append(Check("finite_size", f"rms tilt angle, {label}, {density} set's margin density "
                                     f"(t={step})", float(prediction.tilt[step]), float(np.sqrt(angle[j])), 0.0,
