@@ -1,0 +1,259 @@
+"""The memorization map with every training example's offset from the others' pulls carried by particles that
+move: what the offset's structure in time does to the training f_unsat, the train error and the test error at Fig. 1.
+
+Usage (from the repository root; as long as ``paper_finite_size.py`` with the same arguments, plus about 10 s per
+prediction)::
+
+    python bench/offset_particles.py --offsets nested --sizes 25000 100000 --seeds 2
+    python bench/offset_particles.py --offsets nested --sizes 25000 100000 --seeds 2 --others-pulls kernel+width
+    python bench/offset_particles.py --offsets zeta --sizes 25000 --seeds 2     # the map's own law, as particles
+
+A sensitivity test of the map's structure, not a prediction ``predict`` makes. ``predict``'s memorization map gives
+each class of training examples one persistent offset sigma_S(t) zeta: an example's motion from the others' pulls is
+then sigma_S' zeta, the same direction as the offset it already has. Here the classes are particles, 64 per cell
+of the map's |x_par| grid (a seeded Monte Carlo), each with an offset O from the others' pulls, a memorized margin
+S, its own pull's tilt and the rest's persistent part as in the map, and with ``--offsets``:
+
+- ``zeta``: O = sigma_S(t) zeta, zeta one normal draw per particle: the map's law (a check of the particles);
+- ``nested``: O <- f O + (alpha beta / N) q V, with V each particle's own velocity, the sum over the U(t) pulling
+  examples of fixed unit-variance kernel coefficients; the pulling set taken nested while it shrinks and adding new
+  members when it grows: V(t) = r V(t - 1) + sqrt(U(t) - r^2 U(t - 1)) xi, r = min(U(t) / U(t - 1), 1). The
+  variance of O then follows the map's sigma_S^2 step for step; what differs is that a particle's motion is only
+  partly its offset's direction (GD, ``bench/margin_diffusion.py``: correlation +0.41);
+- ``markov``: the one-step increment regressed on O with the exact covariances from every particle's own record of
+  pulls (sum over the pullers of their faded, amplitude-weighted pull counts), the rest white noise.
+
+q, f and every other step of the map are ``predict``'s (``--others-pulls`` picks q). The test side's classes are
+the particle indices (one per index and cell of the rest's grid). The memorized margin at the crossing, at which
+the map evaluates its kernels, is the particles' S weighted by a Gaussian window of sd 0.05 about the margin (a
+numerical choice of this bench). The function below replaces ``finite_size._memorization_steps`` in this process
+only, written to a temporary module (the compiled loops are cached by their source).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib
+import sys
+import tempfile
+
+import numpy as np
+
+import mftheory.finite_size as finite_size
+
+import paper_finite_size
+
+OFFSETS = {"zeta": 0, "nested": 1, "markov": 2}
+PARTICLES_PER_CELL = 64
+
+_SOURCE = '''import math
+import numba
+import numpy as np
+from mftheory.kernels.binding import kernel_template
+from mftheory.finite_size import _cumulative_laws, _pulls_amplitude, _tilt_response_step
+
+SEED = {seed}
+VELOCITY_MODE = {mode}
+
+
+@kernel_template(21)
+def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fraction, g_rate, moment_a2, moment_w2,
+                    moment_aw, update_plus, update_minus, self_kernel, low_degree_kernel, quadratic_kernel,
+                    width_kernel, pull_amplitude, kernel_amplitude, self_rate, spread_step, velocity_sd,
+                    pile_unsat, pile_drift, n,
+                    d, h, eps, sa, sw, odd_slope, slope, alpha, beta, N, M, zeta,
+                    zeta_weights, grid, rest_cells, cell_of, cell_share, masses, fading, rest, with_rest, A, b,
+                    own_A, own_b, own_gain, hold_from, moving_pile, width_pulls):
+    np.random.seed(SEED)
+    Z, G, S = zeta.shape[0], grid.shape[0], A.shape[0]
+    C = G - 1
+    Kp = Z   # one test-side class per particle index
+    kappa, accumulated, spread, train, mean_memorized = (np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n),
+                                                         np.zeros(n))
+    unsatisfied = np.zeros((n, Z, rest_cells))
+    rates = np.full((n, 2), np.nan)
+    tilt_responses = np.zeros((S, 2, C, Kp))
+    tilt_variance = np.zeros((S, n))
+    gammas, rates_g, own_rates = np.zeros((2, n)), np.zeros(n), np.zeros(n)
+    pile = np.zeros(n)
+    cum_unsat, cum_rate = np.empty(G), np.empty(G)
+    # particles: cell c = [grid[c], grid[c+1]], x at its midpoint
+    xs = 0.5 * (grid[:-1] + grid[1:])
+    memorized = np.zeros((C, Kp))
+    offset = np.zeros((C, Kp))
+    velocity = np.random.standard_normal((C, Kp))
+    zr = np.random.standard_normal((C, Kp))
+    zv = np.random.standard_normal((C, Kp))   # the map's persistent zeta, for VELOCITY_MODE 0
+    own_response = np.zeros((2, C, Kp))
+    pulls = np.zeros((C, Kp))   # Q: each particle's own pulls so far, amplitude-weighted, faded
+    linear = np.zeros((C, Kp))
+    below = np.zeros((C, Kp), dtype=np.bool_)
+    near = np.zeros((C, Kp), dtype=np.bool_)
+    mass = np.zeros((C, Kp))
+    rate_w = np.zeros((C, Kp))
+    cell_rest = np.zeros(C)
+    own_at = np.zeros(G)
+    e_plus = e_minus = cumulative = 0.0
+    previous_U = -1.0
+    for i in range(n):
+        kap = kappa_increments(e_plus, e_minus, alpha, d, sa, sw, odd_slope)
+        kappa[i] = kap
+        gammas[0, i], gammas[1, i] = gamma_plus(e_plus), gamma_minus(e_minus)
+        has_rest = with_rest and np.all(np.isfinite(rest[i]))
+        kk = kap if kap > 0 else 1.0
+        base_unsat, base_rate = _cumulative_laws(unsat_fraction, g_rate, kk, d, eps, odd_slope, grid, G - 1,
+                                                 cum_unsat, cum_rate)
+        for c in range(C):
+            cell_rest[c] = 0.5 * (rest[i, c] + rest[i, c + 1]) if has_rest else 0.0
+            for p in range(Kp):
+                mass[c, p] = (cum_unsat[c + 1] - cum_unsat[c]) / Kp
+                rate_w[c, p] = (cum_rate[c + 1] - cum_rate[c]) / Kp
+        sigma = math.sqrt(spread[i])
+        band = own_rates[i - 1] if i > 0 else 0.0
+        unsat = rate = err = 0.0
+        pile_m = pile_x = 0.0
+        near_s = near_w = 0.0
+        for c in range(C):
+            sd_rest = math.sqrt(cell_rest[c])
+            for p in range(Kp):
+                linear[c, p] = own_gain * own_response[0, c, p]
+                if VELOCITY_MODE >= 1:
+                    off = offset[c, p]
+                else:
+                    off = sigma * zv[c, p]
+                total_off = off + sd_rest * zr[c, p]
+                margin = kap * xs[c] + memorized[c, p] + linear[c, p] + total_off if kap > 0 else total_off
+                is_below = margin < h if kap > 0 else True
+                below[c, p] = is_below
+                if is_below:
+                    unsat += mass[c, p]
+                    rate += rate_w[c, p]
+                    if margin < 0.0:
+                        err += mass[c, p]
+                inside = band > 0.0 and abs(margin - h) < band
+                if inside and near[c, p]:
+                    pile_m += mass[c, p]
+                    pile_x += mass[c, p] * xs[c]
+                near[c, p] = inside
+                wgt = math.exp(-0.5 * ((margin - h) / 0.05) ** 2) * mass[c, p]
+                near_s += wgt * (memorized[c, p] + linear[c, p])
+                near_w += wgt
+                if is_below:
+                    unsatisfied[i, p, cell_of[c]] += cell_share[c]
+        train[i] = unsat
+        accumulated[i] = near_s / near_w if near_w > 0 else 0.0
+        pile[i] = pile_m
+        if has_rest:
+            rates[i, 0] = err
+            rates[i, 1] = unsat
+        if i < hold_from:
+            _tilt_response_step(own_response, mass, below, own_A[i], own_b[i], i + 1 < n)
+        for s_index in range(S):
+            tilt_variance[s_index, i] = _tilt_response_step(tilt_responses[s_index], mass, below, A[s_index, i],
+                                                            b[s_index, i], i + 1 < n) / N
+        pulling = N * unsat
+        # the velocities follow the pulling set (nested while it shrinks, fresh members when it grows)
+        if previous_U < 0:
+            for c in range(C):
+                for p in range(Kp):
+                    velocity[c, p] *= math.sqrt(pulling)
+        else:
+            r = min(pulling / previous_U, 1.0) if previous_U > 0 else 1.0
+            extra = max(pulling - r * r * previous_U, 0.0)
+            se = math.sqrt(extra)
+            for c in range(C):
+                for p in range(Kp):
+                    velocity[c, p] = r * velocity[c, p] + se * np.random.standard_normal()
+        previous_U = pulling
+        gp, gm = gammas[0, i], gammas[1, i]
+        a2, w2, aw = moment_a2(gp, gm, sa, sw), moment_w2(gp, gm, sa, sw), moment_aw(gp, gm, sa, sw)
+        rates_g[i] = rate
+        if i + 1 == n:
+            break
+        if aw > 0 and kap > 0:
+            x_par = max(h - accumulated[i], 0.0) / kap
+            memorizing = (self_kernel(x_par, a2, w2, aw, d, sw, slope)
+                          - low_degree_kernel(x_par, a2, w2, aw, d, sw, slope))
+            amplitude = _pulls_amplitude(quadratic_kernel, width_kernel, pull_amplitude, kernel_amplitude,
+                                         width_pulls, x_par, a2, w2, aw, d, sw, slope, M)
+            own_rate = self_rate(memorizing, alpha, beta, N)
+            own_rates[i] = own_rate
+            for g in range(G):
+                own_at[g] = self_rate(self_kernel(grid[g], a2, w2, aw, d, sw, slope)
+                                      - low_degree_kernel(grid[g], a2, w2, aw, d, sw, slope), alpha, beta, N)
+            f = np.interp(x_par, grid, fading[i])
+            total = 0.0
+            step_scale = alpha * beta / N * amplitude
+            if VELOCITY_MODE == 2:
+                # the increment's covariance with the (faded) offset, from every particle's own pull record
+                sq = cov = 0.0
+                for c in range(C):
+                    for p in range(Kp):
+                        q = f * pulls[c, p]
+                        sq += mass[c, p] * q * q
+                        if below[c, p]:
+                            cov += mass[c, p] * q
+                unit2 = (alpha * beta / N) ** 2
+                var_o_now = unit2 * N * sq
+                cov_inc = unit2 * amplitude * N * cov
+                var_inc = unit2 * amplitude * amplitude * pulling
+                slope_o = cov_inc / var_o_now if var_o_now > 0 else 0.0
+                resid = math.sqrt(max(var_inc - slope_o * cov_inc, 0.0))
+            for c in range(C):
+                fade_c = 0.5 * (fading[i, c] + fading[i, c + 1])
+                own_c = 0.5 * (own_at[c] + own_at[c + 1])
+                sd_rest = math.sqrt(cell_rest[c])
+                for p in range(Kp):
+                    memorized[c, p] *= fade_c
+                    off = offset[c, p] if VELOCITY_MODE >= 1 else sigma * zv[c, p]
+                    if kap * xs[c] + memorized[c, p] + linear[c, p] + off + sd_rest * zr[c, p] < h:
+                        memorized[c, p] += own_c
+                    total += mass[c, p] * memorized[c, p]
+                    if VELOCITY_MODE == 2:
+                        o = f * offset[c, p]
+                        offset[c, p] = o + slope_o * o + resid * np.random.standard_normal()
+                        pulls[c, p] = f * pulls[c, p] + (amplitude if below[c, p] else 0.0)
+                    else:
+                        offset[c, p] = f * offset[c, p] + step_scale * velocity[c, p]
+            mean_memorized[i + 1] = total / max(cum_unsat[C], 1e-300)
+            cumulative *= f
+            spread[i + 1] = spread_step(f * f * spread[i], amplitude, cumulative, pulling, alpha, beta, N)
+            if VELOCITY_MODE == 2:
+                sq = 0.0
+                for c in range(C):
+                    for p in range(Kp):
+                        sq += mass[c, p] * pulls[c, p] ** 2
+                spread[i + 1] = (alpha * beta / N) ** 2 * N * sq
+            cumulative += amplitude
+        e_plus, e_minus = update_plus(e_plus, beta, rate), update_minus(e_minus, beta, rate)
+    return (kappa, accumulated, spread, train, mean_memorized, unsatisfied, rates, tilt_variance, gammas, rates_g,
+            own_rates, pile)
+
+'''
+
+
+def _patch(offsets: str, seed: int):
+    """Replace the memorization map's steps by the particles' (this process only)."""
+    source = _SOURCE.format(seed=int(seed), mode=OFFSETS[offsets])
+    folder = tempfile.mkdtemp(prefix="offset_particles_")
+    sys.path.insert(0, folder)
+    name = f"offset_particles_{hashlib.sha256(source.encode()).hexdigest()[:16]}"
+    with open(f"{folder}/{name}.py", "w") as handle:
+        handle.write(source)
+    finite_size._memorization_steps = importlib.import_module(name)._memorization_steps
+    # one test-side class per particle index, equal weights
+    finite_size._ZETA = np.zeros(PARTICLES_PER_CELL)
+    finite_size._ZETA_WEIGHTS = np.full(PARTICLES_PER_CELL, 1.0 / PARTICLES_PER_CELL)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], add_help=False)
+    parser.add_argument("--offsets", choices=sorted(OFFSETS), required=True)
+    parser.add_argument("--particle-seed", type=int, default=1, help="the particles' Monte Carlo seed")
+    args, rest = parser.parse_known_args(argv)
+    _patch(args.offsets, args.particle_seed)
+    paper_finite_size.main(rest)
+
+
+if __name__ == "__main__":
+    main()
