@@ -7,6 +7,7 @@ prediction)::
     python bench/offset_particles.py --offsets nested --sizes 25000 100000 --seeds 2
     python bench/offset_particles.py --offsets nested --sizes 25000 100000 --seeds 2 --others-pulls kernel+width
     python bench/offset_particles.py --offsets zeta --sizes 25000 --seeds 2     # the map's own law, as particles
+    python bench/offset_particles.py --offsets zeta --near-zero 300 1000 2000  # training margins at |x_par| < 0.005
 
 A sensitivity test of the map's structure, not a prediction ``predict`` makes. ``predict``'s memorization map gives
 each class of training examples one persistent offset sigma_S(t) zeta: an example's motion from the others' pulls is
@@ -26,7 +27,9 @@ S, its own pull's tilt and the rest's persistent part as in the map, and with ``
 q, f and every other step of the map are ``predict``'s (``--others-pulls`` picks q). The test side's classes are
 the particle indices (one per index and cell of the rest's grid). The memorized margin at the crossing, at which
 the map evaluates its kernels, is the particles' S weighted by a Gaussian window of sd 0.05 about the margin (a
-numerical choice of this bench). The function below replaces ``finite_size._memorization_steps`` in this process
+numerical choice of this bench). ``--near-zero T ...`` prints instead the training margins of the particles with
+|x_par| < 0.005 at those steps on the map that gives ``predict``'s training rates (N = ``--N``, 1e5 by default):
+their mean, sd and shares below 0 and h (GD's: ``bench/training_margins_near_zero.py``). The function below replaces ``finite_size._memorization_steps`` in this process
 only, written to a temporary module (the compiled loops are cached by their source).
 """
 from __future__ import annotations
@@ -36,9 +39,11 @@ import hashlib
 import importlib
 import sys
 import tempfile
+import warnings
 
 import numpy as np
 
+import mftheory
 import mftheory.finite_size as finite_size
 
 import paper_finite_size
@@ -54,6 +59,10 @@ from mftheory.finite_size import _cumulative_laws, _pulls_amplitude, _tilt_respo
 
 SEED = {seed}
 VELOCITY_MODE = {mode}
+# steps at which the margins of the particles with |x_par| < NEAR_ZERO are written out (in place of the test side's
+# classes), empty for the table
+RECORD_AT = np.array({record}, dtype=np.int64)
+NEAR_CELLS = {near_cells}
 
 
 @kernel_template(21)
@@ -141,6 +150,14 @@ def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fractio
                 if is_below:
                     unsatisfied[i, p, cell_of[c]] += cell_share[c]
         train[i] = unsat
+        for r in range(RECORD_AT.shape[0]):
+            if i == RECORD_AT[r]:
+                for c in range(NEAR_CELLS):
+                    for p in range(Kp):
+                        total_off = (offset[c, p] if VELOCITY_MODE >= 1 else sigma * zv[c, p]) + math.sqrt(
+                            cell_rest[c]) * zr[c, p]
+                        unsatisfied[i, p, c] = kap * xs[c] + memorized[c, p] + linear[c, p] + total_off
+                        unsatisfied[i, p, NEAR_CELLS + c] = mass[c, p]
         accumulated[i] = near_s / near_w if near_w > 0 else 0.0
         pile[i] = pile_m
         if has_rest:
@@ -232,9 +249,11 @@ def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fractio
 '''
 
 
-def _patch(offsets: str, seed: int):
-    """Replace the memorization map's steps by the particles' (this process only)."""
-    source = _SOURCE.format(seed=int(seed), mode=OFFSETS[offsets])
+def _patch(offsets: str, seed: int, record=()):
+    """Replace the memorization map's steps by the particles' (this process only); ``record``: steps at which the
+    map writes the near-zero particles' margins into its test-side array instead (:func:`near_zero`)."""
+    source = _SOURCE.format(seed=int(seed), mode=OFFSETS[offsets], record=[int(t) for t in record],
+                            near_cells=_near_cells())
     folder = tempfile.mkdtemp(prefix="offset_particles_")
     sys.path.insert(0, folder)
     name = f"offset_particles_{hashlib.sha256(source.encode()).hexdigest()[:16]}"
@@ -246,11 +265,55 @@ def _patch(offsets: str, seed: int):
     finite_size._ZETA_WEIGHTS = np.full(PARTICLES_PER_CELL, 1.0 / PARTICLES_PER_CELL)
 
 
+NEAR_ZERO = 0.005
+
+
+def _near_cells() -> int:
+    """The cells of the map's |x_par| grid whose midpoint is below NEAR_ZERO."""
+    grid = finite_size._MEMO_GRID
+    return int(np.sum(0.5 * (grid[:-1] + grid[1:]) < NEAR_ZERO))
+
+
+def near_zero(N: int, steps, others_pulls: str):
+    """The training margins of the particles with |x_par| < NEAR_ZERO at ``steps``, on the map that gives
+    ``predict``'s training rates (its fixed set's clock, the rest and the tilt in): mean, sd, shares below 0 and h."""
+    setup = mftheory.fig1_setup()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        solution = mftheory.meanfield(setup, max(steps))
+        if others_pulls == "kernel+width":
+            solution = finite_size._with_options(solution, width_pulls=True)
+        clock = finite_size._on_training_clock(solution, N, "fixed", "training")
+        state = finite_size._fixed_sample_state(clock, N, finite_size._tilt(clock, N, "fixed", frozen=False))[1]
+    cells = _near_cells()
+    rows = []
+    for t in steps:
+        margins = state.unsatisfied[t][:, :cells].ravel()
+        weights = state.unsatisfied[t][:, cells: 2 * cells].ravel()
+        weights = weights / weights.sum()
+        mean = float(np.sum(weights * margins))
+        rows.append((t, mean, float(np.sqrt(np.sum(weights * (margins - mean) ** 2))),
+                     float(np.sum(weights * (margins < 0))), float(np.sum(weights * (margins < setup.h)))))
+    return rows
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], add_help=False)
     parser.add_argument("--offsets", choices=sorted(OFFSETS), required=True)
     parser.add_argument("--particle-seed", type=int, default=1, help="the particles' Monte Carlo seed")
+    parser.add_argument("--near-zero", type=int, nargs="+", metavar="T",
+                        help="instead of the table: the training margins at |x_par| < 0.005 at these steps (with "
+                             "--N and --others-pulls only)")
+    parser.add_argument("--N", type=int, default=100_000, help="with --near-zero")
     args, rest = parser.parse_known_args(argv)
+    if args.near_zero:
+        others = "kernel+width" if "kernel+width" in rest else "kernel"
+        _patch(args.offsets, args.particle_seed, args.near_zero)
+        print(f"N = {args.N}, others_pulls = {others}, offsets = {args.offsets}: training margins at |x_par| < "
+              f"{NEAR_ZERO}")
+        for t, mean, sd, below_zero, below_h in near_zero(args.N, args.near_zero, others):
+            print(f"  t = {t:5d}: mean {mean:.3f}  sd {sd:.3f}  below 0 {below_zero:.3f}  below h {below_h:.3f}")
+        return
     _patch(args.offsets, args.particle_seed)
     paper_finite_size.main(rest)
 
