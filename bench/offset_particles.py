@@ -49,6 +49,7 @@ import mftheory.finite_size as finite_size
 import paper_finite_size
 
 OFFSETS = {"zeta": 0, "nested": 1, "markov": 2}
+NEAR_ZERO = 0.005   # --near-zero's default |x_par| reach
 PARTICLES_PER_CELL = 64
 
 _SOURCE = '''import math
@@ -249,11 +250,11 @@ def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fractio
 '''
 
 
-def _patch(offsets: str, seed: int, record=()):
+def _patch(offsets: str, seed: int, record=(), x_max: float = NEAR_ZERO):
     """Replace the memorization map's steps by the particles' (this process only); ``record``: steps at which the
     map writes the near-zero particles' margins into its test-side array instead (:func:`near_zero`)."""
     source = _SOURCE.format(seed=int(seed), mode=OFFSETS[offsets], record=[int(t) for t in record],
-                            near_cells=_near_cells())
+                            near_cells=_near_cells(x_max))
     folder = tempfile.mkdtemp(prefix="offset_particles_")
     sys.path.insert(0, folder)
     name = f"offset_particles_{hashlib.sha256(source.encode()).hexdigest()[:16]}"
@@ -265,17 +266,14 @@ def _patch(offsets: str, seed: int, record=()):
     finite_size._ZETA_WEIGHTS = np.full(PARTICLES_PER_CELL, 1.0 / PARTICLES_PER_CELL)
 
 
-NEAR_ZERO = 0.005
-
-
-def _near_cells() -> int:
-    """The cells of the map's |x_par| grid whose midpoint is below NEAR_ZERO."""
+def _near_cells(x_max: float = NEAR_ZERO) -> int:
+    """The cells of the map's |x_par| grid whose midpoint is below ``x_max``."""
     grid = finite_size._MEMO_GRID
-    return int(np.sum(0.5 * (grid[:-1] + grid[1:]) < NEAR_ZERO))
+    return int(np.sum(0.5 * (grid[:-1] + grid[1:]) < x_max))
 
 
-def near_zero(N: int, steps, others_pulls: str):
-    """The training margins of the particles with |x_par| < NEAR_ZERO at ``steps``, on the map that gives
+def near_zero(N: int, steps, others_pulls: str, x_max: float = NEAR_ZERO):
+    """The training margins of the particles with |x_par| < ``x_max`` at ``steps``, on the map that gives
     ``predict``'s training rates (its fixed set's clock, the rest and the tilt in): mean, sd, shares below 0 and h."""
     setup = mftheory.fig1_setup()
     with warnings.catch_warnings():
@@ -285,7 +283,7 @@ def near_zero(N: int, steps, others_pulls: str):
             solution = finite_size._with_options(solution, width_pulls=True)
         clock = finite_size._on_training_clock(solution, N, "fixed", "training")
         state = finite_size._fixed_sample_state(clock, N, finite_size._tilt(clock, N, "fixed", frozen=False))[1]
-    cells = _near_cells()
+    cells = _near_cells(x_max)
     rows = []
     for t in steps:
         margins = state.unsatisfied[t][:, :cells].ravel()
@@ -305,13 +303,17 @@ def main(argv=None):
                         help="instead of the table: the training margins at |x_par| < 0.005 at these steps (with "
                              "--N and --others-pulls only)")
     parser.add_argument("--N", type=int, default=100_000, help="with --near-zero")
+    parser.add_argument("--x-max", type=float, default=NEAR_ZERO, help="with --near-zero: the largest |x_par|, at "
+                        "most 0.01 (the map's test-side array holds the particles of 16 cells)")
     args, rest = parser.parse_known_args(argv)
     if args.near_zero:
         others = "kernel+width" if "kernel+width" in rest else "kernel"
-        _patch(args.offsets, args.particle_seed, args.near_zero)
+        if not 0 < args.x_max <= 0.01:
+            parser.error(f"--x-max must be in (0, 0.01], got {args.x_max}")
+        _patch(args.offsets, args.particle_seed, args.near_zero, args.x_max)
         print(f"N = {args.N}, others_pulls = {others}, offsets = {args.offsets}: training margins at |x_par| < "
-              f"{NEAR_ZERO}")
-        for t, mean, sd, below_zero, below_h in near_zero(args.N, args.near_zero, others):
+              f"{args.x_max}")
+        for t, mean, sd, below_zero, below_h in near_zero(args.N, args.near_zero, others, args.x_max):
             print(f"  t = {t:5d}: mean {mean:.3f}  sd {sd:.3f}  below 0 {below_zero:.3f}  below h {below_h:.3f}")
         return
     _patch(args.offsets, args.particle_seed)
