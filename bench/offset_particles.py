@@ -19,7 +19,7 @@ S, its own pull's tilt and the rest's persistent part as in the map, and with ``
 - ``nested``: O <- f O + (alpha beta / N) q V, with V each particle's own velocity, the sum over the U(t) pulling
   examples of fixed unit-variance kernel coefficients; the pulling set taken nested while it shrinks and adding new
   members when it grows: V(t) = r V(t - 1) + sqrt(U(t) - r^2 U(t - 1)) xi, r = min(U(t) / U(t - 1), 1). The
-  variance of O then follows the map's sigma_S^2 step for step; what differs is that a particle's motion is only
+  variance of O then follows the map's sigma_S^2 step for step while the set is nested; what differs is that a particle's motion is only
   partly its offset's direction (GD, ``bench/margin_diffusion.py``: correlation +0.41);
 - ``markov``: the one-step increment regressed on O with the exact covariances from every particle's own record of
   pulls (sum over the pullers of their faded, amplitude-weighted pull counts), the rest white noise.
@@ -28,9 +28,10 @@ q, f and every other step of the map are ``predict``'s (``--others-pulls`` picks
 the particle indices (one per index and cell of the rest's grid). The memorized margin at the crossing, at which
 the map evaluates its kernels, is the particles' S weighted by a Gaussian window of sd 0.05 about the margin (a
 numerical choice of this bench). ``--near-zero T ...`` prints instead the training margins of the particles with
-|x_par| < 0.005 at those steps on the map that gives ``predict``'s training rates (N = ``--N``, 1e5 by default):
-their mean, sd and shares below 0 and h (GD's: ``bench/training_margins_near_zero.py``). The function below replaces ``finite_size._memorization_steps`` in this process
-only, written to a temporary module (the compiled loops are cached by their source).
+|x_par| < ``--x-max`` (0.005 by default) at those steps, on the map that gives ``predict``'s training rates (N =
+``--N``, 1e5 by default): their mean, sd and shares below 0 and h (GD's: ``bench/training_margins_near_zero.py``).
+The function below replaces ``finite_size._memorization_steps`` in this process only, written to a temporary module
+(the compiled loops are cached by their source).
 """
 from __future__ import annotations
 
