@@ -25,6 +25,19 @@ def test_a_relative_check_of_a_zero_prediction_is_judged_not_a_crash():
     assert off.error == math.inf and not off.passed and off.as_dict()["pass"] is False
 
 
+def test_a_quantity_with_bars_keeps_the_report_table_whole():
+    """A quantity named with |x| (an absolute value) is escaped in report.md, so its row keeps the table's eight
+    cells."""
+    from mftheory.validate.suite import _markdown
+
+    row = Check("c", "ratio, mean |sim - predicted| / |sim - mean field|", 0.0, 0.5, 0.0, informational=True)
+    report = {"suite": "quick", "scale": {}, "seed": 0, "checks": [row.as_dict()], "figures": {"c": "c.png"},
+              "seconds": {"c": 1.0}, "cases": ["c"]}
+    line = next(line for line in _markdown(report).splitlines() if line.startswith("| c |"))
+    cells = [cell for cell in line.replace("\\|", "").split("|")[1:-1]]
+    assert len(cells) == 8 and "\\|sim - predicted\\|" in line
+
+
 def test_resolution_is_the_smallest_relative_error_the_check_detects():
     # relative check: passes for theory T in [s/(1+tol), s/(1-tol)]
     check = Check("c", "q", 2.0, 2.1, 0.06, relative=True)

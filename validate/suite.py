@@ -87,7 +87,8 @@ def _markdown(report) -> str:
         tolerance = "—" if r["informational"] else number(r["tolerance"], ".3g") + kind
         resolution = r.get("resolution", math.nan)
         resolution = "—" if r["informational"] or not r["pass"] or not math.isfinite(resolution) else f"{resolution:.0%}"
-        lines.append(f"| {r['case']} | {r['quantity']} | {number(r['theory'], '.5g')} | {other} | "
+        quantity = r["quantity"].replace("|", "\\|")   # a quantity's |x| would split the table's cell
+        lines.append(f"| {r['case']} | {quantity} | {number(r['theory'], '.5g')} | {other} | "
                      f"{number(r['error'], '.3g')} | {tolerance} | {resolution} | {result} |")
     lines += ["", "## Figures", ""]
     lines += [f"### {name} ({report['seconds'][name]:.1f} s)\n\n![{name}]({fig})\n" for name, fig in report["figures"].items()]

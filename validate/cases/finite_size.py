@@ -491,6 +491,8 @@ def finite_size(scale: Scale, seed: int = 0, seeds: int = 3) -> CaseResult:
     the variance of the nonlinear rest at x_par = 0 in the fresh-data runs at the last step, whole and with the
     nodes' contributions added as if independent, against the prediction with the loss's feedback on its degree-2
     part and against the frozen init law (the nodes' contributions cancel each other, which the feedback predicts).
+    And the residuals against N over the three fixed sets (:func:`_residual_exponents`): fitted exponents of the
+    mean field's residual and of the prediction's, and the ratio of the two.
     Resolution: at ``RESOLUTION_SCALE`` 3 standard errors are 0.078 of the prediction (median over the rows) and
     1/sqrt(M) = 0.1, a tolerance of 0.18, so 2 x 0.18 / (1 - 0.18), ``FINITE_SIZE_RESOLUTION``; rows that count
     a few examples (the train error of N/4 late) resolve less. A row whose relative tolerance would reach 1 (3
@@ -503,7 +505,7 @@ def finite_size(scale: Scale, seed: int = 0, seeds: int = 3) -> CaseResult:
     judged = sorted({int(record[np.searchsorted(record, 30)]), int(record[len(record) * 3 // 4]), scale.steps})
     base_tol = 1 / math.sqrt(setup.M)
     n_test = 40_000
-    runs, N_of, infinite_density, width_pulls = {}, {}, {}, {}
+    runs, N_of, infinite_density, width_pulls, fixed_set_means = {}, {}, {}, {}, {}
     for label, N, online in (("fresh data", scale.N, True), (f"N={scale.N // 4}", scale.N // 4, False),
                              (f"N={scale.N}", scale.N, False), (f"N={scale.N * 4}", scale.N * 4, False)):
         N_of[label] = N
@@ -524,7 +526,7 @@ def finite_size(scale: Scale, seed: int = 0, seeds: int = 3) -> CaseResult:
                                                                             "train_error")]
         steps_judged = judged if rec[-1] == scale.steps else sorted(
             {int(rec[np.searchsorted(rec, 30)]), int(rec[len(rec) * 3 // 4]), int(rec[-1])})
-        means = {}
+        means = fixed_set_means.setdefault(label, {}) if not online else {}
         for name, sim_field, pred_field in quantities:
             mean, se = seed_mean([getattr(sim, sim_field) for sim in sims])
             means[pred_field] = mean
@@ -559,6 +561,7 @@ def finite_size(scale: Scale, seed: int = 0, seeds: int = 3) -> CaseResult:
                 checks.append(Check("finite_size", f"rms tilt angle, {label}, {density} set's margin density "
                                     f"(t={step})", float(prediction.tilt[step]), float(np.sqrt(angle[j])), 0.0,
                                     relative=True, informational=True))
+    checks += _residual_exponents(runs, N_of, fixed_set_means, sol, judged)
     # the known gap, measured: the nonlinear rest of F at x_par = 0 within each fresh-data run at the last step
     # (F less its constant and linear parts over x_perp), against the frozen init law and against the sum of the
     # nodes' own contributions (what it would be if they did not cancel each other)
@@ -584,6 +587,38 @@ def finite_size(scale: Scale, seed: int = 0, seeds: int = 3) -> CaseResult:
                Check("finite_size", "same, frozen init law against the nodes' contributions added as if independent",
                      frozen, float(np.mean(separate)), 0.0, relative=True, informational=True)]
     return CaseResult(checks, {"runs": runs, "scale": scale, "seeds": seeds, "setup": setup, "sol": sol})
+
+
+def _residual_exponents(runs, N_of, fixed_set_means, sol, judged):
+    """Reported rows: at each judged step, power-law fits against N over the fixed sets (16x) of the mean field's
+    residual (|sim| for the test error, which the mean field puts at 0; |sim - mean field| for the training
+    f_unsat) and of the prediction's, |sim - predicted|, and the ratio of their means (under 1: the prediction
+    removes part of the leading order; its exponent shows what is left)."""
+    labels = [label for label in fixed_set_means if label in N_of]
+    Ns = np.array([N_of[label] for label in labels], float)
+    rows = []
+    for name, field, mean_field in (("test error", "test_error", lambda t: 0.0),
+                                    ("training f_unsat", "train_unsat", lambda t: float(sol.f_unsat[t]))):
+        for step in judged:
+            sim_values, predicted = [], []
+            for label in labels:
+                rec = runs[label][3]
+                sim_values.append(float(fixed_set_means[label][field][int(np.searchsorted(rec, step))]))
+                predicted.append(float(getattr(runs[label][1], field)[step]))
+            sim_values, predicted = np.array(sim_values), np.array(predicted)
+            res_mf = np.abs(sim_values - mean_field(step))
+            res_pred = np.abs(sim_values - predicted)
+            if np.any(res_mf <= 0):
+                continue
+            slope_mf = np.polyfit(np.log(Ns), np.log(res_mf), 1)[0]
+            slope_pred = np.polyfit(np.log(Ns), np.log(np.maximum(res_pred, 1e-12)), 1)[0]
+            rows += [Check("finite_size", f"exponent in N of the mean field's residual, {name} (t={step})",
+                           float("nan"), float(slope_mf), 0.0, informational=True),
+                     Check("finite_size", f"exponent in N of the prediction's residual, {name} (t={step})",
+                           float("nan"), float(slope_pred), 0.0, informational=True),
+                     Check("finite_size", f"residual ratio, mean |sim - predicted| / |sim - mean field|, {name} "
+                           f"(t={step})", 0.0, float(res_pred.mean() / res_mf.mean()), 0.0, informational=True)]
+    return rows
 
 
 def draw_finite_size(data):
