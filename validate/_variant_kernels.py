@@ -66,6 +66,7 @@ def gd_dense(X, y, a, W, steps, record_steps, h, alpha, beta, sigma, dsigma, u, 
     f = np.empty(N)
     f_test = np.empty(X_test.shape[0])
     G = np.empty((N, M))
+    pulling = np.empty(N, dtype=np.int64)
     ri = 0
     for t in range(steps + 1):
         Z = _forward(X, W, a, sigma, alpha, f)
@@ -93,15 +94,23 @@ def gd_dense(X, y, a, W, steps, record_steps, h, alpha, beta, sigma, dsigma, u, 
             ri += 1
         if t == steps:
             break
-        # <u y sigma(z_i)> and <u y sigma'(z_i) x>, every parameter updated from the old ones
+        # <u y sigma(z_i)> and <u y sigma'(z_i) x>, every parameter updated from the old ones; an example with
+        # u = 0 (satisfied, under a hinge-type loss) adds nothing, so the backward pass runs over the others only
         ga = np.zeros(M)
+        rows = 0
         for mu in range(N):
             uy = u(y[mu] * f[mu]) * y[mu]
+            if uy == 0.0:
+                continue
             for i in range(M):
                 z = Z[mu, i] * inv
                 ga[i] += uy * sigma(z)
-                G[mu, i] = uy * dsigma(z)
-        gW = G.T @ X
+                G[rows, i] = uy * dsigma(z)
+            pulling[rows] = mu
+            rows += 1
+        if rows == 0:   # nothing pulls: the parameters stay
+            continue
+        gW = G[:rows].T @ X[pulling[:rows]]
         for i in range(M):
             ci = beta * a[i] * inv / N
             for k in range(d):
