@@ -9,31 +9,15 @@ Prints seconds per step. The trajectories of the two versions are also compared 
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import pathlib
-import subprocess
 import sys
-import tempfile
 import time
 
 import numpy as np
 
+from at_revision import module_at
 from mftheory import fig1_setup
 from mftheory.validate.perturbation import follow_perturbation
 from mftheory.validate.simulator import simulate
-
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-
-
-def _at_revision(rev):
-    source = subprocess.run(["git", "show", f"{rev}:validate/perturbation.py"], cwd=ROOT, capture_output=True,
-                            text=True, check=True).stdout
-    path = pathlib.Path(tempfile.mkdtemp()) / "perturbation_at_rev.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("perturbation_at_rev", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.follow_perturbation
 
 
 def main(argv=None):
@@ -49,7 +33,7 @@ def main(argv=None):
     print(f"state after 666 steps: f_unsat {sim.f_unsat[-1]:.4f}")
     versions = {"this checkout": follow_perturbation}
     if args.compare:
-        versions[f"at {args.compare}"] = _at_revision(args.compare)
+        versions[f"at {args.compare}"] = module_at(args.compare, "validate/perturbation.py").follow_perturbation
     follow_perturbation(setup, (a, W), (a, W), 1, [1], X=X[:100])   # compile
     finals = {}
     for kinks in ("own", "base"):

@@ -12,31 +12,15 @@ as the simulator runs this kernel.
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import pathlib
-import subprocess
 import sys
-import tempfile
 import time
 
 import numpy as np
 
+from at_revision import module_at
 from mftheory.validate import simulator
 from mftheory.validate.cases.common import PAPER, QUICK
 from mftheory.validate.cases.meanfield import user_variant_setup
-
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-
-
-def _at_revision(rev):
-    source = subprocess.run(["git", "show", f"{rev}:validate/_variant_kernels.py"], cwd=ROOT, capture_output=True,
-                            text=True, check=True).stdout
-    path = pathlib.Path(tempfile.mkdtemp()) / "variant_kernels_at_rev.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("variant_kernels_at_rev", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def main(argv=None):
@@ -51,7 +35,7 @@ def main(argv=None):
     setup = user_variant_setup(PAPER if args.scale == "paper" else QUICK)
     versions = {"this checkout": simulator._variant_kernels}
     if args.compare:
-        versions[f"at {args.compare}"] = _at_revision(args.compare)
+        versions[f"at {args.compare}"] = module_at(args.compare, "validate/_variant_kernels.py")
     print(f"user variant, d = {setup.d}, M = {setup.M}, N = {args.N}, {args.steps} steps")
     finals = {}
     for name, module in versions.items():
