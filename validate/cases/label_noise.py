@@ -90,7 +90,8 @@ def label_noise(scale: Scale, seed: int = 0, seeds: int = 4) -> CaseResult:
     squares), so it uses no theory formula; the mean over ``seeds`` runs (each its own init, batches and label
     flips). Tolerance (relative): 3 standard errors of that mean, from the seeds' spread, plus the finite width's
     bias at second order, 1/M (the threshold's blur, of order 1/sqrt(M), averages out at first order). Resolution:
-    a fixed point off by ``LABEL_NOISE_RESOLUTION`` fails (at the quick scale the tolerance is about 3%).
+    a fixed point off by ``LABEL_NOISE_RESOLUTION`` fails (the tolerance is about 0.9% at the quick scale, 0.5% at
+    the paper's).
 
     Reported beside it: one run on a fixed training set of the same N for the same steps. There the mislabelled
     examples are memorized (each one's own term lifts its margin, which the mean field's "never satisfied" leaves
