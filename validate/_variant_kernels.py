@@ -1,11 +1,18 @@
-"""Dense GD for a user's own activation or loss: the model's definition compiled, nothing derived.
+"""GD for a user's own activation or loss: the model's definition compiled, nothing derived.
 
 A user's ``Activation`` and ``Loss`` are SymPy expressions; the simulator needs sigma(z), sigma'(z) and
 u(m) = -l'(m), which are the *definition* of the model (what autodiff would give a training script), not
 results of the mean-field theory. They are lambdified to plain ``math`` code and compiled with numba, then
-passed to one jitted GD loop that computes every margin at every step (no screening: its bound assumes a
-1-Lipschitz sigma with |sigma(z)| <= |z|). The conventions, the recorded quantities and the order of the
-updates are those of :mod:`validate._kernels`.
+passed to one jitted GD loop. The conventions, the recorded quantities and the order of the updates are those
+of :mod:`validate._kernels`.
+
+Exact screening, as the built-in kernel's: where sigma(0) = 0, sigma is L-Lipschitz with L known from its
+expression (:func:`screening_lipschitz`) and u = 0 at every margin >= h (a hinge-type loss), a satisfied
+example's margin is recomputed only when a rigorous bound on its change since it was last computed can reach
+its slack. The bound is L times the built-in one (:func:`validate._kernels._step_bound_norms`, derived there for
+|sigma(z)| <= |z| and a 1-Lipschitz sigma: both scale with L), summed over the steps. A skipped example has
+u = 0 in the dense run too, so the trajectory is the dense one up to the rounding of the products over fewer
+rows (the same unsatisfied set at every step, away from margins within rounding of h).
 """
 from __future__ import annotations
 
@@ -17,7 +24,7 @@ import numpy as np
 import sympy as sp
 
 from mftheory.derivations import symbols as S
-from mftheory.validate._kernels import record_parameters
+from mftheory.validate._kernels import _perp_norm_bound, _step_bound_norms, record_parameters
 
 
 @functools.lru_cache(maxsize=None)
@@ -40,52 +47,129 @@ def model_functions(activation, loss, leak: float, h: float):
     return tuple(compiled)
 
 
+@functools.lru_cache(maxsize=None)
+def screening_lipschitz(activation, loss, leak: float, h: float) -> float:
+    """The Lipschitz constant L of a user's sigma (at ``leak``) when exact screening applies, else 0.0.
+
+    Screening needs sigma(0) = 0 (so |sigma(z)| <= L |z|), an L read off the expression, and u = -l' equal to 0
+    at every margin >= h. L is max |sigma'| over its pieces where each is a number (piecewise-linear sigma) or
+    SymPy's ``maximum`` of |piece| over the real line otherwise (an upper bound on the sup over the piece's own
+    interval); where SymPy cannot decide one of these, 0.0 (every margin computed at every step)."""
+    values = {S.leak: leak, S.h: h}
+    sigma = activation.expr.rewrite(sp.Piecewise).subs(values)
+    weight = (-sp.diff(loss.expr.rewrite(sp.Piecewise), S.z)).subs(values)
+    beyond = sp.Symbol("beyond", nonnegative=True)
+    try:
+        if sp.simplify(sigma.subs(S.z, 0)) != 0 or sp.simplify(weight.subs(S.z, h + beyond)) != 0:
+            return 0.0
+        slope = sp.piecewise_fold(sp.diff(sigma, S.z))
+        pieces = [expr for expr, _ in slope.args] if isinstance(slope, sp.Piecewise) else [slope]
+        bound = 0.0
+        for piece in pieces:
+            size = abs(piece) if piece.is_number else sp.maximum(sp.Abs(piece), S.z, sp.S.Reals)
+            if not (size.is_number and size.is_finite):
+                return 0.0
+            bound = max(bound, float(size))
+    except (TypeError, ValueError, NotImplementedError, AttributeError):
+        return 0.0
+    return bound * (1.0 + 1e-12)
+
+
 @numba.njit
-def _forward(X, W, a, sigma, alpha, f):
-    """f[mu] = (alpha/M) sum_i a_i sigma(w_i.x_mu / sqrt d) for every row of X."""
-    N, d = X.shape
+def _forward_rows(X, rows, n, W, a, sigma, alpha, Xr, f):
+    """f[r] = (alpha/M) sum_i a_i sigma(w_i.x / sqrt d) for the examples rows[:n], increasing (Xr: room for their
+    copy where they are not consecutive); returns their products x.w_i, (n, M)."""
+    d = X.shape[1]
     M = a.shape[0]
-    Z = X @ W.T
+    if n == 0:
+        return np.empty((0, M))
+    if rows[n - 1] - rows[0] == n - 1:
+        Z = X[rows[0]:rows[0] + n] @ W.T
+    else:
+        for r in range(n):
+            mu = rows[r]
+            for k in range(d):
+                Xr[r, k] = X[mu, k]
+        Z = Xr[:n] @ W.T
     inv = 1.0 / math.sqrt(d)
-    for mu in range(N):
+    for r in range(n):
         acc = 0.0
         for i in range(M):
-            acc += a[i] * sigma(Z[mu, i] * inv)
-        f[mu] = alpha / M * acc
+            acc += a[i] * sigma(Z[r, i] * inv)
+        f[r] = alpha / M * acc
     return Z
 
 
 @numba.njit
-def gd_dense(X, y, a, W, steps, record_steps, h, alpha, beta, sigma, dsigma, u, X_test, y_test, rec_a, rec_wpar,
-             rec_wperp2, rec_v, rec_train_err, rec_unsat, rec_test_err, t_sat):
+def gd_variant(X, y, a, W, steps, record_steps, h, alpha, beta, sigma, dsigma, u, lipschitz, tol, X_test, y_test,
+               rec_a, rec_wpar, rec_wperp2, rec_v, rec_train_err, rec_unsat, rec_test_err, rec_evaluated, t_sat):
     """Run ``steps`` full-batch GD steps in place on a (M,), W (M, d), float64; the arguments and records are
-    those of :func:`validate._kernels.gd_kernel` (without screening)."""
+    those of :func:`validate._kernels.gd_kernel`. ``lipschitz`` > 0 (:func:`screening_lipschitz`) screens the
+    satisfied examples exactly (module docstring), with the relative rounding allowance ``tol`` on a margin;
+    0 computes every margin at every step."""
     N, d = X.shape
     M = a.shape[0]
     inv = 1.0 / math.sqrt(d)
+    screen = lipschitz > 0.0
     f = np.empty(N)
     f_test = np.empty(X_test.shape[0])
     G = np.empty((N, M))
+    Xr = np.empty((N, d))
+    rows = np.empty(N, dtype=np.int64)
     pulling = np.empty(N, dtype=np.int64)
+    all_test = np.arange(X_test.shape[0])
+    # screening: |x_1|, |x_perp| per example; its key at its last evaluation: the slack (m - h) less the rounding
+    # allowance, less the bound's running sums (P_A, P_B) then; it is skipped while the key exceeds the sums now
+    x_1 = np.empty(N)
+    x_perp = np.empty(N)
+    key_a = np.zeros(N)
+    key_b = np.zeros(N)
+    key = np.full(N, -np.inf)
+    for mu in range(N):
+        x_1[mu] = abs(X[mu, 0])
+        s2 = 0.0
+        for k in range(1, d):
+            s2 += X[mu, k] * X[mu, k]
+        x_perp[mu] = math.sqrt(s2) * (1.0 + 1e-12)
+    sum_a = 0.0
+    sum_b = 0.0
+    scale = alpha / (M * math.sqrt(d))
+    w_perp_norm = _perp_norm_bound(W) if screen else 0.0
+    w_perp_exact = w_perp_norm
+    a_old = np.empty(M)
+    W_old = np.empty((M, d))
     ri = 0
     for t in range(steps + 1):
-        Z = _forward(X, W, a, sigma, alpha, f)
+        n = 0
+        for mu in range(N):
+            skip = screen and key[mu] - h > (1.0 + 1e-9) * ((sum_a - key_a[mu]) * x_1[mu]
+                                                             + (sum_b - key_b[mu]) * x_perp[mu])
+            if not skip:
+                rows[n] = mu
+                n += 1
+        Z = _forward_rows(X, rows, n, W, a, sigma, alpha, Xr, f)
         n_err = 0
         n_unsat = 0
-        for mu in range(N):
-            m = y[mu] * f[mu]
+        for r in range(n):
+            mu = rows[r]
+            m = y[mu] * f[r]
             if m <= 0.0:
                 n_err += 1
             if m < h:
                 n_unsat += 1
             elif t_sat[mu] < 0:
                 t_sat[mu] = t
+            if screen:
+                key[mu] = m - tol * (abs(m) + h)
+                key_a[mu] = sum_a
+                key_b[mu] = sum_b
         if ri < record_steps.shape[0] and record_steps[ri] == t:
             record_parameters(ri, a, W, rec_a, rec_wpar, rec_wperp2, rec_v)
             rec_train_err[ri] = n_err
             rec_unsat[ri] = n_unsat
+            rec_evaluated[ri] = n
             if X_test.shape[0] > 0:
-                _forward(X_test, W, a, sigma, alpha, f_test)
+                _forward_rows(X_test, all_test, X_test.shape[0], W, a, sigma, alpha, X_test, f_test)
                 n_test = 0
                 for r in range(X_test.shape[0]):
                     if y_test[r] * f_test[r] <= 0.0:
@@ -95,24 +179,38 @@ def gd_dense(X, y, a, W, steps, record_steps, h, alpha, beta, sigma, dsigma, u, 
         if t == steps:
             break
         # <u y sigma(z_i)> and <u y sigma'(z_i) x>, every parameter updated from the old ones; an example with
-        # u = 0 (satisfied, under a hinge-type loss) adds nothing, so the backward pass runs over the others only
+        # u = 0 (satisfied, under a hinge-type loss; every skipped one) adds nothing, so the backward pass runs
+        # over the others only, in increasing order as without screening
         ga = np.zeros(M)
-        rows = 0
-        for mu in range(N):
-            uy = u(y[mu] * f[mu]) * y[mu]
+        k_rows = 0
+        for r in range(n):
+            mu = rows[r]
+            uy = u(y[mu] * f[r]) * y[mu]
             if uy == 0.0:
                 continue
             for i in range(M):
-                z = Z[mu, i] * inv
+                z = Z[r, i] * inv
                 ga[i] += uy * sigma(z)
-                G[rows, i] = uy * dsigma(z)
-            pulling[rows] = mu
-            rows += 1
-        if rows == 0:   # nothing pulls: the parameters stay
+                G[k_rows, i] = uy * dsigma(z)
+            pulling[k_rows] = mu
+            k_rows += 1
+        if k_rows == 0:   # nothing pulls: the parameters stay
             continue
-        gW = G[:rows].T @ X[pulling[:rows]]
+        gW = G[:k_rows].T @ X[pulling[:k_rows]]
         for i in range(M):
+            a_old[i] = a[i]
             ci = beta * a[i] * inv / N
             for k in range(d):
+                W_old[i, k] = W[i, k]
                 W[i, k] += ci * gW[i, k]
             a[i] += beta * ga[i] / N
+        if screen:
+            # ||W_perp||_2 <= the bound at the previous step + ||dW_perp||_2, taken anew once grown by 1%
+            dw_perp_norm = _perp_norm_bound(W - W_old)
+            w_perp_norm += dw_perp_norm
+            if not w_perp_norm <= 1.01 * w_perp_exact:
+                w_perp_norm = _perp_norm_bound(W)
+                w_perp_exact = w_perp_norm
+            bound_a, bound_b = _step_bound_norms(a_old, W_old, a, W, scale, w_perp_norm, dw_perp_norm)
+            sum_a += lipschitz * bound_a
+            sum_b += lipschitz * bound_b

@@ -8,7 +8,7 @@ the model of :mod:`mftheory.model`:
   ``label_noise`` (test labels are always clean);
 * f(x) = (alpha/M) sum_i a_i sigma(z_i), z_i = w_i.x / sqrt(d), sigma(z) = max(z, s z), s = ``setup.slope``,
   sigma'(z) = 1 if z > 0 else s; a user's own activation or loss (a ``mftheory.derivations.catalog`` object in the
-  setup) is simulated from its definition by the dense kernel of :mod:`validate._variant_kernels`;
+  setup) is simulated from its definition by the kernel of :mod:`validate._variant_kernels`;
 * full-batch GD on L = mean_mu l(y_mu f(x_mu)), every parameter updated from the gradient at the old
   parameters (beta = eta alpha / M, u = -l'(y f), <.> the mean over the N training examples)::
 
@@ -98,7 +98,8 @@ class SimulationResult:
     evaluated : (R,) int64
         Diagnostic: number of training margins actually computed at each recorded step (N without screening).
     screened : bool
-        Whether the exact screening was used (``screen=True`` and a hinge-type loss).
+        Whether the exact screening was used (``screen=True`` and a hinge-type loss; for a user's own model, where
+        its activation and loss allow it).
     """
 
     record_steps: np.ndarray
@@ -311,7 +312,9 @@ def simulate(setup: Setup, N: int | None = None, steps: int = 1000, seed: int = 
         Precision of the data and of the matrix products.  The parameters and the gradient sums are always
         accumulated in float64.  Use float64 for comparisons with theory.
     screen : bool
-        Use the exact screening (hinge and quadratic hinge only; ignored for the logistic loss): the margin of
+        Use the exact screening (hinge and quadratic hinge only; ignored for the logistic loss; a user's own
+        activation or loss where sigma(0) = 0, its Lipschitz constant can be read off its expression and u = 0
+        at every margin >= h: ``validate._variant_kernels.screening_lipschitz``): the margin of
         a satisfied example is recomputed only when a rigorous bound on its change since it was last computed
         can reach its slack (see :mod:`validate._kernels`).  The trajectory is the same as without screening
         up to rounding, with the same unsatisfied set at every step; only the cost changes.
@@ -451,15 +454,16 @@ def _simulate(setup, N, steps, seed, X, y, a0, W0, X_test, y_test, n_test, recor
         if backend != "cpu" or dt != np.dtype(np.float64):
             raise ValueError("a user's own activation or loss is simulated on the CPU in float64 only: use "
                              "backend='cpu' and dtype=numpy.float64")
-        use_screen = False
-        sigma, dsigma, u = _variant_kernels.model_functions(
-            _catalog_object("activation", setup.activation), _catalog_object("loss", setup.loss), setup.slope,
-            setup.h)
+        model = (_catalog_object("activation", setup.activation), _catalog_object("loss", setup.loss), setup.slope,
+                 setup.h)
+        sigma, dsigma, u = _variant_kernels.model_functions(*model)
+        lipschitz = _variant_kernels.screening_lipschitz(*model) if screen else 0.0
+        use_screen = lipschitz > 0.0
         with single_threaded_blas():
-            _variant_kernels.gd_dense(Xk, y, a, W, steps, rec, setup.h, setup.alpha, setup.beta, sigma, dsigma, u,
-                                      Xt, np.ascontiguousarray(y_test, dtype=np.float64), rec_a, rec_wpar,
-                                      rec_wperp2, rec_v, rec_train, rec_unsat, rec_test, t_sat)
-        rec_evaluated[:] = N
+            _variant_kernels.gd_variant(Xk, y, a, W, steps, rec, setup.h, setup.alpha, setup.beta, sigma, dsigma, u,
+                                        lipschitz, _SCREEN_TOL[dt], Xt, np.ascontiguousarray(y_test, dtype=np.float64),
+                                        rec_a, rec_wpar, rec_wperp2, rec_v, rec_train, rec_unsat, rec_test,
+                                        rec_evaluated, t_sat)
     elif backend == "cuda":
         _cuda_kernels.gd_cuda(Xk, y, a, W, steps, rec, setup.h, setup.alpha, setup.beta, setup.slope,
                               _LOSS_CODES[setup.loss], Xt, np.ascontiguousarray(y_test, dtype=np.float64), rec_a,

@@ -1,0 +1,96 @@
+"""Exact screening of a user's own activation and loss: where it applies, the bound it skips with, and the same
+trajectory as computing every margin at every step."""
+import itertools
+import math
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from mftheory.derivations import symbols as S
+from mftheory.derivations.catalog import Activation, Loss
+from mftheory.model import Setup
+from mftheory.validate import _kernels
+from mftheory.validate._variant_kernels import screening_lipschitz
+from mftheory.validate.simulator import draw_problem, network_output, simulate
+
+RELU_PLUS_LINEAR = Activation("relu_plus_linear", sp.Max(S.z, 0) + S.z / 2)
+TANH = Activation("tanh_activation", sp.tanh(S.z))
+SOFTPLUS = Activation("softplus_activation", sp.log(1 + sp.exp(S.z)))
+CUBIC_HINGE = Loss("cubic_hinge", sp.Max(0, S.h - S.z) ** 3 / 3)
+SMOOTH_LOSS = Loss("softplus_loss", sp.log(1 + sp.exp(S.h - S.z)))
+
+
+def _setup(activation, loss, **changes):
+    base = dict(d=10, alpha=1.0, h=0.5, eta=20.0, M=40, activation=activation, loss=loss)
+    base.update(changes)
+    return Setup(**base)
+
+
+@pytest.mark.parametrize("activation,loss,expected", [
+    (RELU_PLUS_LINEAR, CUBIC_HINGE, 1.5),   # slopes 1/2 and 3/2
+    (TANH, CUBIC_HINGE, 1.0),               # sup |1 - tanh^2| at z = 0
+    (RELU_PLUS_LINEAR, "hinge", 1.5),
+    (SOFTPLUS, CUBIC_HINGE, 0.0),           # sigma(0) = log 2: |sigma(z)| <= L |z| fails
+    (RELU_PLUS_LINEAR, SMOOTH_LOSS, 0.0),   # u > 0 at every margin: nothing can be skipped
+])
+def test_screening_applies_where_the_model_allows_it(activation, loss, expected):
+    from mftheory.validate.simulator import _catalog_object
+
+    L = screening_lipschitz(_catalog_object("activation", activation), _catalog_object("loss", loss), 0.01, 0.5)
+    assert L == pytest.approx(expected, rel=1e-9)
+    assert L == 0.0 or L >= expected   # rounded up, never down
+
+
+@pytest.mark.parametrize("activation", [RELU_PLUS_LINEAR, TANH])
+def test_the_bound_times_lipschitz_holds_between_any_two_parameter_sets(activation):
+    """|f'(x) - f(x)| <= L (A |x_1| + B |x_perp|) with (A, B) the built-in kernel's bound, along a GD run of the
+    user's model, every pair of its recorded steps, and tight enough somewhere to skip work."""
+    from mftheory.validate.simulator import _catalog_object
+
+    setup = _setup(activation, CUBIC_HINGE, d=12, M=30)
+    L = screening_lipschitz(_catalog_object("activation", activation), _catalog_object("loss", CUBIC_HINGE),
+                            setup.slope, setup.h)
+    runs = [simulate(setup, N=500, steps=int(t), seed=3, n_test=0, screen=False) for t in range(0, 61, 6)]
+    X = draw_problem(setup, 2000, seed=4, n_test=0)[0]
+    ax1, axp = np.abs(X[:, 0]), np.linalg.norm(X[:, 1:], axis=1)
+    scale = setup.alpha / (setup.M * math.sqrt(setup.d))
+    tightest = 0.0
+    for old, new in itertools.combinations(runs, 2):
+        A, B = _kernels._step_bound(old.a_final, old.W_final, new.a_final, new.W_final, scale,
+                                    _kernels._perp_norm_bound(new.W_final))
+        change = np.abs(network_output(setup, new.a_final, new.W_final, X)
+                        - network_output(setup, old.a_final, old.W_final, X))
+        bound = L * (A * ax1 + B * axp)
+        assert np.all(change <= bound * (1 + 1e-12)), (old.steps, new.steps)
+        tightest = max(tightest, np.max(change / bound))
+    assert tightest > 0.01
+
+
+@pytest.mark.parametrize("activation", [RELU_PLUS_LINEAR, TANH])
+def test_screened_run_is_the_unscreened_one_and_skips_work(activation):
+    """A large step (eta = 200), where the satisfied share grows fast: every record and the final parameters
+    agree, and late the screened run computes at most half of the margins (about 0.3 of them, with 0.2 of the
+    set unsatisfied)."""
+    setup = _setup(activation, CUBIC_HINGE, eta=200.0)
+    n, steps = 2000, 150
+    rec = np.arange(steps + 1)
+    on = simulate(setup, N=n, steps=steps, seed=6, n_test=500, record_steps=rec, screen=True)
+    off = simulate(setup, N=n, steps=steps, seed=6, n_test=500, record_steps=rec, screen=False)
+    assert on.screened and not off.screened
+    np.testing.assert_array_equal(on.f_unsat, off.f_unsat)
+    np.testing.assert_array_equal(on.train_error, off.train_error)
+    np.testing.assert_array_equal(on.test_error, off.test_error)
+    np.testing.assert_array_equal(on.t_sat, off.t_sat)
+    for x, ref in ((on.W_final, off.W_final), (on.a_final, off.a_final)):
+        assert np.max(np.abs(x - ref)) <= 1e-12 * np.max(np.abs(ref))
+    assert np.all(off.evaluated == n)
+    assert np.all(on.evaluated >= np.round(on.f_unsat * n))   # every unsatisfied example is evaluated
+    late = slice(steps // 2, None)
+    assert 0 < off.f_unsat[late].min()
+    assert on.evaluated[late].mean() < 0.5 * n
+
+
+def test_a_model_that_cannot_be_screened_computes_every_margin():
+    on = simulate(_setup(SOFTPLUS, CUBIC_HINGE), N=300, steps=20, seed=1, n_test=0, screen=True)
+    assert not on.screened and np.all(on.evaluated == 300)
