@@ -94,3 +94,19 @@ def test_screened_run_is_the_unscreened_one_and_skips_work(activation):
 def test_a_model_that_cannot_be_screened_computes_every_margin():
     on = simulate(_setup(SOFTPLUS, CUBIC_HINGE), N=300, steps=20, seed=1, n_test=0, screen=True)
     assert not on.screened and np.all(on.evaluated == 300)
+
+
+def test_online_mode_runs_a_users_model_as_the_builtin_one():
+    """Fresh data at every step with a user's own ReLU and hinge (the dense kernel, batch after batch) gives the
+    built-in model's online run: the same batches, the same unsatisfied counts, parameters to rounding."""
+    mine = _setup(Activation("my_relu", sp.Max(S.z, 0)), Loss("my_hinge", sp.Max(0, S.h - S.z)), eta=20.0)
+    builtin = _setup("relu", "hinge", eta=20.0)
+    rec = np.arange(0, 41, 5)
+    runs = [simulate(s, N=400, steps=40, seed=2, n_test=300, record_steps=rec, online=True) for s in (mine, builtin)]
+    np.testing.assert_array_equal(runs[0].f_unsat, runs[1].f_unsat)
+    np.testing.assert_array_equal(runs[0].test_error, runs[1].test_error)
+    np.testing.assert_array_equal(runs[0].x_par, runs[1].x_par)
+    assert 0.05 < runs[0].f_unsat[-1] < 0.95   # the run moved, some examples still pull
+    for x, ref in ((runs[0].W_final, runs[1].W_final), (runs[0].a_final, runs[1].a_final)):
+        assert np.max(np.abs(x - ref)) <= 1e-12 * np.max(np.abs(ref))
+    assert np.all(runs[0].evaluated == 400)

@@ -323,8 +323,8 @@ def simulate(setup: Setup, N: int | None = None, steps: int = 1000, seed: int = 
         training set seen N at a time.  Nothing can be memorized, so what differs from the mean field is finite M
         (and each step's sampling noise, which no longer accumulates on fixed examples).  ``X`` and ``y`` cannot
         be given; ``train_error`` and ``f_unsat`` are measured on the batch of the recorded step, ``x_par`` and
-        ``y`` are those of the last batch and ``t_sat`` is -1.  CPU backend and built-in models only; no
-        screening (every batch is new).
+        ``y`` are those of the last batch and ``t_sat`` is -1.  CPU backend only (a user's own activation or
+        loss too, in float64 and without spectral decoupling); no screening (every batch is new).
     backend : "cpu" or "cuda"
         ``"cpu"`` (default): the numba CPU kernels of :mod:`validate._kernels`.  ``"cuda"``: the numba CUDA
         kernels of :mod:`validate._cuda_kernels` on the default GPU (same conventions, dtype and recorded
@@ -424,8 +424,13 @@ def _simulate(setup, N, steps, seed, X, y, a0, W0, X_test, y_test, n_test, recor
     if online:
         if X is not None or y is not None:
             raise ValueError("online=True draws fresh training examples at every step: X and y cannot be given")
-        if backend != "cpu" or not setup.is_builtin:
-            raise ValueError("online=True runs on backend='cpu' with the built-in models only")
+        if backend != "cpu":
+            raise ValueError("online=True runs on backend='cpu' only")
+        if not setup.is_builtin and setup.spectral_decoupling:
+            raise ValueError("online=True with a user's own activation or loss runs without spectral_decoupling")
+        if not setup.is_builtin and dt != np.dtype(np.float64):
+            raise ValueError("a user's own activation or loss is simulated on the CPU in float64 only: use "
+                             "dtype=numpy.float64")
         return _simulate_online(setup, N, steps, seed, a0, W0, X_test, y_test, n_test, rec, dt)
     X, y, a0, W0, X_test, y_test = draw_problem(setup, N, seed, n_test, X, y, a0, W0, X_test, y_test)
     a = np.array(a0, dtype=np.float64, order="C")
@@ -507,6 +512,8 @@ def _simulate_online(setup, N, steps, seed, a0, W0, X_test, y_test, n_test, rec,
     rec_a, rec_wpar, rec_wperp2, rec_v = np.empty((R, M)), np.empty((R, M)), np.empty((R, M)), np.empty((R, d))
     counts = np.zeros((4, R), dtype=np.int64)  # train errors, unsatisfied, test errors, evaluated
     no_test = np.empty((0, d), dtype=dt)
+    user_model = None if setup.is_builtin else _variant_kernels.model_functions(
+        _catalog_object("activation", setup.activation), _catalog_object("loss", setup.loss), setup.slope, setup.h)
     ri = 0
     with single_threaded_blas():
         for t in range(steps + 1):
@@ -518,6 +525,15 @@ def _simulate_online(setup, N, steps, seed, a0, W0, X_test, y_test, n_test, rec,
             # one step on this batch (its state before the update is recorded when asked); the kernel's second
             # pass over the same batch (its t = 1, recorded nowhere) is the price of reusing it unchanged
             window = slice(ri, ri + 1) if recorded else slice(0, 0)
+            if user_model is not None:
+                _variant_kernels.gd_variant(
+                    np.ascontiguousarray(X, dtype=np.float64), y, a, W, 1 if t < steps else 0,
+                    np.zeros(1 if recorded else 0, dtype=np.int64), setup.h, setup.alpha, setup.beta, *user_model,
+                    0.0, _SCREEN_TOL[dt], Xt if recorded else no_test, yt if recorded else np.empty(0), rec_a[window],
+                    rec_wpar[window], rec_wperp2[window], rec_v[window], counts[0, window], counts[1, window],
+                    counts[2, window], counts[3, window], np.full(N, -1, np.int64))
+                ri += recorded
+                continue
             _kernels.gd_kernel(np.ascontiguousarray(X, dtype=dt), y, a, W, 1 if t < steps else 0,
                                np.zeros(1 if recorded else 0, dtype=np.int64), setup.h, setup.alpha, setup.beta,
                                setup.slope, _LOSS_CODES[setup.loss], setup.spectral_decoupling, False,
