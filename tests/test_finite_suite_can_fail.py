@@ -15,9 +15,10 @@ from mftheory.validate.cases.finite_size import (FINITE_SAMPLE_RESOLUTION, FINIT
                                                  FINITE_SIZE_RESOLUTION, FINITE_WIDTH_RESOLUTION,
                                                  FINITE_WIDTH_SCALING_RESOLUTION,
                                                  MISLABEL_ONSET_RESOLUTION, PROPAGATOR_RESOLUTION, RESOLUTION_SCALE,
-                                                 TILT_RESOLUTION)
+                                                 TILT_RESOLUTION, USER_ACTIVATION_RESOLUTION)
 
 STATED = {"finite_width": FINITE_WIDTH_RESOLUTION, "finite_width_scaling": FINITE_WIDTH_SCALING_RESOLUTION,
+          "finite_width_user_activation": USER_ACTIVATION_RESOLUTION,
           "finite_sample": FINITE_SAMPLE_RESOLUTION,
           "finite_sample_scaling": FINITE_SAMPLE_SCALING_RESOLUTION, "mislabel_onset": MISLABEL_ONSET_RESOLUTION,
           "tilt": TILT_RESOLUTION, "propagator": PROPAGATOR_RESOLUTION, "finite_size": FINITE_SIZE_RESOLUTION}
@@ -67,7 +68,7 @@ def _shifted(check, way, shift):
 
 
 # over 10 s each (measured on 2 cores; the first in a process also compiles the simulator and the predictions)
-SLOW = {"finite_width", "finite_width_scaling", "finite_sample", "tilt", "propagator", "finite_size"}
+SLOW = {"finite_width", "finite_width_scaling", "finite_width_user_activation", "finite_sample", "tilt", "propagator", "finite_size"}
 
 
 @pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow) if name in SLOW else name

@@ -102,11 +102,13 @@ def _forward_rows(X, rows, n, W, a, sigma, alpha, Xr, f):
 
 @numba.njit
 def gd_variant(X, y, a, W, steps, record_steps, h, alpha, beta, sigma, dsigma, u, lipschitz, tol, X_test, y_test,
-               rec_a, rec_wpar, rec_wperp2, rec_v, rec_train_err, rec_unsat, rec_test_err, rec_evaluated, t_sat):
+               rec_a, rec_wpar, rec_wperp2, rec_v, rec_train_err, rec_unsat, rec_test_err, rec_evaluated, t_sat,
+               last_pass=True):
     """Run ``steps`` full-batch GD steps in place on a (M,), W (M, d), float64; the arguments and records are
     those of :func:`validate._kernels.gd_kernel`. ``lipschitz`` > 0 (:func:`screening_lipschitz`) screens the
     satisfied examples exactly (module docstring), with the relative rounding allowance ``tol`` on a margin;
-    0 computes every margin at every step."""
+    0 computes every margin at every step. ``last_pass=False`` skips the margins after the last update unless
+    that step is recorded (a caller that moves on to a new batch needs neither them nor ``t_sat`` there)."""
     N, d = X.shape
     M = a.shape[0]
     inv = 1.0 / math.sqrt(d)
@@ -140,6 +142,8 @@ def gd_variant(X, y, a, W, steps, record_steps, h, alpha, beta, sigma, dsigma, u
     W_old = np.empty((M, d))
     ri = 0
     for t in range(steps + 1):
+        if t == steps and not last_pass and not (ri < record_steps.shape[0] and record_steps[ri] == t):
+            break
         n = 0
         for mu in range(N):
             skip = screen and key[mu] - h > (1.0 + 1e-9) * ((sum_a - key_a[mu]) * x_1[mu]

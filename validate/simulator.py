@@ -531,7 +531,7 @@ def _simulate_online(setup, N, steps, seed, a0, W0, X_test, y_test, n_test, rec,
                     np.zeros(1 if recorded else 0, dtype=np.int64), setup.h, setup.alpha, setup.beta, *user_model,
                     0.0, _SCREEN_TOL[dt], Xt if recorded else no_test, yt if recorded else np.empty(0), rec_a[window],
                     rec_wpar[window], rec_wperp2[window], rec_v[window], counts[0, window], counts[1, window],
-                    counts[2, window], counts[3, window], np.full(N, -1, np.int64))
+                    counts[2, window], counts[3, window], np.full(N, -1, np.int64), False)
                 ri += recorded
                 continue
             _kernels.gd_kernel(np.ascontiguousarray(X, dtype=dt), y, a, W, 1 if t < steps else 0,

@@ -18,7 +18,8 @@ from mftheory.validate.cases import label_noise as _label_noise
 from mftheory.validate.cases import meanfield as _meanfield
 from mftheory.validate.cases.common import PAPER, QUICK, CaseResult, Scale, measured_gamma_plus
 from mftheory.validate.cases.finite_size import (finite_sample, finite_sample_scaling, finite_size, finite_width,
-                                                 finite_width_scaling, mislabel_onset, propagator, tilt)
+                                                 finite_width_scaling, finite_width_user_activation, mislabel_onset,
+                                                 propagator, tilt)
 from mftheory.validate.cases.label_noise import (LABEL_NOISE_RESOLUTION, LABEL_NOISE_SMALL_RESOLUTION,
                                                  OVERFITTING_RESOLUTION, label_noise, label_noise_small, overfitting)
 from mftheory.validate.cases.meanfield import (GAMMA_RESOLUTION, UNSAT_RESOLUTION, data_laws, fig1, losses,
@@ -34,13 +35,14 @@ __all__ = ["CASES", "DRAWERS", "run_case", "draw_case", "CaseResult", "CORE_CASE
            "measured_gamma_plus", "meanfield_checks", "user_variant_setup", "GAMMA_RESOLUTION", "UNSAT_RESOLUTION",
            "LABEL_NOISE_RESOLUTION", "OVERFITTING_RESOLUTION", "LABEL_NOISE_SMALL_RESOLUTION",
            "fig1", "rich_lazy", "overfitting", "data_laws", "label_noise", "label_noise_small", "losses",
-           "user_variant", "finite_width", "finite_width_scaling", "finite_sample", "finite_sample_scaling",
+           "user_variant", "finite_width", "finite_width_scaling", "finite_width_user_activation", "finite_sample", "finite_sample_scaling",
            "mislabel_onset", "tilt", "propagator", "finite_size", "features_starvation", "features_spectral_decoupling",
            "features_error_curves", "features_many"]
 
 CASES = {"fig1": fig1, "rich_lazy": rich_lazy, "overfitting": overfitting, "data_laws": data_laws,
          "label_noise": label_noise, "label_noise_small": label_noise_small, "losses": losses,
          "user_variant": user_variant, "finite_width": finite_width, "finite_width_scaling": finite_width_scaling,
+         "finite_width_user_activation": finite_width_user_activation,
          "finite_sample": finite_sample,
          "finite_sample_scaling": finite_sample_scaling, "mislabel_onset": mislabel_onset, "tilt": tilt,
          "propagator": propagator, "finite_size": finite_size}
@@ -61,7 +63,7 @@ DRAWERS["features_many"] = draw_features_many
 CORE_CASES = ("fig1", "rich_lazy", "overfitting", "data_laws", "label_noise", "label_noise_small", "losses",
               "user_variant", "features_starvation", "features_spectral_decoupling", "features_error_curves",
               "features_many")
-FINITE_SIZE_CASES = ("finite_width", "finite_width_scaling", "finite_sample", "finite_sample_scaling", "mislabel_onset", "tilt",
+FINITE_SIZE_CASES = ("finite_width", "finite_width_scaling", "finite_width_user_activation", "finite_sample", "finite_sample_scaling", "mislabel_onset", "tilt",
                      "propagator", "finite_size")
 # the second model family, the extensive-width quadratic network (mftheory.validate.quadratic)
 QUADRATIC_CASE_NAMES = tuple(QUADRATIC_CASES)
