@@ -478,7 +478,7 @@ def record_parameters(ri, a, W, rec_a, rec_wpar, rec_wperp2, rec_v):
 def gd_kernel(X, y, a, W, steps, record_steps, h, alpha, beta, slope, loss, penalty, screen, tol, anchor_period,
               X_test, y_test,
               rec_a, rec_wpar, rec_wperp2, rec_v, rec_train_err, rec_unsat, rec_test_err, rec_evaluated, t_sat,
-              anchor_parity=None):
+              anchor_parity=None, last_pass=True):
     """Run ``steps`` GD steps in place on the float64 parameters a (M,), W (M, d).
 
     X (N, d) and X_test (n, d) in the working dtype (float32 or float64); y, y_test float64 +-1.  Records at
@@ -490,6 +490,8 @@ def gd_kernel(X, y, a, W, steps, record_steps, h, alpha, beta, slope, loss, pena
     anchored bound, the running sums alone; with ``anchor_parity`` an even number), per parity of the steps
     with ``anchor_parity`` (default ``ANCHOR_PARITY``), else one chain; ``penalty`` (lambda of spectral
     decoupling, (lambda/2) f^2 added to every example's loss) must be 0 with it, since every example then pulls.
+    ``last_pass=False`` skips the margins after the last update unless that step is recorded (a caller that moves
+    on to a new batch needs neither them nor ``t_sat`` there).
     A plain Python function that sets up the anchor chains; the compiled kernel is :func:`_gd_kernel`.
     """
     parity = ANCHOR_PARITY if anchor_parity is None else bool(anchor_parity)
@@ -511,13 +513,14 @@ def gd_kernel(X, y, a, W, steps, record_steps, h, alpha, beta, slope, loss, pena
     _gd_kernel(X, y, a, W, steps, record_steps, h, alpha, beta, slope, loss, penalty, screen, tol,
                np.array(periods, dtype=np.int64), np.array(phases, dtype=np.int64), np.array(strides, dtype=np.int64),
                n_records, X_test, y_test, rec_a, rec_wpar, rec_wperp2, rec_v, rec_train_err, rec_unsat, rec_test_err,
-               rec_evaluated, t_sat)
+               rec_evaluated, t_sat, last_pass)
 
 
 @njit(cache=True)
 def _gd_kernel(X, y, a, W, steps, record_steps, h, alpha, beta, slope, loss, penalty, screen, tol, chain_period,
                chain_phase, chain_stride, n_records, X_test, y_test,
-               rec_a, rec_wpar, rec_wperp2, rec_v, rec_train_err, rec_unsat, rec_test_err, rec_evaluated, t_sat):
+               rec_a, rec_wpar, rec_wperp2, rec_v, rec_train_err, rec_unsat, rec_test_err, rec_evaluated, t_sat,
+               last_pass):
     """:func:`gd_kernel`, compiled, with K = chain_period.size anchor chains (0: the running sums alone): chain c
     is re-anchored to the parameters of the steps u with u mod chain_period[c] = chain_phase[c], and its bound D
     is taken anew where chain_stride[c] divides the steps since its anchor, carried forward by the step's bound
@@ -595,6 +598,8 @@ def _gd_kernel(X, y, a, W, steps, record_steps, h, alpha, beta, slope, loss, pen
     ri = 0
     for t in range(steps + 1):
         update = t < steps
+        if not update and not last_pass and not (ri < n_rec and record_steps[ri] == t):
+            break
         for i in range(M):
             a_w[i] = a[i]
             for k in range(d):

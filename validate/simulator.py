@@ -522,8 +522,8 @@ def _simulate_online(setup, N, steps, seed, a0, W0, X_test, y_test, n_test, rec,
                 flip = rng_noise.random(N) < setup.label_noise
                 y[flip] = -y[flip]
             recorded = ri < R and rec[ri] == t
-            # one step on this batch (its state before the update is recorded when asked); the kernel's second
-            # pass over the same batch (its t = 1, recorded nowhere) is the price of reusing it unchanged
+            # one step on this batch (its state before the update is recorded when asked); the kernel's margins
+            # after the update (its t = 1, recorded nowhere) are skipped
             window = slice(ri, ri + 1) if recorded else slice(0, 0)
             if user_model is not None:
                 _variant_kernels.gd_variant(
@@ -540,7 +540,8 @@ def _simulate_online(setup, N, steps, seed, a0, W0, X_test, y_test, n_test, rec,
                                _SCREEN_TOL[dt], 0,
                                Xt if recorded else no_test, yt if recorded else np.empty(0), rec_a[window],
                                rec_wpar[window], rec_wperp2[window], rec_v[window], counts[0, window],
-                               counts[1, window], counts[2, window], counts[3, window], np.full(N, -1, np.int64))
+                               counts[1, window], counts[2, window], counts[3, window], np.full(N, -1, np.int64),
+                               last_pass=False)
             ri += recorded
     _check_not_diverged(setup, a, W)
     n_t = Xt.shape[0]
