@@ -17,6 +17,8 @@ from mftheory.validate.simulator import draw_problem, network_output, simulate
 RELU_PLUS_LINEAR = Activation("relu_plus_linear", sp.Max(S.z, 0) + S.z / 2)
 TANH = Activation("tanh_activation", sp.tanh(S.z))
 SOFTPLUS = Activation("softplus_activation", sp.log(1 + sp.exp(S.z)))
+SOFTSIGN = Activation("softsign_activation", S.z / (1 + sp.Abs(S.z)))   # sigma' = 1 / (1 + |z|)^2, piece by piece
+GELU = Activation("gelu_activation", S.z * (1 + sp.erf(S.z / sp.sqrt(2))) / 2)
 CUBIC_HINGE = Loss("cubic_hinge", sp.Max(0, S.h - S.z) ** 3 / 3)
 SMOOTH_LOSS = Loss("softplus_loss", sp.log(1 + sp.exp(S.h - S.z)))
 
@@ -30,6 +32,8 @@ def _setup(activation, loss, **changes):
 @pytest.mark.parametrize("activation,loss,expected", [
     (RELU_PLUS_LINEAR, CUBIC_HINGE, 1.5),   # slopes 1/2 and 3/2
     (TANH, CUBIC_HINGE, 1.0),               # sup |1 - tanh^2| at z = 0
+    (SOFTSIGN, CUBIC_HINGE, 1.0),           # each piece's extrema on its own half-line
+    (GELU, CUBIC_HINGE, 0.0),               # SymPy finds no critical points of sigma': every margin computed
     (RELU_PLUS_LINEAR, "hinge", 1.5),
     (SOFTPLUS, CUBIC_HINGE, 0.0),           # sigma(0) = log 2: |sigma(z)| <= L |z| fails
     (RELU_PLUS_LINEAR, SMOOTH_LOSS, 0.0),   # u > 0 at every margin: nothing can be skipped
@@ -42,7 +46,7 @@ def test_screening_applies_where_the_model_allows_it(activation, loss, expected)
     assert L == 0.0 or L >= expected   # rounded up, never down
 
 
-@pytest.mark.parametrize("activation", [RELU_PLUS_LINEAR, TANH])
+@pytest.mark.parametrize("activation", [RELU_PLUS_LINEAR, TANH, SOFTSIGN])
 def test_the_bound_times_lipschitz_holds_between_any_two_parameter_sets(activation):
     """|f'(x) - f(x)| <= L (A |x_1| + B |x_perp|) with (A, B) the built-in kernel's bound, along a GD run of the
     user's model, every pair of its recorded steps, and tight enough somewhere to skip work."""

@@ -24,6 +24,7 @@ import numpy as np
 import sympy as sp
 
 from mftheory.derivations import symbols as S
+from mftheory.derivations.averages import _Timeout, _time_limit
 from mftheory.validate._kernels import _perp_norm_bound, _step_bound_norms, record_parameters
 
 
@@ -52,26 +53,43 @@ def screening_lipschitz(activation, loss, leak: float, h: float) -> float:
     """The Lipschitz constant L of a user's sigma (at ``leak``) when exact screening applies, else 0.0.
 
     Screening needs sigma(0) = 0 (so |sigma(z)| <= L |z|), an L read off the expression, and u = -l' equal to 0
-    at every margin >= h. L is max |sigma'| over its pieces where each is a number (piecewise-linear sigma) or
-    SymPy's ``maximum`` of |piece| over the real line otherwise (an upper bound on the sup over the piece's own
-    interval); where SymPy cannot decide one of these, 0.0 (every margin computed at every step)."""
+    at every margin >= h. L is max |sigma'| over its pieces, each a number (piecewise-linear sigma) or bounded by
+    SymPy's ``minimum`` and ``maximum`` over the piece's own interval; where SymPy cannot decide one of these
+    (it gives up on the critical points of GELU's or swish's sigma', for instance), 0.0: every margin is computed at
+    every step."""
     values = {S.leak: leak, S.h: h}
     sigma = activation.expr.rewrite(sp.Piecewise).subs(values)
     weight = (-sp.diff(loss.expr.rewrite(sp.Piecewise), S.z)).subs(values)
     beyond = sp.Symbol("beyond", nonnegative=True)
     try:
-        if sp.simplify(sigma.subs(S.z, 0)) != 0 or sp.simplify(weight.subs(S.z, h + beyond)) != 0:
-            return 0.0
-        slope = sp.piecewise_fold(sp.diff(sigma, S.z))
-        pieces = [expr for expr, _ in slope.args] if isinstance(slope, sp.Piecewise) else [slope]
-        bound = 0.0
-        for piece in pieces:
-            size = abs(piece) if piece.is_number else sp.maximum(sp.Abs(piece), S.z, sp.S.Reals)
-            if not (size.is_number and size.is_finite):
-                return 0.0
-            bound = max(bound, float(size))
-    except (TypeError, ValueError, NotImplementedError, AttributeError):
+        with _time_limit(SCREENING_ANALYSIS_SECONDS):
+            return _lipschitz_if_screenable(sigma, weight, h, beyond)
+    except (_Timeout, TypeError, ValueError, NotImplementedError, AttributeError):
         return 0.0
+
+
+# CPU seconds SymPy gets to decide whether a user's model can be screened (its extrema can search for long)
+SCREENING_ANALYSIS_SECONDS = 10.0
+
+
+def _lipschitz_if_screenable(sigma, weight, h, beyond):
+    """screening_lipschitz on the model's sigma and u = -l' at its h (``beyond``: a margin's excess over h)."""
+    if sp.simplify(sigma.subs(S.z, 0)) != 0 or sp.simplify(weight.subs(S.z, h + beyond)) != 0:
+        return 0.0
+    slope = sp.piecewise_fold(sp.diff(sigma, S.z))
+    pieces = slope.args if isinstance(slope, sp.Piecewise) else [(slope, sp.true)]
+    bound, rest = 0.0, sp.S.Reals
+    for piece, condition in pieces:
+        domain = rest.intersect(condition.as_set()) if condition is not sp.true else rest
+        rest = rest - domain
+        if domain.is_empty:
+            continue
+        low, high = ((piece, piece) if piece.is_number
+                     else (sp.minimum(piece, S.z, domain), sp.maximum(piece, S.z, domain)))
+        for value in (low, high):
+            if not (value.is_number and value.is_finite):
+                return 0.0
+            bound = max(bound, abs(float(value)))
     return bound * (1.0 + 1e-12)
 
 
