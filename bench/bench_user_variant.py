@@ -68,7 +68,7 @@ def _with_current_signature(module):
 
     def gd_variant(X, y, a, W, steps, record_steps, h, alpha, beta, sigma, dsigma, u, lipschitz, tol, X_test,
                    y_test, rec_a, rec_wpar, rec_wperp2, rec_v, rec_train_err, rec_unsat, rec_test_err, rec_evaluated,
-                   t_sat, last_pass=True):
+                   t_sat, Z=None, Xr=None, last_pass=True):
         module.gd_dense(X, y, a, W, steps, record_steps, h, alpha, beta, sigma, dsigma, u, X_test, y_test, rec_a,
                         rec_wpar, rec_wperp2, rec_v, rec_train_err, rec_unsat, rec_test_err, t_sat)
         rec_evaluated[:] = X.shape[0]

@@ -20,12 +20,13 @@ import functools
 import math
 
 import numba
+from numba import prange
 import numpy as np
 import sympy as sp
 
 from mftheory.derivations import symbols as S
 from mftheory.derivations.averages import _Timeout, _time_limit
-from mftheory.validate._kernels import _perp_norm_bound, _step_bound_norms, record_parameters
+from mftheory.validate._kernels import SLABS, _perp_norm_bound, _step_bound_norms, record_parameters
 
 
 @functools.lru_cache(maxsize=None)
@@ -93,39 +94,80 @@ def _lipschitz_if_screenable(sigma, weight, h, beyond):
     return bound * (1.0 + 1e-12)
 
 
-@numba.njit
-def _forward_rows(X, rows, n, W, a, sigma, alpha, Xr, f):
-    """f[r] = (alpha/M) sum_i a_i sigma(w_i.x / sqrt d) for the examples rows[:n], increasing (Xr: room for their
-    copy where they are not consecutive); returns their products x.w_i, (n, M)."""
+@numba.njit(parallel=True)
+def _forward_rows(X, rows, n, W, a, sigma, alpha, Xr, Z, f):
+    """f[r] = (alpha/M) sum_i a_i sigma(w_i.x / sqrt d) for the examples rows[:n], increasing, and Z[r] = their
+    products x.w_i; Xr: room for their copy. ``SLABS`` fixed slabs of rows, one BLAS product each (BLAS
+    single-threaded), run by numba threads: the values do not depend on the thread count."""
     d = X.shape[1]
     M = a.shape[0]
-    if n == 0:
-        return np.empty((0, M))
-    if rows[n - 1] - rows[0] == n - 1:
-        Z = X[rows[0]:rows[0] + n] @ W.T
-    else:
-        for r in range(n):
-            mu = rows[r]
-            for k in range(d):
-                Xr[r, k] = X[mu, k]
-        Z = Xr[:n] @ W.T
+    WT = np.ascontiguousarray(W.T)
     inv = 1.0 / math.sqrt(d)
-    for r in range(n):
-        acc = 0.0
-        for i in range(M):
-            acc += a[i] * sigma(Z[r, i] * inv)
-        f[r] = alpha / M * acc
-    return Z
+    for p in prange(SLABS):
+        lo = (n * p) // SLABS
+        hi = (n * (p + 1)) // SLABS
+        if hi == lo:
+            continue
+        if rows[hi - 1] - rows[lo] == hi - 1 - lo:
+            np.dot(X[rows[lo]:rows[lo] + hi - lo], WT, Z[lo:hi])
+        else:
+            for r in range(lo, hi):
+                mu = rows[r]
+                for k in range(d):
+                    Xr[r, k] = X[mu, k]
+            np.dot(Xr[lo:hi], WT, Z[lo:hi])
+        for r in range(lo, hi):
+            acc = 0.0
+            for i in range(M):
+                acc += a[i] * sigma(Z[r, i] * inv)
+            f[r] = alpha / M * acc
+
+
+@numba.njit(parallel=True)
+def _backward_rows(X, y, rows, n, Z, f, u, sigma, dsigma, M, ga_s, gW_s, G, pulling, counts):
+    """The gradient sums <u y sigma(z_i)> (ga_s) and <u y sigma'(z_i) x> (gW_s) of the examples rows[:n], per slab
+    of ``_forward_rows``' slabs, to be added in slab order; an example with u = 0 adds nothing and is left out of
+    the slab's BLAS product. ``G``, ``pulling``: room for the slabs' rows (``G`` may be ``Z`` itself: a row of G is
+    written only once the row of Z at or after it has been read)."""
+    d = X.shape[1]
+    inv = 1.0 / math.sqrt(d)
+    for p in prange(SLABS):
+        lo = (n * p) // SLABS
+        hi = (n * (p + 1)) // SLABS
+        ga = ga_s[p]
+        ga[:] = 0.0
+        k = lo
+        for r in range(lo, hi):
+            mu = rows[r]
+            uy = u(y[mu] * f[r]) * y[mu]
+            if uy == 0.0:
+                continue
+            for i in range(M):
+                z = Z[r, i] * inv
+                ga[i] += uy * sigma(z)
+                G[k, i] = uy * dsigma(z)
+            pulling[k] = mu
+            k += 1
+        counts[p] = k - lo
+        if k > lo:
+            Xp = np.empty((k - lo, d))
+            for j in range(lo, k):
+                for c in range(d):
+                    Xp[j - lo, c] = X[pulling[j], c]
+            np.dot(G[lo:k].T, Xp, gW_s[p])
+        else:
+            gW_s[p][:] = 0.0
 
 
 @numba.njit
 def gd_variant(X, y, a, W, steps, record_steps, h, alpha, beta, sigma, dsigma, u, lipschitz, tol, X_test, y_test,
                rec_a, rec_wpar, rec_wperp2, rec_v, rec_train_err, rec_unsat, rec_test_err, rec_evaluated, t_sat,
-               last_pass=True):
+               Z, Xr, last_pass=True):
     """Run ``steps`` full-batch GD steps in place on a (M,), W (M, d), float64; the arguments and records are
     those of :func:`validate._kernels.gd_kernel`. ``lipschitz`` > 0 (:func:`screening_lipschitz`) screens the
     satisfied examples exactly (module docstring), with the relative rounding allowance ``tol`` on a margin;
-    0 computes every margin at every step. ``last_pass=False`` skips the margins after the last update unless
+    0 computes every margin at every step. ``Z`` (N, M) and ``Xr`` (N, d): work space (a caller that runs the
+    kernel again on as many examples passes the same). ``last_pass=False`` skips the margins after the last update unless
     that step is recorded (a caller that moves on to a new batch needs neither them nor ``t_sat`` there)."""
     N, d = X.shape
     M = a.shape[0]
@@ -133,11 +175,14 @@ def gd_variant(X, y, a, W, steps, record_steps, h, alpha, beta, sigma, dsigma, u
     screen = lipschitz > 0.0
     f = np.empty(N)
     f_test = np.empty(X_test.shape[0])
-    G = np.empty((N, M))
-    Xr = np.empty((N, d))
+    G = Z   # a row of G is written once its row of Z has been read (:func:`_backward_rows`)
+    Z_test = np.empty((X_test.shape[0], M))
     rows = np.empty(N, dtype=np.int64)
     pulling = np.empty(N, dtype=np.int64)
     all_test = np.arange(X_test.shape[0])
+    ga_s = np.empty((SLABS, M))
+    gW_s = np.empty((SLABS, M, d))
+    counts = np.zeros(SLABS, dtype=np.int64)
     # screening: |x_1|, |x_perp| per example; its key at its last evaluation: the slack (m - h) less the rounding
     # allowance, less the bound's running sums (P_A, P_B) then; it is skipped while the key exceeds the sums now
     x_1 = np.empty(N)
@@ -169,7 +214,7 @@ def gd_variant(X, y, a, W, steps, record_steps, h, alpha, beta, sigma, dsigma, u
             if not skip:
                 rows[n] = mu
                 n += 1
-        Z = _forward_rows(X, rows, n, W, a, sigma, alpha, Xr, f)
+        _forward_rows(X, rows, n, W, a, sigma, alpha, Xr, Z, f)
         n_err = 0
         n_unsat = 0
         for r in range(n):
@@ -191,7 +236,7 @@ def gd_variant(X, y, a, W, steps, record_steps, h, alpha, beta, sigma, dsigma, u
             rec_unsat[ri] = n_unsat
             rec_evaluated[ri] = n
             if X_test.shape[0] > 0:
-                _forward_rows(X_test, all_test, X_test.shape[0], W, a, sigma, alpha, X_test, f_test)
+                _forward_rows(X_test, all_test, X_test.shape[0], W, a, sigma, alpha, X_test, Z_test, f_test)
                 n_test = 0
                 for r in range(X_test.shape[0]):
                     if y_test[r] * f_test[r] <= 0.0:
@@ -200,25 +245,18 @@ def gd_variant(X, y, a, W, steps, record_steps, h, alpha, beta, sigma, dsigma, u
             ri += 1
         if t == steps:
             break
-        # <u y sigma(z_i)> and <u y sigma'(z_i) x>, every parameter updated from the old ones; an example with
-        # u = 0 (satisfied, under a hinge-type loss; every skipped one) adds nothing, so the backward pass runs
-        # over the others only, in increasing order as without screening
-        ga = np.zeros(M)
-        k_rows = 0
-        for r in range(n):
-            mu = rows[r]
-            uy = u(y[mu] * f[r]) * y[mu]
-            if uy == 0.0:
-                continue
-            for i in range(M):
-                z = Z[r, i] * inv
-                ga[i] += uy * sigma(z)
-                G[k_rows, i] = uy * dsigma(z)
-            pulling[k_rows] = mu
-            k_rows += 1
-        if k_rows == 0:   # nothing pulls: the parameters stay
+        # <u y sigma(z_i)> and <u y sigma'(z_i) x> per slab, added in slab order, every parameter updated from the
+        # old ones; an example with u = 0 (satisfied, under a hinge-type loss; every skipped one) adds nothing
+        _backward_rows(X, y, rows, n, Z, f, u, sigma, dsigma, M, ga_s, gW_s, G, pulling, counts)
+        if counts.sum() == 0:   # nothing pulls: the parameters stay
             continue
-        gW = G[:k_rows].T @ X[pulling[:k_rows]]
+        ga = ga_s[0].copy()
+        gW = gW_s[0].copy()
+        for p in range(1, SLABS):
+            for i in range(M):
+                ga[i] += ga_s[p, i]
+                for k in range(d):
+                    gW[i, k] += gW_s[p, i, k]
         for i in range(M):
             a_old[i] = a[i]
             ci = beta * a[i] * inv / N

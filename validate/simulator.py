@@ -468,7 +468,7 @@ def _simulate(setup, N, steps, seed, X, y, a0, W0, X_test, y_test, n_test, recor
             _variant_kernels.gd_variant(Xk, y, a, W, steps, rec, setup.h, setup.alpha, setup.beta, sigma, dsigma, u,
                                         lipschitz, _SCREEN_TOL[dt], Xt, np.ascontiguousarray(y_test, dtype=np.float64),
                                         rec_a, rec_wpar, rec_wperp2, rec_v, rec_train, rec_unsat, rec_test,
-                                        rec_evaluated, t_sat)
+                                        rec_evaluated, t_sat, np.empty((N, M)), np.empty((N, d)))
     elif backend == "cuda":
         _cuda_kernels.gd_cuda(Xk, y, a, W, steps, rec, setup.h, setup.alpha, setup.beta, setup.slope,
                               _LOSS_CODES[setup.loss], Xt, np.ascontiguousarray(y_test, dtype=np.float64), rec_a,
@@ -514,6 +514,7 @@ def _simulate_online(setup, N, steps, seed, a0, W0, X_test, y_test, n_test, rec,
     no_test = np.empty((0, d), dtype=dt)
     user_model = None if setup.is_builtin else _variant_kernels.model_functions(
         _catalog_object("activation", setup.activation), _catalog_object("loss", setup.loss), setup.slope, setup.h)
+    work = None if setup.is_builtin else (np.empty((N, M)), np.empty((N, d)))   # reused batch after batch
     ri = 0
     with single_threaded_blas():
         for t in range(steps + 1):
@@ -531,7 +532,7 @@ def _simulate_online(setup, N, steps, seed, a0, W0, X_test, y_test, n_test, rec,
                     np.zeros(1 if recorded else 0, dtype=np.int64), setup.h, setup.alpha, setup.beta, *user_model,
                     0.0, _SCREEN_TOL[dt], Xt if recorded else no_test, yt if recorded else np.empty(0), rec_a[window],
                     rec_wpar[window], rec_wperp2[window], rec_v[window], counts[0, window], counts[1, window],
-                    counts[2, window], counts[3, window], np.full(N, -1, np.int64), False)
+                    counts[2, window], counts[3, window], np.full(N, -1, np.int64), *work, False)
                 ri += recorded
                 continue
             _kernels.gd_kernel(np.ascontiguousarray(X, dtype=dt), y, a, W, 1 if t < steps else 0,
