@@ -114,3 +114,23 @@ def test_online_mode_runs_a_users_model_as_the_builtin_one():
     for x, ref in ((runs[0].W_final, runs[1].W_final), (runs[0].a_final, runs[1].a_final)):
         assert np.max(np.abs(x - ref)) <= 1e-12 * np.max(np.abs(ref))
     assert np.all(runs[0].evaluated == 400)
+
+
+def test_a_users_model_is_bit_identical_across_thread_counts():
+    """Its slabs are fixed, so one numba thread and two give the same run to the bit, screened and online."""
+    from thread_counts import digests_at_one_and_two_threads
+
+    one, two = digests_at_one_and_two_threads("""
+import numpy as np, sympy as sp
+from mftheory.derivations import symbols as S
+from mftheory.derivations.catalog import Activation, Loss
+from mftheory.model import Setup
+from mftheory.validate.simulator import simulate
+def compute():
+    setup = Setup(d=10, alpha=1.0, h=0.5, eta=200.0, M=40, activation=Activation("relu_plus_linear",
+                  sp.Max(S.z, 0) + S.z / 2), loss=Loss("cubic_hinge", sp.Max(0, S.h - S.z) ** 3 / 3))
+    fixed = simulate(setup, N=1000, steps=60, seed=4, n_test=200)
+    online = simulate(setup, N=300, steps=10, seed=4, n_test=200, online=True)
+    return fixed.W_final, fixed.a_final, fixed.f_unsat, online.W_final, online.test_error
+""")
+    assert one == two
