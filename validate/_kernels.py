@@ -457,6 +457,34 @@ def _step_bound_norms(a_old, W_old, a, W, scale, w_perp_norm, dw_perp_norm):
 
 
 @njit(cache=True)
+def gd_update(a, W, a_old, W_old, ga, gW, ca, cW):
+    """One GD update from the summed gradient (ga, gW): a_old, W_old <- a, W, then w_i += cW a_i gW_i and
+    a_i += ca ga_i, every parameter from the old ones."""
+    M, d = W.shape
+    for i in range(M):
+        a_old[i] = a[i]
+        ci = cW * a[i]
+        for k in range(d):
+            W_old[i, k] = W[i, k]
+            W[i, k] += ci * gW[i, k]
+        a[i] += ca * ga[i]
+
+
+@njit(cache=True)
+def step_bound_after_update(a_old, W_old, a, W, scale, w_perp_norm, w_perp_exact):
+    """The screening's bound (A_t, B_t) for the update (a_old, W_old) -> (a, W) and the running bound on
+    ||W_perp||_2: the bound at the previous step + ||dW_perp||_2, taken anew (``w_perp_exact``) once that has
+    grown by 1%. Returns (w_perp_norm, w_perp_exact, A_t, B_t)."""
+    dw_perp_norm = _perp_norm_bound(W - W_old)
+    w_perp_norm += dw_perp_norm
+    if not w_perp_norm <= 1.01 * w_perp_exact:
+        w_perp_norm = _perp_norm_bound(W)
+        w_perp_exact = w_perp_norm
+    A_t, B_t = _step_bound_norms(a_old, W_old, a, W, scale, w_perp_norm, dw_perp_norm)
+    return w_perp_norm, w_perp_exact, A_t, B_t
+
+
+@njit(cache=True)
 def record_parameters(ri, a, W, rec_a, rec_wpar, rec_wperp2, rec_v):
     """Row ri of the records: a, w_i . e_1, |w_i,perp|^2 and v = mean_i a_i w_i."""
     M, d = W.shape
@@ -638,21 +666,10 @@ def _gd_kernel(X, y, a, W, steps, record_steps, h, alpha, beta, slope, loss, pen
                 ga[i] += ga_s[p, i]
                 for k in range(d):
                     gW[i, k] += gW_s[p, i, k]
-        for i in range(M):
-            a_old[i] = a[i]
-            ci = cW * a[i]
-            for k in range(d):
-                W_old[i, k] = W[i, k]
-                W[i, k] += ci * gW[i, k]
-            a[i] += ca * ga[i]
+        gd_update(a, W, a_old, W_old, ga, gW, ca, cW)
         if screen:
-            # ||W_perp||_2 <= the bound at the previous step + ||dW_perp||_2, taken anew once that has grown by 1%
-            dw_perp_norm = _perp_norm_bound(W - W_old)
-            w_perp_norm += dw_perp_norm
-            if not w_perp_norm <= 1.01 * w_perp_exact:
-                w_perp_norm = _perp_norm_bound(W)
-                w_perp_exact = w_perp_norm
-            A_t, B_t = _step_bound_norms(a_old, W_old, a, W, scale, w_perp_norm, dw_perp_norm)
+            w_perp_norm, w_perp_exact, A_t, B_t = step_bound_after_update(a_old, W_old, a, W, scale, w_perp_norm,
+                                                                          w_perp_exact)
             PA_t += A_t
             PB_t += B_t
             # chain c: D = the bound between its anchor and the new parameters where the stride divides the

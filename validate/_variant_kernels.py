@@ -26,7 +26,8 @@ import sympy as sp
 
 from mftheory.derivations import symbols as S
 from mftheory.derivations.averages import _Timeout, _time_limit
-from mftheory.validate._kernels import SLABS, _perp_norm_bound, _step_bound_norms, record_parameters
+from mftheory.validate._kernels import (SLABS, _perp_norm_bound, gd_update, record_parameters,
+                                       step_bound_after_update)
 
 
 @functools.lru_cache(maxsize=None)
@@ -257,20 +258,9 @@ def gd_variant(X, y, a, W, steps, record_steps, h, alpha, beta, sigma, dsigma, u
                 ga[i] += ga_s[p, i]
                 for k in range(d):
                     gW[i, k] += gW_s[p, i, k]
-        for i in range(M):
-            a_old[i] = a[i]
-            ci = beta * a[i] * inv / N
-            for k in range(d):
-                W_old[i, k] = W[i, k]
-                W[i, k] += ci * gW[i, k]
-            a[i] += beta * ga[i] / N
+        gd_update(a, W, a_old, W_old, ga, gW, beta / N, beta * inv / N)
         if screen:
-            # ||W_perp||_2 <= the bound at the previous step + ||dW_perp||_2, taken anew once grown by 1%
-            dw_perp_norm = _perp_norm_bound(W - W_old)
-            w_perp_norm += dw_perp_norm
-            if not w_perp_norm <= 1.01 * w_perp_exact:
-                w_perp_norm = _perp_norm_bound(W)
-                w_perp_exact = w_perp_norm
-            bound_a, bound_b = _step_bound_norms(a_old, W_old, a, W, scale, w_perp_norm, dw_perp_norm)
+            w_perp_norm, w_perp_exact, bound_a, bound_b = step_bound_after_update(a_old, W_old, a, W, scale,
+                                                                                  w_perp_norm, w_perp_exact)
             sum_a += lipschitz * bound_a
             sum_b += lipschitz * bound_b
