@@ -3,8 +3,10 @@ code runs beside the checkout's in the same process."""
 from __future__ import annotations
 
 import importlib.util
+import io
 import pathlib
 import subprocess
+import tarfile
 import tempfile
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -22,3 +24,17 @@ def module_at(rev: str, path: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def package_at(rev: str, into: pathlib.Path) -> pathlib.Path:
+    """The whole package as it was at git revision ``rev``, laid out under ``into`` as pip installs it
+    (``mftheory/``, with ``derivations/`` and ``validate/`` as ``mftheory.derivations`` and ``mftheory.validate``,
+    pyproject.toml's package-dir); returns ``into``, to put first on ``sys.path`` of a new process."""
+    archive = subprocess.run(["git", "archive", rev, "mftheory", "derivations", "validate"], cwd=ROOT,
+                             capture_output=True, check=True).stdout
+    into.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    for folder in ("derivations", "validate"):
+        (into / folder).rename(into / "mftheory" / folder)
+    return into
