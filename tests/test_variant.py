@@ -72,6 +72,18 @@ def test_compiled_derivation_travels_with_its_model(user_setup, tmp_path):
         meanfield(setup, 10, variant=variant.kernels)
 
 
+def test_a_compiled_derivation_writes_its_kernels_to_every_folder_it_is_asked_for(tmp_path):
+    """A model that names a cache folder finds its kernels there in later processes, also when this process
+    imported them already from another folder (before, the second folder stayed empty, so whether a test saw the
+    files depended on which tests its worker had run first)."""
+    D = derive(Activation("relu_plus_linear", sp.Max(S.z, 0) + S.z / 2), "hinge", "gaussian")
+    first, second = (compile_derivation(D, cache_dir=tmp_path / folder) for folder in ("first", "second"))
+    assert first.kernels is second.kernels
+    for folder in ("first", "second"):
+        assert any((tmp_path / folder).glob("kernels/mftheory_variant_*.py"))
+        assert any((tmp_path / folder).glob("kernels/mftheory_activation_*.py"))
+
+
 def test_label_noise_expansion_uses_the_users_activation():
     act = Activation("relu_plus_linear", sp.Max(S.z, 0) + S.z / 2)
     user = label_noise_expansion(mftheory.fig1_setup(activation=act, label_noise=0.01), 100)

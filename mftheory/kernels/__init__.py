@@ -39,10 +39,10 @@ def builtin_odd_slope_kernel(activation: str):
 def import_generated(name: str, make_source, cache_dir: pathlib.Path | str | None = None) -> ModuleType:
     """Import the generated module ``name`` from the cache, writing ``make_source()`` there first if it is missing.
 
-    ``name`` must carry the content key of the source, so that an existing file is always the right one.
+    ``name`` must carry the content key of the source, so that an existing file is always the right one. The file
+    is written to ``cache_dir`` even when this process has imported the module already from another folder: a model
+    that names ``cache_dir`` finds its kernels there in every later process.
     """
-    if name in sys.modules:
-        return sys.modules[name]
     directory = pathlib.Path(cache_dir or CACHE_DIR) / "kernels"
     path = directory / f"{name}.py"
     if not path.exists():
@@ -51,6 +51,8 @@ def import_generated(name: str, make_source, cache_dir: pathlib.Path | str | Non
         except OSError as err:
             raise OSError(f"cannot write generated kernels to {directory} ({err.strerror}); set MFTHEORY_CACHE "
                           f"to a writable folder") from err
+    if name in sys.modules:
+        return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
