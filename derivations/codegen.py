@@ -45,7 +45,7 @@ ARGUMENT_NAMES = {
     FS.QUADRATIC: "quadratic", FS.CUMULATIVE: "cumulative", FS.UNSAT_COUNT: "unsat_count", FS.TRAIN_FLUX: "train_flux",
     FS.DENSITY: "density", FS.CROSSING: "crossing", FS.OWN_MARGIN: "own_margin", FS.FADED: "faded", FS.CROWD: "crowd",
     FS.PILE: "pile", FS.PILE_X: "pile_x", FS.VELOCITY_SD: "velocity_sd", FS.OWN_STEP: "own_step", FS.WIDTH: "width",
-    FS.AMPLITUDE: "amplitude",
+    FS.AMPLITUDE: "amplitude", FS.OWN_KERNEL: "own_kernel", FS.OWN_QUADRATIC: "own_quadratic",
     LN.dE_plus: "de_plus", LN.dE_minus: "de_minus", LN.dg: "dg", FL.var_v: "var_v",
     FL.degree2_cross: "cross", FL.degree2_cross_a2: "cross_a2", FL.response_sum: "response",
     FL.cell_mass: "mass",
@@ -432,6 +432,10 @@ def finite_sample_module_source(derivation) -> str:
         _function("crowd_share", ("crowd", "quadratic", "kernel", "d"), D.crowd_share,
                   "share of a new degree-2 deposit, along its own direction, that a crowd of examples stalled at the "
                   "margin takes out at once (quadratic: A_2, kernel: K_mem)"),
+        _function("crowd_kept", ("crowd", "quadratic", "kernel", "own_quadratic", "own_kernel", "d"), D.crowd_kept,
+                  "share of an example's own memorized margin that a crowd of examples stalled at the margin leaves "
+                  "it (quadratic, kernel: A_2, K_mem at the crowd's |x_par|; own_quadratic, own_kernel: at the "
+                  "example's)"),
         _function("velocity_sd", ("amplitude", "unsat_count", "alpha", "beta", "N"), D.velocity_sd,
                   "sd over examples of the velocity at which the unsatisfied examples' pulls move a margin"),
         _function("pile_unsat", ("pile", "velocity_sd", "own_step"), D.pile_unsat,

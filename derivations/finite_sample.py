@@ -47,6 +47,9 @@ DELTA_KAPPA = sp.Symbol(r"\Delta\kappa", positive=True)
 SPREAD = sp.Symbol(r"\sigma_S^2", nonnegative=True)
 SPREAD_SD = sp.Symbol(r"\sigma_S", nonnegative=True)
 QUADRATIC = sp.Symbol("A_2", nonnegative=True)
+# the same two at another example's own |x_par| (one whose own deposit a crowd elsewhere re-memorizes)
+OWN_KERNEL = sp.Symbol("K'_mem", positive=True)
+OWN_QUADRATIC = sp.Symbol("A'_2", nonnegative=True)
 CUMULATIVE = sp.Symbol("C", nonnegative=True)
 UNSAT_COUNT = sp.Symbol("U", nonnegative=True)
 # over a few steps: the share of training examples that left the unsatisfied set, the infinite set's density at
@@ -89,6 +92,7 @@ class FiniteSampleDerivation:
     threshold_density_ratio: sp.Expr  # the training set's density at the margin / the infinite set's
     crowd_hold: sp.Expr             # share of a new degree-2 deposit's variance that the crowd at the margin leaves
     crowd_share: sp.Expr            # share of a new degree-2 deposit, along its own direction, that the crowd takes
+    crowd_kept: sp.Expr             # share of an example's own memorized margin that the crowd leaves it
     velocity_sd: sp.Expr            # sd over examples of the velocity at which the others' pulls move a margin
     pile_unsat: sp.Expr             # share of the set held at the margin that pulls at a step
     pile_drift: sp.Expr             # their part of the drift rate g
@@ -260,7 +264,7 @@ def derive_finite_sample(activation="relu", integration_seconds: int = 8) -> Fin
         r"$\Delta S_{\mathrm{fade}}$ what the fading of its memorized margin took off it and "
         r"$\rho_\infty = -\mathbb{E}[u']$ the infinite set's density at the margin. It scales the loss's feedback on "
         r"every fluctuation of $F$.")
-    hold, share = _crowd_hold(add)
+    hold, share, kept = _crowd_hold(add)
     velocity_sd, pile_unsat, pile_drift = _pile_motion(add, cross_variance)
     return FiniteSampleDerivation(activation=act, steps=tuple(steps), self_kernel=self_kernel,
                                   low_degree_kernel=low_kernel, quadratic_kernel=quadratic_kernel,
@@ -269,7 +273,7 @@ def derive_finite_sample(activation="relu", integration_seconds: int = 8) -> Fin
                                   spread_step=spread_step, self_rate=self_rate, onset_ratio=onset_ratio,
                                   crossing_shift=crossing_shift, tilt_ratio=tilt_ratio,
                                   threshold_density_ratio=density_ratio, crowd_hold=hold,
-                                  crowd_share=share, velocity_sd=velocity_sd, pile_unsat=pile_unsat,
+                                  crowd_share=share, crowd_kept=kept, velocity_sd=velocity_sd, pile_unsat=pile_unsat,
                                   pile_drift=pile_drift)
 
 
@@ -391,4 +395,15 @@ def _crowd_hold(add):
         r"$\langle \delta, P \delta\rangle / |\delta|^2$ averaged over the directions: "
         r"$\gamma_c\,\mathbb{E}[\mu/(\mu + r_c)]$; a small crowd takes $n_c A/(A + R)$ of the $N_2$ directions' "
         r"share.")
-    return hold, share
+    # an example's own pull puts K(x, .) into F: at its own point K'_mem, of which A'_2 (n - 1)/n (the degree-2
+    # harmonics, the directions the crowd re-memorizes) loses the share s_c; the degrees >= 3 and rho^2's constant
+    # stay. The kernel between the example and the crowd has its degree-2 coefficient taken as sqrt(A'_2 A_2)
+    # (exact where the example sits at the crowd's |x_par|, an upper bound elsewhere)
+    kept = 1 - share * OWN_QUADRATIC * (n - 1) / (n * OWN_KERNEL)
+    add("crowd_kept", r"the same crowd: the share of an example's own memorized margin it leaves",
+        sp.Eq(sp.Symbol(r"k_c"), 1 - sp.Symbol(r"s_c") * OWN_QUADRATIC * (n - 1) / (n * OWN_KERNEL)),
+        r"An example's own pull puts $K(x, \cdot)$ into $F$, $K'_{mem}$ at its own point (its $|x_\parallel|$); the "
+        r"crowd takes $s_c$ (its own $A_2$, $K_{mem}$) of the deposit's degree-2 harmonic part, "
+        r"$A'_2 (d - 2)/(d - 1)$ there, and leaves the degrees $\ge 3$ and $\rho^2$'s mean (the kernel between "
+        r"the example and the crowd taken with degree-2 coefficient $\sqrt{A'_2 A_2}$).")
+    return hold, share, kept

@@ -192,7 +192,11 @@ def _memorization_map(solution, N, fs, train_variance=None, tilt_systems=None, h
     h), and L the degree-1 part of its own term: the tilt along its own x_perp that its pulls put in, carried by
     the tilt's linear system with the loss's feedback (``tilt_own_margin``, derivations/fluctuations.py) and held
     from ``hold_from`` (the sliding onset, from which the tilt is held; None: never). The drift and the training
-    f_unsat add up the unsatisfied examples over (x, zeta).
+    f_unsat add up the unsatisfied examples over (x, zeta). The set's crowd stalled at the margin (the map's pile)
+    keeps its margins, so it re-memorizes what every pull puts at its points: it takes its share of each
+    example's own deposit (``crowd_kept``: of the degree-2 harmonic part, at the example's own |x_par|; the own
+    step s, the pile's band, is the kept one) and holds back part of the variance of the others' degree-2 pulls
+    that make the spread (``crowd_hold``, as for the sample's part of F, :func:`rest_feedback`).
     Returns kappa, the memorized margin at the crossing, sigma_S, the training f_unsat, the memorized margin
     averaged over all training examples and the share of examples unsatisfied per (zeta, cell of the rest's grid)
     at every step (N -> infinity gives the mean field).
@@ -224,7 +228,7 @@ def _memorization_map(solution, N, fs, train_variance=None, tilt_systems=None, h
                           k.moment_aw, k.update_increment_plus, k.update_increment_minus, fs.self_kernel,
                           fs.low_degree_kernel, fs.quadratic_kernel, fs.width_kernel, fs.pull_amplitude,
                           fs.kernel_amplitude, fs.self_rate, fs.spread_step, fs.velocity_sd, fs.pile_unsat,
-                          fs.pile_drift)
+                          fs.pile_drift, fs.crowd_kept, fs.crowd_hold)
     own_A, own_b, own_gain = _own_tilt_system(solution, N)
     (kappa, accumulated, spread, train, mean_memorized, unsatisfied, rates, tilt_variance, gammas, rates_g,
      own_rates, pile) = steps(n, float(setup.d), setup.h, setup.label_noise, setup.sigma_a, setup.sigma_w,
@@ -404,10 +408,9 @@ def _memory_fading(solution):
     point, and GD takes such a deposit off one fixed set faster than the infinite set's density does
     (``bench/fixed_set_feedback.py``: retention 0.69 / 0.56 / 0.51 after 50 / 150 / 300 steps at N = 2.5e4 from
     t = 300, against 0.96 / 0.87 / 0.74 with the infinite set's density and 0.98 / 0.94 / 0.91 with the set's
-    own); the set's crowd at the margin, which makes up the difference for a deposit of the sample
-    (``crowd_hold``), is not derived for an example's own memorized margin. This pull goes on once the whole set is
-    satisfied and GD stands still: at Fig. 1, N = 2.5e4 the map keeps 1-2 examples of the set below the margin at
-    t = 2000, where GD has none."""
+    own); the set's crowd at the margin takes its share of each deposit at once, an example's own
+    (``crowd_kept``, in :func:`_memorization_map`) and the sample's (``crowd_hold``). This pull goes on once the
+    whole set is satisfied and GD stands still."""
     key = id(solution)
     if key in _MEMORY_FADING:
         return _MEMORY_FADING[key]
@@ -572,11 +575,11 @@ def _count_unsatisfied(unsat_fraction, g_rate, kappa, d, h, eps, slope, sigma, z
     return total_unsat, total_rate, at_crossing
 
 
-@kernel_template(21)
+@kernel_template(23)
 def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fraction, g_rate, moment_a2, moment_w2,
                         moment_aw, update_plus, update_minus, self_kernel, low_degree_kernel, quadratic_kernel,
                         width_kernel, pull_amplitude, kernel_amplitude, self_rate, spread_step, velocity_sd,
-                        pile_unsat, pile_drift, n,
+                        pile_unsat, pile_drift, crowd_kept, crowd_hold, n,
                         d, h, eps, sa, sw, odd_slope, slope, alpha, beta, N, M, zeta,
                         zeta_weights, grid, rest_cells, cell_of, cell_share, masses, fading, rest, with_rest, A, b,
                         own_A, own_b, own_gain, hold_from, moving_pile, width_pulls):
@@ -677,7 +680,16 @@ def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fractio
                           - low_degree_kernel(x_par, a2, w2, aw, d, sw, slope))
             amplitude = _pulls_amplitude(quadratic_kernel, width_kernel, pull_amplitude, kernel_amplitude,
                                          width_pulls, x_par, a2, w2, aw, d, sw, slope, M)
+            # the set's crowd stalled at the margin (its pile, at the crossing) re-memorizes what any pull puts at
+            # its points: it takes its share of each example's own deposit and holds back part of the others'
+            # degree-2 pulls (crowd_kept, crowd_hold)
+            crowd = N * pile[i]
+            quadratic_c = quadratic_kernel(x_par, a2, w2, aw, d, sw, slope)
+            if crowd > 0.0:
+                amplitude *= math.sqrt(crowd_hold(crowd, quadratic_c, memorizing, d))
             own_rate = self_rate(memorizing, alpha, beta, N)
+            if crowd > 0.0:
+                own_rate *= crowd_kept(crowd, quadratic_c, memorizing, quadratic_c, memorizing, d)
             own_rates[i] = own_rate
             # each example gains its own self term, at its own |x_par|: the misclassified ones near x_par = 0
             # more than those at the crossing (K_mem falls with |x_par| as the nodes align)
@@ -686,8 +698,12 @@ def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fractio
             reach = G - 1 if eps > 0 else last_below
             mislabelled_rate = 0.0
             for g in range(reach + 1):
-                own_at[g] = self_rate(self_kernel(grid[g], a2, w2, aw, d, sw, slope)
-                                      - low_degree_kernel(grid[g], a2, w2, aw, d, sw, slope), alpha, beta, N)
+                memorizing_g = (self_kernel(grid[g], a2, w2, aw, d, sw, slope)
+                                - low_degree_kernel(grid[g], a2, w2, aw, d, sw, slope))
+                own_at[g] = self_rate(memorizing_g, alpha, beta, N)
+                if crowd > 0.0:
+                    own_at[g] *= crowd_kept(crowd, quadratic_c, memorizing,
+                                            quadratic_kernel(grid[g], a2, w2, aw, d, sw, slope), memorizing_g, d)
                 mislabelled_rate += masses[g] * own_at[g]
             total = _fade_and_memorize(memorized, fading[i], linear, kap, h, sigmas, zeta, zeta_weights, grid,
                                        own_at, masses)
@@ -1611,13 +1627,13 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
     (``bench/margin_diffusion.py``: at N = 2.5e4 from t = 600 their displacement net of their own pulls grows like
     the number of steps, 0.43 own steps per step in sd, and those within 16 own steps above the margin drift down by
     0.32 per step), 2.7 times the derived velocity there (with ``others_pulls="kernel"``). Measured at Fig. 1
-    (``bench/paper_finite_size.py --seeds 2
-    --held-margins moving``), the training f_unsat within 2% of GD's at N = 1e5 from t = 100 to 2000 (with
-    ``"still"`` 0.89 / 0.81 / 0.80 at t = 1000 / 1500 / 2000) and at N = 4e5, and 0.94 / 0.82 / 0.56 at N = 2.5e4, t
-    = 400 / 500 / 700 (0.82 / 0.66 / 0.35), kappa 0.89 of GD's at 1e5, t = 2000 (0.83); but the test error up to
-    1.15 of GD's at 1e5 and 4e5 (with ``"still"`` 1.11 and 1.07), the train error at 1e5, t = 2000 0.51 (0.80), and
-    after GD has satisfied the whole set at N = 2.5e4 the map keeps up to 33 of its examples pulling (t = 1000),
-    where it kept 2-3 (docs/finite_size_fig1.md).
+    (``bench/paper_finite_size.py --seeds 2 --held-margins moving``), theory / GD: the training f_unsat 0.96 /
+    0.92 / 0.86 at N = 2.5e4, t = 400 / 500 / 700 (with ``"still"`` 0.86 / 0.75 / 0.58), within 2% at N = 1e5 to t
+    = 700, then 1.05 / 1.18 / 1.37 at t = 1000 / 1500 / 2000 (0.95 / 0.99 / 1.14), within 3% at 4e5; but the test
+    error up to 1.15 of GD's at 1e5 and 1.18 at 4e5, t = 2000 (with ``"still"`` 1.11 and 1.10), and after GD has
+    satisfied the whole set at N = 2.5e4 the map keeps 62 of its examples pulling at t = 1000 and 22 at t = 2000
+    (27 and none). Before the crowd took its share of the own deposits (``crowd_kept``), this option was the
+    closer of the two on the training f_unsat at 1e5 (docs/finite_size_fig1.md).
 
     ``others_pulls`` (one fixed set only; experimental): the other unsatisfied examples' degree >= 2 pulls on a
     training margin, which spread the memorized margins and move the held ones (derivations/finite_sample.py,
@@ -1627,10 +1643,11 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
     the width's random features, the pulls' random sum through each node's own features, of order U / (N^2 M)
     against the kernel's U / (N^2 d^2): at Fig. 1 they are 1.9 times the kernel's part in variance (1.3-3.3 in GD)
     (``bench/velocity_width.py --nodes meanfield``: the pulls' sd 0.61 own steps per step against GD's 0.64 at
-    N = 2.5e4, t = 300). With them the training f_unsat is within 4% of GD's at N = 1e5 and 4e5 from t = 100 to 2000
-    (0.85 / 0.79 at 2.5e4, t = 500 / 700) and kappa within 6% at 1e5 and 4e5; but the train error is 1.4-8.8 times
-    GD's at 1e5 from t = 300 on, the test error 1.23 / 1.26 of GD's at 1e5, t = 1500 / 2000 (the default: 1.09 /
-    1.08), and at a leaky ReLU of slope 0.5, N = 2.5e4, the map keeps the set pulling after GD has satisfied it.
+    N = 2.5e4, t = 300). With them (measured as above) the training f_unsat is within 3% of GD's at N = 1e5 to t =
+    1500 (1.21 at t = 2000) and at 4e5, and 0.95 / 0.92 / 1.00 at 2.5e4, t = 400 / 500 / 700; but the train error
+    is 1.2-10 times GD's at 1e5 from t = 200 on, the test error 1.16 / 1.21 / 1.26 of GD's at 1e5, t = 1000 / 1500 /
+    2000 (the default: 1.11 / 1.10 / 1.08) and up to 1.18 at 2.5e4, and (measured before the crowd's take on the
+    own deposits) at a leaky ReLU of slope 0.5, N = 2.5e4, the map kept the set pulling after GD had satisfied it.
     The default's better numbers rest partly on errors that cancel; the experimental one shows what is missing: once the
     count of pulling examples is right, the sample's degree-2 part at fresh points comes out larger than GD's (0.65
     against 0.55 at N = 1e5, t = 2000), and GD's training margins near x_par = 0 gather at the margin (sd 0.28
@@ -1669,12 +1686,12 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
     within one own step of the margin, they make the tilt's linear response overshoot (its multiplier per step, 1 +
     f b_v with their density, at or below 0 over a tenth of the elapsed steps): GD then flips F back and forth by a
     step's worth at every step (``bench/period_two.py``) and the examples at the margin, more than its d - 1
-    directions, hold the tilt. From that step (``sliding_onset``: 217 / 500 / 1369 at Fig. 1 for N = 2.5e4 / 1e5 /
-    4e5, 210 / 504 / 1398 with the infinite set's density, where GD's multiplier with its own density crosses 0
+    directions, hold the tilt. From that step (``sliding_onset``: 227 / 498 / 1514 at Fig. 1 for N = 2.5e4 / 1e5 /
+    4e5, 210 / 504 / 1398 with the infinite set's density (measured before the crowd's take on the own deposits), where GD's multiplier with its own density crosses 0
     between t = 200 and 300 and between 500 and 700 at the first two) the tilt's perpendicular part is held where it
     is, from both sources; its angle then falls only as kappa grows. Measured (``bench/paper_finite_size.py --seeds
-    2``, one run at 4e5): the tilt from t = 100 to 2000 within 0.95-1.04 of GD's at N = 2.5e4, 0.92-0.99 at 1e5 and
-    0.94-1.01 at 4e5 with the set's own density (1.01-1.08, 0.94-1.00 and 0.86-1.02 with the infinite set's; without
+    2``, one run at 4e5): the tilt from t = 100 to 2000 within 0.94-1.04 of GD's at N = 2.5e4, 0.91-0.99 at 1e5 and
+    0.93-1.01 at 4e5 with the set's own density (measured before the crowd's take: 1.01-1.08, 0.94-1.00 and 0.86-1.02 with the infinite set's; without
     the hold it was 0.55 of GD's at N = 1e5, t = 2000, and collapsed at 2.5e4). With the infinite set's density the
     rest of the fluctuation is not held: at N = 2.5e4, once GD has stopped (t ~ 1000), it still pulls its degree-2
     part down and the test error falls to 0.74 / 0.54 / 0.45 of GD's at t = 1000 / 1500 / 2000. One fixed set pulls
@@ -1687,14 +1704,20 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
     formed, 0.04 against 0.17 / 0.32). At N = 1e5, t = 1000 its 2248 take 0.255, GD 0.25 / 0.34 within 50 / 150
     steps: GD goes on pulling while its set is memorized. The share agrees, not its factors: the map stalls more
     examples than GD moves (1938 against 1201 within 150 steps at 2.5e4, t = 700), and each GD moves takes more
-    (1.5e-4 to 2.2e-4 of a deposit against about 1.3e-4), in part two errors that cancel.
+    (1.5e-4 to 2.2e-4 of a deposit against about 1.3e-4), in part two errors that cancel. An example's own memorized
+    margin is such a deposit, at its own point: the map lets the crowd take ``crowd_kept``'s share of it (of its
+    degree-2 harmonic part: at Fig. 1, 0.12 / 0.15 / 0.17 of the own margin at N = 2.5e4, t = 500 / 700 / 1000 with
+    1598 / 2122 / 2383 stalled, 0.14 / 0.24 at 1e5, t = 1000 / 2000 with 1913 / 3656; see
+    :func:`_memorization_map`).
 
     What the map leaves out after the onset (``bench/margin_pile.py``): its unsatisfied examples are GD's lying more
     than 4 own steps below the margin, within 3% at Fig. 1; GD's chattering spreads the examples at the margin over
     several own steps on both sides, where the map keeps its pile within one step above it. The crowd's lower half
-    is the training f_unsat the map lacks late (0.80 of GD's at N = 1e5, t = 2000, and at N = 2.5e4 0.82 / 0.66 /
-    0.35 at t = 400 / 500 / 700, where the map's set empties sooner than GD's), and its pull the kappa (0.80-0.83
-    of GD's there). The memorized margins fade with the infinite set's density (``_memory_fading``); with the
+    is much of the training f_unsat the map lacks late at N = 2.5e4 (0.86 / 0.75 / 0.58 of GD's at t = 400 / 500 /
+    700, where the map's set still empties sooner than GD's; 0.82 / 0.66 / 0.35 before the crowd took its share of
+    the own deposits, which also brought N = 1e5, t = 1000 / 1500 / 2000 from 0.89 / 0.81 / 0.80 to 0.95 / 0.99 /
+    1.14), and its pull the kappa (0.81-0.85 of GD's there). After GD has satisfied its whole set at 2.5e4 (by t =
+    1000), the map keeps 27 examples pulling at t = 1000 and none from t = 2000. The memorized margins fade with the infinite set's density (``_memory_fading``); with the
     set's own they fade less late, and the training f_unsat at N = 1e5 fell to 0.62 / 0.30 of GD's at t = 1500 /
     2000. ``bench/margin_oscillation.py`` measures that crowd: each margin
     swings by 1.3-2.5 own steps about a centre at every step (period 2), the centres pile 1-3 steps above the

@@ -304,6 +304,37 @@ def test_crowd_hold_against_a_monte_carlo_of_the_crowd_re_memorizing_a_deposit(n
     assert 1 - np.mean(along) == pytest.approx(taken, abs=4 * np.std(along) / math.sqrt(20) + 2 / n)
 
 
+@pytest.mark.parametrize("n, crowd", [(60, 200), (60, 900), (40, 1100)])
+def test_crowd_kept_against_a_monte_carlo_of_the_crowd_re_memorizing_an_examples_own_deposit(n, crowd):
+    """The generated ``crowd_kept`` against the crowd solved exactly: an example at x (a unit vector of x_perp
+    directions, dimension n) puts its own kernel K(x, .) into F, worth K_mem = A_2 + A_3 + A_5 at x; the ``crowd``
+    examples (as in the test above) keep their margins, so they pull by e with Gram e = -K(X, x), and what the
+    example keeps of its own margin is (K_mem + e . K(X, x)) / K_mem. The example's kernel differs from the
+    crowd's (its A'_2 and K'_mem at its own |x_par|). Tolerance: 4 standard errors over 40 examples plus 2/n,
+    as above."""
+    rng = np.random.default_rng(7 * n + crowd)
+    A2, A3, A5 = 0.6, 0.25, 0.15
+    B2, B3, B5 = 0.9, 0.2, 0.3   # the example's own kernel (at its own |x_par|), its deposit at the crowd's points
+    X = rng.standard_normal((crowd, n))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    rho = X @ X.T
+    gram = A2 * rho**2 + A3 * rho**3 + A5 * rho**5
+    kept = []
+    for _ in range(40):
+        x = rng.standard_normal(n)
+        x /= np.linalg.norm(x)
+        r = X @ x
+        # the deposit at the crowd's points and the crowd's pulls at x: each with the kernel between the two
+        # points; the mixed kernel's degree-2 coefficient is the geometric mean (a product of per-node features)
+        deposit = math.sqrt(A2 * B2) * r**2 + math.sqrt(A3 * B3) * r**3 + math.sqrt(A5 * B5) * r**5
+        pulls = np.linalg.solve(gram, -deposit)
+        own = B2 + B3 + B5
+        kept.append((own + pulls @ deposit) / own)
+    predicted = finite_sample_relu.crowd_kept(float(crowd), A2, A2 + A3 + A5, B2, B2 + B3 + B5, float(n + 1))
+    assert 0.5 < predicted < 0.97
+    assert np.mean(kept) == pytest.approx(predicted, abs=4 * np.std(kept) / math.sqrt(40) + 2 / n)
+
+
 def test_crowd_hold_limits():
     """No crowd holds nothing back; a crowd with no ridge (K_mem = A_2) takes out its share n_c / N_2 of the
     degree-2 harmonics exactly, all of them once it outnumbers them."""
