@@ -24,7 +24,9 @@ S, its own pull's tilt and the rest's persistent part as in the map, and with ``
 - ``markov``: the one-step increment regressed on O with the exact covariances from every particle's own record of
   pulls (sum over the pullers of their faded, amplitude-weighted pull counts), the rest white noise.
 
-q, f and every other step of the map are ``predict``'s (``--others-pulls`` picks q). The test side's classes are
+q, f and every other step of the map are ``predict``'s (``--others-pulls`` picks q) as they were before the set's
+crowd at the margin took its share of the own deposits and held back the others' pulls (``crowd_kept``,
+``crowd_hold`` in the map since 44f4bd7): the particles leave both out. The test side's classes are
 the particle indices (one per index and cell of the rest's grid). The memorized margin at the crossing, at which
 the map evaluates its kernels, is the particles' S weighted by a Gaussian window of sd 0.05 about the margin (a
 numerical choice of this bench). ``--near-zero T ...`` prints instead the training margins of the particles with
@@ -194,7 +196,7 @@ def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fractio
             memorizing = (self_kernel(x_par, a2, w2, aw, d, sw, slope)
                           - low_degree_kernel(x_par, a2, w2, aw, d, sw, slope))
             amplitude = _pulls_amplitude(quadratic_kernel, width_kernel, pull_amplitude, kernel_amplitude,
-                                         width_pulls, x_par, a2, w2, aw, d, sw, slope, M)
+                                         width_pulls, x_par, a2, w2, aw, d, sw, slope, M, 1.0)
             own_rate = self_rate(memorizing, alpha, beta, N)
             own_rates[i] = own_rate
             for g in range(G):
