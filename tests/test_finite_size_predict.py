@@ -424,16 +424,23 @@ def test_others_pulls_with_the_width_part(solution):
     """others_pulls="kernel+width": the others' pulls with rho^2's mean out and the width's random features in. Its
     amplitude without width (M -> infinity) is the first-derived one times sqrt(Var(rho^2) / E[rho^4]); at this
     width (M = 200, d = 20) the width's part outweighs rho^2's mean, so the memorized margins spread more and more of
-    the set is left below the margin late (on average over the last 40 steps). Only one fixed set has the pulls; anything else is refused."""
+    the set is left below the margin late (on average over the last 40 steps). A crowd at the margin that leaves
+    ``held`` of the kernel's degree-2 part (``crowd_hold``) scales that part by sqrt(held), not the width's. Only one
+    fixed set has the pulls; anything else is refused."""
     from mftheory.kernels.generated import finite_sample_relu as fs
     amplitude = finite_size.bind(finite_size._pulls_amplitude, fs.quadratic_kernel, fs.width_kernel,
                                  fs.pull_amplitude, fs.kernel_amplitude)
     d, n = 20.0, 19.0
     args = (0.05, 3.0, 2.0, 1.5, d, 1.0, 0.0)
-    first = amplitude(False, *args, 200.0)
+    first = amplitude(False, *args, 200.0, 1.0)
     assert first == pytest.approx(fs.quadratic_kernel(*args) * math.sqrt(3 / (n * (n + 2))), rel=1e-12)
-    assert amplitude(True, *args, 1e300) == pytest.approx(first * math.sqrt((2 * n - 2) / (3 * n)), rel=1e-12)
-    assert amplitude(True, *args, 200.0) > first
+    assert amplitude(True, *args, 1e300, 1.0) == pytest.approx(first * math.sqrt((2 * n - 2) / (3 * n)), rel=1e-12)
+    assert amplitude(True, *args, 200.0, 1.0) > first
+    assert amplitude(False, *args, 200.0, 0.25) == pytest.approx(0.5 * first, rel=1e-12)
+    assert amplitude(True, *args, 1e300, 0.25) == pytest.approx(0.5 * amplitude(True, *args, 1e300, 1.0), rel=1e-12)
+    kernel_part = amplitude(True, *args, 1e300, 1.0) ** 2
+    assert amplitude(True, *args, 200.0, 0.25) ** 2 == pytest.approx(
+        amplitude(True, *args, 200.0, 1.0) ** 2 - 0.75 * kernel_part, rel=1e-12)   # the width's part is not held
     N = 2500
     default, width = finite_size.predict(solution, N), finite_size.predict(solution, N, others_pulls="kernel+width")
     assert np.array_equal(default.train_unsat, finite_size.predict(solution, N, others_pulls="kernel").train_unsat)
