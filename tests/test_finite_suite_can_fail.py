@@ -98,3 +98,17 @@ def test_every_judged_row_of_the_finite_case_fails_with_the_theory_off_by_its_re
         assert resolution <= stated, (key, resolution, stated)
         for way in _ways(check):   # a theory off by the case's stated resolution fails the row
             assert not _shifted(check, way, stated).passed, (key, way)
+
+
+def test_a_row_that_predicts_less_than_one_example_is_judged_by_the_count():
+    """A count whose prediction is below one example of the set (GD's value is then 0 or at least one example, its
+    runs' spread often 0) is judged absolutely, one example allowed; a prediction of a few examples or more stays
+    relative, and a sub-example prediction against many examples seen still fails."""
+    from mftheory.validate.cases.finite_size import judged_row
+    N, base_tol = 25_000, 0.063
+    nothing_left = judged_row("train error", 8e-32, 0.0, 0.0, base_tol, N)
+    assert nothing_left.passed and not nothing_left.relative
+    assert not judged_row("train error", 3e-5, 4e-4, 5e-5, base_tol, N).passed   # 0.75 example predicted, 10 seen
+    few = judged_row("training f_unsat", 2.3 / N, 0.0, 0.0, base_tol, N)   # 2.3 examples predicted, none seen
+    assert few.relative and not few.passed
+    assert judged_row("test error", 0.011, 0.0115, 2e-4, base_tol, N).passed

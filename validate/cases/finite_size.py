@@ -470,6 +470,19 @@ FRESH_DATA_STEPS = 300
 FINITE_SIZE_RESOLUTION = 0.44   # relative, on the errors and f_unsat: this far off fails the rows at RESOLUTION_SCALE
 
 
+def judged_row(row: str, theory: float, mean: float, se: float, base_tol: float, N: int) -> Check:
+    """One judged row of :func:`finite_size`: the runs' mean against the prediction, relatively within 3 standard
+    errors of that mean plus ``base_tol`` (1/sqrt(M)). Judged absolutely instead, 3 standard errors plus
+    ``base_tol`` of the prediction plus one example of N, where no relative check can resolve the row: nothing
+    predicted, 3 standard errors as large as the prediction (a few examples), or a prediction of less than one
+    example of the N (a count whose expected value is below one is 0 in most runs, so the runs' spread, often 0,
+    says nothing about its relative error, and GD's value is 0 or at least one example of N)."""
+    tol = 3 * se / abs(theory) + base_tol if theory != 0 else math.inf
+    if tol >= 1 or abs(theory) * N < 1:
+        return Check("finite_size", row, theory, mean, 3 * se + base_tol * abs(theory) + 1.0 / N)
+    return Check("finite_size", row, theory, mean, tol, relative=True)
+
+
 def finite_size(scale: Scale, seed: int = 0, seeds: int = 3) -> CaseResult:
     """``mftheory.finite_size.predict`` against simulation: the test error over time with fresh data at every
     step (finite M only; those runs stop at ``FRESH_DATA_STEPS``) and with one fixed training set of N/4, N and 4N
@@ -496,8 +509,9 @@ def finite_size(scale: Scale, seed: int = 0, seeds: int = 3) -> CaseResult:
     Resolution: at ``RESOLUTION_SCALE`` 3 standard errors are 0.078 of the prediction (median over the rows) and
     1/sqrt(M) = 0.1, a tolerance of 0.18, so 2 x 0.18 / (1 - 0.18), ``FINITE_SIZE_RESOLUTION``; rows that count
     a few examples (the train error of N/4 late) resolve less. A row whose relative tolerance would reach 1 (3
-    standard errors as large as the prediction, or nothing predicted) is judged absolutely: 3 standard errors
-    plus 1/sqrt(M) of the prediction plus one example of N.
+    standard errors as large as the prediction, or nothing predicted) or that predicts less than one example of the
+    set is judged absolutely: 3 standard errors plus 1/sqrt(M) of the prediction plus one example of N
+    (:func:`judged_row`).
     """
     setup = scale.setup()
     sol = meanfield(setup, scale.steps)
@@ -534,15 +548,8 @@ def finite_size(scale: Scale, seed: int = 0, seeds: int = 3) -> CaseResult:
                 mean_test = mean
             for step in steps_judged:
                 j = int(np.searchsorted(rec, step))
-                theory = float(getattr(pred, pred_field)[step])
-                tol = 3 * float(se[j]) / abs(theory) + base_tol if theory != 0 else math.inf
-                if tol >= 1:   # nothing predicted there, or 3 se reach the prediction (a few examples): no
-                    # relative check can resolve it, so it is judged absolutely, one example of N allowed
-                    checks.append(Check("finite_size", f"{name}, {label} (t={step})", theory, float(mean[j]),
-                                        3 * float(se[j]) + base_tol * abs(theory) + 1.0 / N_of[label]))
-                    continue
-                checks.append(Check("finite_size", f"{name}, {label} (t={step})", theory, float(mean[j]), tol,
-                                    relative=True))
+                checks.append(judged_row(f"{name}, {label} (t={step})", float(getattr(pred, pred_field)[step]),
+                                         float(mean[j]), float(se[j]), base_tol, N_of[label]))
         if online:
             continue
         # reported beside the judged rows: the feedback counting the infinite set's density at the margin, for the
