@@ -112,3 +112,17 @@ def test_a_row_that_predicts_less_than_one_example_is_judged_by_the_count():
     few = judged_row("training f_unsat", 2.3 / N, 0.0, 0.0, base_tol, N)   # 2.3 examples predicted, none seen
     assert few.relative and not few.passed
     assert judged_row("test error", 0.011, 0.0115, 2e-4, base_tol, N).passed
+
+
+def test_the_band_coverage_expected_near_zero_is_the_truncated_gaussians():
+    """Where an example is first satisfied, |x_par|, cannot lie below 0: the coverage expected of a band whose
+    centre lies within a few sds of 0 is that of the Gaussian truncated there, against a Monte Carlo."""
+    import numpy as np
+    from mftheory.validate.cases.finite_size import truncated_coverage
+    rng = np.random.default_rng(0)
+    for centre in (6.0, 1.0, 0.3):
+        x = rng.normal(centre, 1.0, 2_000_000)
+        x = x[x >= 0]
+        measured = np.mean(np.abs(x - centre) <= 1)
+        assert abs(float(truncated_coverage(centre, 1.0)) - measured) < 4 * np.sqrt(measured * (1 - measured) / x.size)
+    assert abs(float(truncated_coverage(6.0, 1.0)) - 0.6827) < 1e-4
