@@ -38,3 +38,44 @@ def package_at(rev: str, into: pathlib.Path) -> pathlib.Path:
     for folder in ("derivations", "validate"):
         (into / folder).rename(into / "mftheory" / folder)
     return into
+
+
+def warn_blas_environment():
+    """The NumPy-baseline caveat of these machines: OpenBLAS told to use another core type or L2 size."""
+    import os
+    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        if var in os.environ:
+            print(f"warning: {var}={os.environ[var]} is set; rerun with `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE`")
+
+
+def run_in_new_process(code: str, args, package: pathlib.Path | None) -> dict:
+    """Run ``code`` (a script whose last printed line is a JSON object with the imported package's file under
+    "package") in a new Python process with ``args``, with the package at ``package`` first on its path (None:
+    this checkout's, as installed); returns that object, after checking which package the run imported."""
+    import json
+    import sys
+    if package is not None:
+        code = f"import sys; sys.path.insert(0, {str(package)!r})\n" + code
+    proc = subprocess.run([sys.executable, "-c", code, *map(str, args)], cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(proc.stderr[-3000:])
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    expected = ROOT if package is None else package
+    if not pathlib.Path(result["package"]).resolve().is_relative_to(expected.resolve()):
+        raise RuntimeError(f"the run imported {result['package']}, not the package under {expected}")
+    return result
+
+
+def alternate(rev: str, rounds: int, run_one, tmp: pathlib.Path) -> dict:
+    """``rounds`` rounds of ``run_one(package, out)`` (package None: this checkout), this checkout first, then the
+    package at ``rev``, each round printed; ``out`` is round r's file, tmp / f"{r}-{is this checkout}.npz".
+    Returns the seconds of each, {"this checkout": [...], rev: [...]}."""
+    times = {"this checkout": [], rev: []}
+    old = package_at(rev, tmp / "package")
+    for round_ in range(rounds):
+        for name, package in (("this checkout", None), (rev, old)):
+            result = run_one(package, tmp / f"{round_}-{name == 'this checkout'}.npz")
+            times[name].append(result["seconds"])
+            extra = f" ({result['jobs']} runs)" if "jobs" in result else ""
+            print(f"  round {round_ + 1}: {name:<14} {result['seconds']:6.1f} s{extra}", flush=True)
+    return times

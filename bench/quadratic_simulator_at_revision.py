@@ -20,15 +20,11 @@ import argparse
 import json
 import os
 import pathlib
-import subprocess
-import sys
 import tempfile
 
 import numpy as np
 
-from at_revision import package_at
-
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from at_revision import alternate, run_in_new_process, warn_blas_environment
 
 _RUN = """
 import json, sys, time
@@ -52,20 +48,6 @@ print(json.dumps({"seconds": seconds, "jobs": len(jobs), "package": mftheory.__f
 """
 
 
-def _run(package, kappa_stars, seeds, time_, out):
-    """One round's jobs in a new process, with the package at ``package`` (None: this checkout's, as installed)."""
-    code = _RUN if package is None else f"import sys; sys.path.insert(0, {str(package)!r})\n" + _RUN
-    proc = subprocess.run([sys.executable, "-c", code, json.dumps(kappa_stars), str(seeds), str(time_), str(out)],
-                          cwd=ROOT, capture_output=True, text=True)
-    if proc.returncode:
-        raise RuntimeError(proc.stderr[-3000:])
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    expected = ROOT if package is None else package
-    if not pathlib.Path(result["package"]).resolve().is_relative_to(expected.resolve()):
-        raise RuntimeError(f"the run imported {result['package']}, not the package under {expected}")
-    return result["seconds"], result["jobs"]
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--compare", metavar="REV", required=True, help="the git revision to run beside")
@@ -74,22 +56,14 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, default=2, help="runs per alpha")
     parser.add_argument("--time", type=float, default=1200.0, help="t = eta x steps (the case's: 1200)")
     args = parser.parse_args(argv)
-    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
-        if var in os.environ:
-            print(f"warning: {var}={os.environ[var]} is set; rerun with `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE`")
+    warn_blas_environment()
     print(f"quadratic network, d = 40, lambda = 0.02, kappa* = {args.kappa_star}, {args.seeds} runs per alpha, "
           f"t = {args.time:g} ({round(args.time / 0.04)} steps); cores {os.cpu_count()}, load average "
           f"{os.getloadavg()[0]:.2f}", flush=True)
-    times = {"this checkout": [], args.compare: []}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = pathlib.Path(tmp)
-        old = package_at(args.compare, tmp / "package")
-        for round_ in range(args.rounds):
-            for name, package in (("this checkout", None), (args.compare, old)):
-                seconds, jobs = _run(package, args.kappa_star, args.seeds, args.time,
-                                     tmp / f"{len(times[name])}-{name == 'this checkout'}.npz")
-                times[name].append(seconds)
-                print(f"  round {round_ + 1}: {name:<14} {seconds:6.1f} s ({jobs} runs)", flush=True)
+        times = alternate(args.compare, args.rounds, lambda package, out: run_in_new_process(
+            _RUN, (json.dumps(args.kappa_star), args.seeds, args.time, out), package), tmp)
         here, there = np.load(tmp / "0-True.npz"), np.load(tmp / "0-False.npz")
         w_diff = float(np.max(np.abs(here["W"] - there["W"]) / np.abs(there["W"]).max(axis=(1, 2), keepdims=True)))
         mse_diff = float(np.max(np.abs(here["mse"] - there["mse"]) / there["mse"]))

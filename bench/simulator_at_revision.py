@@ -15,18 +15,13 @@ unsatisfied examples differs and the largest difference of the final W relative 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pathlib
-import subprocess
-import sys
 import tempfile
 
 import numpy as np
 
-from at_revision import package_at
-
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from at_revision import alternate, run_in_new_process, warn_blas_environment
 
 _RUN = """
 import json, sys, time
@@ -45,21 +40,6 @@ print(json.dumps({"seconds": seconds, "package": mftheory.__file__}))
 """
 
 
-def _run(package: pathlib.Path | None, N: int, steps: int, out: pathlib.Path) -> float:
-    """One run in a new process, with the package at ``package`` (None: this checkout's, as installed)."""
-    env = dict(os.environ)
-    code = _RUN if package is None else f"import sys; sys.path.insert(0, {str(package)!r})\n" + _RUN
-    proc = subprocess.run([sys.executable, "-c", code, str(N), str(steps), str(out)], env=env, cwd=ROOT,
-                          capture_output=True, text=True)
-    if proc.returncode:
-        raise RuntimeError(proc.stderr[-3000:])
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    expected = ROOT if package is None else package
-    if not pathlib.Path(result["package"]).resolve().is_relative_to(expected.resolve()):
-        raise RuntimeError(f"the run imported {result['package']}, not the package under {expected}")
-    return result["seconds"]
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--compare", metavar="REV", required=True, help="the git revision to run beside")
@@ -67,20 +47,13 @@ def main(argv=None) -> int:
     parser.add_argument("--N", type=int, default=100_000)
     parser.add_argument("--steps", type=int, default=2000)
     args = parser.parse_args(argv)
-    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
-        if var in os.environ:
-            print(f"warning: {var}={os.environ[var]} is set; rerun with `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE`")
+    warn_blas_environment()
     print(f"Fig. 1 run, N = {args.N}, {args.steps} steps, float64; cores {os.cpu_count()}, NUMBA_NUM_THREADS="
           f"{os.environ.get('NUMBA_NUM_THREADS', 'default')}, load average {os.getloadavg()[0]:.2f}", flush=True)
-    times = {"this checkout": [], args.compare: []}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = pathlib.Path(tmp)
-        old = package_at(args.compare, tmp / "package")
-        for round_ in range(args.rounds):
-            for name, package in (("this checkout", None), (args.compare, old)):
-                seconds = _run(package, args.N, args.steps, tmp / f"{len(times[name])}-{name == 'this checkout'}.npz")
-                times[name].append(seconds)
-                print(f"  round {round_ + 1}: {name:<14} {seconds:6.1f} s", flush=True)
+        times = alternate(args.compare, args.rounds,
+                          lambda package, out: run_in_new_process(_RUN, (args.N, args.steps, out), package), tmp)
         here, there = np.load(tmp / "0-True.npz"), np.load(tmp / "0-False.npz")
         differs = int(np.count_nonzero(here["unsat"] != there["unsat"]))
         w_diff = float(np.max(np.abs(here["W"] - there["W"])) / np.max(np.abs(there["W"])))
