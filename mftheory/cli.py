@@ -205,6 +205,41 @@ def _cmd_predict(args):
     if setup.label_noise > 0:
         fp = label_noise_fixed_point(setup)
         print(f"label-noise fixed point: x* = {fp.x_star:.6g}, kappa = {fp.kappa:.6g} ({fp.method})")
+    if args.N is not None:
+        return _print_finite_size(sol, args)
+    return 0
+
+
+def _training_set_size(text):
+    """--N: a number of training examples (an integer >= 1) or "inf" (an infinite training set)."""
+    if text.strip().lower() in ("inf", "infinity", "none"):
+        return "inf"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--N must be an integer >= 1 or 'inf', got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--N must be an integer >= 1 or 'inf', got {text!r}")
+    return value
+
+
+def _print_finite_size(sol, args):
+    """The finite-size prediction at the setup's width M with N training examples (``--N``), as a table."""
+    from mftheory.finite_size import predict
+
+    N = None if args.N == "inf" else args.N
+    sample = "fresh" if args.fresh else "fixed"
+    try:
+        pred = predict(sol, N, sample)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    data = ("an infinite training set" if N is None else
+            f"{N} new examples at every step" if args.fresh else f"one fixed training set of {N} examples")
+    print(f"\nfinite size: width M = {sol.setup.M}, {data} (mftheory.finite_size.predict)")
+    if pred.sliding_onset is not None:
+        print(f"sliding onset (the set's examples stalled at the margin hold the tilt): t = {pred.sliding_onset}")
+    print(pred.table(args.every))
     return 0
 
 
@@ -296,6 +331,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--activation", default="relu", choices=ACTIVATIONS)
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--every", type=int, default=None, help="print every k-th step")
+    p.add_argument("--N", type=_training_set_size, default=None, metavar="N",
+                   help="also the finite-size prediction at width M trained on N examples (one fixed set; 'inf': "
+                        "an infinite training set, finite M only): test and train error, training f_unsat, tilt, "
+                        "band (hinge loss, Gaussian data, clean labels)")
+    p.add_argument("--fresh", action="store_true", help="with --N: N new examples at every step")
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("run", help="the main job: derive, export LaTeX, run the validation suite, write the report",

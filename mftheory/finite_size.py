@@ -1600,6 +1600,21 @@ class FiniteSizePrediction:
     crowd: np.ndarray
     sliding_onset: int | None = None
 
+    def table(self, every: int | None = None) -> str:
+        """A plain-text table of the rates over GD steps (every ``every``-th step and the last; about 20 rows by
+        default): kappa, the test error, the train error and training f_unsat, the tilt and the band's sd, and
+        for one fixed set the examples stalled at the margin (``crowd``)."""
+        every = max(1, len(self.t) // 20) if every is None else check_int("every", every, 1)
+        fixed = self.N is not None and self.sample == "fixed"
+        head = (f"{'t':>8} {'kappa':>9} {'test error':>11} {'train error':>12} {'train unsat':>12} "
+                f"{'tilt (rad)':>11} {'band sd':>9}" + (f" {'crowd':>8}" if fixed else ""))
+        rows = [head]
+        for i in sorted(set(range(0, len(self.t), every)) | {len(self.t) - 1}):
+            rows.append(f"{self.t[i]:>8d} {self.kappa[i]:>9.4g} {self.test_error[i]:>11.5f} "
+                        f"{self.train_error[i]:>12.5f} {self.train_unsat[i]:>12.5f} {self.tilt[i]:>11.5f} "
+                        f"{self.band_sd[i]:>9.4f}" + (f" {self.crowd[i]:>8.0f}" if fixed else ""))
+        return "\n".join(rows)
+
 
 # Gauss-Legendre rule per panel of the average over |x_par|, and the points where the rest's variance is evaluated
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(24)

@@ -459,3 +459,34 @@ def test_held_margins_is_checked(solution):
         finite_size.predict(solution, None, held_margins="moving")
     with pytest.raises(ValueError, match="held_margins='moving' needs one fixed training set"):
         finite_size.predict(solution, 2500, sample="fresh", held_margins="moving")
+
+
+def test_the_prediction_prints_as_a_table_and_from_the_command_line():
+    """``FiniteSizePrediction.table`` shows the rates it holds, and ``mftheory predict --N`` prints that table
+    for one fixed set (with the crowd), for new examples at every step (``--fresh``) and for an infinite set
+    (``--N inf``); a bad N or a model the prediction is not derived for is a clear error."""
+    import subprocess
+    import sys
+
+    setup = mftheory.Setup(d=20, alpha=1.0, h=1.0, eta=500.0, M=200)
+    sol = mftheory.meanfield(setup, 200)
+    pred = finite_size.predict(sol, 20_000)
+    table = pred.table(every=100).splitlines()
+    assert table[0].split()[:3] == ["t", "kappa", "test"] and table[0].split()[-1] == "crowd"
+    last = table[-1].split()
+    assert int(last[0]) == 200 and float(last[2]) == pytest.approx(pred.test_error[200], abs=1e-5)
+    assert float(last[4]) == pytest.approx(pred.train_unsat[200], abs=1e-5)
+    base = [sys.executable, "-m", "mftheory", "predict", "--d", "20", "--M", "200", "--eta", "500", "--steps", "200",
+            "--every", "100"]
+    for extra, tail in ((["--N", "20000"], "crowd"), (["--N", "20000", "--fresh"], "band sd"),
+                        (["--N", "inf"], "band sd")):
+        out = subprocess.run(base + extra, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        header = next(line for line in out.stdout.splitlines() if "test error" in line)
+        assert header.split()[-1] == tail.split()[-1]
+    fixed = subprocess.run(base + ["--N", "20000"], capture_output=True, text=True).stdout.splitlines()
+    assert fixed[-1].split()[2] == last[2]   # the command prints what the function predicts
+    bad = subprocess.run(base + ["--N", "0"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--N must be an integer >= 1 or 'inf'" in bad.stderr
+    other = subprocess.run(base + ["--N", "1000", "--loss", "logistic"], capture_output=True, text=True)
+    assert other.returncode == 2 and "derived for the hinge loss" in other.stderr
