@@ -1625,130 +1625,53 @@ _TAIL = 9.0  # panels reach 9 sd of the fluctuation past a crossing: the rest of
 def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fixed",
             margin_density: str | None = None, held_margins: str = "still",
             others_pulls: str = "kernel") -> FiniteSizePrediction:
-    """Finite-size prediction along a mean-field solution: test and train error, f_unsat, the Fig. 1d band and
-    the tilt (hinge loss, Gaussian data, clean labels).
+    """Finite-size prediction along a mean-field solution: what a network of width M trained on N examples does
+    over GD steps (hinge loss, Gaussian data, clean labels).
 
-    ``N=None``: an infinite training set (finite width M only). ``sample="fixed"``: one training set of N
-    examples used at every step; ``sample="fresh"``: N new examples at every step (``simulate(..., online=True)``).
+    Parameters
+    ----------
+    solution : MeanFieldSolution
+        From :func:`mftheory.meanfield`; its setup gives the width M.
+    N : int >= 1 or None
+        The number of training examples; None: an infinite training set (finite width M only).
+    sample : "fixed" or "fresh"
+        ``"fixed"``: one training set of N examples used at every step; ``"fresh"``: N new examples at every step
+        (``simulate(..., online=True)``).
+    margin_density : None, "training" or "infinite"
+        Whose density of examples at the margin the loss's feedback on a fluctuation counts. None (default): the
+        training set's own for one fixed set (the examples crossing the margin, by continuity, and the crowd the
+        memorization map stalls there), the infinite set's otherwise. ``"infinite"`` with one fixed set: the
+        fresh-data physics, which keeps pulling the set's fluctuations down after the set is all satisfied.
+    held_margins : "still" or "moving"
+        Experimental, one fixed set only. ``"still"`` (default): the examples the memorization map holds at the
+        margin stay where it put them. ``"moving"``: the other examples' pulls move them at a persistent velocity
+        (``velocity_sd``) and they pull when pushed below the margin.
+    others_pulls : "kernel" or "kernel+width"
+        Experimental, one fixed set only: the other unsatisfied examples' degree >= 2 pulls on a training margin
+        as first derived (default), or with rho^2's mean taken out and the width's random features added
+        (``pull_amplitude``, ``width_kernel``).
 
-    One fixed set runs every part on its own clock: the node map is driven by the training set's unsatisfied
-    examples (the memorization map's drift) rather than by the infinite set's, so the nodes, kappa and the growth
-    of every fluctuation slow down as the set gets memorized, and stop once it is all satisfied.
+    Returns
+    -------
+    FiniteSizePrediction
+        Arrays over GD steps: ``test_error``, ``train_error``, ``train_unsat``, ``test_unsat``, ``band_sd`` and
+        ``crossing`` (Fig. 1d), ``tilt``, and the parts (``kappa``, ``rest_sd``, ``sample_sd``, ``tilt_sd``,
+        ``crowd``, ``sliding_onset``); ``.table()`` prints them.
 
-    ``held_margins`` (one fixed set only; experimental): ``"still"`` (default) keeps the examples the memorization
-    map holds at the margin (its pile) where it put them, each class of examples with one margin and an offset that
-    only grows. ``"moving"`` moves them: the unsatisfied examples' pulls give every training margin a persistent
-    velocity, Gaussian over examples (``velocity_sd``, derivations/finite_sample.py: the same degree-2 terms as the
-    spread), and one held at the margin against a velocity v < 0 pulls at min(|v|, s) / s of the steps, s its own
-    step (``pile_unsat``), driving kappa like any unsatisfied example at its |x_par| (``pile_drift``); the number of
-    pulling examples is taken Poisson about the map's count. In GD the margins near the margin move so
-    (``bench/margin_diffusion.py``: at N = 2.5e4 from t = 600 their displacement net of their own pulls grows like
-    the number of steps, 0.43 own steps per step in sd, and those within 16 own steps above the margin drift down by
-    0.32 per step), 2.7 times the derived velocity there (with ``others_pulls="kernel"``). Measured at Fig. 1
-    (``bench/paper_finite_size.py --seeds 2 --held-margins moving``; the held examples' velocity with the crowd's
-    hold, ``crowd_hold``), theory / GD: the training f_unsat 0.95 / 0.89 / 0.82 at N = 2.5e4, t = 400 / 500 / 700
-    (with ``"still"`` 0.86 / 0.75 / 0.58), within 2% at N = 1e5 to t = 700, then 1.05 / 1.11 / 1.29 at t = 1000 /
-    1500 / 2000 (0.95 / 0.99 / 1.14), within 3% at 4e5; but the test error up to 1.14 of GD's at 1e5 and 1.15 at
-    4e5, t = 2000 (with ``"still"`` 1.11 and 1.10), and after GD has satisfied the whole set at N = 2.5e4 the map
-    keeps 37 of its examples pulling at t = 1000 and 5 at t = 2000 (27 and none). Before the crowd took its share
-    of the own deposits (``crowd_kept``), this option was the closer of the two on the training f_unsat at 1e5
-    (docs/finite_size_fig1.md).
+    How it is built: first order in 1/sqrt(M) and 1/N around the mean field, every part with the loss's feedback
+    (the tilt, :func:`tilt`; the nonlinear rest's degree-2 part and the sample's, :func:`rest_feedback`; degrees
+    >= 3 keep the frozen init law; the common part is left out: the hinge pulls it back d times harder than the
+    tilt). One fixed set adds the memorization map (:func:`finite_sample`: each training example memorizes only
+    while it is unsatisfied, against a persistent offset; the set's crowd at the margin takes its share of each
+    deposit, ``crowd_kept``, ``crowd_hold``) and runs every part on the set's own clock: its unsatisfied
+    examples drive the node map, so the nodes, kappa and every fluctuation slow down as the set is memorized and
+    stop once it is all satisfied. From the sliding onset (``sliding_onset``) the examples stalled at the margin
+    hold the tilt.
 
-    ``others_pulls`` (one fixed set only; experimental): the other unsatisfied examples' degree >= 2 pulls on a
-    training margin, which spread the memorized margins and move the held ones (derivations/finite_sample.py,
-    ``pull_amplitude``). ``"kernel"`` (default) keeps them as first derived (``kernel_amplitude``): the
-    infinite-width kernel's rho^2 term counted whole, though its mean moves every example of a label alike (F's
-    common part; between examples the variance is 2/3 of it). ``"kernel+width"`` takes rho^2's mean out and adds
-    the width's random features, the pulls' random sum through each node's own features, of order U / (N^2 M)
-    against the kernel's U / (N^2 d^2): at Fig. 1 they are 1.9 times the kernel's part in variance (1.3-3.3 in GD)
-    (``bench/velocity_width.py --nodes meanfield``: the pulls' sd 0.61 own steps per step against GD's 0.64 at
-    N = 2.5e4, t = 300). With them (measured as above; the crowd's hold on the kernel's degree-2 part only) the
-    training f_unsat is within 2% of GD's at N = 1e5 to t = 1000 (1.09 / 1.37 at t = 1500 / 2000) and at 4e5, and
-    0.97 / 0.95 / 1.12 at 2.5e4, t = 400 / 500 / 700; but the train error is 1.2-19 times GD's at 1e5 from t = 200
-    on, the test error 1.17 / 1.25 / 1.36 of GD's at 1e5, t = 1000 / 1500 / 2000 (the default: 1.11 / 1.11 / 1.08)
-    and up to 1.19 at 2.5e4, and (measured before the crowd's take on the own deposits) at a leaky ReLU of slope
-    0.5, N = 2.5e4, the map kept the set pulling after GD had satisfied it.
-    The default's better numbers rest partly on errors that cancel; the experimental one shows what is missing: once the
-    count of pulling examples is right, the sample's degree-2 part at fresh points comes out larger than GD's (0.65
-    against 0.55 at N = 1e5, t = 2000), and GD's training margins near x_par = 0 gather at the margin (sd 0.28
-    against 0.55 at fresh points) where the map's persistent Gaussian offsets leave a tail below 0
-    (docs/finite_size_fig1.md).
-
-    ``margin_density``: whose density of examples at the margin the loss's feedback on a fluctuation counts.
-    ``None`` (default): the training set's own for one fixed set, the infinite set's otherwise (new examples at
-    every step, or N=None). ``"training"`` (one fixed set only): the set's own examples at the margin. Those that
-    cross it: by continuity (derivations/finite_sample.py, ``threshold_density``), the flux of the set through
-    the margin over the speed at which its examples cross it (kappa's growth at the crossing, plus the margin
-    they gain on their own, less what the loss's feedback fades off the margin they memorized), so this pull
-    stops with GD. And its crowd, the examples the memorization map stalls at the margin (its pile): they keep
-    their margins, so together they re-memorize what each new degree-2 deposit of the sample puts at their points
-    and take their share of it out at once (``crowd_hold``: over the (d - 2)(d + 1)/2 degree-2 harmonics of
-    x_perp, with the Marchenko-Pastur law of the crowd's Gram matrix, the kernel's degrees >= 3 acting as a
-    ridge; at Fig. 1 the crowd's 1950 examples at N = 2.5e4 from t = 700 leave 0.69 of a new deposit's variance,
-    at 1e5 its 2248 / 5005 at t = 1000 / 2000 leave 0.65 / 0.35). ``"infinite"``: the infinite set's density,
-    the fresh-data physics, which keeps pulling a set's fluctuations down after the whole set is satisfied and
-    GD has stopped. Measured at Fig. 1 (``bench/paper_finite_size.py --seeds 2 --margin-density training
-    infinite``, one run at 4e5), the test error over GD's from t = 100 to 2000: with the set's own density
-    0.96-1.08 at N = 2.5e4 (GD stops at t ~ 1000), 0.98-1.11 at 1e5 and 0.94-1.07 at 4e5; with the infinite
-    set's 0.88-1.11 at 1e5 and 0.95-1.06 at 4e5, but 0.74 / 0.54 / 0.45 at 2.5e4, t = 1000 / 1500 / 2000. The
-    test error goes about as F's sd over kappa, and kappa is low with either density (0.80 of GD's at N = 2.5e4
-    from t = 1000, 0.91 / 0.87 / 0.83 at 1e5, t = 1000 / 1500 / 2000; below), so F's sd comes out about 0.8 of
-    GD's at 2.5e4 late and 0.8-1.0 at 1e5 from t = 1000: the test error's agreement there is in part two errors
-    that cancel.
-    Neither is GD's own density (``bench/margin_density.py``): within 0.02 below the margin its training set has
-    1.6-6.7x the fresh points' at N = 1e5 (t = 500-2000), 1.1-2.2x at 4e5, a crowd that re-memorizes against any
-    offset, and the test error needs a level feedback within about 20% of the infinite set's there (twice it gives
-    0.55-0.87 of GD's, half 1.07-1.55): how the crowd feeds back is the missing piece.
-
-    The sliding regime (either density): as one fixed set gets memorized, its examples stall at the margin. Once the
-    drift of the margins has slowed below the margin an unsatisfied example gains per step on its own, the
-    memorization map lifts the examples that cross just over the margin and leaves them there (its pile); counted
-    within one own step of the margin, they make the tilt's linear response overshoot (its multiplier per step, 1 +
-    f b_v with their density, at or below 0 over a tenth of the elapsed steps): GD then flips F back and forth by a
-    step's worth at every step (``bench/period_two.py``) and the examples at the margin, more than its d - 1
-    directions, hold the tilt. From that step (``sliding_onset``: 227 / 498 / 1514 at Fig. 1 for N = 2.5e4 / 1e5 /
-    4e5, 210 / 504 / 1398 with the infinite set's density (measured before the crowd's take on the own deposits), where GD's multiplier with its own density crosses 0
-    between t = 200 and 300 and between 500 and 700 at the first two) the tilt's perpendicular part is held where it
-    is, from both sources; its angle then falls only as kappa grows. Measured (``bench/paper_finite_size.py --seeds
-    2``, one run at 4e5): the tilt from t = 100 to 2000 within 0.94-1.04 of GD's at N = 2.5e4, 0.91-0.99 at 1e5 and
-    0.93-1.01 at 4e5 with the set's own density (measured before the crowd's take: 1.01-1.08, 0.94-1.00 and 0.86-1.02 with the infinite set's; without
-    the hold it was 0.55 of GD's at N = 1e5, t = 2000, and collapsed at 2.5e4). With the infinite set's density the
-    rest of the fluctuation is not held: at N = 2.5e4, once GD has stopped (t ~ 1000), it still pulls its degree-2
-    part down and the test error falls to 0.74 / 0.54 / 0.45 of GD's at t = 1000 / 1500 / 2000. One fixed set pulls
-    in another way (``bench/fixed_set_feedback.py``): a degree-2 deposit of F loses a part within tens of steps,
-    what the examples at the margin whose status it changes re-memorize, and keeps the rest; at N = 2.5e4 from t =
-    700, where few are left at the margin, it keeps 0.76 / 0.73 after 50 / 150 steps, where the propagator with the
-    infinite set's density keeps 0.95 / 0.84 and goes on falling. The crowd the memorization map stalls at the
-    margin (1938 examples there) takes 0.23 of such a deposit at once (``crowd_share``), where GD's hinge takes 0.19
-    / 0.21 of it within 50 / 150 steps (at t = 500: 0.18 against 0.23 / 0.27; at t = 300, before the map's crowd has
-    formed, 0.04 against 0.17 / 0.32). At N = 1e5, t = 1000 its 2248 take 0.255, GD 0.25 / 0.34 within 50 / 150
-    steps: GD goes on pulling while its set is memorized. The share agrees, not its factors: the map stalls more
-    examples than GD moves (1938 against 1201 within 150 steps at 2.5e4, t = 700), and each GD moves takes more
-    (1.5e-4 to 2.2e-4 of a deposit against about 1.3e-4), in part two errors that cancel. An example's own memorized
-    margin is such a deposit, at its own point: the map lets the crowd take ``crowd_kept``'s share of it (of its
-    degree-2 harmonic part: at Fig. 1, 0.12 / 0.15 / 0.17 of the own margin at N = 2.5e4, t = 500 / 700 / 1000 with
-    1598 / 2122 / 2383 stalled, 0.14 / 0.24 at 1e5, t = 1000 / 2000 with 1913 / 3656; see
-    :func:`_memorization_map`).
-
-    What the map leaves out after the onset (``bench/margin_pile.py``): its unsatisfied examples are GD's lying more
-    than 4 own steps below the margin, within 3% at Fig. 1; GD's chattering spreads the examples at the margin over
-    several own steps on both sides, where the map keeps its pile within one step above it. The crowd's lower half
-    is much of the training f_unsat the map lacks late at N = 2.5e4 (0.86 / 0.75 / 0.58 of GD's at t = 400 / 500 /
-    700, where the map's set still empties sooner than GD's; 0.82 / 0.66 / 0.35 before the crowd took its share of
-    the own deposits, which also brought N = 1e5, t = 1000 / 1500 / 2000 from 0.89 / 0.81 / 0.80 to 0.95 / 0.99 /
-    1.14), and its pull the kappa (0.81-0.85 of GD's there). After GD has satisfied its whole set at 2.5e4 (by t =
-    1000), the map keeps 27 examples pulling at t = 1000 and none from t = 2000. The memorized margins fade with the infinite set's density (``_memory_fading``); with the
-    set's own they fade less late, and the training f_unsat at N = 1e5 fell to 0.62 / 0.30 of GD's at t = 1500 /
-    2000. ``bench/margin_oscillation.py`` measures that crowd: each margin
-    swings by 1.3-2.5 own steps about a centre at every step (period 2), the centres pile 1-3 steps above the
-    margin, and the crowd is unsatisfied on the low swing; one step of an example's own pull gains it about 0.5-0.7
-    of the map's own step there. That swing is the tilt's period-2 flip (``bench/chatter_amplitude.py``: its slope
-    on the tilt's part of a margin is 1.00), driven by the 0.7-1.7% of the set that changes status at each step.
-
-    Left out before the onset too (``bench/node_asymmetry.py``): one fixed set gives the nodes' a a drive along
-    x_perp that the mean field averages out (each node's w_perp has moved along the unsatisfied examples at which it
-    is active), so in GD a grows faster than w_par (E[a^2] / E[w_par^2] = 1.04 / 1.12 at N = 2.5e4, t = 100 / 200,
-    about 1/N) and kappa runs 2% / 5% above this prediction's there, whose node law keeps a and w_par on one map.
+    Where it holds against gradient descent, option by option, with every measurement and the command behind it
+    (Fig. 1 and a second setting; what is missing and why): the documentation's pages "What holds, and where" and
+    "Finite-size predictions" (docs/status.md, docs/finite_size_fig1.md, the section "What predict's options do at
+    Fig. 1").
     """
     setup = _check_solution(solution)
     if N is not None:
