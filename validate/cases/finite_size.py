@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.special import ndtr
 
 from mftheory.finite_size import degree2_propagator
 from mftheory.finite_size import finite_sample as finite_sample_prediction
@@ -44,11 +45,7 @@ def truncated_coverage(centre, sd):
     first satisfied, |x_par|, cannot lie below 0, and late in a run the band's centre comes within a few sds of
     it (0.6827 where centre >> sd; 0.81 at centre = sd)."""
     reach = np.asarray(centre, dtype=float) / np.asarray(sd, dtype=float)
-    return (_normal_cdf(1.0) - _normal_cdf(np.maximum(-1.0, -reach))) / (1.0 - _normal_cdf(-reach))
-
-
-def _normal_cdf(z):
-    return 0.5 * (1.0 + np.vectorize(math.erf)(np.asarray(z, dtype=float) / math.sqrt(2.0)))
+    return (ndtr(1.0) - ndtr(np.maximum(-1.0, -reach))) / ndtr(reach)
 
 
 FINITE_WIDTH_RESOLUTION = 0.12   # relative, on the band coverage: this far off fails the row at RESOLUTION_SCALE
