@@ -8,6 +8,7 @@ Usage (from the repository root; about 5 minutes on 2 cores, most of it the run 
     python bench/paper_finite_size.py --seeds 2 --sizes 25000 100000 --activation leaky_relu --leak 0.5
     python bench/paper_finite_size.py --seeds 2 --sizes 25000 100000 --held-margins moving     # experimental
     python bench/paper_finite_size.py --seeds 2 --sizes 25000 100000 --others-pulls kernel+width  # experimental
+    python bench/paper_finite_size.py --sizes 100000 --online   # N new examples at every step (about 8 minutes)
 
 For each N: ``mftheory.finite_size.predict(meanfield(fig1_setup(), 2000), N)`` beside ``simulate`` (one fixed
 training set, 1e5 fresh test points) at t = 100 / 200 / 300 / 400 / 500 / 700 / 1000 / 1500 / 2000, for the test error, the training
@@ -19,7 +20,9 @@ prediction with the infinite set's density (fresh-data physics) beside it. This 
 measurement behind the README's Fig. 1 numbers; the validation case ``finite_size`` (``--suite finite-paper``)
 judges the same quantities with three seeds and fresh data beside (those runs stop at 300 steps), in about 20
 minutes. ``--activation leaky_relu --leak L`` runs the same setting with a leaky ReLU (its kink is 1 - L as sharp:
-the examples a node works against gather less at it).
+the examples a node works against gather less at it). ``--online``: N new examples at every step
+(``simulate(..., online=True)``) against ``predict(..., sample="fresh")``: finite M and each batch's own noise,
+nothing memorized (the training f_unsat and train error are those of the batch at the recorded step).
 """
 from __future__ import annotations
 
@@ -50,6 +53,7 @@ def main(argv=None):
     parser.add_argument("--others-pulls", default="kernel", choices=["kernel", "kernel+width"],
                         help="predict's others_pulls (kernel+width: rho^2's mean out, the width's random features in, "
                              "experimental)")
+    parser.add_argument("--online", action="store_true", help="N new examples at every step (fresh data)")
     parser.add_argument("--activation", default="relu", choices=["relu", "leaky_relu"])
     parser.add_argument("--leak", type=float, default=0.1, help="leaky ReLU's negative slope (with --activation "
                         "leaky_relu), in [0, 1)")
@@ -64,11 +68,13 @@ def main(argv=None):
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            theories = {density: predict(solution, N, margin_density=density, held_margins=args.held_margins,
-                                         others_pulls=args.others_pulls)
-                        for density in args.margin_density}
+            theories = ({"infinite": predict(solution, N, sample="fresh")} if args.online else
+                        {density: predict(solution, N, margin_density=density, held_margins=args.held_margins,
+                                          others_pulls=args.others_pulls)
+                         for density in args.margin_density})
         predicted = time.perf_counter() - start
-        runs = [mftheory.simulate(setup, N=N, steps=steps[-1], seed=seed, n_test=100_000, record_steps=record)
+        runs = [mftheory.simulate(setup, N=N, steps=steps[-1], seed=seed, n_test=100_000, record_steps=record,
+                                  online=args.online)
                 for seed in range(args.seeds)]
         onsets = ", ".join(f"{density} {theory.sliding_onset}" for density, theory in theories.items())
         print(f"N = {N}: predict {predicted:.1f} s, {args.seeds} run(s) {time.perf_counter() - start - predicted:.0f} s;"
