@@ -53,7 +53,7 @@ def main(argv=None) -> int:
     X = draw_problem(setup, scale.N, seed=0, n_test=0)[0]
     radial = ((X[:, 1:] ** 2).sum(axis=1) - (setup.d - 1))[first]
     edges = [e for e in (2, 20, 30, 60, 100, 200, 500, scale.steps + 1) if e <= scale.steps + 1]
-    frozen = np.sqrt(band.rest_sd_frozen ** 2 + band.tilt_sd ** 2 + band.sample_sd ** 2)
+    frozen = np.sqrt(band.rest_sd_frozen ** 2 + band.tilt_sd ** 2 + band.bend_sd ** 2 + band.sample_sd ** 2)
     print(f"{args.scale}: d = {setup.d}, M = {setup.M}, N = {scale.N}, {scale.steps} steps; windows of t_sat")
     print(f"{'window':>10} {'n':>6} {'coverage':>9} {'expected':>9} {'sd':>6} {'sd frozen rest':>15} "
           f"{'mean y=+1':>10} {'mean y=-1':>10} {'corr rho2':>10}")
@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     late = ts >= edges[-2]
     print(f"last window ({edges[-2]} on), the band's sample part scaled by f:")
     for f in (1.0, 0.9, 0.8, 0.7, 0.6, 0.5):
-        scaled = np.sqrt(band.rest_sd ** 2 + band.tilt_sd ** 2 + (f * band.sample_sd) ** 2)
+        scaled = np.sqrt(band.rest_sd ** 2 + band.tilt_sd ** 2 + band.bend_sd ** 2 + (f * band.sample_sd) ** 2)
         z, sharp = offsets_in_band_sds(scaled, ts, dist, half, late)
         sd_eff = np.sqrt(scaled[ts][sharp] ** 2 + half[sharp] ** 2 / 3)
         print(f"  f = {f:.1f}: coverage {np.mean(np.abs(z) <= 1):.3f}, expected "

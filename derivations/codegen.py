@@ -48,7 +48,7 @@ ARGUMENT_NAMES = {
     FS.AMPLITUDE: "amplitude", FS.OWN_KERNEL: "own_kernel", FS.OWN_QUADRATIC: "own_quadratic",
     LN.dE_plus: "de_plus", LN.dE_minus: "de_minus", LN.dg: "dg", FL.var_v: "var_v",
     FL.degree2_cross: "cross", FL.degree2_cross_a2: "cross_a2", FL.response_sum: "response",
-    FL.cell_mass: "mass",
+    FL.cell_mass: "mass", FL.bend_cross: "cross", FL.bend_cross_a2: "cross_a2",
 }
 AVERAGE_ARGS = ("kappa", "d", "h")
 DERIVATION_SOURCES = ("symbols.py", "catalog.py", "checks.py", "averages.py", "meanfield.py", "finite_width.py", "finite_sample.py",
@@ -304,6 +304,9 @@ def _tilt_kernels(D) -> list[str]:
                   "lambda(x, x'): the degree-2 part of the kernel K(x, x') per <X, X'>/2"),
         _function("rest_sample_variance", ("response", "mass", "alpha", "beta", "d", "N"), T.rest_sample_variance,
                   "variance of F's degree-2 part from one cell of training examples with accumulated response R"),
+        _function("bend_feedback", ("e_u_prime", "beta", "alpha", "cross", "cross_a2", "d", "sigma_w"),
+                  T.bend_feedback.xreplace({FL.tilt_response: sp.Symbol("e_u_prime")}),
+                  "per-step pull-back of the linear part's bend at x per unit of it at the threshold"),
     ]
 
 
@@ -377,10 +380,18 @@ def finite_width_module_source(derivation) -> str:
                         "band without the common part (one run's scatter around x*)", preamble=preamble[:2]),
               _function("band_rest_sd", ("h",) + FINITE_WIDTH_ARGS, D.band_rest_sd.xreplace(local),
                         "band of the nonlinear rest alone (tilt removed)", preamble=preamble)]
+    pair_args = ("x_par", "y_par") + FINITE_WIDTH_ARGS
+    parts.append(f"HAS_BEND = {D.bend is not None}\n")
+    if D.bend is not None:
+        square, cross, cross_a2 = D.bend
+        parts += [_average("linear_odd_second", square, "E[a^2 c_1o(x_par)^2] over the node law: the bend's variance "
+                           "per alpha^2/M", part_args),
+                  _average("linear_odd_cross", cross, "E[c_1o(x_par) c_1o(y_par)] over the node law", pair_args),
+                  _average("linear_odd_cross_a2", cross_a2, "E[a^2 c_1o(x_par) c_1o(y_par)] over the node law",
+                           pair_args)]
     parts.append(f"HAS_DEGREE2 = {D.degree2 is not None}\n")
     if D.degree2 is not None:
         square, cross, cross_a2 = D.degree2
-        pair_args = ("x_par", "y_par") + FINITE_WIDTH_ARGS
         variance, V2 = D.degree2_variance
         parts += [_average("degree2_second", square, "E[a^2 h_2(x_par)^2] over the node law", part_args),
                   _average("degree2_cross", cross, "E[h_2(x_par) h_2(y_par)] over the node law", pair_args),

@@ -43,6 +43,10 @@ class FiniteWidthDerivation:
     # acts next after the tilt (derivations/fluctuations.py): h_2 even in mu, else None
     degree2: tuple | None          # (E[a^2 h_2(x)^2], E[h_2(x) h_2(y)], E[a^2 h_2(x) h_2(y)]) over the node law
     degree2_variance: sp.Expr | None  # Var of F's degree-2 part at x_par, in the placeholder V_2 = E[a^2 h_2^2]
+    # the part of the linear coefficient c_1 odd in mu = w_par x_par / sqrt(d): it bends the linear part with x_par
+    # and is not the tilt (derivations/fluctuations.py derives the loss's feedback on it)
+    bend: tuple | None = None      # (E[a^2 c_1o(x)^2], E[c_1o(x) c_1o(y)], E[a^2 c_1o(x) c_1o(y)]) over the node law
+    bend_is_all_of_the_rest: bool = False  # c_1's even part is the same at every x_par (the tilt carries all of it)
 
     def step(self, key):
         return next(s for s in self.steps if s.key == key)
@@ -156,6 +160,28 @@ def derive_finite_width(activation="relu", data="gaussian", integration_seconds:
     add("band_rest", "band of the nonlinear rest (tilt removed)", sp.Eq(sp.Symbol(r"\mathrm{sd}_{\mathrm{rest}}"), shown(Vc + Vl)),
         "The hinge's feedback suppresses the tilt (derivations/fluctuations.py); this is the band if it removes it "
         "entirely.")
+    # the linear coefficient's part odd in mu: c_1 = c_1e + c_1o. The tilt (derivations/fluctuations.py) is the
+    # even part's at x_par = 0; the odd part turns the nodes' w_perp by sign(w_par) and so adds a linear part whose
+    # direction is the same for both labels at |x_par|, zero at x_par = 0. Over the node law, symmetric in +-w_par,
+    # c_1e and c_1o are uncorrelated, so V_linear = E[a^2 c_1e^2] + E[a^2 c_1o^2]
+    odd1 = sp.simplify((hermite1 - hermite1.subs(mu, -mu)) / 2)
+    even1 = sp.simplify((hermite1 + hermite1.subs(mu, -mu)) / 2)
+    even_is_flat = sp.simplify(sp.diff(even1, mu)) == 0
+    at_y_par = lambda expr, w: expr.subs(node_subs).subs(mu, w * S.y_par / sp.sqrt(S.d))
+    bend = (node_average(lambda w: second(w) * at(odd1, w) ** 2),
+            node_average(lambda w: at(odd1, w) * at_y_par(odd1, w)),
+            node_average(lambda w: second(w) * at(odd1, w) * at_y_par(odd1, w)))
+    add("linear_bend", r"the linear part's bend with $x_\parallel$: $c_1$'s part odd in $\mu$",
+        sp.Eq(sp.Matrix([sp.Symbol(r"c_{1o}"), sp.Symbol(r"\mathrm{Var}\,B(x)")]),
+              sp.Matrix([odd1, scale * InitMean(S.a**2 * sp.Function(r"c_{1o}")(mu_node) ** 2)])),
+        r"$c_1 = c_{1e} + c_{1o}$ with $c_{1o}(\mu) = (c_1(\mu) - c_1(-\mu))/2$. A node's linear part along "
+        r"$x_\perp$ is $c_1(\mu)\,\hat{w}_\perp$: its odd part flips with the side of $x_\parallel$, and so does "
+        r"$y$, so $B(x) \cdot x_\perp$ moves the margins of both labels at $|x_\parallel|$ the same way, where the "
+        r"tilt moves them apart. The node law is symmetric in $\pm w_\parallel$, so $\mathbb{E}[a^2 c_{1e} c_{1o}] "
+        r"= 0$ and $V_{linear} = \mathbb{E}[a^2 c_{1e}^2] + \mathbb{E}[a^2 c_{1o}^2]$. "
+        + (r"Here $c_{1e} = " + sp.latex(even1) + r"$ does not depend on $x_\parallel$: the tilt carries all of it."
+           if even_is_flat else
+           r"Here $c_{1e}$ depends on $x_\parallel$; that dependence is left out of the band."))
     # degree 2: h_2 = E[sigma(mu + shat xi) He_2(xi)] = shat^2 E[sigma''], He_2 = xi^2 - 1; F's degree-2 part at x is
     # (alpha/M) sum_i a_i h_2,i He_2(xi_i)/2, of variance (alpha^2/M) E[a^2 h_2^2]/2 (E[He_2^2]/4 = 1/2)
     hermite2 = sp.simplify(sp.integrate((xi**2 - 1) * pos.subs(S.z, zz) * gauss, (xi, kink, sp.oo))
@@ -181,4 +207,5 @@ def derive_finite_width(activation="relu", data="gaussian", integration_seconds:
                                  test_error=error, test_error_noise=error_noise,
                                  common_variance=(common_sq, common_mean), linear_variance=linear_sq,
                                  threshold=x_star, band_scatter_sd=band_scatter, band_rest_sd=band_rest,
-                                 placeholders=(Vc, Vl), degree2=degree2, degree2_variance=degree2_variance)
+                                 placeholders=(Vc, Vl), degree2=degree2, degree2_variance=degree2_variance,
+                                 bend=bend, bend_is_all_of_the_rest=bool(even_is_flat))

@@ -30,7 +30,10 @@ Derived below, for a loss with u(z)^2 = u(z) (the hinge: u = 1 unsatisfied, 0 sa
    degree-2 fluctuation at x is pulled back by ``rest_feedback`` times its value at the threshold, a rate of
    relative order 1/d against the tilt's, but the one that makes the nodes' contributions to the rest cancel;
 7. the training sample as a second source of that degree-2 part (the other examples' memorization, seen at fresh
-   points as well), pulled back by the same feedback.
+   points as well), pulled back by the same feedback;
+8. the feedback on the bend of the linear part with x_par (the part of each node's linear coefficient odd in
+   w_par x_par, which the tilt averages out): it moves both labels' margins at the threshold alike, and the
+   unsatisfied set pulls it back through the nodes' own odd parts.
 
 Approximations, stated once: first order in the fluctuation (tau << kappa x*); the node law of the mean field
 for every average (E[w_perp w_perp^T] = sigma_w^2 I); v_par at its mean-field value; the parts of F_M - F_t
@@ -55,6 +58,9 @@ own_response = sp.Symbol("response_v", real=True)    # v_k per unit r_k from one
 # node averages of the degree-2 Hermite coefficients at a point x and at the threshold (mftheory.derivations.finite_width)
 degree2_cross = sp.Symbol(r"\mathbb{E}[h_2 h_2^*]", real=True)
 degree2_cross_a2 = sp.Symbol(r"\mathbb{E}[a^2 h_2 h_2^*]", real=True)
+# node averages of the linear coefficient's part odd in mu at a point x and at the threshold (its bend with x_par)
+bend_cross = sp.Symbol(r"\mathbb{E}[c_{1o} c_{1o}^*]", real=True)
+bend_cross_a2 = sp.Symbol(r"\mathbb{E}[a^2 c_{1o} c_{1o}^*]", real=True)
 response_sum = sp.Symbol("R", real=True)        # a cell's accumulated degree-2 response at x, per unit injection
 cell_mass = sp.Symbol("p_cell", nonnegative=True)  # the share of training examples in a cell of |x_par|
 
@@ -78,6 +84,7 @@ class TiltDerivation:
     rest_feedback: sp.Expr     # degree-2 part of F at x pulled back per step, per unit of it at the threshold
     degree2_kernel: sp.Expr    # lambda(x, x'): the kernel's degree-2 part, per <X, X'>/2
     rest_sample_variance: sp.Expr  # Var of F's degree-2 part from one cell of training examples, per R^2
+    bend_feedback: sp.Expr     # the linear part's bend at x pulled back per step, per unit of it at the threshold
 
 
 def _gaussian_mean(expr, var):
@@ -253,11 +260,32 @@ def derive_tilt(derivation: MeanFieldDerivation) -> TiltDerivation:
         r"$X_\mu$ add up coherently), fresh data new examples every step (independent); "
         r"$\mathbb{E}|x x^T - I|^2 = D^2 + D$; the test and the training points see it alike (a training point's own "
         "term is its memorized margin).")
+
+    # 8. the loss's feedback on the bend B(x) of the linear part (derivations/finite_width.py, step linear_bend):
+    # B(x*) . x_perp moves both labels' margins at the threshold alike, so the unsatisfied set's mean of u x_perp
+    # (not y-weighted) becomes q = E[u'] B(x*); on the two sides y sigma'(y mu) sums to the odd part 2 c_1o / shat,
+    # so Delta w_perp,i = beta a_i (c_1o,i(x*) / shat) q / sqrt(d) and Delta a_i = beta (c_1o,i(x*) / shat)
+    # (w_perp,i . q) / sqrt(d): the tilt's step 2 with c_sigma replaced by the node's own odd part, which the
+    # tilt's system does not carry (it averages out of v)
+    bend_feedback = -S.beta * tilt_response * S.alpha * (bend_cross / Dp + bend_cross_a2 / (shat2 * S.d))
+    add("bend_feedback", r"feedback on the linear part's bend $B(x)$ with $x_\parallel$",
+        sp.Eq(sp.Symbol(r"\Delta B(x) / B(x^*)"), bend_feedback),
+        r"$B(x^*) \cdot x_\perp$ moves the margins of both labels at the threshold alike, so the unsatisfied set's "
+        r"$q = \mathbb{E}[u\,x_\perp] = \mathbb{E}[u'] B(x^*)$; summed over the sides $y = \pm 1$, "
+        r"$y\,\mathbb{E}[\sigma'(y\mu + \hat{s}\xi)]$ is $2 c_{1o}(\mu)/\hat{s}$, so one GD step gives "
+        r"$\Delta w_{\perp,i} = \beta\,a_i\,(c_{1o,i}(x^*)/\hat{s})\,q/\sqrt{d}$ and "
+        r"$\Delta a_i = \beta\,(c_{1o,i}(x^*)/\hat{s})\,w_{\perp,i} \cdot q/\sqrt{d}$ (the tilt's step with "
+        r"$c_\sigma$ replaced by the node's odd part), and $B(x) = (\alpha/M) \sum_i a_i\,(c_{1o,i}(x)/\hat{s})\,"
+        r"w_{\perp,i}/\sqrt{d}$ changes by the above times $B(x^*)$, with "
+        r"$(1/M) \sum_i w_{\perp,i} w_{\perp,i}^T = \sigma_w^2 I$ and $\hat{s}^2 = \sigma_w^2 (d-1)/d$; the "
+        r"part along each node's own $w_\perp$ enters at relative order $1/d$ and is left out, and the change "
+        r"then grows with the nodes as the bend itself does.")
     return TiltDerivation(derivation=D, steps=tuple(steps), response=response, drive_v=drive_v, drive_u=drive_u,
                           gain=gain, init_var_v=init_var_v, init_var_u=init_var_u, angle=angle,
                           output_variance=output_variance, own_margin=own_margin, margin_below=margin_below,
                           rest_feedback=rest_feedback,
-                          degree2_kernel=degree2_kernel, rest_sample_variance=rest_sample_variance)
+                          degree2_kernel=degree2_kernel, rest_sample_variance=rest_sample_variance,
+                          bend_feedback=bend_feedback)
 
 
 def tilt_or_none(derivation: MeanFieldDerivation) -> TiltDerivation | None:

@@ -1115,6 +1115,75 @@ def _init_feedback(solution):
     return _INIT_FEEDBACK[key]
 
 
+@dataclasses.dataclass(frozen=True)
+class BendFeedback:
+    """The bend of F's linear part along x_perp with |x_par| (derivations/finite_width.py, step linear_bend: each
+    node's linear coefficient's part odd in w_par x_par; zero at x_par = 0, where the tilt is all of the linear
+    part) with the hinge loss's feedback (derivations/fluctuations.py, step bend_feedback), at |x_par| = ``x_par``
+    (G points) and GD steps ``t``: ``damping`` (T+1, G), its amplitude with the feedback over its frozen-init
+    amplitude. The training sample's own part of the bend is left out (it is below the runs' resolution at the
+    sizes measured)."""
+
+    t: np.ndarray
+    x_par: np.ndarray
+    damping: np.ndarray
+
+
+_BEND: dict[int, BendFeedback | None] = {}
+
+
+def _bend_feedback(solution):
+    """:class:`BendFeedback` along ``solution`` (the mean field or one fixed set's clock, whose density at the
+    margin it uses), computed once per solution; None for an activation the derivation does not cover."""
+    key = id(solution)
+    if key not in _BEND:
+        _BEND[key] = _derive_bend_feedback(solution)
+        weakref.finalize(solution, _BEND.pop, key, None)
+    return _BEND[key]
+
+
+def _derive_bend_feedback(solution):
+    setup, k = solution.setup, solution.kernels
+    fw = solution.variant.finite_width_kernels()
+    if not getattr(fw, "HAS_BEND", False) or not hasattr(k, "bend_feedback"):
+        return None
+    n = len(solution.t)
+    moments = np.empty((n, 5))
+    k.fill_moments(solution.gamma_plus, solution.gamma_minus, setup.sigma_a, setup.sigma_w, moments)
+    ratio = getattr(solution, "threshold_density_ratio", None)
+    # the degree-2 part's recursion with the bend's kernels: the same rank-one pull-back at the threshold
+    recursion = bind(_rest_recursion, fw.linear_odd_second, k.bend_feedback, fw.linear_odd_cross,
+                     fw.linear_odd_cross_a2, k.degree2_kernel, k.tilt_response)
+    damping, _ = recursion(
+        moments, np.asarray(solution.x_star, dtype=float), np.asarray(solution.kappa, dtype=float),
+        np.ones(n) if ratio is None else np.asarray(ratio, dtype=float), setup.alpha, float(setup.M),
+        float(setup.d), setup.sigma_w, setup.slope, setup.beta, setup.h, _REST_GRID, _cell_masses(_REST_GRID),
+        _ZETA_WEIGHTS, np.zeros((1, 1, 1)), _NO_SAMPLE, 0.0)
+    return BendFeedback(t=solution.t, x_par=_REST_GRID.copy(), damping=damping)
+
+
+def _bend_variance_rows(fw, bend, xs, params, steps):
+    """(T+1, P): the variance of the bend (with the loss's feedback) at the points xs[i], parameters params[i]
+    (:func:`_rest_params`), for each step i in ``steps``; zeros elsewhere and without the bend."""
+    if bend is None:
+        return np.zeros(xs.shape)
+    return bind(_kept_rows, fw.linear_odd_second)(np.ascontiguousarray(xs, dtype=float), params, bend.x_par,
+                                                  bend.damping, steps)
+
+
+@kernel_template(1)
+def _kept_rows(second, xs, params, x_par, damping, steps):
+    """(alpha^2 / M) second(x) damping(x)^2 at xs[i] for each step i in ``steps``."""
+    out = np.zeros(xs.shape)
+    for i in steps:
+        args = (params[i, 0], params[i, 1], params[i, 2], params[i, 3], params[i, 4], params[i, 5], params[i, 6],
+                params[i, 7])
+        kept = np.interp(xs[i], x_par, damping[i])
+        for p in range(xs.shape[1]):
+            out[i, p] = params[i, 3] ** 2 / params[i, 4] * second(xs[i, p], *args) * kept[p] ** 2
+    return out
+
+
 def _rest_feedback(solution, N, sample, memo, state=None):
     """:func:`rest_feedback`, with ``memo`` and ``state`` the :func:`finite_sample` prediction for a fixed sample
     and its memorization map's state when the caller has them already (None: computed here)."""
@@ -1485,7 +1554,9 @@ class BandPrediction:
     """The Fig. 1d band within one run at GD steps ``t``: training examples get satisfied at |x_par| around
     ``crossing`` with sd ``band_sd``, whose parts add in quadrature: ``rest_sd`` the nonlinear rest of F_M - F_t
     (its degree-2 part with the loss's feedback, :func:`rest_feedback`; ``rest_sd_frozen`` all of it with the
-    frozen init law), ``tilt_sd`` = tan(angle) of :func:`tilt` (with the loss's feedback) and, for a finite
+    frozen init law), ``tilt_sd`` = tan(angle) of :func:`tilt` (with the loss's feedback), ``bend_sd`` the
+    linear part's bend with |x_par| (each node's linear coefficient's part odd in w_par x_par: zero at x_par = 0,
+    where the tilt is measured, and moving both labels alike at x*; with the loss's feedback) and, for a finite
     training set, ``sample_sd`` the degree-2 part the sample puts in (the other examples' memorization, with the
     feedback; :func:`rest_feedback`), all in units of |x_par| (divided by kappa); ``crossing`` is x*(t) (N=None
     or fresh data) or the memorization-corrected crossing. The common part of F_M - F_t shifts every example of
@@ -1497,6 +1568,7 @@ class BandPrediction:
     band_sd: np.ndarray
     rest_sd: np.ndarray
     tilt_sd: np.ndarray
+    bend_sd: np.ndarray
     sample_sd: np.ndarray
     rest_sd_frozen: np.ndarray
 
@@ -1514,7 +1586,8 @@ def within_run_band(solution: MeanFieldSolution, N: int | None = None, sample: s
     tilt_part = _tilt(solution, N, sample, frozen=False)
     memo, state = (_quiet_finite_sample(solution, N, tilt_part.sliding_onset) if N is not None and sample == "fixed"
                    else (None, None))
-    return _band(solution, N, sample, _rest_feedback(solution, N, sample, memo, state), memo, tilt_part)
+    return _band(solution, N, sample, _rest_feedback(solution, N, sample, memo, state), memo, tilt_part,
+                 _bend_feedback(solution))
 
 
 def _quiet_finite_sample(solution, N, hold_from):
@@ -1528,18 +1601,20 @@ def _quiet_finite_sample(solution, N, hold_from):
         return _finite_sample(solution, N, hold_from=hold_from)
 
 
-def _band(solution, N, sample, feedback, memo, tilt_part):
+def _band(solution, N, sample, feedback, memo, tilt_part, bend):
     rest_frozen = _frozen_band_rest_sd(solution)
     rest = rest_frozen.copy()
+    bend_sd = np.zeros(len(solution.t))
+    setup, fw = solution.setup, solution.variant.finite_width_kernels()
+    moments = np.empty((len(solution.t), 5))
+    solution.kernels.fill_moments(solution.gamma_plus, solution.gamma_minus, setup.sigma_a, setup.sigma_w, moments)
+    live = np.flatnonzero(np.isfinite(rest_frozen) & (solution.kappa > 0))
+    x_star = np.asarray(solution.x_star, dtype=float)[:, None]
+    params = _rest_params(moments, setup)
     if feedback is not None:
-        setup, fw = solution.setup, solution.variant.finite_width_kernels()
-        moments = np.empty((len(solution.t), 5))
-        solution.kernels.fill_moments(solution.gamma_plus, solution.gamma_minus, setup.sigma_a, setup.sigma_w,
-                                      moments)
-        live = np.flatnonzero(np.isfinite(rest_frozen) & (solution.kappa > 0))
-        x_star = np.asarray(solution.x_star, dtype=float)[:, None]
-        removed = _degree2_removed_rows(fw, feedback, x_star, _rest_params(moments, setup), live)[live, 0]
+        removed = _degree2_removed_rows(fw, feedback, x_star, params, live)[live, 0]
         rest[live] = np.sqrt(np.maximum(rest_frozen[live] ** 2 - removed / solution.kappa[live] ** 2, 0.0))
+    bend_sd[live] = np.sqrt(_bend_variance_rows(fw, bend, x_star, params, live)[live, 0]) / solution.kappa[live]
     tilt_sd = np.tan(tilt_part.angle)
     crossing = np.array(solution.x_star, dtype=float)
     if N is not None and sample == "fixed":
@@ -1550,8 +1625,8 @@ def _band(solution, N, sample, feedback, memo, tilt_part):
         x_star = np.asarray(solution.x_star, dtype=float)[:, None]
         sample_sd[live] = np.sqrt(_sample_variance_rows(feedback, x_star, live)[live, 0]) / solution.kappa[live]
     return BandPrediction(t=solution.t, N=None if N is None else int(N), crossing=crossing,
-                          band_sd=np.sqrt(rest**2 + tilt_sd**2 + sample_sd**2), rest_sd=rest, tilt_sd=tilt_sd,
-                          sample_sd=sample_sd, rest_sd_frozen=rest_frozen)
+                          band_sd=np.sqrt(rest**2 + tilt_sd**2 + bend_sd**2 + sample_sd**2), rest_sd=rest,
+                          tilt_sd=tilt_sd, bend_sd=bend_sd, sample_sd=sample_sd, rest_sd_frozen=rest_frozen)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -1736,7 +1811,8 @@ def _along(solution, N, sample):
         memo, state = _fixed_sample_state(solution, N, tilt_part, moments)
         train_rates = state.train_rates
     feedback = _rest_feedback(solution, N, sample, memo, state)
-    band = _band(solution, N, sample, feedback, memo, tilt_part)
+    bend = _bend_feedback(solution)
+    band = _band(solution, N, sample, feedback, memo, tilt_part, bend)
     if memo is not None:
         kappa, memorized = memo.kappa, memo.memorized
     else:
@@ -1754,7 +1830,7 @@ def _along(solution, N, sample):
     probes = np.column_stack([np.zeros(n), x_star])
     rest_variance_rows = bind(_rest_variance_rows, fw.output_variance, fw.common_second, fw.common_mean,
                               fw.linear_second)
-    at_probes = rest_variance_rows(probes, d, params, steps)
+    at_probes = rest_variance_rows(probes, d, params, steps) + _bend_variance_rows(fw, bend, probes, params, steps)
     reach, coarse = np.zeros(n), np.zeros((n, _REST_POINTS))
     at_probes_sample = _sample_variance_rows(feedback, probes, steps)
     reach[steps] = np.sqrt(at_probes[steps].max(axis=1) + extra[steps]
@@ -1764,6 +1840,7 @@ def _along(solution, N, sample):
     rest_sd_frozen[steps] = np.sqrt(rests[steps, 0])
     rests[steps] = np.maximum(rests[steps] - _degree2_removed_rows(fw, feedback, coarse, params, steps)[steps], 0.0)
     rest_sd[steps] = np.sqrt(rests[steps, 0])
+    rests[steps] += _bend_variance_rows(fw, bend, coarse, params, steps)[steps]
     added = _sample_variance_rows(feedback, coarse, steps)
     sample_sd[steps] = np.sqrt(added[steps, 0])
     rests[steps] += added[steps]
@@ -1806,7 +1883,8 @@ _TRAIN_REST_POINTS = np.linspace(0.0, _MEMO_GRID[-1], 13)
 
 def _training_rest_variance(solution, tilt_part, feedback, moments):
     """(T+1, G_memo): the variance of a training point's margin apart from its memorization and the spread: the
-    finite-width rest (its degree-2 part with the loss's feedback) and the tilt; NaN where F = 0."""
+    finite-width rest (its degree-2 part with the loss's feedback), the linear part's bend and the tilt; NaN where
+    F = 0."""
     setup = solution.setup
     fw = solution.variant.finite_width_kernels()
     n = len(solution.t)
@@ -1818,8 +1896,11 @@ def _training_rest_variance(solution, tilt_part, feedback, moments):
                               fw.linear_second)
     rests = rest_variance_rows(np.ascontiguousarray(points), float(setup.d), params, steps)
     rests = np.maximum(rests - _degree2_removed_rows(fw, feedback, points, params, steps), 0.0)
+    # the bend rises from 0 at x_par = 0 faster than the points above resolve: taken on the grid itself
+    bends = _bend_variance_rows(fw, _bend_feedback(solution), np.ascontiguousarray(
+        np.broadcast_to(_MEMO_GRID, (n, _MEMO_GRID.size))), params, steps)
     for i in steps:
-        out[i] = np.interp(_MEMO_GRID, _TRAIN_REST_POINTS, rests[i]) + tilt_part.output_sd[i] ** 2
+        out[i] = np.interp(_MEMO_GRID, _TRAIN_REST_POINTS, rests[i]) + bends[i] + tilt_part.output_sd[i] ** 2
     return out
 
 

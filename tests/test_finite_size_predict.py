@@ -42,7 +42,7 @@ def test_tilt_output_variance_matches_a_monte_carlo_of_the_tilt():
 def test_rates_are_the_average_of_the_composition_over_x(solution):
     """test_error and test_unsat against a Monte Carlo over x_par ~ N(0, 1) of the normal cdf with the rest's
     variance from the finite-width kernels on a fine grid (less the degree-2 part the feedback removed, plus the
-    sample's degree-2 part) plus the tilt's: checks the quadrature and the coarse interpolation of the rest (the Monte Carlo's relative se is below
+    linear part's bend with its feedback and the sample's degree-2 part) plus the tilt's: checks the quadrature and the coarse interpolation of the rest (the Monte Carlo's relative se is below
     1%)."""
     pred = finite_size.predict(solution, 40_000, "fresh")
     fw = solution.variant.finite_width_kernels()
@@ -58,6 +58,9 @@ def test_rates_are_the_average_of_the_composition_over_x(solution):
         kept = np.interp(grid, feedback.x_par, feedback.damping[t])
         removed = np.array([fw.degree2_variance(x_par, *args) for x_par in grid]) * (1.0 - kept ** 2)
         rest = np.maximum(rest - removed, 0.0)
+        bend = finite_size._bend_feedback(solution)
+        rest = rest + SETUP.alpha**2 / SETUP.M * np.array([fw.linear_odd_second(x_par, *args) for x_par in grid]) \
+            * np.interp(grid, bend.x_par, bend.damping[t]) ** 2
         rest = rest + np.interp(grid, feedback.x_par, feedback.sample_variance[t])
         sd = np.sqrt(np.interp(x, grid, rest) + pred.tilt_sd[t] ** 2)
         kappa = solution.kappa[t]
@@ -127,7 +130,7 @@ def test_the_training_sets_margin_density_stops_the_feedback_with_gd_and_is_the_
     """``margin_density="training"``: the feedback counts the training set's density of examples at the margin
     (continuity: its flux through the margin over their speed). N = 300 is all satisfied from about step 65: no
     example crosses, the density and with it the feedback's pull are 0 (below 2% of the infinite set's from step
-    70, where half an example still crosses within the flux window and the map keeps 0.5 of one unsatisfied;
+    71, where half an example still crosses within the flux window and the map keeps 0.5 of one unsatisfied;
     below 0.5% from step 95, where hundredths of an example cross and once a fifth of one, a memorized margin that
     fades back under it), and the tilt stands still (to 2%). With the infinite set's density the set's
     examples stalled at the margin hold it too, from the sliding onset on (``test_the_sliding_onset...``; without
@@ -136,7 +139,7 @@ def test_the_training_sets_margin_density_stops_the_feedback_with_gd_and_is_the_
     N, late = 300, np.arange(70, 121)
     state = finite_size._along(solution, N, "fixed").state
     ratio = finite_size._threshold_density_ratio(solution, state)
-    assert np.all(ratio[late] < 2e-2) and np.all(ratio[95:121] < 5e-3)   # fractions of an example
+    assert np.all(ratio[71:121] < 2e-2) and np.all(ratio[95:121] < 5e-3)   # fractions of an example
     own = finite_size.tilt(solution, N, margin_density="training").angle[late]
     infinite = finite_size.tilt(solution, N, margin_density="infinite")
     assert np.ptp(own) < 2e-2 * own[0]
@@ -388,7 +391,8 @@ def test_with_the_training_sets_density_its_crowd_at_the_margin_holds_a_share_of
 
 def test_moving_held_margins_add_the_pulls_of_the_examples_held_at_the_margin(solution):
     """held_margins="moving": the examples the memorization map holds at the margin pull at the share the others'
-    velocity gives them (``pile_unsat``): nothing changes before the map holds examples there, and late the training
+    velocity gives them (``pile_unsat``): nothing changes before the map holds examples there (less the window the
+    set's density at the margin looks ahead), and late the training
     f_unsat and kappa are higher (N = 2500 at d = 20)."""
     N = 2500
     still = finite_size.predict(solution, N)
@@ -396,7 +400,10 @@ def test_moving_held_margins_add_the_pulls_of_the_examples_held_at_the_margin(so
     state = finite_size._along(finite_size._on_training_clock(solution, N, "fixed", "training"), N, "fixed").state
     first = int(np.flatnonzero(state.pile > 0)[0])
     assert 5 < first < 100
-    np.testing.assert_allclose(moving.train_unsat[:first - 1], still.train_unsat[:first - 1], rtol=1e-9)
+    # the set's density at the margin takes its flux over +-10% of the elapsed steps, so it sees the held examples
+    # that much ahead
+    before = first - max(1, first // 10) - 1
+    np.testing.assert_allclose(moving.train_unsat[:before], still.train_unsat[:before], rtol=1e-9)
     # more pulls also drive kappa up, which takes examples out from below the margin: net, more pull late
     late = np.arange(len(solution.t) - 40, len(solution.t))
     assert np.all(moving.train_unsat[late] > still.train_unsat[late])

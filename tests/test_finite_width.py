@@ -103,3 +103,41 @@ def test_hermite_parts_match_monte_carlo_and_the_mean():
     common = k.common_second(x_par, *args) - k.common_mean(x_par, *args) ** 2
     assert common == pytest.approx(np.var(a * c0), rel=0.05)
     assert k.linear_second(x_par, *args) == pytest.approx(np.mean(a**2 * c1**2), rel=0.05)
+
+
+@pytest.mark.parametrize("leak", [0.0, 0.2])
+def test_the_linear_parts_bend_matches_monte_carlo_and_is_what_the_tilt_leaves(leak):
+    """The part of each node's linear coefficient c_1 odd in w_par x_par (the bend of F's linear part with
+    |x_par|): c_1 at +-x_par for sampled nodes (Gauss-Hermite over xi, each node's own |w_perp|), its odd half's
+    second moments against the generated kernels at one point and between two, within the node count's 5%; and,
+    the even half being the flat (1 + s) s_hat / 2 for a (leaky) ReLU, the whole linear variance is the flat part's
+    plus the bend's (an identity between two kernels, to rounding)."""
+    setup = mftheory.Setup(d=30, alpha=1.0, h=1.0, eta=100.0, M=50, activation="leaky_relu" if leak else "relu",
+                           leak=leak)
+    sol = meanfield(setup, 40)
+    m = finite_width(sol).moments[-1]
+    rng = np.random.default_rng(12)
+    nodes = 20000
+    a0, w0 = rng.standard_normal(nodes), rng.standard_normal(nodes)
+    a, w = (v[-1] for v in sol.node(a0, w0))
+    w_perp_norm = np.linalg.norm(rng.standard_normal((nodes, setup.d - 1)), axis=1)
+    xi, weight = np.polynomial.hermite_e.hermegauss(120)
+    weight = weight / math.sqrt(2 * math.pi)
+
+    def c1(x_par):
+        z = (w[:, None] * x_par + w_perp_norm[:, None] * xi[None, :]) / math.sqrt(setup.d)
+        return (np.where(z > 0, z, leak * z) * xi[None, :]) @ weight
+
+    def odd(x_par):
+        return (c1(x_par) - c1(-x_par)) / 2
+
+    k = finite_width_leaky_relu if leak else finite_width_relu
+    args = (m[0], m[1], m[2], 1.0, float(setup.M), float(setup.d), 1.0, leak)
+    x, y = 0.6, 0.25
+    assert k.linear_odd_second(x, *args) == pytest.approx(np.mean(a**2 * odd(x) ** 2), rel=0.05)
+    assert k.linear_odd_cross(x, y, *args) == pytest.approx(np.mean(odd(x) * odd(y)), rel=0.05)
+    assert k.linear_odd_cross_a2(x, y, *args) == pytest.approx(np.mean(a**2 * odd(x) * odd(y)), rel=0.05)
+    assert k.linear_odd_second(0.0, *args) == 0.0
+    flat = (1 + leak) ** 2 / 4 * (setup.d - 1) / setup.d * m[0]    # E[a^2] ((1 + s) s_hat / 2)^2, sigma_w = 1
+    for x_par in (0.0, 0.3, 1.5):
+        assert k.linear_second(x_par, *args) == pytest.approx(flat + k.linear_odd_second(x_par, *args), rel=1e-9)

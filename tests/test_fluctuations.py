@@ -115,10 +115,11 @@ def test_feedback_predicts_the_simulated_tilt_and_the_frozen_init_does_not():
 
 
 def test_within_run_band_adds_its_parts_in_quadrature():
-    """band_sd^2 = rest^2 + tan(angle)^2 + sample^2, each part from its own prediction: the rest is the frozen
-    one less the degree-2 variance the feedback removed at x*, the sample's part is the degree-2 variance the
-    training sample put in at x* (both over kappa); N=None leaves the sample out and centres the band on x*.
-    With one fixed set every part runs on that set's clock (kappa and x* included)."""
+    """band_sd^2 = rest^2 + tan(angle)^2 + bend^2 + sample^2, each part from its own prediction: the rest is the
+    frozen one less the degree-2 variance the feedback removed at x*, the bend the frozen bend at x* times its
+    damping there, the sample's part is the degree-2 variance the training sample put in at x* (all over kappa);
+    N=None leaves the sample out and centres the band on x*. With one fixed set every part runs on that set's
+    clock (kappa and x* included)."""
     sol = mftheory.meanfield(mftheory.Setup(d=20, alpha=1.0, h=1.0, eta=500.0, M=200), 100)
     band = mftheory.within_run_band(sol, 20_000)
     clock = mftheory.finite_size._on_training_clock(sol, 20_000, "fixed", "training")   # the default density
@@ -131,7 +132,18 @@ def test_within_run_band_adds_its_parts_in_quadrature():
     assert np.array_equal(band.rest_sd_frozen, frozen)
     assert np.all(band.rest_sd[t] <= frozen[t] * (1 + 1e-12)) and band.rest_sd[100] < 0.8 * frozen[100]
     assert band.sample_sd[t] == pytest.approx(sample, rel=1e-12)
-    assert band.band_sd[t] == pytest.approx(np.sqrt(band.rest_sd[t]**2 + tilt_sd[t]**2 + sample**2), rel=1e-12)
+    fw = clock.variant.finite_width_kernels()
+    moments = np.empty((len(clock.t), 5))
+    clock.kernels.fill_moments(clock.gamma_plus, clock.gamma_minus, clock.setup.sigma_a, clock.setup.sigma_w, moments)
+    bend_feedback = mftheory.finite_size._bend_feedback(clock)
+    setup = clock.setup
+    bend = np.array([np.sqrt(setup.alpha**2 / setup.M * fw.linear_odd_second(
+        clock.x_star[i], *moments[i, :3], setup.alpha, float(setup.M), float(setup.d), setup.sigma_w, setup.slope))
+        * np.interp(clock.x_star[i], bend_feedback.x_par, bend_feedback.damping[i]) / clock.kappa[i] for i in t])
+    assert band.bend_sd[t] == pytest.approx(bend, rel=1e-12)
+    assert np.all(band.bend_sd[t] > 0) and band.bend_sd[100] < band.tilt_sd[100]
+    assert band.band_sd[t] == pytest.approx(np.sqrt(band.rest_sd[t]**2 + tilt_sd[t]**2 + bend**2 + sample**2),
+                                            rel=1e-12)
     assert band.crossing[t] == pytest.approx(mftheory.finite_sample(clock, 20_000).crossing[t])
     infinite = mftheory.within_run_band(sol)
     assert np.all(infinite.sample_sd == 0) and infinite.crossing[t] == pytest.approx(sol.x_star[t])
@@ -180,3 +192,42 @@ def test_an_examples_own_tilt_lifts_its_margin_as_a_monte_carlo_of_its_pull():
     lifted = y * (alpha * c / math.sqrt(d) * v * x).sum(axis=1)
     se = lifted.std() / math.sqrt(len(lifted))
     assert abs(lifted.mean() - k.tilt_own_margin(R, alpha, c, float(d), N)) < 4 * se
+
+
+def test_the_bends_feedback_is_a_monte_carlo_of_the_node_drive():
+    """derivations/fluctuations.py, step bend_feedback: with q = E[u'] B(x*) (here q a random vector, E[u'] = 1)
+    one GD step moves each node by Delta w_perp = beta a rho_o(x*) q / sqrt(d) and Delta a = beta rho_o(x*)
+    (w_perp . q) / sqrt(d), rho_o the odd half of E[sigma'(mu + s_hat xi)] over the two sides (for the ReLU
+    (Phi(mu / s_hat) - Phi(-mu / s_hat)) / 2, each node with its own |w_perp|). The bend B(x) = (alpha / M)
+    sum a rho_o(x) w_perp / sqrt(d) then changes by -bend_feedback q: the sum over 40 000 sampled nodes, projected
+    on q, against the generated kernel (the node count and |w_perp|'s spread, relative order 1/d, set the 4%)."""
+    from scipy.special import ndtr
+    setup = mftheory.Setup(d=200, alpha=1.3, h=1.0, eta=100.0, M=50)
+    sol = mftheory.meanfield(setup, 40)
+    moments = np.empty((len(sol.t), 5))
+    sol.kernels.fill_moments(sol.gamma_plus, sol.gamma_minus, setup.sigma_a, setup.sigma_w, moments)
+    m = moments[-1]
+    fw = sol.variant.finite_width_kernels()
+    rng = np.random.default_rng(5)
+    nodes, d = 40_000, setup.d
+    a0, w0 = rng.standard_normal(nodes), rng.standard_normal(nodes)
+    a, w = (v[-1] for v in sol.node(a0, w0))
+    w_perp = rng.standard_normal((nodes, d - 1)) * setup.sigma_w
+    s_hat = np.linalg.norm(w_perp, axis=1) / math.sqrt(d)
+
+    def rho_odd(x_par):
+        mu = w * x_par / math.sqrt(d)
+        return (ndtr(mu / s_hat) - ndtr(-mu / s_hat)) / 2
+
+    q = rng.standard_normal(d - 1)
+    beta, x_star = 0.7, 0.4
+    for x in (0.1, 0.4, 1.2):
+        delta_w = beta * (a * rho_odd(x_star))[:, None] * q[None, :] / math.sqrt(d)
+        delta_a = beta * rho_odd(x_star) * (w_perp @ q) / math.sqrt(d)
+        change = setup.alpha / (nodes * math.sqrt(d)) * (
+            (delta_a * rho_odd(x)) @ w_perp + (a * rho_odd(x)) @ delta_w)
+        measured = change @ q / (q @ q)
+        args = (*m[:3], setup.alpha, float(setup.M), float(d), setup.sigma_w, setup.slope)
+        rate = sol.kernels.bend_feedback(1.0, beta, setup.alpha, fw.linear_odd_cross(x, x_star, *args),
+                                         fw.linear_odd_cross_a2(x, x_star, *args), float(d), setup.sigma_w)
+        assert -rate == pytest.approx(measured, rel=0.04), (x, -rate, measured)

@@ -100,7 +100,7 @@ def finite_width(scale: Scale, seed: int = 0) -> CaseResult:
                                                                                 offsets, centres)
 
     cov, expected, offset, spread, n = coverage(band.band_sd)
-    checks = [Check("finite_width", f"within-run band coverage (rest + tilt + sample part, with feedback, n={n})",
+    checks = [Check("finite_width", f"within-run band coverage (rest + tilt + bend + sample part, with feedback, n={n})",
                     expected, cov, 3 * math.sqrt(expected * (1 - expected) / max(n, 1)) + 0.01),
               Check("finite_width", "crossing offset from the predicted centre / band sd", 0.0, offset, 0.0,
                     informational=True),
