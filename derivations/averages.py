@@ -128,22 +128,26 @@ def _branch(phi, probe):
 
 _Q = sp.Symbol("Q", positive=True)
 _LAMBDA = sp.Symbol("lambda", real=True)
+_LAMBDA2 = sp.Symbol("lambda_2", real=True)
 
 
-def _half_line_moment(power: int, erf_power: int):
+def _half_line_moment(power: int, erf_power: int, two_slopes: bool = False):
     """int_0^oo x^power erf(lambda x)^erf_power exp(-Q x^2) dx in closed form, in the symbols _Q > 0 and _LAMBDA
-    real (erf_power 0, 1 or 2). The three base integrals (power 0 or 1) are classical (the erf-erf one is
-    int_0^oo erf(a x) erf(b x) exp(-c^2 x^2) dx = atan(a b / (c sqrt(a^2 + b^2 + c^2))) / (c sqrt(pi)); x erf^2 by
-    parts to x^0 erf); each power above them is -d/dQ of the one two below. The tests check every case against
+    real (erf_power 0, 1 or 2); with ``two_slopes`` (erf_power 2) the integrand is x^power erf(lambda x)
+    erf(lambda_2 x) exp(-Q x^2), _LAMBDA2 real. The base integrals (power 0 or 1) are classical (the erf-erf one is
+    int_0^oo erf(a x) erf(b x) exp(-c^2 x^2) dx = atan(a b / (c sqrt(a^2 + b^2 + c^2))) / (c sqrt(pi)); x erf erf
+    by parts to x^0 erf); each power above them is -d/dQ of the one two below. The tests check every case against
     mpmath."""
     Q, lam = _Q, _LAMBDA
+    other = _LAMBDA2 if two_slopes else _LAMBDA
     base = {
         (0, 0): sp.sqrt(sp.pi) / (2 * sp.sqrt(Q)),
         (1, 0): 1 / (2 * Q),
         (0, 1): sp.atan(lam / sp.sqrt(Q)) / sp.sqrt(sp.pi * Q),
         (1, 1): lam / (2 * Q * sp.sqrt(Q + lam**2)),
-        (0, 2): sp.atan(lam**2 / (sp.sqrt(Q) * sp.sqrt(Q + 2 * lam**2))) / sp.sqrt(sp.pi * Q),
-        (1, 2): 2 * lam * sp.atan(lam / sp.sqrt(Q + lam**2)) / (sp.pi * Q * sp.sqrt(Q + lam**2)),
+        (0, 2): sp.atan(lam * other / (sp.sqrt(Q) * sp.sqrt(Q + lam**2 + other**2))) / sp.sqrt(sp.pi * Q),
+        (1, 2): (lam * sp.atan(other / sp.sqrt(Q + lam**2)) / sp.sqrt(Q + lam**2)
+                 + other * sp.atan(lam / sp.sqrt(Q + other**2)) / sp.sqrt(Q + other**2)) / (sp.pi * Q),
     }
     value = base[(power % 2, erf_power)]
     for _ in range(power // 2):
@@ -154,7 +158,7 @@ def _half_line_moment(power: int, erf_power: int):
 def _gaussian_moments(integrand, density):
     """int_0^oo integrand(x) density(x) dx in closed form when the product is a sum of terms
     c x^k erf(lambda x)^m exp(e0 - Q x^2) (k >= 0, m = 0, 1 or 2, Q > 0 given d > 1, c, lambda, e0 and Q free of
-    x; erfc = 1 - erf): each is a Gaussian moment, c exp(e0) Gamma((k + 1)/2) / (2 Q^((k + 1)/2)) for m = 0, or
+    x; erfc = 1 - erf; for m = 2 the two error functions may have different slopes): each is a Gaussian moment, c exp(e0) Gamma((k + 1)/2) / (2 Q^((k + 1)/2)) for m = 0, or
     :func:`_half_line_moment`. None for any other form. SymPy's integrate reaches the same values for m = 0 (the
     tests check them against quadrature) but can search for its time limit first when Q's sign depends on the
     symbols, and has no antiderivative for m = 2. The sum is returned with its common factors pulled out
@@ -169,7 +173,7 @@ def _gaussian_moments(integrand, density):
         if denominator.has(S.x):
             term = sp.powsimp(numerator / sp.factor(denominator), combine="exp", force=True)
         coeff, dependent = term.as_independent(S.x, as_Add=False)
-        power, exponent, erf_power, slope = sp.Integer(0), sp.Integer(0), 0, None
+        power, exponent, slopes = sp.Integer(0), sp.Integer(0), []
         for factor in sp.Mul.make_args(dependent):
             base, exp = factor.as_base_exp()
             if factor == S.x:
@@ -180,13 +184,15 @@ def _gaussian_moments(integrand, density):
                 exponent += factor.args[0]
             elif isinstance(base, sp.erf) and exp.is_Integer and exp > 0:
                 argument_slope = sp.simplify(base.args[0] / S.x)
-                if argument_slope.has(S.x) or (slope is not None and sp.simplify(argument_slope - slope) != 0):
+                if argument_slope.has(S.x):
                     return None
-                slope, erf_power = argument_slope, erf_power + int(exp)
+                slopes += [argument_slope] * int(exp)
             elif factor != 1:
                 return None
+        erf_power = len(slopes)
         if erf_power > 2:
             return None
+        two_slopes = erf_power == 2 and sp.simplify(slopes[0] - slopes[1]) != 0
         try:
             poly = sp.Poly(sp.expand(exponent), S.x)
         except sp.PolynomialError:
@@ -199,7 +205,8 @@ def _gaussian_moments(integrand, density):
         if erf_power == 0:
             moment = sp.gamma(sp.Rational(1, 2) * (power + 1)) / (2 * Q ** (sp.Rational(1, 2) * (power + 1)))
         else:
-            moment = _half_line_moment(int(power), erf_power).subs({_Q: Q, _LAMBDA: slope})
+            moment = _half_line_moment(int(power), erf_power, two_slopes).subs(
+                {_Q: Q, _LAMBDA: slopes[0], _LAMBDA2: slopes[-1]})
         total += coeff * sp.exp(poly.coeff_monomial(1)) * moment
     # factor_terms pulls the common factors out in milliseconds; simplify searched for seconds (its time limit)
     return sp.factor_terms(total)

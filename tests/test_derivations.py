@@ -200,7 +200,8 @@ def test_gaussian_moments_are_closed_forms_checked_against_mpmath():
         quadrature = mp.quad(sp.lambdify(S.x, (phi * density).subs(values), "mpmath"), [0, mp.inf])
         assert abs(sp.N(closed.subs(values), 50) - sp.Float(str(quadrature), 50)) < sp.Float("1e-40")
     for other in (sp.erf(S.x) ** 3 * sp.exp(-S.x**2), sp.erf(S.x + 1) * sp.exp(-S.x**2),
-                  sp.erf(S.x**2) * sp.exp(-S.x**2), sp.erf(S.x) * sp.erf(2 * S.x), sp.exp(-S.x**2 + S.x)):
+                  sp.erf(S.x**2) * sp.exp(-S.x**2), sp.erf(S.x) * sp.erf(2 * S.x) * sp.erf(S.x),
+                  sp.exp(-S.x**2 + S.x)):
         assert _gaussian_moments(other, density) is None, other
     # expanding spreads (d - 1) over a denominator of exponentials (the self kernel's average in
     # derivations/finite_sample.py): still Gaussian moments
@@ -235,6 +236,33 @@ def test_gaussian_moments_with_error_functions_against_mpmath(power):
     for x_par in (sp.Rational(3, 10), -sp.Rational(12, 5)):
         values = {S.m_w2: sp.Rational(7, 10), S.sigma_w: sp.Rational(11, 10), S.d: 20, S.x_par: x_par,
                   S.m_aw: sp.Rational(2, 5), S.m_a2: sp.Rational(9, 10), S.h: sp.Rational(1, 3)}
+        with mp.workdps(50):
+            quadrature = mp.quad(sp.lambdify(S.x, (phi * density).subs(values), "mpmath"), [0, 1, mp.inf])
+            value = sp.N(closed.subs(values), 50)
+            assert abs(value - sp.Float(str(quadrature), 50)) < sp.Float("1e-40") * abs(value)
+
+
+@pytest.mark.parametrize("power", range(5))
+def test_gaussian_moments_with_two_error_functions_of_different_slopes_against_mpmath(power):
+    """Terms x^k erf(a x) erf(b x) exp(-q x^2) with a != b of either sign (the bend's node averages between two
+    points in derivations/finite_width.py): closed forms checked against mpmath's quadrature at 50 digits, and equal
+    slopes still give the erf^2 forms."""
+    import mpmath as mp
+
+    from mftheory.derivations import symbols as S
+    from mftheory.derivations.averages import _gaussian_moments
+    from mftheory.derivations.catalog import DATA_LAWS
+
+    density = DATA_LAWS["gaussian"].abs_par_density
+    scale = sp.sqrt(S.m_w2) / (S.sigma_w * sp.sqrt(2 * (S.d - 1)))
+    phi = S.x**power * (S.m_a2 * sp.erfc(scale * S.x_par * S.x) * sp.erfc(scale * S.y_par * S.x)
+                        + S.m_aw * sp.erf(scale * S.x_par * S.x) * sp.erf(-3 * scale * S.y_par * S.x))
+    closed = _gaussian_moments(phi, density)
+    assert closed is not None and not closed.has(sp.Integral)
+    for x_par, y_par in ((sp.Rational(3, 10), sp.Rational(6, 5)), (-sp.Rational(12, 5), sp.Rational(1, 7)),
+                         (sp.Rational(4, 5), sp.Rational(4, 5))):
+        values = {S.m_w2: sp.Rational(7, 10), S.sigma_w: sp.Rational(11, 10), S.d: 20, S.x_par: x_par,
+                  S.y_par: y_par, S.m_aw: sp.Rational(2, 5), S.m_a2: sp.Rational(9, 10)}
         with mp.workdps(50):
             quadrature = mp.quad(sp.lambdify(S.x, (phi * density).subs(values), "mpmath"), [0, 1, mp.inf])
             value = sp.N(closed.subs(values), 50)
