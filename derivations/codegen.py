@@ -307,6 +307,10 @@ def _tilt_kernels(D) -> list[str]:
         _function("bend_feedback", ("e_u_prime", "beta", "alpha", "cross", "cross_a2", "d", "sigma_w"),
                   T.bend_feedback.xreplace({FL.tilt_response: sp.Symbol("e_u_prime")}),
                   "per-step pull-back of the linear part's bend at x per unit of it at the threshold"),
+        _function("bend_kernel", ("cross", "cross_a2", "d", "sigma_w"), T.bend_kernel,
+                  "lambda_o(x, x'): the kernel's degree-1 part odd in x_par, per x_perp . x'_perp"),
+        _function("bend_sample_variance", ("response", "mass", "alpha", "beta", "d", "N"), T.bend_sample_variance,
+                  "variance of the bend's part from one cell of training examples with accumulated response R"),
     ]
 
 

@@ -33,7 +33,9 @@ Derived below, for a loss with u(z)^2 = u(z) (the hinge: u = 1 unsatisfied, 0 sa
    points as well), pulled back by the same feedback;
 8. the feedback on the bend of the linear part with x_par (the part of each node's linear coefficient odd in
    w_par x_par, which the tilt averages out): it moves both labels' margins at the threshold alike, and the
-   unsatisfied set pulls it back through the nodes' own odd parts.
+   unsatisfied set pulls it back through the nodes' own odd parts;
+9. the training sample as a source of the bend (each unsatisfied example's pull through the nodes' odd parts),
+   pulled back by the same feedback.
 
 Approximations, stated once: first order in the fluctuation (tau << kappa x*); the node law of the mean field
 for every average (E[w_perp w_perp^T] = sigma_w^2 I); v_par at its mean-field value; the parts of F_M - F_t
@@ -85,6 +87,8 @@ class TiltDerivation:
     degree2_kernel: sp.Expr    # lambda(x, x'): the kernel's degree-2 part, per <X, X'>/2
     rest_sample_variance: sp.Expr  # Var of F's degree-2 part from one cell of training examples, per R^2
     bend_feedback: sp.Expr     # the linear part's bend at x pulled back per step, per unit of it at the threshold
+    bend_kernel: sp.Expr       # lambda_o(x, x'): the kernel's degree-1 part odd in x_par, per x_perp . x'_perp
+    bend_sample_variance: sp.Expr  # Var of the bend's part from one cell of training examples, per R^2
 
 
 def _gaussian_mean(expr, var):
@@ -267,7 +271,8 @@ def derive_tilt(derivation: MeanFieldDerivation) -> TiltDerivation:
     # so Delta w_perp,i = beta a_i (c_1o,i(x*) / shat) q / sqrt(d) and Delta a_i = beta (c_1o,i(x*) / shat)
     # (w_perp,i . q) / sqrt(d): the tilt's step 2 with c_sigma replaced by the node's own odd part, which the
     # tilt's system does not carry (it averages out of v)
-    bend_feedback = -S.beta * tilt_response * S.alpha * (bend_cross / Dp + bend_cross_a2 / (shat2 * S.d))
+    bend_kernel = bend_cross / Dp + bend_cross_a2 / (shat2 * S.d)
+    bend_feedback = -S.beta * tilt_response * S.alpha * bend_kernel
     add("bend_feedback", r"feedback on the linear part's bend $B(x)$ with $x_\parallel$",
         sp.Eq(sp.Symbol(r"\Delta B(x) / B(x^*)"), bend_feedback),
         r"$B(x^*) \cdot x_\perp$ moves the margins of both labels at the threshold alike, so the unsatisfied set's "
@@ -280,12 +285,27 @@ def derive_tilt(derivation: MeanFieldDerivation) -> TiltDerivation:
         r"$(1/M) \sum_i w_{\perp,i} w_{\perp,i}^T = \sigma_w^2 I$ and $\hat{s}^2 = \sigma_w^2 (d-1)/d$; the "
         r"part along each node's own $w_\perp$ enters at relative order $1/d$ and is left out, and the change "
         r"then grows with the nodes as the bend itself does.")
+
+    # 9. the training sample as a source of the bend: an unsatisfied example mu pulls every node by
+    # beta a_i sigma'_i(x_mu) y_mu x_perp,mu / (N sqrt(d)); the part of sigma' odd in mu, times y_mu (whose sign is
+    # x_mu,par's), is y-free, so the example adds (alpha beta / N) lambda_o(x, |x_mu,par|) x_perp,mu to B(x), and
+    # the examples' x_perp are independent: Var over x_perp of the sum is (alpha beta / N)^2 D sum_mu R_mu^2
+    bend_sample_variance = (S.alpha * S.beta) ** 2 * Dp / S.N_sample * cell_mass * response_sum**2
+    add("bend_sample_source", "the training sample's share of the bend, per cell of examples",
+        sp.Eq(sp.Symbol(r"\mathrm{Var}\,B^{\mathrm{sample}}(x) \cdot x_\perp"), bend_sample_variance),
+        r"An unsatisfied example adds $\beta\,a_i\,\sigma'_i(x_\mu)\,y_\mu\,x_{\perp,\mu}/(N\sqrt{d})$ to each "
+        r"node's $w_\perp$ (and its $a_i$ likewise along $w_{\perp,i}$); the part of $\sigma'$ odd in $\mu$ flips "
+        r"with $y_\mu$, so $B(x)$ gains $(\alpha\beta/N)\,\lambda_o(x, |x_{\mu,\parallel}|)\,x_{\perp,\mu}$ "
+        r"with $\lambda_o = " + sp.latex(bend_kernel) + r"$, independent of the tilt's source (the $y$-weighted "
+        r"mean); a cell's accumulated response $R$ is carried by the bend's feedback and growth like the degree-2 "
+        r"part's, and $|x_{\perp,\mu}|^2 = D$.")
     return TiltDerivation(derivation=D, steps=tuple(steps), response=response, drive_v=drive_v, drive_u=drive_u,
                           gain=gain, init_var_v=init_var_v, init_var_u=init_var_u, angle=angle,
                           output_variance=output_variance, own_margin=own_margin, margin_below=margin_below,
                           rest_feedback=rest_feedback,
                           degree2_kernel=degree2_kernel, rest_sample_variance=rest_sample_variance,
-                          bend_feedback=bend_feedback)
+                          bend_feedback=bend_feedback, bend_kernel=bend_kernel,
+                          bend_sample_variance=bend_sample_variance)
 
 
 def tilt_or_none(derivation: MeanFieldDerivation) -> TiltDerivation | None:

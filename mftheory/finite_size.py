@@ -1127,22 +1127,24 @@ class BendFeedback:
     t: np.ndarray
     x_par: np.ndarray
     damping: np.ndarray
+    sample_variance: np.ndarray
 
 
-_BEND: dict[int, BendFeedback | None] = {}
+_BEND: dict[tuple, BendFeedback | None] = {}
 
 
-def _bend_feedback(solution):
+def _bend_feedback(solution, N=None, sample="fixed", memo=None):
     """:class:`BendFeedback` along ``solution`` (the mean field or one fixed set's clock, whose density at the
-    margin it uses), computed once per solution; None for an activation the derivation does not cover."""
-    key = id(solution)
+    margin it uses), computed once per solution, N and sample; None for an activation the derivation does not
+    cover. ``memo``: one fixed set's :func:`finite_sample` prediction (its map's unsatisfied examples pull)."""
+    key = (id(solution), N, sample)
     if key not in _BEND:
-        _BEND[key] = _derive_bend_feedback(solution)
+        _BEND[key] = _derive_bend_feedback(solution, N, sample, memo)
         weakref.finalize(solution, _BEND.pop, key, None)
     return _BEND[key]
 
 
-def _derive_bend_feedback(solution):
+def _derive_bend_feedback(solution, N, sample, memo):
     setup, k = solution.setup, solution.kernels
     fw = solution.variant.finite_width_kernels()
     if not getattr(fw, "HAS_BEND", False) or not hasattr(k, "bend_feedback"):
@@ -1151,24 +1153,39 @@ def _derive_bend_feedback(solution):
     moments = np.empty((n, 5))
     k.fill_moments(solution.gamma_plus, solution.gamma_minus, setup.sigma_a, setup.sigma_w, moments)
     ratio = getattr(solution, "threshold_density_ratio", None)
-    # the degree-2 part's recursion with the bend's kernels: the same rank-one pull-back at the threshold
+    d = float(setup.d)
+    mode, unsatisfied, unit = _NO_SAMPLE, np.zeros((1, 1, 1)), 0.0
+    if N is not None:
+        unit = k.bend_sample_variance(1.0, 1.0, setup.alpha, setup.beta, d, float(N))
+        if sample == "fixed":
+            if memo is None:
+                memo = _quiet_finite_sample(solution, N, "auto")[0]
+            mode, unsatisfied = _FIXED_SAMPLE, np.ascontiguousarray(memo.unsatisfied, dtype=float)
+        else:
+            mode = _FRESH_SAMPLE
+    # the degree-2 part's recursion with the bend's kernels: the same rank-one pull-back at the threshold, and
+    # the same accumulation of the pulling examples' deposits
     recursion = bind(_rest_recursion, fw.linear_odd_second, k.bend_feedback, fw.linear_odd_cross,
-                     fw.linear_odd_cross_a2, k.degree2_kernel, k.tilt_response)
-    damping, _ = recursion(
+                     fw.linear_odd_cross_a2, k.bend_kernel, k.tilt_response)
+    damping, sample_variance = recursion(
         moments, np.asarray(solution.x_star, dtype=float), np.asarray(solution.kappa, dtype=float),
-        np.ones(n) if ratio is None else np.asarray(ratio, dtype=float), setup.alpha, float(setup.M),
-        float(setup.d), setup.sigma_w, setup.slope, setup.beta, setup.h, _REST_GRID, _cell_masses(_REST_GRID),
-        _ZETA_WEIGHTS, np.zeros((1, 1, 1)), _NO_SAMPLE, 0.0)
-    return BendFeedback(t=solution.t, x_par=_REST_GRID.copy(), damping=damping)
+        np.ones(n) if ratio is None else np.asarray(ratio, dtype=float), setup.alpha, float(setup.M), d,
+        setup.sigma_w, setup.slope, setup.beta, setup.h, _REST_GRID, _cell_masses(_REST_GRID), _ZETA_WEIGHTS,
+        unsatisfied, mode, unit)
+    return BendFeedback(t=solution.t, x_par=_REST_GRID.copy(), damping=damping, sample_variance=sample_variance)
 
 
-def _bend_variance_rows(fw, bend, xs, params, steps):
+def _bend_variance_rows(fw, bend, xs, params, steps, with_sample=True):
     """(T+1, P): the variance of the bend (with the loss's feedback) at the points xs[i], parameters params[i]
-    (:func:`_rest_params`), for each step i in ``steps``; zeros elsewhere and without the bend."""
+    (:func:`_rest_params`), for each step i in ``steps``: its init part and (``with_sample``) the training
+    sample's; zeros elsewhere and without the bend."""
     if bend is None:
         return np.zeros(xs.shape)
-    return bind(_kept_rows, fw.linear_odd_second)(np.ascontiguousarray(xs, dtype=float), params, bend.x_par,
-                                                  bend.damping, steps)
+    xs = np.ascontiguousarray(xs, dtype=float)
+    out = bind(_kept_rows, fw.linear_odd_second)(xs, params, bend.x_par, bend.damping, steps)
+    if with_sample:
+        out += _interp_rows(xs, bend.x_par, bend.sample_variance, steps)
+    return out
 
 
 @kernel_template(1)
@@ -1587,7 +1604,7 @@ def within_run_band(solution: MeanFieldSolution, N: int | None = None, sample: s
     memo, state = (_quiet_finite_sample(solution, N, tilt_part.sliding_onset) if N is not None and sample == "fixed"
                    else (None, None))
     return _band(solution, N, sample, _rest_feedback(solution, N, sample, memo, state), memo, tilt_part,
-                 _bend_feedback(solution))
+                 _bend_feedback(solution, N, sample, memo))
 
 
 def _quiet_finite_sample(solution, N, hold_from):
@@ -1811,7 +1828,7 @@ def _along(solution, N, sample):
         memo, state = _fixed_sample_state(solution, N, tilt_part, moments)
         train_rates = state.train_rates
     feedback = _rest_feedback(solution, N, sample, memo, state)
-    bend = _bend_feedback(solution)
+    bend = _bend_feedback(solution, N, sample, memo)
     band = _band(solution, N, sample, feedback, memo, tilt_part, bend)
     if memo is not None:
         kappa, memorized = memo.kappa, memo.memorized
@@ -1897,8 +1914,8 @@ def _training_rest_variance(solution, tilt_part, feedback, moments):
     rests = rest_variance_rows(np.ascontiguousarray(points), float(setup.d), params, steps)
     rests = np.maximum(rests - _degree2_removed_rows(fw, feedback, points, params, steps), 0.0)
     # the bend rises from 0 at x_par = 0 faster than the points above resolve: taken on the grid itself
-    bends = _bend_variance_rows(fw, _bend_feedback(solution), np.ascontiguousarray(
-        np.broadcast_to(_MEMO_GRID, (n, _MEMO_GRID.size))), params, steps)
+    bends = _bend_variance_rows(fw, _bend_feedback(solution), np.broadcast_to(_MEMO_GRID, (n, _MEMO_GRID.size)),
+                                params, steps)
     for i in steps:
         out[i] = np.interp(_MEMO_GRID, _TRAIN_REST_POINTS, rests[i]) + bends[i] + tilt_part.output_sd[i] ** 2
     return out

@@ -58,9 +58,9 @@ def test_rates_are_the_average_of_the_composition_over_x(solution):
         kept = np.interp(grid, feedback.x_par, feedback.damping[t])
         removed = np.array([fw.degree2_variance(x_par, *args) for x_par in grid]) * (1.0 - kept ** 2)
         rest = np.maximum(rest - removed, 0.0)
-        bend = finite_size._bend_feedback(solution)
+        bend = finite_size._bend_feedback(solution, 40_000, "fresh")
         rest = rest + SETUP.alpha**2 / SETUP.M * np.array([fw.linear_odd_second(x_par, *args) for x_par in grid]) \
-            * np.interp(grid, bend.x_par, bend.damping[t]) ** 2
+            * np.interp(grid, bend.x_par, bend.damping[t]) ** 2 + np.interp(grid, bend.x_par, bend.sample_variance[t])
         rest = rest + np.interp(grid, feedback.x_par, feedback.sample_variance[t])
         sd = np.sqrt(np.interp(x, grid, rest) + pred.tilt_sd[t] ** 2)
         kappa = solution.kappa[t]
@@ -342,6 +342,40 @@ def test_frobenius_moment_of_the_sample_tensor():
     sq = np.sum(x**2, axis=1)
     frobenius = sq**2 - 2 * sq + D          # |x x^T - I|^2 = |x|^4 - 2 |x|^2 + D
     assert abs(frobenius.mean() - (D * D + D)) < 4 * frobenius.std() / math.sqrt(len(x))
+
+
+def test_the_bends_sample_part_is_first_order_in_one_over_n_and_vanishes_at_x_par_zero(solution):
+    """The training sample's part of the linear part's bend (derivations/fluctuations.py, step bend_sample_source):
+    none without a finite set; like 1/N early, while the same examples pull; larger for one set used again and
+    again than for new examples at every step; zero at x_par = 0, where the bend is (the nodes' odd parts vanish
+    there); and the init's part is the same whatever the sample."""
+    none = finite_size._bend_feedback(solution)
+    small = finite_size._bend_feedback(solution, 10_000, "fixed")
+    big = finite_size._bend_feedback(solution, 40_000, "fixed")
+    fresh = finite_size._bend_feedback(solution, 40_000, "fresh")
+    assert np.all(none.sample_variance == 0)
+    g = int(np.searchsorted(big.x_par, 0.5))
+    assert small.sample_variance[20, g] == pytest.approx(4 * big.sample_variance[20, g], rel=0.05)
+    assert np.all(small.sample_variance[30:, g] > big.sample_variance[30:, g])
+    assert np.all(fresh.sample_variance[30:, g] < big.sample_variance[30:, g])
+    assert np.all(big.sample_variance[:, 0] == 0) and np.all(big.sample_variance[30:, g] > 0)
+    np.testing.assert_array_equal(big.damping, none.damping)
+
+
+def test_the_bends_sample_unit_is_a_monte_carlo_of_independent_pulls():
+    """One cell of N f examples, each pulling with response R along its own x_perp,mu ~ N(0, I_D), puts
+    (alpha beta / N) R sum_mu x_perp,mu into the bend; its variance over a test point's x_perp, averaged over the
+    examples' draws, is the generated bend_sample_variance (alpha beta)^2 D f R^2 / N: a Monte Carlo over 400 draws
+    of the cell, each over 2000 test points (relative se about 2%)."""
+    from mftheory.kernels.generated import gaussian_hinge as k
+    alpha, beta, d, N, f, R = 1.3, 0.7, 21, 500, 0.2, 0.9
+    rng = np.random.default_rng(3)
+    variances = []
+    for _ in range(400):
+        bend = alpha * beta * R / N * rng.standard_normal((int(N * f), d - 1)).sum(axis=0)
+        variances.append(np.var(rng.standard_normal((2000, d - 1)) @ bend))
+    expected = k.bend_sample_variance(R, f, alpha, beta, float(d), float(N))
+    assert expected == pytest.approx(np.mean(variances), rel=0.06)
 
 
 def test_the_sample_part_grows_as_the_training_set_shrinks(solution):

@@ -117,7 +117,7 @@ def test_feedback_predicts_the_simulated_tilt_and_the_frozen_init_does_not():
 def test_within_run_band_adds_its_parts_in_quadrature():
     """band_sd^2 = rest^2 + tan(angle)^2 + bend^2 + sample^2, each part from its own prediction: the rest is the
     frozen one less the degree-2 variance the feedback removed at x*, the bend the frozen bend at x* times its
-    damping there, the sample's part is the degree-2 variance the training sample put in at x* (all over kappa);
+    damping there plus the training sample's part of it, the sample's part is the degree-2 variance the training sample put in at x* (all over kappa);
     N=None leaves the sample out and centres the band on x*. With one fixed set every part runs on that set's
     clock (kappa and x* included)."""
     sol = mftheory.meanfield(mftheory.Setup(d=20, alpha=1.0, h=1.0, eta=500.0, M=200), 100)
@@ -135,11 +135,14 @@ def test_within_run_band_adds_its_parts_in_quadrature():
     fw = clock.variant.finite_width_kernels()
     moments = np.empty((len(clock.t), 5))
     clock.kernels.fill_moments(clock.gamma_plus, clock.gamma_minus, clock.setup.sigma_a, clock.setup.sigma_w, moments)
-    bend_feedback = mftheory.finite_size._bend_feedback(clock)
+    memo = mftheory.finite_size._quiet_finite_sample(clock, 20_000, "auto")[0]
+    bend_feedback = mftheory.finite_size._bend_feedback(clock, 20_000, "fixed", memo)
     setup = clock.setup
     bend = np.array([np.sqrt(setup.alpha**2 / setup.M * fw.linear_odd_second(
-        clock.x_star[i], *moments[i, :3], setup.alpha, float(setup.M), float(setup.d), setup.sigma_w, setup.slope))
-        * np.interp(clock.x_star[i], bend_feedback.x_par, bend_feedback.damping[i]) / clock.kappa[i] for i in t])
+        clock.x_star[i], *moments[i, :3], setup.alpha, float(setup.M), float(setup.d), setup.sigma_w, setup.slope)
+        * np.interp(clock.x_star[i], bend_feedback.x_par, bend_feedback.damping[i]) ** 2
+        + np.interp(clock.x_star[i], bend_feedback.x_par, bend_feedback.sample_variance[i])) / clock.kappa[i]
+        for i in t])
     assert band.bend_sd[t] == pytest.approx(bend, rel=1e-12)
     assert np.all(band.bend_sd[t] > 0) and band.bend_sd[100] < band.tilt_sd[100]
     assert band.band_sd[t] == pytest.approx(np.sqrt(band.rest_sd[t]**2 + tilt_sd[t]**2 + bend**2 + sample**2),
