@@ -392,7 +392,10 @@ def finite_width_module_source(derivation) -> str:
                            "per alpha^2/M", part_args),
                   _average("linear_odd_cross", cross, "E[c_1o(x_par) c_1o(y_par)] over the node law", pair_args),
                   _average("linear_odd_cross_a2", cross_a2, "E[a^2 c_1o(x_par) c_1o(y_par)] over the node law",
-                           pair_args)]
+                           pair_args),
+                  _function("bend_variance", part_args, S.alpha**2 / S.M * sp.Symbol("_vb"),
+                            "variance of the bend of F's linear part along x_perp at x_par (frozen init law)",
+                            preamble=(("_vb", f"linear_odd_second({', '.join(part_args)})"),))]
     parts.append(f"HAS_DEGREE2 = {D.degree2 is not None}\n")
     if D.degree2 is not None:
         square, cross, cross_a2 = D.degree2

@@ -1182,22 +1182,9 @@ def _bend_variance_rows(fw, bend, xs, params, steps, with_sample=True):
     if bend is None:
         return np.zeros(xs.shape)
     xs = np.ascontiguousarray(xs, dtype=float)
-    out = bind(_kept_rows, fw.linear_odd_second)(xs, params, bend.x_par, bend.damping, steps)
+    out = bind(_damped_rows, fw.bend_variance)(xs, params, bend.x_par, bend.damping, steps, False)
     if with_sample:
         out += _interp_rows(xs, bend.x_par, bend.sample_variance, steps)
-    return out
-
-
-@kernel_template(1)
-def _kept_rows(second, xs, params, x_par, damping, steps):
-    """(alpha^2 / M) second(x) damping(x)^2 at xs[i] for each step i in ``steps``."""
-    out = np.zeros(xs.shape)
-    for i in steps:
-        args = (params[i, 0], params[i, 1], params[i, 2], params[i, 3], params[i, 4], params[i, 5], params[i, 6],
-                params[i, 7])
-        kept = np.interp(xs[i], x_par, damping[i])
-        for p in range(xs.shape[1]):
-            out[i, p] = params[i, 3] ** 2 / params[i, 4] * second(xs[i, p], *args) * kept[p] ** 2
     return out
 
 
@@ -1534,19 +1521,22 @@ def _degree2_removed_rows(fw, feedback, xs, params, steps):
     for each step i in ``steps``, zeros elsewhere (and everywhere without the feedback)."""
     if feedback is None:
         return np.zeros(xs.shape)
-    return bind(_removed_rows, fw.degree2_variance)(np.ascontiguousarray(xs, dtype=float), params, feedback.x_par,
-                                                    feedback.damping, steps)
+    return bind(_damped_rows, fw.degree2_variance)(np.ascontiguousarray(xs, dtype=float), params, feedback.x_par,
+                                                    feedback.damping, steps, True)
 
 
 @kernel_template(1)
-def _removed_rows(degree2_variance, xs, params, x_par, damping, steps):
+def _damped_rows(variance, xs, params, x_par, damping, steps, removed):
+    """variance(x) times the share the feedback took out of it, 1 - damping(x)^2 (``removed``), or the share it
+    kept, damping(x)^2, at xs[i] with the parameters params[i] for each step i in ``steps``; zeros elsewhere."""
     out = np.zeros(xs.shape)
     for i in steps:
         args = (params[i, 0], params[i, 1], params[i, 2], params[i, 3], params[i, 4], params[i, 5], params[i, 6],
                 params[i, 7])
         kept = np.interp(xs[i], x_par, damping[i])
         for p in range(xs.shape[1]):
-            out[i, p] = degree2_variance(xs[i, p], *args) * (1.0 - kept[p] ** 2)
+            share = 1.0 - kept[p] ** 2 if removed else kept[p] ** 2
+            out[i, p] = variance(xs[i, p], *args) * share
     return out
 
 
