@@ -1937,15 +1937,17 @@ def _rest_variance_rows(output_variance, common_second, common_mean, linear_seco
 def _average_rates(margin_below, nodes, weights, coarse, rests, kappa, reach, extra, h, steps, test_error,
                    test_unsat):
     """:func:`_average_rate` at the thresholds 0 (``test_error``) and h (``test_unsat``) for each step in
-    ``steps``: panels split at the threshold's crossing and _TAIL reaches either side of it."""
+    ``steps``: panels split at the threshold's crossing and _TAIL reaches either side of it; clipped to [0, 1]."""
     for i in steps:
         x_hi = coarse[i, -1]
         for threshold, out in ((0.0, test_error), (h, test_unsat)):
             centre = threshold / kappa[i]
             points = np.array([0.0, centre - _TAIL * reach[i], centre, centre + _TAIL * reach[i], x_hi])
             edges = np.unique(np.minimum(np.maximum(points, 0.0), x_hi))
-            out[i] = _average_rate(margin_below, edges, nodes, weights, coarse[i], rests[i], kappa[i], 0.0,
-                                   threshold, extra[i])
+            rate = _average_rate(margin_below, edges, nodes, weights, coarse[i], rests[i], kappa[i], 0.0,
+                                 threshold, extra[i])
+            # a share: the quadrature's rounding can put it a few ulp past 1 where every example is below
+            out[i] = min(max(rate, 0.0), 1.0)
 
 
 @kernel_template(4)

@@ -83,6 +83,17 @@ def test_without_finite_size_effects_it_is_the_mean_field(solution):
     assert pred.test_error[0] == 0.5 and pred.test_unsat[0] == 1.0
 
 
+
+@pytest.mark.parametrize("N,sample", [(None, "fixed"), (40_000, "fresh"), (40_000, "fixed")])
+def test_every_share_is_a_probability(solution, N, sample):
+    """The error rates and unsatisfied fractions lie in [0, 1] at every step: early, with every example below
+    the margin, the quadrature over x_par used to round f_unsat to 1 + 9e-14."""
+    pred = finite_size.predict(solution, N, sample)
+    for name in ("test_error", "train_error", "test_unsat", "train_unsat"):
+        share = getattr(pred, name)
+        assert np.all((share >= 0.0) & (share <= 1.0)), name
+    assert pred.test_unsat[1] == pytest.approx(1.0, abs=1e-9)   # t = 1: F is tiny, every example below h
+
 def test_a_fixed_training_set_is_memorized_and_a_smaller_one_more(solution):
     """With one fixed set the training points carry their memorized margin: the training f_unsat sits below the
     test one, more so for N/4; the fresh-point slope falls behind kappa and the tilt grows as N shrinks."""
