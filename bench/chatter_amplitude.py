@@ -49,7 +49,7 @@ def _tilt_period_two(solution, t):
     drive = finite_size._tilt_drive(solution, moments)
     gain = k.tilt_gain(setup.alpha, solution.variant.odd_slope(setup.leak), float(setup.d))
     feedback = gain * finite_size._threshold_densities(solution, float(setup.d), setup.h)
-    A = finite_size._tilt_matrices(setup.beta * solution.g, drive, feedback)
+    A = finite_size._tilt_matrices(setup.beta * solution.g, drive, feedback, finite_size._a_growth(solution))
     response = np.linalg.solve(np.eye(2) + A[t], drive[t])
     return gain, float(drive[t, 0]), abs(float(response[0]))
 

@@ -8,6 +8,7 @@ Usage (from the repository root; about 5 minutes on 2 cores, most of it the run 
     python bench/paper_finite_size.py --seeds 2 --sizes 25000 100000 --activation leaky_relu --leak 0.5
     python bench/paper_finite_size.py --seeds 2 --sizes 25000 100000 --held-margins moving     # experimental
     python bench/paper_finite_size.py --seeds 2 --sizes 25000 100000 --others-pulls kernel+width  # experimental
+    python bench/paper_finite_size.py --seeds 2 --sizes 25000 100000 --own-shifts                 # experimental
     python bench/paper_finite_size.py --sizes 100000 --online   # N new examples at every step (about 8 minutes)
 
 For each N: ``mftheory.finite_size.predict(meanfield(fig1_setup(), 2000), N)`` beside ``simulate`` (one fixed
@@ -53,6 +54,9 @@ def main(argv=None):
     parser.add_argument("--others-pulls", default="kernel", choices=["kernel", "kernel+width"],
                         help="predict's others_pulls (kernel+width: rho^2's mean out, the width's random features in, "
                              "experimental)")
+    parser.add_argument("--own-shifts", action="store_true",
+                        help="predict's own_shifts (the node map with the unsatisfied examples' own shifts, "
+                             "experimental)")
     parser.add_argument("--online", action="store_true", help="N new examples at every step (fresh data)")
     parser.add_argument("--activation", default="relu", choices=["relu", "leaky_relu"])
     parser.add_argument("--leak", type=float, default=0.1, help="leaky ReLU's negative slope (with --activation "
@@ -70,7 +74,7 @@ def main(argv=None):
             warnings.simplefilter("ignore")
             theories = ({"infinite": predict(solution, N, sample="fresh")} if args.online else
                         {density: predict(solution, N, margin_density=density, held_margins=args.held_margins,
-                                          others_pulls=args.others_pulls)
+                                          others_pulls=args.others_pulls, own_shifts=args.own_shifts)
                          for density in args.margin_density})
         predicted = time.perf_counter() - start
         runs = [mftheory.simulate(setup, N=N, steps=steps[-1], seed=seed, n_test=100_000, record_steps=record,

@@ -46,6 +46,8 @@ ARGUMENT_NAMES = {
     FS.DENSITY: "density", FS.CROSSING: "crossing", FS.OWN_MARGIN: "own_margin", FS.FADED: "faded", FS.CROWD: "crowd",
     FS.PILE: "pile", FS.PILE_X: "pile_x", FS.VELOCITY_SD: "velocity_sd", FS.OWN_STEP: "own_step", FS.WIDTH: "width",
     FS.AMPLITUDE: "amplitude", FS.OWN_KERNEL: "own_kernel", FS.OWN_QUADRATIC: "own_quadratic",
+    FS.EXCESS: "excess", FS.TRANSFER[0]: "e_aa", FS.TRANSFER[1]: "e_aw", FS.TRANSFER[2]: "e_wa",
+    FS.TRANSFER[3]: "e_ww",
     LN.dE_plus: "de_plus", LN.dE_minus: "de_minus", LN.dg: "dg", FL.var_v: "var_v",
     FL.degree2_cross: "cross", FL.degree2_cross_a2: "cross_a2", FL.response_sum: "response",
     FL.cell_mass: "mass", FL.bend_cross: "cross", FL.bend_cross_a2: "cross_a2",
@@ -411,6 +413,7 @@ def finite_width_module_source(derivation) -> str:
 
 
 FINITE_SAMPLE_ARGS = ("m_a2", "m_w2", "m_aw", "d", "sigma_w", "s")
+TRANSFER_ARGS = ("e_aa", "e_aw", "e_wa", "e_ww")
 
 
 def finite_sample_module_source(derivation) -> str:
@@ -460,5 +463,17 @@ def finite_sample_module_source(derivation) -> str:
                   "share of the set held at the margin (pile) that pulls at a step, against the others' velocity"),
         _function("pile_drift", ("pile", "velocity_sd", "own_step", "pile_x", "odd_slope", "d"), D.pile_drift,
                   "their part of the drift rate g (pile_x: their mean |x_par|)"),
-    ]
+        _function("own_shift_rate", ("excess", "alpha", "m_a2"), D.own_shift_rate,
+                  "one fixed set: the growth r of every a_i per step (per beta) that the unsatisfied examples' own "
+                  "shifts of their preactivations put in (excess: the set's mean of u (y F - kappa |x_par|))"),
+    ] + [_function(f"transfer_step_{entry}", TRANSFER_ARGS + ("beta", "g", "r"), expr,
+                   f"one fixed set's node map: entry {entry} of P - I after one more step (P: (a, w_par) = "
+                   f"P (a0, w0); g the drift rate, r the own shifts' growth of a)")
+         for entry, expr in zip(("aa", "aw", "wa", "ww"), D.transfer_step)
+    ] + [_function(f"transfer_{name}", TRANSFER_ARGS + ("sigma_a", "sigma_w"), expr,
+                   f"one fixed set's node law: {doc} from P - I")
+         for name, expr, doc in zip(("a2", "w2", "aw", "da2", "dw2"), D.transfer_moments,
+                                    ("E a^2", "E w_par^2", "E a w_par", "E (a - a0)^2", "E (w_par - w0)^2"))
+    ] + [_function("transfer_kappa", ("m_aw", "alpha", "odd_slope", "d"), D.transfer_kappa,
+                   "kappa from the node law's E a w_par")]
     return "\n\n\n".join(parts) + "\n"

@@ -72,6 +72,10 @@ OWN_STEP = sp.Symbol(r"s_{\mathrm{own}}", positive=True)
 # example's degree >= 2 term at another example, both parts together (per unit of alpha beta / N)
 WIDTH = sp.Symbol("W_2", nonnegative=True)
 AMPLITUDE = sp.Symbol("q", nonnegative=True)
+# one fixed set's node map: the training set's mean of u (y F - kappa |x_par|), what its unsatisfied examples' margins
+# exceed the mean field's by, and the node map's transfer matrix P - I from the init, (a, w_par) = P (a_0, w_0)
+EXCESS = sp.Symbol(r"\bar{\Delta}_U", real=True)
+TRANSFER = tuple(sp.Symbol(name, real=True) for name in ("E_{aa}", "E_{aw}", "E_{wa}", "E_{ww}"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,6 +100,10 @@ class FiniteSampleDerivation:
     velocity_sd: sp.Expr            # sd over examples of the velocity at which the others' pulls move a margin
     pile_unsat: sp.Expr             # share of the set held at the margin that pulls at a step
     pile_drift: sp.Expr             # their part of the drift rate g
+    own_shift_rate: sp.Expr         # r: the a-growth per step (per beta) from the unsatisfied examples' own shifts
+    transfer_step: tuple            # P - I after one more step of the node map with that growth, (E_aa, .., E_ww)
+    transfer_moments: tuple         # (E a^2, E w_par^2, E a w_par, E (a-a0)^2, E (w_par-w0)^2) from P - I
+    transfer_kappa: sp.Expr         # kappa from E a w_par
 
     def step(self, key):
         return next(s for s in self.steps if s.key == key)
@@ -266,6 +274,7 @@ def derive_finite_sample(activation="relu", integration_seconds: int = 8) -> Fin
         r"every fluctuation of $F$.")
     hold, share, kept = _crowd_hold(add)
     velocity_sd, pile_unsat, pile_drift = _pile_motion(add, cross_variance)
+    own_shift_rate, transfer_step, transfer_moments, transfer_kappa = _own_shift(add)
     return FiniteSampleDerivation(activation=act, steps=tuple(steps), self_kernel=self_kernel,
                                   low_degree_kernel=low_kernel, quadratic_kernel=quadratic_kernel,
                                   width_kernel=width_kernel, pull_amplitude=pull_amplitude,
@@ -274,7 +283,8 @@ def derive_finite_sample(activation="relu", integration_seconds: int = 8) -> Fin
                                   crossing_shift=crossing_shift, tilt_ratio=tilt_ratio,
                                   threshold_density_ratio=density_ratio, crowd_hold=hold,
                                   crowd_share=share, crowd_kept=kept, velocity_sd=velocity_sd, pile_unsat=pile_unsat,
-                                  pile_drift=pile_drift)
+                                  pile_drift=pile_drift, own_shift_rate=own_shift_rate, transfer_step=transfer_step,
+                                  transfer_moments=transfer_moments, transfer_kappa=transfer_kappa)
 
 
 def _random_features_energy(mu, sigma_moments, derivative_moments):
@@ -341,6 +351,61 @@ def _pile_motion(add, cross_variance):
         r"$\bar{x}_p$: the held examples' mean $|x_\parallel|$ ($g = c_\sigma B/\sqrt{d}$, "
         r"$B = \mathbb{E}[u\,|x_\parallel|]$).")
     return velocity_sd, pile_unsat, pile_drift
+
+
+def _own_shift(add):
+    """One fixed set's node map: the unsatisfied examples' own shifts of their preactivations feed the a-drive.
+
+    Each pull of training example mu moves node i's w_i by (beta / (sqrt(d) N)) a_i y sigma'(z_i) x_mu, so its own
+    preactivation z_i = w_i . x_mu / sqrt(d) by (beta / N) a_i y sigma'(z_i) (|x_mu|^2 = d): summed over its pulls,
+    y delta_mu a_i sigma'(z_i) with delta_mu >= 0 the same for every node (a_i's growth along the way aside). Its next
+    pull on a_i, (beta / N) y sigma(z_i), is then larger than the mean field's (which takes z_i at an independent
+    x_perp) by (beta / N) y [sigma(z_i + y delta a_i sigma') - sigma(z_i)] = (beta / N) delta a_i sigma'(z_i)^2 to
+    first order: proportional to a_i, a growth a_i -> (1 + beta r) a_i of every node. Its size follows from what
+    it does to the example's own margin: the same shift raises y F(x_mu) = (alpha / M) sum_i a_i y sigma(z_i) by
+    alpha delta E_node[a^2 sigma'^2], so with sigma'^2 independent of a over the nodes,
+    r = E[u (y F - F_mf)] / (alpha m_a2): the training set's mean, over its unsatisfied examples, of how far their
+    margins exceed the mean field's kappa |x_par| (what they memorized and their offsets). The mean field has
+    r = 0 (no example pulls twice). The node map's step on (a, w_par) becomes [[1 + beta r, beta g], [beta g, 1]]
+    and the node law is (a, w_par) = P (a_0, w_0), a_0 ~ N(0, sigma_a^2), w_0 ~ N(0, sigma_w^2) independent,
+    P the product of the steps (P - I kept, for the increments' moments without cancellation)."""
+    r = EXCESS / (S.alpha * S.m_a2)
+    add("own_shift_rate", r"one fixed set: the unsatisfied examples' own shifts of their preactivations grow $a$",
+        sp.Eq(sp.Symbol("r"), r),
+        r"An example's pulls move each node's preactivation at its own point by $y\,\delta\,a_i\sigma'$, so its "
+        r"next pull on $a_i$ exceeds the mean field's by $\delta\,a_i\sigma'^2$ (per $\beta/N$): a growth "
+        r"$a_i \to (1 + \beta r)\,a_i$, of size fixed by the margin the same shifts gave it: "
+        r"$\bar{\Delta}_U = \mathbb{E}[u\,(yF - \kappa|x_\parallel|)]$ over the training set.")
+    E = sp.Matrix(2, 2, TRANSFER)
+    step = sp.Matrix([[1 + S.beta * sp.Symbol("r"), S.beta * S.g], [S.beta * S.g, 1]])
+    after = sp.expand(step * (sp.eye(2) + E) - sp.eye(2))
+    add("transfer_step", r"one fixed set's node map: the transfer matrix from the init after one more step",
+        sp.Eq(sp.MatrixSymbol("P_{t+1}", 2, 2), sp.MatMul(step, sp.MatrixSymbol("P_t", 2, 2), evaluate=False)),
+        r"$(a, w_\parallel) = P_t (a_0, w_0)$; with $r = 0$ the mean field's map, "
+        r"$P_t = \frac{1}{2}[[e^{\gamma_+} + e^{-\gamma_-}, e^{\gamma_+} - e^{-\gamma_-}], [\cdot, \cdot]]$.")
+    P = sp.eye(2) + E
+    variances = sp.diag(S.sigma_a**2, S.sigma_w**2)
+    second = sp.expand(P * variances * P.T)
+    increments = sp.expand(E * variances * E.T)
+    moments = (second[0, 0], second[1, 1], second[0, 1], increments[0, 0], increments[1, 1])
+    # r = 0: the mean field's product of steps, in gamma_+ = log prod(1 + beta g), gamma_- = -log prod(1 - beta g)
+    gp, gm = sp.symbols("gamma_p gamma_m", real=True)
+    mean_field = sp.Matrix([[sp.exp(gp) + sp.exp(-gm), sp.exp(gp) - sp.exp(-gm)],
+                            [sp.exp(gp) - sp.exp(-gm), sp.exp(gp) + sp.exp(-gm)]]) / 2
+    one_step = step.subs(sp.Symbol("r"), 0)
+    require(sp.simplify(one_step - mean_field.subs({gp: sp.log(1 + S.beta * S.g),
+                                                    gm: -sp.log(1 - S.beta * S.g)})) == sp.zeros(2, 2))
+    g2 = sp.Symbol("g_2", real=True)   # two steps multiply: gamma_+- add
+    two = step.subs({sp.Symbol("r"): 0, S.g: g2}) * mean_field
+    require(sp.simplify(two - mean_field.subs({gp: gp + sp.log(1 + S.beta * g2),
+                                               gm: gm - sp.log(1 - S.beta * g2)})) == sp.zeros(2, 2))
+    kappa = S.alpha * S.odd_slope * sp.Symbol("m_aw_P") / sp.sqrt(S.d)
+    add("transfer_moments", r"the node law's moments from the transfer matrix",
+        sp.Eq(sp.Matrix([S.m_a2, S.m_w2, S.m_aw, sp.Symbol(r"m_{\Delta a^2}"), sp.Symbol(r"m_{\Delta w^2}")]),
+              sp.Matrix(moments)),
+        r"$a_0 \sim \mathcal{N}(0, \sigma_a^2)$ and $w_0 \sim \mathcal{N}(0, \sigma_w^2)$ independent; "
+        r"$\kappa = \alpha c_\sigma m_{aw} / \sqrt{d}$, as in the mean field.")
+    return r, tuple(after[i, j] for i in range(2) for j in range(2)), moments, kappa.subs(sp.Symbol("m_aw_P"), S.m_aw)
 
 
 def _crowd_hold(add):

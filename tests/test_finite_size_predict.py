@@ -189,7 +189,8 @@ def test_a_class_is_stalled_at_the_margin_only_when_it_stays_within_one_own_step
 def test_the_margin_scan_finds_the_classes_below_and_the_last_grid_point_with_one():
     """The one pass over the example classes: a class is below the margin where kappa x + its memorized margin +
     the margin its own tilt holds + sigma zeta < h, its share goes to its cell of the rest's grid, and the last
-    grid point with a class below comes back (-1 when none is)."""
+    grid point with a class below comes back (-1 when none is), with the mass-weighted excess of their margins over
+    kappa x (what the own shifts grow a by)."""
     grid, zeta = np.array([0.0, 0.5, 1.0, 1.5]), np.array([-1.0, 1.0])
     memorized = np.array([[0.0, 0.0, 0.0, 0.0], [0.0, 0.3, 0.0, 0.0]])
     own = np.zeros((2, 2, 4))
@@ -202,7 +203,10 @@ def test_the_margin_scan_finds_the_classes_below_and_the_last_grid_point_with_on
                                                              cells, share, 0.0, mass, linear, total, below,
                                                              unsatisfied, near)
     # kappa = 0.8: margins 0.8 x + memorized + linear -+ 0.1; zeta = -1: -0.1, 0.3, 0.95, 1.1; zeta = 1: 0.1, 0.8, 0.9, 1.3
-    assert scan(0.8) == (0.0, 0.0, 2)
+    assert scan(0.8)[:3] == (0.0, 0.0, 2)
+    # the classes below: their mass times what their margin exceeds kappa x by (memorized, own tilt, offset):
+    # zeta = -1: -0.1, -0.1, 0.15; zeta = 1: 0.1, 0.4, 0.1
+    assert scan(0.8)[3] == pytest.approx(0.125 * 0.55)
     assert below.tolist() == [[True, True, True, False], [True, True, True, False]]
     assert total[0, 2] == pytest.approx(0.25) and linear[0, 2] == pytest.approx(0.25)
     assert unsatisfied == pytest.approx(np.array([[1.0, 0.25], [1.0, 0.25]]))
@@ -511,6 +515,39 @@ def test_held_margins_is_checked(solution):
         finite_size.predict(solution, None, held_margins="moving")
     with pytest.raises(ValueError, match="held_margins='moving' needs one fixed training set"):
         finite_size.predict(solution, 2500, sample="fresh", held_margins="moving")
+
+
+def test_own_shifts_grow_a_and_kappa_by_the_unsatisfied_examples_excess_margins(solution):
+    """``own_shifts=True`` (one fixed set of N = 2500 at d = 20): the node map's a grows by beta r per step, r =
+    E[u (margin - kappa |x_par|)] / (alpha m_a2) from the memorization map's classes (recomputed here from its
+    excess and node law), so E a^2 runs ahead of E w_par^2 (the mean field's map keeps them equal, sigma_a =
+    sigma_w) and kappa ahead of the default's once the set memorizes; with N = 1e9 nothing is memorized and the
+    two agree within 0.5% (what is left: the offsets of the examples below the margin)."""
+    shifted = finite_size.predict(solution, 2500, own_shifts=True)
+    plain = finite_size.predict(solution, 2500)
+    clock = finite_size._on_training_clock(finite_size._with_options(solution, own_shifts=True), 2500, "fixed",
+                                           "training")
+    state = finite_size._fixed_sample_state(clock, 2500, finite_size._tilt(clock, 2500, "fixed", frozen=False))[1]
+    moments = state.node_moments
+    t = np.arange(60, 120)
+    assert np.all(moments[t, 0] > 1.01 * moments[t, 1])
+    assert np.all(shifted.kappa[t] > plain.kappa[t])
+    fs = solution.variant.finite_sample_kernels()
+    live = np.flatnonzero(state.kappa[:-1] > 0)
+    assert state.a_growth[live] == pytest.approx(
+        [SETUP.beta * fs.own_shift_rate(state.excess[i], SETUP.alpha, moments[i, 0]) for i in live], rel=1e-12)
+    assert np.array_equal(state.kappa, shifted.kappa)
+    huge = finite_size.predict(solution, 10**9, own_shifts=True)
+    assert huge.kappa[1:] == pytest.approx(finite_size.predict(solution, 10**9).kappa[1:], rel=5e-3)
+
+
+def test_own_shifts_is_checked(solution):
+    with pytest.raises(TypeError, match="own_shifts must be True or False"):
+        finite_size.predict(solution, 2500, own_shifts="yes")
+    with pytest.raises(ValueError, match="own_shifts=True needs one fixed training set"):
+        finite_size.predict(solution, None, own_shifts=True)
+    with pytest.raises(ValueError, match="own_shifts=True needs one fixed training set"):
+        finite_size.predict(solution, 2500, sample="fresh", own_shifts=True)
 
 
 def test_the_prediction_prints_as_a_table_and_from_the_command_line():

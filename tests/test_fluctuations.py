@@ -63,9 +63,10 @@ def test_propagator_matches_a_monte_carlo_of_the_same_linear_system(fixed):
     beta_g = 0.05 + 0.02 * rng.random(T)
     drive = 0.3 + 0.2 * rng.random((T, 2))
     feedback = -0.5 * rng.random(T)
+    growth = 0.02 * rng.random(T)   # a's own-shift growth of one fixed set's node map
     init = np.array([0.2, 0.1])
     var_init, var_sample = np.empty(T), np.empty(T)
-    _propagate_tilt(beta_g, drive, feedback, init, unsat, 1.0 / N, fixed, var_init, var_sample)
+    _propagate_tilt(beta_g, drive, feedback, growth, init, unsat, 1.0 / N, fixed, var_init, var_sample)
 
     X = np.zeros((runs, 2))
     X0 = rng.standard_normal((runs, 2)) * np.sqrt(init)
@@ -78,7 +79,8 @@ def test_propagator_matches_a_monte_carlo_of_the_same_linear_system(fixed):
         if not fixed:
             x_par, xi = rng.standard_normal((2, runs, N))
         r = np.mean(np.where(np.abs(x_par) < x_star[t], np.sign(x_par) * xi, 0.0), axis=1)
-        A = np.array([[1 + feedback[t] * drive[t, 0], beta_g[t]], [beta_g[t] + feedback[t] * drive[t, 1], 1.0]])
+        A = np.array([[1 + growth[t] + feedback[t] * drive[t, 0], beta_g[t]],
+                      [beta_g[t] + feedback[t] * drive[t, 1], 1.0]])
         X = X @ A.T + np.outer(r, drive[t])
         X0 = X0 @ A.T
     # sampling error of a variance over 40000 runs: relative sd sqrt(2 / 40000) = 0.7%
