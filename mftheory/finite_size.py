@@ -1724,7 +1724,9 @@ class FiniteSizePrediction:
     fresh point. ``crowd``: the number of training examples the memorization map stalls at the margin (one fixed
     set; zeros otherwise), which with ``margin_density="training"`` hold their share of each new degree-2 deposit
     of the sample. ``sliding_onset``: the GD step from which one fixed set's examples stalled at the margin hold the
-    tilt (see :func:`predict`; None: not within the steps, or no fixed set).
+    tilt (see :func:`predict`; None: not within the steps, or no fixed set). ``node_moments`` (T+1, 3): the node
+    law's E a^2, E w_par^2 and E a w_par (one fixed set: on its own clock; equal E a^2 and E w_par^2 when sigma_a
+    = sigma_w, unless ``own_shifts``).
 
     Approximations (the validation case ``finite_size`` measures each): the nonlinear rest of F_M - F_t keeps the
     frozen init law except its degree-2 part along x_perp, which carries the loss's feedback and the training
@@ -1750,6 +1752,7 @@ class FiniteSizePrediction:
     tilt_sd: np.ndarray
     crowd: np.ndarray
     sliding_onset: int | None = None
+    node_moments: np.ndarray | None = dataclasses.field(default=None, repr=False)
 
     def table(self, every: int | None = None) -> str:
         """A plain-text table of the rates over GD steps (every ``every``-th step and the last; about 20 rows by
@@ -1948,8 +1951,23 @@ def _along(solution, N, sample):
                                        tilt=tilt_part.angle, kappa=kappa, memorized=memorized, sample_sd=sample_sd,
                                        rest_sd=rest_sd, rest_sd_frozen=rest_sd_frozen, tilt_sd=tilt_part.output_sd,
                                        crowd=np.zeros(n) if state is None else N * np.asarray(state.pile, dtype=float),
-                                       sliding_onset=tilt_part.sliding_onset),
+                                       sliding_onset=tilt_part.sliding_onset,
+                                       node_moments=_map_node_moments(solution, state, moments)),
                   state)
+
+
+def _map_node_moments(solution, state, moments):
+    """(T+1, 3): E a^2, E w_par^2, E a w_par of the node law behind ``predict``'s kappa: the memorization map's
+    (``state``; with the own shifts its transfer matrix's, else its gamma_+-), or ``moments`` without a fixed set."""
+    if state is None:
+        return np.array(moments[:, :3])
+    if state.node_moments is not None:
+        return np.array(state.node_moments[:, :3])
+    setup = solution.setup
+    out = np.empty((len(state.kappa), 5))
+    solution.kernels.fill_moments(np.asarray(state.gamma_plus, dtype=float), np.asarray(state.gamma_minus, dtype=float),
+                                  setup.sigma_a, setup.sigma_w, out)
+    return out[:, :3]
 
 
 def _fixed_sample_state(solution, N, tilt_part, moments=None):

@@ -579,3 +579,16 @@ def test_the_prediction_prints_as_a_table_and_from_the_command_line():
     assert bad.returncode == 2 and "--N must be an integer >= 1 or 'inf'" in bad.stderr
     other = subprocess.run(base + ["--N", "1000", "--loss", "logistic"], capture_output=True, text=True)
     assert other.returncode == 2 and "derived for the hinge loss" in other.stderr
+
+
+def test_the_node_moments_are_those_behind_kappa(solution):
+    """``node_moments`` gives kappa = alpha c E[a w_par] / sqrt(d) at every step, for N = None, one fixed set and
+    one fixed set with the own shifts (E a^2 > E w_par^2 only there)."""
+    c = solution.variant.odd_slope(SETUP.leak)
+    for kwargs in ({"N": None}, {"N": 2500}, {"N": 2500, "own_shifts": True}):
+        pred = finite_size.predict(solution, **kwargs)
+        assert pred.node_moments.shape == (len(solution.t), 3)
+        assert SETUP.alpha * c * pred.node_moments[:, 2] / math.sqrt(SETUP.d) == pytest.approx(pred.kappa, rel=1e-9,
+                                                                                              abs=1e-12)
+        law = pred.node_moments[-1, 0] / pred.node_moments[-1, 1]
+        assert (law > 1.01) if kwargs.get("own_shifts") else law == pytest.approx(1.0, rel=1e-9)

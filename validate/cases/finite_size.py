@@ -536,7 +536,7 @@ def finite_size(scale: Scale, seed: int = 0, seeds: int = 3) -> CaseResult:
     judged = sorted({int(record[np.searchsorted(record, 30)]), int(record[len(record) * 3 // 4]), scale.steps})
     base_tol = 1 / math.sqrt(setup.M)
     n_test = 40_000
-    runs, N_of, infinite_density, width_pulls, fixed_set_means = {}, {}, {}, {}, {}
+    runs, N_of, infinite_density, width_pulls, own_shifts, fixed_set_means = {}, {}, {}, {}, {}, {}
     for label, N, online in (("fresh data", scale.N, True), (f"N={scale.N // 4}", scale.N // 4, False),
                              (f"N={scale.N}", scale.N, False), (f"N={scale.N * 4}", scale.N * 4, False)):
         N_of[label] = N
@@ -549,6 +549,7 @@ def finite_size(scale: Scale, seed: int = 0, seeds: int = 3) -> CaseResult:
         if not online:
             infinite_density[label] = finite_size_prediction(sol, N, "fixed", margin_density="infinite")
             width_pulls[label] = finite_size_prediction(sol, N, "fixed", others_pulls="kernel+width")
+            own_shifts[label] = finite_size_prediction(sol, N, "fixed", own_shifts=True)
     checks = []
     for label, (sims, pred, online, rec) in runs.items():
         quantities = [("test error", "test_error", "test_error")]
@@ -585,6 +586,26 @@ def finite_size(scale: Scale, seed: int = 0, seeds: int = 3) -> CaseResult:
                 checks.append(Check("finite_size", f"rms tilt angle, {label}, {density} set's margin density "
                                     f"(t={step})", float(prediction.tilt[step]), float(np.sqrt(angle[j])), 0.0,
                                     relative=True, informational=True))
+            for name, _, pred_field in quantities:
+                checks.append(Check("finite_size", f"{name}, {label}, own shifts (t={step})",
+                                    float(getattr(own_shifts[label], pred_field)[step]),
+                                    float(means[pred_field][j]), 0.0, relative=True, informational=True))
+        # kappa (the slope along w*, alpha c mean_i a_i w_i,par / sqrt(d)) and the node law's E a^2 / E w_par^2,
+        # which the mean field's node map keeps at 1 and the own shifts raise
+        c = sol.variant.odd_slope(setup.leak)
+        kappa, _ = seed_mean([setup.alpha * c * np.mean(sim.a * sim.w_par, axis=1) / math.sqrt(setup.d)
+                              for sim in sims])
+        law, _ = seed_mean([np.mean(sim.a ** 2, axis=1) / np.mean(sim.w_par ** 2, axis=1) for sim in sims])
+        moments = own_shifts[label].node_moments
+        for step in steps_judged:
+            j = int(np.searchsorted(rec, step))
+            for which, prediction in (("mean field's node map", pred), ("own shifts", own_shifts[label])):
+                checks.append(Check("finite_size", f"kappa, {label}, {which} (t={step})",
+                                    float(prediction.kappa[step]), float(kappa[j]), 0.0, relative=True,
+                                    informational=True))
+            checks.append(Check("finite_size", f"E a^2 / E w_par^2, {label}, own shifts (t={step}; 1 in the mean "
+                                f"field's node map)", float(moments[step, 0] / moments[step, 1]), float(law[j]), 0.0,
+                                relative=True, informational=True))
     checks += _residual_exponents(runs, N_of, fixed_set_means, sol, judged)
     # the known gap, measured: the nonlinear rest of F at x_par = 0 within each fresh-data run at the last step
     # (F less its constant and linear parts over x_perp), against the frozen init law and against the sum of the
