@@ -60,15 +60,18 @@ def finite_width(solution: MeanFieldSolution) -> FiniteWidthPrediction:
                                  test_error=error, moments=moments)
 
 
-def _warn_wide_band(solution, band, stacklevel):
+def _warn_wide_band(solution, band, stacklevel, what="finite_width"):
+    """The range warning of the expansion in 1/sqrt(M), named after the public function ``what`` whose caller
+    ``stacklevel`` points at."""
     with np.errstate(invalid="ignore"):
         relative_band = np.nanmax(np.where(np.isfinite(band), band / solution.x_star, np.nan)) if len(band) > 1 else 0
     if relative_band > 1.0:
-        warnings.warn(f"finite_width: the band reaches {relative_band:.2g} x* (M = {solution.setup.M}): the expansion "
-                      f"to first order in 1/sqrt(M) is outside its range (it needs band_sd < x*)", stacklevel=stacklevel)
+        warnings.warn(f"{what}: the frozen-init band reaches {relative_band:.2g} x* (M = {solution.setup.M}): the "
+                      f"expansion to first order in 1/sqrt(M) is outside its range (it needs band_sd < x*)",
+                      stacklevel=stacklevel)
 
 
-def _frozen_band_rest_sd(solution):
+def _frozen_band_rest_sd(solution, what, stacklevel):
     """:func:`finite_width`'s ``band_rest_sd`` alone (with its range warning), without its test error (a
     quadrature)."""
     setup, fw = solution.setup, solution.variant.finite_width_kernels()
@@ -78,7 +81,7 @@ def _frozen_band_rest_sd(solution):
     steps = np.flatnonzero(moments[:, 2] > 0)
     for kernel, out in ((fw.band_sd, band), (fw.band_rest_sd, rest)):
         bind(_band_kernel_rows, kernel)(np.ascontiguousarray(moments[:, :3]), steps, setup.h, args, out)
-    _warn_wide_band(solution, band, stacklevel=4)
+    _warn_wide_band(solution, band, stacklevel + 1, what)
     return rest
 
 
@@ -1678,8 +1681,10 @@ def _quiet_finite_sample(solution, N, hold_from):
         return _finite_sample(solution, N, hold_from=hold_from)
 
 
-def _band(solution, N, sample, feedback, memo, tilt_part, bend):
-    rest_frozen = _frozen_band_rest_sd(solution)
+def _band(solution, N, sample, feedback, memo, tilt_part, bend, what="within_run_band", stacklevel=3):
+    """The band's parts (:class:`BandPrediction`); ``what`` and ``stacklevel``: the public function whose range
+    warning this gives and its caller's frame, counted from here."""
+    rest_frozen = _frozen_band_rest_sd(solution, what, stacklevel + 1)
     rest = rest_frozen.copy()
     bend_sd = np.zeros(len(solution.t))
     setup, fw = solution.setup, solution.variant.finite_width_kernels()
@@ -1906,7 +1911,7 @@ def _along(solution, N, sample):
         train_rates = state.train_rates
     feedback = _rest_feedback(solution, N, sample, memo, state)
     bend = _bend_feedback(solution, N, sample, memo)
-    band = _band(solution, N, sample, feedback, memo, tilt_part, bend)
+    band = _band(solution, N, sample, feedback, memo, tilt_part, bend, "predict", 4)
     if memo is not None:
         kappa, memorized = memo.kappa, memo.memorized
     else:

@@ -592,3 +592,14 @@ def test_the_node_moments_are_those_behind_kappa(solution):
                                                                                               abs=1e-12)
         law = pred.node_moments[-1, 0] / pred.node_moments[-1, 1]
         assert (law > 1.01) if kwargs.get("own_shifts") else law == pytest.approx(1.0, rel=1e-9)
+
+
+def test_the_range_warning_names_the_function_called_and_points_at_its_caller():
+    """A lazy setting (d = 100, M = 400, alpha = 0.1), where the frozen-init band outgrows x* (3.5 x*): each
+    public function's range warning names that function and is attributed to the line that called it."""
+    wide = mftheory.meanfield(mftheory.Setup(d=100, M=400, alpha=0.1, eta=1000.0, h=1.0), 100)
+    for function, name in ((finite_size.predict, "predict"), (finite_size.within_run_band, "within_run_band"),
+                           (finite_size.finite_width, "finite_width")):
+        with pytest.warns(UserWarning, match=rf"^{name}: the frozen-init band reaches") as caught:
+            function(wide)
+        assert [w.filename for w in caught if str(w.message).startswith(name)] == [__file__]
