@@ -6,12 +6,14 @@ Usage (from the repository root; about 30 s per setting on 2 cores, 2.5 minutes 
     python bench/predict_other_settings.py                       # every setting
     python bench/predict_other_settings.py d50_a1 d50_leaky      # some of them
     python bench/predict_other_settings.py --own-shifts          # predict(..., own_shifts=True) beside GD
+    python bench/predict_other_settings.py --others-pulls kernel+width   # that option beside the default
 
 For each setting (beta = eta alpha / M = 2.5 as at Fig. 1, hinge, Gaussian data): ``--seeds`` runs on one fixed
 training set of N examples (``simulate``, 20000 fresh test points) and one with N new examples at every step
 (``online=True``), 1000 steps; printed at t = 30 / 100 / 300 / 600 / 999, theory / GD (the mean over the seeds):
 the test error, the train error and the training f_unsat of the fixed set, and the test error with fresh data
-(``predict(..., sample="fresh")``).
+(``predict(..., sample="fresh")``). With an experimental option of ``predict`` given, each fixed-set cell also
+shows the option's theory / GD after the default's (``default | option``).
 """
 from __future__ import annotations
 
@@ -41,6 +43,8 @@ def main(argv=None) -> int:
     parser.add_argument("settings", nargs="*", default=[], help=f"any of {', '.join(SETTINGS)} (default: all)")
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--own-shifts", action="store_true", help="predict's own_shifts (experimental)")
+    parser.add_argument("--others-pulls", default="kernel", choices=("kernel", "kernel+width"),
+                        help="predict's others_pulls (experimental)")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.settings) - set(SETTINGS))
     if unknown:
@@ -52,7 +56,9 @@ def main(argv=None) -> int:
         solution = meanfield(setup, STEPS[-1])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fixed = predict(solution, N, own_shifts=args.own_shifts)
+            fixed = predict(solution, N)
+            chosen = dict(own_shifts=args.own_shifts, others_pulls=args.others_pulls)
+            option = predict(solution, N, **chosen) if args.own_shifts or args.others_pulls != "kernel" else None
             fresh = predict(solution, N, sample="fresh")
         start = time.perf_counter()
         runs = [simulate(setup, N=N, steps=STEPS[-1], seed=seed, record_steps=record, n_test=20_000)
@@ -61,15 +67,21 @@ def main(argv=None) -> int:
                            online=True) for seed in range(args.seeds)]
         print(f"{name}: {options}, N = {N}, beta = {setup.beta:g}; {2 * args.seeds} runs {time.perf_counter() - start:.0f} s"
               f"; theory / GD")
-        print(f"  {'t':>5} {'test error':>22} {'train error':>22} {'training f_unsat':>22} {'test error, fresh':>22}")
+        width = 29 if option is not None else 22
+        print(f"  {'t':>5} " + " ".join(f"{head:>{width}}" for head in
+                                       ("test error", "train error", "training f_unsat", "test error, fresh")))
         for k, t in enumerate(STEPS):
             cells = []
-            for theory, sims, field in ((fixed.test_error, runs, "test_error"), (fixed.train_error, runs, "train_error"),
-                                        (fixed.train_unsat, runs, "f_unsat"), (fresh.test_error, online, "test_error")):
+            for name_, sims, field in (("test_error", runs, "test_error"), ("train_error", runs, "train_error"),
+                                       ("train_unsat", runs, "f_unsat"), (None, online, "test_error")):
+                theory = fresh.test_error if name_ is None else getattr(fixed, name_)
                 measured = float(np.mean([getattr(sim, field)[k] for sim in sims]))
                 ratio = theory[t] / measured if measured > 0 else float("nan")
-                cells.append(f"{theory[t]:.3g}/{measured:.3g}={ratio:.2f}")
-            print(f"  {t:>5} " + " ".join(f"{cell:>22}" for cell in cells))
+                cell = f"{theory[t]:.3g}/{measured:.3g}={ratio:.2f}"
+                if option is not None and name_ is not None:
+                    cell += f" | {getattr(option, name_)[t] / measured if measured > 0 else float('nan'):.2f}"
+                cells.append(cell)
+            print(f"  {t:>5} " + " ".join(f"{cell:>{width}}" for cell in cells))
     return 0
 
 
