@@ -10,6 +10,10 @@ _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 if _WORKERS > 1 and "numba" not in sys.modules:
     os.environ.setdefault("NUMBA_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
 
+# A test's subprocess (a notebook kernel, a suite run, the CUDA simulator) that dies of a signal leaves a traceback
+# in the captured output instead of nothing
+os.environ.setdefault("PYTHONFAULTHANDLER", "1")
+
 # the repository root first on sys.path: the tests check this checkout, not an installed copy
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -19,12 +23,17 @@ if str(ROOT) not in sys.path:
 # them last while the others sit idle. Each module's own order is kept (the sort is stable).
 # Measured on a clean clone (2 cores, ``--durations=0``, summed per module), longest first; the rest follow.
 _LONGEST_FIRST = ("test_suite_features.py", "test_suite.py", "test_features.py", "test_sweep.py", "test_variant.py",
-                  "test_quadratic_theory.py", "test_kernels.py", "test_latex.py", "test_notebook.py",
-                  "test_cuda_backend.py", "test_derivations.py", "test_quadratic_suite_can_fail.py",
-                  "test_meanfield.py", "test_finite_size_predict.py", "test_simulator.py", "test_quadratic_flow.py",
-                  "test_many_features.py", "test_finite_sample.py")
+                  "test_quadratic_theory.py", "test_kernels.py", "test_latex.py", "test_derivations.py",
+                  "test_quadratic_suite_can_fail.py", "test_meanfield.py", "test_finite_size_predict.py",
+                  "test_simulator.py", "test_quadratic_flow.py", "test_many_features.py", "test_finite_sample.py")
+# Last, after the rest: the two modules whose fresh processes (a notebook kernel, the CUDA simulator) start the
+# simulator from the shared numba cache. Once, in CI, both died without a word while the quick suite ran on the
+# other worker (cause not found; a crash now leaves faulthandler's traceback); run last, they start once the quick
+# suite is done.
+_LAST = ("test_notebook.py", "test_cuda_backend.py")
 
 
 def pytest_collection_modifyitems(config, items):
     rank = {name: i for i, name in enumerate(_LONGEST_FIRST)}
+    rank.update({name: len(_LONGEST_FIRST) + 1 + i for i, name in enumerate(_LAST)})
     items.sort(key=lambda item: rank.get(item.path.name, len(_LONGEST_FIRST)))

@@ -74,7 +74,7 @@ def test_cuda_kernels_match_cpu_under_the_cuda_simulator():
     if proc.returncode != 0 or not lines:
         if "AssertionError" in proc.stderr and "assert cuda.is_available()" in proc.stderr:
             pytest.skip("numba's CUDA simulator cannot run here")
-        raise AssertionError(f"CUDA-simulator run failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+        raise AssertionError(f"CUDA-simulator run failed (exit status {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
     out = json.loads(lines[-1][len("RESULT"):])
     for name, r in out.items():
         tol = 1e-5 if name.endswith("float32") else 1e-10
