@@ -108,13 +108,17 @@ def test_a_fixed_training_set_is_memorized_and_a_smaller_one_more(solution):
 def test_training_rates_become_the_test_rates_when_nothing_is_memorized(solution):
     """N = 1e12 fixed: nothing is memorized and the spread vanishes, so the training rates (the memorization map's
     examples, each with a persistent Gaussian offset of the rest's variance, summed on its grid and Gauss-Hermite
-    nodes) must equal the test rates (Gauss-Legendre panels over x_par of the normal cdf). They differ only by
-    the map's slope, which the offsets smear at second order (0.2% here), and by the two quadratures: 1%."""
+    nodes; the training error continuous in the offset) must equal the test rates (Gauss-Legendre panels over
+    x_par of the normal cdf). They differ by the map's slope, which the offsets smear at second order, and by the
+    quadratures and the rest variance's interpolation: measured 0.08% (error) and 0.01% (f_unsat); the tolerance,
+    0.4%, is twice the 0.2% the slope differs by (checked first). Counted at the Gauss-Hermite nodes,
+    the training error sat 1% above its exact value; with the rest variance on 13 evenly spaced points, 1.4% below
+    the test error."""
     pred = finite_size.predict(solution, 10**12)
     t = np.arange(10, 121)
     assert pred.kappa[t] == pytest.approx(solution.kappa[t], rel=5e-3)
-    assert pred.train_error[t] == pytest.approx(pred.test_error[t], rel=1e-2)
-    assert pred.train_unsat[t] == pytest.approx(pred.test_unsat[t], rel=1e-2)
+    assert pred.train_error[t] == pytest.approx(pred.test_error[t], rel=4e-3)
+    assert pred.train_unsat[t] == pytest.approx(pred.test_unsat[t], rel=4e-3)
 
 
 def test_a_fixed_set_runs_on_its_own_clock(solution):
