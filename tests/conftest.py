@@ -27,9 +27,9 @@ _LONGEST_FIRST = ("test_suite_features.py", "test_suite.py", "test_features.py",
                   "test_quadratic_suite_can_fail.py", "test_meanfield.py", "test_finite_size_predict.py",
                   "test_simulator.py", "test_quadratic_flow.py", "test_many_features.py", "test_finite_sample.py")
 # Last, after the rest: the two modules whose fresh processes (a notebook kernel, the CUDA simulator) start the
-# simulator from the shared numba cache. Once, in CI, both died without a word while the quick suite ran on the
-# other worker (cause not found; a crash now leaves faulthandler's traceback); run last, they start once the quick
-# suite is done.
+# simulator from the shared numba cache. Once, in CI, both died without a word, probably while the quick suite ran
+# on the other worker (cause not found; a crash now leaves faulthandler's traceback); run last, they start once the
+# quick suite is done.
 _LAST = ("test_notebook.py", "test_cuda_backend.py")
 
 
