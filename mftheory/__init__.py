@@ -11,8 +11,11 @@ What a user calls, in pipeline order:
   on Dask), loaded on first use.
 """
 from mftheory import numba_cache_lock as _numba_cache_lock
+from mftheory import numba_cache_parfors as _numba_cache_parfors
 
-_numba_cache_lock.install()   # before anything compiles: see the module for numba's cache race
+# before anything compiles or loads: see the modules for numba's cache race and its cached parallel loops
+_numba_cache_lock.install()
+_numba_cache_parfors.install()
 
 from mftheory.dynamics import (LabelNoiseExpansion, LabelNoiseFixedPoint, MeanFieldSolution, label_noise_expansion,
                                label_noise_fixed_point, meanfield)

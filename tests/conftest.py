@@ -11,7 +11,8 @@ if _WORKERS > 1 and "numba" not in sys.modules:
     os.environ.setdefault("NUMBA_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
 
 # A test's subprocess (a notebook kernel, a suite run, the CUDA simulator) that dies of a signal leaves a traceback
-# in the captured output instead of nothing
+# in the captured output instead of nothing (that is how numba/numba#8578 was found: see
+# mftheory/numba_cache_parfors.py)
 os.environ.setdefault("PYTHONFAULTHANDLER", "1")
 
 # the repository root first on sys.path: the tests check this checkout, not an installed copy
@@ -26,14 +27,8 @@ _LONGEST_FIRST = ("test_suite_features.py", "test_suite.py", "test_features.py",
                   "test_quadratic_theory.py", "test_kernels.py", "test_latex.py", "test_derivations.py",
                   "test_quadratic_suite_can_fail.py", "test_meanfield.py", "test_finite_size_predict.py",
                   "test_simulator.py", "test_quadratic_flow.py", "test_many_features.py", "test_finite_sample.py")
-# Last, after the rest: the two modules whose fresh processes (a notebook kernel, the CUDA simulator) start the
-# simulator from the shared numba cache. Once, in CI, both died without a word, probably while the quick suite ran
-# on the other worker (cause not found; a crash now leaves faulthandler's traceback); run last, they start once the
-# quick suite is done.
-_LAST = ("test_notebook.py", "test_cuda_backend.py")
 
 
 def pytest_collection_modifyitems(config, items):
     rank = {name: i for i, name in enumerate(_LONGEST_FIRST)}
-    rank.update({name: len(_LONGEST_FIRST) + 1 + i for i, name in enumerate(_LAST)})
     items.sort(key=lambda item: rank.get(item.path.name, len(_LONGEST_FIRST)))
