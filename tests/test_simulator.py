@@ -365,3 +365,25 @@ def test_online_mode_draws_a_fresh_batch_at_every_step():
     assert np.array_equal(online.y, teacher_labels(third)) and np.array_equal(online.x_par, third[:, 0])
     with pytest.raises(ValueError, match="X and y cannot be given"):
         simulate(setup, steps=1, X=first, online=True)
+
+
+@pytest.mark.parametrize("n, M, d", [(0, 3, 2), (1, 4, 3), (64, 3, 2), (130, 7, 5)])
+def test_network_output_is_the_definitions_sum_row_by_row(n, M, d):
+    """The blocked output pass (rows of a block summed side by side) against the definition summed one row at a
+    time in the same order: identical, for row counts below, at and across the block size."""
+    from mftheory.validate.simulator import network_output
+
+    rng = np.random.default_rng(n)
+    setup = Setup(d=d, alpha=1.5, h=1.0, eta=1.0, M=M, activation="leaky_relu", leak=0.1)
+    X, W, a = rng.standard_normal((n, d)), rng.standard_normal((M, d)), rng.standard_normal(M)
+    expected = np.empty(n)
+    for r in range(n):
+        total = 0.0
+        for i in range(M):
+            z = 0.0
+            for k in range(d):
+                z += X[r, k] * W[i, k]
+            z *= 1.0 / math.sqrt(d)
+            total += a[i] * (z if z > 0.0 else 0.1 * z)
+        expected[r] = total * (1.5 / M)
+    assert np.array_equal(network_output(setup, a, W, X), expected)
