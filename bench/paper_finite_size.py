@@ -15,7 +15,8 @@ For each N: ``mftheory.finite_size.predict(meanfield(fig1_setup(), 2000), N)`` b
 training set, 1e5 fresh test points) at t = 100 / 200 / 300 / 400 / 500 / 700 / 1000 / 1500 / 2000, for the test error, the training
 f_unsat, the train error, the tilt (rms angle of the effective teacher (1/M) sum_i a_i w_i to w*) and kappa (the
 slope of F's odd part along w*, alpha c mean_i(a_i w_i . w*) / sqrt(d) in a run), with their ratio theory /
-simulation (the mean over the seeds; the rms for the angle), with one fixed set's own density of examples at the
+simulation (the mean over the seeds; the rms for the angle; with two seeds or more, the seeds' standard error of
+GD's value beside it, relative), with one fixed set's own density of examples at the
 margin (``predict``'s default, ``margin_density="training"``); ``--margin-density training infinite`` adds the
 prediction with the infinite set's density (fresh-data physics) beside it. This is the
 measurement behind the README's Fig. 1 numbers; the validation case ``finite_size`` (``--suite finite-paper``)
@@ -84,8 +85,11 @@ def main(argv=None):
         print(f"N = {N}: predict {predicted:.1f} s, {args.seeds} run(s) {time.perf_counter() - start - predicted:.0f} s;"
               f" sliding onset ({onsets}); t = {' / '.join(map(str, steps))}")
         for name, simulated, predicted_field in QUANTITIES:
-            sim = _simulated(runs, simulated, setup, solution)
+            sim, se = _simulated(runs, simulated, setup, solution)
             print(f"  {name:16s} GD     {' '.join(f'{v:.4f}' for v in sim)}")
+            if len(runs) > 1:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    print(f"  {'':16s} se/GD  {' '.join(f'{v:6.2f}' for v in se / sim)}   (the seeds' standard error)")
             for density, theory in theories.items():
                 th = np.array([getattr(theory, predicted_field)[t] for t in steps])
                 with np.errstate(divide="ignore", invalid="ignore"):
@@ -95,14 +99,25 @@ def main(argv=None):
 
 
 def _simulated(runs, field, setup, solution):
-    """The runs' mean of ``field`` at the recorded steps after 0 (the rms for the angle); field None: the slope kappa of F's odd part."""
+    """The runs' mean of ``field`` at the recorded steps after 0 (the rms for the angle) and its standard error over
+    the runs (nan for one run); field None: the slope kappa of F's odd part."""
     if field is None:
         c = solution.variant.odd_slope(setup.leak)
         values = [setup.alpha * c * np.mean(run.a * run.w_par, axis=1) / np.sqrt(setup.d) for run in runs]
     else:
         values = [np.asarray(getattr(run, field)) for run in runs]
     values = np.array(values)[:, 1:]
-    return np.sqrt(np.mean(values**2, axis=0)) if field == "teacher_angle" else np.mean(values, axis=0)
+    if field == "teacher_angle":   # the rms; its standard error by the delta method
+        mean_square = np.mean(values**2, axis=0)
+        se = _standard_error(values**2) / (2 * np.sqrt(mean_square))
+        return np.sqrt(mean_square), se
+    return np.mean(values, axis=0), _standard_error(values)
+
+
+def _standard_error(values):
+    if values.shape[0] < 2:
+        return np.full(values.shape[1], np.nan)
+    return values.std(axis=0, ddof=1) / np.sqrt(values.shape[0])
 
 
 if __name__ == "__main__":
