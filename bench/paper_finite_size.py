@@ -10,6 +10,7 @@ Usage (from the repository root; about 5 minutes on 2 cores, most of it the run 
     python bench/paper_finite_size.py --seeds 2 --sizes 25000 100000 --others-pulls kernel+width  # experimental
     python bench/paper_finite_size.py --seeds 2 --sizes 25000 100000 --own-shifts                 # experimental
     python bench/paper_finite_size.py --sizes 100000 --online   # N new examples at every step (about 8 minutes)
+    python bench/paper_finite_size.py --sizes 25000 --seeds 8 --reuse-simulations   # runs stored and read back
 
 For each N: ``mftheory.finite_size.predict(meanfield(fig1_setup(), 2000), N)`` beside ``simulate`` (one fixed
 training set, 1e5 fresh test points) at t = 100 / 200 / 300 / 400 / 500 / 700 / 1000 / 1500 / 2000, for the test error, the training
@@ -36,6 +37,7 @@ import numpy as np
 
 import mftheory
 from mftheory.finite_size import predict
+from mftheory.validate.simulation_cache import reuse_simulations
 
 STEPS = (100, 200, 300, 400, 500, 700, 1000, 1500, 2000)
 QUANTITIES = (("test error", "test_error", "test_error"), ("training f_unsat", "f_unsat", "train_unsat"),
@@ -59,6 +61,9 @@ def main(argv=None):
                         help="predict's own_shifts (the node map with the unsatisfied examples' own shifts, "
                              "experimental)")
     parser.add_argument("--online", action="store_true", help="N new examples at every step (fresh data)")
+    parser.add_argument("--reuse-simulations", action="store_true",
+                        help="store the runs under $MFTHEORY_CACHE/simulations and read them back next time (the "
+                             "validation suites' store, keyed by the simulator's code): to iterate on the theory")
     parser.add_argument("--activation", default="relu", choices=["relu", "leaky_relu"])
     parser.add_argument("--leak", type=float, default=0.1, help="leaky ReLU's negative slope (with --activation "
                         "leaky_relu), in [0, 1)")
@@ -78,9 +83,10 @@ def main(argv=None):
                                           others_pulls=args.others_pulls, own_shifts=args.own_shifts)
                          for density in args.margin_density})
         predicted = time.perf_counter() - start
-        runs = [mftheory.simulate(setup, N=N, steps=steps[-1], seed=seed, n_test=100_000, record_steps=record,
-                                  online=args.online)
-                for seed in range(args.seeds)]
+        with reuse_simulations(enabled=args.reuse_simulations):
+            runs = [mftheory.simulate(setup, N=N, steps=steps[-1], seed=seed, n_test=100_000, record_steps=record,
+                                      online=args.online)
+                    for seed in range(args.seeds)]
         onsets = ", ".join(f"{density} {theory.sliding_onset}" for density, theory in theories.items())
         print(f"N = {N}: predict {predicted:.1f} s, {args.seeds} run(s) {time.perf_counter() - start - predicted:.0f} s;"
               f" sliding onset ({onsets}); t = {' / '.join(map(str, steps))}")
