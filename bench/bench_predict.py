@@ -97,9 +97,9 @@ def main(argv=None) -> int:
     width = max(map(len, list(CALLS) + [FIRST]))
     print(f"{'predict(fig1 solution, ...)':<{width}}  {'this tree':>10}" + (f"  {args.compare:>10}  speed-up" if there else ""))
     for name, t in here.items():
-        line = f"{name:<{width}}  {t:>9.2f}s"
+        line = f"{name:<{width}}  {1000 * t:>8.0f} ms"
         if there:
-            line += f"  {there[name]:>9.2f}s  {there[name] / t:>6.2f}x"
+            line += f"  {1000 * there[name]:>8.0f} ms  {there[name] / t:>6.2f}x"
         print(line)
     return 0
 

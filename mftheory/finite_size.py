@@ -2110,21 +2110,31 @@ def _rest_variance_rows(output_variance, common_second, common_mean, linear_seco
     return out
 
 
-@kernel_template(1)
+@kernel_template(1, parallel=True)
 def _average_rates(margin_below, nodes, weights, coarse, rests, kappa, reach, extra, h, steps, test_error,
                    test_unsat):
-    """:func:`_average_rate` at the thresholds 0 (``test_error``) and h (``test_unsat``) for each step in
-    ``steps``: panels split at the threshold's crossing and _TAIL reaches either side of it; clipped to [0, 1]."""
-    for i in steps:
-        x_hi = coarse[i, -1]
-        for threshold, out in ((0.0, test_error), (h, test_unsat)):
-            centre = threshold / kappa[i]
-            points = np.array([0.0, centre - _TAIL * reach[i], centre, centre + _TAIL * reach[i], x_hi])
-            edges = np.unique(np.minimum(np.maximum(points, 0.0), x_hi))
-            rate = _average_rate(margin_below, edges, nodes, weights, coarse[i], rests[i], kappa[i], 0.0,
-                                 threshold, extra[i])
-            # a share: the quadrature's rounding can put it a few ulp past 1 where every example is below
-            out[i] = min(max(rate, 0.0), 1.0)
+    """:func:`_rate_at_threshold` at the thresholds 0 (``test_error``) and h (``test_unsat``) for each step in
+    ``steps``. The steps run on the machine's cores: each writes its own entries, so the result does not depend on
+    the thread count."""
+    for j in numba.prange(steps.shape[0]):
+        i = steps[j]
+        test_error[i] = _rate_at_threshold(margin_below, nodes, weights, coarse[i], rests[i], kappa[i], reach[i],
+                                           extra[i], 0.0)
+        test_unsat[i] = _rate_at_threshold(margin_below, nodes, weights, coarse[i], rests[i], kappa[i], reach[i],
+                                           extra[i], h)
+
+
+@kernel_template(1)
+def _rate_at_threshold(margin_below, nodes, weights, coarse, rest, kappa, reach, extra, threshold):
+    """:func:`_average_rate` at one step and ``threshold``: panels split at the threshold's crossing and _TAIL
+    reaches either side of it; clipped to [0, 1]."""
+    x_hi = coarse[-1]
+    centre = threshold / kappa
+    points = np.array([0.0, centre - _TAIL * reach, centre, centre + _TAIL * reach, x_hi])
+    edges = np.unique(np.minimum(np.maximum(points, 0.0), x_hi))
+    rate = _average_rate(margin_below, edges, nodes, weights, coarse, rest, kappa, 0.0, threshold, extra)
+    # a share: the quadrature's rounding can put it a few ulp past 1 where every example is below
+    return min(max(rate, 0.0), 1.0)
 
 
 @kernel_template(4)
@@ -2147,13 +2157,21 @@ def _average_rate(margin_below, edges, nodes, weights, coarse, rest, kappa, shif
     """E over |x_par| (density 2 phi, Gaussian data) of P(kappa |x_par| + shift + delta < threshold), delta of
     variance rest(|x_par|) (interpolated between the ``coarse`` points) + ``extra``; Gauss-Legendre per panel
     between consecutive ``edges``."""
-    total = 0.0
-    for p in range(edges.shape[0] - 1):
+    panels, Q = edges.shape[0] - 1, nodes.shape[0]
+    xs = np.empty(panels * Q)
+    for p in range(panels):
         lo, hi = edges[p], edges[p + 1]
         half, mid = 0.5 * (hi - lo), 0.5 * (hi + lo)
-        for q in range(nodes.shape[0]):
-            x = mid + half * nodes[q]
-            var = np.interp(x, coarse, rest) + extra
+        for q in range(Q):
+            xs[p * Q + q] = mid + half * nodes[q]
+    # one interpolation over every node (a scalar np.interp allocates its result on each call)
+    rest_at = np.interp(xs, coarse, rest)
+    total = 0.0
+    for p in range(panels):
+        half = 0.5 * (edges[p + 1] - edges[p])
+        for q in range(Q):
+            x = xs[p * Q + q]
+            var = rest_at[p * Q + q] + extra
             density = 2.0 * math.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
             total += half * weights[q] * density * margin_below(kappa * x + shift, threshold, var)
     # past the last edge every point is far above both thresholds, except for the Gaussian tail of the data

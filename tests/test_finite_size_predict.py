@@ -94,6 +94,20 @@ def test_every_share_is_a_probability(solution, N, sample):
         assert np.all((share >= 0.0) & (share <= 1.0)), name
     assert pred.test_unsat[1] == pytest.approx(1.0, abs=1e-9)   # t = 1: F is tiny, every example below h
 
+
+def test_the_prediction_is_bit_identical_across_thread_counts():
+    """The steps of the rates' quadrature and of the rest's kernels run on numba's threads: each step's result is
+    its own, so one and two threads give the same bits (finite width alone and fresh data)."""
+    from thread_counts import digests_at_one_and_two_threads
+
+    source = ("import mftheory\nfrom mftheory.finite_size import predict\n"
+              "def compute():\n"
+              "    solution = mftheory.meanfield(mftheory.fig1_setup(d=20, M=200), 200)\n"
+              "    return [(p.test_error, p.test_unsat, p.band_sd) for p in (predict(solution),\n"
+              "            predict(solution, 40_000, 'fresh'))]\n")
+    one, two = digests_at_one_and_two_threads(source)
+    assert one == two
+
 def test_a_fixed_training_set_is_memorized_and_a_smaller_one_more(solution):
     """With one fixed set the training points carry their memorized margin: the training f_unsat sits below the
     test one, more so for N/4; the fresh-point slope falls behind kappa and the tilt grows as N shrinks."""
