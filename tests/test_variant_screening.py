@@ -134,3 +134,62 @@ def compute():
     return fixed.W_final, fixed.a_final, fixed.f_unsat, online.W_final, online.test_error
 """)
     assert one == two
+
+
+@pytest.mark.parametrize("activation,loss", [(GELU, SMOOTH_LOSS), (SOFTSIGN, CUBIC_HINGE), (RELU_PLUS_LINEAR, "hinge")])
+def test_the_models_functions_are_lambdifys_in_a_module_of_the_kernel_cache(activation, loss):
+    """sigma, sigma' and u come from a module written to the kernel cache (named by its content, so its GD loop is
+    cached on disk too) and equal SymPy's lambdify of the definition at every point."""
+    from mftheory.derivations.catalog import resolve
+    from mftheory.validate._variant_kernels import model_functions
+
+    loss = resolve("loss", loss)
+    sigma, dsigma, u = model_functions(activation, loss, 0.1, 0.5)
+    module = __import__(sigma.py_func.__module__)
+    assert module.__name__.startswith("mftheory_model_") and module.dsigma is dsigma and module.u is u
+    expr = activation.expr.rewrite(sp.Piecewise)
+    weight = (-sp.diff(loss.expr.rewrite(sp.Piecewise), S.z)).subs(S.h, 0.5)
+    for compiled, reference in ((sigma, expr), (dsigma, sp.diff(expr, S.z)), (u, weight)):
+        plain = sp.lambdify(S.z, reference, modules="math")
+        for z in np.linspace(-3.0, 3.0, 61):
+            assert compiled(z) == plain(z)
+
+
+_USER_RUN = r"""
+import json
+import sympy as sp
+import mftheory
+from mftheory.derivations import symbols as S
+from mftheory.derivations.catalog import Activation
+from mftheory.validate import _variant_kernels
+from mftheory.kernels.binding import bind
+from mftheory.derivations.catalog import resolve
+
+setup = mftheory.Setup(d=10, alpha=1.0, h=0.5, eta=20.0, M=40, loss="hinge",
+                       activation=Activation("relu_plus_linear", sp.Max(S.z, 0) + S.z / 2))
+sim = mftheory.simulate(setup, N=500, steps=5, n_test=0, seed=3)
+loop = bind(_variant_kernels._gd_variant_loop, *_variant_kernels.model_functions(
+    setup.activation, resolve("loss", "hinge"), setup.slope, setup.h))
+print("RESULT" + json.dumps(dict(hits=sum(loop.stats.cache_hits.values()), a=sim.a_final.tolist())))
+"""
+
+
+def test_a_users_gd_loop_is_compiled_once_and_loaded_by_later_processes(tmp_path):
+    """A user's model is not compiled anew in every process: the second loads the GD loop's machine code that the
+    first cached, from the folder MFTHEORY_CACHE names, and runs the same trajectory."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, MFTHEORY_CACHE=str(tmp_path))
+    results = []
+    for _ in range(2):
+        proc = subprocess.run([sys.executable, "-c", _USER_RUN], env=env, capture_output=True, text=True,
+                              cwd=str(tmp_path))
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        results.append(json.loads(proc.stdout.strip().splitlines()[-1][len("RESULT"):]))
+    assert results[0]["hits"] == 0 and results[1]["hits"] == 1
+    assert results[0]["a"] == results[1]["a"]
+    assert list((tmp_path / "kernels").glob("mftheory_model_*.py"))
+    assert list((tmp_path / "kernels").glob("mftheory_bound_gd_variant_loop_*.py"))
