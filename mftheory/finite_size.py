@@ -1457,7 +1457,8 @@ def _rest_recursion(degree2_second, rest_feedback, cross, cross_a2, degree2_kern
         for g in range(G):
             amplitude[g] -= rates[g] * there
         if mode == _FIXED_SAMPLE:
-            _pull_responses(responses, rates, at)
+            _pull_responses(responses, rates, at, j)
+            injected = np.empty(G)
             # cells where a share above 1e-12 of the examples pulls (the kernel is a quadrature: skip the rest)
             for c in range(G):
                 share = 0.0
@@ -1465,11 +1466,12 @@ def _rest_recursion(degree2_second, rest_feedback, cross, cross_a2, degree2_kern
                     share += zeta_weights[z] * unsatisfied[i, z, c]
                 if share > 1e-12:
                     for g in range(G):
-                        injected = degree2_kernel(cross(grid[g], grid[c], a2, w2, aw, alpha, M, d, sigma_w, slope),
-                                                  cross_a2(grid[g], grid[c], a2, w2, aw, alpha, M, d, sigma_w, slope),
-                                                  d, sigma_w)
-                        for z in range(Z):
-                            responses[z, c, g] += unsatisfied[i, z, c] * injected
+                        injected[g] = degree2_kernel(cross(grid[g], grid[c], a2, w2, aw, alpha, M, d, sigma_w, slope),
+                                                     cross_a2(grid[g], grid[c], a2, w2, aw, alpha, M, d, sigma_w,
+                                                              slope), d, sigma_w)
+                    for z in range(Z):   # each response row in memory order
+                        for g in range(G):
+                            responses[z, c, g] += unsatisfied[i, z, c] * injected[g]
         elif mode == _FRESH_SAMPLE:
             at_cov = at @ covariance
             for p in range(G):
@@ -1483,18 +1485,23 @@ def _rest_recursion(degree2_second, rest_feedback, cross, cross_a2, degree2_kern
             while below < G and grid[below] < x:
                 below += 1
             if below:
-                injected = np.empty((G, below))
+                # injected[c, g]: the kernel between source cell c and grid point g; each (p, q) sum runs over c in
+                # order from 0, as a plain triple loop would, but the innermost loop runs over q (independent sums)
+                injected = np.empty((below, G))
                 for g in range(G):
                     for c in range(below):
-                        injected[g, c] = degree2_kernel(cross(grid[g], grid[c], a2, w2, aw, alpha, M, d, sigma_w, slope),
+                        injected[c, g] = degree2_kernel(cross(grid[g], grid[c], a2, w2, aw, alpha, M, d, sigma_w, slope),
                                                         cross_a2(grid[g], grid[c], a2, w2, aw, alpha, M, d, sigma_w,
                                                                  slope), d, sigma_w)
+                totals = np.zeros(G)
                 for p in range(G):
+                    totals[:] = 0.0
+                    for c in range(below):
+                        weighted = injected[c, p] * masses[c]
+                        for q in range(G):
+                            totals[q] += weighted * injected[c, q]
                     for q in range(G):
-                        total = 0.0
-                        for c in range(below):
-                            total += injected[p, c] * masses[c] * injected[q, c]
-                        covariance[p, q] += total
+                        covariance[p, q] += totals[q]
     return damping, sample_variance
 
 
@@ -1512,13 +1519,15 @@ def _grow_responses(responses, growth, zeta_weights, masses):
 
 
 @numba.njit(cache=True)
-def _pull_responses(responses, rates, at):
-    """The hinge's pull-back on every response: responses[z, j, :] <- responses[z, j, :] (I - rates at^T)^T."""
+def _pull_responses(responses, rates, at, first):
+    """The hinge's pull-back on every response: responses[z, j, :] <- responses[z, j, :] (I - rates at^T)^T.
+    ``at`` is zero except at ``first`` and ``first + 1`` (it interpolates at the threshold), so each response's
+    value there is those two terms, added in the order of the full sum (the zeros would add exact zeros)."""
     for z in range(responses.shape[0]):
         for j in range(responses.shape[1]):
             there = 0.0
-            for g in range(responses.shape[2]):
-                there += responses[z, j, g] * at[g]
+            there += responses[z, j, first] * at[first]
+            there += responses[z, j, first + 1] * at[first + 1]
             for g in range(responses.shape[2]):
                 responses[z, j, g] -= there * rates[g]
 
