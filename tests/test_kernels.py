@@ -291,18 +291,9 @@ print("RESULT" + json.dumps(dict(same=bool(np.array_equal(bound, direct)), posit
 def test_a_bound_kernel_loop_is_compiled_once_and_loaded_by_later_processes(tmp_path):
     """bind() gives the template's numbers bit for bit; the second process loads the machine code numba cached
     for the first (no compilation), from the folder MFTHEORY_CACHE names."""
-    import json
-    import os
-    import subprocess
-    import sys
+    from fresh_processes import results_in_new_processes
 
-    env = dict(os.environ, MFTHEORY_CACHE=str(tmp_path))
-    results = []
-    for _ in range(2):
-        proc = subprocess.run([sys.executable, "-c", _BOUND_RUN], env=env, capture_output=True, text=True,
-                              cwd=str(tmp_path))
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        results.append(json.loads(proc.stdout.strip().splitlines()[-1][len("RESULT"):]))
+    results = results_in_new_processes(_BOUND_RUN, tmp_path)
     assert all(r["same"] and r["positive"] for r in results)
     assert results[0]["hits"] == 0 and results[1]["hits"] == 1
     assert list((tmp_path / "kernels").glob("mftheory_bound_average_rates_*.py"))

@@ -177,18 +177,9 @@ print("RESULT" + json.dumps(dict(hits=sum(loop.stats.cache_hits.values()), a=sim
 def test_a_users_gd_loop_is_compiled_once_and_loaded_by_later_processes(tmp_path):
     """A user's model is not compiled anew in every process: the second loads the GD loop's machine code that the
     first cached, from the folder MFTHEORY_CACHE names, and runs the same trajectory."""
-    import json
-    import os
-    import subprocess
-    import sys
+    from fresh_processes import results_in_new_processes
 
-    env = dict(os.environ, MFTHEORY_CACHE=str(tmp_path))
-    results = []
-    for _ in range(2):
-        proc = subprocess.run([sys.executable, "-c", _USER_RUN], env=env, capture_output=True, text=True,
-                              cwd=str(tmp_path))
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        results.append(json.loads(proc.stdout.strip().splitlines()[-1][len("RESULT"):]))
+    results = results_in_new_processes(_USER_RUN, tmp_path)
     assert results[0]["hits"] == 0 and results[1]["hits"] == 1
     assert results[0]["a"] == results[1]["a"]
     assert list((tmp_path / "kernels").glob("mftheory_model_*.py"))
