@@ -27,10 +27,10 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTH
 # slow enough points (about 0.5 s each) that a kill lands mid-sweep
 SLOW_SPEC = """
 [sweep]
-steps = 6000
+steps = 3000
 seeds = [0, 1]
 N = 20000
-record_steps = [0, 10, 100, 1000, 6000]
+record_steps = [0, 10, 100, 1000, 3000]
 [base]
 d = 5
 alpha = 1.0
