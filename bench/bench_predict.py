@@ -3,14 +3,16 @@ width only), one fixed set of N = 1e5 and 2.5e4 (also with margin_density="infin
 every step. Best of --repeat calls after one call that compiles; and the first call (N = 1e5) in a new process,
 once the disk caches are filled (the second of two new processes): what a user waits for in a new session.
 
-    python bench/bench_predict.py [--repeat 3] [--compare REV]
+    python bench/bench_predict.py [--repeat 3] [--compare REV] [--rounds R]
 
 ``--compare REV`` also times the same calls with the package as it was at git revision REV (a temporary worktree,
-in a fresh process of this same run), side by side.
+in a fresh process of this same run), side by side; ``--rounds R`` alternates the two R times and keeps each call's
+best, so that a machine whose speed drifts slows both alike.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import pathlib
@@ -74,26 +76,46 @@ def _timings(tree: pathlib.Path, repeat: int) -> dict:
     return {**_in_new_process(tree, f"time_calls({repeat})"), **_in_new_process(tree, "first_call()")}
 
 
-def _at_revision(rev: str, repeat: int) -> dict:
+@contextlib.contextmanager
+def _worktree(rev: str):
+    """A temporary checkout of git revision ``rev``."""
     with tempfile.TemporaryDirectory() as tmp:
         tree = pathlib.Path(tmp) / "tree"
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(tree), rev], check=True)
         try:
-            return _timings(tree, repeat)
+            yield tree
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
+
+
+def _best(rounds: list[dict]) -> dict:
+    return {name: min(r[name] for r in rounds) for name in rounds[0]}
+
+
+def _side_by_side(rev: str | None, repeat: int, rounds: int) -> tuple[dict, dict | None]:
+    """This tree's timings and, with ``rev``, that revision's, alternating ``rounds`` times (each in new
+    processes), the best of all rounds per call: on a machine whose speed drifts, both see the same spells."""
+    if rev is None:
+        return _best([_timings(ROOT, repeat) for _ in range(rounds)]), None
+    here, there = [], []
+    with _worktree(rev) as tree:
+        for _ in range(rounds):
+            here.append(_timings(ROOT, repeat))
+            there.append(_timings(tree, repeat))
+    return _best(here), _best(there)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--compare", metavar="REV", help="also time the package at this git revision")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="alternate this tree and REV this many times, each in new processes; best of all")
     args = parser.parse_args(argv)
     import numba
 
     print(f"cores={os.cpu_count()}, NUMBA_NUM_THREADS={numba.config.NUMBA_NUM_THREADS}", flush=True)
-    here = _timings(ROOT, args.repeat)
-    there = _at_revision(args.compare, args.repeat) if args.compare else None
+    here, there = _side_by_side(args.compare, args.repeat, args.rounds)
     width = max(map(len, list(CALLS) + [FIRST]))
     print(f"{'predict(fig1 solution, ...)':<{width}}  {'this tree':>10}" + (f"  {args.compare:>10}  speed-up" if there else ""))
     for name, t in here.items():
