@@ -313,6 +313,14 @@ def _tilt_kernels(D) -> list[str]:
                   "lambda_o(x, x'): the kernel's degree-1 part odd in x_par, per x_perp . x'_perp"),
         _function("bend_sample_variance", ("response", "mass", "alpha", "beta", "d", "N"), T.bend_sample_variance,
                   "variance of the bend's part from one cell of training examples with accumulated response R"),
+        _function("self_pull_rate", ("e_u_prime", "alpha", "beta", "M", "d", "c_high", "c_2", "D_2"),
+                  T.self_pull_rate.xreplace({FL.tilt_response: sp.Symbol("e_u_prime")}),
+                  "rho: a node's own pull-back per step, log s_i^2 loses 2 rho a_i^2"),
+        _function("self_pull_s2", ("q_aa", "q_aw", "q_ww", "sigma_a", "sigma_w"), T.self_pull_s2,
+                  "E[s^2] / s_0^2 of the node law after its own pull-back, Q = (q_aa, q_aw, q_ww)"),
+        _function("self_pull_variance", ("p_a", "p_w", "q_aa", "q_aw", "q_ww", "sigma_a", "sigma_w"),
+                  T.self_pull_variance, "E[a^2 s^2] / (E[a^2] s_0^2) of the node law after its own pull-back, "
+                  "a = p . (a_0, w_0)"),
     ]
 
 
@@ -398,6 +406,13 @@ def finite_width_module_source(derivation) -> str:
                   _function("bend_variance", part_args, S.alpha**2 / S.M * sp.Symbol("_vb"),
                             "variance of the bend of F's linear part along x_perp at x_par (frozen init law)",
                             preamble=(("_vb", f"linear_odd_second({', '.join(part_args)})"),))]
+    if D.self_pull is not None:
+        high, degree2 = D.self_pull
+        parts += [_function("self_pull_high", ("sigma_w", "d", "s"), high + 0 * S.leak,
+                            "a node's own pull on |w_perp| from its part of degree >= 3 along x_perp, per unit a^2 "
+                            "(mu = 0)"),
+                  _function("self_pull_degree2", ("sigma_w", "d", "s"), degree2 + 0 * S.leak,
+                            "the same from its degree-2 part")]
     parts.append(f"HAS_DEGREE2 = {D.degree2 is not None}\n")
     if D.degree2 is not None:
         square, cross, cross_a2 = D.degree2

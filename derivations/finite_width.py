@@ -17,6 +17,7 @@ import sympy as sp
 from mftheory.derivations import symbols as S
 from mftheory.derivations.averages import DataAverage, data_average
 from mftheory.derivations.catalog import ACTIVATIONS, DATA_LAWS, Activation
+from mftheory.derivations.checks import require
 from mftheory.derivations.meanfield import InitMean, Step
 from mftheory.derivations.disk_cache import cached_on_disk
 
@@ -47,6 +48,9 @@ class FiniteWidthDerivation:
     # and is not the tilt (derivations/fluctuations.py derives the loss's feedback on it)
     bend: tuple | None = None      # (E[a^2 c_1o(x)^2], E[c_1o(x) c_1o(y)], E[a^2 c_1o(x) c_1o(y)]) over the node law
     bend_is_all_of_the_rest: bool = False  # c_1's even part is the same at every x_par (the tilt carries all of it)
+    # a node's own pull-back (derivations/fluctuations.py, step self_pull): E[sigma_part sigma' xi] / shat at mu = 0
+    # for the part of degree >= 3 along x_perp and for the degree-2 part
+    self_pull: tuple | None = None  # (share of degrees >= 3, share of degree 2), in sigma_w, d and the leak
 
     def step(self, key):
         return next(s for s in self.steps if s.key == key)
@@ -202,10 +206,38 @@ def derive_finite_width(activation="relu", data="gaussian", integration_seconds:
             r"$x_\parallel = \pm|x_\parallel|$ alike); $\mathbb{E}[(\xi^2 - 1)^2]/4 = 1/2$; the node law is as for the "
             "common and linear parts.")
         degree2_variance = (degree2_variance, V2)
+    self_pull = _self_pull_shares(pos, neg, xi, shat, gauss, node_subs, add)
     return FiniteWidthDerivation(activation=act, steps=tuple(steps), mean_node_output=mean_node,
                                  node_variance=node_variance, output_variance=output_variance, band_sd=band,
                                  test_error=error, test_error_noise=error_noise,
                                  common_variance=(common_sq, common_mean), linear_variance=linear_sq,
                                  threshold=x_star, band_scatter_sd=band_scatter, band_rest_sd=band_rest,
                                  placeholders=(Vc, Vl), degree2=degree2, degree2_variance=degree2_variance,
-                                 bend=bend, bend_is_all_of_the_rest=bool(even_is_flat))
+                                 bend=bend, bend_is_all_of_the_rest=bool(even_is_flat), self_pull=self_pull)
+
+
+def _self_pull_shares(pos, neg, xi, shat, gauss, node_subs, add):
+    """A node's radial pull on itself through the loss, per unit of its own contribution: E[sigma_part(shat xi)
+    sigma'(shat xi) xi] / shat at mu = 0 for its part of degree >= 3 along x_perp and for its degree-2 part."""
+    dpos, dneg = sp.diff(pos, S.z), sp.diff(neg, S.z)
+
+    def mean(f_pos, f_neg, weight):
+        return sp.simplify(sp.integrate(weight * f_pos.subs(S.z, shat * xi) * gauss, (xi, 0, sp.oo))
+                           + sp.integrate(weight * f_neg.subs(S.z, shat * xi) * gauss, (xi, -sp.oo, 0)))
+    hermite = [sp.hermite_prob(k, xi) for k in range(5)]
+    h = [mean(pos, neg, hermite[k]) for k in range(5)]
+    total = mean(pos * dpos, neg * dneg, xi)
+    parts = [h[k] / sp.factorial(k) * mean(dpos, dneg, hermite[k] * xi) for k in range(3)]
+    # Stein's lemma twice: E[He_k(xi) sigma'(shat xi) xi] = (h_{k+2} + k h_k) / shat
+    for k in range(3):
+        require(sp.simplify(parts[k] - h[k] / sp.factorial(k) * (h[k + 2] + k * h[k]) / shat) == 0,
+                ("self pull: Stein", k, parts[k]))
+    high = sp.simplify(((total - sum(parts)) / shat).subs(node_subs))
+    degree2 = sp.simplify((parts[2] / shat).subs(node_subs))
+    add("self_pull_shares", r"a node's pull on its own $|w_\perp|$ per unit of its own contribution, by degree",
+        sp.Eq(sp.Matrix([sp.Symbol(r"c_{\ge 3}"), sp.Symbol(r"c_2")]), sp.Matrix([high, degree2])),
+        r"$c_{\mathrm{part}} = \mathbb{E}[\sigma_{\mathrm{part}}(\hat{s}\xi)\,\sigma'(\hat{s}\xi)\,\xi]/\hat{s}$ at "
+        r"$\mu = 0$, with $\sigma_{\ge 3} = \sigma - \sum_{k \le 2} h_k \mathrm{He}_k(\xi)/k!$ and "
+        r"$\sigma_2 = h_2 \mathrm{He}_2(\xi)/2$; by Stein's lemma "
+        r"$\mathbb{E}[\mathrm{He}_k(\xi)\,\sigma'\,\xi] = (h_{k+2} + k\,h_k)/\hat{s}$.")
+    return high, degree2

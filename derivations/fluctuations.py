@@ -35,9 +35,19 @@ Derived below, for a loss with u(z)^2 = u(z) (the hinge: u = 1 unsatisfied, 0 sa
    w_par x_par, which the tilt averages out): it moves both labels' margins at the threshold alike, and the
    unsatisfied set pulls it back through the nodes' own odd parts;
 9. the training sample as a source of the bend (each unsatisfied example's pull through the nodes' odd parts),
-   pulled back by the same feedback.
+   pulled back by the same feedback;
+10. each node's own pull-back: a node's own contribution to F at the threshold moves the unsatisfied set, which pulls
+   that node's w_perp back along itself (radially), at a rate of order 1/M per step times a_i^2. Where the loss's
+   feedback takes a degree out of F (the common part, the tilt, most of degree 2) the node's share of it is gone
+   too; degrees >= 3, which keep their frozen law, and the part of degree 2 the feedback leaves keep pulling. The
+   node law then loses the frozen law's independence of a and |w_perp|: nodes with large a_i shrink their w_perp;
+11. the node law's factors this gives over the init's Gaussian (a_0, w_0): E[a^2 s^2] / (E a^2 s_0^2) (every
+   frozen part at x_par = 0 of a 1-homogeneous activation is proportional to E[a^2 s^2], s = |w_perp| / sqrt(d))
+   and E[s^2] / s_0^2, from the quadratic form the rate sums to along the mean-field node map.
 
-Approximations, stated once: first order in the fluctuation (tau << kappa x*); the node law of the mean field
+Approximations, stated once (10-11 also: the shares at mu = w_par x* / sqrt(d) -> 0, the threshold's |x_par|
+small against the node law's sqrt(d / m_w2); the same node pull on a_i, an O(1/M) change of the mean field that
+the mean field's own drive of kappa answers, is left out): first order in the fluctuation (tau << kappa x*); the node law of the mean field
 for every average (E[w_perp w_perp^T] = sigma_w^2 I); v_par at its mean-field value; the parts of F_M - F_t
 that are not linear in x_perp (the common offset and the nonlinear rest) do not enter the tilt's equation at
 this order (by isotropy in x_perp); the node-specific random part of sigma'(z) u y x_perp (zero mean, averaged
@@ -64,6 +74,12 @@ degree2_cross_a2 = sp.Symbol(r"\mathbb{E}[a^2 h_2 h_2^*]", real=True)
 bend_cross = sp.Symbol(r"\mathbb{E}[c_{1o} c_{1o}^*]", real=True)
 bend_cross_a2 = sp.Symbol(r"\mathbb{E}[a^2 c_{1o} c_{1o}^*]", real=True)
 response_sum = sp.Symbol("R", real=True)        # a cell's accumulated degree-2 response at x, per unit injection
+# a node's own pull-back: its shares by degree (mftheory.derivations.finite_width), the degree-2 part's damping at
+# the threshold, the quadratic form of the init (a_0, w_0) it sums to and the node map's row (a = p . (a_0, w_0))
+share_high, share_degree2 = sp.symbols("c_high c_2", nonnegative=True)
+degree2_damping = sp.Symbol("D_2", nonnegative=True)
+pull_form = sp.symbols("q_aa q_aw q_ww", real=True)
+node_row = sp.symbols("p_a p_w", real=True)
 cell_mass = sp.Symbol("p_cell", nonnegative=True)  # the share of training examples in a cell of |x_par|
 
 
@@ -89,6 +105,9 @@ class TiltDerivation:
     bend_feedback: sp.Expr     # the linear part's bend at x pulled back per step, per unit of it at the threshold
     bend_kernel: sp.Expr       # lambda_o(x, x'): the kernel's degree-1 part odd in x_par, per x_perp . x'_perp
     bend_sample_variance: sp.Expr  # Var of the bend's part from one cell of training examples, per R^2
+    self_pull_rate: sp.Expr    # rho: log s_i^2 loses 2 rho a_i^2 per step
+    self_pull_s2: sp.Expr      # E[s^2] / s_0^2 over the init, given the quadratic form Q
+    self_pull_variance: sp.Expr  # E[a^2 s^2] / (E[a^2] s_0^2), a = p . (a_0, w_0)
 
 
 def _gaussian_mean(expr, var):
@@ -299,13 +318,69 @@ def derive_tilt(derivation: MeanFieldDerivation) -> TiltDerivation:
         r"with $\lambda_o = " + sp.latex(bend_kernel) + r"$, independent of the tilt's source (the $y$-weighted "
         r"mean); a cell's accumulated response $R$ is carried by the bend's feedback and growth like the degree-2 "
         r"part's, and $|x_{\perp,\mu}|^2 = D$.")
+    self_pull_rate, self_pull_s2, self_pull_variance = _self_pull(add)
     return TiltDerivation(derivation=D, steps=tuple(steps), response=response, drive_v=drive_v, drive_u=drive_u,
                           gain=gain, init_var_v=init_var_v, init_var_u=init_var_u, angle=angle,
                           output_variance=output_variance, own_margin=own_margin, margin_below=margin_below,
                           rest_feedback=rest_feedback,
                           degree2_kernel=degree2_kernel, rest_sample_variance=rest_sample_variance,
                           bend_feedback=bend_feedback, bend_kernel=bend_kernel,
-                          bend_sample_variance=bend_sample_variance)
+                          bend_sample_variance=bend_sample_variance, self_pull_rate=self_pull_rate,
+                          self_pull_s2=self_pull_s2, self_pull_variance=self_pull_variance)
+
+
+def _self_pull(add):
+    """Steps 10 and 11: a node's own pull-back per step, and the node law's factors it gives."""
+    # 10. node i's own part of F, (alpha/M) a_i sigma_part(z_i), moves the unsatisfied set at the threshold by
+    # u' times it; the GD step's w_i-gradient beta a_i E[u y sigma'(z_i) x] / sqrt(d) then gains
+    # (alpha beta / M) a_i^2 E[u' sigma_part sigma' x] / sqrt(d), whose part along w_perp,i is, with
+    # E[u' f] = E[u'] (mean of f over x_par = +-x*) and |w_perp,i| = shat sqrt(d),
+    # d|w_perp,i| / |w_perp,i| = (alpha beta E[u'] / M) a_i^2 c / d, c = E[sigma_part sigma' xi] / shat
+    share = share_high + degree2_damping * share_degree2
+    rate = -S.alpha * S.beta * tilt_response * share / (S.M * S.d)
+    add("self_pull", r"a node's own pull-back: the loss's feedback on its own contribution",
+        sp.Eq(sp.Symbol(r"\Delta \log \hat{s}_i^2"), -2 * sp.Symbol(r"\rho") * S.a**2),
+        r"$\rho = " + sp.latex(rate) + r"$. Node $i$'s own part $(\alpha/M)\,a_i\,\sigma_{\mathrm{part}}(z_i)$ of $F$ "
+        r"moves the unsatisfied set by $u'$ times it; the step's gradient of $w_i$ then gains "
+        r"$(\alpha\beta/M)\,a_i^2\,\mathbb{E}[u'\,\sigma_{\mathrm{part}}\sigma'\,x]/\sqrt{d}$, along "
+        r"$w_{\perp,i}$ by Stein's lemma. Degrees $\ge 3$ pull in full ($c_{\mathrm{high}}$); the feedback has "
+        r"taken the common part and the tilt out, and of degree 2 leaves the share $D_2$ (the damping of its "
+        r"amplitude at the threshold). $\hat{s}_i = |w_{\perp,i}|/\sqrt{d}$.")
+    # 11. a_i(t) = p_t . v with v = (a_0, w_0) ~ N(0, diag(sigma_a^2, sigma_w^2)) along the mean-field node map, so
+    # log s_i^2(t) = log s_i^2(0) - v^T Q v with Q = sum_s 2 rho_s p_s p_s^T; s_i(0) is independent of v.
+    # Gaussian integrals: E[exp(-v^T Q v)] = (det Sigma det A)^(-1/2), E[(p.v)^2 exp(-v^T Q v)] = that times
+    # p^T A^-1 p, A = Sigma^-1 + 2 Q
+    q_aa, q_aw, q_ww = pull_form
+    p_a, p_w = node_row
+    sigma = sp.diag(S.sigma_a**2, S.sigma_w**2)
+    Q = sp.Matrix([[q_aa, q_aw], [q_aw, q_ww]])
+    A = sigma.inv() + 2 * Q
+    p = sp.Matrix([p_a, p_w])
+    s2 = sp.simplify(1 / sp.sqrt(sigma.det() * A.det()))
+    variance = sp.simplify(s2 * (p.T * A.inv() * p)[0] / (p.T * sigma * p)[0])
+    # independent check: the two Gaussian integrals by quadrature at one point
+    import mpmath
+    point = {S.sigma_a: 1.3, S.sigma_w: 0.7, q_aa: 0.4, q_aw: -0.15, q_ww: 0.9, p_a: 1.7, p_w: -0.6}
+    pa, pw, qa, qb, qc, sa, sw = (point[k] for k in (p_a, p_w, q_aa, q_aw, q_ww, S.sigma_a, S.sigma_w))
+
+    def law(x, y, weight):
+        form = qa * x * x + 2 * qb * x * y + qc * y * y
+        return weight(x, y) * mpmath.exp(-form - x * x / (2 * sa * sa) - y * y / (2 * sw * sw)) / (2 * mpmath.pi * sa * sw)
+    mpmath.mp.dps = 20
+    e_s2 = mpmath.quad(lambda x, y: law(x, y, lambda x, y: 1), [-mpmath.inf, mpmath.inf], [-mpmath.inf, mpmath.inf])
+    e_a2s2 = mpmath.quad(lambda x, y: law(x, y, lambda x, y: (pa * x + pw * y) ** 2), [-mpmath.inf, mpmath.inf],
+                         [-mpmath.inf, mpmath.inf]) / (pa**2 * sa**2 + pw**2 * sw**2)
+    require(abs(float(s2.subs(point)) - float(e_s2)) < 1e-12, ("self pull: E[s^2]", s2.subs(point), e_s2))
+    require(abs(float(variance.subs(point)) - float(e_a2s2)) < 1e-12, ("self pull: E[a^2 s^2]", e_a2s2))
+    add("self_pull_law", r"the node law after its own pull-back: factors over the frozen law",
+        sp.Eq(sp.Matrix([sp.Symbol(r"\mathbb{E}[\hat{s}^2]/\hat{s}_0^2"),
+                         sp.Symbol(r"\mathbb{E}[a^2 \hat{s}^2]/(\mathbb{E}[a^2]\,\hat{s}_0^2)")]),
+              sp.Matrix([s2, variance])),
+        r"$a_i(t) = p_t \cdot (a_0, w_0)$ along the mean-field node map, $(a_0, w_0) \sim "
+        r"\mathcal{N}(0, \mathrm{diag}(\sigma_a^2, \sigma_w^2))$, so $\log \hat{s}_i^2(t) = \log \hat{s}_i^2(0) - "
+        r"v^T Q v$ with $Q = \sum_s 2\rho_s\,p_s p_s^T$ (first order in each step's $\rho_s a_i^2$) and "
+        r"$\hat{s}_i(0)$ independent of $v$: Gaussian integrals with $A = \Sigma^{-1} + 2Q$.")
+    return rate, s2, variance
 
 
 def tilt_or_none(derivation: MeanFieldDerivation) -> TiltDerivation | None:
