@@ -321,6 +321,9 @@ def _tilt_kernels(D) -> list[str]:
         _function("self_pull_variance", ("p_a", "p_w", "q_aa", "q_aw", "q_ww", "sigma_a", "sigma_w"),
                   T.self_pull_variance, "E[a^2 s^2] / (E[a^2] s_0^2) of the node law after its own pull-back, "
                   "a = p . (a_0, w_0)"),
+        _function("turn_growth", ("D_1", "D_2", "d", "M", "m_a2"), T.turn_growth,
+                  "G: log s_j^2 gains G a_j^2 from the feedback's turns across w_perp (D_1, D_2: the shares of the "
+                  "tilt and of the degree-2 part the feedback leaves)"),
     ]
 
 

@@ -41,11 +41,16 @@ Derived below, for a loss with u(z)^2 = u(z) (the hinge: u = 1 unsatisfied, 0 sa
    feedback takes a degree out of F (the common part, the tilt, most of degree 2) the node's share of it is gone
    too; degrees >= 3, which keep their frozen law, and the part of degree 2 the feedback leaves keep pulling. The
    node law then loses the frozen law's independence of a and |w_perp|: nodes with large a_i shrink their w_perp;
-11. the node law's factors this gives over the init's Gaussian (a_0, w_0): E[a^2 s^2] / (E a^2 s_0^2) (every
+11. the other side of the same feedback: to take the tilt and the degree-2 part out of F it turns every node's
+   w_perp across itself, by a_j times a common amount, and a turn across lengthens |w_perp| at second order, by as
+   much on average as the self-pull's own order (1/M): s_j^2 gains G a_j^2;
+12. the node law's factors these give over the init's Gaussian (a_0, w_0): E[a^2 s^2] / (E a^2 s_0^2) (every
    frozen part at x_par = 0 of a 1-homogeneous activation is proportional to E[a^2 s^2], s = |w_perp| / sqrt(d))
-   and E[s^2] / s_0^2, from the quadratic form the rate sums to along the mean-field node map.
+   and E[s^2] / s_0^2, from the quadratic form the two sum to along the mean-field node map.
 
-Approximations, stated once (10-11 also: the shares at mu = w_par x* / sqrt(d) -> 0, the threshold's |x_par|
+Approximations, stated once (10-12 also: the turns of 11 from the share of each part the feedback has taken out
+by step t, as if taken along one fixed direction (the least turning that does it), by the nodes' w_perp alone (the
+a-part of the degree-2 feedback, relative order 1 / (2 E a^2), left out); the shares at mu = w_par x* / sqrt(d) -> 0, the threshold's |x_par|
 small against the node law's sqrt(d / m_w2); the same node pull on a_i, an O(1/M) change of the mean field that
 the mean field's own drive of kappa answers, is left out): first order in the fluctuation (tau << kappa x*); the node law of the mean field
 for every average (E[w_perp w_perp^T] = sigma_w^2 I); v_par at its mean-field value; the parts of F_M - F_t
@@ -79,6 +84,7 @@ response_sum = sp.Symbol("R", real=True)        # a cell's accumulated degree-2 
 share_high, share_degree2 = sp.symbols("c_high c_2", nonnegative=True)
 degree2_damping = sp.Symbol("D_2", nonnegative=True)
 pull_form = sp.symbols("q_aa q_aw q_ww", real=True)
+tilt_damping = sp.Symbol("D_1", nonnegative=True)
 node_row = sp.symbols("p_a p_w", real=True)
 cell_mass = sp.Symbol("p_cell", nonnegative=True)  # the share of training examples in a cell of |x_par|
 
@@ -108,6 +114,7 @@ class TiltDerivation:
     self_pull_rate: sp.Expr    # rho: log s_i^2 loses 2 rho a_i^2 per step
     self_pull_s2: sp.Expr      # E[s^2] / s_0^2 over the init, given the quadratic form Q
     self_pull_variance: sp.Expr  # E[a^2 s^2] / (E[a^2] s_0^2), a = p . (a_0, w_0)
+    turn_growth: sp.Expr       # G: log s_j^2 gains G a_j^2 from the feedback's turns across w_perp
 
 
 def _gaussian_mean(expr, var):
@@ -318,7 +325,7 @@ def derive_tilt(derivation: MeanFieldDerivation) -> TiltDerivation:
         r"with $\lambda_o = " + sp.latex(bend_kernel) + r"$, independent of the tilt's source (the $y$-weighted "
         r"mean); a cell's accumulated response $R$ is carried by the bend's feedback and growth like the degree-2 "
         r"part's, and $|x_{\perp,\mu}|^2 = D$.")
-    self_pull_rate, self_pull_s2, self_pull_variance = _self_pull(add)
+    self_pull_rate, self_pull_s2, self_pull_variance, turn_growth = _self_pull(add)
     return TiltDerivation(derivation=D, steps=tuple(steps), response=response, drive_v=drive_v, drive_u=drive_u,
                           gain=gain, init_var_v=init_var_v, init_var_u=init_var_u, angle=angle,
                           output_variance=output_variance, own_margin=own_margin, margin_below=margin_below,
@@ -326,7 +333,8 @@ def derive_tilt(derivation: MeanFieldDerivation) -> TiltDerivation:
                           degree2_kernel=degree2_kernel, rest_sample_variance=rest_sample_variance,
                           bend_feedback=bend_feedback, bend_kernel=bend_kernel,
                           bend_sample_variance=bend_sample_variance, self_pull_rate=self_pull_rate,
-                          self_pull_s2=self_pull_s2, self_pull_variance=self_pull_variance)
+                          self_pull_s2=self_pull_s2, self_pull_variance=self_pull_variance,
+                          turn_growth=turn_growth)
 
 
 def _self_pull(add):
@@ -346,8 +354,37 @@ def _self_pull(add):
         r"$w_{\perp,i}$ by Stein's lemma. Degrees $\ge 3$ pull in full ($c_{\mathrm{high}}$); the feedback has "
         r"taken the common part and the tilt out, and of degree 2 leaves the share $D_2$ (the damping of its "
         r"amplitude at the threshold). $\hat{s}_i = |w_{\perp,i}|/\sqrt{d}$.")
-    # 11. a_i(t) = p_t . v with v = (a_0, w_0) ~ N(0, diag(sigma_a^2, sigma_w^2)) along the mean-field node map, so
-    # log s_i^2(t) = log s_i^2(0) - v^T Q v with Q = sum_s 2 rho_s p_s p_s^T; s_i(0) is independent of v.
+    # 11. the feedback's turns. The tilt: every w_perp,j moves by a_j R (step 2), and (1/M) sum_j a_j (a_j R)
+    # cancels the share 1 - D_1 of the frozen v = (1/M) sum_j a_j w_perp,j, |v|^2 = (d - 1) sigma_w^2 E[a^2] / M:
+    # |a_j R|^2 / |w_perp,j|^2 = (1 - D_1)^2 a_j^2 / (M E[a^2]). Degree 2: w_j turns by -c a_j h_j P_j dT w_j (step 6,
+    # P_j across w_j); over isotropic w, E[P dT w w^T + w w^T dT P] = 2 dT / (D + 2) and E|P dT w|^2 =
+    # tr(dT^2) / (D + 2) (from the sphere average of step 6), so cancelling the share 1 - D_2 of the frozen
+    # dT = (alpha / 2M) sum_j a_j h_j (w_j w_j^T - I / D), tr(dT^2) = alpha^2 E[a^2 h^2] (1 - 1/D) / (4M), takes
+    # c = (1 - D_2) (D + 2) / (alpha E[a^2 h^2]) and |dw_j|^2 = (1 - D_2)^2 (D + 2) (1 - 1/D) a_j^2 / (4 M E[a^2])
+    # (h_j the same for every node at mu = 0)
+    Dv = sp.Symbol("D", positive=True)
+    A3 = sp.Matrix([[1, 2, 0], [2, -3, 1], [0, 1, 2]])
+    th, ph = sp.symbols("theta phi", real=True)
+    unit = sp.Matrix([sp.sin(th) * sp.cos(ph), sp.sin(th) * sp.sin(ph), sp.cos(th)])
+    across = A3 * unit - unit * (unit.T * A3 * unit)[0]
+    sphere_mean = lambda f: sp.integrate(sp.integrate(sp.expand(f * sp.sin(th) / (4 * sp.pi)), (ph, 0, 2 * sp.pi)),
+                                         (th, 0, sp.pi))
+    require(sp.simplify(sphere_mean((across.T * across)[0]) - (A3 * A3).trace() / 5) == 0, "E|P A w|^2, D = 3")
+    turned = (across * unit.T + unit * across.T).applyfunc(sphere_mean)
+    require(sp.simplify(turned - 2 * A3 / 5) == sp.zeros(3, 3), "E[P A w w^T + w w^T A P], D = 3")
+    D = S.d - 1
+    growth = ((1 - tilt_damping) ** 2 + (1 - degree2_damping) ** 2 * (D + 2) * (1 - 1 / D) / 4) / (S.M * S.m_a2)
+    add("turn_growth", r"the feedback's turns across $w_\perp$ lengthen it",
+        sp.Eq(sp.Symbol(r"\Delta \log \hat{s}_j^2"), sp.Symbol("G") * S.a**2),
+        r"$G = " + sp.latex(growth) + r"$, with $D_1$, $D_2$ the shares of the tilt and of the degree-2 part "
+        r"the feedback leaves. To cancel the rest of the frozen tilt every $w_{\perp,j}$ moves by $a_j R$ "
+        r"(the node drive), and to cancel the degree-2 part it turns by $-c\,a_j h_j P_j\,\delta T\,\hat{w}_j$; "
+        r"with $\mathbb{E}[P\,\delta T\,\hat{w}\hat{w}^T + \hat{w}\hat{w}^T \delta T\,P] = 2\,\delta T/(D+2)$ "
+        r"and $\mathbb{E}|P\,\delta T\,\hat{w}|^2 = \mathrm{tr}\,\delta T^2/(D+2)$ over the sphere, "
+        r"$D = d - 1$. A move across $w_\perp$ lengthens it by its square.")
+    # 12. a_i(t) = p_t . v with v = (a_0, w_0) ~ N(0, diag(sigma_a^2, sigma_w^2)) along the mean-field node map, so
+    # log s_i^2(t) = log s_i^2(0) - v^T Q v with Q = sum_s 2 rho_s p_s p_s^T - G_t p_t p_t^T; s_i(0) is independent
+    # of v.
     # Gaussian integrals: E[exp(-v^T Q v)] = (det Sigma det A)^(-1/2), E[(p.v)^2 exp(-v^T Q v)] = that times
     # p^T A^-1 p, A = Sigma^-1 + 2 Q
     q_aa, q_aw, q_ww = pull_form
@@ -372,15 +409,16 @@ def _self_pull(add):
                          [-mpmath.inf, mpmath.inf]) / (pa**2 * sa**2 + pw**2 * sw**2)
     require(abs(float(s2.subs(point)) - float(e_s2)) < 1e-12, ("self pull: E[s^2]", s2.subs(point), e_s2))
     require(abs(float(variance.subs(point)) - float(e_a2s2)) < 1e-12, ("self pull: E[a^2 s^2]", e_a2s2))
-    add("self_pull_law", r"the node law after its own pull-back: factors over the frozen law",
+    add("self_pull_law", r"the node law after its own pull-back and the turns: factors over the frozen law",
         sp.Eq(sp.Matrix([sp.Symbol(r"\mathbb{E}[\hat{s}^2]/\hat{s}_0^2"),
                          sp.Symbol(r"\mathbb{E}[a^2 \hat{s}^2]/(\mathbb{E}[a^2]\,\hat{s}_0^2)")]),
               sp.Matrix([s2, variance])),
         r"$a_i(t) = p_t \cdot (a_0, w_0)$ along the mean-field node map, $(a_0, w_0) \sim "
         r"\mathcal{N}(0, \mathrm{diag}(\sigma_a^2, \sigma_w^2))$, so $\log \hat{s}_i^2(t) = \log \hat{s}_i^2(0) - "
-        r"v^T Q v$ with $Q = \sum_s 2\rho_s\,p_s p_s^T$ (first order in each step's $\rho_s a_i^2$) and "
+        r"v^T Q v$ with $Q = \sum_s 2\rho_s\,p_s p_s^T - G_t\,p_t p_t^T$ (first order in each step's "
+        r"$\rho_s a_i^2$) and "
         r"$\hat{s}_i(0)$ independent of $v$: Gaussian integrals with $A = \Sigma^{-1} + 2Q$.")
-    return rate, s2, variance
+    return rate, s2, variance, growth
 
 
 def tilt_or_none(derivation: MeanFieldDerivation) -> TiltDerivation | None:

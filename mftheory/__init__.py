@@ -24,7 +24,7 @@ from mftheory.finite_size import (BandPrediction, Degree2Propagator, FiniteSampl
                                   FiniteWidthPrediction, RestFeedback, TiltPrediction, degree2_propagator,
                                   finite_sample, finite_width, rest_feedback, tilt, within_run_band)
 from mftheory.model import ACTIVATIONS, DATA_LAWS, LOSSES, Setup, fig1_setup
-from mftheory.self_pull import SelfPull, self_pull
+from mftheory.node_law import NodeLaw, node_law
 from mftheory.variant import Variant, compile_derivation, variant_of
 
 __all__ = ["Setup", "fig1_setup", "DATA_LAWS", "LOSSES", "ACTIVATIONS",
@@ -34,7 +34,7 @@ __all__ = ["Setup", "fig1_setup", "DATA_LAWS", "LOSSES", "ACTIVATIONS",
            "finite_size", "FiniteSizePrediction",
            "finite_width", "FiniteWidthPrediction", "finite_sample", "FiniteSamplePrediction", "tilt", "TiltPrediction",
            "rest_feedback", "RestFeedback", "degree2_propagator", "Degree2Propagator", "within_run_band",
-           "BandPrediction", "self_pull", "SelfPull",
+           "BandPrediction", "node_law", "NodeLaw",
            "simulate", "sweep"]
 
 # SymPy and the simulator (numba, matplotlib, Dask) load only when first used

@@ -14,7 +14,7 @@ import numpy as np
 from mftheory.dynamics import MeanFieldSolution
 from mftheory.kernels.binding import bind, kernel_template
 from mftheory.model import _check_real, check_int
-from mftheory.self_pull import self_pull
+from mftheory.node_law import node_law as _node_law
 
 
 @dataclasses.dataclass(frozen=True)
@@ -1898,16 +1898,13 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
         (at Fig. 1, N = 1e5, t = 2000: 0.91 of GD's, 0.85 without), but the memorization map then satisfies the
         set too fast (training f_unsat 0.64 of GD's at N = 2.5e4, t = 400, 0.86 without): see the
         documentation's finite-size page.
-    node_law : "frozen" or "self_pull"
+    node_law : "frozen" or "feedback"
         Experimental, without a fixed set only (``N=None`` or ``sample="fresh"``). ``"frozen"`` (default): the
-        nonlinear rest of F_M - F_t has the frozen init law's node weights. ``"self_pull"``: each node's own
-        pull-back through the hinge shrinks the w_perp of the nodes with large a (:func:`mftheory.self_pull`), and
-        the rest's variance is taken times its factor E[a^2 s^2] / (E[a^2] s_0^2) (exact at x_par = 0 for ReLU and
-        leaky ReLU, the same factor taken at every x_par). At Fig. 1 with fresh data (N = 1e5 per step) the derived
-        factor is 0.65 at t = 2000 where GD's node law gives 0.74, and the test error goes from 0.96-1.10 of GD's
-        (t = 100-2000) to 0.89-0.97: with the degrees >= 3 right, the degree-2 part the feedback leaves is the
-        larger gap (0.49 of GD's at t = 2000, ``bench/degree_parts.py``), which the frozen law's excess in the
-        degrees >= 3 had offset.
+        nonlinear rest of F_M - F_t has the frozen init law's node weights. ``"feedback"``: the node law with the
+        loss's feedback on each node (:func:`mftheory.node_law`: each node's own pull-back shrinks the w_perp of the
+        nodes with large a, the feedback's turns lengthen it), and the rest's variance is taken times its factor
+        E[a^2 s^2] / (E[a^2] s_0^2) (exact at x_par = 0 for ReLU and leaky ReLU, the same factor taken at every
+        x_par). See the documentation's finite-size page for what it does at Fig. 1.
 
     Returns
     -------
@@ -1959,15 +1956,15 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
         solution = _with_options(solution, own_shifts=True)
     if node_law not in NODE_LAWS:
         raise ValueError(f"node_law must be one of {NODE_LAWS}, got {node_law!r}")
-    if node_law == "self_pull" and N is not None and sample == "fixed":
-        raise ValueError("node_law='self_pull' is derived without a fixed training set (N=None or "
+    if node_law == "feedback" and N is not None and sample == "fixed":
+        raise ValueError("node_law='feedback' is derived without a fixed training set (N=None or "
                          "sample='fresh'): one fixed set's memorization grows the same nodes' w_perp instead")
     _warn_small_sample("predict", setup, N, sample)
     return _along(_on_training_clock(solution, N, sample, margin_density), N, sample, node_law).prediction
 
 
-# predict's node_law: the nonlinear rest with the frozen init law's node weights, or with each node's own pull-back
-NODE_LAWS = ("frozen", "self_pull")
+# predict's node_law: the nonlinear rest with the frozen init law's node weights, or with the feedback's on each node
+NODE_LAWS = ("frozen", "feedback")
 # predict's held_margins: the memorization map's examples held at the margin stay where it put them, or move at the
 # velocity the others' pulls give them (experimental)
 HELD_MARGINS = ("still", "moving")
@@ -2035,8 +2032,8 @@ def _along(solution, N, sample, node_law="frozen"):
     rests = rest_variance_rows(coarse, d, params, steps)
     rest_sd_frozen[steps] = np.sqrt(rests[steps, 0])
     rests[steps] = np.maximum(rests[steps] - _degree2_removed_rows(fw, feedback, coarse, params, steps)[steps], 0.0)
-    if node_law == "self_pull":
-        rests[steps] *= self_pull(solution).variance_factor[steps, None]
+    if node_law == "feedback":
+        rests[steps] *= _node_law(solution).variance_factor[steps, None]
     rest_sd[steps] = np.sqrt(rests[steps, 0])
     rests[steps] += _bend_variance_rows(fw, bend, coarse, params, steps)[steps]
     added = _sample_variance_rows(feedback, coarse, steps)

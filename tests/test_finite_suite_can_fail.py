@@ -46,6 +46,9 @@ COARSE = {
     ("propagator", "degree-2 retention at x_par = 0, fresh sample, 66 steps after t = 33"):
         (0.95, "retention 0.65 with jackknife se 0.13: resolution 0.86"),
     ("finite_size", "training f_unsat, N=2000 (t=100)"): (0.9, "3 se = 0.24 of the prediction: resolution 0.72"),
+    # the node law's deformation is small at t = 100 against the seeds' spread of it (3 seeds per width)
+    ("finite_width_scaling", "node law: c in -log E[a^2 s^2] / (E a^2 s_0^2) = c / M + b over the widths (t=100)"):
+        (1.3, "3 se = 0.37 of the prediction and the prediction 0.79 of GD's: resolution 1.25"),
     # the train error counts a few misclassified examples per run at this scale (N = 2000: 17, 14 and 5; N = 8000:
     # 90, 80 and 50), and the prediction sits at 0.65-0.94 of GD's, so a shift relative to it resolves less; the
     # last row at N = 2000 is judged absolutely (3 se reach the prediction: 3 se + 1/sqrt(M) of it + 1/N)

@@ -12,7 +12,8 @@ from mftheory.finite_size import finite_sample as finite_sample_prediction
 from mftheory.finite_size import finite_width as finite_width_prediction
 from mftheory.finite_size import predict as finite_size_prediction
 from mftheory.finite_size import tilt as mftheory_tilt
-from mftheory.finite_size import within_run_band
+from mftheory.finite_size import _node_moments, within_run_band
+from mftheory.node_law import node_law as mftheory_node_law
 from mftheory.dynamics import meanfield
 from mftheory.validate.checks import Check
 from mftheory.validate.figures import new_figure
@@ -654,9 +655,19 @@ def finite_width_scaling(scale: Scale, seed: int = 0, seeds: int = 3) -> CaseRes
     and the ratio of their means. Resolution: at ``RESOLUTION_SCALE`` the tolerances are 0.14-0.26 (1/sqrt(M) plus
     3 standard errors of 0.07-0.14 of the prediction) and every row resolves 0.38 or better, so a prediction off by
     ``FINITE_WIDTH_SCALING_RESOLUTION`` fails every row.
+
+    The node law (:func:`mftheory.node_law`): GD's E[a^2 s^2] / (E a^2 s_0^2) at the last step (s = |w_perp| /
+    sqrt(d), s_0^2 = sigma_w^2 (d - 1) / d; the frozen-init law has 1) beside the derived one per width
+    (informational), and judged: the coefficient c of -log of it = c / M + b, least squares over the widths for both
+    (the same fit, so that its second order in 1/M is treated alike). Tolerance (relative to the derived c): 3
+    standard errors of GD's c (each width's seeds' standard error through the least-squares weights) plus the size of
+    the derivation's approximation at mu = 0: 1 - E[exp(-mu^2 / s_0^2)] over the node law at the threshold,
+    mu = w_par x* / sqrt(d), the share by which the degree-2 coefficient h_2^2 (which carries most of both effects)
+    can move away from its value at mu = 0.
     """
     base = scale.setup()
     widths = [scale.M // 2, scale.M, scale.M * 2, scale.M * 4]
+    laws = []
     steps = min(scale.steps, FRESH_DATA_STEPS // 3)
     record = np.unique(np.concatenate([[0], np.round(np.geomspace(1, steps, 15)).astype(int)]))
     judged = sorted({int(record[np.searchsorted(record, min(30, steps))]), steps})
@@ -676,6 +687,13 @@ def finite_width_scaling(scale: Scale, seed: int = 0, seeds: int = 3) -> CaseRes
                                 float(mean[j]), 3 * float(se[j]) / theory + 1 / math.sqrt(M), relative=True))
         rows.append((M, [float(mean[int(np.searchsorted(record, t))]) for t in judged],
                      [float(pred.test_error[t]) for t in judged]))
+        factors = np.array([_node_law_factor(setup, sim.a_final, sim.W_final) for sim in sims])
+        derived = mftheory_node_law(sol)
+        laws.append((M, factors.mean(), factors.std(ddof=1) / math.sqrt(len(sims)),
+                     float(derived.variance_factor[steps])))
+        checks.append(Check("finite_width_scaling", f"node law E[a^2 s^2] / (E a^2 s_0^2), fresh data, M={M} "
+                            f"(t={steps}; GD +- {laws[-1][2]:.4f}, frozen init law 1)", laws[-1][3],
+                            float(factors.mean()), 0.0, informational=True))
     Ms = np.array([row[0] for row in rows], float)
     fits = {}
     for k, step in enumerate(judged):
@@ -691,7 +709,32 @@ def finite_width_scaling(scale: Scale, seed: int = 0, seeds: int = 3) -> CaseRes
                          float("nan"), float(slope_pred), 0.0, informational=True),
                    Check("finite_width_scaling", f"residual ratio, mean |sim - predicted| / mean test error "
                          f"(t={step})", 0.0, float(residual.mean() / sim_error.mean()), 0.0, informational=True)]
-    return CaseResult(checks, {"Ms": Ms, "fits": fits, "scale": scale, "seeds": seeds})
+    checks.append(_node_law_coefficient(laws, meanfield(base, steps), steps))
+    return CaseResult(checks, {"Ms": Ms, "fits": fits, "scale": scale, "seeds": seeds, "laws": laws})
+
+
+def _node_law_factor(setup, a, W):
+    """E[a^2 s^2] / (E a^2 s_0^2) of one network's nodes, s = |w_perp| / sqrt(d), s_0^2 = sigma_w^2 (d - 1) / d."""
+    s2 = np.sum(W[:, 1:] ** 2, axis=1) / setup.d
+    return float(np.mean(a**2 * s2) / np.mean(a**2) / (setup.sigma_w**2 * (setup.d - 1) / setup.d))
+
+
+def _node_law_coefficient(laws, solution, steps):
+    """The judged node-law row of :func:`finite_width_scaling` (its docstring): c of -log(factor) = c / M + b."""
+    Ms = np.array([law[0] for law in laws], float)
+    design = np.column_stack([1.0 / Ms, np.ones_like(Ms)])
+    weights = np.linalg.pinv(design)[0]           # c as a linear combination of the widths' values
+    gd = -np.log([law[1] for law in laws])
+    gd_se = np.array([law[2] / law[1] for law in laws])
+    theory = float(weights @ -np.log([law[3] for law in laws]))
+    setup = solution.setup
+    m_w2 = float(_node_moments(solution)[steps, 1])
+    x_star = setup.h / float(solution.kappa[steps])
+    s0 = setup.sigma_w**2 * (setup.d - 1) / setup.d
+    away_from_zero = 1.0 - 1.0 / math.sqrt(1.0 + 2.0 * m_w2 * x_star**2 / (setup.d * s0))
+    se = float(np.sqrt(np.sum((weights * gd_se) ** 2)))
+    return Check("finite_width_scaling", f"node law: c in -log E[a^2 s^2] / (E a^2 s_0^2) = c / M + b over the widths "
+                 f"(t={steps})", theory, float(weights @ gd), 3 * se / abs(theory) + away_from_zero, relative=True)
 
 
 def draw_finite_width_scaling(data):

@@ -1,6 +1,6 @@
-"""A node's own pull-back through the hinge (derivations/fluctuations.py steps self_pull, self_pull_law;
-mftheory.self_pull): the generated shares, the Gaussian factors and the recursion, each against an independent
-number."""
+"""The node law with the loss's feedback on each node (derivations/fluctuations.py steps self_pull, turn_growth,
+self_pull_law; mftheory.node_law): the generated shares and turns, the Gaussian factors and the recursion, each
+against an independent number."""
 import math
 
 import numpy as np
@@ -53,41 +53,47 @@ def test_the_node_law_factors_are_a_monte_carlo_of_the_init():
 
 def test_the_recursion_follows_nodes_one_by_one():
     """200 000 nodes drawn from the init, moved by the mean-field node map and shrunk in |w_perp|^2 by
-    (1 - rho_t a_i^2)^2 at each step with the prediction's own rho_t: their E[a^2 s^2] / (E a^2 s_0^2) and E s^2 / s_0^2
-    against the prediction's Gaussian integrals (which take each step to first order)."""
+    (1 - rho_t a_i^2)^2 at each step with the prediction's own rho_t, then lengthened by exp(G_t a_i^2): their
+    E[a^2 s^2] / (E a^2 s_0^2) and E s^2 / s_0^2 against the prediction's Gaussian integrals (which take each step
+    to first order)."""
     setup = mftheory.Setup(d=20, alpha=1.0, h=1.0, eta=250.0, M=100)
     sol = mftheory.meanfield(setup, 200)
-    pull = mftheory.self_pull(sol)
+    law = mftheory.node_law(sol)
     rng = np.random.default_rng(0)
     K = 200_000
     a, w = rng.standard_normal(K) * setup.sigma_a, rng.standard_normal(K) * setup.sigma_w
     s2 = rng.chisquare(setup.d - 1, K) * setup.sigma_w**2 / setup.d
     s0 = setup.sigma_w**2 * (setup.d - 1) / setup.d
     for t in range(200):
-        s2 *= (1.0 - pull.rate[t] * a * a) ** 2
+        s2 *= (1.0 - law.pull_rate[t] * a * a) ** 2
         bg = setup.beta * sol.g[t]
         a, w = a + bg * w, w + bg * a
-    assert pull.variance_factor[200] < 0.9   # the pull is not negligible here, so the comparison means something
-    assert pull.variance_factor[200] == pytest.approx(np.mean(a * a * s2) / np.mean(a * a) / s0, abs=0.005)
-    assert pull.s2_factor[200] == pytest.approx(np.mean(s2) / s0, abs=0.003)
-    assert pull.variance_factor[0] == 1.0 and pull.s2_factor[0] == 1.0
+    assert law.turn_growth[200] == pytest.approx(
+        ((1 - law.tilt_damping[200]) ** 2 + (1 - law.degree2_damping[200]) ** 2 * (setup.d + 1) * (setup.d - 2)
+         / (setup.d - 1) / 4) / (setup.M * np.mean(a * a)), rel=0.01)
+    s2 *= np.exp(law.turn_growth[200] * a * a)
+    assert law.variance_factor[200] < 0.9   # the pull is not negligible here, so the comparison means something
+    assert law.variance_factor[200] == pytest.approx(np.mean(a * a * s2) / np.mean(a * a) / s0, abs=0.005)
+    assert law.s2_factor[200] == pytest.approx(np.mean(s2) / s0, abs=0.003)
+    assert law.variance_factor[0] == 1.0 and law.s2_factor[0] == 1.0
 
 
 def test_the_pull_scales_as_one_over_the_width():
-    """rho_t is of order 1/M: at fixed beta the log of the factor halves as M doubles, up to the second order."""
+    """rho_t and G_t are of order 1/M: at fixed beta the log of the factor halves as M doubles, up to the second
+    order."""
     logs = []
     for M in (400, 800, 1600):
         setup = mftheory.Setup(d=20, alpha=1.0, h=1.0, eta=250.0 * M / 100, M=M)
-        logs.append(math.log(mftheory.self_pull(mftheory.meanfield(setup, 200)).variance_factor[200]))
+        logs.append(math.log(mftheory.node_law(mftheory.meanfield(setup, 200)).variance_factor[200]))
     assert logs[0] / logs[1] == pytest.approx(2.0, rel=0.05)
     assert logs[1] / logs[2] == pytest.approx(2.0, rel=0.03)
 
 
-def test_self_pull_checks_its_inputs():
+def test_node_law_checks_its_inputs():
     sol = mftheory.meanfield(mftheory.Setup(d=20, alpha=1.0, h=1.0, eta=500.0, M=200), 20)
     with pytest.raises(ValueError, match="hinge loss on Gaussian data"):
-        mftheory.self_pull(mftheory.meanfield(sol.setup.replace(loss="logistic"), 20))
+        mftheory.node_law(mftheory.meanfield(sol.setup.replace(loss="logistic"), 20))
     with pytest.raises(ValueError, match="clean labels"):
-        mftheory.self_pull(mftheory.meanfield(sol.setup.replace(label_noise=0.1), 20))
+        mftheory.node_law(mftheory.meanfield(sol.setup.replace(label_noise=0.1), 20))
     with pytest.raises(ValueError, match="solution must be"):
-        mftheory.self_pull(sol.setup)
+        mftheory.node_law(sol.setup)
