@@ -62,6 +62,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import mpmath
 import sympy as sp
 
 from mftheory.derivations import symbols as S
@@ -338,7 +339,7 @@ def derive_tilt(derivation: MeanFieldDerivation) -> TiltDerivation:
 
 
 def _self_pull(add):
-    """Steps 10 and 11: a node's own pull-back per step, and the node law's factors it gives."""
+    """Steps 10-12: a node's own pull-back per step, the feedback's turns, and the node law's factors they give."""
     # 10. node i's own part of F, (alpha/M) a_i sigma_part(z_i), moves the unsatisfied set at the threshold by
     # u' times it; the GD step's w_i-gradient beta a_i E[u y sigma'(z_i) x] / sqrt(d) then gains
     # (alpha beta / M) a_i^2 E[u' sigma_part sigma' x] / sqrt(d), whose part along w_perp,i is, with
@@ -362,7 +363,6 @@ def _self_pull(add):
     # dT = (alpha / 2M) sum_j a_j h_j (w_j w_j^T - I / D), tr(dT^2) = alpha^2 E[a^2 h^2] (1 - 1/D) / (4M), takes
     # c = (1 - D_2) (D + 2) / (alpha E[a^2 h^2]) and |dw_j|^2 = (1 - D_2)^2 (D + 2) (1 - 1/D) a_j^2 / (4 M E[a^2])
     # (h_j the same for every node at mu = 0)
-    Dv = sp.Symbol("D", positive=True)
     A3 = sp.Matrix([[1, 2, 0], [2, -3, 1], [0, 1, 2]])
     th, ph = sp.symbols("theta phi", real=True)
     unit = sp.Matrix([sp.sin(th) * sp.cos(ph), sp.sin(th) * sp.sin(ph), sp.cos(th)])
@@ -396,17 +396,17 @@ def _self_pull(add):
     s2 = sp.simplify(1 / sp.sqrt(sigma.det() * A.det()))
     variance = sp.simplify(s2 * (p.T * A.inv() * p)[0] / (p.T * sigma * p)[0])
     # independent check: the two Gaussian integrals by quadrature at one point
-    import mpmath
     point = {S.sigma_a: 1.3, S.sigma_w: 0.7, q_aa: 0.4, q_aw: -0.15, q_ww: 0.9, p_a: 1.7, p_w: -0.6}
     pa, pw, qa, qb, qc, sa, sw = (point[k] for k in (p_a, p_w, q_aa, q_aw, q_ww, S.sigma_a, S.sigma_w))
 
     def law(x, y, weight):
         form = qa * x * x + 2 * qb * x * y + qc * y * y
         return weight(x, y) * mpmath.exp(-form - x * x / (2 * sa * sa) - y * y / (2 * sw * sw)) / (2 * mpmath.pi * sa * sw)
-    mpmath.mp.dps = 20
-    e_s2 = mpmath.quad(lambda x, y: law(x, y, lambda x, y: 1), [-mpmath.inf, mpmath.inf], [-mpmath.inf, mpmath.inf])
-    e_a2s2 = mpmath.quad(lambda x, y: law(x, y, lambda x, y: (pa * x + pw * y) ** 2), [-mpmath.inf, mpmath.inf],
-                         [-mpmath.inf, mpmath.inf]) / (pa**2 * sa**2 + pw**2 * sw**2)
+    whole_plane = ([-mpmath.inf, mpmath.inf], [-mpmath.inf, mpmath.inf])
+    with mpmath.workdps(20):
+        e_s2 = mpmath.quad(lambda x, y: law(x, y, lambda x, y: 1), *whole_plane)
+        e_a2s2 = mpmath.quad(lambda x, y: law(x, y, lambda x, y: (pa * x + pw * y) ** 2), *whole_plane) \
+            / (pa**2 * sa**2 + pw**2 * sw**2)
     require(abs(float(s2.subs(point)) - float(e_s2)) < 1e-12, ("self pull: E[s^2]", s2.subs(point), e_s2))
     require(abs(float(variance.subs(point)) - float(e_a2s2)) < 1e-12, ("self pull: E[a^2 s^2]", e_a2s2))
     add("self_pull_law", r"the node law after its own pull-back and the turns: factors over the frozen law",
