@@ -609,8 +609,8 @@ def _unsatisfied_examples(unsat_fraction, g_rate, kappa, d, h, eps, slope, sigma
 def _cumulative_laws(unsat_fraction, g_rate, kappa, d, eps, slope, grid, upto, cum_unsat, cum_rate):
     """The derived cumulative laws at the grid points 0 .. ``upto`` (``cum_unsat``, ``cum_rate`` filled there,
     relative to x = 0); returns their values at x = 0 (the mislabelled examples). They do not depend on the
-    threshold, so one fill serves the counts below h and below 0; the points past the last class below the
-    margin plus one are never read (:func:`_count_unsatisfied`), so a step computes only those before."""
+    threshold, so one fill serves the counts below h and below 0, nor (under the hinge) on kappa, so one fill
+    serves every step of :func:`_memorization_steps`."""
     base_unsat = unsat_fraction(kappa, d, 0.0, eps)
     base_rate = g_rate(kappa, d, 0.0, eps, slope)
     for i in range(upto + 1):
@@ -763,7 +763,11 @@ def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fractio
     pile = np.zeros(n)
     near = np.zeros((Z, G), dtype=np.bool_)   # the classes within one own step of the margin at the last step
     own_at = np.zeros(G)   # the own term per grid point at this step
-    cum_unsat, cum_rate = np.empty(G), np.empty(G)   # the derived cumulative laws on the grid
+    # the derived cumulative laws on the grid: under the hinge they count the examples with |x_par| < x (kappa x
+    # against the threshold kappa x), so kappa cancels from them and one fill serves every step
+    cum_unsat, cum_rate = np.empty(G), np.empty(G)
+    base_unsat, base_rate = _cumulative_laws(unsat_fraction, g_rate, 1.0, d, eps, odd_slope, grid, G - 1, cum_unsat,
+                                             cum_rate)
     # each class's own pull along its own x_perp: the tilt's response (v, u) to it, with the loss's feedback, and
     # the margin it holds, own_gain * v
     own_response = np.zeros((2, Z, G))
@@ -799,10 +803,8 @@ def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fractio
             tilt_variance[s_index, i] = _tilt_response_step(tilt_responses[s_index], class_mass, below, A[s_index, i],
                                                             b[s_index, i], i + 1 < n) / N
         if kap > 0:
-            # the laws up to one point past the last class below h (below 0 is a subset of below h)
+            # the counts walk up to one point past the last class below h (below 0 is a subset of below h)
             upto = min(last_below + 1, G - 1)
-            base_unsat, base_rate = _cumulative_laws(unsat_fraction, g_rate, kap, d, eps, odd_slope, grid, upto,
-                                                     cum_unsat, cum_rate)
             train[i], rate, accumulated[i] = _count_unsatisfied(unsat_fraction, g_rate, kap, d, h, eps, odd_slope,
                                                                 sigmas, zeta, zeta_weights, grid, total_memorized,
                                                                 base_unsat, base_rate, cum_unsat, cum_rate, upto)

@@ -226,6 +226,33 @@ def test_the_training_error_is_continuous_in_the_offset_against_quadrature(lift)
     assert counted == pytest.approx(exact, rel=1e-3)
 
 
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+def test_the_cumulative_laws_do_not_depend_on_kappa(eps):
+    """The memorization map fills the cumulative laws once for all its steps (``_cumulative_laws`` at kappa = 1):
+    under the hinge the examples unsatisfied at threshold kappa x are those with |x_par| < x, whatever kappa.
+    Checked on the derived kernels from kappa = 1e-3 to 40 against the half-normal law's own integrals
+    (P(|x_par| < x) and E[|x_par| 1(|x_par| < x)], scipy), each example's share in f_unsat and in the drift."""
+    from scipy import integrate, stats
+
+    from mftheory.finite_size import _MEMO_GRID, _cumulative_laws
+    from mftheory.kernels.generated import gaussian_hinge as k
+
+    d, slope, G = 100.0, 0.5, _MEMO_GRID.size
+    reference = [np.empty(G), np.empty(G)]
+    base = _cumulative_laws(k.unsat_fraction, k.g_rate, 1.0, d, eps, slope, _MEMO_GRID, G - 1, *reference)
+    for kappa in (1e-3, 0.3, 2.7, 40.0):
+        laws = [np.empty(G), np.empty(G)]
+        assert _cumulative_laws(k.unsat_fraction, k.g_rate, kappa, d, eps, slope, _MEMO_GRID, G - 1,
+                                *laws) == pytest.approx(base, rel=1e-13, abs=1e-300)
+        for law, ref in zip(laws, reference):
+            np.testing.assert_allclose(law, ref, rtol=1e-12, atol=1e-15)
+    for i in (10, 100, 400):
+        x = _MEMO_GRID[i]
+        assert reference[0][i] == pytest.approx((1 - eps) * (2 * stats.norm.cdf(x) - 1), rel=1e-12)
+        moment = integrate.quad(lambda z: 2 * z * stats.norm.pdf(z), 0, x, epsabs=0, epsrel=1e-13)[0]
+        assert reference[1][i] == pytest.approx((1 - eps) * slope * moment / math.sqrt(d), rel=1e-10)
+
+
 @pytest.mark.parametrize("module", ["finite_sample_relu", "finite_sample_leaky_relu"])
 def test_kernels_stay_finite_far_out(module):
     """Early in training x*(t) = h / kappa is far out (kappa ~ 1e-4 after a step): every kernel must stay finite
