@@ -20,17 +20,24 @@ with |x_par| < 0.2, for those examples:
   that work for the example (a_i y > 0) and against it, then the w part at the nodes whose kink the example sits at
   (|w_i . x| / |w_i| < 0.03) and away from it, beside the same at the fresh points;
 - the density of |w_i . x| / |w_i| just below and above 0 per unit, for the nodes working for and against the
-  example, at the unsatisfied examples and at the fresh points (the reference: the weights hold no memory of them).
+  example, at the unsatisfied examples and at the fresh points (the reference: the weights hold no memory of them);
+- last, by depth below the margin (y f < 0, 0 to h/2, h/2 to h), in margin units per step: the own pull, the push
+  against fresh points and their sum, what an unsatisfied example nets per step, beside the same for the classes of
+  ``predict``'s memorization map on the set's clock (the map's own term is the memorizing part of the self kernel;
+  its push is the fading of the memorized margins, the growth of the persistent offset sqrt(sigma_S^2 + V) zeta and
+  the own tilt's margin, kappa's growth out: ``finite_size._fixed_sample_state(..., snapshot_at=t)``).
 """
 from __future__ import annotations
 
 import argparse
 import time
+import warnings
 
 import numpy as np
 
 import mftheory
 from crowd_push import _margins, _move, _step_part
+from mftheory import finite_size
 from fixed_set_steps import gd_at
 from push_parts import _own_pull
 
@@ -50,6 +57,39 @@ def _own_parts(setup, X, z, a, N):
     """The own pull's (readout part, w part) per node, first order (``push_parts._own_pull`` split by node)."""
     c = setup.beta / N * setup.alpha / setup.M
     return c * np.maximum(z, 0.0) ** 2, c * ((z > 0) * a ** 2) * (np.einsum("nd,nd->n", X, X) / setup.d)[:, None]
+
+
+DEPTHS = ((-np.inf, 0.0), (0.0, 0.5), (0.5, 1.0))   # margin bins below h = 1: misclassified, deep, near
+
+
+def _map_by_depth(setup, N: int, t: int, depths):
+    """Per margin bin of the memorization map's classes with |x_par| < SMALL below h at step t (on the set's clock,
+    as ``predict`` runs it): (mass share, own term, push with kappa's growth out, and its parts: fading, offset,
+    own tilt), mass-weighted means in margin units per step."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        solution = finite_size._on_training_clock(mftheory.meanfield(setup, t + 10), N, "fixed")
+        tilt_part = finite_size._tilt(solution, N, "fixed", frozen=False)
+        snap = finite_size._fixed_sample_state(solution, N, tilt_part, snapshot_at=t)[1].snapshot
+    grid, zeta = finite_size._MEMO_GRID, finite_size._ZETA
+    masses = finite_size._cell_masses(grid)
+    mass = finite_size._ZETA_WEIGHTS[:, None] * (masses / masses.sum())[None, :]
+    S, L, sigma, below, kappa = snap["memorized"], snap["linear"], snap["sigma"], snap["below"], snap["kappa"]
+    margin = [kappa[q] * grid[None, :] + S[q] + L[q] + sigma[q][None, :] * zeta[:, None] for q in range(2)]
+    own = snap["own"][None, :] * below[0]
+    parts = {"fading": S[1] - S[0] - own, "offset": (sigma[1] - sigma[0])[None, :] * zeta[:, None],
+             "own tilt": L[1] - L[0]}
+    push = margin[1] - margin[0] - own - (kappa[1] - kappa[0]) * grid[None, :]
+    rows = []
+    for low, high in depths:
+        group = below[0] & (grid < SMALL)[None, :] & (margin[0] >= low) & (margin[0] < high)
+        weight = mass[group]
+        if weight.sum() == 0:
+            rows.append(None)
+            continue
+        mean = lambda values: float(np.sum(weight * values[group]) / weight.sum())
+        rows.append((float(weight.sum()), mean(own), mean(push), {k: mean(v) for k, v in parts.items()}))
+    return rows
 
 
 def main(argv=None):
@@ -128,6 +168,19 @@ def main(argv=None):
             over = np.mean((u[mask] >= 0) & (u[mask] < KINK)) / KINK
             cells.append(f"nodes working {side} {under:.2f} / {over:.2f}")
         print(f"    {name:21s} " + ";  ".join(cells))
+    print("  by depth below the margin, per step in margin units: own pull, push against fresh points, net (GD | map)")
+    mapped = _map_by_depth(setup, args.N, args.t, DEPTHS)
+    for (low, high), row in zip(DEPTHS, mapped):
+        g = below & small & (m >= low) & (m < high)
+        gd = (f"n = {g.sum():5d}  own {own[g].mean():.5f}  push {push[g].mean() - push_f.mean():+.5f}  net "
+              f"{own[g].mean() + push[g].mean() - push_f.mean():+.5f}") if g.any() else f"n = {0:5d}"
+        if row is None:
+            the_map = "no class"
+        else:
+            share, own_map, push_map, parts = row
+            the_map = (f"share {share:.4f}  own {own_map:.5f}  push {push_map:+.5f} (" + ", ".join(
+                f"{k} {v:+.5f}" for k, v in parts.items()) + f")  net {own_map + push_map:+.5f}")
+        print(f"    y f in [{low:+.1f}, {high:.1f}): GD {gd} | map {the_map}")
     print(f"({time.perf_counter() - start:.0f} s)")
 
 

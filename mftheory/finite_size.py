@@ -186,9 +186,10 @@ class _MapResult:
     node_moments: np.ndarray | None  # (T+1, 5) the node law with the own shifts (None: gamma_+- give it)
     excess: np.ndarray | None      # E[u (y F - kappa |x_par|)] over the set, what grows a (with the own shifts)
     a_growth: np.ndarray | None    # beta r: every a_i's growth per step from the own shifts
+    snapshot: dict | None = None   # the classes at two steps (``snapshot_at``)
 
 
-def _memorization_map(solution, N, fs, train_variance=None, tilt_systems=None, hold_from=None):
+def _memorization_map(solution, N, fs, train_variance=None, tilt_systems=None, hold_from=None, snapshot_at=None):
     """The mean-field map with memorization fed back (derivations/finite_sample.py). A training example at |x_par|
     = x and spread zeta has margin kappa x + S(x, zeta, t) + L(x, zeta, t) + sigma_S(t) zeta: sigma_S is the
     spread from the other examples' memorizing terms, S its own memorizing term (the memorizing part of its self
@@ -212,7 +213,11 @@ def _memorization_map(solution, N, fs, train_variance=None, tilt_systems=None, h
     ``tilt_systems``, optional: pairs (A (T+1, 2, 2), b (T+1, 2)) of the tilt's linear system X' = A_t X + b_t r_t
     (:func:`_propagate_tilt`); with them, the variance of v_k that the fixed sample's r_t puts in, r_t the mean
     over the examples unsatisfied at step t (each example class of the map keeps its own response, which it adds
-    to while it is unsatisfied)."""
+    to while it is unsatisfied).
+    ``snapshot_at``, optional: a step t; the result's ``snapshot`` then holds the example classes at t and t + 1
+    (``memorized`` S and ``linear`` L (2, Z, G_memo), the offset's sd ``sigma`` (2, G_memo), ``below`` h (2, Z,
+    G_memo), ``kappa`` (2,)) and the ``own`` term per grid point at t: a class's margin is kappa x + S + L + sigma
+    zeta (the benches take its step apart)."""
     setup = solution.setup
     k = solution.kernels
     n = len(solution.t)
@@ -239,19 +244,21 @@ def _memorization_map(solution, N, fs, train_variance=None, tilt_systems=None, h
     own_A, own_b, own_gain = _own_tilt_system(solution, N)
     own_shifts = _own_shifts(solution)
     (kappa, accumulated, spread, train, mean_memorized, unsatisfied, rates, tilt_variance, gammas, rates_g,
-     own_rates, pile, node_moments, excess, a_growth) = steps(n, float(setup.d), setup.h, setup.label_noise, setup.sigma_a, setup.sigma_w,
+     own_rates, pile, node_moments, excess, a_growth, *snapshot) = steps(n, float(setup.d), setup.h, setup.label_noise, setup.sigma_a, setup.sigma_w,
                         solution.variant.odd_slope(setup.leak), setup.slope, setup.alpha, setup.beta, float(N),
                         float(setup.M),
                         _ZETA, _ZETA_WEIGHTS, _MEMO_GRID, _REST_GRID.size, cell_of, cell_share, masses,
                         _memory_fading(solution), rest, with_rest, A, b, own_A, own_b, own_gain,
                         n if hold_from is None else int(hold_from), _moving_pile(solution),
-                        _width_pulls(solution), own_shifts)
+                        _width_pulls(solution), own_shifts, -1 if snapshot_at is None else int(snapshot_at))
     return _MapResult(kappa=kappa, memorized=accumulated, spread=np.sqrt(spread), train_unsat=train,
                       memorized_mean=mean_memorized, unsatisfied=unsatisfied, train_rates=rates if with_rest else None,
                       tilt_sample_variance=tilt_variance if systems else None, gamma_plus=gammas[0],
                       gamma_minus=gammas[1], rate=rates_g, own_rate=own_rates, pile=pile,
                       node_moments=node_moments if own_shifts else None, excess=excess if own_shifts else None,
-                      a_growth=a_growth if own_shifts else None)
+                      a_growth=a_growth if own_shifts else None,
+                      snapshot=None if snapshot_at is None else dict(zip(
+                          ("memorized", "linear", "sigma", "below", "kappa", "own"), snapshot)))
 
 
 def _own_tilt_system(solution, N):
@@ -734,18 +741,23 @@ def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fractio
                         transfer_da2, transfer_dw2, transfer_kappa, n,
                         d, h, eps, sa, sw, odd_slope, slope, alpha, beta, N, M, zeta,
                         zeta_weights, grid, rest_cells, cell_of, cell_share, masses, fading, rest, with_rest, A, b,
-                        own_A, own_b, own_gain, hold_from, moving_pile, width_pulls, own_shifts):
+                        own_A, own_b, own_gain, hold_from, moving_pile, width_pulls, own_shifts, snapshot_step):
     """The steps of :func:`_memorization_map`, compiled as one recursion. ``rest`` (T+1, G_memo): the rest's
     variance (zeros unless ``with_rest``); ``A``, ``b``: the tilt systems stacked, (S, T+1, 2, 2) and (S, T+1, 2);
     ``width_pulls``: the others' pulls with the width's random features and rho^2 less its mean
     (``pull_amplitude``), else as first derived (``kernel_amplitude``); ``own_shifts``: the node map with the
     unsatisfied examples' own shifts (``own_shift_rate``: every a_i grows by beta r per step, the node law then
     follows its transfer matrix P, (a, w_par) = P (a0, w0)), else the mean field's map (gamma_+-). Also returns
-    the node law's moments (T+1, 5) with ``own_shifts`` (else zeros)."""
+    the node law's moments (T+1, 5) with ``own_shifts`` (else zeros), and the classes at ``snapshot_step`` and the
+    step after it (-1: none; :func:`_memorization_map`'s ``snapshot_at``)."""
     Z, G, S = zeta.shape[0], grid.shape[0], A.shape[0]
     kappa, accumulated, spread, train, mean_memorized = (np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n),
                                                          np.zeros(n))
     memorized = np.zeros((Z, G))   # S at each (zeta, x_par) point
+    # at snapshot_step and the step after: S, L, the offset's sd per grid point, the classes below h, kappa; the own
+    # term per grid point at snapshot_step
+    snap_memorized, snap_linear, snap_sigma = np.zeros((2, Z, G)), np.zeros((2, Z, G)), np.zeros((2, G))
+    snap_below, snap_kappa, snap_own = np.zeros((2, Z, G), dtype=np.bool_), np.zeros(2), np.zeros(G)
     unsatisfied = np.zeros((n, Z, rest_cells))
     below = np.zeros((Z, G), dtype=np.bool_)
     rates = np.full((n, 2), np.nan)
@@ -797,6 +809,13 @@ def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fractio
                                                                zeta, h,
                                                cell_of, cell_share, own_rates[i - 1] if i > 0 else 0.0, class_mass,
                                                linear, total_memorized, below, unsatisfied[i], near)
+        if i == snapshot_step or (snapshot_step >= 0 and i == snapshot_step + 1):
+            q = i - snapshot_step
+            snap_memorized[q] = memorized
+            snap_linear[q] = linear
+            snap_sigma[q] = sigmas
+            snap_below[q] = below
+            snap_kappa[q] = kap
         if i < hold_from:   # from the sliding onset the tilt is held, each example's own share of it too
             _tilt_response_step(own_response, class_mass, below, own_A[i], own_b[i], i + 1 < n)
         for s_index in range(S):
@@ -881,6 +900,8 @@ def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fractio
                 mislabelled_rate += masses[g] * own_at[g]
             total = _fade_and_memorize(memorized, fading[i], linear, kap, h, sigmas, zeta, zeta_weights, grid,
                                        own_at, masses)
+            if i == snapshot_step:
+                snap_own[:] = own_at
             always_pulling += mislabelled_rate
             mean_memorized[i + 1] = (1 - eps) * total + eps * always_pulling
             # the other examples' memorized parts fade alike: their coherent sum, at the crossing, shrinks by f
@@ -900,7 +921,8 @@ def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fractio
             transfer[3] = transfer_step_ww(e_aa, e_aw, e_wa, e_ww, beta, rate, r)
         e_plus, e_minus = update_plus(e_plus, beta, rate), update_minus(e_minus, beta, rate)
     return (kappa, accumulated, spread, train, mean_memorized, unsatisfied, rates, tilt_variance, gammas, rates_g,
-            own_rates, pile, node_moments, excesses, a_growth)
+            own_rates, pile, node_moments, excesses, a_growth, snap_memorized, snap_linear, snap_sigma, snap_below,
+            snap_kappa, snap_own)
 
 
 @kernel_template(4)
@@ -969,7 +991,8 @@ def _sliding_onset_or_none(solution, N):
         return _tilt(solution, N, "fixed", frozen=False).sliding_onset
 
 
-def _finite_sample(solution, N, train_variance=None, tilt_systems=None, hold_from=None, at_threshold=True):
+def _finite_sample(solution, N, train_variance=None, tilt_systems=None, hold_from=None, at_threshold=True,
+                   snapshot_at=None):
     """:func:`finite_sample` and the whole :class:`_MapResult` (``train_variance``, ``tilt_systems`` and
     ``hold_from``: see :func:`_memorization_map`). ``at_threshold=False``: the map's parts alone, without the
     kernels at the mean field's threshold (``self_kernel``, ``memorizing_kernel``, ``shift``, ``shift_full``,
@@ -1010,7 +1033,7 @@ def _finite_sample(solution, N, train_variance=None, tilt_systems=None, hold_fro
     shift, shift_full = ((crossing_shift(mem), crossing_shift(full)) if at_threshold
                          else (np.full(n, np.nan), np.full(n, np.nan)))
     above = np.flatnonzero(ratio >= 1)
-    state = _memorization_map(solution, N, fs, train_variance, tilt_systems, hold_from)
+    state = _memorization_map(solution, N, fs, train_variance, tilt_systems, hold_from, snapshot_at)
     kappa_n, accumulated_n, spread_n = state.kappa, state.memorized, state.spread
     with np.errstate(divide="ignore", invalid="ignore"):
         crossing = np.maximum(setup.h - accumulated_n, 0.0) / kappa_n
@@ -2109,17 +2132,18 @@ def _map_node_moments(solution, state, moments):
     return out[:, :3]
 
 
-def _fixed_sample_state(solution, N, tilt_part, moments=None):
+def _fixed_sample_state(solution, N, tilt_part, moments=None, snapshot_at=None):
     """The memorization map along ``solution`` for one fixed set of N examples: its :func:`finite_sample`
     prediction and its state. A training point's margin: the map's own memorized part and spread, plus the rest
-    and the tilt (whose feedback does not depend on the sample)."""
+    and the tilt (whose feedback does not depend on the sample). ``snapshot_at``: see :func:`_memorization_map`."""
     if moments is None:
         setup = solution.setup
         moments = _node_moments(solution)
     variance = _training_rest_variance(solution, tilt_part, _init_feedback(solution), moments)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return _finite_sample(solution, N, variance, hold_from=tilt_part.sliding_onset, at_threshold=False)
+        return _finite_sample(solution, N, variance, hold_from=tilt_part.sliding_onset, at_threshold=False,
+                              snapshot_at=snapshot_at)
 
 
 # |x_par| points at which a training point's rest variance is evaluated before it is interpolated onto the

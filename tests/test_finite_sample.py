@@ -274,6 +274,32 @@ def test_mean_memorized_margin_is_first_order_in_one_over_n_early(solution):
     assert small.memorized_mean[5] == pytest.approx(8 * large.memorized_mean[5], rel=1e-2)
 
 
+def test_a_snapshot_of_the_map_leaves_it_alone_and_holds_its_classes(solution):
+    """``snapshot_at`` (what ``bench/push_selection.py`` takes apart) changes none of the map's outputs, and its
+    classes are the map's: those below h are those whose margin kappa x + S + L + sigma zeta is below h, and from one
+    step to the next a class's memorized margin changes by its own term where it was below h and by the fading
+    otherwise."""
+    from mftheory.finite_size import _MEMO_GRID, _ZETA, _memorization_map, _memory_fading
+
+    fs = solution.variant.finite_sample_kernels()
+    plain = _memorization_map(solution, 2000, fs)
+    taken = _memorization_map(solution, 2000, fs, snapshot_at=20)
+    for field in ("kappa", "memorized", "spread", "train_unsat", "memorized_mean", "unsatisfied"):
+        np.testing.assert_array_equal(getattr(plain, field), getattr(taken, field))
+    assert plain.snapshot is None
+    snap = taken.snapshot
+    for q in range(2):
+        margin = (snap["kappa"][q] * _MEMO_GRID + snap["memorized"][q] + snap["linear"][q]
+                  + snap["sigma"][q] * _ZETA[:, None])
+        np.testing.assert_array_equal(snap["below"][q], margin < SETUP.h)
+    assert snap["kappa"][0] == taken.kappa[20] and snap["kappa"][1] == taken.kappa[21]
+    # a step fades every class, then adds the own term to those below h with their faded margin
+    faded = snap["memorized"][0] * _memory_fading(solution)[20]
+    pulled = (snap["kappa"][0] * _MEMO_GRID + faded + snap["linear"][0] + snap["sigma"][0] * _ZETA[:, None]) < SETUP.h
+    assert pulled.any() and (~pulled).any()
+    np.testing.assert_allclose(snap["memorized"][1], faded + np.where(pulled, snap["own"], 0.0), rtol=1e-14, atol=0)
+
+
 def test_memorized_margins_fade_with_the_hinges_feedback(solution):
     """The feedback that shrinks F's degree-2 part along x_perp shrinks a memorized margin alike (measured: a
     set's memorized margin vanishes once training goes on with another set): per-step factors in [0, 1], below 1
