@@ -530,7 +530,7 @@ def _tilt_response_step(responses, class_mass, below, A, b, advance):
 
 @numba.njit(cache=True)
 def _scan_the_margin(kappa, grid, memorized, own_response, own_gain, sigma, zeta, h, cell_of, cell_share, band,
-                     class_mass, linear, total_memorized, below, unsatisfied, near):
+                     class_mass, linear, total_memorized, below, unsatisfied, near, fading=None):
     """One pass over the example classes at a step (one pass, not four: the map's time is these sweeps). Each
     class's margin kappa x + S + L + sigma zeta, from its memorized part S and the margin L = own_gain v that its
     own pull holds through the tilt (``linear`` and ``total_memorized`` filled); the classes under the margin h
@@ -540,11 +540,15 @@ def _scan_the_margin(kappa, grid, memorized, own_response, own_gain, sigma, zeta
     step while the drift outruns the own term; one that its own term lifts just over the margin after the drift
     has slowed stays there. Returns that share, the last grid point with a class below the margin (-1: none) and
     the classes below the margin's mass times what their margin exceeds kappa x_par by (their memorized part and
-    offset; :func:`_memorization_steps`' own shifts)."""
+    offset; :func:`_memorization_steps`' own shifts), and the last grid point with a class below the margin once its
+    memorized part has faded by ``fading`` (per grid point; None: not faded), as :func:`_fade_and_memorize` finds
+    it: the own term must be known that far, a class above the margin now can fall below it there."""
     unsatisfied[:] = 0.0
-    total, total_x, last, excess = 0.0, 0.0, -1, 0.0
+    total, total_x, last, excess, last_faded = 0.0, 0.0, -1, 0.0, -1
     G = grid.shape[0]
     margin, over_mean_field, held = np.empty(G), np.empty(G), np.empty(G)
+    faded_below = np.zeros(G, dtype=np.bool_)
+    faded = fading if fading is not None else np.ones(G)
     banded = band > 0.0
     for j in range(zeta.shape[0]):
         offset = zeta[j]
@@ -560,6 +564,8 @@ def _scan_the_margin(kappa, grid, memorized, own_response, own_gain, sigma, zeta
             is_below = margin[i] < h
             below_row[i] = is_below
             over_mean_field[i] = (margin[i] - kappa * grid[i]) if is_below else 0.0
+        for i in range(G):   # the fade's own expression, operation for operation
+            faded_below[i] = kappa * grid[i] + memorized_row[i] * faded[i] + linear_row[i] + sigma[i] * offset < h
         for i in range(G):
             inside = banded & (abs(margin[i] - h) < band)
             held[i] = 1.0 if inside & near_row[i] else 0.0
@@ -575,7 +581,11 @@ def _scan_the_margin(kappa, grid, memorized, own_response, own_gain, sigma, zeta
                 unsatisfied_row[cell_of[i]] += cell_share[i]
                 if i > last:
                     last = i
-    return total, total_x, last, excess
+        for i in range(G - 1, last_faded, -1):
+            if faded_below[i]:
+                last_faded = i
+                break
+    return total, total_x, last, excess, last_faded
 
 
 @numba.njit(cache=True)
@@ -805,10 +815,10 @@ def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fractio
         has_rest = with_rest and np.all(np.isfinite(rest[i]))
         for g in range(G):
             sigmas[g] = np.sqrt(spread[i] + rest[i, g]) if has_rest else np.sqrt(spread[i] + 0.0)
-        pile[i], pile_x, last_below, excess = _scan_the_margin(kap, grid, memorized, own_response, own_gain, sigmas,
-                                                               zeta, h,
-                                               cell_of, cell_share, own_rates[i - 1] if i > 0 else 0.0, class_mass,
-                                               linear, total_memorized, below, unsatisfied[i], near)
+        pile[i], pile_x, last_below, excess, last_faded = _scan_the_margin(
+            kap, grid, memorized, own_response, own_gain, sigmas, zeta, h, cell_of, cell_share,
+            own_rates[i - 1] if i > 0 else 0.0, class_mass, linear, total_memorized, below, unsatisfied[i], near,
+            fading[i])
         if i == snapshot_step or (snapshot_step >= 0 and i == snapshot_step + 1):
             q = i - snapshot_step
             snap_memorized[q] = memorized
@@ -886,9 +896,10 @@ def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fractio
             own_rates[i] = own_rate
             # each example gains its own self term, at its own |x_par|: the misclassified ones near x_par = 0
             # more than those at the crossing (K_mem falls with |x_par| as the nodes align)
-            # the kernels are evaluated only up to the last grid point with an example below the margin (all of
-            # them when mislabelled examples, unsatisfied at every |x_par|, need the average)
-            reach = G - 1 if eps > 0 else last_below
+            # the kernels are evaluated only up to the last grid point with an example below the margin, now or once
+            # its memorized part has faded this step (all of them when mislabelled examples, unsatisfied at every
+            # |x_par|, need the average)
+            reach = G - 1 if eps > 0 else max(last_below, last_faded)
             mislabelled_rate = 0.0
             for g in range(reach + 1):
                 memorizing_g = (self_kernel(grid[g], a2, w2, aw, d, sw, slope)

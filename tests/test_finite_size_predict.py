@@ -239,6 +239,42 @@ def test_the_margin_scan_finds_the_classes_below_and_the_last_grid_point_with_on
     assert held()[:2] == pytest.approx((3 * 0.125, 0.125 * (1.0 + 1.5 + 1.0)))
 
 
+def test_the_scan_reaches_every_class_the_fading_puts_below_the_margin():
+    """A class above the margin at the scan can fall below it once its memorized part fades, and it then gains
+    this step's own term at its |x_par|: the scan returns the last grid point where that happens, as the fade
+    itself decides it (the same arithmetic), so the own term is evaluated that far (the fade, handed an own term
+    known only up to that point, NaN beyond, leaves every margin finite; known only up to the last class below at
+    the scan, it would not)."""
+    rng = np.random.default_rng(3)
+    G, Z = 41, 5
+    grid, zeta = np.linspace(0.0, 2.0, G), np.linspace(-2.0, 2.0, Z)
+    sigma, mass = np.full(G, 0.1), np.full((Z, G), 1.0 / (Z * G))
+    own = np.zeros((2, Z, G))
+    cells, share = np.zeros(G, dtype=np.int64), np.ones(G)
+    reached_further = 0
+    for _ in range(20):
+        memorized = rng.uniform(0.0, 1.5, (Z, G))
+        fading = rng.uniform(0.2, 1.0, G)
+        linear, total, below = np.zeros((Z, G)), np.zeros((Z, G)), np.zeros((Z, G), np.bool_)
+        unsatisfied, near = np.zeros((Z, 1)), np.zeros((Z, G), np.bool_)
+        *_, last_below, _, last_faded = finite_size._scan_the_margin(
+            0.7, grid, memorized, own, 0.0, sigma, zeta, 1.0, cells, share, 0.0, mass, linear, total, below,
+            unsatisfied, near, fading)
+        faded = 0.7 * grid + memorized * fading + sigma * zeta[:, None] < 1.0
+        assert last_faded == (np.flatnonzero(faded.any(axis=0)).max() if faded.any() else -1)
+        before = 0.7 * grid + memorized + sigma * zeta[:, None] < 1.0
+        assert last_below == (np.flatnonzero(before.any(axis=0)).max() if before.any() else -1)
+        for reach, reaches in ((last_faded, True), (last_below, last_faded == last_below)):
+            rate = np.full(G, np.nan)
+            rate[: reach + 1] = 0.01
+            faded_memory = memorized.copy()
+            finite_size._fade_and_memorize(faded_memory, fading, linear, 0.7, 1.0, sigma, zeta, np.full(Z, 1.0 / Z),
+                                           grid, rate, np.full(G, 1.0 / G))
+            assert np.isfinite(faded_memory).all() == reaches
+        reached_further += last_faded > last_below
+    assert reached_further > 0     # the case the own term must reach occurred
+
+
 def test_the_sliding_onset_holds_the_tilt_and_needs_examples_stalled_at_the_margin(solution):
     """One fixed set of N = 2500 at d = 20: its examples stall at the margin (the memorization map's pile, in units
     of one own step) until the tilt's linear response with them overshoots (multiplier <= 0, recomputed here
