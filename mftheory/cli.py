@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 from mftheory.model import ACTIVATIONS, DATA_LAWS, LOSSES
@@ -195,7 +196,9 @@ def _cmd_predict(args):
         if args.every is not None and args.every < 1:
             raise ValueError(f"--every must be an integer >= 1, got {args.every}")
         setup = _setup_from_args(args)
-        sol = meanfield(setup, args.steps)
+        with _SlowNote("solving the mean field: the first solve of a model on a machine compiles its kernels "
+                       "(several seconds, once; a model of your own is derived first)"):
+            sol = meanfield(setup, args.steps)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -223,6 +226,23 @@ def _training_set_size(text):
     return value
 
 
+class _SlowNote:
+    """Prints ``message`` to stderr if the block it guards runs longer than ``after`` seconds: a long first call
+    (numba compiling the kernels, once per machine) then says so instead of looking stuck."""
+
+    def __init__(self, message: str, after: float = 3.0):
+        self._timer = threading.Timer(after, lambda: print(message, file=sys.stderr, flush=True))
+        self._timer.daemon = True
+
+    def __enter__(self):
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._timer.cancel()
+        return False
+
+
 def _print_finite_size(sol, args):
     """The finite-size prediction at the setup's width M with N training examples (``--N``), as a table."""
     from mftheory.finite_size import predict
@@ -230,7 +250,9 @@ def _print_finite_size(sol, args):
     N = None if args.N == "inf" else args.N
     sample = "fresh" if args.fresh else "fixed"
     try:
-        pred = predict(sol, N, sample)
+        with _SlowNote("computing the finite-size prediction: the first one on a machine compiles its kernels "
+                       "(about a minute, once); later ones take about a second"):
+            pred = predict(sol, N, sample)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -128,6 +128,21 @@ def test_cli_help_and_predict():
     assert bad.returncode == 2 and "alpha must lie in" in bad.stderr
 
 
+def test_a_slow_command_says_why_and_a_quick_one_says_nothing(capsys):
+    """The command's long first calls (numba compiling) print a note to stderr once they pass a few seconds."""
+    import time
+
+    from mftheory.cli import _SlowNote
+
+    with _SlowNote("still compiling", after=0.05):
+        time.sleep(0.5)
+    with _SlowNote("never shown", after=5.0):
+        pass
+    time.sleep(0.1)
+    captured = capsys.readouterr()
+    assert captured.err == "still compiling\n" and captured.out == ""
+
+
 def test_a_foreign_top_level_validate_cannot_shadow_ours(tmp_path):
     """configobj installs a top-level ``validate``: ours is ``mftheory.validate``, so the two live side by side,
     and from a source checkout ``import validate`` / ``python -m validate`` still find this project's folder."""
