@@ -69,14 +69,18 @@ RECORD_AT = np.array({record}, dtype=np.int64)
 NEAR_CELLS = {near_cells}
 
 
-@kernel_template(21)
+@kernel_template(34)
 def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fraction, g_rate, moment_a2, moment_w2,
                     moment_aw, update_plus, update_minus, self_kernel, low_degree_kernel, quadratic_kernel,
                     width_kernel, pull_amplitude, kernel_amplitude, self_rate, spread_step, velocity_sd,
-                    pile_unsat, pile_drift, n,
+                    pile_unsat, pile_drift, crowd_kept, crowd_hold, own_shift_rate, transfer_step_aa,
+                    transfer_step_aw, transfer_step_wa, transfer_step_ww, transfer_a2, transfer_w2, transfer_aw,
+                    transfer_da2, transfer_dw2, transfer_kappa, n,
                     d, h, eps, sa, sw, odd_slope, slope, alpha, beta, N, M, zeta,
                     zeta_weights, grid, rest_cells, cell_of, cell_share, masses, fading, rest, with_rest, A, b,
-                    own_A, own_b, own_gain, hold_from, moving_pile, width_pulls):
+                    own_A, own_b, own_gain, hold_from, moving_pile, width_pulls, own_shifts, snapshot_step):
+    # predict's signature; the particles leave out what came after them: the crowd's take (crowd_kept, crowd_hold),
+    # the own shifts (main refuses --own-shifts) and the snapshot
     np.random.seed(SEED)
     Z, G, S = zeta.shape[0], grid.shape[0], A.shape[0]
     C = G - 1
@@ -247,8 +251,10 @@ def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fractio
                 spread[i + 1] = (alpha * beta / N) ** 2 * N * sq
             cumulative += amplitude
         e_plus, e_minus = update_plus(e_plus, beta, rate), update_minus(e_minus, beta, rate)
+    Zs, Gs = zeta.shape[0], grid.shape[0]
     return (kappa, accumulated, spread, train, mean_memorized, unsatisfied, rates, tilt_variance, gammas, rates_g,
-            own_rates, pile)
+            own_rates, pile, np.zeros((n, 5)), np.zeros(n), np.zeros(n), np.zeros((2, Zs, Gs)), np.zeros((2, Zs, Gs)),
+            np.zeros((2, Gs)), np.zeros((2, Zs, Gs), dtype=np.bool_), np.zeros(2), np.zeros(Gs))
 
 '''
 
@@ -309,6 +315,8 @@ def main(argv=None):
     parser.add_argument("--x-max", type=float, default=NEAR_ZERO, help="with --near-zero: the largest |x_par|, at "
                         "most 0.01 (the map's test-side array holds the particles of 16 cells)")
     args, rest = parser.parse_known_args(argv)
+    if "--own-shifts" in rest:
+        parser.error("--own-shifts: the particles keep the mean field's node map (they predate the own shifts)")
     if args.near_zero:
         others = "kernel+width" if "kernel+width" in rest else "kernel"
         if not 0 < args.x_max <= 0.01:
