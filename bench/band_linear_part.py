@@ -24,6 +24,7 @@ import numpy as np
 import mftheory
 from mftheory import finite_size
 from mftheory.validate.simulator import draw_problem, network_output
+from sample_part_fresh_points import beyond_degree_one
 
 POINTS = 60_000
 
@@ -34,14 +35,11 @@ def spread_at(setup, a, W, x_par, rng):
     labels = rng.choice([-1.0, 1.0], POINTS)
     points[:, 0] = labels * x_par
     margin = labels * network_output(setup, a, W, points)
-    centred, rest = np.empty(POINTS), np.empty(POINTS)
+    centred = np.empty(POINTS)
     for label in (1.0, -1.0):
         rows = labels == label
         centred[rows] = margin[rows] - margin[rows].mean()
-        basis = np.column_stack([np.ones(rows.sum()), points[rows, 1:]])
-        coef, *_ = np.linalg.lstsq(basis, margin[rows], rcond=None)
-        rest[rows] = margin[rows] - basis @ coef
-    return centred.std(), rest.std()
+    return centred.std(), beyond_degree_one(margin, points, labels).std()
 
 
 def main(argv=None) -> int:

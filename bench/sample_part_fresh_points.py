@@ -33,6 +33,18 @@ from mftheory.validate.simulator import draw_problem, network_output
 FRESH = 60_000
 
 
+def beyond_degree_one(values, points, labels):
+    """``values`` at ``points`` less their least-squares fit on (1, x_perp), per label: the part of degree >= 2 in
+    x_perp (the points share one |x_par|)."""
+    rest = np.empty_like(values)
+    for label in (1.0, -1.0):
+        rows = labels == label
+        basis = np.column_stack([np.ones(rows.sum()), points[rows, 1:]])
+        coef, *_ = np.linalg.lstsq(basis, values[rows], rcond=None)
+        rest[rows] = values[rows] - basis @ coef
+    return rest
+
+
 def _theory(setup, N, steps, others_pulls):
     """(fixed, fresh) sample variance of F's degree-2 part, (T+1, G) each, with their grid of |x_par|; the set's
     clock and the mean field."""
@@ -93,13 +105,7 @@ def main(argv=None):
                 labels = np.sign(points[:, 0])
                 diff = labels * (network_output(setup, *states[False, t], points)
                                  - network_output(setup, *states[True, t], points))
-                rest = np.empty(FRESH)
-                for label in (1.0, -1.0):
-                    rows = labels == label
-                    basis = np.column_stack([np.ones(rows.sum()), points[rows, 1:]])
-                    coef, *_ = np.linalg.lstsq(basis, diff[rows], rcond=None)
-                    rest[rows] = diff[rows] - basis @ coef
-                parts[t, x].append(rest.std())
+                parts[t, x].append(beyond_degree_one(diff, points, labels).std())
     print(f"d = {setup.d}, M = {setup.M}, N = {args.N}, {args.seeds} seed(s): GD runs {time.perf_counter() - start:.0f} s")
     fixed, fresh, clock, solution = _theory(setup, args.N, args.ts[-1], args.others_pulls)
     for t in args.ts:

@@ -30,6 +30,7 @@ import mftheory
 from crowd_push import _margins
 from fixed_set_steps import gd_at, map_on_the_set_clock
 from push_parts import _derived_velocity
+from sample_part_fresh_points import beyond_degree_one
 
 RECEIVERS = 40_000
 
@@ -43,13 +44,7 @@ def _push_sd(setup, a, W, N, pullers, labels, receivers, receiver_labels):
     zr = receivers @ W.T / np.sqrt(d)
     push = receiver_labels * (setup.alpha / M) * (np.maximum(zr, 0.0) @ da
                                                    + (((zr > 0) * a) * (receivers @ dW.T)).sum(axis=1) / np.sqrt(d))
-    rest = np.empty_like(push)
-    for label in (1.0, -1.0):
-        rows = receiver_labels == label
-        basis = np.column_stack([np.ones(rows.sum()), receivers[rows, 1:]])
-        coef, *_ = np.linalg.lstsq(basis, push[rows], rcond=None)
-        rest[rows] = push[rows] - basis @ coef
-    return rest.std()
+    return beyond_degree_one(push, receivers, receiver_labels).std()
 
 
 def _resampled(a, W, copies, rng):
