@@ -3,7 +3,7 @@ propagator (``mftheory.degree2_propagator``) run on that set's own clock with ei
 margin (the infinite set's, ``margin_density="infinite"``, and the set's own, ``predict``'s default).
 
     python bench/fixed_set_feedback.py [--sizes 25000 100000] [--starts 500 700 1000] [--horizons 50 150 300]
-                                       [--margin-raise 0.1] [--count-examples]
+                                       [--margin-raise 0.1] [--count-examples] [--d 50 --M 200]
 
 About 1.5 minutes per start at N = 2.5e4 and 6 minutes at 1e5 (2 cores, horizons to 300 steps); ``--count-examples``
 adds about 0.1 s (2.5e4) to 0.6 s (1e5) per step followed.
@@ -46,11 +46,16 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--margin-raise", type=float, default=0.1,
                         help="the deposit's mean raise of the probes' own margins (0.1 = h / 10, as the validation case)")
+    parser.add_argument("--d", type=int, default=None, help="the input dimension (default: Fig. 1's)")
+    parser.add_argument("--M", type=int, default=None, help="the width (default: Fig. 1's); eta = 2.5 M")
     parser.add_argument("--count-examples", action="store_true",
                         help="also count the training examples whose hinge status differs between the two copies at "
                              "some step (every margin of both copies at every step: about 0.1 s per step at N = 2.5e4)")
     args = parser.parse_args(argv)
     setup = mftheory.fig1_setup()
+    if args.d is not None or args.M is not None:   # away from Fig. 1, beta = 2.5 as there
+        M = setup.M if args.M is None else args.M
+        setup = setup.replace(d=setup.d if args.d is None else args.d, M=M, eta=2.5 * M / setup.alpha)
     horizons = sorted(set(args.horizons))
     starts = sorted(set(args.starts))
     sol = meanfield(setup, max(starts) + horizons[-1] + 2)
