@@ -409,6 +409,7 @@ def finite_width_module_source(derivation) -> str:
                   _function("bend_variance", part_args, S.alpha**2 / S.M * sp.Symbol("_vb"),
                             "variance of the bend of F's linear part along x_perp at x_par (frozen init law)",
                             preamble=(("_vb", f"linear_odd_second({', '.join(part_args)})"),))]
+    parts.append(f"ONE_HOMOGENEOUS = {D.one_homogeneous}\n")
     if D.self_pull is not None:
         high, degree2 = D.self_pull
         parts += [_function("self_pull_high", ("sigma_w", "d", "s"), high + 0 * S.leak,

@@ -51,6 +51,10 @@ class FiniteWidthDerivation:
     # a node's own pull-back (derivations/fluctuations.py, step self_pull): E[sigma_part sigma' xi] / shat at mu = 0
     # for the part of degree >= 3 along x_perp and for the degree-2 part
     self_pull: tuple | None = None  # (share of degrees >= 3, share of degree 2), in sigma_w, d and the leak
+    # sigma(c z) = c sigma(z) for every c > 0 (ReLU, leaky ReLU): a node's contribution at x_par = 0 is then
+    # a s times a function of w_perp's direction, so a change of the node law scales every frozen part of F's
+    # fluctuation there by E[a^2 s^2] (mftheory.node_law's factor)
+    one_homogeneous: bool = False
 
     def step(self, key):
         return next(s for s in self.steps if s.key == key)
@@ -207,13 +211,20 @@ def derive_finite_width(activation="relu", data="gaussian", integration_seconds:
             "common and linear parts.")
         degree2_variance = (degree2_variance, V2)
     self_pull = _self_pull_shares(pos, neg, xi, shat, gauss, node_subs, add)
-    return FiniteWidthDerivation(activation=act, steps=tuple(steps), mean_node_output=mean_node,
+    return FiniteWidthDerivation(one_homogeneous=_one_homogeneous(pos, neg), activation=act, steps=tuple(steps), mean_node_output=mean_node,
                                  node_variance=node_variance, output_variance=output_variance, band_sd=band,
                                  test_error=error, test_error_noise=error_noise,
                                  common_variance=(common_sq, common_mean), linear_variance=linear_sq,
                                  threshold=x_star, band_scatter_sd=band_scatter, band_rest_sd=band_rest,
                                  placeholders=(Vc, Vl), degree2=degree2, degree2_variance=degree2_variance,
                                  bend=bend, bend_is_all_of_the_rest=bool(even_is_flat), self_pull=self_pull)
+
+
+def _one_homogeneous(pos, neg) -> bool:
+    """Whether sigma(c z) = c sigma(z) for every c > 0, on both sides of the kink (SymPy decides it exactly; an
+    expression it cannot decide counts as not homogeneous)."""
+    c = sp.Symbol("c", positive=True)
+    return all(sp.simplify(branch.subs(S.z, c * S.z) - c * branch) == 0 for branch in (pos, neg))
 
 
 def _self_pull_shares(pos, neg, xi, shat, gauss, node_subs, add):

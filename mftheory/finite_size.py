@@ -1880,11 +1880,12 @@ class FiniteSizePrediction:
     of the sample. ``sliding_onset``: the GD step from which one fixed set's examples stalled at the margin hold the
     tilt (see :func:`predict`; None: not within the steps, or no fixed set). ``node_moments`` (T+1, 3): the node
     law's E a^2, E w_par^2 and E a w_par (one fixed set: on its own clock; equal E a^2 and E w_par^2 when sigma_a
-    = sigma_w, unless ``own_shifts``).
+    = sigma_w, unless ``own_shifts``). ``node_law``: the rest's node weights, ``"feedback"`` or ``"frozen"`` (see
+    :func:`predict`).
 
     Approximations (the validation case ``finite_size`` measures each): the nonlinear rest of F_M - F_t keeps the
-    frozen init law except its degree-2 part along x_perp, which carries the loss's feedback and the training
-    sample's part (:func:`rest_feedback`); the tilt carries the loss's feedback (:func:`tilt`); the common part of F_M - F_t (the same at every x_perp) is left
+    frozen init law's node directions (its node weights the feedback's, ``node_law``) except its degree-2 part
+    along x_perp, which carries the loss's feedback and the training sample's part (:func:`rest_feedback`); the tilt carries the loss's feedback (:func:`tilt`); the common part of F_M - F_t (the same at every x_perp) is left
     out: the hinge's feedback on a common offset is of order one per step, d times the tilt's, which it outruns.
     """
 
@@ -1907,6 +1908,7 @@ class FiniteSizePrediction:
     crowd: np.ndarray
     sliding_onset: int | None = None
     node_moments: np.ndarray | None = dataclasses.field(default=None, repr=False)
+    node_law: str = "frozen"
 
     def table(self, every: int | None = None) -> str:
         """A plain-text table of the rates over GD steps (every ``every``-th step and the last; about 20 rows by
@@ -1932,7 +1934,7 @@ _TAIL = 9.0  # panels reach 9 sd of the fluctuation past a crossing: the rest of
 
 def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fixed",
             margin_density: str | None = None, held_margins: str = "still",
-            others_pulls: str = "kernel", own_shifts: bool = False, node_law: str = "frozen") -> FiniteSizePrediction:
+            others_pulls: str = "kernel", own_shifts: bool = False, node_law: str | None = None) -> FiniteSizePrediction:
     """Finite-size prediction along a mean-field solution: what a network of width M trained on N examples does
     over GD steps (hinge loss, Gaussian data, clean labels).
 
@@ -1970,13 +1972,19 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
         (at Fig. 1, N = 1e5, t = 2000: 0.91 of GD's, 0.85 without), but the memorization map then satisfies the
         set too fast (training f_unsat 0.64 of GD's at N = 2.5e4, t = 400, 0.86 without): see the
         documentation's finite-size page.
-    node_law : "frozen" or "feedback"
-        Experimental, without a fixed set only (``N=None`` or ``sample="fresh"``). ``"frozen"`` (default): the
-        nonlinear rest of F_M - F_t has the frozen init law's node weights. ``"feedback"``: the node law with the
-        loss's feedback on each node (:func:`mftheory.node_law`: each node's own pull-back shrinks the w_perp of the
-        nodes with large a, the feedback's turns lengthen it), and the rest's variance is taken times its factor
-        E[a^2 s^2] / (E[a^2] s_0^2) (exact at x_par = 0 for ReLU and leaky ReLU, the same factor taken at every
-        x_par). See the documentation's finite-size page for what it does at Fig. 1.
+    node_law : None, "frozen" or "feedback"
+        The node weights of the nonlinear rest of F_M - F_t. ``"feedback"``: the node law with the loss's feedback
+        on each node (:func:`mftheory.node_law`: each node's own pull-back shrinks the w_perp of the nodes with
+        large a, the feedback's turns lengthen it, an effect of order 1/M that grows with d / M), the rest's
+        variance taken times its factor E[a^2 s^2] / (E[a^2] s_0^2) (exact at x_par = 0 for a 1-homogeneous
+        activation, sigma(c z) = c sigma(z) for c > 0, such as ReLU and leaky ReLU; the same factor taken at every
+        x_par); derived without a fixed set only (``N=None`` or ``sample="fresh"``). ``"frozen"``: the frozen init
+        law's node weights. None (default): ``"feedback"`` where it is derived (no fixed set, a 1-homogeneous
+        activation), ``"frozen"`` otherwise; the result's ``node_law`` says which. With fresh data, test error
+        theory / GD at t = 100 / 300 / 600 / 999: d = 200, M = 100 1.01 / 1.01 / 1.04 / 1.06 (frozen 1.04 / 1.17 /
+        1.36 / 1.56), d = 50, M = 200 0.95 / 0.95 / 0.85 / 0.97 (frozen 0.99 / 1.03 / 0.94 / 1.09); at Fig. 1
+        0.90-0.97 of GD's from t = 100 to 2000 (frozen 0.96-1.10). What it leaves out (GD keeps more of F's
+        degree-2 part than the derived feedback leaves): the documentation's finite-size page.
 
     Returns
     -------
@@ -1987,7 +1995,7 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
 
     How it is built: first order in 1/sqrt(M) and 1/N around the mean field, every part with the loss's feedback
     (the tilt, :func:`tilt`; the nonlinear rest's degree-2 part and the sample's, :func:`rest_feedback`; degrees
-    >= 3 keep the frozen init law; the common part is left out: the hinge pulls it back d times harder than the
+    >= 3 keep the frozen init law's directions, with the node law's weights, ``node_law``; the common part is left out: the hinge pulls it back d times harder than the
     tilt). One fixed set adds the memorization map (:func:`finite_sample`: each training example memorizes only
     while it is unsatisfied, against a persistent offset; the set's crowd at the margin takes its share of each
     deposit, ``crowd_kept``, ``crowd_hold``) and runs every part on the set's own clock: its unsatisfied
@@ -2030,17 +2038,31 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
             raise ValueError("own_shifts=True needs one fixed training set (N given, sample='fixed'): with fresh "
                              "data no example pulls twice")
         solution = _with_options(solution, own_shifts=True)
-    if node_law not in NODE_LAWS:
-        raise ValueError(f"node_law must be one of {NODE_LAWS}, got {node_law!r}")
-    if node_law == "feedback" and N is not None and sample == "fixed":
-        raise ValueError("node_law='feedback' is derived without a fixed training set (N=None or "
-                         "sample='fresh'): one fixed set's memorization grows the same nodes' w_perp instead")
+    node_law = _check_node_law(solution, node_law, N is not None and sample == "fixed")
     _warn_small_sample("predict", setup, N, sample)
     return _along(_on_training_clock(solution, N, sample, margin_density), N, sample, node_law).prediction
 
 
 # predict's node_law: the nonlinear rest with the frozen init law's node weights, or with the feedback's on each node
 NODE_LAWS = ("frozen", "feedback")
+
+
+def _check_node_law(solution, node_law, fixed):
+    """``predict``'s node law checked, None resolved: the feedback's where it is derived (no fixed set, a
+    1-homogeneous activation), the frozen init law's otherwise."""
+    homogeneous = bool(getattr(solution.variant.finite_width_kernels(), "ONE_HOMOGENEOUS", False))
+    if node_law is None:
+        return "feedback" if homogeneous and not fixed else "frozen"
+    if node_law not in NODE_LAWS:
+        raise ValueError(f"node_law must be one of {NODE_LAWS} or None, got {node_law!r}")
+    if node_law == "feedback" and fixed:
+        raise ValueError("node_law='feedback' is derived without a fixed training set (N=None or "
+                         "sample='fresh'): one fixed set's memorization grows the same nodes' w_perp instead")
+    if node_law == "feedback" and not homogeneous:
+        raise ValueError(f"node_law='feedback' scales the rest by E[a^2 s^2], which holds for a 1-homogeneous "
+                         f"activation (sigma(c z) = c sigma(z) for c > 0) only; {solution.setup.activation!r} is "
+                         f"not: use node_law='frozen'")
+    return node_law
 # predict's held_margins: the memorization map's examples held at the margin stay where it put them, or move at the
 # velocity the others' pulls give them (experimental)
 HELD_MARGINS = ("still", "moving")
@@ -2129,7 +2151,7 @@ def _along(solution, N, sample, node_law="frozen"):
                                        rest_sd=rest_sd, rest_sd_frozen=rest_sd_frozen, tilt_sd=tilt_part.output_sd,
                                        crowd=np.zeros(n) if state is None else N * np.asarray(state.pile, dtype=float),
                                        sliding_onset=tilt_part.sliding_onset,
-                                       node_moments=_map_node_moments(solution, state, moments)),
+                                       node_moments=_map_node_moments(solution, state, moments), node_law=node_law),
                   state)
 
 

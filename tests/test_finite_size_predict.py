@@ -605,10 +605,14 @@ def test_own_shifts_is_checked(solution):
 
 
 def test_the_feedback_node_law_scales_the_rest_and_is_checked(solution):
-    """``node_law="feedback"``: the init's nonlinear rest times mftheory.node_law's factor at every step, the
-    rest of the prediction (kappa, tilt) unchanged; only without a fixed set."""
-    frozen = finite_size.predict(solution, None)
-    pulled = finite_size.predict(solution, None, node_law="feedback")
+    """``node_law="feedback"`` (the default without a fixed set): the init's nonlinear rest times
+    mftheory.node_law's factor at every step, the rest of the prediction (kappa, tilt) unchanged; only without a
+    fixed set, where the default is the frozen law."""
+    frozen = finite_size.predict(solution, None, node_law="frozen")
+    pulled = finite_size.predict(solution, None)
+    assert (pulled.node_law, frozen.node_law) == ("feedback", "frozen")
+    assert finite_size.predict(solution, 4000, sample="fresh").node_law == "feedback"
+    assert finite_size.predict(solution, 4000).node_law == "frozen"
     factor = mftheory.node_law(solution).variance_factor
     live = frozen.rest_sd > 0
     assert abs(factor[-1] - 1.0) > 0.005
@@ -619,6 +623,16 @@ def test_the_feedback_node_law_scales_the_rest_and_is_checked(solution):
         finite_size.predict(solution, None, node_law="pulled")
     with pytest.raises(ValueError, match="node_law='feedback' is derived without a fixed training set"):
         finite_size.predict(solution, 2500, node_law="feedback")
+
+
+def test_an_activation_that_is_not_one_homogeneous_keeps_the_frozen_node_law(solution, monkeypatch):
+    """The node law's factor scales the rest only for sigma(c z) = c sigma(z): for any other activation the
+    default falls back to the frozen law and asking for the feedback's is refused, naming the activation."""
+    kernels = solution.variant.finite_width_kernels()
+    monkeypatch.setattr(kernels, "ONE_HOMOGENEOUS", False)
+    assert finite_size._check_node_law(solution, None, fixed=False) == "frozen"
+    with pytest.raises(ValueError, match="1-homogeneous activation.*'relu' is not"):
+        finite_size._check_node_law(solution, "feedback", fixed=False)
 
 
 def test_the_prediction_prints_as_a_table_and_from_the_command_line():

@@ -27,6 +27,33 @@ def _shares_by_quadrature(sigma, dsigma):
     return high, degree2
 
 
+@pytest.mark.parametrize("name,expression", [("relu", "Max(0, z)"), ("leaky", "Max(z, z / 5)"),
+                                             ("user", "Max(0, z) + z / 2"), ("abs", "Abs(z)"),
+                                             ("square", "Max(0, z)**2"), ("erf", "erf(z)"),
+                                             ("shifted", "Max(0, z) + 1 / 10"), ("softplus", "log(1 + exp(z))")])
+def test_one_homogeneity_is_decided_as_a_numerical_check_finds_it(name, expression):
+    """The derived flag (``_one_homogeneous``: sigma(c z) = c sigma(z) for every c > 0, which lets
+    ``predict`` scale the rest by the node law's factor) against sigma evaluated at random z and c."""
+    import sympy as sp
+
+    from mftheory.derivations import symbols as S
+    from mftheory.derivations.catalog import Activation
+    from mftheory.derivations.finite_width import _one_homogeneous
+
+    expr = sp.sympify(expression, locals={"z": S.z})
+    sigma = sp.lambdify(S.z, expr, "mpmath")
+    rng = np.random.default_rng(3)
+    z, c = rng.normal(scale=2.0, size=40), rng.uniform(0.1, 5.0, size=40)
+    numerically = all(abs(float(sigma(ci * zi)) - ci * float(sigma(zi))) <= 1e-12 * (1 + abs(ci * zi))
+                      for zi, ci in zip(z, c))
+    assert _one_homogeneous(*Activation(name, expr).branches) is numerically
+    assert numerically is (name in ("relu", "leaky", "user", "abs"))
+
+
+def test_the_generated_modules_carry_the_flag():
+    assert finite_width_relu.ONE_HOMOGENEOUS is True and finite_width_leaky_relu.ONE_HOMOGENEOUS is True
+
+
 @pytest.mark.parametrize("module,leak", [(finite_width_relu, 0.0), (finite_width_leaky_relu, 0.3)])
 def test_the_generated_shares_are_the_quadrature_of_their_definition(module, leak):
     sigma = lambda x: x if x > 0 else leak * x
