@@ -25,7 +25,12 @@ retention with the nodes' operator; and the effective number of nodes (E a^2 h_2
 sets the spread. About 5 s per seed at Fig. 1 (one core). ``--isotropic-start``: T starts as a random isotropic
 traceless tensor instead of the nodes' own (is the init's alignment with the nodes what is kept?);
 ``--equal-weights``: every node's weight in the operator replaced by the nodes' mean (is it the number of nodes or
-their unequal weights that spreads the spectrum?).
+their unequal weights that spreads the spectrum?). Last column (``free``): the same retention for a T starting
+isotropic, from the spectral law alone: the law of the operator over its trace average, computed from its weights
+at each reported step by the Marchenko-Pastur equation with population weights (each node's D - 1 turn directions
+and its a-direction as rank-one terms of their weight), m(z) = 1 / (-z + (1/n) sum_j tau_j / (1 + tau_j m(z))),
+n = D(D+1)/2 - 1, and the retention as the law's average of prod_s (1 - r_s x)^2 (the shape taken as the
+reported step's at every earlier step): whether the spread is that law, the route for a derivation.
 """
 from __future__ import annotations
 
@@ -37,6 +42,30 @@ import numpy as np
 import mftheory
 from mftheory.dynamics import meanfield
 from mftheory.finite_size import _node_moments
+
+
+def free_retention(taus, dim, rates, points=600, eta=2e-3, iterations=4000):
+    """The law's average of prod(1 - r x)^2 over ``rates``, x the eigenvalue over the trace average of
+    sum_j tau_j x_j x_j^T (x_j unit, isotropic in ``dim`` dimensions), its law from the weighted Marchenko-Pastur
+    equation solved at x + i eta (atoms grouped in a histogram of the weights)."""
+    taus = np.asarray(taus, dtype=float)
+    taus = taus / (taus.sum() / dim)            # trace average 1
+    counts, edges = np.histogram(taus, bins=400)
+    keep = counts > 0
+    tau = ((edges[:-1] + edges[1:]) / 2)[keep]
+    share = counts[keep] / dim
+    x = np.linspace(1e-4, 1.2 * taus.max() + 4.0, points)
+    z = x + 1j * eta
+    m = -1.0 / z
+    for _ in range(iterations):
+        new = 1.0 / (-z + (share[None, :] * tau[None, :] / (1.0 + tau[None, :] * m[:, None])).sum(axis=1))
+        m = 0.5 * m + 0.5 * new
+    density = np.maximum(m.imag, 0.0) / np.pi
+    density /= np.trapezoid(density, x)
+    kept = np.ones_like(x)
+    for r in rates:
+        kept *= (1.0 - r * x) ** 2
+    return float(np.trapezoid(density * kept, x))
 
 
 def main(argv=None) -> int:
@@ -62,7 +91,7 @@ def main(argv=None) -> int:
     print(f"d = {setup.d}, M = {M}, beta = {setup.beta:g}, {args.seeds} draws of the nodes; retention of the init's "
           f"degree-2 variance at the threshold")
     print(f"{'t':>6} {'derived':>10} {'isotropic':>10} {'operator':>10} {'op / iso':>9} {'M_eff':>7} "
-          f"{'E h2^2 / cross':>15} {'E a2h2^2 / cross_a2':>20}")
+          f"{'E h2^2 / cross':>15} {'E a2h2^2 / cross_a2':>20} {'free':>10}")
     rows = {t: [] for t in report}
     for seed in range(args.seeds):
         rng = np.random.default_rng(seed)
@@ -73,6 +102,7 @@ def main(argv=None) -> int:
         T = None
         derived = isotropic = 1.0
         norm_frozen = None
+        rates = []
         for t in range(1, args.steps + 1):
             step = setup.beta * float(sol.g[t - 1])
             a, w_par = a + step * w_par, w_par + step * a
@@ -114,13 +144,16 @@ def main(argv=None) -> int:
             L += side + side.T
             L -= np.trace(L) / D * np.eye(D)
             T -= (rate / lam) * L
+            rates.append(rate)
             derived *= (1 - rate) ** 2
             isotropic *= (1 - rate) ** 2
             if t in rows:
                 weights = (a * h2) ** 2
+                taus = np.concatenate([np.repeat(weight_w, D - 1), weight_a * (1 - 1 / D)])
                 rows[t].append((derived, isotropic, (np.linalg.norm(T) / norm) ** 2,
                                 weights.sum() ** 2 / (weights ** 2).sum(), np.mean(h2 ** 2) / cross,
-                                np.mean(a ** 2 * h2 ** 2) / cross_a2, lam / derived_kernel))
+                                np.mean(a ** 2 * h2 ** 2) / cross_a2, lam / derived_kernel,
+                                free_retention(taus, dim, rates)))
     for t in report:
         v = np.array(rows[t])
         if not len(v):
@@ -128,7 +161,7 @@ def main(argv=None) -> int:
         m = v.mean(axis=0)
         se = v[:, 2].std(ddof=1) / math.sqrt(len(v)) if len(v) > 1 else float("nan")
         print(f"{t:>6} {m[0]:>10.4g} {m[1]:>10.4g} {m[2]:>10.4g} {m[2] / m[1]:>9.2f} {m[3]:>7.0f} {m[4]:>15.3f} "
-              f"{m[5]:>20.3f}   (operator's se {se:.2g}; lam / derived kernel {m[6]:.3f})")
+              f"{m[5]:>20.3f} {m[7]:>10.4g}   (operator's se {se:.2g}; lam / derived kernel {m[6]:.3f})")
     return 0
 
 
