@@ -5,6 +5,7 @@ Usage (from the repository root; Fig. 1, ReLU)::
     python bench/degree_parts.py                                  # N = 2.5e4 and 1e5, two runs each, t = 2000
     python bench/degree_parts.py --sizes 400000 --seeds 1
     python bench/degree_parts.py --sizes 100000 --online --seeds 1  # N = 1e5 new examples at every step (slow: ~15 min)
+    python bench/degree_parts.py --d 200 --M 100 --sizes 40000 --online --seeds 1 --t 999   # away from Fig. 1
 
 The test error late is set by the margins near x_par = 0, where it is about proportional to sd / kappa (sd of F's
 fluctuation there). At x_par = 0 a node's preactivation is s_i xi_i with s_i = |w_perp,i| / sqrt(d) and
@@ -75,11 +76,18 @@ def node_law(setup, a, W):
     return np.array([s2.mean(), np.mean(a**2 * s2) / np.mean(a**2), np.corrcoef(a**2, s2)[0, 1]])
 
 
-def theory_parts(setup, prediction, t):
-    """`predict`'s parts at x_par = 0 and step t, by degree: (common, tilt, degree 2, degrees >= 3)."""
+def degree2_diagonal(setup, a, W):
+    """The nodes' own share of F's degree-2 variance at x_par = 0 (the diagonal of the sum over node pairs)."""
+    c = a * np.linalg.norm(W[:, 1:], axis=1) / math.sqrt(setup.d)
+    return (setup.alpha / setup.M) ** 2 * relu_hermite(2) ** 2 / 2.0 * float(c @ c)
+
+
+def theory_parts(setup, prediction, t, factor=1.0):
+    """`predict`'s parts at x_par = 0 and step t, by degree: (common, tilt, degree 2, degrees >= 3); ``factor``:
+    the node law's on the frozen parts (``prediction.node_law == "feedback"``)."""
     s2 = setup.sigma_w**2 * (setup.d - 1) / setup.d
     a2 = prediction.node_moments[t, 0]
-    frozen = setup.alpha**2 / setup.M * a2 * s2
+    frozen = setup.alpha**2 / setup.M * a2 * s2 * factor
     higher = frozen * (0.5 - 1.0 / (2.0 * math.pi) - 0.25 - relu_hermite(2) ** 2 / 2.0)
     degree2_init = max(prediction.rest_sd[t] ** 2 - higher, 0.0)
     return np.array([0.0, prediction.tilt_sd[t] ** 2, degree2_init + prediction.sample_sd[t] ** 2, higher])
@@ -91,8 +99,13 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--t", type=int, default=2000)
     parser.add_argument("--online", action="store_true", help="N new examples at every step (fresh data)")
+    parser.add_argument("--d", type=int, default=None, help="the input dimension (default: Fig. 1's)")
+    parser.add_argument("--M", type=int, default=None, help="the width (default: Fig. 1's); eta = 2.5 M")
     args = parser.parse_args(argv)
     setup = mftheory.fig1_setup()
+    if args.d is not None or args.M is not None:   # away from Fig. 1, beta = 2.5 as there
+        M = setup.M if args.M is None else args.M
+        setup = setup.replace(d=setup.d if args.d is None else args.d, M=M, eta=2.5 * M / setup.alpha)
     solution = mftheory.meanfield(setup, args.t)
     record = [0, 100, 200, 300, 400, 500, 700, 1000, 1500, 2000]
     record = sorted({r for r in record if r <= args.t} | {args.t})
@@ -104,7 +117,8 @@ def main(argv=None):
             runs = [mftheory.simulate(setup, N=N, steps=args.t, seed=seed, n_test=100_000, record_steps=record,
                                       online=args.online) for seed in range(args.seeds)]
         gd = np.mean([gd_parts(setup, run.a_final, run.W_final) for run in runs], axis=0)
-        th = theory_parts(setup, theory, args.t)
+        factor = mftheory.node_law(solution).variance_factor[args.t] if theory.node_law == "feedback" else 1.0
+        th = theory_parts(setup, theory, args.t, factor)
         kappa_gd = np.mean([setup.alpha * 0.5 * np.mean(run.a_final * run.W_final[:, 0]) / math.sqrt(setup.d)
                             for run in runs])
         a2_gd = np.mean([np.mean(run.a_final**2) for run in runs])
@@ -125,6 +139,9 @@ def main(argv=None):
         law = np.mean([node_law(setup, run.a_final, run.W_final) for run in runs], axis=0) / [s0, s0, 1.0]
         print(f"  GD's node law (the theory's keeps w_perp at its init law, 1 / 1 / 0): E s^2 / s0^2 {law[0]:.3f}, "
               f"E[a^2 s^2] / (E a^2 s0^2) {law[1]:.3f}, corr(a^2, s^2) {law[2]:+.3f}")
+        diagonal = np.mean([degree2_diagonal(setup, run.a_final, run.W_final) for run in runs])
+        print(f"  GD's degree-2 part over its diagonal (the nodes' own parts): {gd[2] / diagonal:.4f}; "
+              f"the theory's node law: {theory.node_law} (factor {factor:.3f} on its frozen parts)")
         print(f"  the frozen parts scale with E a^2: degree >= 3 at GD's E a^2, "
               f"{th[3] * a2_gd / theory.node_moments[args.t, 0]:.5f}; test error theory / GD at t = {args.t}: "
               f"{theory.test_error[args.t] / np.mean([run.test_error[-1] for run in runs]):.3f}", flush=True)
