@@ -2,7 +2,7 @@
 derived (isotropic) feedback leaves?
 
     python bench/degree2_spectrum.py [--steps 2000] [--seeds 4] [--M 400 --d 100]
-                                     [--isotropic-start] [--equal-weights]
+                                     [--isotropic-start] [--equal-weights] [--no-a-part]
 
 With fresh data at Fig. 1, GD's degree-2 part of F at x_par = 0 is 0.0029 at t = 2000 (5% of its diagonal, the
 nodes' own parts), where ``predict`` gives 0.0014 (`bench/degree_parts.py --online`): the derived feedback leaves
@@ -25,7 +25,8 @@ retention with the nodes' operator; and the effective number of nodes (E a^2 h_2
 sets the spread. About 5 s per seed at Fig. 1 (one core). ``--isotropic-start``: T starts as a random isotropic
 traceless tensor instead of the nodes' own (is the init's alignment with the nodes what is kept?);
 ``--equal-weights``: every node's weight in the operator replaced by the nodes' mean (is it the number of nodes or
-their unequal weights that spreads the spectrum?). Last column (``free``): the same retention for a T starting
+their unequal weights that spreads the spectrum?); ``--no-a-part``: the operator without its a-part (the nodes'
+turns alone, both in the recursion and in its trace average). Last column (``free``): the same retention for a T starting
 isotropic, from the spectral law alone: the law of the operator over its trace average, computed from its weights
 at each reported step by the Marchenko-Pastur equation with population weights (each node's D - 1 turn directions
 and its a-direction as rank-one terms of their weight), m(z) = 1 / (-z + (1/n) sum_j tau_j / (1 + tau_j m(z))),
@@ -76,6 +77,7 @@ def main(argv=None) -> int:
     parser.add_argument("--d", type=int, default=None)
     parser.add_argument("--isotropic-start", action="store_true")
     parser.add_argument("--equal-weights", action="store_true")
+    parser.add_argument("--no-a-part", action="store_true")
     args = parser.parse_args(argv)
     setup = mftheory.fig1_setup()
     if args.M is not None or args.d is not None:
@@ -130,6 +132,8 @@ def main(argv=None) -> int:
             weight_w = (a * h2) ** 2 / (shat ** 2 * d) / M
             if args.equal_weights:
                 weight_a, weight_w = np.full(M, weight_a.mean()), np.full(M, weight_w.mean())
+            if args.no_a_part:
+                weight_a = np.zeros(M)
             lam = (weight_a.sum() * (1 - 1 / D) + weight_w.sum() * (D - 1)) / dim
             args_k = (x, x, a2, w2, aw, setup.alpha, float(M), d, setup.sigma_w, setup.slope)
             cross, cross_a2 = fw.degree2_cross(*args_k), fw.degree2_cross_a2(*args_k)
