@@ -16,6 +16,7 @@ import threading
 import sympy as sp
 
 from mftheory.derivations import symbols as S
+from mftheory.derivations import sympy_memo as memo
 from mftheory.derivations.catalog import DataLaw
 
 # functions the generated kernels can evaluate (math module, numba-compatible)
@@ -183,7 +184,7 @@ def _gaussian_moments(integrand, density):
             elif isinstance(factor, sp.exp):
                 exponent += factor.args[0]
             elif isinstance(base, sp.erf) and exp.is_Integer and exp > 0:
-                argument_slope = sp.simplify(base.args[0] / S.x)
+                argument_slope = memo.simplify(base.args[0] / S.x)
                 if argument_slope.has(S.x):
                     return None
                 slopes += [argument_slope] * int(exp)
@@ -192,7 +193,7 @@ def _gaussian_moments(integrand, density):
         erf_power = len(slopes)
         if erf_power > 2:
             return None
-        two_slopes = erf_power == 2 and sp.simplify(slopes[0] - slopes[1]) != 0
+        two_slopes = erf_power == 2 and memo.simplify(slopes[0] - slopes[1]) != 0
         try:
             poly = sp.Poly(sp.expand(exponent), S.x)
         except sp.PolynomialError:
@@ -200,7 +201,7 @@ def _gaussian_moments(integrand, density):
         if poly.degree() != 2 or poly.coeff_monomial(S.x) != 0:
             return None
         Q = sp.factor(-poly.coeff_monomial(S.x**2))
-        if sp.simplify(Q.subs(S.d, _n + 1)).is_positive is not True:
+        if memo.simplify(Q.subs(S.d, _n + 1)).is_positive is not True:
             return None
         if erf_power == 0:
             moment = sp.gamma(sp.Rational(1, 2) * (power + 1)) / (2 * Q ** (sp.Rational(1, 2) * (power + 1)))
@@ -242,16 +243,16 @@ def _integrate_piece(integrand, law, upper, seconds):
     try:
         with _time_limit(seconds):
             if law.substitution is None:
-                result = sp.integrate(integrand * density, (S.x, 0, upper))
+                result = memo.integrate(integrand * density, (S.x, 0, upper))
                 # expanded, exp(-h^2/2kappa^2) stays a factor of its own instead of exp(+...) * exp(-...)
-                result = sp.expand(sp.simplify(result))
+                result = sp.expand(memo.simplify(result))
             else:
                 substitution = _to_n(law.substitution, law)
                 jac = sp.diff(substitution, S.v)
                 body = sp.powsimp((integrand * density).subs(S.x, substitution) * jac, force=True)
                 v_upper = sp.solve(sp.Eq(substitution, upper), S.v)[0]
                 # no simplify here: it rewrites (1 - c^2/d)^((d-1)/2) into d**(d/2) forms that overflow
-                result = sp.integrate(body, (S.v, 0, v_upper))
+                result = memo.integrate(body, (S.v, 0, v_upper))
     except (_Timeout, NotImplementedError, ValueError):
         return None
     return result if is_printable(result) else None
@@ -286,7 +287,7 @@ def data_average(phi: sp.Expr, law: DataLaw, seconds: int = 30) -> DataAverage:
             full = antiderivative.subs(S.c, radius)
         else:
             with contextlib.suppress(_Timeout):
-                full = sp.simplify(sp.limit(antiderivative, S.c, sp.oo))
+                full = memo.simplify(sp.limit(antiderivative, S.c, sp.oo))
             if full is None or not is_printable(full):
                 break
 
@@ -301,7 +302,7 @@ def data_average(phi: sp.Expr, law: DataLaw, seconds: int = 30) -> DataAverage:
 
         total += F(piece.upper) - F(piece.lower)
     else:
-        closed = _from_n(sp.simplify(total) if law.substitution is None else total, law)
+        closed = _from_n(memo.simplify(total) if law.substitution is None else total, law)
     pieces = tuple(Piece(*(_from_n(e, law) for e in (p.integrand, p.lower, p.upper))) for p in pieces)
     return DataAverage(phi=_from_n(phi, law), law=law, threshold=b if b is None else _from_n(b, law),
                        pieces=pieces, closed_form=closed)

@@ -13,6 +13,7 @@ import dataclasses
 import sympy as sp
 
 from mftheory.derivations import symbols as S
+from mftheory.derivations import sympy_memo as memo
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +57,7 @@ class Loss:
     @property
     def weight(self) -> sp.Expr:
         """u(z) = -l'(z)."""
-        return sp.simplify(-sp.diff(self.expr.rewrite(sp.Piecewise), S.z))
+        return memo.simplify(-sp.diff(self.expr.rewrite(sp.Piecewise), S.z))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,6 +16,7 @@ import numpy as np
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
+from mftheory.derivations import sympy_memo as memo
 from mftheory.derivations.code_text import file_code_text
 from mftheory.derivations.checks import require
 from mftheory.derivations import finite_sample as FS
@@ -198,17 +199,17 @@ def kernel_module_source(derivation: MeanFieldDerivation) -> str:
         _average("unsat_probability", D.unsat_average, "P(kappa |x_par| < h)"),
     ]
     drift = (1 - S.eps) * Ac - S.eps * Af
-    require(sp.simplify(drift.subs({Ac: D.clean_average.value, Af: D.flipped_average.value}) - D.drift) == 0)
+    require(memo.simplify(drift.subs({Ac: D.clean_average.value, Af: D.flipped_average.value}) - D.drift) == 0)
     parts.append(_function("drift", ("kappa", "d", "h", "eps"), drift.subs({Ac: sp.Symbol("_clean"), Af: sp.Symbol("_flipped")}),
                            "B(kappa) = (1-eps) E[u(kappa|x|)|x|] - eps E[u(-kappa|x|)|x|]", safe=False,
                            preamble=(("_clean", "clean_average(kappa, d, h)"), ("_flipped", "flipped_average(kappa, d, h)"))))
     g_of_B = D.g.subs(D.drift, B) if D.g.has(D.drift) else S.odd_slope * B / sp.sqrt(S.d)
-    require(sp.simplify(g_of_B.subs(B, D.drift) - D.g) == 0)
+    require(memo.simplify(g_of_B.subs(B, D.drift) - D.g) == 0)
     parts.append(_function("g_rate", ("kappa", "d", "h", "eps", "odd_slope"), g_of_B.subs(B, sp.Symbol("_b")),
                            "g(kappa) = odd_slope B(kappa) / sqrt(d)", safe=False,
                            preamble=(("_b", "drift(kappa, d, h, eps)"),)))
     f_unsat = (1 - S.eps) * Pu + S.eps
-    require(sp.simplify(f_unsat.subs(Pu, D.unsat_average.value) - D.f_unsat) == 0)
+    require(memo.simplify(f_unsat.subs(Pu, D.unsat_average.value) - D.f_unsat) == 0)
     parts.append(_function("unsat_fraction", ("kappa", "d", "h", "eps"), f_unsat.subs(Pu, sp.Symbol("_p")),
                            "fraction of unsatisfied training examples", safe=False,
                            preamble=(("_p", "unsat_probability(kappa, d, h)"),)))

@@ -13,6 +13,7 @@ import sympy as sp
 from sympy.codegen.cfunctions import log1p
 
 from mftheory.derivations import symbols as S
+from mftheory.derivations import sympy_memo as memo
 from mftheory.derivations.checks import require
 from mftheory.derivations.safe_forms import exp_difference
 
@@ -33,20 +34,20 @@ class DiscreteForms:
 def discrete_forms(derivation) -> DiscreteForms:
     """The forms of ``derivation``'s discrete map (a :class:`~mftheory.derivations.meanfield.MeanFieldDerivation`)."""
     kd = derivation.kappa_discrete
-    prefactor = sp.simplify(kd / (sp.exp(2 * S.gamma_plus) - sp.exp(-2 * S.gamma_minus)))
+    prefactor = memo.simplify(kd / (sp.exp(2 * S.gamma_plus) - sp.exp(-2 * S.gamma_minus)))
     require(prefactor.free_symbols.isdisjoint({S.gamma_plus, S.gamma_minus}))
     kappa_safe = prefactor * exp_difference(2 * S.gamma_plus, -2 * S.gamma_minus)
-    require(sp.simplify((kappa_safe - kd).rewrite(sp.exp)) == 0)
+    require(memo.simplify((kappa_safe - kd).rewrite(sp.exp)) == 0)
     # P_+^2 - P_-^2 = (E_+ - E_-)(2 + E_+ + E_-) with P_+ = exp(gamma_+) = 1 + E_+ and P_- = exp(-gamma_-) = 1 + E_-
     from_increments = prefactor * (S.E_plus - S.E_minus) * (2 + S.E_plus + S.E_minus)
-    require(sp.simplify(kd.subs({S.gamma_plus: sp.log(1 + S.E_plus), S.gamma_minus: -sp.log(1 + S.E_minus)})
+    require(memo.simplify(kd.subs({S.gamma_plus: sp.log(1 + S.E_plus), S.gamma_minus: -sp.log(1 + S.E_minus)})
                         - from_increments) == 0)
     updates, gammas = [], []
     for j, (sign, e, gamma) in enumerate(((1, S.E_plus, S.gamma_plus), (-1, S.E_minus, S.gamma_minus))):
         # one step multiplies P_+- by 1 +- beta g
         updated = e + sign * S.beta * S.g * (1 + e)
         step = derivation.discrete_update[j].subs(gamma, sign * sp.log(1 + e))
-        require(sp.simplify(sp.expand_log(sp.exp(sign * step), force=True) - (1 + updated)) == 0)
+        require(memo.simplify(sp.expand_log(sp.exp(sign * step), force=True) - (1 + updated)) == 0)
         updates.append(updated)
         gammas.append(sign * log1p(e))
     return DiscreteForms(prefactor, kappa_safe, from_increments, tuple(updates), tuple(gammas))

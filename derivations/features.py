@@ -49,6 +49,7 @@ import dataclasses
 import mpmath as mp
 import sympy as sp
 
+from mftheory.derivations import sympy_memo as memo
 from mftheory.derivations.checks import require
 from mftheory.derivations.disk_cache import cached_on_disk
 from mftheory.derivations.meanfield import Step
@@ -94,11 +95,11 @@ def _quadratic_hinge_drift(patterns, hinge_single, add):
     mass of the triangle that the hinge's unsatisfied fraction already needs."""
     c = sp.Symbol("c", positive=True)
     g2 = sp.Symbol("g_2", positive=True)
-    inner = sp.simplify(sp.integrate((c - b * g2) * 2 * _phi(g2), (g2, 0, c / b)))
-    require(sp.simplify(sp.diff(inner, c) - sp.erf(c / (sp.sqrt(2) * b))) == 0,
+    inner = memo.simplify(memo.integrate((c - b * g2) * 2 * _phi(g2), (g2, 0, c / b)))
+    require(memo.simplify(sp.diff(inner, c) - sp.erf(c / (sp.sqrt(2) * b))) == 0,
             "dQ/dc = P(b|g_2| < c): the boundary terms of the derivative cancel")
-    single = sp.simplify(sp.integrate((h - a * g) * g * 2 * _phi(g), (g, 0, h / a)))
-    require(sp.simplify(single - (2 * _phi(0) * h - a * sp.erf(h / (sp.sqrt(2) * a)))) == 0,
+    single = memo.simplify(memo.integrate((h - a * g) * g * 2 * _phi(g), (g, 0, h / a)))
+    require(memo.simplify(single - (2 * _phi(0) * h - a * sp.erf(h / (sp.sqrt(2) * a)))) == 0,
             "one feature: the same by parts, with the single feature's mass erf(h / (sqrt(2) a))")
     both = 2 * _phi(0) * inner.subs(c, h) - a * both_mass
     for values in ({a: 0.7, b: 1.3, h: 1.0}, {a: 2.0, b: 0.4, h: 0.8}, {a: 0.3, b: 0.3, h: 1.5}):
@@ -129,12 +130,12 @@ penalty = sp.Symbol("lambda", nonnegative=True)   # spectral decoupling: (lambda
 def _spectral_decoupling(patterns, add):
     """C_jk = E[x_j x_k] over the law (x_k = s_k y mu_k |g_k|, y^2 = 1, g_1 and g_2 independent) and spectral
     decoupling's change of the drift, -lambda sum_j C_kj kappa_j."""
-    second = sp.integrate(g**2 * 2 * _phi(g), (g, 0, sp.oo))    # E|g|^2
-    first = sp.integrate(g * 2 * _phi(g), (g, 0, sp.oo))          # E|g|
-    require(second == 1 and sp.simplify(first - sp.sqrt(2 / sp.pi)) == 0, "half-normal moments")
-    moments = (sp.simplify((patterns[(1, 0)] + patterns[(1, 1)]) * mu_1**2 * second),
-               sp.simplify(patterns[(1, 1)] * mu_1 * mu_2 * first**2),
-               sp.simplify((patterns[(0, 1)] + patterns[(1, 1)]) * mu_2**2 * second))
+    second = memo.integrate(g**2 * 2 * _phi(g), (g, 0, sp.oo))    # E|g|^2
+    first = memo.integrate(g * 2 * _phi(g), (g, 0, sp.oo))          # E|g|
+    require(second == 1 and memo.simplify(first - sp.sqrt(2 / sp.pi)) == 0, "half-normal moments")
+    moments = (memo.simplify((patterns[(1, 0)] + patterns[(1, 1)]) * mu_1**2 * second),
+               memo.simplify(patterns[(1, 1)] * mu_1 * mu_2 * first**2),
+               memo.simplify((patterns[(0, 1)] + patterns[(1, 1)]) * mu_2**2 * second))
     C = sp.Matrix([[moments[0], moments[1]], [moments[1], moments[2]]])
     add("output_moments", "second moments of the two features' coordinates",
         sp.Eq(sp.MatrixSymbol("C", 2, 2), sp.ImmutableMatrix(C)),
@@ -159,8 +160,8 @@ def _finite_width_mapping(add):
     cov = mu * size * m_ak / sp.sqrt(dd)
     gaussian_law = {"V_z": (S.m_w2 * S.x_par**2 + S.sigma_w**2 * S.r2) / S.d, "C": S.m_aw * S.x_par / sp.sqrt(S.d)}
     mapping = {S.m_w2: mu**2 * m_kk, S.m_aw: mu * m_ak, S.x_par: size, S.sigma_w: sw, S.d: dd}
-    require(sp.simplify(gaussian_law["V_z"].subs(mapping) - var_z) == 0
-            and sp.simplify(gaussian_law["C"].subs(mapping) - cov) == 0,
+    require(memo.simplify(gaussian_law["V_z"].subs(mapping) - var_z) == 0
+            and memo.simplify(gaussian_law["C"].subs(mapping) - cov) == 0,
             "feature k alone: the Gaussian law's node moments at x_par = |g| with (m_w2, m_aw) -> (mu^2 m_kk, mu m_ak)")
     add("finite_width_one_feature", r"finite-$M$ test error on the examples with feature $k$ alone",
         sp.Eq(sp.Symbol(r"\epsilon_k"), sp.Function(r"\epsilon_{\mathrm{FW}}")(m_aa, mu**2 * m_kk, mu * m_ak)),
@@ -171,11 +172,11 @@ def _finite_width_mapping(add):
 def _tilt_feedback(patterns, add):
     """Step 6: the hinge's feedback on the tilt, through the density of margins at the threshold (closed form)."""
     single = sp.sqrt(2 / sp.pi) / a * sp.exp(-h**2 / (2 * a**2))
-    require(sp.simplify(single - sp.diff(sp.erf(h / (sp.sqrt(2) * a)), h)) == 0,
+    require(memo.simplify(single - sp.diff(sp.erf(h / (sp.sqrt(2) * a)), h)) == 0,
             "one feature: the margin's density is the derivative of its mass erf(h / (sqrt 2 a))")
     # both features: d/dh of P(a|g_1| + b|g_2| < h) = int_0^{h/a} 2 phi(g) erf((h - a g) / (sqrt 2 b)) dg (the
     # boundary term vanishes, erf(0) = 0), a Gaussian integral
-    derivative = sp.integrate(sp.powsimp(sp.expand(4 * _phi(g) * _phi((h - a * g) / b) / b), combine="exp"),
+    derivative = memo.integrate(sp.powsimp(sp.expand(4 * _phi(g) * _phi((h - a * g) / b) / b), combine="exp"),
                               (g, 0, h / a))
     r = sp.sqrt(a**2 + b**2)
     both = (sp.sqrt(2 / sp.pi) / r * sp.exp(-h**2 / (2 * r**2))
@@ -229,7 +230,7 @@ def derive_features(loss: str = "hinge") -> FeatureDerivation:
 
     Z = 1 - (1 - p_1) * (1 - p_2)
     patterns = {(1, 0): p_1 * (1 - p_2) / Z, (0, 1): (1 - p_1) * p_2 / Z, (1, 1): p_1 * p_2 / Z}
-    require(sp.simplify(sum(patterns.values()) - 1) == 0, "presence patterns sum to one")
+    require(memo.simplify(sum(patterns.values()) - 1) == 0, "presence patterns sum to one")
     add("patterns", "presence patterns (an example with no feature is redrawn)",
         sp.Eq(sp.Symbol("Z"), Z),
         r"The patterns have probabilities $\pi_{10} = p_1 (1 - p_2)/Z$, $\pi_{01} = (1 - p_1)\,p_2/Z$ and "
@@ -250,13 +251,13 @@ def derive_features(loss: str = "hinge") -> FeatureDerivation:
         r"$F_t(x) = \kappa_1 x_1 + \kappa_2 x_2$; the test error is zero once both $\kappa_k > 0$.")
 
     # one feature present: E[|g| 1[a|g| < h]]
-    single = sp.simplify(sp.integrate(2 * g * _phi(g), (g, 0, h / a)))
-    require(sp.simplify(single - sp.sqrt(2 / sp.pi) * (1 - sp.exp(-h**2 / (2 * a**2)))) == 0, "single feature")
+    single = memo.simplify(memo.integrate(2 * g * _phi(g), (g, 0, h / a)))
+    require(memo.simplify(single - sp.sqrt(2 / sp.pi) * (1 - sp.exp(-h**2 / (2 * a**2)))) == 0, "single feature")
     # both present: by parts in g_1, the boundary term and a Gaussian integral
     inner_cdf = sp.erf((h - a * g) / (b * sp.sqrt(2)))      # P(b|g_2| < h - a g)
     boundary = (-2 * _phi(g) * inner_cdf).subs(g, h / a) - (-2 * _phi(g) * inner_cdf).subs(g, 0)
     gaussian = sp.powsimp(sp.expand(2 * _phi(g) * sp.diff(inner_cdf, g)), combine="exp")
-    by_parts = boundary + sp.integrate(gaussian, (g, 0, h / a))
+    by_parts = boundary + memo.integrate(gaussian, (g, 0, h / a))
     r = sp.sqrt(a**2 + b**2)
     both = (sp.sqrt(2 / sp.pi) * sp.erf(h / (sp.sqrt(2) * b))
             - sp.sqrt(2 / sp.pi) * a / r * sp.exp(-h**2 / (2 * r**2))
@@ -290,9 +291,9 @@ def derive_features(loss: str = "hinge") -> FeatureDerivation:
     weight_slope = sp.diff(weight.subs(S.z, zz), zz)
     if loss == "hinge":   # u jumps from 1 to 0 at the margin: its derivative is a delta there
         weight_slope = -sp.DiracDelta(zz - h)
-        require(sp.integrate(weight_slope, (zz, -sp.oo, sp.oo)) == -1, "hinge: u' integrates to u's jump, -1")
+        require(memo.integrate(weight_slope, (zz, -sp.oo, sp.oo)) == -1, "hinge: u' integrates to u's jump, -1")
     if loss == "quadratic_hinge":
-        require(sp.simplify(weight_slope.subs({zz: h / 2}) + 1) == 0 and weight_slope.subs({zz: 2 * h}) == 0,
+        require(memo.simplify(weight_slope.subs({zz: h / 2}) + 1) == 0 and weight_slope.subs({zz: 2 * h}) == 0,
                 "quadratic hinge: u' = -1 below the margin, 0 above: the tilt's feedback is the unsatisfied fraction")
     add("tilt_response", r"the tilt's feedback per unit tilt, $-\mathbb{E}[u'(y F_t)]$, " + loss.replace("_", " "),
         sp.Eq(sp.Symbol("u'(z)"), weight_slope),

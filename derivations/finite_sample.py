@@ -30,6 +30,7 @@ import functools
 
 import sympy as sp
 
+from mftheory.derivations import sympy_memo as memo
 from mftheory.derivations.checks import require
 from mftheory.derivations.disk_cache import cached_on_disk
 from mftheory.derivations import symbols as S
@@ -135,8 +136,8 @@ def derive_finite_sample(activation="relu", integration_seconds: int = 8) -> Fin
 
     def over_xi(f_pos, f_neg, weight):
         z = mu + shat * xi
-        return sp.simplify(sp.integrate(weight * f_pos.subs(S.z, z) * gauss, (xi, kink, sp.oo))
-                           + sp.integrate(weight * f_neg.subs(S.z, z) * gauss, (xi, -sp.oo, kink)))
+        return memo.simplify(memo.integrate(weight * f_pos.subs(S.z, z) * gauss, (xi, kink, sp.oo))
+                           + memo.integrate(weight * f_neg.subs(S.z, z) * gauss, (xi, -sp.oo, kink)))
 
     # Hermite coefficients c_0 = E[f], c_1 = E[f xi] and the second moment E[f^2] (Parseval: sum_k c_k^2)
     c0_s, c1_s, sq_s = over_xi(pos, neg, 1), over_xi(pos, neg, xi), over_xi(pos**2, neg**2, 1)
@@ -221,7 +222,7 @@ def derive_finite_sample(activation="relu", integration_seconds: int = 8) -> Fin
     n = S.d - 1
     rho4 = sp.Integer(3) / (n * (n + 2))
     harmonic = rho4 - 1 / n**2
-    require(sp.simplify(harmonic - 2 * (n - 1) / (n**2 * (n + 2))) == 0)
+    require(memo.simplify(harmonic - 2 * (n - 1) / (n**2 * (n + 2))) == 0)
     pull_amplitude = sp.sqrt(harmonic * QUADRATIC**2 + WIDTH / S.M)
     add("pull_amplitude", r"one pulling example's degree-$\ge 2$ term at another example: its sd, per "
         r"$\alpha\beta/N$",
@@ -242,7 +243,7 @@ def derive_finite_sample(activation="relu", integration_seconds: int = 8) -> Fin
         sp.Eq(sp.Function(r"\sigma_S^2")(S.t + 1), spread_step.subs(SPREAD, sp.Function(r"\sigma_S^2")(S.t))),
         r"$U(t) = N f_{\mathrm{train}}(t)$ examples, $q$ at $x^*$, $C(t) = \sum_{s<t} q(s)$; one step adds the "
         r"variance $(\alpha\beta/N)^2 U q^2$, persistent while $U$ keeps its members.")
-    require(sp.simplify(cross_variance - spread_step.subs({SPREAD: 0, CUMULATIVE: 0})) == 0)
+    require(memo.simplify(cross_variance - spread_step.subs({SPREAD: 0, CUMULATIVE: 0})) == 0)
     add("train_unsat", r"training $f_{\mathrm{unsat}}$ with memorization: margin "
         r"$\kappa|x_\parallel| + S + \sigma_S \zeta$, $\zeta \sim \mathcal{N}(0, 1)$",
         sp.Eq(sp.Symbol(r"f_{\mathrm{train}}"), sp.Function(r"E_\zeta")(sp.Function(r"P_U")(
@@ -261,7 +262,7 @@ def derive_finite_sample(activation="relu", integration_seconds: int = 8) -> Fin
     # memorization (x_c = x*, no own term, nothing to fade) the flux is the infinite set's, rho_inf x* Delta kappa,
     # and the ratio is 1; it is 0 once no training example crosses (the whole set satisfied: GD has stopped).
     density_ratio = TRAIN_FLUX / (DENSITY * (CROSSING * DELTA_KAPPA + OWN_MARGIN - FADED))
-    require(sp.simplify(density_ratio.subs({OWN_MARGIN: 0, FADED: 0, CROSSING: S.x_star}).subs(
+    require(memo.simplify(density_ratio.subs({OWN_MARGIN: 0, FADED: 0, CROSSING: S.x_star}).subs(
         TRAIN_FLUX, DENSITY * S.x_star * DELTA_KAPPA)) == 1)
     add("threshold_density", r"one fixed training set: its density of examples at the margin, relative to the "
         r"infinite set's (continuity)",
@@ -328,10 +329,10 @@ def _pile_motion(add, cross_variance):
     law = sp.exp(-v**2 / (2 * sd**2)) / (sd * sp.sqrt(2 * sp.pi))
     # one pushed down faster than its own step pulls at every step: min(|v|, s) / s
     step = sp.Symbol("s", positive=True)
-    pulled = sp.simplify((sp.integrate(-v * law, (v, -step, 0)) + step * sp.integrate(law, (v, -sp.oo, -step)))
+    pulled = memo.simplify((memo.integrate(-v * law, (v, -step, 0)) + step * memo.integrate(law, (v, -sp.oo, -step)))
                          / step)
-    slow = sp.simplify(sp.integrate(-v * law, (v, -sp.oo, 0)) / step)
-    require(sp.simplify(slow - sd / (step * sp.sqrt(2 * sp.pi))) == 0)        # |v| << s: E[max(0, -v)] / s
+    slow = memo.simplify(memo.integrate(-v * law, (v, -sp.oo, 0)) / step)
+    require(memo.simplify(slow - sd / (step * sp.sqrt(2 * sp.pi))) == 0)        # |v| << s: E[max(0, -v)] / s
     require(sp.limit(pulled, sd, sp.oo) == sp.Rational(1, 2))                  # |v| >> s: those with v < 0, always
     require(abs(sp.N(pulled.subs({sd: 1, step: 1}), 30) - sp.N(
         (1 - sp.exp(-sp.Rational(1, 2))) / sp.sqrt(2 * sp.pi) + sp.erfc(1 / sp.sqrt(2)) / 2, 30)) < 1e-25)
@@ -393,11 +394,11 @@ def _own_shift(add):
     mean_field = sp.Matrix([[sp.exp(gp) + sp.exp(-gm), sp.exp(gp) - sp.exp(-gm)],
                             [sp.exp(gp) - sp.exp(-gm), sp.exp(gp) + sp.exp(-gm)]]) / 2
     one_step = step.subs(sp.Symbol("r"), 0)
-    require(sp.simplify(one_step - mean_field.subs({gp: sp.log(1 + S.beta * S.g),
+    require(memo.simplify(one_step - mean_field.subs({gp: sp.log(1 + S.beta * S.g),
                                                     gm: -sp.log(1 - S.beta * S.g)})) == sp.zeros(2, 2))
     g2 = sp.Symbol("g_2", real=True)   # two steps multiply: gamma_+- add
     two = step.subs({sp.Symbol("r"): 0, S.g: g2}) * mean_field
-    require(sp.simplify(two - mean_field.subs({gp: gp + sp.log(1 + S.beta * g2),
+    require(memo.simplify(two - mean_field.subs({gp: gp + sp.log(1 + S.beta * g2),
                                                gm: gm - sp.log(1 - S.beta * g2)})) == sp.zeros(2, 2))
     kappa = S.alpha * S.odd_slope * sp.Symbol("m_aw_P") / sp.sqrt(S.d)
     add("transfer_moments", r"the node law's moments from the transfer matrix",
@@ -430,8 +431,8 @@ def _crowd_hold(add):
     b = 1 - g + r
     root = sp.sqrt(b**2 + 4 * g * r)
     resolvent = (root - b) / (2 * g * r)                       # m(-r) = E[1/(mu + r)]
-    require(sp.simplify((g * z * resolvent**2 - (1 - g - z) * resolvent + 1).subs(z, -r)) == 0)
-    require(sp.simplify(sp.limit(resolvent, g, 0) - 1 / (1 + r)) == 0)   # no crowd: mu = 1
+    require(memo.simplify((g * z * resolvent**2 - (1 - g - z) * resolvent + 1).subs(z, -r)) == 0)
+    require(memo.simplify(sp.limit(resolvent, g, 0) - 1 / (1 + r)) == 0)   # no crowd: mu = 1
     kept = 1 - g + g * r**2 * (-sp.diff(resolvent, r))
     # the same without cancellations as g -> 0 (root - b = 4 g r / (root + b); 1 + g + r - root = 4 g / (1 + g + r
     # + root), root^2 = (1 + g + r)^2 - 4 g): every term carries its factor g
@@ -440,7 +441,7 @@ def _crowd_hold(add):
         require(abs(sp.N((kept - stable).subs(point), 30)) < 1e-25)
     # small crowd: each example takes out A / (A + R) of its share 1/N_2 of the directions and puts back its own
     require(stable.subs(g, 0) == 1)
-    require(sp.simplify(sp.diff(stable, g).subs(g, 0) + (1 + 2 * r) / (1 + r)**2) == 0)
+    require(memo.simplify(sp.diff(stable, g).subs(g, 0) + (1 + 2 * r) / (1 + r)**2) == 0)
     hold = stable.subs({g: CROWD / harmonics, r: (KERNEL - QUADRATIC) / (QUADRATIC * (n - 1) / n)})
     add("crowd_hold", r"one fixed set's crowd at the margin: the share of a new degree-2 deposit's variance it leaves",
         sp.Eq(sp.Symbol(r"H_c"), stable.subs({g: sp.Symbol(r"\gamma_c"), r: sp.Symbol("r_c")})),
@@ -453,7 +454,7 @@ def _crowd_hold(add):
     stable_taken = g * (1 - 2 * r / (root + b))
     for point in ({g: sp.Rational(1, 3), r: sp.Rational(3, 5)}, {g: sp.Rational(7, 5), r: sp.Rational(1, 10)}):
         require(abs(sp.N((taken - stable_taken).subs(point), 30)) < 1e-25)
-    require(sp.simplify(sp.diff(stable_taken, g).subs(g, 0) - 1 / (1 + r)) == 0)
+    require(memo.simplify(sp.diff(stable_taken, g).subs(g, 0) - 1 / (1 + r)) == 0)
     share = stable_taken.subs({g: CROWD / harmonics, r: (KERNEL - QUADRATIC) / (QUADRATIC * (n - 1) / n)})
     add("crowd_share", r"the same crowd: the share of a new degree-2 deposit, along its own direction, taken out at once",
         sp.Eq(sp.Symbol(r"s_c"), stable_taken.subs({g: sp.Symbol(r"\gamma_c"), r: sp.Symbol("r_c")})),

@@ -15,6 +15,7 @@ import functools
 import sympy as sp
 
 from mftheory.derivations import symbols as S
+from mftheory.derivations import sympy_memo as memo
 from mftheory.derivations.averages import DataAverage, data_average
 from mftheory.derivations.catalog import ACTIVATIONS, DATA_LAWS, Activation
 from mftheory.derivations.checks import require
@@ -74,10 +75,10 @@ def derive_finite_width(activation="relu", data="gaussian", integration_seconds:
     pos, neg = act.branches
     density = sp.exp(-S.z**2 / (2 * Vz)) / sp.sqrt(2 * sp.pi * Vz)
     second = C**2 * S.z**2 / Vz**2 + Va - C**2 / Vz
-    m1 = sp.simplify(sp.integrate(C * S.z / Vz * pos * density, (S.z, 0, sp.oo))
-                     + sp.integrate(C * S.z / Vz * neg * density, (S.z, -sp.oo, 0)))
-    m2 = sp.integrate(second * pos**2 * density, (S.z, 0, sp.oo)) + sp.integrate(second * neg**2 * density, (S.z, -sp.oo, 0))
-    node_variance = sp.factor(sp.simplify(m2 - m1**2))
+    m1 = memo.simplify(memo.integrate(C * S.z / Vz * pos * density, (S.z, 0, sp.oo))
+                     + memo.integrate(C * S.z / Vz * neg * density, (S.z, -sp.oo, 0)))
+    m2 = memo.integrate(second * pos**2 * density, (S.z, 0, sp.oo)) + memo.integrate(second * neg**2 * density, (S.z, -sp.oo, 0))
+    node_variance = sp.factor(memo.simplify(m2 - m1**2))
     add("node_variance", r"variance of a node's output at fixed $x$ over the init",
         sp.Eq(sp.Symbol(r"\mathrm{Var}[a\sigma(z)]"), node_variance),
         r"$(a, z)$ is jointly Gaussian with $\mathrm{Var}\,a = V_a$, $\mathrm{Var}\,z = V_z$ and $\mathrm{Cov} = C$; "
@@ -94,7 +95,7 @@ def derive_finite_width(activation="relu", data="gaussian", integration_seconds:
     add("output_variance", r"finite-$M$ output: $F_M(x) = F_t(x) + O(1/\sqrt{M})$ with variance",
         sp.Eq(sp.Symbol(r"\mathrm{Var}\,F_M(x)"), output_variance), r"$M$ independent nodes (frozen init law).")
 
-    kappa = sp.simplify(S.alpha * mean_node / S.x_par)
+    kappa = memo.simplify(S.alpha * mean_node / S.x_par)
     x_star = S.h / kappa
     at_threshold = {S.x_par: x_star, S.r2: S.d - 1}
     band = sp.sqrt(output_variance.subs(at_threshold)) / kappa
@@ -120,10 +121,10 @@ def derive_finite_width(activation="relu", data="gaussian", integration_seconds:
     gauss = sp.exp(-xi**2 / 2) / sp.sqrt(2 * sp.pi)
     zz = mu + shat * xi
     kink = -mu / shat
-    hermite0 = sp.simplify(sp.integrate(pos.subs(S.z, zz) * gauss, (xi, kink, sp.oo))
-                           + sp.integrate(neg.subs(S.z, zz) * gauss, (xi, -sp.oo, kink)))
-    hermite1 = sp.simplify(sp.integrate(xi * pos.subs(S.z, zz) * gauss, (xi, kink, sp.oo))
-                           + sp.integrate(xi * neg.subs(S.z, zz) * gauss, (xi, -sp.oo, kink)))
+    hermite0 = memo.simplify(memo.integrate(pos.subs(S.z, zz) * gauss, (xi, kink, sp.oo))
+                           + memo.integrate(neg.subs(S.z, zz) * gauss, (xi, -sp.oo, kink)))
+    hermite1 = memo.simplify(memo.integrate(xi * pos.subs(S.z, zz) * gauss, (xi, kink, sp.oo))
+                           + memo.integrate(xi * neg.subs(S.z, zz) * gauss, (xi, -sp.oo, kink)))
     add("hermite", r"one node's output along $x_\perp$: common and linear Hermite coefficients",
         sp.Eq(sp.Matrix([sp.Symbol("c_0"), sp.Symbol("c_1")]), sp.Matrix([hermite0, hermite1])),
         r"$\sigma(\mu + \hat{s}\,\xi) = c_0 + c_1 \xi$ plus a rest orthogonal to $1$ and $\xi$, with "
@@ -172,9 +173,9 @@ def derive_finite_width(activation="relu", data="gaussian", integration_seconds:
     # even part's at x_par = 0; the odd part turns the nodes' w_perp by sign(w_par) and so adds a linear part whose
     # direction is the same for both labels at |x_par|, zero at x_par = 0. Over the node law, symmetric in +-w_par,
     # c_1e and c_1o are uncorrelated, so V_linear = E[a^2 c_1e^2] + E[a^2 c_1o^2]
-    odd1 = sp.simplify((hermite1 - hermite1.subs(mu, -mu)) / 2)
-    even1 = sp.simplify((hermite1 + hermite1.subs(mu, -mu)) / 2)
-    even_is_flat = sp.simplify(sp.diff(even1, mu)) == 0
+    odd1 = memo.simplify((hermite1 - hermite1.subs(mu, -mu)) / 2)
+    even1 = memo.simplify((hermite1 + hermite1.subs(mu, -mu)) / 2)
+    even_is_flat = memo.simplify(sp.diff(even1, mu)) == 0
     at_y_par = lambda expr, w: expr.subs(node_subs).subs(mu, w * S.y_par / sp.sqrt(S.d))
     bend = (node_average(lambda w: second(w) * at(odd1, w) ** 2),
             node_average(lambda w: at(odd1, w) * at_y_par(odd1, w)),
@@ -192,10 +193,10 @@ def derive_finite_width(activation="relu", data="gaussian", integration_seconds:
            r"Here $c_{1e}$ depends on $x_\parallel$; that dependence is left out of the band."))
     # degree 2: h_2 = E[sigma(mu + shat xi) He_2(xi)] = shat^2 E[sigma''], He_2 = xi^2 - 1; F's degree-2 part at x is
     # (alpha/M) sum_i a_i h_2,i He_2(xi_i)/2, of variance (alpha^2/M) E[a^2 h_2^2]/2 (E[He_2^2]/4 = 1/2)
-    hermite2 = sp.simplify(sp.integrate((xi**2 - 1) * pos.subs(S.z, zz) * gauss, (xi, kink, sp.oo))
-                           + sp.integrate((xi**2 - 1) * neg.subs(S.z, zz) * gauss, (xi, -sp.oo, kink)))
+    hermite2 = memo.simplify(memo.integrate((xi**2 - 1) * pos.subs(S.z, zz) * gauss, (xi, kink, sp.oo))
+                           + memo.integrate((xi**2 - 1) * neg.subs(S.z, zz) * gauss, (xi, -sp.oo, kink)))
     degree2 = degree2_variance = None
-    if sp.simplify(hermite2.subs(mu, -mu) - hermite2) == 0:
+    if memo.simplify(hermite2.subs(mu, -mu) - hermite2) == 0:
         at_y = lambda expr, w: expr.subs(node_subs).subs(mu, w * S.y_par / sp.sqrt(S.d))
         degree2 = (node_average(lambda w: second(w) * at(hermite2, w) ** 2),
                    node_average(lambda w: at(hermite2, w) * at_y(hermite2, w)),
@@ -224,7 +225,7 @@ def _one_homogeneous(pos, neg) -> bool:
     """Whether sigma(c z) = c sigma(z) for every c > 0, on both sides of the kink (SymPy decides it exactly; an
     expression it cannot decide counts as not homogeneous)."""
     c = sp.Symbol("c", positive=True)
-    return all(sp.simplify(branch.subs(S.z, c * S.z) - c * branch) == 0 for branch in (pos, neg))
+    return all(memo.simplify(branch.subs(S.z, c * S.z) - c * branch) == 0 for branch in (pos, neg))
 
 
 def _self_pull_shares(pos, neg, xi, shat, gauss, node_subs, add):
@@ -233,18 +234,18 @@ def _self_pull_shares(pos, neg, xi, shat, gauss, node_subs, add):
     dpos, dneg = sp.diff(pos, S.z), sp.diff(neg, S.z)
 
     def mean(f_pos, f_neg, weight):
-        return sp.simplify(sp.integrate(weight * f_pos.subs(S.z, shat * xi) * gauss, (xi, 0, sp.oo))
-                           + sp.integrate(weight * f_neg.subs(S.z, shat * xi) * gauss, (xi, -sp.oo, 0)))
+        return memo.simplify(memo.integrate(weight * f_pos.subs(S.z, shat * xi) * gauss, (xi, 0, sp.oo))
+                           + memo.integrate(weight * f_neg.subs(S.z, shat * xi) * gauss, (xi, -sp.oo, 0)))
     hermite = [sp.hermite_prob(k, xi) for k in range(5)]
     h = [mean(pos, neg, hermite[k]) for k in range(5)]
     total = mean(pos * dpos, neg * dneg, xi)
     parts = [h[k] / sp.factorial(k) * mean(dpos, dneg, hermite[k] * xi) for k in range(3)]
     # Stein's lemma twice: E[He_k(xi) sigma'(shat xi) xi] = (h_{k+2} + k h_k) / shat
     for k in range(3):
-        require(sp.simplify(parts[k] - h[k] / sp.factorial(k) * (h[k + 2] + k * h[k]) / shat) == 0,
+        require(memo.simplify(parts[k] - h[k] / sp.factorial(k) * (h[k + 2] + k * h[k]) / shat) == 0,
                 ("self pull: Stein", k, parts[k]))
-    high = sp.simplify(((total - sum(parts)) / shat).subs(node_subs))
-    degree2 = sp.simplify((parts[2] / shat).subs(node_subs))
+    high = memo.simplify(((total - sum(parts)) / shat).subs(node_subs))
+    degree2 = memo.simplify((parts[2] / shat).subs(node_subs))
     add("self_pull_shares", r"a node's pull on its own $|w_\perp|$ per unit of its own contribution, by degree",
         sp.Eq(sp.Matrix([sp.Symbol(r"c_{\ge 3}"), sp.Symbol(r"c_2")]), sp.Matrix([high, degree2])),
         r"$c_{\mathrm{part}} = \mathbb{E}[\sigma_{\mathrm{part}}(\hat{s}\xi)\,\sigma'(\hat{s}\xi)\,\xi]/\hat{s}$ at "

@@ -66,6 +66,7 @@ import numpy as np
 import sympy as sp
 
 from mftheory.derivations import symbols as S
+from mftheory.derivations import sympy_memo as memo
 from mftheory.derivations.checks import require
 from mftheory.derivations.meanfield import MeanFieldDerivation, Step
 
@@ -119,7 +120,7 @@ class TiltDerivation:
 
 
 def _gaussian_mean(expr, var):
-    return sp.integrate(expr * sp.exp(-var**2 / 2) / sp.sqrt(2 * sp.pi), (var, -sp.oo, sp.oo))
+    return memo.integrate(expr * sp.exp(-var**2 / 2) / sp.sqrt(2 * sp.pi), (var, -sp.oo, sp.oo))
 
 
 def derive_tilt(derivation: MeanFieldDerivation) -> TiltDerivation:
@@ -127,7 +128,7 @@ def derive_tilt(derivation: MeanFieldDerivation) -> TiltDerivation:
     and the data are Gaussian."""
     D = derivation
     u = D.weight
-    if D.data.name != "gaussian" or sp.simplify((u**2 - u).rewrite(sp.Piecewise)) != 0:
+    if D.data.name != "gaussian" or memo.simplify((u**2 - u).rewrite(sp.Piecewise)) != 0:
         raise NotImplementedError("the tilt propagator is derived for a loss with u^2 = u (the hinge) on Gaussian "
                                   "data")
     steps = []
@@ -135,14 +136,14 @@ def derive_tilt(derivation: MeanFieldDerivation) -> TiltDerivation:
 
     # 1. the unsatisfied set's response: E[u'(kappa|x|)] = int_0^oo u'(kappa x) p(x) dx, by parts
     p = D.data.abs_par_density
-    u_at_0 = sp.simplify(u.subs(S.z, 0))  # h > 0: the origin is unsatisfied
+    u_at_0 = memo.simplify(u.subs(S.z, 0))  # h > 0: the origin is unsatisfied
     by_parts = (D.clean_average.value - u_at_0 * p.subs(S.x, 0)) / S.kappa
-    require(sp.simplify(sp.diff(p, S.x) + S.x * p) == 0, "Gaussian |x_par| density: p'(x) = -x p(x)")
-    response = sp.simplify(by_parts)
+    require(memo.simplify(sp.diff(p, S.x) + S.x * p) == 0, "Gaussian |x_par| density: p'(x) = -x p(x)")
+    response = memo.simplify(by_parts)
     # independent route for the hinge: u' = -delta(h - z), so E[u'] = -p(x*) / kappa with p(x*) = 2 phi(x*)
     if D.loss.name == "hinge":
         direct = -p.subs(S.x, S.h / S.kappa) / S.kappa
-        require(sp.simplify(response - direct) == 0, (response, direct))
+        require(memo.simplify(response - direct) == 0, (response, direct))
     add("tilt_response", r"response of the unsatisfied set to a tilt $\tau$ of $F$",
         sp.Eq(sp.Symbol("r") / sp.Symbol(r"\tau"), response),
         r"$r = \mathbb{E}[u\,y\,x_\perp]$ with $u(y\,(\kappa x_\parallel + \tau x_\perp))$; $d/d\tau$ at $0$ gives "
@@ -160,15 +161,15 @@ def derive_tilt(derivation: MeanFieldDerivation) -> TiltDerivation:
     gauss = sp.exp(-xi**2 / 2) / sp.sqrt(2 * sp.pi)
 
     def mean_over_xi(f_pos, f_neg, weight=1):
-        return (sp.integrate(weight * f_pos.subs(S.z, zz) * gauss, (xi, kink, sp.oo))
-                + sp.integrate(weight * f_neg.subs(S.z, zz) * gauss, (xi, -sp.oo, kink)))
+        return (memo.integrate(weight * f_pos.subs(S.z, zz) * gauss, (xi, kink, sp.oo))
+                + memo.integrate(weight * f_neg.subs(S.z, zz) * gauss, (xi, -sp.oo, kink)))
 
     stein_lhs = mean_over_xi(pos, neg, xi)
     stein_rhs = shat * mean_over_xi(dpos, dneg)
-    require(sp.simplify(stein_lhs - stein_rhs) == 0, "Stein's lemma E[xi sigma(mu + s xi)] = s E[sigma'(.)]")
+    require(memo.simplify(stein_lhs - stein_rhs) == 0, "Stein's lemma E[xi sigma(mu + s xi)] = s E[sigma'(.)]")
     sides = mean_over_xi(dpos, dneg) + mean_over_xi(dpos, dneg).subs(mu, -mu)
-    sides = sp.simplify(sides)
-    require(sp.simplify(sides - 2 * D.odd_slope) == 0, ("E[sigma'] over the two sides", sides, D.odd_slope))
+    sides = memo.simplify(sides)
+    require(memo.simplify(sides - 2 * D.odd_slope) == 0, ("E[sigma'] over the two sides", sides, D.odd_slope))
     r = sp.Symbol("r", real=True)
     add("node_drive", r"a node's drive by $r$ (per component along $x_\perp$)",
         sp.Eq(sp.Matrix([sp.Symbol(r"\Delta a"), sp.Symbol(r"\Delta w_\perp"), sp.Symbol(r"\Delta w_\parallel")]),
@@ -197,7 +198,7 @@ def derive_tilt(derivation: MeanFieldDerivation) -> TiltDerivation:
     init_var_v = _gaussian_mean(_gaussian_mean(S.a0**2 * sp.Symbol("w_k")**2 * S.sigma_a**2 * S.sigma_w**2,
                                                S.a0), sp.Symbol("w_k")) / S.M
     init_var_u = S.sigma_w**4 / S.M
-    require(sp.simplify(init_var_v - S.sigma_a**2 * S.sigma_w**2 / S.M) == 0)
+    require(memo.simplify(init_var_v - S.sigma_a**2 * S.sigma_w**2 / S.M) == 0)
     add("tilt_sources", "sources: the init (variance per component) and the training sample",
         sp.Eq(sp.Matrix([sp.Symbol(r"\mathrm{Var}\,v_k(0)"), sp.Symbol(r"\mathrm{Var}\,u_k(0)"),
                          sp.Symbol(r"\mathrm{Var}\,r_k")]),
@@ -230,9 +231,9 @@ def derive_tilt(derivation: MeanFieldDerivation) -> TiltDerivation:
     V = sp.Symbol("V", positive=True)
     margin_below = sp.erfc((m - threshold) / sp.sqrt(2 * V)) / 2
     delta = sp.Symbol("delta", real=True)
-    direct = sp.integrate(sp.exp(-delta**2 / (2 * V)) / sp.sqrt(2 * sp.pi * V), (delta, -sp.oo, threshold - m),
+    direct = memo.integrate(sp.exp(-delta**2 / (2 * V)) / sp.sqrt(2 * sp.pi * V), (delta, -sp.oo, threshold - m),
                           conds="none")
-    require(sp.simplify((direct - margin_below).rewrite(sp.erf)) == 0, ("P(m + delta < theta)", direct))
+    require(memo.simplify((direct - margin_below).rewrite(sp.erf)) == 0, ("P(m + delta < theta)", direct))
     add("margin_below", "probability that a point's margin falls below a threshold",
         sp.Eq(sp.Symbol(r"P(m + \delta < \theta_{h})"), margin_below),
         r"$\delta \sim \mathcal{N}(0, V)$; the test error is its average over $x_\parallel$ at "
@@ -253,8 +254,8 @@ def derive_tilt(derivation: MeanFieldDerivation) -> TiltDerivation:
     A = sp.Matrix([[1, 2, 0], [2, -3, 1], [0, 1, 2]])
     B = sp.Matrix([[0, 1, 1], [1, 2, 0], [1, 0, -2]])
     integrand = (unit.T * A * unit)[0] * (unit.T * B * unit)[0] * sp.sin(th) / (4 * sp.pi)
-    sphere = sp.integrate(sp.integrate(sp.expand(integrand), (ph, 0, 2 * sp.pi)), (th, 0, sp.pi))
-    require(sp.simplify(sphere - 2 * (A * B).trace() / (3 * 5)) == 0, ("sphere average", sphere))
+    sphere = memo.integrate(memo.integrate(sp.expand(integrand), (ph, 0, 2 * sp.pi)), (th, 0, sp.pi))
+    require(memo.simplify(sphere - 2 * (A * B).trace() / (3 * 5)) == 0, ("sphere average", sphere))
     degree2_kernel = degree2_cross / (Dp * (Dp + 2)) + 2 * degree2_cross_a2 / (shat2 * S.d * Dp)
     rest_feedback = -S.beta * tilt_response * S.alpha * degree2_kernel
     add("rest_feedback", r"feedback on the degree-2 part of $F$ (the nonlinear rest's first degree)",
@@ -277,10 +278,10 @@ def derive_tilt(derivation: MeanFieldDerivation) -> TiltDerivation:
     chi = sp.Symbol("q", positive=True)
     chi2_density = chi**(Dv / 2 - 1) * sp.exp(-chi / 2) / (2**(Dv / 2) * sp.gamma(Dv / 2))
     for dims in (1, 2, 5):
-        exact = sp.integrate((chi**2 * chi2_density).subs(Dv, dims), (chi, 0, sp.oo))
-        require(sp.simplify(exact - r2_moment.subs(Dv, dims)) == 0, ("E|x|^4", dims, exact))
+        exact = memo.integrate((chi**2 * chi2_density).subs(Dv, dims), (chi, 0, sp.oo))
+        require(memo.simplify(exact - r2_moment.subs(Dv, dims)) == 0, ("E|x|^4", dims, exact))
     frobenius = sp.expand(r2_moment - 2 * Dv + Dv)    # E|x x^T - I|^2 = E|x|^4 - 2 E|x|^2 + D
-    require(sp.simplify(frobenius - (Dv**2 + Dv)) == 0, frobenius)
+    require(memo.simplify(frobenius - (Dv**2 + Dv)) == 0, frobenius)
     rest_sample_variance = (S.alpha * S.beta) ** 2 * frobenius.subs(Dv, Dp) / (2 * S.N_sample) * cell_mass \
         * response_sum**2
     add("rest_sample_source", "the training sample's share of the degree-2 part, per cell of examples",
@@ -367,11 +368,11 @@ def _self_pull(add):
     th, ph = sp.symbols("theta phi", real=True)
     unit = sp.Matrix([sp.sin(th) * sp.cos(ph), sp.sin(th) * sp.sin(ph), sp.cos(th)])
     across = A3 * unit - unit * (unit.T * A3 * unit)[0]
-    sphere_mean = lambda f: sp.integrate(sp.integrate(sp.expand(f * sp.sin(th) / (4 * sp.pi)), (ph, 0, 2 * sp.pi)),
+    sphere_mean = lambda f: memo.integrate(memo.integrate(sp.expand(f * sp.sin(th) / (4 * sp.pi)), (ph, 0, 2 * sp.pi)),
                                          (th, 0, sp.pi))
-    require(sp.simplify(sphere_mean((across.T * across)[0]) - (A3 * A3).trace() / 5) == 0, "E|P A w|^2, D = 3")
+    require(memo.simplify(sphere_mean((across.T * across)[0]) - (A3 * A3).trace() / 5) == 0, "E|P A w|^2, D = 3")
     turned = (across * unit.T + unit * across.T).applyfunc(sphere_mean)
-    require(sp.simplify(turned - 2 * A3 / 5) == sp.zeros(3, 3), "E[P A w w^T + w w^T A P], D = 3")
+    require(memo.simplify(turned - 2 * A3 / 5) == sp.zeros(3, 3), "E[P A w w^T + w w^T A P], D = 3")
     D = S.d - 1
     growth = ((1 - tilt_damping) ** 2 + (1 - degree2_damping) ** 2 * (D + 2) * (1 - 1 / D) / 4) / (S.M * S.m_a2)
     add("turn_growth", r"the feedback's turns across $w_\perp$ lengthen it",
@@ -393,8 +394,8 @@ def _self_pull(add):
     Q = sp.Matrix([[q_aa, q_aw], [q_aw, q_ww]])
     A = sigma.inv() + 2 * Q
     p = sp.Matrix([p_a, p_w])
-    s2 = sp.simplify(1 / sp.sqrt(sigma.det() * A.det()))
-    variance = sp.simplify(s2 * (p.T * A.inv() * p)[0] / (p.T * sigma * p)[0])
+    s2 = memo.simplify(1 / sp.sqrt(sigma.det() * A.det()))
+    variance = memo.simplify(s2 * (p.T * A.inv() * p)[0] / (p.T * sigma * p)[0])
     # independent check: the two Gaussian integrals by a product Gauss-Hermite rule at one point (the integrands are
     # entire, so 80 nodes per axis reach ~1e-15)
     point = {S.sigma_a: 1.3, S.sigma_w: 0.7, q_aa: 0.4, q_aw: -0.15, q_ww: 0.9, p_a: 1.7, p_w: -0.6}

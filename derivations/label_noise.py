@@ -32,6 +32,7 @@ import dataclasses
 
 import sympy as sp
 
+from mftheory.derivations import sympy_memo as memo
 from mftheory.derivations.checks import require
 from mftheory.derivations.disk_cache import cached_on_disk
 from mftheory.derivations import symbols as S
@@ -78,7 +79,7 @@ class LabelNoiseDerivation:
 
 
 def _zero(expr) -> bool:
-    return sp.simplify(sp.expand(sp.expand_log(expr.rewrite(sp.exp), force=True))) == 0
+    return memo.simplify(sp.expand(sp.expand_log(expr.rewrite(sp.exp), force=True))) == 0
 
 
 def _numerically_equal(lhs, rhs, digits=30) -> bool:
@@ -121,17 +122,17 @@ def _squared_from_drift(drift):
     ansatz = sp.sqrt(S.eps * (_a1 + _a2 * S.eps))
     expansion = sp.expand(sp.series(bracket.subs(S.x_star, ansatz), S.eps, 0, 3).removeO())
     integer_orders = expansion.coeff(S.eps, 1) * S.eps + expansion.coeff(S.eps, 2) * S.eps**2
-    if sp.simplify(expansion - integer_orders) != 0:
+    if memo.simplify(expansion - integer_orders) != 0:
         raise NotImplementedError(f"B(h / x*, eps) with x*^2 = a_1 eps + a_2 eps^2 expands as {expansion}, not as "
                                   "c_1 eps + c_2 eps^2: the fixed point does not scale like x* ~ sqrt(eps)")
     roots = [r for r in sp.solve(expansion.coeff(S.eps, 1), _a1) if r.is_positive is not False]
     if len(roots) != 1:
         raise NotImplementedError(f"no unique positive leading coefficient x*^2 ~ a_1 eps (solutions {roots})")
-    first = sp.simplify(roots[0])
+    first = memo.simplify(roots[0])
     second = sp.solve(expansion.coeff(S.eps, 2).subs(_a1, first), _a2)
     if len(second) != 1:
         raise NotImplementedError(f"no unique next coefficient a_2 (solutions {second})")
-    return first * S.eps + sp.simplify(second[0]) * S.eps**2
+    return first * S.eps + memo.simplify(second[0]) * S.eps**2
 
 
 _CACHE: dict[int, tuple[MeanFieldDerivation, LabelNoiseDerivation]] = {}
@@ -177,13 +178,13 @@ def _derive(D: MeanFieldDerivation) -> LabelNoiseDerivation:
         squared = _squared_from_closed_form(D.threshold_fixed_point)
         method = "series of the closed-form fixed point"
         if perturbative is not None:  # two independent routes agree
-            require(sp.simplify(squared - perturbative) == 0, (squared, perturbative))
+            require(memo.simplify(squared - perturbative) == 0, (squared, perturbative))
     else:
         squared, method = perturbative, "perturbative (drift = 0)"
     a1, a2 = sp.factor(squared.coeff(S.eps, 1)), sp.factor(squared.coeff(S.eps, 2))
-    require(sp.simplify(squared - a1 * S.eps - a2 * S.eps**2) == 0 and a1 != 0, squared)
+    require(memo.simplify(squared - a1 * S.eps - a2 * S.eps**2) == 0 and a1 != 0, squared)
     squared = a1 * S.eps + a2 * S.eps**2
-    correction = sp.simplify(a2 / (2 * a1))
+    correction = memo.simplify(a2 / (2 * a1))
     lead = sp.sqrt(a1 * S.eps)
     threshold_series = lead * (1 + correction * S.eps)
     kappa_series = S.h / lead * (1 - correction * S.eps)
@@ -193,8 +194,8 @@ def _derive(D: MeanFieldDerivation) -> LabelNoiseDerivation:
                                         else sp.S.Zero, {S.x_star: sp.Rational(1, 1000), S.d: 10, S.h: 1})
     if bracket != 0:
         residual = sp.series(bracket.subs(S.x_star, threshold_series), S.eps, 0, 3).removeO()
-        require(sp.simplify(residual) == 0, residual)
-    require(sp.simplify(sp.series((S.h / threshold_series - kappa_series) / (S.h / lead), S.eps, 0, 2).removeO()) == 0)
+        require(memo.simplify(residual) == 0, residual)
+    require(memo.simplify(sp.series((S.h / threshold_series - kappa_series) / (S.h / lead), S.eps, 0, 2).removeO()) == 0)
     if D.threshold_fixed_point is not None:
         fp = _small_threshold_branches(D.threshold_fixed_point, {S.eps: sp.Rational(1, 1000), S.d: 10})
         # relative error of the truncated series against the closed form is O(eps^2): at 50 digits it drops
@@ -239,7 +240,7 @@ def _derive(D: MeanFieldDerivation) -> LabelNoiseDerivation:
 
     # --- kappa in the increments E_+- and its partial derivatives ---------------------------------------------
     kd = D.kappa_discrete
-    prefactor = sp.simplify(kd / (sp.exp(2 * S.gamma_plus) - sp.exp(-2 * S.gamma_minus)))  # as in codegen.py
+    prefactor = memo.simplify(kd / (sp.exp(2 * S.gamma_plus) - sp.exp(-2 * S.gamma_minus)))  # as in codegen.py
     require(prefactor.free_symbols.isdisjoint({S.gamma_plus, S.gamma_minus}))
     kappa_inc = prefactor * (S.E_plus - S.E_minus) * (2 + S.E_plus + S.E_minus)
     to_gamma = {S.E_plus: sp.exp(S.gamma_plus) - 1, S.E_minus: sp.exp(-S.gamma_minus) - 1}

@@ -33,6 +33,7 @@ import itertools
 import mpmath as mp
 import sympy as sp
 
+from mftheory.derivations import sympy_memo as memo
 from mftheory.derivations.checks import require
 from mftheory.derivations.disk_cache import cached_on_disk
 from mftheory.derivations.meanfield import Step
@@ -81,7 +82,7 @@ def _check_moments_at_three(own, pair, P, MU, ZZ):
             total += _pattern_probability(present, p) * both * mu[j] * mu[k] * (second if j == k else first**2)
         general = (own.subs({P[0]: p[j], MU[0]: mu[j], ZZ: Z}) if j == k
                    else pair.subs({P[0]: p[j], P[1]: p[k], MU[0]: mu[j], MU[1]: mu[k], ZZ: Z}))
-        require(sp.simplify(total - general) == 0, f"C_{j + 1}{k + 1} at K = 3: the sum over the patterns")
+        require(memo.simplify(total - general) == 0, f"C_{j + 1}{k + 1} at K = 3: the sum over the patterns")
 
 
 @cached_on_disk
@@ -101,20 +102,20 @@ def derive_many_features(loss: str = "hinge") -> ManyFeatureDerivation:
         r"$S$ is a non-empty subset of the features and $Z = 1 - \prod_j (1 - p_j)$ (an example with none is "
         r"redrawn).")
 
-    mass = sp.simplify(sp.integrate(_half_normal(g), (g, 0, r / a)))
-    require(sp.simplify(mass - sp.erf(r / (sp.sqrt(2) * a))) == 0, "the last variable's mass")
+    mass = memo.simplify(memo.integrate(_half_normal(g), (g, 0, r / a)))
+    require(memo.simplify(mass - sp.erf(r / (sp.sqrt(2) * a))) == 0, "the last variable's mass")
     if loss == "hinge":
-        weight = sp.simplify(sp.integrate(g * _half_normal(g), (g, 0, r / a)))
-        require(sp.simplify(weight - sp.sqrt(2 / sp.pi) * (1 - sp.exp(-r**2 / (2 * a**2)))) == 0,
+        weight = memo.simplify(memo.integrate(g * _half_normal(g), (g, 0, r / a)))
+        require(memo.simplify(weight - sp.sqrt(2 / sp.pi) * (1 - sp.exp(-r**2 / (2 * a**2)))) == 0,
                 "the hinge's weight of the last variable")
         pull = mass
         u_text = r"$u = 1$ below the margin"
     else:
-        weight = sp.simplify(sp.integrate(g * (r - a * g) * _half_normal(g), (g, 0, r / a)))
-        require(sp.simplify(weight - (sp.sqrt(2 / sp.pi) * r - a * sp.erf(r / (sp.sqrt(2) * a)))) == 0,
+        weight = memo.simplify(memo.integrate(g * (r - a * g) * _half_normal(g), (g, 0, r / a)))
+        require(memo.simplify(weight - (sp.sqrt(2 / sp.pi) * r - a * sp.erf(r / (sp.sqrt(2) * a)))) == 0,
                 "the quadratic hinge's weight of the last variable")
-        pull = sp.simplify(sp.integrate((r - a * g) * _half_normal(g), (g, 0, r / a)))
-        require(sp.simplify(pull - (r * sp.erf(r / (sp.sqrt(2) * a)) - a * sp.sqrt(2 / sp.pi)
+        pull = memo.simplify(memo.integrate((r - a * g) * _half_normal(g), (g, 0, r / a)))
+        require(memo.simplify(pull - (r * sp.erf(r / (sp.sqrt(2) * a)) - a * sp.sqrt(2 / sp.pi)
                                     * (1 - sp.exp(-r**2 / (2 * a**2))))) == 0,
                 "the quadratic hinge's pull of the last variable")
         u_text = r"$u = h - z$ below the margin"

@@ -12,6 +12,7 @@ import functools
 import sympy as sp
 from sympy.codegen.cfunctions import expm1
 
+from mftheory.derivations import sympy_memo as memo
 from mftheory.derivations.checks import require
 from mftheory.derivations.disk_cache import cached_on_disk
 from mftheory.derivations import symbols as S
@@ -65,7 +66,7 @@ def check_conditions(activation: Activation, init: sp.Expr = GAUSSIAN_INIT) -> l
     sigma, dsigma = activation.expr.rewrite(sp.Piecewise), activation.derivative
     out = []
 
-    derivative_sum = sp.simplify(dsigma.subs(S.z, p) + dsigma.subs(S.z, -p))
+    derivative_sum = memo.simplify(dsigma.subs(S.z, p) + dsigma.subs(S.z, -p))
     holds = p not in derivative_sum.free_symbols
     out.append(Condition(
         "sigma'(z) + sigma'(-z) constant", holds,
@@ -77,7 +78,7 @@ def check_conditions(activation: Activation, init: sp.Expr = GAUSSIAN_INIT) -> l
                             "every node"),
         latex_name=r"$\sigma'(z) + \sigma'(-z)$ constant"))
 
-    odd = sp.simplify(sigma.subs(S.z, p) - sigma.subs(S.z, -p) - derivative_sum * p)
+    odd = memo.simplify(sigma.subs(S.z, p) - sigma.subs(S.z, -p) - derivative_sum * p)
     out.append(Condition(
         "odd part of sigma linear", odd == 0,
         "sigma(z) - sigma(-z) = (sigma'(z) + sigma'(-z)) z" if odd == 0
@@ -88,7 +89,7 @@ def check_conditions(activation: Activation, init: sp.Expr = GAUSSIAN_INIT) -> l
         + r" \neq 0$: $F_t$ is not linear in $x_\parallel$",
         latex_name=r"odd part of $\sigma$ linear"))
 
-    flipped = sp.simplify(init.subs({S.a0: -S.a0, S.w0: -S.w0}, simultaneous=True) - init)
+    flipped = memo.simplify(init.subs({S.a0: -S.a0, S.w0: -S.w0}, simultaneous=True) - init)
     out.append(Condition(
         "init law invariant under (a, w) -> (-a, -w)", flipped == 0,
         "p(-a, -w) = p(a, w): F_t is odd in x, u_t even" if flipped == 0
@@ -98,7 +99,7 @@ def check_conditions(activation: Activation, init: sp.Expr = GAUSSIAN_INIT) -> l
         else r"$p(-a, -w) - p(a, w) = " + sp.latex(flipped) + r" \neq 0$: $F_t$ need not be odd",
         latex_name=r"init law invariant under $(a, w) \to (-a, -w)$"))
 
-    homogeneous = all(sp.simplify(sigma.subs(S.z, lam * q) - lam * sigma.subs(S.z, q)) == 0 for q in (p, -p))
+    homogeneous = all(memo.simplify(sigma.subs(S.z, lam * q) - lam * sigma.subs(S.z, q)) == 0 for q in (p, -p))
     out.append(Condition(
         "sigma positively homogeneous", homogeneous,
         "sigma(lambda z) = lambda sigma(z) for lambda > 0: the dynamics is invariant under rescaling "
@@ -151,13 +152,13 @@ class MeanFieldDerivation:
 
 @functools.lru_cache(maxsize=None)
 def _init_moment(i, j, init):
-    return sp.simplify(sp.integrate(S.a0**i * S.w0**j * init, (S.a0, -sp.oo, sp.oo), (S.w0, -sp.oo, sp.oo)))
+    return memo.simplify(memo.integrate(S.a0**i * S.w0**j * init, (S.a0, -sp.oo, sp.oo), (S.w0, -sp.oo, sp.oo)))
 
 
 def _init_mean(expr, init):
     """E over the init law of a polynomial in (a_0, w_0), monomial by monomial."""
     poly = sp.Poly(sp.expand(expr), S.a0, S.w0)
-    return sp.simplify(sum(coeff * _init_moment(i, j, init) for (i, j), coeff in poly.terms()))
+    return memo.simplify(sum(coeff * _init_moment(i, j, init) for (i, j), coeff in poly.terms()))
 
 
 def _split_power_of_d(expr):
@@ -172,7 +173,7 @@ def _split_power_of_d(expr):
         return (term.is_Pow and term.base.is_Mul and not term.exp.is_Integer
                 and any(f == S.d or (f.is_Pow and f.base == S.d) for f in term.base.args))
 
-    return sp.simplify(expr.replace(has_power_of_d, split))
+    return memo.simplify(expr.replace(has_power_of_d, split))
 
 
 def _real_branch(solutions):
@@ -243,7 +244,7 @@ def _derive(activation, loss, data, init: sp.Expr = GAUSSIAN_INIT,
         sp.Eq(sp.Symbol(r"\Delta \mathbf{w}"), S.beta * S.a * DataMean(u_t * y * sp.Derivative(sigma(S.z), S.z) * xv) / sp.sqrt(S.d)),
         r"Every node feels the population only through $u_t(x) = -\ell'(y F_t(x))$.")
 
-    odd_slope = sp.simplify((act.derivative.subs(S.z, sp.Symbol("p", positive=True))
+    odd_slope = memo.simplify((act.derivative.subs(S.z, sp.Symbol("p", positive=True))
                              + act.derivative.subs(S.z, -sp.Symbol("p", positive=True))) / 2)
     add("odd_slope", "odd slope of the activation",
         sp.Eq(S.odd_slope, odd_slope),
@@ -259,14 +260,14 @@ def _derive(activation, loss, data, init: sp.Expr = GAUSSIAN_INIT,
 
     # node dynamics: d(a, w)/d gamma = [[0,1],[1,0]] (a, w); one GD step multiplies by [[1, beta g],[beta g, 1]]
     K = sp.Matrix([[0, 1], [1, 0]])
-    flow = ((K * S.gamma).exp() * sp.Matrix([S.a0, S.w0])).applyfunc(lambda e: sp.simplify(e.rewrite(sp.cosh)))
+    flow = ((K * S.gamma).exp() * sp.Matrix([S.a0, S.w0])).applyfunc(lambda e: memo.simplify(e.rewrite(sp.cosh)))
     node_flow = (S.a0 * sp.cosh(S.gamma) + S.w0 * sp.sinh(S.gamma), S.w0 * sp.cosh(S.gamma) + S.a0 * sp.sinh(S.gamma))
-    require(all(sp.simplify((flow[j] - node_flow[j]).rewrite(sp.exp)) == 0 for j in range(2)))
+    require(all(memo.simplify((flow[j] - node_flow[j]).rewrite(sp.exp)) == 0 for j in range(2)))
     add("node_flow", r"continuous flow, $\gamma = \beta \int g\,dt$",
         sp.Eq(sp.Matrix([S.a, S.w_par]), sp.Matrix(node_flow)), r"$w_\perp$ stays at its initial value.")
     P, D = (sp.eye(2) + S.beta * S.g * K).diagonalize()
     # eigenvectors (1, +-1), eigenvalues 1 +- beta g: after k steps a +- w_par = (a0 +- w0) prod(1 +- beta g_k)
-    eig = {sp.simplify(D[j, j]): P[:, j] for j in range(2)}
+    eig = {memo.simplify(D[j, j]): P[:, j] for j in range(2)}
     require(set(eig) == {1 + S.beta * S.g, 1 - S.beta * S.g})
     Pp, Pm = sp.exp(S.gamma_plus), sp.exp(-S.gamma_minus)
     node_discrete = (sp.expand(((S.a0 + S.w0) * Pp + (S.a0 - S.w0) * Pm) / 2),
@@ -281,7 +282,7 @@ def _derive(activation, loss, data, init: sp.Expr = GAUSSIAN_INIT,
     aw_flow = _init_mean(node_flow[0] * node_flow[1], init)
     aw_discrete = _init_mean(node_discrete[0] * node_discrete[1], init)
     kappa_flow = S.alpha * S.odd_slope * (S.sigma_a**2 + S.sigma_w**2) * sp.sinh(2 * S.gamma) / (2 * sp.sqrt(S.d))
-    require(sp.simplify((kappa_flow - S.alpha * S.odd_slope * aw_flow / sp.sqrt(S.d)).rewrite(sp.exp)) == 0)
+    require(memo.simplify((kappa_flow - S.alpha * S.odd_slope * aw_flow / sp.sqrt(S.d)).rewrite(sp.exp)) == 0)
     kappa_discrete = sp.factor(S.alpha * S.odd_slope * aw_discrete / sp.sqrt(S.d))
     add("kappa_flow", r"mean-field output is linear: $F_t(x) = \kappa\,x_\parallel$", sp.Eq(S.kappa, kappa_flow),
         r"Continuous flow; $\mathbb{E}$ is over the init law.")
@@ -326,23 +327,23 @@ def _derive(activation, loss, data, init: sp.Expr = GAUSSIAN_INIT,
     fixed_point = None
     late = None
     if los.name == "hinge" and clean.closed_form is not None and flipped.closed_form is not None:
-        bracket = sp.simplify(drift.subs(S.kappa, S.h / S.x_star))
+        bracket = memo.simplify(drift.subs(S.kappa, S.h / S.x_star))
         # the positive root, judged at a sample point 0 < eps < 1/2
         probe = {S.eps: sp.Rational(1, 4), S.d: 10}
         solutions = [s for s in sp.solve(sp.Eq(bracket, 0), S.x_star) if sp.N(s.subs(probe)).is_positive]
         if len(solutions) == 1:
-            fixed_point = _split_power_of_d(sp.simplify(solutions[0]))
+            fixed_point = _split_power_of_d(memo.simplify(solutions[0]))
             add("fixed_point", "label-noise fixed point: the drift vanishes", sp.Eq(S.x_star, fixed_point),
                 r"$\gamma$ stops where $\kappa = h/x^*$.")
         if law.substitution is None:
             # late times: kappa >> h, x* -> 0; the drift's leading term in x* gives d gamma / dt ~ A exp(-4 gamma)
             lead = sp.series(bracket.subs(S.eps, 0), S.x_star, 0, 3).removeO()
             kappa_large = sp.limit(kappa_flow * sp.exp(-2 * S.gamma), S.gamma, sp.oo) * sp.exp(2 * S.gamma)
-            rate = sp.simplify(S.beta * S.odd_slope / sp.sqrt(S.d) * lead.subs(S.x_star, S.h / kappa_large))
+            rate = memo.simplify(S.beta * S.odd_slope / sp.sqrt(S.d) * lead.subs(S.x_star, S.h / kappa_large))
             # separable: int d gamma / rate = t + C
             C1 = sp.Symbol("C_1", real=True)
-            antiderivative = sp.integrate(1 / rate, S.gamma)
-            late = sp.simplify(_real_branch(sp.solve(sp.Eq(antiderivative, S.t + C1), S.gamma)))
+            antiderivative = memo.integrate(1 / rate, S.gamma)
+            late = memo.simplify(_real_branch(sp.solve(sp.Eq(antiderivative, S.t + C1), S.gamma)))
             tt = sp.Function("gamma")
             add("late_time", r"late-time law of the flow ($x^* \to 0$)", sp.Eq(tt(S.t), late),
                 r"The leading drift is $B \sim " + sp.latex(lead) + r"$, so $\gamma \sim \log(t)/4$.")

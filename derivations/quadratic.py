@@ -47,6 +47,7 @@ import dataclasses
 
 import sympy as sp
 
+from mftheory.derivations import sympy_memo as memo
 from mftheory.derivations.checks import require
 from mftheory.derivations.disk_cache import cached_on_disk
 from mftheory.derivations.meanfield import Step
@@ -106,10 +107,10 @@ def derive_quadratic() -> QuadraticDerivation:
     # 1. teacher: kappa* d rank-one parts, each with eigenvalue |w*_a|^2 -> d / m* = 1 / kappa*; a rank-one matrix
     # of eigenvalue c in dimension d has R-transform c / (d (1 - c w)) to leading order in 1/d
     c = 1 / kappa_star
-    r_teacher = sp.simplify(kappa_star * d * (c / (d * (1 - c * w))))
-    require(sp.simplify(r_teacher - kappa_star / (kappa_star - w)) == 0, "teacher R-transform")
+    r_teacher = memo.simplify(kappa_star * d * (c / (d * (1 - c * w))))
+    require(memo.simplify(r_teacher - kappa_star / (kappa_star - w)) == 0, "teacher R-transform")
     first = sp.series(r_teacher, w, 0, 3).removeO()
-    require(sp.simplify(first.coeff(w, 0) - 1) == 0 and sp.simplify(first.coeff(w, 1) - 1 / kappa_star) == 0,
+    require(memo.simplify(first.coeff(w, 0) - 1) == 0 and memo.simplify(first.coeff(w, 1) - 1 / kappa_star) == 0,
             "teacher spectrum: Tr Z*/d = 1 and Tr Z*^2/d - 1 = 1/kappa*")
     add("teacher_r", "teacher spectrum (Marchenko-Pastur) as an R-transform",
         sp.Eq(sp.Function("R_*")(w), r_teacher),
@@ -121,18 +122,18 @@ def derive_quadratic() -> QuadraticDerivation:
     poly = sp.Poly(sp.expand(-numerator), G)
     require(poly.degree() == 3, "the Cauchy transform of Y solves a cubic")
     a3, a2, a1, a0 = [sp.factor(cf) for cf in poly.all_coeffs()]
-    require(sp.simplify(a3 - s) == 0, "leading coefficient s")
+    require(memo.simplify(a3 - s) == 0, "leading coefficient s")
     add("cubic", r"Cauchy transform of $Y = Z^* + \sqrt{s}\,G$: a cubic (free additivity of R-transforms)",
         sp.Eq(sum(cf * G**k for cf, k in zip((a3, a2, a1, a0), (3, 2, 1, 0))), 0),
         r"$G(z) = \int d\mu(y)/(z - y)$; the root with $\mathrm{Im}\,G < 0$ for $\mathrm{Im}\,z > 0$.")
     cumulants = (sp.Integer(1), 1 / kappa_star + s, 1 / kappa_star**2)
     series = sp.series(r_total, w, 0, 3).removeO()
-    require(all(sp.simplify(series.coeff(w, k) - cumulants[k]) == 0 for k in range(3)), "free cumulants of Y")
+    require(all(memo.simplify(series.coeff(w, k) - cumulants[k]) == 0 for k in range(3)), "free cumulants of Y")
 
     # Cardano: one real root and a complex pair when (q/2)^2 + (p/3)^3 > 0; Im of the pair = sqrt(3)/2 (u - v)
     A, B, C, E = [cf.subs(z, x) for cf in (a3, a2, a1, a0)]
-    p = sp.simplify((3 * A * C - B**2) / (3 * A**2))
-    q = sp.simplify((2 * B**3 - 9 * A * B * C + 27 * A**2 * E) / (27 * A**3))
+    p = memo.simplify((3 * A * C - B**2) / (3 * A**2))
+    q = memo.simplify((2 * B**3 - 9 * A * B * C + 27 * A**2 * E) / (27 * A**3))
     p_sym, q_sym = sp.symbols("p q", real=True)
     add("depressed", r"depressed cubic ($G = g - b/(3a)$ at $z = x$)",
         sp.Eq(sp.Tuple(p_sym, q_sym), sp.Tuple(p, q)), "")
@@ -143,7 +144,7 @@ def derive_quadratic() -> QuadraticDerivation:
     numerator, denominator = sp.fraction(sp.together(q**2 / 4 + p**3 / 27))
     quartic = sp.Poly(numerator, x)
     require(quartic.degree() <= 4, "the support's edges solve a quartic")
-    require(sp.simplify(denominator - 2916 * s**6) == 0, "the discriminant's denominator")
+    require(memo.simplify(denominator - 2916 * s**6) == 0, "the discriminant's denominator")
     edge = tuple(sp.factor(cf) for cf in quartic.all_coeffs())
     edge = (sp.Integer(0),) * (5 - len(edge)) + edge
     add("edges", "edges of the support: zeros of the discriminant",
@@ -155,7 +156,7 @@ def derive_quadratic() -> QuadraticDerivation:
     tau2 = 2 * s / d  # Y = Z* + tau g in the orthonormal basis: off-diagonal variance tau^2 / 2 = s / d
     risk = (d * min2 - P * tau2 + 2 * tau2 * (d**2 * D / 2)) / d
     mse_expr = sp.limit(risk, d, sp.oo)
-    require(sp.simplify(mse_expr - (min2 - s + 2 * s * D)) == 0, "risk from the spectrum")
+    require(memo.simplify(mse_expr - (min2 - s + 2 * s * D)) == 0, "risk from the spectrum")
     add("risk", "test error from Stein's identity (divergence of the spectral soft threshold)",
         sp.Eq(mse, mse_expr),
         r"$I_{min2} = \int \min(y, \theta)^2\,d\mu(y)$ and "
@@ -170,11 +171,11 @@ def derive_quadratic() -> QuadraticDerivation:
     # against the O(d^2) pairs like the eigenvalues' own derivatives.
     yy, zz = sp.symbols("y z", real=True)
     kept_value = sp.solve(sp.diff((zz - yy)**2 / 2 + theta * zz, zz), zz)[0]
-    require(sp.simplify(kept_value - (yy - theta)) == 0, "a kept eigenvalue is shifted by theta")
-    gain = sp.simplify(yy**2 / 2 - ((kept_value - yy)**2 / 2 + theta * kept_value))
-    require(sp.simplify(gain - (yy - theta)**2 / 2) == 0 and sp.simplify(sp.diff(gain, yy) - (yy - theta)) == 0,
+    require(memo.simplify(kept_value - (yy - theta)) == 0, "a kept eigenvalue is shifted by theta")
+    gain = memo.simplify(yy**2 / 2 - ((kept_value - yy)**2 / 2 + theta * kept_value))
+    require(memo.simplify(gain - (yy - theta)**2 / 2) == 0 and memo.simplify(sp.diff(gain, yy) - (yy - theta)) == 0,
             "keeping the largest eigenvalues lowers the objective most")
-    require(sp.simplify((yy - kept_value)**2 - theta**2) == 0, "a kept eigenvalue's residual is theta^2")
+    require(memo.simplify((yy - kept_value)**2 - theta**2) == 0, "a kept eigenvalue's residual is theta^2")
     cut = sp.Symbol("y_c", real=True)
     add("rank_limit", r"the rank limit ($\kappa$ below the soft threshold's rank): keep Y's largest $\kappa d$",
         sp.Eq(sp.Function("f")(yy), (yy - theta) * sp.Heaviside(yy - cut)),
@@ -188,7 +189,7 @@ def derive_quadratic() -> QuadraticDerivation:
     n = alpha * d**2
     sigma_w2 = Delta * d / (2 * n)
     noise_expr = sp.solve(sp.Eq(tau2, sigma_w2 + d * mse / n), s)[0]
-    require(sp.simplify(noise_expr - (Delta / 2 + mse) / (2 * alpha)) == 0, "effective noise")
+    require(memo.simplify(noise_expr - (Delta / 2 + mse) / (2 * alpha)) == 0, "effective noise")
     add("noise", "effective noise of the observation",
         sp.Eq(s, noise_expr),
         r"State evolution of message passing for $\frac{1}{2}\|y - B z\|^2 + \lambda \operatorname{Tr} Z$, $Z$ PSD.")
@@ -196,7 +197,7 @@ def derive_quadratic() -> QuadraticDerivation:
     add("threshold", "effective threshold", sp.Eq(lam, lambda_expr), "The stationarity of the penalty.")
 
     # 6. training residual: r_k = sqrt(2n/d) (B z - y')_k with ||B z - y'||^2 / n -> tau^2 (1 - div/n)^2
-    fit_expr = sp.simplify((2 * n / d) * tau2 * (lam / theta)**2)
+    fit_expr = memo.simplify((2 * n / d) * tau2 * (lam / theta)**2)
     add("fit", "mean squared training residual", sp.Eq(sp.Symbol("R_train"), fit_expr),
         "Message passing's Onsager-corrected residual at the fixed point.")
     in_sample = fit_expr / 2
@@ -209,15 +210,15 @@ def derive_quadratic() -> QuadraticDerivation:
     # O(1): min(y, theta)^2 = s t^2, and every pair with one of them has divided difference 1. The null block
     # (fraction 1 - kappa*) is sqrt(s) times a semicircle of variance 1 - kappa*.
     rho_sc = sp.sqrt(4 * v - u**2) / (2 * sp.pi * v)
-    require(sp.simplify(sp.integrate(rho_sc, (u, -2 * sp.sqrt(v), 2 * sp.sqrt(v))) - 1) == 0, "semicircle mass")
-    require(sp.simplify(sp.integrate(u**2 * rho_sc, (u, -2 * sp.sqrt(v), 2 * sp.sqrt(v))) - v) == 0,
+    require(memo.simplify(memo.integrate(rho_sc, (u, -2 * sp.sqrt(v), 2 * sp.sqrt(v))) - 1) == 0, "semicircle mass")
+    require(memo.simplify(memo.integrate(u**2 * rho_sc, (u, -2 * sp.sqrt(v), 2 * sp.sqrt(v))) - v) == 0,
             "semicircle variance")
     # u = 2 sqrt(v) sin(phi): the semicircle becomes (2/pi) cos(phi)^2 dphi on [-pi/2, pi/2]
     phi, phi_t = sp.symbols("phi phi_t", real=True)
     measure = 2 / sp.pi * sp.cos(phi)**2
-    below = sp.integrate(4 * v * sp.sin(phi)**2 * measure, (phi, -sp.pi / 2, phi_t))
-    above = (2 * sp.sqrt(v) * sp.sin(phi_t))**2 * sp.integrate(measure, (phi, phi_t, sp.pi / 2))
-    sc_min2 = sp.simplify((below + above).subs(phi_t, sp.asin(t / (2 * sp.sqrt(v)))))
+    below = memo.integrate(4 * v * sp.sin(phi)**2 * measure, (phi, -sp.pi / 2, phi_t))
+    above = (2 * sp.sqrt(v) * sp.sin(phi_t))**2 * memo.integrate(measure, (phi, phi_t, sp.pi / 2))
+    sc_min2 = memo.simplify((below + above).subs(phi_t, sp.asin(t / (2 * sp.sqrt(v)))))
     d_null = sp.Symbol("D_0", nonnegative=True)
     e_null = sp.Symbol("J_0", nonnegative=True)
     risk0 = kappa_star * t**2 + (1 - kappa_star) * e_null - 1 + 2 * (kappa_star**2 + 2 * kappa_star * (1 - kappa_star)
@@ -225,7 +226,7 @@ def derive_quadratic() -> QuadraticDerivation:
     risk_from_general = (sp.limit(mse_expr.subs({min2: s * (kappa_star * t**2 + (1 - kappa_star) * e_null),
                                                  D: kappa_star**2 + 2 * kappa_star * (1 - kappa_star)
                                                  + (1 - kappa_star)**2 * d_null}) / s, s, 0))
-    require(sp.simplify(risk_from_general - risk0) == 0, "recovery risk from the general risk")
+    require(memo.simplify(risk_from_general - risk0) == 0, "recovery risk from the general risk")
     add("recovery_risk", "risk per unit noise of the denoiser near perfect recovery",
         sp.Eq(sp.Function("M")(t), risk0),
         r"$J_0 = \mathbb{E}[\min(u, t)^2]$ and $D_0$ is the divided-difference integral for $u \sim$ semicircle of "
@@ -244,12 +245,12 @@ def derive_quadratic() -> QuadraticDerivation:
     # projection of Y onto the PSD cone no longer fits the data). With alpha = D/2 in the noise equation, s solves
     # one equation at theta = 0, and alpha = D(s, 0)/2.
     alpha_of_d = [a for a in sp.solve(sp.Eq(1 - (D / (2 * alpha)), 0), alpha)]
-    require(len(alpha_of_d) == 1 and sp.simplify(lambda_expr.subs(alpha, alpha_of_d[0])) == 0,
+    require(len(alpha_of_d) == 1 and memo.simplify(lambda_expr.subs(alpha, alpha_of_d[0])) == 0,
             "lambda -> 0+ with theta > 0: D = 2 alpha")
-    interpolation_equation = sp.simplify(sp.numer(sp.together(
+    interpolation_equation = memo.simplify(sp.numer(sp.together(
         (noise_expr.subs(mse, mse_expr) - s).subs(alpha, alpha_of_d[0]))))
     interpolation_equation = sp.expand(-interpolation_equation / 2)
-    require(sp.simplify(interpolation_equation - (s * (1 - D) - min2 - Delta / 2)) == 0,
+    require(memo.simplify(interpolation_equation - (s * (1 - D) - min2 - Delta / 2)) == 0,
             "the interpolation threshold's equation in s")
     add("interpolation", r"interpolation threshold with label noise ($\lambda \to 0^+$): $\alpha = D(s, 0)/2$ with",
         sp.Eq(interpolation_equation, 0),
@@ -259,7 +260,7 @@ def derive_quadratic() -> QuadraticDerivation:
     # Delta -> infinity: s -> infinity and Y -> sqrt(s) times a semicircle, whose projection has D = 1/2 (pairs of
     # opposite signs give E[x / (x + |y|)] = 1/2 by exchanging x and |y|): alpha -> 1/4, rank 1/2
     xx, yy = sp.symbols("x_+ y_-", positive=True)
-    require(sp.simplify(xx / (xx + yy) + yy / (yy + xx) - 1) == 0, "exchange symmetry")
+    require(memo.simplify(xx / (xx + yy) + yy / (yy + xx) - 1) == 0, "exchange symmetry")
     d_psd = sp.Rational(1, 4) * 1 + sp.Rational(1, 2) * sp.Rational(1, 2)
     psd = d_psd / 2
     add("interpolation_limit", r"the interpolation threshold as $\Delta \to \infty$",
@@ -300,12 +301,12 @@ def derive_quadratic() -> QuadraticDerivation:
     # 8b.-8c. the flow dW/dt = -2 (Z - Z* + lambda) W; with A = 2 (Z* - lambda), dZ/dt = A Z + Z A - 4 Z^2, and
     # W = e^{A t} W0 M(t) with S = M M^T gives d(S^{-1})/dt = 4 W0^T e^{2 A t} W0: checked on one eigen-direction
     tt, a_, w0, zeta_ = sp.symbols("t a w_0 zeta", real=True)
-    k_t = 4 * sp.integrate(sp.exp(2 * a_ * tt), (tt, 0, tt), conds="none")
+    k_t = 4 * memo.integrate(sp.exp(2 * a_ * tt), (tt, 0, tt), conds="none")
     z_t = sp.exp(2 * a_ * tt) * w0**2 / (1 + w0**2 * k_t)
-    require(sp.simplify(sp.diff(z_t, tt) - (2 * a_ * z_t - 4 * z_t**2)) == 0, "the Riccati flow's solution")
-    require(sp.simplify(z_t.subs(tt, 0) - w0**2) == 0, "its initial value")
+    require(memo.simplify(sp.diff(z_t, tt) - (2 * a_ * z_t - 4 * z_t**2)) == 0, "the Riccati flow's solution")
+    require(memo.simplify(z_t.subs(tt, 0) - w0**2) == 0, "its initial value")
     add("flow", r"gradient flow in the population limit: $Z(t) = E\,W_0 (I + W_0^T K(t) W_0)^{-1} W_0^T E$",
-        sp.Eq(sp.Function("K")(tt), sp.simplify(k_t)),
+        sp.Eq(sp.Function("K")(tt), memo.simplify(k_t)),
         r"$E = e^{A t}$, $A = 2(Z^* - \lambda)$, $\dot W = -2(Z - Z^* + \lambda) W$: $Z^{-1}$ (or $S^{-1}$, "
         r"$W = e^{At} W_0 M$, $S = M M^T$) obeys a linear equation.")
 
@@ -319,7 +320,7 @@ def derive_quadratic() -> QuadraticDerivation:
     phi = -sp.log(gg) + gg - 1 + sum(pw * sp.log(1 + gam * (Kk + eps * Dk) * gg) for pw, Kk, Dk in atoms) / kappa
     stationarity = sp.diff(phi, gg)
     fixed = 1 / gg - 1 - sum(pw * gam * (Kk + eps * Dk) / (1 + gam * (Kk + eps * Dk) * gg) for pw, Kk, Dk in atoms) / kappa
-    require(sp.simplify(stationarity + fixed) == 0, "phi is stationary at the fixed point in g")
+    require(memo.simplify(stationarity + fixed) == 0, "phi is stationary at the fixed point in g")
     first = sp.diff(phi, eps)                                  # envelope: g's own change drops out
     g_prime = -sp.diff(fixed, eps) / sp.diff(fixed, gg)
     second = sp.diff(first, eps) + sp.diff(first, gg) * g_prime
@@ -330,9 +331,9 @@ def derive_quadratic() -> QuadraticDerivation:
     f0g = lambda Kk: (gam * Kk)**2 / (1 + gam * Kk * gg)**2
     mean = lambda f: sum(pw * f(Dk, Kk) for pw, Kk, Dk in atoms)
     at0 = {eps: 0}
-    require(sp.simplify((kappa * first).subs(at0) - mean(f1)) == 0, "Tr(G W^T D1 W)/d")
+    require(memo.simplify((kappa * first).subs(at0) - mean(f1)) == 0, "Tr(G W^T D1 W)/d")
     gp = mean(f2b) / kappa / (-1 / gg**2 + sum(pw * f0g(Kk) for pw, Kk, _ in atoms) / kappa)
-    require(sp.simplify((-kappa * second).subs(at0) - (mean(f2a) - gp * mean(f2b))) == 0,
+    require(memo.simplify((-kappa * second).subs(at0) - (mean(f2a) - gp * mean(f2b))) == 0,
             "Tr((G W^T D1 W)^2)/d")
     add("deterministic_equivalent", r"deterministic equivalent of $\frac{1}{m}\log\det(I + W_0^T D W_0)$",
         sp.Eq(1 / gg, 1 + sp.Function(r"\mathbb{E}")(f0(sp.Symbol("D"))) / kappa),
@@ -353,18 +354,18 @@ def derive_quadratic() -> QuadraticDerivation:
     for branch in ({K1: khat / r_, D1a: 1 / r_, Ph: r_ / gg, Gf: 1, N1h: 1, Rh: r_ / gg},
                    {K1: khat, D1a: r_, Ph: 1, Gf: gg, N1h: r_ * gg, Rh: r_ * gg}):
         for plain_f, scaled_f in zip(plain, scaled):
-            require(sp.simplify(plain_f.subs(branch) - scaled_f.subs(branch)) == 0, "scaled flow integrands")
-        require(sp.simplify((gg**2 * f0g(K1) - scaled[0]**2).subs(branch)) == 0, "g^2 f0g = e0^2")
-        require(sp.simplify((f2a(D1a, K1) - scaled[1]**2).subs(branch)) == 0, "f2a = e1^2")
+            require(memo.simplify(plain_f.subs(branch) - scaled_f.subs(branch)) == 0, "scaled flow integrands")
+        require(memo.simplify((gg**2 * f0g(K1) - scaled[0]**2).subs(branch)) == 0, "g^2 f0g = e0^2")
+        require(memo.simplify((f2a(D1a, K1) - scaled[1]**2).subs(branch)) == 0, "f2a = e1^2")
     # the fixed point and Tr Z^2/d in these forms: 1 = g + E[e0]/kappa, g' E[f2b] = (E[e2]^2/kappa)/(E[e0^2]/kappa - 1)
     E0, E00, E2 = sp.symbols("E_0 E_00 E_2", positive=True)
     g_prime_term = (E2**2 / kappa) / (E00 / kappa - 1)
     F2b, F0g = sp.symbols("F_2b F_0g", positive=True)   # E[f2b], E[f0g]
-    require(sp.simplify((F2b / kappa) / (-1 / gg**2 + F0g / kappa) * F2b
+    require(memo.simplify((F2b / kappa) / (-1 / gg**2 + F0g / kappa) * F2b
                         - g_prime_term.subs({E2: gg * F2b, E00: gg**2 * F0g})) == 0, "g' E[f2b] in scaled forms")
     # 8e. the test error and the loss over time from the traces (Tr Z*^2 / d = 1 + 1/kappa*)
     T1, T2, TZ = sp.symbols("T_1 T_2 T_Z", real=True)
-    require(sp.simplify(kappa_star * (1 / kappa_star**2) * (1 + kappa_star) - (1 + 1 / kappa_star)) == 0,
+    require(memo.simplify(kappa_star * (1 / kappa_star**2) * (1 + kappa_star) - (1 + 1 / kappa_star)) == 0,
             "Tr Z*^2 / d")
     flow_mse = T2 - 2 * T1 + 1 + 1 / kappa_star
     flow_loss = mse / 2 + Delta / 4 + lam * TZ
@@ -379,7 +380,7 @@ def derive_quadratic() -> QuadraticDerivation:
     lead = sp.Poly(quad_eq, Gq).LC()
     teacher_density = sp.sqrt(-disc) / (2 * sp.pi * sp.Abs(lead)) / kappa_star
     edges = tuple(sorted(sp.solve(sp.Eq(disc, 0), x), key=lambda e: float(e.subs(kappa_star, sp.Rational(1, 2)))))
-    require(all(sp.simplify(e - v) == 0 for e, v in zip(edges, ((1 - sp.sqrt(kappa_star))**2 / kappa_star,
+    require(all(memo.simplify(e - v) == 0 for e, v in zip(edges, ((1 - sp.sqrt(kappa_star))**2 / kappa_star,
                                                                   (1 + sp.sqrt(kappa_star))**2 / kappa_star))),
             "free Poisson edges")
     add("teacher_density", r"$Z^*$'s nonzero eigenvalues (free Poisson law, mass $\min(\kappa_*, 1)$ in all)",
