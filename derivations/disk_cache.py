@@ -97,10 +97,17 @@ def cached_on_disk(function):
             pass
         result = function(*args, **kwargs)
         try:
-            write_atomically(path, _dumps(result))
-        except (OSError, pickle.PicklingError, AttributeError, TypeError):
+            data = _dumps(result)
+        except (pickle.PicklingError, AttributeError, TypeError):
+            return result
+        try:
+            write_atomically(path, data)
+        except OSError:
             pass
-        return result
+        # what a later process loads: unpickling rebuilds SymPy's expressions with evaluation (a number times a
+        # sum is distributed), so returning the loaded copy makes a derivation print and generate the same text
+        # whether it was computed now or read from the cache
+        return pickle.loads(data)
 
     cached.uncached = function
     return cached

@@ -68,6 +68,7 @@ import sympy as sp
 from mftheory.derivations import symbols as S
 from mftheory.derivations import sympy_memo as memo
 from mftheory.derivations.checks import require
+from mftheory.derivations.disk_cache import cached_on_disk
 from mftheory.derivations.meanfield import MeanFieldDerivation, Step
 
 # per-component state and its covariance
@@ -131,6 +132,14 @@ def derive_tilt(derivation: MeanFieldDerivation) -> TiltDerivation:
     if D.data.name != "gaussian" or memo.simplify((u**2 - u).rewrite(sp.Piecewise)) != 0:
         raise NotImplementedError("the tilt propagator is derived for a loss with u^2 = u (the hinge) on Gaussian "
                                   "data")
+    # from the disk cache the result carries an unpickled copy of the derivation: it points back to the caller's
+    return dataclasses.replace(_derive_tilt(derivation), derivation=derivation)
+
+
+@cached_on_disk
+def _derive_tilt(D: MeanFieldDerivation) -> TiltDerivation:
+    """:func:`derive_tilt`'s steps, for a variant it covers."""
+    u = D.weight
     steps = []
     add = lambda *args: steps.append(Step(*args))
 

@@ -145,6 +145,22 @@ def test_derivations_are_cached_on_disk_by_key(tmp_path, monkeypatch):
     assert len(list((tmp_path / "derivations").glob("_derive-*.pickle"))) == 2
 
 
+def test_a_derivation_prints_the_same_computed_or_read_from_the_cache(tmp_path, monkeypatch):
+    """Unpickling rebuilds SymPy's expressions with evaluation (a factored (3 C^2 + 2 V_a V_z) / 4 comes back as
+    3 C^2 / 4 + V_a V_z / 2), so the cache hands back the loaded copy also when it has just computed the result:
+    the LaTeX export and the generated kernels do not depend on whether the cache was warm."""
+    import sympy as sp
+
+    from mftheory.derivations import finite_width
+
+    monkeypatch.setenv("MFTHEORY_CACHE", str(tmp_path))
+    on_disk = finite_width.derive_finite_width.__wrapped__   # below the in-process lru_cache
+    computed = on_disk("relu", "gaussian")
+    loaded = on_disk("relu", "gaussian")
+    assert computed is not loaded and len(computed.steps) == len(loaded.steps) > 5
+    assert [sp.latex(s.equation) for s in computed.steps] == [sp.latex(s.equation) for s in loaded.steps]
+
+
 def test_a_process_whose_derivation_files_changed_since_import_bypasses_the_cache(tmp_path, monkeypatch):
     """The key hashes the files as they are now while the code in memory is the code imported: once they differ,
     a result could be stored under a key that does not describe it, so the cache is neither read nor written."""
