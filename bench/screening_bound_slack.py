@@ -14,6 +14,11 @@ step, and the parts of B. It then tries a tighter rigorous bound on the weight t
 before the anchor (the directions GD moved along), checks it holds on every example, and prints its share: the
 displacement's singular values show whether a low-rank V can catch it, and the bound over the true change of
 each margin how loose the norm bounds are (the sum over the M units is bounded term by term).
+
+Two more shares per lag: the floor, the examples whose slack does not exceed the true change of their margin (what
+an exact oracle would have to re-check), and the (leaky) ReLU split, sigma(z) = (1 + s)/2 z + |1 - s|/2 |z|: the
+linear part of f's change is exact, alpha (1 + s) / (2 M sqrt d) (a'W' - aW) . x, one dot product per example, and
+only the |z| part is bounded, by |1 - s| / 2 times the same bound.
 """
 from __future__ import annotations
 
@@ -73,8 +78,12 @@ def main(argv=None):
             margins = y * network_output(setup, a, W, X)
             moved = np.abs(margins - setup.h - slack)
             assert np.all(moved <= low_rank * (1 + 1e-9) + 1e-12), "the low-rank bound failed"
+            s_ = setup.slope
+            split = ((1 + s_) / 2 * scale * np.abs(X @ (a @ W - a_c @ W_c)) + abs(1 - s_) / 2 * today)
+            assert np.all(moved <= split * (1 + 1e-9) + 1e-12), "the split bound failed"
             print(f"    {lag:3d} steps after: re-checked {np.mean(slack <= today):.4f} (low-rank bound "
-                  f"{np.mean(slack <= low_rank):.4f}), unsatisfied {np.mean(margins < setup.h):.4f}; the bound over "
+                  f"{np.mean(slack <= low_rank):.4f}, split {np.mean(slack <= split):.4f}, floor "
+                  f"{np.mean(slack <= moved):.4f}), unsatisfied {np.mean(margins < setup.h):.4f}; the bound over "
                   f"the true change, median {np.median(today / np.maximum(moved, 1e-300)):.0f}; B's parts: "
                   f"a's change {perp_a:.2e}, W's change {perp_w:.2e} (along V {along:.2e}, the rest {rest:.2e})")
 
