@@ -25,7 +25,9 @@ judges the same quantities with three seeds and fresh data beside (those runs st
 minutes. ``--activation leaky_relu --leak L`` runs the same setting with a leaky ReLU (its kink is 1 - L as sharp:
 the examples a node works against gather less at it). ``--online``: N new examples at every step
 (``simulate(..., online=True)``) against ``predict(..., sample="fresh")``: finite M and each batch's own noise,
-nothing memorized (the training f_unsat and train error are those of the batch at the recorded step).
+nothing memorized (the training f_unsat and train error are those of the batch at the recorded step), with the
+degree-2 feedback's spectrum at width M (``degree2_spread=True``, the default there) and with its isotropic average
+beside it.
 """
 from __future__ import annotations
 
@@ -78,9 +80,12 @@ def main(argv=None):
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            theories = ({"infinite": predict(solution, N, sample="fresh")} if args.online else
-                        {density: predict(solution, N, margin_density=density, held_margins=args.held_margins,
-                                          others_pulls=args.others_pulls, own_shifts=args.own_shifts)
+            theories = ({f"degree2_spread={spread}": predict(solution, N, sample="fresh", degree2_spread=spread)
+                         for spread in (True, False)} if args.online else
+                        {f"{density} margin density": predict(solution, N, margin_density=density,
+                                                              held_margins=args.held_margins,
+                                                              others_pulls=args.others_pulls,
+                                                              own_shifts=args.own_shifts)
                          for density in args.margin_density})
         predicted = time.perf_counter() - start
         with reuse_simulations(enabled=args.reuse_simulations):
@@ -100,7 +105,7 @@ def main(argv=None):
                 th = np.array([getattr(theory, predicted_field)[t] for t in steps])
                 with np.errstate(divide="ignore", invalid="ignore"):
                     ratio = th / sim
-                print(f"  {'':16s} theory {' '.join(f'{v:.4f}' for v in th)}   ({density} margin density)\n"
+                print(f"  {'':16s} theory {' '.join(f'{v:.4f}' for v in th)}   ({density})\n"
                       f"  {'':16s} ratio  {' '.join(f'{v:6.2f}' for v in ratio)}", flush=True)
 
 

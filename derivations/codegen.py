@@ -322,6 +322,15 @@ def _tilt_kernels(D) -> list[str]:
         _function("self_pull_variance", ("p_a", "p_w", "q_aa", "q_aw", "q_ww", "sigma_a", "sigma_w"),
                   T.self_pull_variance, "E[a^2 s^2] / (E[a^2] s_0^2) of the node law after its own pull-back, "
                   "a = p . (a_0, w_0)"),
+        _function("spread_turn_weight", ("a", "h_2", "sigma_w", "d"), T.spread[0],
+                  "the degree-2 feedback's weight on each of a node's D - 1 turn directions (per alpha beta E[u'] / M)"),
+        _function("spread_a_weight", ("h_2", "d"), T.spread[1],
+                  "the degree-2 feedback's weight on a node's a-part direction (per alpha beta E[u'] / M)"),
+        _function("spread_law_term", ("tau", "m"), T.spread[2], "one rank-one term of the spectral law's equation",
+                  safe=False),
+        _function("spread_law_slope", ("tau", "m"), T.spread[3], "its derivative in m", safe=False),
+        _function("spread_aligned", ("m", "kappa_own"), T.spread[4],
+                  "the Stieltjes transform seen along a node's own a-part direction of weight kappa_own", safe=False),
         _function("turn_growth", ("D_1", "D_2", "d", "M", "m_a2"), T.turn_growth,
                   "G: log s_j^2 gains G a_j^2 from the feedback's turns across w_perp (D_1, D_2: the shares of the "
                   "tilt and of the degree-2 part the feedback leaves)"),
@@ -428,7 +437,10 @@ def finite_width_module_source(derivation) -> str:
                            pair_args),
                   _function("degree2_variance", part_args, variance.xreplace({V2: sp.Symbol("_v2")}),
                             "variance of F's degree-2 part along x_perp at x_par (frozen init law)",
-                            preamble=(("_v2", f"degree2_second({', '.join(part_args)})"),))]
+                            preamble=(("_v2", f"degree2_second({', '.join(part_args)})"),)),
+                  _function("degree2_node", ("mu", "sigma_w", "d", "s"), D.degree2_node + 0 * S.leak,
+                            "h_2 of one node at mu = w_par x_par / sqrt(d), |w_perp| at its mean (the degree-2 "
+                            "feedback's node-by-node weights)")]
     return "\n\n\n".join(parts) + "\n"
 
 

@@ -56,6 +56,10 @@ class FiniteWidthDerivation:
     # a s times a function of w_perp's direction, so a change of the node law scales every frozen part of F's
     # fluctuation there by E[a^2 s^2] (mftheory.node_law's factor)
     one_homogeneous: bool = False
+    # h_2 of one node as a function of mu = w_par x_par / sqrt(d), |w_perp| at its mean (in sigma_w, d and the
+    # leak): the node-by-node weights of the degree-2 feedback's spectrum (derivations/fluctuations.py, step
+    # degree2_spread); None where degree2 is None
+    degree2_node: sp.Expr | None = None
 
     def step(self, key):
         return next(s for s in self.steps if s.key == key)
@@ -195,8 +199,9 @@ def derive_finite_width(activation="relu", data="gaussian", integration_seconds:
     # (alpha/M) sum_i a_i h_2,i He_2(xi_i)/2, of variance (alpha^2/M) E[a^2 h_2^2]/2 (E[He_2^2]/4 = 1/2)
     hermite2 = memo.simplify(memo.integrate((xi**2 - 1) * pos.subs(S.z, zz) * gauss, (xi, kink, sp.oo))
                            + memo.integrate((xi**2 - 1) * neg.subs(S.z, zz) * gauss, (xi, -sp.oo, kink)))
-    degree2 = degree2_variance = None
+    degree2 = degree2_variance = degree2_node = None
     if memo.simplify(hermite2.subs(mu, -mu) - hermite2) == 0:
+        degree2_node = hermite2.subs(node_subs)
         at_y = lambda expr, w: expr.subs(node_subs).subs(mu, w * S.y_par / sp.sqrt(S.d))
         degree2 = (node_average(lambda w: second(w) * at(hermite2, w) ** 2),
                    node_average(lambda w: at(hermite2, w) * at_y(hermite2, w)),
@@ -218,7 +223,8 @@ def derive_finite_width(activation="relu", data="gaussian", integration_seconds:
                                  common_variance=(common_sq, common_mean), linear_variance=linear_sq,
                                  threshold=x_star, band_scatter_sd=band_scatter, band_rest_sd=band_rest,
                                  placeholders=(Vc, Vl), degree2=degree2, degree2_variance=degree2_variance,
-                                 bend=bend, bend_is_all_of_the_rest=bool(even_is_flat), self_pull=self_pull)
+                                 bend=bend, bend_is_all_of_the_rest=bool(even_is_flat), self_pull=self_pull,
+                                 degree2_node=degree2_node)
 
 
 def _one_homogeneous(pos, neg) -> bool:

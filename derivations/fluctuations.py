@@ -47,6 +47,12 @@ Derived below, for a loss with u(z)^2 = u(z) (the hinge: u = 1 unsatisfied, 0 sa
 12. the node law's factors these give over the init's Gaussian (a_0, w_0): E[a^2 s^2] / (E a^2 s_0^2) (every
    frozen part at x_par = 0 of a 1-homogeneous activation is proportional to E[a^2 s^2], s = |w_perp| / sqrt(d))
    and E[s^2] / s_0^2, from the quadratic form the two sum to along the mean-field node map.
+13. the spread of the degree-2 feedback at finite M: step 6 pulls F's degree-2 tensor back at the feedback's
+   isotropic average; with M nodes the feedback is an operator on the D(D+1)/2 - 1 traceless symmetric tensors, a
+   sum of rank-one terms (each node's a-part and its D - 1 turns) whose spectrum spreads about that average (a
+   weighted Marchenko-Pastur law), and the init's own degree-2 tensor lies along the nodes' a-part directions, whose
+   spectral measures follow from the law by Sherman-Morrison (the local law). The rate on each eigendirection is
+   step 6's times its eigenvalue over the average (``mftheory.feedback_spectrum``).
 
 Approximations, stated once (10-12 also: the turns of 11 from the share of each part the feedback has taken out
 by step t, as if taken along one fixed direction (the least turning that does it), by the nodes' w_perp alone (the
@@ -118,6 +124,7 @@ class TiltDerivation:
     self_pull_s2: sp.Expr      # E[s^2] / s_0^2 over the init, given the quadratic form Q
     self_pull_variance: sp.Expr  # E[a^2 s^2] / (E[a^2] s_0^2), a = p . (a_0, w_0)
     turn_growth: sp.Expr       # G: log s_j^2 gains G a_j^2 from the feedback's turns across w_perp
+    spread: tuple = ()         # step 13: (turn weight, a-part weight, law term, its slope in m, aligned resolvent)
 
 
 def _gaussian_mean(expr, var):
@@ -337,6 +344,7 @@ def _derive_tilt(D: MeanFieldDerivation) -> TiltDerivation:
         r"mean); a cell's accumulated response $R$ is carried by the bend's feedback and growth like the degree-2 "
         r"part's, and $|x_{\perp,\mu}|^2 = D$.")
     self_pull_rate, self_pull_s2, self_pull_variance, turn_growth = _self_pull(add)
+    spread = _degree2_spread(add, degree2_kernel)
     return TiltDerivation(derivation=D, steps=tuple(steps), response=response, drive_v=drive_v, drive_u=drive_u,
                           gain=gain, init_var_v=init_var_v, init_var_u=init_var_u, angle=angle,
                           output_variance=output_variance, own_margin=own_margin, margin_below=margin_below,
@@ -345,7 +353,7 @@ def _derive_tilt(D: MeanFieldDerivation) -> TiltDerivation:
                           bend_feedback=bend_feedback, bend_kernel=bend_kernel,
                           bend_sample_variance=bend_sample_variance, self_pull_rate=self_pull_rate,
                           self_pull_s2=self_pull_s2, self_pull_variance=self_pull_variance,
-                          turn_growth=turn_growth)
+                          turn_growth=turn_growth, spread=spread)
 
 
 def _self_pull(add):
@@ -434,3 +442,75 @@ def tilt_or_none(derivation: MeanFieldDerivation) -> TiltDerivation | None:
         return derive_tilt(derivation)
     except NotImplementedError:
         return None
+
+
+def _degree2_spread(add, degree2_kernel):
+    """Step 13: the degree-2 feedback as an operator on traceless symmetric tensors, its node-by-node weights, the
+    equation of its spectral law and the local law of a node's own a-part direction."""
+    Dp = S.d - 1
+    shat2 = S.sigma_w**2 * Dp / S.d
+    h2 = sp.Symbol("h_2", real=True)
+    # geometry in D = 3, w = e_3 (any unit w by rotation): the a-part's direction P = w w^T - I/D has
+    # |P|^2 = 1 - 1/D, the turns sym(v w^T) (v orthogonal to w) have |.|^2 = 1/2, and for a traceless symmetric
+    # dT the turns' projection sum_v <S_v, dT> S_v (S_v = sqrt(2) sym(v w^T), orthonormal) is 2 sym((dT w)_perp w^T)
+    e = [sp.Matrix([1 if i == j else 0 for i in range(3)]) for j in range(3)]
+    w = e[2]
+    P = w * w.T - sp.eye(3) / 3
+    require(sp.simplify((P * P).trace() - (1 - sp.Rational(1, 3))) == 0)
+    sym = lambda X: (X + X.T) / 2
+    turns = [sp.sqrt(2) * sym(v * w.T) for v in e[:2]]
+    require(all(sp.simplify((S_v * S_v).trace() - 1) == 0 for S_v in turns))
+    t11, t12, t13, t22, t23 = sp.symbols("t11 t12 t13 t22 t23", real=True)
+    dT = sp.Matrix([[t11, t12, t13], [t12, t22, t23], [t13, t23, -t11 - t22]])
+    projected = sum(((S_v * dT).trace() * S_v for S_v in turns), sp.zeros(3, 3))
+    dTw = dT * w
+    require(sp.simplify(projected - 2 * sym((dTw - (w.T * dTw)[0] * w) * w.T)) == sp.zeros(3, 3))
+    # step 6's two routes node by node, per unit of the common factor alpha beta E[u'] / M: the a-part
+    # Delta T = (h_2^2 / 2) <P, dT> P and the turns Delta T = (2 a^2 h_2^2 / (shat^2 d)) sym((dT w)_perp w^T),
+    # so rank-one weights h_2^2 |P|^2 / 2 (one direction) and a^2 h_2^2 / (shat^2 d) (D - 1 directions)
+    a_weight = h2**2 * (1 - 1 / Dp) / 2
+    turn_weight = S.a**2 * h2**2 / (shat2 * S.d)
+    # their isotropic average over the directions w is step 6's kernel: the a-part exactly (E[<P, dT> P] =
+    # 2 dT / (D (D + 2))), the turns up to their radial part, relative order 2 / D (E[sym((dT w)_perp w^T)] =
+    # dT (1/D - 2/(D (D + 2))))
+    dimension = Dp * (Dp + 1) / 2 - 1
+    cross, cross_a2 = degree2_cross, degree2_cross_a2
+    spread_average = (cross / 2 * 2 / (Dp * (Dp + 2))
+                      + cross_a2 / (shat2 * S.d) * 2 * (1 / Dp - 2 / (Dp * (Dp + 2))))
+    require(memo.simplify(sp.limit((spread_average.subs(cross, 0) / degree2_kernel.subs(cross, 0)), S.d, sp.oo))
+            == 1)
+    require(memo.simplify(spread_average.subs(cross_a2, 0) - degree2_kernel.subs(cross_a2, 0)) == 0)
+    # the law of L = sum_j tau_j p_j p_j^T over n dimensions, p_j unit and spread isotropically (the directions of
+    # M nodes in D(D+1)/2 - 1 dimensions), in units of its trace average: its Stieltjes transform
+    # m(z) = E[1/(x - z)] solves 1/m = -z + (1/n) sum_j tau_j / (1 + tau_j m) (Silverstein's equation for a
+    # weighted sum of rank-one terms), solved by Newton with the term and its slope in m
+    tau, m, kap = sp.Symbol("tau", positive=True), sp.Symbol("m"), sp.Symbol("kappa_own", positive=True)
+    term = tau / (1 + tau * m)
+    slope = sp.diff(term, m)
+    # a node's own a-part direction p: L = L_- + kappa p p^T with L_- free of p (its own turns are orthogonal to
+    # it), so p's resolvent is m / (1 + kappa m) (Sherman-Morrison), m = <p, (L_- - z)^-1 p>; checked on a 2 x 2
+    # with a general p
+    l1, l2, p1, p2, zz = sp.symbols("l1 l2 p1 p2 z")
+    pv = sp.Matrix([p1, p2])
+    B = sp.diag(l1 - zz, l2 - zz)
+    whole = (pv.T * (B + kap * pv * pv.T).inv() * pv)[0]
+    own = (pv.T * B.inv() * pv)[0]
+    require(sp.simplify(whole - own / (1 + kap * own)) == 0)
+    aligned = m / (1 + kap * m)
+    add("degree2_spread", r"the degree-2 feedback at finite $M$: its spectral law and a node's own direction",
+        sp.Eq(sp.Matrix([sp.Symbol(r"\tau_{a,i}"), sp.Symbol(r"\tau_{w,i}"), sp.Symbol(r"1/m(z)"),
+                         sp.Symbol(r"m_i(z)")]),
+              sp.Matrix([a_weight.subs(h2, sp.Symbol("h_{2,i}")),
+                         turn_weight.subs({h2: sp.Symbol("h_{2,i}"), S.a: sp.Symbol("a_i")}),
+                         -sp.Symbol("z") + sp.Sum(sp.Symbol(r"\tau_j") / (1 + sp.Symbol(r"\tau_j") * m),
+                                                 (sp.Symbol("j"), 1, sp.Symbol("J"))) / dimension,
+                         aligned.subs(kap, sp.Symbol(r"\tau_{a,i}"))])),
+        r"Step 6's feedback is $\alpha\beta\mathbb{E}[u']/M$ times an operator on the $n = D(D+1)/2 - 1$ traceless "
+        r"symmetric tensors: node $i$'s a-part $\tau_{a,i} \hat{P}_i \hat{P}_i^T$ ($P_i$ the traceless part of "
+        r"$w_i w_i^T$) and its $D - 1$ turns $\mathrm{sym}(v\,w_i^T)$, $v \perp w_i$, of weight $\tau_{w,i}$ each; "
+        r"their isotropic average is step 6's kernel (the turns' up to relative order $2/D$). Its law, in units of "
+        r"its trace average, has the Stieltjes transform $m(z)$ ($J = M D$ rank-one terms); the init's tensor "
+        r"$\sum_i a_i h_{2,i} P_i$ lies along the a-part directions, each of which sees $m_i = m/(1 + \tau_{a,i} m)$ "
+        r"(Sherman-Morrison; its own turns are orthogonal to it). Each eigendirection is pulled back at step 6's "
+        r"rate times its eigenvalue over the average.")
+    return turn_weight, a_weight, term, slope, aligned

@@ -14,6 +14,7 @@ import numpy as np
 from mftheory.dynamics import MeanFieldSolution
 from mftheory.kernels.binding import bind, kernel_template
 from mftheory.model import _check_real, check_int
+from mftheory.feedback_spectrum import feedback_spectrum
 from mftheory.node_law import node_law as _node_law
 
 
@@ -1277,7 +1278,8 @@ class RestFeedback:
     ``damping`` (T+1, G), the amplitude of its init part with the feedback over its frozen-init amplitude;
     ``sample_variance`` (T+1, G), the variance of the part that the training sample puts in (the other
     examples' memorization, seen by fresh and training points alike; zero for N=None). Degrees >= 3 keep the
-    frozen law."""
+    frozen law. ``spread``: whether the init's part was pulled back with the feedback's spectrum at width M
+    (its root mean square over the eigendirections) or at its isotropic average."""
 
     t: np.ndarray
     N: int | None
@@ -1285,6 +1287,7 @@ class RestFeedback:
     x_par: np.ndarray
     damping: np.ndarray
     sample_variance: np.ndarray
+    spread: bool = False
 
 
 # |x_par| points of the recursion, denser near 0 where late thresholds and errors are; past 4 the threshold's
@@ -1304,30 +1307,32 @@ def _cell_masses(grid):
 
 
 def rest_feedback(solution: MeanFieldSolution, N: int | None = None, sample: str = "fixed",
-                  margin_density: str | None = None) -> RestFeedback | None:
+                  margin_density: str | None = None, spread: bool | None = None) -> RestFeedback | None:
     """The degree-2 part of F_M - F_t along x_perp with the hinge loss's feedback: its init part, and for N
     training examples the part the sample puts in (``sample="fixed"``: one set used at every step;
     ``"fresh"``: new examples at every step). Hinge loss, Gaussian data, clean labels; ``None`` for an
     activation whose degree-2 coefficient is not even in x_par (the derivation does not cover it). With one
-    fixed set it follows that set's own clock (see :func:`predict`, also for ``margin_density``)."""
+    fixed set it follows that set's own clock (see :func:`predict`, also for ``margin_density`` and ``spread``,
+    its ``degree2_spread``)."""
     _check_feedback_inputs(solution, N, sample, "the rest's feedback")
     margin_density = _check_margin_density(margin_density, N, sample)
-    return _rest_feedback(_on_training_clock(solution, N, sample, margin_density), N, sample, None, None)
+    spread = _check_degree2_spread(spread, N is not None and sample == "fixed")
+    return _rest_feedback(_on_training_clock(solution, N, sample, margin_density), N, sample, None, None, spread)
 
 
 # rest_feedback(solution, None) per live solution (keyed by id, dropped when the solution is collected): the
 # memorization map, the tilt and predict all need it, and it takes seconds at the paper's scale
-_INIT_FEEDBACK: dict[int, RestFeedback | None] = {}
+_INIT_FEEDBACK: dict[tuple[int, bool], RestFeedback | None] = {}
 
 
-def _init_feedback(solution):
+def _init_feedback(solution, spread=False):
     """:func:`rest_feedback` with N=None (the init's part: it does not depend on the sample), computed once per
-    solution."""
-    key = id(solution)
+    solution and ``spread``."""
+    key = (id(solution), bool(spread))
     if key not in _INIT_FEEDBACK:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            _INIT_FEEDBACK[key] = rest_feedback(solution, None)
+            _INIT_FEEDBACK[key] = rest_feedback(solution, None, spread=bool(spread))
         weakref.finalize(solution, _INIT_FEEDBACK.pop, key, None)
     return _INIT_FEEDBACK[key]
 
@@ -1387,7 +1392,7 @@ def _derive_bend_feedback(solution, N, sample, memo):
         moments, np.asarray(solution.x_star, dtype=float), np.asarray(solution.kappa, dtype=float),
         np.ones(n) if ratio is None else np.asarray(ratio, dtype=float), setup.alpha, float(setup.M), d,
         setup.sigma_w, setup.slope, setup.beta, setup.h, _REST_GRID, _cell_masses(_REST_GRID), _ZETA_WEIGHTS,
-        unsatisfied, mode, unit)
+        unsatisfied, mode, unit, np.ones((n, 1)))
     return BendFeedback(t=solution.t, x_par=_REST_GRID.copy(), damping=damping, sample_variance=sample_variance)
 
 
@@ -1404,9 +1409,11 @@ def _bend_variance_rows(fw, bend, xs, params, steps, with_sample=True):
     return out
 
 
-def _rest_feedback(solution, N, sample, memo, state=None):
+def _rest_feedback(solution, N, sample, memo, state=None, spread=False):
     """:func:`rest_feedback`, with ``memo`` and ``state`` the :func:`finite_sample` prediction for a fixed sample
-    and its memorization map's state when the caller has them already (None: computed here)."""
+    and its memorization map's state when the caller has them already (None: computed here); ``spread``: the
+    init's part with the feedback's spectrum (:func:`mftheory.feedback_spectrum.feedback_spectrum`) instead of its
+    isotropic average."""
     setup, N = _check_feedback_inputs(solution, N, sample, "the rest's feedback")
     k = solution.kernels
     fw = solution.variant.finite_width_kernels()
@@ -1438,9 +1445,10 @@ def _rest_feedback(solution, N, sample, memo, state=None):
         moments, np.asarray(solution.x_star, dtype=float), np.asarray(solution.kappa, dtype=float),
         np.ones(n) if ratio is None else np.asarray(ratio, dtype=float), setup.alpha, float(setup.M), d,
         setup.sigma_w, setup.slope, setup.beta, setup.h, grid, _cell_masses(grid), _ZETA_WEIGHTS,
-        np.ascontiguousarray(unsatisfied, dtype=float), mode, unit)
+        np.ascontiguousarray(unsatisfied, dtype=float), mode, unit,
+        feedback_spectrum(solution, reach=float(grid[-1])).aligned if spread else np.ones((n, 1)))
     return RestFeedback(t=solution.t, N=N, sample=sample, x_par=grid.copy(), damping=damping,
-                        sample_variance=sample_variance)
+                        sample_variance=sample_variance, spread=bool(spread))
 
 
 _NO_SAMPLE, _FIXED_SAMPLE, _FRESH_SAMPLE = 0, 1, 2
@@ -1475,18 +1483,22 @@ def _at_the_crowd(solution, N, state, name, nobody):
 @kernel_template(6)
 def _rest_recursion(degree2_second, rest_feedback, cross, cross_a2, degree2_kernel, tilt_response, moments, x_star,
                     kappa, density_ratio, alpha, M, d, sigma_w, slope, beta, h, grid, masses, zeta_weights,
-                    unsatisfied, mode, unit):
+                    unsatisfied, mode, unit, spread):
     """The steps of :func:`rest_feedback`, compiled as one recursion over GD steps (the steps of
     :func:`_degree2_step_maps`): returns the damping of the init's degree-2 part and the variance the sample puts
     in, (T+1, G) each. ``mode``: ``_NO_SAMPLE``, ``_FIXED_SAMPLE`` (``unsatisfied`` (T+1, Z, G): the map's
     share of unsatisfied examples per spread value and cell) or ``_FRESH_SAMPLE`` (the examples below x*(t));
-    ``density_ratio`` (T+1,): the factor on the infinite set's density at the margin (ones: that density)."""
+    ``density_ratio`` (T+1,): the factor on the infinite set's density at the margin (ones: that density);
+    ``spread`` (T+1, Q): the init's part split over Q eigendirections of the feedback, each pulled back at the rate
+    times its eigenvalue over the average (:func:`mftheory.feedback_spectrum.feedback_spectrum`; (T+1, 1) ones:
+    the isotropic average, the damping then signed), the damping their root mean square."""
     n, G = moments.shape[0], grid.shape[0]
+    Q = spread.shape[1]
     damping, sample_variance = np.ones((n, G)), np.zeros((n, G))
     Z = zeta_weights.shape[0]
     responses = np.zeros((Z, G, G)) if mode == _FIXED_SAMPLE else np.zeros((1, 1, 1))
     covariance = np.zeros((G, G))   # fresh data: covariance of the sample's part between grid points
-    amplitude, frozen, previous, growth = np.zeros(G), np.zeros(G), np.zeros(G), np.ones(G)
+    amplitude, frozen, previous, growth = np.zeros((Q, G)), np.zeros(G), np.zeros(G), np.ones(G)
     rates, at = np.zeros(G), np.zeros(G)
     started = False
     for i in range(n):
@@ -1498,8 +1510,15 @@ def _rest_recursion(degree2_second, rest_feedback, cross, cross_a2, degree2_kern
         # what the feedback took out (and what the sample put in) grows with the nodes as the fluctuation does
         for g in range(G):
             growth[g] = frozen[g] / previous[g] if started and previous[g] > 0 else 1.0
-            amplitude[g] = amplitude[g] * growth[g] if started else frozen[g]
-            damping[i, g] = amplitude[g] / frozen[g] if frozen[g] > 0 else 1.0
+            for q in range(Q):
+                amplitude[q, g] = amplitude[q, g] * growth[g] if started else frozen[g]
+            if Q == 1:
+                damping[i, g] = amplitude[0, g] / frozen[g] if frozen[g] > 0 else 1.0
+            elif frozen[g] > 0:
+                kept = 0.0
+                for q in range(Q):
+                    kept += amplitude[q, g] ** 2
+                damping[i, g] = math.sqrt(kept / Q) / frozen[g]
             previous[g] = frozen[g]
         started = True
         if mode == _FIXED_SAMPLE:
@@ -1524,11 +1543,13 @@ def _rest_recursion(degree2_second, rest_feedback, cross, cross_a2, degree2_kern
         for g in range(G):
             rates[g] = rest_feedback(e_u_prime, beta, alpha, cross(grid[g], x, a2, w2, aw, alpha, M, d, sigma_w, slope),
                                      cross_a2(grid[g], x, a2, w2, aw, alpha, M, d, sigma_w, slope), d, sigma_w)
-        there = 0.0
-        for g in range(G):
-            there += at[g] * amplitude[g]
-        for g in range(G):
-            amplitude[g] -= rates[g] * there
+        for q in range(Q):
+            there = 0.0
+            for g in range(G):
+                there += at[g] * amplitude[q, g]
+            there *= spread[i, q]
+            for g in range(G):
+                amplitude[q, g] -= rates[g] * there
         if mode == _FIXED_SAMPLE:
             _pull_responses(responses, rates, at, j)
             injected = np.empty(G)
@@ -1875,13 +1896,16 @@ class FiniteSizePrediction:
     point's memorized margin (its own term), ``rest_sd`` the sd of the nonlinear rest of F_M - F_t at x_par = 0
     (``rest_sd_frozen`` without the loss's feedback), ``sample_sd`` the sd of the degree-2 part the training
     sample puts in there (the other examples' memorization), and ``tilt_sd`` the tilt's part of F's sd at a
-    fresh point. ``crowd``: the number of training examples the memorization map stalls at the margin (one fixed
+    fresh point. ``degree2_sd``: the sd of F's degree-2 part along x_perp at x_par = 0 (the init's part after the
+    loss's feedback, with the node law's weights, and the sample's; zeros for an activation without one).
+    ``crowd``: the number of training examples the memorization map stalls at the margin (one fixed
     set; zeros otherwise), which with ``margin_density="training"`` hold their share of each new degree-2 deposit
     of the sample. ``sliding_onset``: the GD step from which one fixed set's examples stalled at the margin hold the
     tilt (see :func:`predict`; None: not within the steps, or no fixed set). ``node_moments`` (T+1, 3): the node
     law's E a^2, E w_par^2 and E a w_par (one fixed set: on its own clock; equal E a^2 and E w_par^2 when sigma_a
     = sigma_w, unless ``own_shifts``). ``node_law``: the rest's node weights, ``"feedback"`` or ``"frozen"`` (see
-    :func:`predict`).
+    :func:`predict`). ``degree2_spread``: whether the init's degree-2 part was pulled back with the feedback's
+    spectrum at width M (see :func:`predict`).
 
     Approximations (the validation case ``finite_size`` measures each): the nonlinear rest of F_M - F_t keeps the
     frozen init law's node directions (its node weights the feedback's, ``node_law``) except its degree-2 part
@@ -1909,6 +1933,8 @@ class FiniteSizePrediction:
     sliding_onset: int | None = None
     node_moments: np.ndarray | None = dataclasses.field(default=None, repr=False)
     node_law: str = "frozen"
+    degree2_spread: bool = False
+    degree2_sd: np.ndarray | None = None
 
     def table(self, every: int | None = None) -> str:
         """A plain-text table of the rates over GD steps (every ``every``-th step and the last; about 20 rows by
@@ -1934,7 +1960,8 @@ _TAIL = 9.0  # panels reach 9 sd of the fluctuation past a crossing: the rest of
 
 def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fixed",
             margin_density: str | None = None, held_margins: str = "still",
-            others_pulls: str = "kernel", own_shifts: bool = False, node_law: str | None = None) -> FiniteSizePrediction:
+            others_pulls: str = "kernel", own_shifts: bool = False, node_law: str | None = None,
+            degree2_spread: bool | None = None) -> FiniteSizePrediction:
     """Finite-size prediction along a mean-field solution: what a network of width M trained on N examples does
     over GD steps (hinge loss, Gaussian data, clean labels).
 
@@ -1985,6 +2012,16 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
         1.36 / 1.56), d = 50, M = 200 0.95 / 0.95 / 0.85 / 0.97 (frozen 0.99 / 1.03 / 0.94 / 1.09); at Fig. 1
         0.90-0.97 of GD's from t = 100 to 2000 (frozen 0.96-1.10). What it leaves out (GD keeps more of F's
         degree-2 part than the derived feedback leaves): the documentation's finite-size page.
+    degree2_spread : None, True or False
+        How the loss's feedback pulls back the init's degree-2 part of F. True: with its spectrum at width M
+        (:func:`mftheory.feedback_spectrum.feedback_spectrum`): the feedback is a sum of M nodes' rank-one terms
+        whose spectrum spreads about its average (a weighted Marchenko-Pastur law), and the init's tensor lies
+        along the nodes' own a-part directions; each eigendirection is pulled back at the average rate times its
+        eigenvalue over the average. False: at the average for every direction. None (default): True without one
+        fixed set, False with one (the set's coherent pulls and its crowd at the margin, which take the set's
+        deposits off faster than derived, are not in the spectrum); the result's ``degree2_spread`` says which.
+        The sample's part (fresh data) keeps the average. Measured against gradient descent: the documentation's
+        finite-size page.
 
     Returns
     -------
@@ -2039,12 +2076,23 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
                              "data no example pulls twice")
         solution = _with_options(solution, own_shifts=True)
     node_law = _check_node_law(solution, node_law, N is not None and sample == "fixed")
+    degree2_spread = _check_degree2_spread(degree2_spread, N is not None and sample == "fixed")
     _warn_small_sample("predict", setup, N, sample)
-    return _along(_on_training_clock(solution, N, sample, margin_density), N, sample, node_law).prediction
+    return _along(_on_training_clock(solution, N, sample, margin_density), N, sample, node_law,
+                  degree2_spread).prediction
 
 
 # predict's node_law: the nonlinear rest with the frozen init law's node weights, or with the feedback's on each node
 NODE_LAWS = ("frozen", "feedback")
+
+
+def _check_degree2_spread(spread, fixed):
+    """predict's ``degree2_spread``: None -> True without one fixed set, False with one."""
+    if spread is None:
+        return not fixed
+    if not isinstance(spread, (bool, np.bool_)):
+        raise TypeError(f"degree2_spread must be True, False or None, got {spread!r}")
+    return bool(spread)
 
 
 def _check_node_law(solution, node_law, fixed):
@@ -2088,7 +2136,7 @@ class _Along:
     state: _MapResult | None
 
 
-def _along(solution, N, sample, node_law="frozen"):
+def _along(solution, N, sample, node_law="frozen", degree2_spread=False):
     """:func:`predict` along ``solution`` (the mean field, or one fixed set's clock from :func:`_training_clock`),
     with the memorization map's state (None without a fixed set)."""
     setup = solution.setup
@@ -2101,7 +2149,7 @@ def _along(solution, N, sample, node_law="frozen"):
     if N is not None and sample == "fixed":
         memo, state = _fixed_sample_state(solution, N, tilt_part, moments)
         train_rates = state.train_rates
-    feedback = _rest_feedback(solution, N, sample, memo, state)
+    feedback = _rest_feedback(solution, N, sample, memo, state, degree2_spread)
     bend = _bend_feedback(solution, N, sample, memo)
     band = _band(solution, N, sample, feedback, memo, tilt_part, bend, "predict", 4)
     if memo is not None:
@@ -2130,12 +2178,17 @@ def _along(solution, N, sample, node_law="frozen"):
     rests = rest_variance_rows(coarse, d, params, steps)
     rest_sd_frozen[steps] = np.sqrt(rests[steps, 0])
     rests[steps] = np.maximum(rests[steps] - _degree2_removed_rows(fw, feedback, coarse, params, steps)[steps], 0.0)
-    if node_law == "feedback":
-        rests[steps] *= _node_law(solution).variance_factor[steps, None]
+    law_factor = _node_law(solution).variance_factor if node_law == "feedback" else np.ones(n)
+    rests[steps] *= law_factor[steps, None]
     rest_sd[steps] = np.sqrt(rests[steps, 0])
     rests[steps] += _bend_variance_rows(fw, bend, coarse, params, steps)[steps]
     added = _sample_variance_rows(feedback, coarse, steps)
     sample_sd[steps] = np.sqrt(added[steps, 0])
+    degree2_sd = np.zeros(n)
+    if feedback is not None:   # F's degree-2 part at x_par = 0: the init's after the feedback, and the sample's
+        kept = bind(_damped_rows, fw.degree2_variance)(np.zeros((n, 1)), params, feedback.x_par, feedback.damping,
+                                                        steps, False)[:, 0]
+        degree2_sd[steps] = np.sqrt(kept[steps] * law_factor[steps] + added[steps, 0])
     rests[steps] += added[steps]
     bind(_average_rates, k.margin_below)(_GL_X, _GL_W, coarse, rests, kappa, reach, extra, setup.h, steps,
                                          test_error, test_unsat)
@@ -2149,9 +2202,11 @@ def _along(solution, N, sample, node_law="frozen"):
                                        train_unsat=train_unsat, band_sd=band.band_sd, crossing=band.crossing,
                                        tilt=tilt_part.angle, kappa=kappa, memorized=memorized, sample_sd=sample_sd,
                                        rest_sd=rest_sd, rest_sd_frozen=rest_sd_frozen, tilt_sd=tilt_part.output_sd,
+                                       degree2_sd=degree2_sd,
                                        crowd=np.zeros(n) if state is None else N * np.asarray(state.pile, dtype=float),
                                        sliding_onset=tilt_part.sliding_onset,
-                                       node_moments=_map_node_moments(solution, state, moments), node_law=node_law),
+                                       node_moments=_map_node_moments(solution, state, moments), node_law=node_law,
+                                       degree2_spread=bool(degree2_spread)),
                   state)
 
 

@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import pytest
 
 from mftheory.validate.cases import CASES, FINITE_SIZE_CASES, draw_case
+from mftheory.validate.cases.degree2_spread import DEGREE2_SPREAD_RESOLUTION
 from mftheory.validate.cases.finite_size import (FINITE_SAMPLE_RESOLUTION, FINITE_SAMPLE_SCALING_RESOLUTION,
                                                  FINITE_SIZE_RESOLUTION, FINITE_WIDTH_RESOLUTION,
                                                  FINITE_WIDTH_SCALING_RESOLUTION,
@@ -21,7 +22,8 @@ STATED = {"finite_width": FINITE_WIDTH_RESOLUTION, "finite_width_scaling": FINIT
           "finite_width_user_activation": USER_ACTIVATION_RESOLUTION,
           "finite_sample": FINITE_SAMPLE_RESOLUTION,
           "finite_sample_scaling": FINITE_SAMPLE_SCALING_RESOLUTION, "mislabel_onset": MISLABEL_ONSET_RESOLUTION,
-          "tilt": TILT_RESOLUTION, "propagator": PROPAGATOR_RESOLUTION, "finite_size": FINITE_SIZE_RESOLUTION}
+          "tilt": TILT_RESOLUTION, "propagator": PROPAGATOR_RESOLUTION, "finite_size": FINITE_SIZE_RESOLUTION,
+          "degree2_spread": DEGREE2_SPREAD_RESOLUTION}
 # the propagator reads the deposits off at 50_000 fresh points, not 200_000: that read-off is 3/4 of the case's
 # time at this scale, and the jackknife over the probes, not it, sets the rows' errors (resolutions within 10%)
 OPTIONS = {"propagator": {"n_fresh": 50_000}}
@@ -71,7 +73,8 @@ def _shifted(check, way, shift):
 
 
 # over 10 s each (measured on 2 cores; the first in a process also compiles the simulator and the predictions)
-SLOW = {"finite_width", "finite_width_scaling", "finite_width_user_activation", "finite_sample", "tilt", "propagator", "finite_size"}
+SLOW = {"finite_width", "finite_width_scaling", "finite_width_user_activation", "finite_sample", "tilt", "propagator", "finite_size",
+        "degree2_spread"}
 
 
 @pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow) if name in SLOW else name

@@ -13,9 +13,11 @@ One module per concern: :mod:`.common` (scales, shared measurements), :mod:`.mea
 """
 import pathlib
 
+from mftheory.validate.cases import degree2_spread as _degree2_spread
 from mftheory.validate.cases import finite_size as _finite_size
 from mftheory.validate.cases import label_noise as _label_noise
 from mftheory.validate.cases import meanfield as _meanfield
+from mftheory.validate.cases.degree2_spread import degree2_spread
 from mftheory.validate.cases.common import PAPER, QUICK, CaseResult, Scale, measured_gamma_plus
 from mftheory.validate.cases.finite_size import (finite_sample, finite_sample_scaling, finite_size, finite_width,
                                                  finite_width_scaling, finite_width_user_activation, mislabel_onset,
@@ -36,7 +38,7 @@ __all__ = ["CASES", "DRAWERS", "run_case", "draw_case", "CaseResult", "CORE_CASE
            "LABEL_NOISE_RESOLUTION", "OVERFITTING_RESOLUTION", "LABEL_NOISE_SMALL_RESOLUTION",
            "fig1", "rich_lazy", "overfitting", "data_laws", "label_noise", "label_noise_small", "losses",
            "user_variant", "finite_width", "finite_width_scaling", "finite_width_user_activation", "finite_sample", "finite_sample_scaling",
-           "mislabel_onset", "tilt", "propagator", "finite_size", "features_starvation", "features_spectral_decoupling",
+           "mislabel_onset", "tilt", "propagator", "finite_size", "degree2_spread", "features_starvation", "features_spectral_decoupling",
            "features_error_curves", "features_many"]
 
 CASES = {"fig1": fig1, "rich_lazy": rich_lazy, "overfitting": overfitting, "data_laws": data_laws,
@@ -45,14 +47,14 @@ CASES = {"fig1": fig1, "rich_lazy": rich_lazy, "overfitting": overfitting, "data
          "finite_width_user_activation": finite_width_user_activation,
          "finite_sample": finite_sample,
          "finite_sample_scaling": finite_sample_scaling, "mislabel_onset": mislabel_onset, "tilt": tilt,
-         "propagator": propagator, "finite_size": finite_size}
+         "propagator": propagator, "finite_size": finite_size, "degree2_spread": degree2_spread}
 CASES.update(QUADRATIC_CASES)
 CASES["features_starvation"] = features_starvation
 CASES["features_spectral_decoupling"] = features_spectral_decoupling
 CASES["features_error_curves"] = features_error_curves
 CASES["features_many"] = features_many
 # each case's figure, from the data it returned
-DRAWERS = {name: getattr(module, f"draw_{name}") for module in (_meanfield, _label_noise, _finite_size)
+DRAWERS = {name: getattr(module, f"draw_{name}") for module in (_meanfield, _label_noise, _finite_size, _degree2_spread)
            for name in CASES if hasattr(module, f"draw_{name}")}
 DRAWERS.update(QUADRATIC_DRAWERS)
 DRAWERS["features_starvation"] = draw_features_starvation
@@ -64,7 +66,7 @@ CORE_CASES = ("fig1", "rich_lazy", "overfitting", "data_laws", "label_noise", "l
               "user_variant", "features_starvation", "features_spectral_decoupling", "features_error_curves",
               "features_many")
 FINITE_SIZE_CASES = ("finite_width", "finite_width_scaling", "finite_width_user_activation", "finite_sample", "finite_sample_scaling", "mislabel_onset", "tilt",
-                     "propagator", "finite_size")
+                     "propagator", "finite_size", "degree2_spread")
 # the second model family, the extensive-width quadratic network (mftheory.validate.quadratic)
 QUADRATIC_CASE_NAMES = tuple(QUADRATIC_CASES)
 
