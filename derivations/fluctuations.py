@@ -499,7 +499,7 @@ def _degree2_spread(add, degree2_kernel):
     aligned = m / (1 + kap * m)
     add("degree2_spread", r"the degree-2 feedback at finite $M$: its spectral law and a node's own direction",
         sp.Eq(sp.Matrix([sp.Symbol(r"\tau_{a,i}"), sp.Symbol(r"\tau_{w,i}"), sp.Symbol(r"1/m(z)"),
-                         sp.Symbol(r"m_i(z)")]),
+                         sp.Function("m_i")(sp.Symbol("z"))]),
               sp.Matrix([a_weight.subs(h2, sp.Symbol("h_{2,i}")),
                          turn_weight.subs({h2: sp.Symbol("h_{2,i}"), S.a: sp.Symbol("a_i")}),
                          -sp.Symbol("z") + sp.Sum(sp.Symbol(r"\tau_j") / (1 + sp.Symbol(r"\tau_j") * m),

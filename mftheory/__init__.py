@@ -24,6 +24,7 @@ from mftheory.finite_size import (BandPrediction, Degree2Propagator, FiniteSampl
                                   FiniteWidthPrediction, RestFeedback, TiltPrediction, degree2_propagator,
                                   finite_sample, finite_width, rest_feedback, tilt, within_run_band)
 from mftheory.model import ACTIVATIONS, DATA_LAWS, LOSSES, Setup, fig1_setup
+from mftheory.feedback_spectrum import FeedbackSpectrum, feedback_spectrum
 from mftheory.node_law import NodeLaw, node_law
 from mftheory.variant import Variant, compile_derivation, variant_of
 
@@ -34,7 +35,7 @@ __all__ = ["Setup", "fig1_setup", "DATA_LAWS", "LOSSES", "ACTIVATIONS",
            "finite_size", "FiniteSizePrediction",
            "finite_width", "FiniteWidthPrediction", "finite_sample", "FiniteSamplePrediction", "tilt", "TiltPrediction",
            "rest_feedback", "RestFeedback", "degree2_propagator", "Degree2Propagator", "within_run_band",
-           "BandPrediction", "node_law", "NodeLaw",
+           "BandPrediction", "node_law", "NodeLaw", "feedback_spectrum", "FeedbackSpectrum",
            "simulate", "sweep"]
 
 # SymPy and the simulator (numba, matplotlib, Dask) load only when first used
