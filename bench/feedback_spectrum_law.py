@@ -20,68 +20,9 @@ import time
 import numpy as np
 
 import mftheory
-from mftheory.feedback_spectrum import feedback_spectrum
-from mftheory.finite_size import _node_moments
+from mftheory.feedback_spectrum import derived_rates, feedback_spectrum, operator_retention
 
 REACH = 4.0   # predict's rest grid ends there: the feedback acts on thresholds below it
-
-
-def derived_rates(sol, moments):
-    """The derived isotropic rate of each step (zero where the threshold is past REACH)."""
-    setup, k, fw = sol.setup, sol.kernels, sol.variant.finite_width_kernels()
-    d = float(setup.d)
-    rates = np.zeros(len(sol.t))
-    for t in range(1, len(sol.t)):
-        x, kappa = float(sol.x_star[t]), float(sol.kappa[t])
-        if kappa > 0 and x < REACH:
-            pair = (x, x, *moments[t, :3], setup.alpha, float(setup.M), d, setup.sigma_w, setup.slope)
-            rates[t] = k.rest_feedback(k.tilt_response(kappa, d, setup.h), setup.beta, setup.alpha,
-                                       fw.degree2_cross(*pair), fw.degree2_cross_a2(*pair), d, setup.sigma_w)
-    return rates
-
-
-def operator_retention(sol, rates, seed, report):
-    """{t: (retention of the nodes' own tensor, of an isotropic random one)} with the operator of M drawn nodes."""
-    setup, k, fw = sol.setup, sol.kernels, sol.variant.finite_width_kernels()
-    M, d, D = setup.M, float(setup.d), setup.d - 1
-    dim = D * (D + 1) / 2 - 1
-    rng = np.random.default_rng(seed)
-    a, w_par = setup.sigma_a * rng.standard_normal(M), setup.sigma_w * rng.standard_normal(M)
-    U = rng.standard_normal((M, D))
-    U /= np.linalg.norm(U, axis=1, keepdims=True)
-    h2_of = np.vectorize(lambda mu: fw.degree2_node(mu, setup.sigma_w, d, setup.slope))
-    tensors, out = None, {}
-    for t in range(1, len(sol.t)):
-        step = setup.beta * float(sol.g[t - 1])
-        a, w_par = a + step * w_par, w_par + step * a
-        if rates[t] == 0 and tensors is None:
-            continue
-        h2 = h2_of(w_par * float(sol.x_star[t]) / math.sqrt(d))
-        frozen = (U.T * (a * h2)) @ U
-        frozen -= np.trace(frozen) / D * np.eye(D)
-        norm = np.linalg.norm(frozen)
-        if tensors is None:
-            G = rng.standard_normal((D, D))
-            free = (G + G.T) / 2
-            free -= np.trace(free) / D * np.eye(D)
-            tensors, previous = [frozen, free * norm / np.linalg.norm(free)], norm
-        else:
-            tensors = [T * norm / previous for T in tensors]
-            previous = norm
-        own = np.array([k.spread_a_weight(h, d) for h in h2])
-        turn = np.array([k.spread_turn_weight(ai, h, setup.sigma_w, d) for ai, h in zip(a, h2)])
-        average = (own.sum() + turn.sum() * (D - 1)) / dim
-        for j, T in enumerate(tensors):
-            Y = U @ T
-            q = np.einsum("ij,ij->i", Y, U)
-            L = (U.T * (own / (1 - 1 / D) * q)) @ U
-            side = ((Y - q[:, None] * U).T * turn) @ U
-            L += side + side.T
-            L -= np.trace(L) / D * np.eye(D)
-            tensors[j] = T - (rates[t] / average) * L
-        if t in report:
-            out[t] = tuple((np.linalg.norm(T) / norm) ** 2 for T in tensors)
-    return out
 
 
 def main(argv=None) -> int:
@@ -96,7 +37,7 @@ def main(argv=None) -> int:
         M = setup.M if args.M is None else args.M
         setup = setup.replace(M=M, d=setup.d if args.d is None else args.d, eta=2.5 * M / setup.alpha)
     sol = mftheory.meanfield(setup, args.steps)
-    rates = derived_rates(sol, _node_moments(sol))
+    rates = derived_rates(sol, REACH)
     start = time.perf_counter()
     spectrum = feedback_spectrum(sol, reach=REACH)
     seconds = time.perf_counter() - start

@@ -32,7 +32,7 @@ import numpy as np
 from mftheory.dynamics import MeanFieldSolution
 from mftheory.kernels.binding import bind, kernel_template
 
-__all__ = ["FeedbackSpectrum", "feedback_spectrum", "spectral_quantiles"]
+__all__ = ["FeedbackSpectrum", "feedback_spectrum", "spectral_quantiles", "derived_rates", "operator_retention"]
 
 # quantile levels of the laws (midpoints); points of the spectral grid; Gauss-Hermite points per init coordinate
 # (at Fig. 1 and at d = 200, M = 100, 2500 points and 12 x 12 nodes move the retention by under 0.3%)
@@ -166,6 +166,71 @@ def spectral_quantiles(taus, counts, dimension: float, own=None, start=None, lev
     q = (np.arange(levels) + 0.5) / levels
     quantiles = bind(_law_quantiles, k.spread_law_term, k.spread_law_slope, k.spread_aligned)
     return quantiles(taus / total, counts / dimension, own / total, start, q, int(points))
+
+
+def derived_rates(sol, reach: float = 4.0):
+    """(len(t),): the derived isotropic rate of the degree-2 feedback at the threshold at each step (zero where
+    the threshold is at or past ``reach``): the rate :func:`FeedbackSpectrum.retention` takes."""
+    from mftheory.finite_size import _node_moments   # finite_size imports this module
+    moments = _node_moments(sol)
+    setup, k, fw = sol.setup, sol.kernels, sol.variant.finite_width_kernels()
+    d = float(setup.d)
+    rates = np.zeros(len(sol.t))
+    for t in range(1, len(sol.t)):
+        x, kappa = float(sol.x_star[t]), float(sol.kappa[t])
+        if kappa > 0 and x < reach:
+            pair = (x, x, *moments[t, :3], setup.alpha, float(setup.M), d, setup.sigma_w, setup.slope)
+            rates[t] = k.rest_feedback(k.tilt_response(kappa, d, setup.h), setup.beta, setup.alpha,
+                                       fw.degree2_cross(*pair), fw.degree2_cross_a2(*pair), d, setup.sigma_w)
+    return rates
+
+
+def operator_retention(sol, rates, seed: int, report) -> dict:
+    """{t: (retention of the nodes' own tensor, of an isotropic random one)} at the steps ``report``, with the
+    feedback operator of M nodes drawn from the init (``seed``) and moved along the mean field's node map, built
+    term by term (each node's a-part and its D - 1 turns, with the generated weights) and pulled back at
+    ``rates`` over its trace average (``rates``: :func:`derived_rates`): what the laws stand for at finite M, for
+    checks. F's degree-2 tensor starts as the nodes' own at the first step with a nonzero rate."""
+    setup, k, fw = sol.setup, sol.kernels, sol.variant.finite_width_kernels()
+    M, d, D = setup.M, float(setup.d), setup.d - 1
+    dim = D * (D + 1) / 2 - 1
+    rng = np.random.default_rng(seed)
+    a, w_par = setup.sigma_a * rng.standard_normal(M), setup.sigma_w * rng.standard_normal(M)
+    U = rng.standard_normal((M, D))
+    U /= np.linalg.norm(U, axis=1, keepdims=True)
+    h2_of = np.vectorize(lambda mu: fw.degree2_node(mu, setup.sigma_w, d, setup.slope))
+    tensors, out = None, {}
+    for t in range(1, len(sol.t)):
+        step = setup.beta * float(sol.g[t - 1])
+        a, w_par = a + step * w_par, w_par + step * a
+        if rates[t] == 0 and tensors is None:
+            continue
+        h2 = h2_of(w_par * float(sol.x_star[t]) / math.sqrt(d))
+        frozen = (U.T * (a * h2)) @ U
+        frozen -= np.trace(frozen) / D * np.eye(D)
+        norm = np.linalg.norm(frozen)
+        if tensors is None:
+            G = rng.standard_normal((D, D))
+            free = (G + G.T) / 2
+            free -= np.trace(free) / D * np.eye(D)
+            tensors, previous = [frozen, free * norm / np.linalg.norm(free)], norm
+        else:
+            tensors = [T * norm / previous for T in tensors]
+            previous = norm
+        own = np.array([k.spread_a_weight(h, d) for h in h2])
+        turn = np.array([k.spread_turn_weight(ai, h, setup.sigma_w, d) for ai, h in zip(a, h2)])
+        average = (own.sum() + turn.sum() * (D - 1)) / dim
+        for j, T in enumerate(tensors):
+            Y = U @ T
+            q = np.einsum("ij,ij->i", Y, U)
+            L = (U.T * (own / (1 - 1 / D) * q)) @ U
+            side = ((Y - q[:, None] * U).T * turn) @ U
+            L += side + side.T
+            L -= np.trace(L) / D * np.eye(D)
+            tensors[j] = T - (rates[t] / average) * L
+        if t in report:
+            out[t] = tuple((np.linalg.norm(T) / norm) ** 2 for T in tensors)
+    return out
 
 
 @kernel_template(6)

@@ -9,7 +9,8 @@ from scipy.integrate import quad
 import mftheory
 from mftheory import finite_size
 from mftheory.kernels.generated import finite_width_leaky_relu, finite_width_relu
-from mftheory.feedback_spectrum import _init_grid, feedback_spectrum, spectral_quantiles
+from mftheory.feedback_spectrum import (_init_grid, derived_rates, feedback_spectrum, operator_retention,
+                                         spectral_quantiles)
 
 LEVELS = (np.arange(64) + 0.5) / 64
 
@@ -66,63 +67,17 @@ def wide_solution():
 def test_the_spectrum_follows_the_operator_of_drawn_nodes(wide_solution):
     """feedback_spectrum's aligned law against the recursion with the feedback operator of M = 200 nodes drawn from
     the init and moved along the mean-field node map (d = 50; the rate per step the derived isotropic one, the
-    operator over its trace average): the retention of the init's degree-2 variance at the threshold at t = 200 /
-    350 / 500, two draws, within 3 standard errors of the draws plus 8% (the law is the limit of many nodes: at
-    these sizes the bench, bench/degree2_spectrum.py, finds it within 2-10% of the operator up to t = 999)."""
+    operator over its trace average; ``operator_retention``): the retention of the init's degree-2 variance at the
+    threshold at t = 200 / 350 / 500, two draws, within 3 standard errors of the draws plus 8% (the law is the limit
+    of many nodes: at these sizes the bench, bench/feedback_spectrum_law.py, finds it within 1-10% of the operator
+    up to t = 999)."""
     sol = wide_solution
-    setup = sol.setup
-    k, fw = sol.kernels, sol.variant.finite_width_kernels()
-    M, d, D = setup.M, float(setup.d), setup.d - 1
-    moments = finite_size._node_moments(sol)
-    dim = D * (D + 1) / 2 - 1
-    steps = len(sol.t) - 1
-    rates = np.zeros(steps + 1)
-    for t in range(1, steps + 1):
-        x, kappa = float(sol.x_star[t]), float(sol.kappa[t])
-        if kappa > 0 and x < 4.0:
-            pair = (x, x, *moments[t, :3], setup.alpha, float(M), d, setup.sigma_w, setup.slope)
-            rates[t] = k.rest_feedback(k.tilt_response(kappa, d, setup.h), setup.beta, setup.alpha,
-                                       fw.degree2_cross(*pair), fw.degree2_cross_a2(*pair), d, setup.sigma_w)
+    rates = derived_rates(sol)
     law = feedback_spectrum(sol).retention(rates)
     finer = feedback_spectrum(sol, points=2500, nodes=12).retention(rates)
     np.testing.assert_allclose(law[1:], finer[1:], rtol=0.01)   # predict's resolution against a finer one
-    h2_of = np.vectorize(lambda mu: fw.degree2_node(mu, setup.sigma_w, d, setup.slope))
     report = (200, 350, 500)
-    draws = []
-    for seed in range(2):
-        rng = np.random.default_rng(seed)
-        a, w_par = setup.sigma_a * rng.standard_normal(M), setup.sigma_w * rng.standard_normal(M)
-        U = rng.standard_normal((M, D))
-        U /= np.linalg.norm(U, axis=1, keepdims=True)
-        T, kept = None, []
-        for t in range(1, steps + 1):
-            step = setup.beta * float(sol.g[t - 1])
-            a, w_par = a + step * w_par, w_par + step * a
-            if rates[t] == 0 and T is None:
-                continue
-            h2 = h2_of(w_par * float(sol.x_star[t]) / math.sqrt(d))
-            frozen = (U.T * (a * h2)) @ U
-            frozen -= np.trace(frozen) / D * np.eye(D)
-            norm = np.linalg.norm(frozen)
-            if T is None:
-                T, previous = frozen, norm
-            else:
-                T *= norm / previous
-                previous = norm
-            own = np.array([k.spread_a_weight(h, d) for h in h2])
-            turn = np.array([k.spread_turn_weight(ai, h, setup.sigma_w, d) for ai, h in zip(a, h2)])
-            average = (own.sum() + turn.sum() * (D - 1)) / dim
-            Y = U @ T
-            q = np.einsum("ij,ij->i", Y, U)
-            L = (U.T * (own / (1 - 1 / D) * q)) @ U
-            side = ((Y - q[:, None] * U).T * turn) @ U
-            L += side + side.T
-            L -= np.trace(L) / D * np.eye(D)
-            T = T - (rates[t] / average) * L
-            if t in report:
-                kept.append((np.linalg.norm(T) / norm) ** 2)
-        draws.append(kept)
-    draws = np.array(draws)
+    draws = np.array([[operator_retention(sol, rates, seed, report)[t][0] for t in report] for seed in range(2)])
     mean, se = draws.mean(axis=0), draws.std(axis=0, ddof=1) / math.sqrt(len(draws))
     isotropic = np.cumprod((1 - rates) ** 2)
     for j, t in enumerate(report):
