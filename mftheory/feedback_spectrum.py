@@ -69,18 +69,21 @@ class FeedbackSpectrum:
         return kept.mean(axis=1)
 
 
+@numba.njit(cache=True)
 def _schedule(steps):
     """The steps the laws are solved at: every step to 5, then every t // 4 steps, at most 200 apart, and the
     last (the laws move slowly, and are linear in t between: at Fig. 1 and at d = 200, M = 100 the retention
     moves by under 1% against solving at every step to 10 and every t // 10 to 50 apart)."""
-    out, last = [], None
+    out = np.empty(steps.shape[0], dtype=np.int64)
+    count = 0
     for t in steps:
-        if last is None or t <= 5 or t - last >= max(1, min(200, t // 4)):
-            out.append(t)
-            last = t
-    if steps.size and out[-1] != steps[-1]:
-        out.append(int(steps[-1]))
-    return np.array(out, dtype=np.int64)
+        if count == 0 or t <= 5 or t - out[count - 1] >= max(1, min(200, t // 4)):
+            out[count] = t
+            count += 1
+    if steps.shape[0] and out[count - 1] != steps[-1]:
+        out[count] = steps[-1]
+        count += 1
+    return out[:count].copy()
 
 
 def _init_grid(sigma_a, sigma_w, nodes):
@@ -233,18 +236,27 @@ def operator_retention(sol, rates, seed: int, report) -> dict:
     return out
 
 
-@kernel_template(6)
+@kernel_template(6, parallel=True)
 def _laws_at(law_term, law_slope, aligned_transform, turn_weight, a_weight, degree2_node, a0, w0, weights,
              grow_plus, grow_minus, x_star, solved, M, d, sigma_w, slope, levels, points):
-    """The quantiles at ``levels`` of both laws at each step of ``solved`` ((S, Q) each: free, aligned)."""
+    """The quantiles at ``levels`` of both laws at each step of ``solved`` ((S, Q) each: free, aligned). The
+    solves are independent of each other and run in parallel (each writes its own rows: the result does not
+    depend on the number of threads)."""
     S, Q, K = solved.shape[0], levels.shape[0], a0.shape[0]
     D = d - 1.0
     n = D * (D + 1.0) / 2.0 - 1.0
     out_free, out_aligned = np.ones((S, Q)), np.ones((S, Q))
-    taus, shares = np.empty(2 * K), np.empty(2 * K)
-    kappas, start = np.empty(K), np.empty(K)
-    for j in range(S):
+    # the init's tensor is the nodes' own at the first solved step: its weights (a_i h_2,i)^2 there
+    start = np.empty(K)
+    for c in range(K):
+        i = solved[0]
+        plus, minus = (a0[c] + w0[c]) * grow_plus[i], (a0[c] - w0[c]) * grow_minus[i]
+        a, w = (plus + minus) / 2.0, (plus - minus) / 2.0
+        h2 = degree2_node(w * x_star[i] / math.sqrt(d), sigma_w, d, slope)
+        start[c] = weights[c] * (a * h2) ** 2
+    for j in numba.prange(S):
         i = solved[j]
+        taus, shares, kappas = np.empty(2 * K), np.empty(2 * K), np.empty(K)
         total = 0.0
         for c in range(K):
             plus, minus = (a0[c] + w0[c]) * grow_plus[i], (a0[c] - w0[c]) * grow_minus[i]
@@ -255,14 +267,14 @@ def _laws_at(law_term, law_slope, aligned_transform, turn_weight, a_weight, degr
             taus[K + c] = a_weight(h2, d)
             shares[K + c] = M * weights[c] / n
             total += shares[c] * taus[c] + shares[K + c] * taus[K + c]
-            if j == 0:
-                start[c] = weights[c] * (a * h2) ** 2
         for c in range(2 * K):
             taus[c] /= total
         for c in range(K):
             kappas[c] = taus[K + c]
-        out_free[j], out_aligned[j] = _law_quantiles(law_term, law_slope, aligned_transform, taus, shares, kappas,
-                                                     start, levels, points)
+        free, aligned = _law_quantiles(law_term, law_slope, aligned_transform, taus, shares, kappas, start, levels,
+                                       points)
+        out_free[j] = free
+        out_aligned[j] = aligned
     return out_free, out_aligned
 
 

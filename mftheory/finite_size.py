@@ -1236,39 +1236,44 @@ def _propagate_tilt(beta_g, drive, feedback, growth, init, unsat, inv_n, fixed, 
     fixed set whose unsatisfied part shrinks (fixed=True: Cov(r_t, r_s) = f_U(max(t, s)) inv_n). Fills the
     variance of v_k from each source at every step."""
     n = beta_g.shape[0]
-    c_init = np.zeros((2, 2))
-    c_init[0, 0] = init[0]
-    c_init[1, 1] = init[1]
-    c_sample = np.zeros((2, 2))      # finished shells (fixed) or all past noise (fresh)
-    active = np.zeros(2)             # fixed: response to the examples still unsatisfied, one unit of r each step
-    A = np.empty((2, 2))
+    # the 2 x 2 products written out: numba's matrix product calls BLAS, whose set-up costs more than the product
+    i00, i01, i11 = init[0], 0.0, init[1]       # the init's covariance (symmetric)
+    s00, s01, s11 = 0.0, 0.0, 0.0               # finished shells (fixed) or all past noise (fresh)
+    act0, act1 = 0.0, 0.0                       # fixed: response to the examples still unsatisfied, one unit of r each step
     for t in range(n):
-        var_init[t] = c_init[0, 0]
-        var_sample[t] = c_sample[0, 0]
+        var_init[t] = i00
+        var_sample[t] = s00
         if fixed and t > 0:
-            var_sample[t] += active[0] ** 2 * unsat[t - 1] * inv_n
+            var_sample[t] += act0 ** 2 * unsat[t - 1] * inv_n
         if t + 1 == n:
             break
-        A[0, 0] = 1.0 + growth[t] + feedback[t] * drive[t, 0]
-        A[0, 1] = beta_g[t]
-        A[1, 0] = beta_g[t] + feedback[t] * drive[t, 1]
-        A[1, 1] = 1.0
-        c_init = A @ c_init @ A.T
+        a00 = 1.0 + growth[t] + feedback[t] * drive[t, 0]
+        a01 = beta_g[t]
+        a10 = beta_g[t] + feedback[t] * drive[t, 1]
+        a11 = 1.0
+        i00, i01, i11 = _congruence(a00, a01, a10, a11, i00, i01, i11)
         if fixed:
             # the examples satisfied at this step stop adding to r: their share of the response is frozen
-            left = (unsat[t - 1] if t > 0 else 1.0) - unsat[t]
-            for i in range(2):
-                for j in range(2):
-                    c_sample[i, j] += active[i] * active[j] * left * inv_n
-            c_sample = A @ c_sample @ A.T
-            active = A @ active
-            active[0] += drive[t, 0]
-            active[1] += drive[t, 1]
+            left = ((unsat[t - 1] if t > 0 else 1.0) - unsat[t]) * inv_n
+            s00 += act0 * act0 * left
+            s01 += act0 * act1 * left
+            s11 += act1 * act1 * left
+            s00, s01, s11 = _congruence(a00, a01, a10, a11, s00, s01, s11)
+            act0, act1 = a00 * act0 + a01 * act1 + drive[t, 0], a10 * act0 + a11 * act1 + drive[t, 1]
         else:
-            c_sample = A @ c_sample @ A.T
-            for i in range(2):
-                for j in range(2):
-                    c_sample[i, j] += drive[t, i] * drive[t, j] * unsat[t] * inv_n
+            s00, s01, s11 = _congruence(a00, a01, a10, a11, s00, s01, s11)
+            noise = unsat[t] * inv_n
+            s00 += drive[t, 0] * drive[t, 0] * noise
+            s01 += drive[t, 0] * drive[t, 1] * noise
+            s11 += drive[t, 1] * drive[t, 1] * noise
+
+
+@numba.njit(cache=True, inline="always")
+def _congruence(a00, a01, a10, a11, c00, c01, c11):
+    """A C A^T for a 2 x 2 A and a symmetric C (its entries 00, 01, 11)."""
+    r00, r01 = a00 * c00 + a01 * c01, a00 * c01 + a01 * c11    # first row of A C
+    r10, r11 = a10 * c00 + a11 * c01, a10 * c01 + a11 * c11    # second row
+    return r00 * a00 + r01 * a01, r00 * a10 + r01 * a11, r10 * a10 + r11 * a11
 
 
 @dataclasses.dataclass(frozen=True)
@@ -1567,11 +1572,17 @@ def _rest_recursion(degree2_second, rest_feedback, cross, cross_a2, degree2_kern
                         for g in range(G):
                             responses[z, c, g] += unsatisfied[i, z, c] * injected[g]
         elif mode == _FRESH_SAMPLE:
-            at_cov = at @ covariance
+            # ``at`` has two nonzero entries (j, j + 1): its products with the covariance written out (a BLAS call
+            # per step would cost more than the product)
+            at_cov = np.empty(G)
+            for q in range(G):
+                at_cov[q] = at[j] * covariance[j, q] + at[j + 1] * covariance[j + 1, q]
             for p in range(G):
                 for q in range(G):
                     covariance[p, q] -= rates[p] * at_cov[q]
-            cov_at = covariance @ at
+            cov_at = np.empty(G)
+            for p in range(G):
+                cov_at[p] = covariance[p, j] * at[j] + covariance[p, j + 1] * at[j + 1]
             for p in range(G):
                 for q in range(G):
                     covariance[p, q] -= cov_at[p] * rates[q]
@@ -1587,15 +1598,18 @@ def _rest_recursion(degree2_second, rest_feedback, cross, cross_a2, degree2_kern
                         injected[c, g] = degree2_kernel(cross(grid[g], grid[c], a2, w2, aw, alpha, M, d, sigma_w, slope),
                                                         cross_a2(grid[g], grid[c], a2, w2, aw, alpha, M, d, sigma_w,
                                                                  slope), d, sigma_w)
+                # the added covariance is symmetric: each pair (p, q >= p) summed once, then mirrored
                 totals = np.zeros(G)
                 for p in range(G):
-                    totals[:] = 0.0
+                    totals[p:] = 0.0
                     for c in range(below):
                         weighted = injected[c, p] * masses[c]
-                        for q in range(G):
+                        for q in range(p, G):
                             totals[q] += weighted * injected[c, q]
-                    for q in range(G):
+                    covariance[p, p] += totals[p]
+                    for q in range(p + 1, G):
                         covariance[p, q] += totals[q]
+                        covariance[q, p] += totals[q]
     return damping, sample_variance
 
 

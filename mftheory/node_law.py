@@ -61,8 +61,8 @@ def node_law(solution: MeanFieldSolution, degree2_spread: bool = False) -> NodeL
     if not isinstance(degree2_spread, (bool, np.bool_)):
         raise TypeError(f"degree2_spread must be True or False, got {degree2_spread!r}")
     # imported here: finite_size imports this module, and the tilt and the degree-2 feedback live there
-    from mftheory.finite_size import (_REST_GRID, _check_feedback_inputs, _init_feedback, _threshold_densities,
-                                      _tilt)
+    from mftheory.finite_size import (_REST_GRID, _check_feedback_inputs, _init_feedback, _interp_rows,
+                                      _threshold_densities, _tilt)
 
     setup, _ = _check_feedback_inputs(solution, None, "fresh", "the node law's feedback")
     fw = solution.variant.finite_width_kernels()
@@ -76,7 +76,10 @@ def node_law(solution: MeanFieldSolution, degree2_spread: bool = False) -> NodeL
     degree2 = np.ones(n)
     feedback = _init_feedback(solution, degree2_spread)
     if feedback is not None:
-        degree2[live] = [np.interp(setup.h / k, _REST_GRID, row) for k, row in zip(kappa[live], feedback.damping[live])]
+        steps = np.flatnonzero(live)
+        at = np.zeros((n, 1))
+        at[steps, 0] = setup.h / kappa[steps]
+        degree2[steps] = _interp_rows(at, _REST_GRID, feedback.damping, steps)[steps, 0]
     tilt = _tilt(solution, None, "fresh")
     with np.errstate(divide="ignore", invalid="ignore"):
         tilt_damping = np.where(np.tan(tilt.angle_frozen) > 0, np.tan(tilt.angle) / np.tan(tilt.angle_frozen), 1.0)

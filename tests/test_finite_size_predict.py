@@ -96,8 +96,9 @@ def test_every_share_is_a_probability(solution, N, sample):
 
 
 def test_the_prediction_is_bit_identical_across_thread_counts():
-    """The steps of the rates' quadrature and of the rest's kernels run on numba's threads: each step's result is
-    its own, so one and two threads give the same bits (finite width alone and fresh data)."""
+    """The steps of the rates' quadrature, of the rest's kernels and the solves of the feedback's spectral laws run
+    on numba's threads: each step's result is its own, so one and two threads give the same bits (finite width
+    alone and fresh data)."""
     from thread_counts import digests_at_one_and_two_threads
 
     source = ("import mftheory\nfrom mftheory.finite_size import predict\n"
