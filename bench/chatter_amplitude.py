@@ -46,10 +46,11 @@ def _tilt_period_two(solution, t):
     n = len(solution.t)
     moments = np.empty((n, 5))
     k.fill_moments(solution.gamma_plus, solution.gamma_minus, setup.sigma_a, setup.sigma_w, moments)
-    drive = finite_size._tilt_drive(solution, moments)
+    drive = finite_size.tilt_system._tilt_drive(solution, moments)
     gain = k.tilt_gain(setup.alpha, solution.variant.odd_slope(setup.leak), float(setup.d))
-    feedback = gain * finite_size._threshold_densities(solution, float(setup.d), setup.h)
-    A = finite_size._tilt_matrices(setup.beta * solution.g, drive, feedback, finite_size._a_growth(solution))
+    feedback = gain * finite_size._common._threshold_densities(solution, float(setup.d), setup.h)
+    A = finite_size.tilt_system._tilt_matrices(setup.beta * solution.g, drive, feedback,
+                                               finite_size._common._a_growth(solution))
     response = np.linalg.solve(np.eye(2) + A[t], drive[t])
     return gain, float(drive[t, 0]), abs(float(response[0]))
 

@@ -76,8 +76,8 @@ def main(argv=None):
         if rows.any():
             print(f"    {name:26s} n = {rows.sum():5d}: {np.mean(over[rows]):+.3f} (sd {np.std(over[rows]):.2f}), "
                   f"mean |x_par| {reach[rows].mean():.3f}")
-    fading = finite_size._memory_fading(solution)[t]
-    at = np.searchsorted(finite_size._MEMO_GRID, max(h - state.memorized[t], 0.0)
+    fading = finite_size.memorization._memory_fading(solution)[t]
+    at = np.searchsorted(finite_size._common._MEMO_GRID, max(h - state.memorized[t], 0.0)
                          / state.kappa[t])
     print(f"  the map, per step: own step 1 at the crossing; fading (1 - f) S at the crossing "
           f"{(1 - fading[min(at, fading.size - 1)]) * state.memorized[t] / s:.3f} (S = {state.memorized[t] / s:.0f}); "

@@ -53,7 +53,7 @@ import numpy as np
 
 import mftheory
 from mftheory.dynamics import meanfield
-from mftheory.finite_size import _node_moments
+from mftheory.finite_size._common import _node_moments
 
 
 def stieltjes(taus, dim, points, eta=None, iterations=1500):

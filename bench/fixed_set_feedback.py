@@ -32,7 +32,9 @@ import numpy as np
 
 import mftheory
 from mftheory.dynamics import meanfield
-from mftheory.finite_size import _along, _at_the_crowd, _on_training_clock, degree2_propagator
+from mftheory.finite_size import degree2_propagator
+from mftheory.finite_size.feedback import _at_the_crowd
+from mftheory.finite_size.prediction import _along, _on_training_clock
 from mftheory.validate.cases.finite_size import _degree2_amplitudes, _probe_deposit, _retention
 from mftheory.validate.perturbation import follow_perturbation
 from mftheory.validate.simulator import network_output, simulate

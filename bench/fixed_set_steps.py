@@ -14,8 +14,9 @@ def map_on_the_set_clock(setup, N: int, t0: int, steps: int):
     it, and s, the margin an unsatisfied example gains per step on its own at t0."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        solution = finite_size._on_training_clock(mftheory.meanfield(setup, t0 + steps), N, "fixed")
-        state = finite_size._fixed_sample_state(solution, N, finite_size._tilt(solution, N, "fixed"))[1]
+        solution = finite_size.prediction._on_training_clock(mftheory.meanfield(setup, t0 + steps), N, "fixed")
+        state = finite_size.prediction._fixed_sample_state(solution, N, finite_size.teacher_tilt._tilt(solution, N,
+                                                                                                       "fixed"))[1]
     return solution, state, float(state.own_rate[t0])
 
 

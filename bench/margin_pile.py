@@ -62,7 +62,8 @@ def main(argv=None):
         a = W = None
         done = 0
         # the memorization map's state on the set's own clock (private: what predict builds its parts from)
-        state = finite_size._along(finite_size._on_training_clock(sol, N, "fixed"), N, "fixed").state
+        state = finite_size.prediction._along(finite_size.prediction._on_training_clock(sol, N, "fixed"), N,
+                                              "fixed").state
         for t in stops:
             run = mftheory.simulate(setup, N=N, steps=t - done, seed=args.seed, X=X, y=y, a0=a, W0=W, n_test=0,
                                     record_steps=[t - done])

@@ -55,7 +55,7 @@ def main(argv=None):
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            clock = finite_size._on_training_clock(solution, N, "fixed")
+            clock = finite_size.prediction._on_training_clock(solution, N, "fixed")
         X, y, a, W, _, _ = draw_problem(setup, N, seed=args.seed, n_test=0)
         print(f"N = {N}:  t   E[a^2]/E[w_par^2]   kappa GD / clock / mean field   f_unsat GD / map")
         done, log_ratio = 0, {}

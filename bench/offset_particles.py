@@ -32,8 +32,8 @@ the map evaluates its kernels, is the particles' S weighted by a Gaussian window
 numerical choice of this bench). ``--near-zero T ...`` prints instead the training margins of the particles with
 |x_par| < ``--x-max`` (0.005 by default) at those steps, on the map that gives ``predict``'s training rates (N =
 ``--N``, 1e5 by default): their mean, sd and shares below 0 and h (GD's: ``bench/training_margins_near_zero.py``).
-The function below replaces ``finite_size._memorization_steps`` in this process only, written to a temporary module
-(the compiled loops are cached by their source).
+The function below replaces ``finite_size.memorization._memorization_steps`` in this process only, written to a
+temporary module (the compiled loops are cached by their source).
 """
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ _SOURCE = '''import math
 import numba
 import numpy as np
 from mftheory.kernels.binding import kernel_template
-from mftheory.finite_size import _cumulative_laws, _pulls_amplitude, _tilt_response_step
+from mftheory.finite_size.memorization_steps import _cumulative_laws, _pulls_amplitude, _tilt_response_step
 
 SEED = {seed}
 VELOCITY_MODE = {mode}
@@ -269,15 +269,15 @@ def _patch(offsets: str, seed: int, record=(), x_max: float = NEAR_ZERO):
     name = f"offset_particles_{hashlib.sha256(source.encode()).hexdigest()[:16]}"
     with open(f"{folder}/{name}.py", "w") as handle:
         handle.write(source)
-    finite_size._memorization_steps = importlib.import_module(name)._memorization_steps
+    finite_size.memorization._memorization_steps = importlib.import_module(name)._memorization_steps
     # one test-side class per particle index, equal weights
-    finite_size._ZETA = np.zeros(PARTICLES_PER_CELL)
-    finite_size._ZETA_WEIGHTS = np.full(PARTICLES_PER_CELL, 1.0 / PARTICLES_PER_CELL)
+    finite_size._common._ZETA = np.zeros(PARTICLES_PER_CELL)
+    finite_size._common._ZETA_WEIGHTS = np.full(PARTICLES_PER_CELL, 1.0 / PARTICLES_PER_CELL)
 
 
 def _near_cells(x_max: float = NEAR_ZERO) -> int:
     """The cells of the map's |x_par| grid whose midpoint is below ``x_max``."""
-    grid = finite_size._MEMO_GRID
+    grid = finite_size._common._MEMO_GRID
     return int(np.sum(0.5 * (grid[:-1] + grid[1:]) < x_max))
 
 
@@ -289,9 +289,10 @@ def near_zero(N: int, steps, others_pulls: str, x_max: float = NEAR_ZERO):
         warnings.simplefilter("ignore")
         solution = mftheory.meanfield(setup, max(steps))
         if others_pulls == "kernel+width":
-            solution = finite_size._with_options(solution, width_pulls=True)
-        clock = finite_size._on_training_clock(solution, N, "fixed", "training")
-        state = finite_size._fixed_sample_state(clock, N, finite_size._tilt(clock, N, "fixed", frozen=False))[1]
+            solution = finite_size._common._with_options(solution, width_pulls=True)
+        clock = finite_size.prediction._on_training_clock(solution, N, "fixed", "training")
+        state = finite_size.prediction._fixed_sample_state(clock, N, finite_size.teacher_tilt._tilt(clock, N, "fixed",
+                                                                                                    frozen=False))[1]
     cells = _near_cells(x_max)
     rows = []
     for t in steps:

@@ -28,8 +28,8 @@ def predict_at(zeta_nodes: int, grid_points: int, N: int):
     """``predict(fig1 solution, N)`` with the memorization map's classes set to the given resolution; the
     prediction and the seconds of the call (after one call that compiles and fills the per-solution caches)."""
     nodes, weights = np.polynomial.hermite_e.hermegauss(zeta_nodes)
-    finite_size._ZETA, finite_size._ZETA_WEIGHTS = nodes, weights / np.sqrt(2 * np.pi)
-    finite_size._MEMO_GRID = 6.0 * np.linspace(0.0, 1.0, grid_points) ** 2
+    finite_size._common._ZETA, finite_size._common._ZETA_WEIGHTS = nodes, weights / np.sqrt(2 * np.pi)
+    finite_size._common._MEMO_GRID = 6.0 * np.linspace(0.0, 1.0, grid_points) ** 2
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")   # the range warnings are not what this bench measures
         finite_size.predict(meanfield(mftheory.fig1_setup(), int(STEPS[-1])), N)
@@ -43,7 +43,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[25_000, 100_000])
     args = parser.parse_args(argv)
-    saved = finite_size._ZETA, finite_size._ZETA_WEIGHTS, finite_size._MEMO_GRID
+    saved = finite_size._common._ZETA, finite_size._common._ZETA_WEIGHTS, finite_size._common._MEMO_GRID
     try:
         for N in args.sizes:
             results = {res: predict_at(*res, N) for res in RESOLUTIONS}
@@ -55,7 +55,7 @@ def main(argv=None) -> int:
                     values = " ".join(f"{v:9.4g}" for v in getattr(prediction, field)[STEPS] * scale)
                     print(f"    zeta {nodes:3d} x grid {points:3d} ({seconds:5.2f} s) {values}")
     finally:
-        finite_size._ZETA, finite_size._ZETA_WEIGHTS, finite_size._MEMO_GRID = saved
+        finite_size._common._ZETA, finite_size._common._ZETA_WEIGHTS, finite_size._common._MEMO_GRID = saved
     return 0
 
 

@@ -25,7 +25,7 @@ with |x_par| < 0.2, for those examples:
   against fresh points and their sum, what an unsatisfied example nets per step, beside the same for the classes of
   ``predict``'s memorization map on the set's clock (the map's own term is the memorizing part of the self kernel;
   its push is the fading of the memorized margins, the growth of the persistent offset sqrt(sigma_S^2 + V) zeta and
-  the own tilt's margin, kappa's growth out: ``finite_size._fixed_sample_state(..., snapshot_at=t)``).
+  the own tilt's margin, kappa's growth out: ``finite_size.prediction._fixed_sample_state(..., snapshot_at=t)``).
 """
 from __future__ import annotations
 
@@ -68,12 +68,12 @@ def _map_by_depth(setup, N: int, t: int, depths):
     own tilt), mass-weighted means in margin units per step."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        solution = finite_size._on_training_clock(mftheory.meanfield(setup, t + 10), N, "fixed")
-        tilt_part = finite_size._tilt(solution, N, "fixed", frozen=False)
-        snap = finite_size._fixed_sample_state(solution, N, tilt_part, snapshot_at=t)[1].snapshot
-    grid, zeta = finite_size._MEMO_GRID, finite_size._ZETA
-    masses = finite_size._cell_masses(grid)
-    mass = finite_size._ZETA_WEIGHTS[:, None] * (masses / masses.sum())[None, :]
+        solution = finite_size.prediction._on_training_clock(mftheory.meanfield(setup, t + 10), N, "fixed")
+        tilt_part = finite_size.teacher_tilt._tilt(solution, N, "fixed", frozen=False)
+        snap = finite_size.prediction._fixed_sample_state(solution, N, tilt_part, snapshot_at=t)[1].snapshot
+    grid, zeta = finite_size._common._MEMO_GRID, finite_size._common._ZETA
+    masses = finite_size._common._cell_masses(grid)
+    mass = finite_size._common._ZETA_WEIGHTS[:, None] * (masses / masses.sum())[None, :]
     S, L, sigma, below, kappa = snap["memorized"], snap["linear"], snap["sigma"], snap["below"], snap["kappa"]
     margin = [kappa[q] * grid[None, :] + S[q] + L[q] + sigma[q][None, :] * zeta[:, None] for q in range(2)]
     own = snap["own"][None, :] * below[0]

@@ -52,10 +52,10 @@ def _theory(setup, N, steps, others_pulls):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if others_pulls != "kernel":
-            solution = finite_size._with_options(solution, width_pulls=True)
-        clock = finite_size._on_training_clock(solution, N, "fixed", "training")
-        fixed = finite_size._rest_feedback(clock, N, "fixed", None, None)
-        fresh = finite_size._rest_feedback(solution, N, "fresh", None, None)
+            solution = finite_size._common._with_options(solution, width_pulls=True)
+        clock = finite_size.prediction._on_training_clock(solution, N, "fixed", "training")
+        fixed = finite_size.feedback._rest_feedback(clock, N, "fixed", None, None)
+        fresh = finite_size.feedback._rest_feedback(solution, N, "fresh", None, None)
     return fixed, fresh, clock, solution
 
 

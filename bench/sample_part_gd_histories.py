@@ -62,23 +62,25 @@ def sample_part(N: int, below: np.ndarray, x_par: np.ndarray, others_pulls: str)
         warnings.simplefilter("ignore")
         solution = mftheory.meanfield(mftheory.fig1_setup(), T)
         if others_pulls == "kernel+width":
-            solution = finite_size._with_options(solution, width_pulls=True)
-        clock = finite_size._on_training_clock(solution, N, "fixed", "training")
-        memo, state = finite_size._fixed_sample_state(clock, N, finite_size._tilt(clock, N, "fixed", frozen=False))
-        from_map = finite_size._rest_feedback(clock, N, "fixed", memo, state)
-        grid = finite_size._REST_GRID
-        masses = finite_size._cell_masses(grid)
+            solution = finite_size._common._with_options(solution, width_pulls=True)
+        clock = finite_size.prediction._on_training_clock(solution, N, "fixed", "training")
+        tilt_part = finite_size.teacher_tilt._tilt(clock, N, "fixed", frozen=False)
+        memo, state = finite_size.prediction._fixed_sample_state(clock, N, tilt_part)
+        from_map = finite_size.feedback._rest_feedback(clock, N, "fixed", memo, state)
+        grid = finite_size._common._REST_GRID
+        masses = finite_size._common._cell_masses(grid)
         K = below.shape[1]
         cell = np.abs(x_par[:, None] - grid[None, :]).argmin(axis=1)
         # each example its own class of weight 1 / K: share 1 / sqrt(mass) of its cell, so mass * share^2 = 1
         shares = np.zeros((T + 1, K, grid.size))
         shares[:, np.arange(K), cell] = below / np.sqrt(masses[cell])[None, :]
-        weights = finite_size._ZETA_WEIGHTS
-        finite_size._ZETA_WEIGHTS = np.full(K, 1.0 / K)
+        weights = finite_size._common._ZETA_WEIGHTS
+        finite_size._common._ZETA_WEIGHTS = np.full(K, 1.0 / K)
         try:
-            from_gd = finite_size._rest_feedback(clock, N, "fixed", types.SimpleNamespace(unsatisfied=shares), state)
+            from_gd = finite_size.feedback._rest_feedback(clock, N, "fixed",
+                                                          types.SimpleNamespace(unsatisfied=shares), state)
         finally:
-            finite_size._ZETA_WEIGHTS = weights
+            finite_size._common._ZETA_WEIGHTS = weights
     return (np.sqrt(from_map.sample_variance[:, 0]), np.sqrt(from_gd.sample_variance[:, 0]),
             np.asarray(memo.train_unsat))
 

@@ -174,7 +174,7 @@ def spectral_quantiles(taus, counts, dimension: float, own=None, start=None, lev
 def derived_rates(sol, reach: float = 4.0):
     """(len(t),): the derived isotropic rate of the degree-2 feedback at the threshold at each step (zero where
     the threshold is at or past ``reach``): the rate :func:`FeedbackSpectrum.retention` takes."""
-    from mftheory.finite_size import _node_moments   # finite_size imports this module
+    from mftheory.finite_size._common import _node_moments   # finite_size imports this module
     moments = _node_moments(sol)
     setup, k, fw = sol.setup, sol.kernels, sol.variant.finite_width_kernels()
     d = float(setup.d)

@@ -61,8 +61,9 @@ def node_law(solution: MeanFieldSolution, degree2_spread: bool = False) -> NodeL
     if not isinstance(degree2_spread, (bool, np.bool_)):
         raise TypeError(f"degree2_spread must be True or False, got {degree2_spread!r}")
     # imported here: finite_size imports this module, and the tilt and the degree-2 feedback live there
-    from mftheory.finite_size import (_REST_GRID, _check_feedback_inputs, _init_feedback, _interp_rows,
-                                      _threshold_densities, _tilt)
+    from mftheory.finite_size._common import _REST_GRID, _check_feedback_inputs, _interp_rows, _threshold_densities
+    from mftheory.finite_size.feedback import _init_feedback
+    from mftheory.finite_size.teacher_tilt import _tilt
 
     setup, _ = _check_feedback_inputs(solution, None, "fresh", "the node law's feedback")
     fw = solution.variant.finite_width_kernels()

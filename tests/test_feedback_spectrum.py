@@ -93,7 +93,7 @@ def test_predict_takes_the_spectrum_without_a_fixed_set_only(wide_solution):
     spread, isotropic = finite_size.predict(sol), finite_size.predict(sol, degree2_spread=False)
     assert spread.degree2_spread and not isotropic.degree2_spread
     assert finite_size.rest_feedback(sol, None, spread=False).damping == pytest.approx(
-        finite_size._init_feedback(sol).damping, abs=0.0)
+        finite_size.feedback._init_feedback(sol).damping, abs=0.0)
     assert spread.rest_sd[500] > 1.05 * isotropic.rest_sd[500]
     assert finite_size.predict(sol, 40_000, "fresh").degree2_spread
     with pytest.raises(TypeError, match="degree2_spread"):

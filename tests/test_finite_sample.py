@@ -166,7 +166,8 @@ def test_each_example_memorizes_only_while_unsatisfied_against_monte_carlo():
     """The memorization map's count of unsatisfied training examples, with a memorized margin that differs from
     example to example and a persistent offset whose sd grows with |x_par|, against sampling the examples from the
     data law's definition (|x_par| half-normal)."""
-    from mftheory.finite_size import _MEMO_GRID, _ZETA, _ZETA_WEIGHTS, _fade_and_memorize, _unsatisfied_examples
+    from mftheory.finite_size._common import _MEMO_GRID, _ZETA, _ZETA_WEIGHTS
+    from mftheory.finite_size.memorization_steps import _fade_and_memorize, _unsatisfied_examples
     from mftheory.kernels.generated import gaussian_hinge as k
 
     kappa, d, h, slope = 4.0, 30.0, 1.0, 0.5
@@ -206,7 +207,8 @@ def test_the_training_error_is_continuous_in_the_offset_against_quadrature(lift)
     here)."""
     from scipy import integrate, stats
 
-    from mftheory.finite_size import _MEMO_GRID, _ZETA, _count_misclassified, _cumulative_laws
+    from mftheory.finite_size._common import _MEMO_GRID, _ZETA
+    from mftheory.finite_size.memorization_steps import _count_misclassified, _cumulative_laws
     from mftheory.kernels.generated import gaussian_hinge as k
 
     kappa, d, slope, G = 4.0, 30.0, 0.5, _MEMO_GRID.size
@@ -234,7 +236,8 @@ def test_the_cumulative_laws_do_not_depend_on_kappa(eps):
     (P(|x_par| < x) and E[|x_par| 1(|x_par| < x)], scipy), each example's share in f_unsat and in the drift."""
     from scipy import integrate, stats
 
-    from mftheory.finite_size import _MEMO_GRID, _cumulative_laws
+    from mftheory.finite_size._common import _MEMO_GRID
+    from mftheory.finite_size.memorization_steps import _cumulative_laws
     from mftheory.kernels.generated import gaussian_hinge as k
 
     d, slope, G = 100.0, 0.5, _MEMO_GRID.size
@@ -279,7 +282,8 @@ def test_a_snapshot_of_the_map_leaves_it_alone_and_holds_its_classes(solution):
     classes are the map's: those below h are those whose margin kappa x + S + L + sigma zeta is below h, and from one
     step to the next a class's memorized margin changes by its own term where it was below h and by the fading
     otherwise."""
-    from mftheory.finite_size import _MEMO_GRID, _ZETA, _memorization_map, _memory_fading
+    from mftheory.finite_size._common import _MEMO_GRID, _ZETA
+    from mftheory.finite_size.memorization import _memorization_map, _memory_fading
 
     fs = solution.variant.finite_sample_kernels()
     plain = _memorization_map(solution, 2000, fs)
@@ -304,7 +308,7 @@ def test_memorized_margins_fade_with_the_hinges_feedback(solution):
     """The feedback that shrinks F's degree-2 part along x_perp shrinks a memorized margin alike (measured: a
     set's memorized margin vanishes once training goes on with another set): per-step factors in [0, 1], below 1
     once examples sit at the threshold; none where that feedback is not derived (mislabelled examples)."""
-    from mftheory.finite_size import _memory_fading
+    from mftheory.finite_size.memorization import _memory_fading
 
     fading = _memory_fading(solution)
     assert fading.shape == (len(solution.t), 401) and np.all((fading >= 0) & (fading <= 1))

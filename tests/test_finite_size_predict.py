@@ -9,6 +9,8 @@ from scipy.stats import norm
 
 import mftheory
 from mftheory import finite_size, kernels
+from mftheory.finite_size.memorization_steps import _fade_and_memorize, _scan_the_margin
+from mftheory.kernels.binding import bind
 from mftheory.validate.simulator import network_output, simulate
 
 SETUP = mftheory.Setup(d=20, alpha=1.0, h=1.0, eta=500.0, M=200)
@@ -53,12 +55,12 @@ def test_rates_are_the_average_of_the_composition_over_x(solution):
     for t in (20, 60, 120):
         args = tuple(moments[t, :3]) + (SETUP.alpha, float(SETUP.M), float(SETUP.d), SETUP.sigma_w, SETUP.slope)
         grid = np.linspace(0.0, 6.0, 301)
-        rest = finite_size._rest_variance(fw.output_variance, fw.common_second, fw.common_mean, fw.linear_second,
-                                          grid, float(SETUP.d), args)
+        rest = finite_size.prediction._rest_variance(fw.output_variance, fw.common_second, fw.common_mean,
+                                                     fw.linear_second, grid, float(SETUP.d), args)
         kept = np.interp(grid, feedback.x_par, feedback.damping[t])
         removed = np.array([fw.degree2_variance(x_par, *args) for x_par in grid]) * (1.0 - kept ** 2)
         rest = np.maximum(rest - removed, 0.0)
-        bend = finite_size._bend_feedback(solution, 40_000, "fresh")
+        bend = finite_size.feedback._bend_feedback(solution, 40_000, "fresh")
         rest = rest + SETUP.alpha**2 / SETUP.M * np.array([fw.linear_odd_second(x_par, *args) for x_par in grid]) \
             * np.interp(grid, bend.x_par, bend.damping[t]) ** 2 + np.interp(grid, bend.x_par, bend.sample_variance[t])
         rest = rest + np.interp(grid, feedback.x_par, feedback.sample_variance[t])
@@ -142,7 +144,7 @@ def test_a_fixed_set_runs_on_its_own_clock(solution):
     rest (a function of the node law alone) stand still, where the mean field's go on (kappa 4.9 -> 7.1). With
     N = 1e12 the clock is the mean field's, up to the map's quadrature (0.5%)."""
     N, late = 300, np.arange(70, 121)
-    clock = finite_size._on_training_clock(solution, N, "fixed")
+    clock = finite_size.prediction._on_training_clock(solution, N, "fixed")
     assert np.all(clock.f_unsat[late] * N < 1)
     assert np.ptp(clock.kappa[late]) < 1e-2 * clock.kappa[70]
     assert solution.kappa[120] > 1.4 * solution.kappa[60]
@@ -150,9 +152,9 @@ def test_a_fixed_set_runs_on_its_own_clock(solution):
     assert np.ptp(frozen) < 1e-2 * frozen[0]
     infinite = finite_size.predict(solution, None).rest_sd_frozen[late]
     assert np.ptp(infinite) > 0.1 * infinite[0]
-    huge = finite_size._on_training_clock(solution, 10**12, "fixed")
+    huge = finite_size.prediction._on_training_clock(solution, 10**12, "fixed")
     assert huge.kappa[10:] == pytest.approx(solution.kappa[10:], rel=5e-3)
-    assert finite_size._on_training_clock(solution, N, "fresh") is solution
+    assert finite_size.prediction._on_training_clock(solution, N, "fresh") is solution
 
 
 def test_the_training_sets_margin_density_stops_the_feedback_with_gd_and_is_the_infinite_sets_without_memory(
@@ -167,16 +169,16 @@ def test_the_training_sets_margin_density_stops_the_feedback_with_gd_and_is_the_
     that, this density pulled it below a tenth). With N = 1e12 nothing is memorized and the density is the
     infinite set's, up to the map's grid of |x_par| and the finite flux window (2%)."""
     N, late = 300, np.arange(70, 121)
-    state = finite_size._along(solution, N, "fixed").state
-    ratio = finite_size._threshold_density_ratio(solution, state)
+    state = finite_size.prediction._along(solution, N, "fixed").state
+    ratio = finite_size.memorization._threshold_density_ratio(solution, state)
     assert np.all(ratio[71:121] < 2e-2) and np.all(ratio[95:121] < 5e-3)   # fractions of an example
     own = finite_size.tilt(solution, N, margin_density="training").angle[late]
     infinite = finite_size.tilt(solution, N, margin_density="infinite")
     assert np.ptp(own) < 2e-2 * own[0]
     assert infinite.sliding_onset < late[0]
     assert np.ptp(infinite.angle[late]) < 2e-2 * infinite.angle[late][0]
-    huge = finite_size._along(solution, 10**12, "fixed").state
-    assert finite_size._threshold_density_ratio(solution, huge)[15:110] == pytest.approx(1.0, abs=0.02)
+    huge = finite_size.prediction._along(solution, 10**12, "fixed").state
+    assert finite_size.memorization._threshold_density_ratio(solution, huge)[15:110] == pytest.approx(1.0, abs=0.02)
     with pytest.raises(ValueError, match="margin_density must be None or one of 'infinite', 'training'"):
         finite_size.predict(solution, N, margin_density="train")
     for call in (lambda: finite_size.predict(solution, None, margin_density="training"),
@@ -195,8 +197,8 @@ def test_a_class_is_stalled_at_the_margin_only_when_it_stays_within_one_own_step
     linear, total, below, unsatisfied = np.zeros((1, 3)), np.zeros((1, 3)), np.zeros((1, 3), np.bool_), np.zeros((1, 1))
 
     def stalled(kappa, band=0.01):
-        return finite_size._scan_the_margin(kappa, grid, memorized, no_tilt, 0.0, sigma, zeta, 1.0, cells,
-                                            np.ones(3), band, mass, linear, total, below, unsatisfied, near)[0]
+        return _scan_the_margin(kappa, grid, memorized, no_tilt, 0.0, sigma, zeta, 1.0, cells, np.ones(3), band, mass,
+                                linear, total, below, unsatisfied, near)[0]
 
     assert stalled(2.0) == 0.0                    # grid point 0.5 enters the band: not yet stalled
     assert stalled(2.0) == pytest.approx(0.3)     # and stays: its mass
@@ -218,9 +220,8 @@ def test_the_margin_scan_finds_the_classes_below_and_the_last_grid_point_with_on
     cells, share = np.array([0, 0, 1, 1]), np.array([0.5, 0.5, 0.25, 0.75])
     linear, total, below = np.zeros((2, 4)), np.zeros((2, 4)), np.zeros((2, 4), np.bool_)
     unsatisfied, near = np.zeros((2, 2)), np.zeros((2, 4), np.bool_)
-    scan = lambda kappa, h=1.0: finite_size._scan_the_margin(kappa, grid, memorized, own, 0.5, sigma, zeta, h,
-                                                             cells, share, 0.0, mass, linear, total, below,
-                                                             unsatisfied, near)
+    scan = lambda kappa, h=1.0: _scan_the_margin(kappa, grid, memorized, own, 0.5, sigma, zeta, h, cells, share, 0.0,
+                                                 mass, linear, total, below, unsatisfied, near)
     # kappa = 0.8: margins 0.8 x + memorized + linear -+ 0.1; zeta = -1: -0.1, 0.3, 0.95, 1.1; zeta = 1: 0.1, 0.8, 0.9, 1.3
     assert scan(0.8)[:3] == (0.0, 0.0, 2)
     # the classes below: their mass times what their margin exceeds kappa x by (memorized, own tilt, offset):
@@ -234,8 +235,8 @@ def test_the_margin_scan_finds_the_classes_below_and_the_last_grid_point_with_on
     # the pile: classes within the band of h at this step and the last, their share and their share times |x_par|
     # (kappa = 0.8, band 0.2: 0.95 at x = 1 and 1.1 at x = 1.5 for zeta = -1, 0.9 at x = 1 for zeta = 1)
     near[:] = False
-    held = lambda: finite_size._scan_the_margin(0.8, grid, memorized, own, 0.5, sigma, zeta, 1.0, cells, share, 0.2,
-                                                mass, linear, total, below, unsatisfied, near)
+    held = lambda: _scan_the_margin(0.8, grid, memorized, own, 0.5, sigma, zeta, 1.0, cells, share, 0.2, mass, linear,
+                                    total, below, unsatisfied, near)
     assert held()[:2] == (0.0, 0.0)                            # not yet at the last step
     assert held()[:2] == pytest.approx((3 * 0.125, 0.125 * (1.0 + 1.5 + 1.0)))
 
@@ -258,7 +259,7 @@ def test_the_scan_reaches_every_class_the_fading_puts_below_the_margin():
         fading = rng.uniform(0.2, 1.0, G)
         linear, total, below = np.zeros((Z, G)), np.zeros((Z, G)), np.zeros((Z, G), np.bool_)
         unsatisfied, near = np.zeros((Z, 1)), np.zeros((Z, G), np.bool_)
-        *_, last_below, _, last_faded = finite_size._scan_the_margin(
+        *_, last_below, _, last_faded = finite_size.memorization_steps._scan_the_margin(
             0.7, grid, memorized, own, 0.0, sigma, zeta, 1.0, cells, share, 0.0, mass, linear, total, below,
             unsatisfied, near, fading)
         faded = 0.7 * grid + memorized * fading + sigma * zeta[:, None] < 1.0
@@ -269,8 +270,8 @@ def test_the_scan_reaches_every_class_the_fading_puts_below_the_margin():
             rate = np.full(G, np.nan)
             rate[: reach + 1] = 0.01
             faded_memory = memorized.copy()
-            finite_size._fade_and_memorize(faded_memory, fading, linear, 0.7, 1.0, sigma, zeta, np.full(Z, 1.0 / Z),
-                                           grid, rate, np.full(G, 1.0 / G))
+            _fade_and_memorize(faded_memory, fading, linear, 0.7, 1.0, sigma, zeta, np.full(Z, 1.0 / Z), grid, rate,
+                               np.full(G, 1.0 / G))
             assert np.isfinite(faded_memory).all() == reaches
         reached_further += last_faded > last_below
     assert reached_further > 0     # the case the own term must reach occurred
@@ -284,7 +285,7 @@ def test_the_sliding_onset_holds_the_tilt_and_needs_examples_stalled_at_the_marg
     feedback and the sample moved it). With N = 1e12
     nothing is memorized, nothing stalls and there is no onset."""
     N = 2500
-    clock = finite_size._on_training_clock(solution, N, "fixed")
+    clock = finite_size.prediction._on_training_clock(solution, N, "fixed")
     tilt = finite_size.tilt(solution, N, margin_density="infinite")   # the multiplier below counts its density
     onset = tilt.sliding_onset
     assert onset is not None and 20 < onset < 110
@@ -292,7 +293,7 @@ def test_the_sliding_onset_holds_the_tilt_and_needs_examples_stalled_at_the_marg
     d, c = float(setup.d), clock.variant.odd_slope(setup.leak)
     moments = np.empty((len(clock.t), 5))
     k.fill_moments(clock.gamma_plus, clock.gamma_minus, setup.sigma_a, setup.sigma_w, moments)
-    state = finite_size._finite_sample(clock, N)[1]
+    state = finite_size.memorization._finite_sample(clock, N)[1]
     multiplier = np.ones(len(clock.t))
     for i in range(1, len(clock.t)):
         own, kappa = state.own_rate[i - 1], state.kappa[i]
@@ -310,7 +311,7 @@ def test_the_sliding_onset_holds_the_tilt_and_needs_examples_stalled_at_the_marg
     assert moments[-1, 2] > 1.05 * moments[onset, 2]
     before = np.tan(tilt.angle[onset - 10:onset + 1]) * moments[onset - 10:onset + 1, 2]
     assert abs(before[-1] - before[0]) > 0.002 * before[0]   # it was still moving (by 0.28%; held: 1e-12)
-    huge = finite_size._finite_sample(solution, 10**12)[1]
+    huge = finite_size.memorization._finite_sample(solution, 10**12)[1]
     assert np.all(huge.pile == 0.0)
     assert finite_size.tilt(solution, 10**12).sliding_onset is None
     assert finite_size.tilt(solution, None).sliding_onset is None
@@ -323,7 +324,8 @@ def test_fixed_sample_tilt_is_the_nested_set_recursion_when_nothing_is_memorized
     grid of |x_par| (401 points): 1%."""
     N = 10**12
     # both along the mean field (the public tilt runs on the fixed set's clock, the map's quadrature off by 0.2%)
-    on_map, nested = finite_size._tilt(solution, N, "fixed"), finite_size._tilt(solution, N, "fixed", nested=True)
+    on_map = finite_size.teacher_tilt._tilt(solution, N, "fixed")
+    nested = finite_size.teacher_tilt._tilt(solution, N, "fixed", nested=True)
     t = np.arange(5, 121)
     assert np.tan(on_map.angle_sample[t]) == pytest.approx(np.tan(nested.angle_sample[t]), rel=1e-2)
     assert on_map.angle_init[t] == pytest.approx(nested.angle_init[t], rel=1e-12)
@@ -419,10 +421,10 @@ def test_the_bends_sample_part_is_first_order_in_one_over_n_and_vanishes_at_x_pa
     none without a finite set; like 1/N early, while the same examples pull; larger for one set used again and
     again than for new examples at every step; zero at x_par = 0, where the bend is (the nodes' odd parts vanish
     there); and the init's part is the same whatever the sample."""
-    none = finite_size._bend_feedback(solution)
-    small = finite_size._bend_feedback(solution, 10_000, "fixed")
-    big = finite_size._bend_feedback(solution, 40_000, "fixed")
-    fresh = finite_size._bend_feedback(solution, 40_000, "fresh")
+    none = finite_size.feedback._bend_feedback(solution)
+    small = finite_size.feedback._bend_feedback(solution, 10_000, "fixed")
+    big = finite_size.feedback._bend_feedback(solution, 40_000, "fixed")
+    fresh = finite_size.feedback._bend_feedback(solution, 40_000, "fresh")
     assert np.all(none.sample_variance == 0)
     g = int(np.searchsorted(big.x_par, 0.5))
     assert small.sample_variance[20, g] == pytest.approx(4 * big.sample_variance[20, g], rel=0.05)
@@ -470,9 +472,9 @@ def test_with_the_training_sets_density_its_crowd_at_the_margin_holds_a_share_of
     cumulative cut of each deposit. It is the default for one fixed set; the infinite set's density (fresh-data
     physics, no crowd) is left as it was."""
     N = 2000
-    clock = finite_size._on_training_clock(solution, N, "fixed", "training")
-    state = finite_size._quiet_finite_sample(clock, N, "auto")[1]     # the map behind rest_feedback's sample part
-    hold = finite_size._crowd_hold(clock, N, state)
+    clock = finite_size.prediction._on_training_clock(solution, N, "fixed", "training")
+    state = finite_size.feedback._quiet_finite_sample(clock, N, "auto")[1]   # the map behind rest_feedback's sample part
+    hold = finite_size.feedback._crowd_hold(clock, N, state)
     stalled = np.flatnonzero(state.pile > 0)
     assert stalled.size and np.all(hold[: stalled[0]] == 1.0) and np.all(hold[stalled] <= 1.0)
     assert hold[-1] < 0.9 and hold.min() > 0.05
@@ -480,7 +482,7 @@ def test_with_the_training_sets_density_its_crowd_at_the_margin_holds_a_share_of
     with_crowd = finite_size.rest_feedback(solution, N, margin_density="training").sample_variance
     infinite = finite_size.rest_feedback(solution, N, margin_density="infinite").sample_variance
     assert np.array_equal(finite_size.rest_feedback(solution, N).sample_variance, with_crowd)   # the default
-    monkeypatch.setattr(finite_size, "_crowd_hold", lambda solution, N, state: np.ones(len(solution.t)))
+    monkeypatch.setattr(finite_size.feedback, "_crowd_hold", lambda solution, N, state: np.ones(len(solution.t)))
     without = finite_size.rest_feedback(solution, N, margin_density="training").sample_variance
     assert np.array_equal(finite_size.rest_feedback(solution, N, margin_density="infinite").sample_variance,
                           infinite)
@@ -489,7 +491,7 @@ def test_with_the_training_sets_density_its_crowd_at_the_margin_holds_a_share_of
     assert np.all(with_crowd[late] <= without[late]) and np.any(with_crowd[late] < 0.99 * without[late])
     assert np.all(with_crowd[late] >= hold.min() * without[late])
     prediction = finite_size.predict(solution, N, margin_density="training")
-    assert np.array_equal(prediction.crowd, N * finite_size._along(clock, N, "fixed").state.pile)
+    assert np.array_equal(prediction.crowd, N * finite_size.prediction._along(clock, N, "fixed").state.pile)
     assert prediction.crowd[-1] > 1 and np.all(finite_size.predict(solution, None).crowd == 0)
 
 
@@ -501,7 +503,8 @@ def test_moving_held_margins_add_the_pulls_of_the_examples_held_at_the_margin(so
     N = 2500
     still = finite_size.predict(solution, N)
     moving = finite_size.predict(solution, N, held_margins="moving")
-    state = finite_size._along(finite_size._on_training_clock(solution, N, "fixed", "training"), N, "fixed").state
+    state = finite_size.prediction._along(finite_size.prediction._on_training_clock(solution, N, "fixed", "training"),
+                                          N, "fixed").state
     first = int(np.flatnonzero(state.pile > 0)[0])
     assert 5 < first < 100
     # the set's density at the margin takes its flux over +-10% of the elapsed steps, so it sees the held examples
@@ -520,7 +523,7 @@ def test_held_examples_average_over_the_number_of_pulling_examples():
     """The Poisson average of the held examples' pulls: no pulling example moves nothing, a fraction of one moves
     them with that probability, and a large count gives the value at the mean (0.3% above it at 40)."""
     from mftheory.kernels.generated import finite_sample_relu as fs
-    pulls = finite_size.bind(finite_size._held_examples_pulling, fs.velocity_sd, fs.pile_unsat, fs.pile_drift)
+    pulls = bind(finite_size.memorization_steps._held_examples_pulling, fs.velocity_sd, fs.pile_unsat, fs.pile_drift)
     args = (0.8, 1.3, 7.0, 2500.0, 20.0, 0.2, 0.01, 0.05, 0.5)   # q, alpha, beta, N, d, pile, s, x, odd slope
     assert pulls(0.0, *args) == (0.0, 0.0)
     one = pulls(1e-3, *args)[0]
@@ -539,8 +542,8 @@ def test_others_pulls_with_the_width_part(solution):
     ``held`` of the kernel's degree-2 part (``crowd_hold``) scales that part by sqrt(held), not the width's. Only one
     fixed set has the pulls; anything else is refused."""
     from mftheory.kernels.generated import finite_sample_relu as fs
-    amplitude = finite_size.bind(finite_size._pulls_amplitude, fs.quadratic_kernel, fs.width_kernel,
-                                 fs.pull_amplitude, fs.kernel_amplitude)
+    amplitude = bind(finite_size.memorization_steps._pulls_amplitude, fs.quadratic_kernel, fs.width_kernel,
+                     fs.pull_amplitude, fs.kernel_amplitude)
     d, n = 20.0, 19.0
     args = (0.05, 3.0, 2.0, 1.5, d, 1.0, 0.0)
     first = amplitude(False, *args, 200.0, 1.0)
@@ -580,9 +583,10 @@ def test_own_shifts_grow_a_and_kappa_by_the_unsatisfied_examples_excess_margins(
     two agree within 0.5% (what is left: the offsets of the examples below the margin)."""
     shifted = finite_size.predict(solution, 2500, own_shifts=True)
     plain = finite_size.predict(solution, 2500)
-    clock = finite_size._on_training_clock(finite_size._with_options(solution, own_shifts=True), 2500, "fixed",
-                                           "training")
-    state = finite_size._fixed_sample_state(clock, 2500, finite_size._tilt(clock, 2500, "fixed", frozen=False))[1]
+    clock = finite_size.prediction._on_training_clock(finite_size._common._with_options(solution, own_shifts=True),
+                                                      2500, "fixed", "training")
+    tilt_part = finite_size.teacher_tilt._tilt(clock, 2500, "fixed", frozen=False)
+    state = finite_size.prediction._fixed_sample_state(clock, 2500, tilt_part)[1]
     moments = state.node_moments
     t = np.arange(60, 120)
     assert np.all(moments[t, 0] > 1.01 * moments[t, 1])
@@ -631,9 +635,9 @@ def test_an_activation_that_is_not_one_homogeneous_keeps_the_frozen_node_law(sol
     default falls back to the frozen law and asking for the feedback's is refused, naming the activation."""
     kernels = solution.variant.finite_width_kernels()
     monkeypatch.setattr(kernels, "ONE_HOMOGENEOUS", False)
-    assert finite_size._check_node_law(solution, None, fixed=False) == "frozen"
+    assert finite_size.prediction._check_node_law(solution, None, fixed=False) == "frozen"
     with pytest.raises(ValueError, match="1-homogeneous activation.*'relu' is not"):
-        finite_size._check_node_law(solution, "feedback", fixed=False)
+        finite_size.prediction._check_node_law(solution, "feedback", fixed=False)
 
 
 def test_the_prediction_prints_as_a_table_and_from_the_command_line():

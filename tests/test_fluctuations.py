@@ -9,7 +9,7 @@ import pytest
 
 import mftheory
 from mftheory import kernels
-from mftheory.finite_size import _propagate_tilt
+from mftheory.finite_size.tilt_system import _propagate_tilt
 from mftheory.validate.simulator import simulate
 
 
@@ -124,7 +124,7 @@ def test_within_run_band_adds_its_parts_in_quadrature():
     clock (kappa and x* included)."""
     sol = mftheory.meanfield(mftheory.Setup(d=20, alpha=1.0, h=1.0, eta=500.0, M=200), 100)
     band = mftheory.within_run_band(sol, 20_000)
-    clock = mftheory.finite_size._on_training_clock(sol, 20_000, "fixed", "training")   # the default density
+    clock = mftheory.finite_size.prediction._on_training_clock(sol, 20_000, "fixed", "training")   # the default density
     frozen = mftheory.finite_width(clock).band_rest_sd
     tilt_sd = np.tan(mftheory.tilt(sol, 20_000).angle)
     feedback = mftheory.rest_feedback(sol, 20_000)
@@ -137,8 +137,8 @@ def test_within_run_band_adds_its_parts_in_quadrature():
     fw = clock.variant.finite_width_kernels()
     moments = np.empty((len(clock.t), 5))
     clock.kernels.fill_moments(clock.gamma_plus, clock.gamma_minus, clock.setup.sigma_a, clock.setup.sigma_w, moments)
-    memo = mftheory.finite_size._quiet_finite_sample(clock, 20_000, "auto")[0]
-    bend_feedback = mftheory.finite_size._bend_feedback(clock, 20_000, "fixed", memo)
+    memo = mftheory.finite_size.feedback._quiet_finite_sample(clock, 20_000, "auto")[0]
+    bend_feedback = mftheory.finite_size.feedback._bend_feedback(clock, 20_000, "fixed", memo)
     setup = clock.setup
     bend = np.array([np.sqrt(setup.alpha**2 / setup.M * fw.linear_odd_second(
         clock.x_star[i], *moments[i, :3], setup.alpha, float(setup.M), float(setup.d), setup.sigma_w, setup.slope)
@@ -164,7 +164,7 @@ def test_degree2_propagator_starts_at_one_and_checks_its_inputs():
     setup = mftheory.Setup(d=20, alpha=1.0, h=1.0, eta=500.0, M=200)
     sol = mftheory.meanfield(setup, 120)
     prop = finite_size.degree2_propagator(sol, 40, source=0.03)
-    assert prop.retention.shape == (120 - 40 + 1, finite_size._REST_GRID.size)
+    assert prop.retention.shape == (120 - 40 + 1, finite_size._common._REST_GRID.size)
     assert np.all(prop.retention[0] == 1.0)
     assert 0 < prop.retention[-1, 0] < 1
     # without the pull, the growth alone: the frozen-init amplitude's own growth from the start on, uniform in

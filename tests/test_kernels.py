@@ -272,7 +272,7 @@ def test_build_refuses_a_bad_worker_count(tmp_path, workers):
 _BOUND_RUN = r"""
 import json, sys
 import numpy as np
-from mftheory.finite_size import _average_rates
+from mftheory.finite_size.prediction import _average_rates
 from mftheory.kernels.binding import bind
 from mftheory.kernels.generated import gaussian_hinge as k
 
@@ -300,7 +300,7 @@ def test_a_bound_kernel_loop_is_compiled_once_and_loaded_by_later_processes(tmp_
 
 
 def test_bind_names_a_wrong_number_of_kernels():
-    from mftheory.finite_size import _average_rates
+    from mftheory.finite_size.prediction import _average_rates
     from mftheory.kernels.binding import bind
     from mftheory.kernels.generated import gaussian_hinge as k
 

@@ -12,7 +12,8 @@ from mftheory.finite_size import finite_sample as finite_sample_prediction
 from mftheory.finite_size import finite_width as finite_width_prediction
 from mftheory.finite_size import predict as finite_size_prediction
 from mftheory.finite_size import tilt as mftheory_tilt
-from mftheory.finite_size import _node_moments, within_run_band
+from mftheory.finite_size import within_run_band
+from mftheory.finite_size._common import _node_moments
 from mftheory.node_law import node_law as mftheory_node_law
 from mftheory.dynamics import meanfield
 from mftheory.validate.checks import Check
