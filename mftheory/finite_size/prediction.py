@@ -187,9 +187,9 @@ def predict(solution: MeanFieldSolution, N: int | None = None, sample: str = "fi
     stop once it is all satisfied. From the sliding onset (``sliding_onset``) the examples stalled at the margin
     hold the tilt.
 
-    Time (2 cores, Fig. 1, 2000 steps): about 0.1 s with N=None, 0.15 s with ``sample="fresh"`` (70-90 ms of
-    each the feedback's spectrum; 25 and 45 ms with ``degree2_spread=False``) and 1 s with one
-    fixed set (its memorization map runs four times over 16 040 classes of training examples). The first call in
+    Time (2 cores, Fig. 1, 2000 steps): about 45 ms with N=None, 50-65 ms with ``sample="fresh"`` (30 ms of each
+    the feedback's spectrum, solved on numba's threads) and 0.65 s with one fixed set (its memorization map runs
+    four times over 16 040 classes of training examples). The first call in
     a new installation also compiles the loops, about a minute, once per machine (numba's cache).
 
     Where it holds against gradient descent, option by option, with every measurement and the command behind it
