@@ -1,7 +1,9 @@
 """Time ``mftheory.finite_size.predict`` at the Fig. 1 setting (d = 100, M = 400, 2000 steps): N = None (finite
 width only), one fixed set of N = 1e5 and 2.5e4 (also with margin_density="infinite"), N = 1e5 fresh examples at
-every step. Best of --repeat calls after one call that compiles; and the first call (N = 1e5) in a new process,
-once the disk caches are filled (the second of two new processes): what a user waits for in a new session.
+every step, also along a solution already predicted at another N (N = 2.5e4 fresh: a sweep over N, which shares
+what depends on the solution alone). Best of --repeat calls after one call that compiles; and the first call
+(N = 1e5) in a new process, once the disk caches are filled (the second of two new processes): what a user waits
+for in a new session.
 
     python bench/bench_predict.py [--repeat 3] [--compare REV] [--rounds R]
 
@@ -22,9 +24,11 @@ import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+SWEEP = "N=1e5 fresh, after N=2.5e4 fresh"
 CALLS = {"N=None": dict(N=None), "N=1e5 fixed": dict(N=100_000), "N=2.5e4 fixed": dict(N=25_000),
          "N=2.5e4 fixed, infinite density": dict(N=25_000, margin_density="infinite"),
-         "N=1e5 fresh": dict(N=100_000, sample="fresh")}
+         "N=1e5 fresh": dict(N=100_000, sample="fresh"),
+         SWEEP: dict(N=100_000, sample="fresh")}
 
 
 def time_calls(repeat: int) -> dict:
@@ -39,6 +43,8 @@ def time_calls(repeat: int) -> dict:
         best = float("inf")
         for _ in range(repeat):
             fresh = meanfield(mftheory.fig1_setup(), 2000)   # no per-solution cache carried over
+            if name == SWEEP:
+                predict(fresh, N=25_000, sample="fresh")
             start = time.perf_counter()
             predict(fresh, **kwargs)
             best = min(best, time.perf_counter() - start)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import weakref
 
 import numba
 import numpy as np
@@ -114,6 +115,24 @@ def feedback_spectrum(solution: MeanFieldSolution, reach: float = 4.0, levels: i
     for name, value, least in (("levels", levels, 1), ("nodes", nodes, 2), ("points", points, 50)):
         if int(value) != value or value < least:
             raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+    # the laws depend on the solution alone (not on N or the sample): kept while the solution lives, so that
+    # predictions at several N along one solution solve them once
+    key = (id(solution), float(reach), int(levels), int(nodes), int(points))
+    if key in _SOLVED:
+        return _SOLVED[key]
+    spectrum = _feedback_spectrum(solution, float(reach), int(levels), int(nodes), int(points))
+    for array in (spectrum.aligned, spectrum.free, spectrum.solved_at):
+        array.flags.writeable = False
+    _SOLVED[key] = spectrum
+    weakref.finalize(solution, _SOLVED.pop, key, None)
+    return spectrum
+
+
+_SOLVED: dict[tuple, FeedbackSpectrum] = {}
+
+
+def _feedback_spectrum(solution, reach, levels, nodes, points):
+    """:func:`feedback_spectrum`, solved."""
     setup = solution.setup
     k = solution.kernels
     if not hasattr(k, "spread_law_term"):

@@ -98,3 +98,34 @@ def test_predict_takes_the_spectrum_without_a_fixed_set_only(wide_solution):
     assert finite_size.predict(sol, 40_000, "fresh").degree2_spread
     with pytest.raises(TypeError, match="degree2_spread"):
         finite_size.predict(sol, degree2_spread="yes")
+
+
+def test_the_laws_are_solved_once_per_solution_and_shared_read_only():
+    """The laws depend on the solution alone, so predictions at several N along one solution share one solve: the
+    second call returns the same object, equal to the bit to a solve along an equal solution computed anew, with
+    arrays a caller cannot change; the kept solve goes with its solution."""
+    import gc
+    import importlib
+    import weakref
+
+    module = importlib.import_module("mftheory.feedback_spectrum")   # the package exports the function by that name
+    setup = mftheory.fig1_setup(d=40, M=100)
+    sol = mftheory.meanfield(setup, 301)
+    first = feedback_spectrum(sol)
+    assert feedback_spectrum(sol) is first
+    anew = feedback_spectrum(mftheory.meanfield(setup, 301))
+    assert anew is not first
+    np.testing.assert_array_equal(anew.aligned, first.aligned)
+    np.testing.assert_array_equal(anew.free, first.free)
+    with pytest.raises(ValueError, match="read-only"):
+        first.aligned[0, 0] = 2.0
+    assert feedback_spectrum(sol, points=600) is not first   # another resolution is another solve
+    before = finite_size.predict(sol, N=20000, sample="fresh")
+    again = finite_size.predict(sol, N=20000, sample="fresh")
+    np.testing.assert_array_equal(before.test_error, again.test_error)
+    alive = weakref.ref(first)
+    kept = len(module._SOLVED)
+    del sol, first, anew, before, again
+    gc.collect()
+    assert alive() is None
+    assert len(module._SOLVED) == kept - 2   # the two solves along sol (the other solution's went with it)

@@ -179,7 +179,8 @@ def _rest_feedback(solution, N, sample, memo, state=None, spread=False):
         np.ones(n) if ratio is None else np.asarray(ratio, dtype=float), setup.alpha, float(setup.M), d,
         setup.sigma_w, setup.slope, setup.beta, setup.h, grid, _cell_masses(grid), _common._ZETA_WEIGHTS,
         np.ascontiguousarray(unsatisfied, dtype=float), mode, unit,
-        feedback_spectrum(solution, reach=float(grid[-1])).aligned if spread else np.ones((n, 1)))
+        # a writable copy: the solved laws are shared and read-only, and the compiled recursion takes one array type
+        np.array(feedback_spectrum(solution, reach=float(grid[-1])).aligned) if spread else np.ones((n, 1)))
     return RestFeedback(t=solution.t, N=N, sample=sample, x_par=grid.copy(), damping=damping,
                         sample_variance=sample_variance, spread=bool(spread))
 
