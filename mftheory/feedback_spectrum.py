@@ -109,7 +109,11 @@ def feedback_spectrum(solution: MeanFieldSolution, reach: float = 4.0, levels: i
     """The degree-2 feedback's spectral laws along a mean-field solution (hinge loss, Gaussian data), for the
     width M of its setup (:class:`FeedbackSpectrum`), at the steps where the threshold x* is below ``reach`` (the
     feedback acts there; the init's tensor is taken at the first of them). ``levels``: quantile levels; ``nodes``: Gauss-Hermite points
-    per init coordinate; ``points``: points of the grid the laws' densities are computed on."""
+    per init coordinate; ``points``: points of the grid the laws' densities are computed on.
+
+    The laws depend on the solution alone, not on N or the sample: they are solved once per solution and
+    arguments and kept while the solution lives, so a repeated call (``predict`` at several N) returns the same
+    object, whose arrays are read-only (copy them to change them)."""
     if not reach > 0:
         raise ValueError(f"reach must be > 0, got {reach!r}")
     for name, value, least in (("levels", levels, 1), ("nodes", nodes, 2), ("points", points, 50)):
