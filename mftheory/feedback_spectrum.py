@@ -331,25 +331,40 @@ def _law_quantiles(law_term, law_slope, aligned_transform, taus, shares, kappas,
 @kernel_template(2)
 def _stieltjes(law_term, law_slope, taus, shares, x, eta):
     """m(x + i eta) on the grid ``x`` (``eta`` per point) from 1/m = -z + sum_j shares_j law_term(tau_j, m): Newton from the top of
-    the grid down, each point starting from the one above (m ~ -1/z far above the spectrum); a damped fixed point
-    where Newton leaves the upper half plane or does not converge."""
+    the grid down, each point starting from the quadratic through the three above, or from the one above (m ~ -1/z
+    far above the spectrum); a damped fixed point where Newton leaves the upper half plane or does not converge."""
     P = x.shape[0]
     m_out = np.empty(P, dtype=np.complex128)
     m = -1.0 / complex(x[P - 1], eta[P - 1])
     for p in range(P - 1, -1, -1):
         z = complex(x[p], eta[p])
         good = False
-        trial = m
-        for _ in range(60):
-            total, derivative = 0j, 0j
-            for c in range(taus.shape[0]):
-                total += shares[c] * law_term(taus[c], trial)
-                derivative += shares[c] * law_slope(taus[c], trial)
-            f = 1.0 / trial + z - total
-            step = f / (-1.0 / trial ** 2 - derivative)
-            trial = trial - step
-            if abs(step) <= 1e-13 * abs(trial):
-                good = trial.imag > 0.0
+        starts = 1
+        start = m
+        if p < P - 3:
+            # first from the quadratic through the three points above (m is smooth on the grid's scale: it saves
+            # Newton steps), then, should that fail, from the point above
+            x0, x1, x2 = x[p + 1], x[p + 2], x[p + 3]
+            start = (m * ((x[p] - x1) * (x[p] - x2) / ((x0 - x1) * (x0 - x2)))
+                     + m_out[p + 2] * ((x[p] - x0) * (x[p] - x2) / ((x1 - x0) * (x1 - x2)))
+                     + m_out[p + 3] * ((x[p] - x0) * (x[p] - x1) / ((x2 - x0) * (x2 - x1))))
+            starts = 2 if start.imag > 0.0 else 1
+            if starts == 1:
+                start = m
+        for attempt in range(starts):
+            trial = start if attempt == 0 else m
+            for _ in range(60):
+                total, derivative = 0j, 0j
+                for c in range(taus.shape[0]):
+                    total += shares[c] * law_term(taus[c], trial)
+                    derivative += shares[c] * law_slope(taus[c], trial)
+                f = 1.0 / trial + z - total
+                step = f / (-1.0 / trial ** 2 - derivative)
+                trial = trial - step
+                if abs(step) <= 1e-13 * abs(trial):
+                    good = trial.imag > 0.0
+                    break
+            if good:
                 break
         if not good:
             trial = -1.0 / z
