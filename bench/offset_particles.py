@@ -23,6 +23,16 @@ S, its own pull's tilt and the rest's persistent part as in the map, and with ``
   partly its offset's direction (GD, ``bench/margin_diffusion.py``: correlation +0.41);
 - ``markov``: the one-step increment regressed on O with the exact covariances from every particle's own record of
   pulls (sum over the pullers of their faded, amplitude-weighted pull counts), the rest white noise.
+- ``diffusive``: O <- f O + b xi, xi white, b^2 = sigma_S^2(t + 1) - f^2 sigma_S^2(t): the map's variance at every
+  step, reached by increments independent of the offset (a particle's motion carries no memory of its past; GD's
+  push field at fixed points keeps a correlation 0.67 / 0.27 over 10 / 100 steps, ``bench/pull_field_persistence.py``).
+- ``decorrelating``: as ``nested``, with the velocity's memory also fading by exp(-1 / tau) per step (tau:
+  ``--correlation-steps``, not derived: a sensitivity test of how long a particle's push keeps its direction);
+- ``aligned``: O <- k O + b xi with the map's sigma_S^2 at every step and the increment's correlation with O set to
+  ``--alignment`` (1: the map's law, 0: ``diffusive``; GD's, measured at N = 2.5e4, t = 300: +0.41,
+  ``bench/margin_diffusion.py``; not derived);
+- ``white``: O <- f O + b xi with b^2 = (alpha beta / N)^2 U q^2, one step's variance of the others' pulls taken
+  independent of every earlier step's (no coherent sum): the opposite extreme to ``nested``.
 
 q, f and every other step of the map are ``predict``'s (``--others-pulls`` picks q) as they were before the set's
 crowd at the margin took its share of the own deposits and held back the others' pulls (``crowd_kept``,
@@ -51,7 +61,7 @@ import mftheory.finite_size as finite_size
 
 import paper_finite_size
 
-OFFSETS = {"zeta": 0, "nested": 1, "markov": 2}
+OFFSETS = {"zeta": 0, "nested": 1, "markov": 2, "diffusive": 3, "white": 4, "decorrelating": 5, "aligned": 6}
 NEAR_ZERO = 0.005   # --near-zero's default |x_par| reach
 PARTICLES_PER_CELL = 64
 
@@ -63,6 +73,10 @@ from mftheory.finite_size.memorization_steps import _cumulative_laws, _pulls_amp
 
 SEED = {seed}
 VELOCITY_MODE = {mode}
+# decorrelating: the velocity's correlation per step, exp(-1 / correlation steps)
+VELOCITY_CORRELATION = {correlation}
+# aligned: the correlation of a particle's increment with its offset
+ALIGNMENT = {alignment}
 # steps at which the margins of the particles with |x_par| < NEAR_ZERO are written out (in place of the test side's
 # classes), empty for the table
 RECORD_AT = np.array({record}, dtype=np.int64)
@@ -184,6 +198,8 @@ def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fractio
                     velocity[c, p] *= math.sqrt(pulling)
         else:
             r = min(pulling / previous_U, 1.0) if previous_U > 0 else 1.0
+            if VELOCITY_MODE == 5:
+                r *= VELOCITY_CORRELATION
             extra = max(pulling - r * r * previous_U, 0.0)
             se = math.sqrt(extra)
             for c in range(C):
@@ -209,6 +225,24 @@ def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fractio
             f = np.interp(x_par, grid, fading[i])
             total = 0.0
             step_scale = alpha * beta / N * amplitude
+            diffusive_sd = 0.0
+            if VELOCITY_MODE == 3:
+                # the map's sigma_S^2 at the next step, reached by increments independent of the offset
+                next_spread = spread_step(f * f * spread[i], amplitude, cumulative * f, pulling, alpha, beta, N)
+                diffusive_sd = math.sqrt(max(next_spread - f * f * spread[i], 0.0))
+            if VELOCITY_MODE == 4:
+                # each step's pulls independent of the last: one step's variance, no coherent sum
+                diffusive_sd = math.sqrt(max(spread_step(0.0, amplitude, 0.0, pulling, alpha, beta, N), 0.0))
+            keep = f
+            if VELOCITY_MODE == 6:
+                # O <- keep O + b xi: sigma_S^2(t + 1) reached, the increment's correlation with O being ALIGNMENT
+                next_spread = spread_step(f * f * spread[i], amplitude, cumulative * f, pulling, alpha, beta, N)
+                sd_now = math.sqrt(spread[i])
+                c2 = ALIGNMENT * ALIGNMENT
+                root = f * f * spread[i] - (f * f * spread[i] - next_spread) / c2
+                along = c2 * (-f * sd_now + math.sqrt(max(root, 0.0)))
+                keep = f + along / sd_now if sd_now > 0 else f
+                diffusive_sd = math.sqrt(max(next_spread - keep * keep * spread[i], 0.0))
             if VELOCITY_MODE == 2:
                 # the increment's covariance with the (faded) offset, from every particle's own pull record
                 sq = cov = 0.0
@@ -238,6 +272,8 @@ def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fractio
                         o = f * offset[c, p]
                         offset[c, p] = o + slope_o * o + resid * np.random.standard_normal()
                         pulls[c, p] = f * pulls[c, p] + (amplitude if below[c, p] else 0.0)
+                    elif VELOCITY_MODE == 3 or VELOCITY_MODE == 4 or VELOCITY_MODE == 6:
+                        offset[c, p] = keep * offset[c, p] + diffusive_sd * np.random.standard_normal()
                     else:
                         offset[c, p] = f * offset[c, p] + step_scale * velocity[c, p]
             mean_memorized[i + 1] = total / max(cum_unsat[C], 1e-300)
@@ -259,10 +295,12 @@ def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fractio
 '''
 
 
-def _patch(offsets: str, seed: int, record=(), x_max: float = NEAR_ZERO):
+def _patch(offsets: str, seed: int, record=(), x_max: float = NEAR_ZERO, correlation_steps: float = 50.0,
+           alignment: float = 0.41):
     """Replace the memorization map's steps by the particles' (this process only); ``record``: steps at which the
     map writes the near-zero particles' margins into its test-side array instead (:func:`near_zero`)."""
     source = _SOURCE.format(seed=int(seed), mode=OFFSETS[offsets], record=[int(t) for t in record],
+                            correlation=repr(float(np.exp(-1.0 / correlation_steps))), alignment=repr(float(alignment)),
                             near_cells=_near_cells(x_max))
     folder = tempfile.mkdtemp(prefix="offset_particles_")
     sys.path.insert(0, folder)
@@ -315,7 +353,15 @@ def main(argv=None):
     parser.add_argument("--N", type=int, default=100_000, help="with --near-zero")
     parser.add_argument("--x-max", type=float, default=NEAR_ZERO, help="with --near-zero: the largest |x_par|, at "
                         "most 0.01 (the map's test-side array holds the particles of 16 cells)")
+    parser.add_argument("--correlation-steps", type=float, default=50.0,
+                        help="with --offsets decorrelating: the velocity's correlation time in steps")
+    parser.add_argument("--alignment", type=float, default=0.41,
+                        help="with --offsets aligned: the correlation of a particle's increment with its offset")
     args, rest = parser.parse_known_args(argv)
+    if not 0 < args.alignment <= 1:
+        parser.error(f"--alignment must be in (0, 1], got {args.alignment}")
+    if not args.correlation_steps > 0:
+        parser.error(f"--correlation-steps must be > 0, got {args.correlation_steps}")
     if "--own-shifts" in rest:
         parser.error("--own-shifts: the particles keep the mean field's node map (they predate the own shifts)")
     if args.near_zero:
@@ -328,7 +374,8 @@ def main(argv=None):
         for t, mean, sd, below_zero, below_h in near_zero(args.N, args.near_zero, others, args.x_max):
             print(f"  t = {t:5d}: mean {mean:.3f}  sd {sd:.3f}  below 0 {below_zero:.3f}  below h {below_h:.3f}")
         return
-    _patch(args.offsets, args.particle_seed)
+    _patch(args.offsets, args.particle_seed, correlation_steps=args.correlation_steps,
+           alignment=args.alignment)
     paper_finite_size.main(rest)
 
 
