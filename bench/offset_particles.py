@@ -29,8 +29,9 @@ S, its own pull's tilt and the rest's persistent part as in the map, and with ``
 - ``decorrelating``: as ``nested``, with the velocity's memory also fading by exp(-1 / tau) per step (tau:
   ``--correlation-steps``, not derived: a sensitivity test of how long a particle's push keeps its direction);
 - ``aligned``: O <- k O + b xi with the map's sigma_S^2 at every step and the increment's correlation with O set to
-  ``--alignment`` (1: the map's law, 0: ``diffusive``; GD's, measured at N = 2.5e4, t = 300: +0.41,
-  ``bench/margin_diffusion.py``; not derived);
+  ``--alignment`` per step, the rest of the increment white (1: the map's law, 0: ``diffusive``; not derived, and
+  not GD's structure: GD's 40-step displacement, made by a persistent velocity, correlates +0.41 with the offset at
+  N = 2.5e4, t = 600, ``bench/margin_diffusion.py``, where white increments aligned 0.41 per step give 0.94);
 - ``white``: O <- f O + b xi with b^2 = (alpha beta / N)^2 U q^2, one step's variance of the others' pulls taken
   independent of every earlier step's (no coherent sum): the opposite extreme to ``nested``.
 
