@@ -32,6 +32,8 @@ S, its own pull's tilt and the rest's persistent part as in the map, and with ``
   ``--alignment`` per step, the rest of the increment white (1: the map's law, 0: ``diffusive``; not derived, and
   not GD's structure: GD's 40-step displacement, made by a persistent velocity, correlates +0.41 with the offset at
   N = 2.5e4, t = 600, ``bench/margin_diffusion.py``, where white increments aligned 0.41 per step give 0.94);
+- ``zeta+white``: the map's law plus white kicks, W <- f W + b xi with b^2 = ``--white-share`` (alpha beta / N)^2
+  U q^2 (the pullers that change status push like independent ones and come and go; a sensitivity test);
 - ``white``: O <- f O + b xi with b^2 = (alpha beta / N)^2 U q^2, one step's variance of the others' pulls taken
   independent of every earlier step's (no coherent sum): the opposite extreme to ``nested``.
 
@@ -62,7 +64,7 @@ import mftheory.finite_size as finite_size
 
 import paper_finite_size
 
-OFFSETS = {"zeta": 0, "nested": 1, "markov": 2, "diffusive": 3, "white": 4, "decorrelating": 5, "aligned": 6}
+OFFSETS = {"zeta": 0, "nested": 1, "markov": 2, "diffusive": 3, "white": 4, "decorrelating": 5, "aligned": 6, "zeta+white": 7}
 NEAR_ZERO = 0.005   # --near-zero's default |x_par| reach
 PARTICLES_PER_CELL = 64
 
@@ -78,6 +80,8 @@ VELOCITY_MODE = {mode}
 VELOCITY_CORRELATION = {correlation}
 # aligned: the correlation of a particle's increment with its offset
 ALIGNMENT = {alignment}
+# zeta+white: the share of one step's variance of the others' pulls added as white kicks
+WHITE_SHARE = {white_share}
 # steps at which the margins of the particles with |x_par| < NEAR_ZERO are written out (in place of the test side's
 # classes), empty for the table
 RECORD_AT = np.array({record}, dtype=np.int64)
@@ -149,7 +153,9 @@ def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fractio
             sd_rest = math.sqrt(cell_rest[c])
             for p in range(Kp):
                 linear[c, p] = own_gain * own_response[0, c, p]
-                if VELOCITY_MODE >= 1:
+                if VELOCITY_MODE == 7:
+                    off = sigma * zv[c, p] + offset[c, p]
+                elif VELOCITY_MODE >= 1:
                     off = offset[c, p]
                 else:
                     off = sigma * zv[c, p]
@@ -177,7 +183,8 @@ def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fractio
             if i == RECORD_AT[r]:
                 for c in range(NEAR_CELLS):
                     for p in range(Kp):
-                        total_off = (offset[c, p] if VELOCITY_MODE >= 1 else sigma * zv[c, p]) + math.sqrt(
+                        total_off = (offset[c, p] if VELOCITY_MODE >= 1 else 0.0) + (
+                            sigma * zv[c, p] if VELOCITY_MODE == 0 or VELOCITY_MODE == 7 else 0.0) + math.sqrt(
                             cell_rest[c]) * zr[c, p]
                         unsatisfied[i, p, c] = kap * xs[c] + memorized[c, p] + linear[c, p] + total_off
                         unsatisfied[i, p, NEAR_CELLS + c] = mass[c, p]
@@ -231,6 +238,8 @@ def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fractio
                 # the map's sigma_S^2 at the next step, reached by increments independent of the offset
                 next_spread = spread_step(f * f * spread[i], amplitude, cumulative * f, pulling, alpha, beta, N)
                 diffusive_sd = math.sqrt(max(next_spread - f * f * spread[i], 0.0))
+            if VELOCITY_MODE == 7:
+                diffusive_sd = math.sqrt(WHITE_SHARE * max(spread_step(0.0, amplitude, 0.0, pulling, alpha, beta, N), 0.0))
             if VELOCITY_MODE == 4:
                 # each step's pulls independent of the last: one step's variance, no coherent sum
                 diffusive_sd = math.sqrt(max(spread_step(0.0, amplitude, 0.0, pulling, alpha, beta, N), 0.0))
@@ -266,6 +275,8 @@ def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fractio
                 for p in range(Kp):
                     memorized[c, p] *= fade_c
                     off = offset[c, p] if VELOCITY_MODE >= 1 else sigma * zv[c, p]
+                    if VELOCITY_MODE == 7:
+                        off += sigma * zv[c, p]
                     if kap * xs[c] + memorized[c, p] + linear[c, p] + off + sd_rest * zr[c, p] < h:
                         memorized[c, p] += own_c
                     total += mass[c, p] * memorized[c, p]
@@ -273,7 +284,7 @@ def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fractio
                         o = f * offset[c, p]
                         offset[c, p] = o + slope_o * o + resid * np.random.standard_normal()
                         pulls[c, p] = f * pulls[c, p] + (amplitude if below[c, p] else 0.0)
-                    elif VELOCITY_MODE == 3 or VELOCITY_MODE == 4 or VELOCITY_MODE == 6:
+                    elif VELOCITY_MODE == 3 or VELOCITY_MODE == 4 or VELOCITY_MODE == 6 or VELOCITY_MODE == 7:
                         offset[c, p] = keep * offset[c, p] + diffusive_sd * np.random.standard_normal()
                     else:
                         offset[c, p] = f * offset[c, p] + step_scale * velocity[c, p]
@@ -297,11 +308,12 @@ def _memorization_steps(kappa_increments, gamma_plus, gamma_minus, unsat_fractio
 
 
 def _patch(offsets: str, seed: int, record=(), x_max: float = NEAR_ZERO, correlation_steps: float = 50.0,
-           alignment: float = 0.41):
+           alignment: float = 0.41, white_share: float = 1.0):
     """Replace the memorization map's steps by the particles' (this process only); ``record``: steps at which the
     map writes the near-zero particles' margins into its test-side array instead (:func:`near_zero`)."""
     source = _SOURCE.format(seed=int(seed), mode=OFFSETS[offsets], record=[int(t) for t in record],
                             correlation=repr(float(np.exp(-1.0 / correlation_steps))), alignment=repr(float(alignment)),
+                            white_share=repr(float(white_share)),
                             near_cells=_near_cells(x_max))
     folder = tempfile.mkdtemp(prefix="offset_particles_")
     sys.path.insert(0, folder)
@@ -358,7 +370,11 @@ def main(argv=None):
                         help="with --offsets decorrelating: the velocity's correlation time in steps")
     parser.add_argument("--alignment", type=float, default=0.41,
                         help="with --offsets aligned: the correlation of a particle's increment with its offset")
+    parser.add_argument("--white-share", type=float, default=1.0,
+                        help="with --offsets zeta+white: the share of one step's pulls' variance added as white kicks")
     args, rest = parser.parse_known_args(argv)
+    if not args.white_share > 0:
+        parser.error(f"--white-share must be > 0, got {args.white_share}")
     if not 0 < args.alignment <= 1:
         parser.error(f"--alignment must be in (0, 1], got {args.alignment}")
     if not args.correlation_steps > 0:
@@ -376,7 +392,7 @@ def main(argv=None):
             print(f"  t = {t:5d}: mean {mean:.3f}  sd {sd:.3f}  below 0 {below_zero:.3f}  below h {below_h:.3f}")
         return
     _patch(args.offsets, args.particle_seed, correlation_steps=args.correlation_steps,
-           alignment=args.alignment)
+           alignment=args.alignment, white_share=args.white_share)
     paper_finite_size.main(rest)
 
 
