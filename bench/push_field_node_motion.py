@@ -1,0 +1,119 @@
+"""How fast do the nodes' own motions turn the pullers' push field? GD's trained nodes against the mean-field node
+law, with the same pullers.
+
+Usage (from the repository root; about 30 s at N = 25000, 2 minutes at 4e5, on 2 cores)::
+
+    python bench/push_field_node_motion.py                          # Fig. 1, N = 25000 from t = 300
+    python bench/push_field_node_motion.py --N 400000 --t 1000 --lags 10 50 100
+
+Fixed pullers (fresh points at the memorization map's crossing |x_par| = x_c, the teacher's labels) push every
+margin by their first-order GD step (``bench/velocity_width.py``'s push); the push is measured at fresh receivers
+at the same |x_par|, its part of degree <= 1 in x_perp fitted out per label. The pullers and receivers stay the same
+while the nodes move on, and the push at each lag is correlated with the push at t:
+
+- GD's nodes: ``simulate`` (no derived formula) on one fixed set to t, then on for each lag; with ``--online``
+  also GD with N fresh examples at every step (``simulate(..., online=True)``): no fixed set, the width alone;
+- the mean-field node law on the set's clock (``predict``'s node map, ``MeanFieldSolution.node``): M nodes drawn
+  from the init law, (a, w_par) moved by the node map, w_perp as drawn (the mean field moves it only along itself),
+  at width M and at 10 M.
+
+With GD's nodes at width M: ``M`` in the rows is the setup's.
+
+The mean field keeps the push's direction where GD turns it: what turns it is the nodes' motion beyond the node
+law's, the finite set's and the finite width's (``bench/pull_field_persistence.py`` measures the same with GD's own
+pullers).
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+import mftheory
+from fixed_set_steps import gd_at, map_on_the_set_clock
+from sample_part_fresh_points import beyond_degree_one
+
+POINTS = (20_000, 40_000)   # pullers, receivers
+
+
+def _points(rng, n, d, x_par):
+    X = rng.standard_normal((n, d))
+    labels = rng.choice([-1.0, 1.0], n)
+    X[:, 0] = labels * x_par
+    return X, labels
+
+
+def _push(setup, a, W, pullers, labels, receivers, receiver_labels):
+    """The pullers' first-order push at the receivers (per unit beta / N), degree <= 1 in x_perp out."""
+    d, M = setup.d, a.size
+    z = pullers @ W.T / np.sqrt(d)
+    da = labels @ np.maximum(z, 0.0)
+    dW = a[:, None] * (((z > 0) * labels[:, None]).T @ pullers) / np.sqrt(d)
+    zr = receivers @ W.T / np.sqrt(d)
+    push = receiver_labels * (setup.alpha / M) * (np.maximum(zr, 0.0) @ da
+                                                   + (((zr > 0) * a) * (receivers @ dW.T)).sum(axis=1) / np.sqrt(d))
+    return beyond_degree_one(push, receivers, receiver_labels)
+
+
+def _meanfield_states(solution, steps, M, rng):
+    """(a, W) of M nodes of the node law at each of ``steps``, the same nodes at every step."""
+    setup = solution.setup
+    a_all, w_par = solution.node(setup.sigma_a * rng.standard_normal(M), setup.sigma_w * rng.standard_normal(M))
+    w_perp = setup.sigma_w * rng.standard_normal((M, setup.d - 1))
+    return [(a_all[t], np.hstack([w_par[t][:, None], w_perp])) for t in steps]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--N", type=int, default=25_000)
+    parser.add_argument("--t", type=int, default=300)
+    parser.add_argument("--lags", type=int, nargs="+", default=[10, 30, 100])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--online", action="store_true", help="also GD with N fresh examples at every step")
+    args = parser.parse_args(argv)
+    lags = sorted(set(args.lags))
+    if args.N < 1 or args.t < 1 or lags[0] < 1:
+        raise SystemExit("--N, --t and every --lags must be positive")
+    setup = mftheory.fig1_setup()
+    start = time.perf_counter()
+    solution, state, _ = map_on_the_set_clock(setup, args.N, args.t, lags[-1])
+    x_c = max(setup.h - state.memorized[args.t], 0.0) / state.kappa[args.t]
+    rng = np.random.default_rng(args.seed + 1)
+    pullers, labels = _points(rng, POINTS[0], setup.d, x_c)
+    receivers, receiver_labels = _points(rng, POINTS[1], setup.d, x_c)
+
+    def correlations(states):
+        pushes = [_push(setup, a, W, pullers, labels, receivers, receiver_labels) for a, W in states]
+        return [float(np.corrcoef(pushes[0], p)[0, 1]) for p in pushes[1:]]
+
+    X, y, a, W = gd_at(setup, args.N, args.seed, args.t)
+    gd_states, done = [(a, W)], 0
+    for lag in lags:
+        run = mftheory.simulate(setup, X=X, y=y, a0=a, W0=W, steps=lag - done, n_test=0, record_steps=[0, lag - done])
+        a, W, done = run.a_final, run.W_final, lag
+        gd_states.append((a, W))
+    rows = {"GD's nodes, one fixed set": correlations(gd_states)}
+    if args.online:
+        run = mftheory.simulate(setup, N=args.N, steps=args.t, seed=args.seed, n_test=0, record_steps=[0, args.t],
+                                online=True)
+        a, W = run.a_final, run.W_final
+        online_states, done = [(a, W)], 0
+        for k, lag in enumerate(lags):
+            run = mftheory.simulate(setup, N=args.N, a0=a, W0=W, steps=lag - done, seed=args.seed + 1 + k, n_test=0,
+                                    record_steps=[0, lag - done], online=True)
+            a, W, done = run.a_final, run.W_final, lag
+            online_states.append((a, W))
+        rows["GD's nodes, N fresh examples per step"] = correlations(online_states)
+    for width in (setup.M, 10 * setup.M):
+        rows[f"mean-field node law, M = {width}"] = correlations(
+            _meanfield_states(solution, [args.t] + [args.t + lag for lag in lags], width, rng))
+    print(f"Fig. 1, N = {args.N}, from t = {args.t}, pullers and receivers at x_c = {x_c:.4f} "
+          f"({time.perf_counter() - start:.0f} s): correlation of the push with itself at t")
+    print("  lag (steps)" + " " * 30 + "".join(f"{lag:>8d}" for lag in lags))
+    for name, values in rows.items():
+        print(f"  {name:<41s}" + "".join(f"{v:8.4f}" for v in values))
+
+
+if __name__ == "__main__":
+    main()
