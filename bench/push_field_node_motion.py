@@ -5,6 +5,7 @@ Usage (from the repository root; about 30 s at N = 25000, 2 minutes at 4e5, on 2
 
     python bench/push_field_node_motion.py                          # Fig. 1, N = 25000 from t = 300
     python bench/push_field_node_motion.py --N 400000 --t 1000 --lags 10 50 100
+    python bench/push_field_node_motion.py --online --M 1600        # the width's share (beta held)
 
 Fixed pullers (fresh points at the memorization map's crossing |x_par| = x_c, the teacher's labels) push every
 margin by their first-order GD step (``bench/velocity_width.py``'s push); the push is measured at fresh receivers
@@ -71,11 +72,14 @@ def main(argv=None):
     parser.add_argument("--lags", type=int, nargs="+", default=[10, 30, 100])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--online", action="store_true", help="also GD with N fresh examples at every step")
+    parser.add_argument("--M", type=int, default=None, help="the width (Fig. 1's, 400, by default)")
     args = parser.parse_args(argv)
     lags = sorted(set(args.lags))
-    if args.N < 1 or args.t < 1 or lags[0] < 1:
-        raise SystemExit("--N, --t and every --lags must be positive")
+    if args.N < 1 or args.t < 1 or lags[0] < 1 or (args.M is not None and args.M < 1):
+        raise SystemExit("--N, --t, --M and every --lags must be positive")
     setup = mftheory.fig1_setup()
+    if args.M is not None:   # beta = eta alpha / M held: the same mean-field dynamics at another width
+        setup = setup.replace(M=args.M, eta=setup.eta * args.M / setup.M)
     start = time.perf_counter()
     solution, state, _ = map_on_the_set_clock(setup, args.N, args.t, lags[-1])
     x_c = max(setup.h - state.memorized[args.t], 0.0) / state.kappa[args.t]
@@ -108,7 +112,7 @@ def main(argv=None):
     for width in (setup.M, 10 * setup.M):
         rows[f"mean-field node law, M = {width}"] = correlations(
             _meanfield_states(solution, [args.t] + [args.t + lag for lag in lags], width, rng))
-    print(f"Fig. 1, N = {args.N}, from t = {args.t}, pullers and receivers at x_c = {x_c:.4f} "
+    print(f"Fig. 1, M = {setup.M}, N = {args.N}, from t = {args.t}, pullers and receivers at x_c = {x_c:.4f} "
           f"({time.perf_counter() - start:.0f} s): correlation of the push with itself at t")
     print("  lag (steps)" + " " * 30 + "".join(f"{lag:>8d}" for lag in lags))
     for name, values in rows.items():
