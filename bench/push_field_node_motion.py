@@ -22,7 +22,7 @@ With GD's nodes at width M: ``M`` in the rows is the setup's.
 
 The mean field keeps the push's direction where GD turns it: what turns it is the nodes' motion beyond the node
 law's, the finite set's and the finite width's (``bench/pull_field_persistence.py`` measures the same with GD's own
-pullers).
+pullers). Last, how far GD's nodes turn their w_perp (sin^2 of the angle, a^2-weighted over the nodes).
 """
 from __future__ import annotations
 
@@ -55,6 +55,14 @@ def _push(setup, a, W, pullers, labels, receivers, receiver_labels):
     push = receiver_labels * (setup.alpha / M) * (np.maximum(zr, 0.0) @ da
                                                    + (((zr > 0) * a) * (receivers @ dW.T)).sum(axis=1) / np.sqrt(d))
     return beyond_degree_one(push, receivers, receiver_labels)
+
+
+def _turn(before, after):
+    """The a^2-weighted mean over the nodes of sin^2 of the angle between w_perp before and after."""
+    (a, W), (_, W2) = before, after
+    cos = np.einsum("ij,ij->i", W[:, 1:], W2[:, 1:]) / (np.linalg.norm(W[:, 1:], axis=1)
+                                                       * np.linalg.norm(W2[:, 1:], axis=1))
+    return float(np.sum(a ** 2 * (1.0 - cos ** 2)) / np.sum(a ** 2))
 
 
 def _meanfield_states(solution, steps, M, rng):
@@ -98,6 +106,7 @@ def main(argv=None):
         a, W, done = run.a_final, run.W_final, lag
         gd_states.append((a, W))
     rows = {"GD's nodes, one fixed set": correlations(gd_states)}
+    turns = [_turn(gd_states[0], state) for state in gd_states[1:]]
     if args.online:
         run = mftheory.simulate(setup, N=args.N, steps=args.t, seed=args.seed, n_test=0, record_steps=[0, args.t],
                                 online=True)
@@ -117,6 +126,8 @@ def main(argv=None):
     print("  lag (steps)" + " " * 30 + "".join(f"{lag:>8d}" for lag in lags))
     for name, values in rows.items():
         print(f"  {name:<41s}" + "".join(f"{v:8.4f}" for v in values))
+    print(f"  {'GD, one fixed set: sin^2 of w_perp turn':<41s}" + "".join(f"{v:8.4f}" for v in turns)
+          + "   (a^2-weighted mean over the nodes)")
 
 
 if __name__ == "__main__":
