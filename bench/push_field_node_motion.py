@@ -22,7 +22,9 @@ With GD's nodes at width M: ``M`` in the rows is the setup's.
 
 The mean field keeps the push's direction where GD turns it: what turns it is the nodes' motion beyond the node
 law's, the finite set's and the finite width's (``bench/pull_field_persistence.py`` measures the same with GD's own
-pullers). Last, how far GD's nodes turn their w_perp (sin^2 of the angle, a^2-weighted over the nodes).
+pullers). Then GD's nodes at t moved on by the node map alone ((a, w_par), w_perp kept), the same with GD's own
+w_perp at the later step, and GD's own (a, w_par) with w_perp kept from t: which part of GD's node motion turns the
+push. Last, how far GD's nodes turn their w_perp (sin^2 of the angle, a^2-weighted over the nodes).
 """
 from __future__ import annotations
 
@@ -63,6 +65,15 @@ def _turn(before, after):
     cos = np.einsum("ij,ij->i", W[:, 1:], W2[:, 1:]) / (np.linalg.norm(W[:, 1:], axis=1)
                                                        * np.linalg.norm(W2[:, 1:], axis=1))
     return float(np.sum(a ** 2 * (1.0 - cos ** 2)) / np.sum(a ** 2))
+
+
+def _node_map(solution, t, t2, a, w_par):
+    """(a, w_par) at t2 of nodes at (a, w_par) at t under the solution's node map (linear in them)."""
+    a_unit, w_unit = solution.node(np.array([1.0, 0.0]), np.array([0.0, 1.0]))
+    to_t = np.array([[a_unit[t, 0], a_unit[t, 1]], [w_unit[t, 0], w_unit[t, 1]]])
+    to_t2 = np.array([[a_unit[t2, 0], a_unit[t2, 1]], [w_unit[t2, 0], w_unit[t2, 1]]])
+    moved = to_t2 @ np.linalg.solve(to_t, np.vstack([a, w_par]))
+    return moved[0], moved[1]
 
 
 def _meanfield_states(solution, steps, M, rng):
@@ -107,6 +118,15 @@ def main(argv=None):
         gd_states.append((a, W))
     rows = {"GD's nodes, one fixed set": correlations(gd_states)}
     turns = [_turn(gd_states[0], state) for state in gd_states[1:]]
+    # GD's nodes at t carried by the node map (a, w_par) and by GD's w_perp, each part alone
+    a_t, W_t = gd_states[0]
+    mapped = [_node_map(solution, args.t, args.t + lag, a_t, W_t[:, 0]) for lag in lags]
+    rows["GD's nodes at t, (a, w_par) by the node map"] = correlations(
+        [(a_t, W_t)] + [(a_m, np.hstack([w_m[:, None], W_t[:, 1:]])) for a_m, w_m in mapped])
+    rows["  the same with GD's w_perp"] = correlations(
+        [(a_t, W_t)] + [(a_m, np.hstack([w_m[:, None], W[:, 1:]])) for (a_m, w_m), (_, W) in zip(mapped, gd_states[1:])])
+    rows["  GD's (a, w_par), w_perp of t"] = correlations(
+        [(a_t, W_t)] + [(a, np.hstack([W[:, :1], W_t[:, 1:]])) for a, W in gd_states[1:]])
     if args.online:
         run = mftheory.simulate(setup, N=args.N, steps=args.t, seed=args.seed, n_test=0, record_steps=[0, args.t],
                                 online=True)
