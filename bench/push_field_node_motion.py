@@ -138,6 +138,7 @@ def main(argv=None):
             a, W, done = run.a_final, run.W_final, lag
             online_states.append((a, W))
         rows["GD's nodes, N fresh examples per step"] = correlations(online_states)
+        online_turns = [_turn(online_states[0], state) for state in online_states[1:]]
     for width in (setup.M, 10 * setup.M):
         rows[f"mean-field node law, M = {width}"] = correlations(
             _meanfield_states(solution, [args.t] + [args.t + lag for lag in lags], width, rng))
@@ -148,6 +149,8 @@ def main(argv=None):
         print(f"  {name:<41s}" + "".join(f"{v:8.4f}" for v in values))
     print(f"  {'GD, one fixed set: sin^2 of w_perp turn':<41s}" + "".join(f"{v:8.4f}" for v in turns)
           + "   (a^2-weighted mean over the nodes)")
+    if args.online:
+        print(f"  {'GD, fresh data: sin^2 of w_perp turn':<41s}" + "".join(f"{v:8.4f}" for v in online_turns))
 
 
 if __name__ == "__main__":
