@@ -24,7 +24,10 @@ The mean field keeps the push's direction where GD turns it: what turns it is th
 law's, the finite set's and the finite width's (``bench/pull_field_persistence.py`` measures the same with GD's own
 pullers). Then GD's nodes at t moved on by the node map alone ((a, w_par), w_perp kept), the same with GD's own
 w_perp at the later step, and GD's own (a, w_par) with w_perp kept from t: which part of GD's node motion turns the
-push. Last, how far GD's nodes turn their w_perp (sin^2 of the angle, a^2-weighted over the nodes).
+push. Last, how far GD's nodes turn their w_perp (sin^2 of the angle, a^2-weighted over the nodes), and with
+``--online`` the turn a random walk of the fresh batches' pulls beyond their mean would give (per node and step,
+beta^2 a_i^2 U_i (d - 2) / (N^2 d |w_perp,i|^2), U_i the batch's unsatisfied examples active at node i, at GD's
+nodes of step t), times T.
 """
 from __future__ import annotations
 
@@ -65,6 +68,19 @@ def _turn(before, after):
     cos = np.einsum("ij,ij->i", W[:, 1:], W2[:, 1:]) / (np.linalg.norm(W[:, 1:], axis=1)
                                                        * np.linalg.norm(W2[:, 1:], axis=1))
     return float(np.sum(a ** 2 * (1.0 - cos ** 2)) / np.sum(a ** 2))
+
+
+def _batch_walk(setup, a, W, N, rng):
+    """sin^2 per step (a^2-weighted) of the turn of each node's w_perp by a fresh batch's pulls beyond their mean:
+    beta^2 a_i^2 U_i (d - 2) / (N^2 d |w_perp,i|^2), U_i the batch's unsatisfied examples active at node i."""
+    d = setup.d
+    X = rng.standard_normal((N, d))
+    y = np.where(X[:, 0] >= 0, 1.0, -1.0)
+    z = X @ W.T / np.sqrt(d)
+    margins = y * (setup.alpha / setup.M * np.maximum(z, 0.0) @ a)
+    active = ((margins < setup.h)[:, None] & (z > 0)).sum(axis=0)
+    per_step = setup.beta ** 2 * a ** 2 * active * (d - 2) / (N ** 2 * d * np.sum(W[:, 1:] ** 2, axis=1))
+    return float(np.sum(a ** 2 * per_step) / np.sum(a ** 2))
 
 
 def _node_map(solution, t, t2, a, w_par):
@@ -139,6 +155,7 @@ def main(argv=None):
             online_states.append((a, W))
         rows["GD's nodes, N fresh examples per step"] = correlations(online_states)
         online_turns = [_turn(online_states[0], state) for state in online_states[1:]]
+        walk = _batch_walk(setup, *online_states[0], args.N, rng)
     for width in (setup.M, 10 * setup.M):
         rows[f"mean-field node law, M = {width}"] = correlations(
             _meanfield_states(solution, [args.t] + [args.t + lag for lag in lags], width, rng))
@@ -151,6 +168,7 @@ def main(argv=None):
           + "   (a^2-weighted mean over the nodes)")
     if args.online:
         print(f"  {'GD, fresh data: sin^2 of w_perp turn':<41s}" + "".join(f"{v:8.4f}" for v in online_turns))
+        print(f"  {'  batch random walk, per step x T':<41s}" + "".join(f"{walk * lag:8.4f}" for lag in lags))
 
 
 if __name__ == "__main__":
