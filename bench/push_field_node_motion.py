@@ -27,7 +27,8 @@ w_perp at the later step, and GD's own (a, w_par) with w_perp kept from t: which
 push. Last, how far GD's nodes turn their w_perp (sin^2 of the angle, a^2-weighted over the nodes), and with
 ``--online`` the turn a random walk of the fresh batches' pulls beyond their mean would give (per node and step,
 beta^2 a_i^2 U_i (d - 2) / (N^2 d |w_perp,i|^2), U_i the batch's unsatisfied examples active at node i, at GD's
-nodes of step t), times T.
+nodes of step t), times T; and the node law at width M with every node's w_perp turned in a random direction by an
+angle proportional to |a_i| with GD's a^2-weighted sin^2 (fresh data): the turn alone, in the mean-field law.
 """
 from __future__ import annotations
 
@@ -81,6 +82,20 @@ def _batch_walk(setup, a, W, N, rng):
     active = ((margins < setup.h)[:, None] & (z > 0)).sum(axis=0)
     per_step = setup.beta ** 2 * a ** 2 * active * (d - 2) / (N ** 2 * d * np.sum(W[:, 1:] ** 2, axis=1))
     return float(np.sum(a ** 2 * per_step) / np.sum(a ** 2))
+
+
+def _turned(state, turn, rng):
+    """The nodes with every w_perp turned towards a random direction orthogonal to it (norm kept), node i by an
+    angle proportional to |a_i| (the batches' walk: sin^2 per step proportional to a_i^2) whose sin^2, a^2-weighted
+    over the nodes, is ``turn``."""
+    a, W = state
+    angle = np.sqrt(turn * np.sum(a ** 2) / np.sum(a ** 4)) * np.abs(a)[:, None]
+    perp = W[:, 1:]
+    norms = np.linalg.norm(perp, axis=1, keepdims=True)
+    other = rng.standard_normal(perp.shape)
+    other -= np.sum(other * perp, axis=1, keepdims=True) / norms ** 2 * perp
+    other *= norms / np.linalg.norm(other, axis=1, keepdims=True)
+    return a, np.hstack([W[:, :1], np.cos(angle) * perp + np.sin(angle) * other])
 
 
 def _node_map(solution, t, t2, a, w_par):
@@ -156,6 +171,10 @@ def main(argv=None):
         rows["GD's nodes, N fresh examples per step"] = correlations(online_states)
         online_turns = [_turn(online_states[0], state) for state in online_states[1:]]
         walk = _batch_walk(setup, *online_states[0], args.N, rng)
+        # the node law with each node's w_perp turned in a random direction by GD's rms angle (fresh data)
+        base = _meanfield_states(solution, [args.t], setup.M, rng)[0]
+        rows["node law, w_perp turned by GD's angle"] = correlations(
+            [base] + [_turned(base, turn, rng) for turn in online_turns])
     for width in (setup.M, 10 * setup.M):
         rows[f"mean-field node law, M = {width}"] = correlations(
             _meanfield_states(solution, [args.t] + [args.t + lag for lag in lags], width, rng))
