@@ -28,7 +28,8 @@ push. Last, how far GD's nodes turn their w_perp (sin^2 of the angle, a^2-weight
 ``--online`` the turn a random walk of the fresh batches' pulls beyond their mean would give (per node and step,
 beta^2 a_i^2 U_i (d - 2) / (N^2 d |w_perp,i|^2), U_i the batch's unsatisfied examples active at node i, at GD's
 nodes of step t), times T; and the node law at width M with every node's w_perp turned in a random direction by an
-angle proportional to |a_i| with GD's a^2-weighted sin^2 (fresh data): the turn alone, in the mean-field law.
+angle proportional to |a_i| with GD's a^2-weighted sin^2 (one fixed set's, and with ``--online`` fresh data's): the
+turn alone, in the mean-field law.
 """
 from __future__ import annotations
 
@@ -149,6 +150,8 @@ def main(argv=None):
         gd_states.append((a, W))
     rows = {"GD's nodes, one fixed set": correlations(gd_states)}
     turns = [_turn(gd_states[0], state) for state in gd_states[1:]]
+    base = _meanfield_states(solution, [args.t], setup.M, rng)[0]
+    rows["node law, w_perp turned by GD's angle"] = correlations([base] + [_turned(base, turn, rng) for turn in turns])
     # GD's nodes at t carried by the node map (a, w_par) and by GD's w_perp, each part alone
     a_t, W_t = gd_states[0]
     mapped = [_node_map(solution, args.t, args.t + lag, a_t, W_t[:, 0]) for lag in lags]
@@ -172,8 +175,7 @@ def main(argv=None):
         online_turns = [_turn(online_states[0], state) for state in online_states[1:]]
         walk = _batch_walk(setup, *online_states[0], args.N, rng)
         # the node law with each node's w_perp turned in a random direction by GD's rms angle (fresh data)
-        base = _meanfield_states(solution, [args.t], setup.M, rng)[0]
-        rows["node law, w_perp turned by GD's angle"] = correlations(
+        rows["node law, turned by GD's angle, fresh data"] = correlations(
             [base] + [_turned(base, turn, rng) for turn in online_turns])
     for width in (setup.M, 10 * setup.M):
         rows[f"mean-field node law, M = {width}"] = correlations(
