@@ -27,7 +27,8 @@ w_perp at the later step, and GD's own (a, w_par) with w_perp kept from t: which
 push. Last, how far GD's nodes turn their w_perp (sin^2 of the angle, a^2-weighted over the nodes), and with
 ``--online`` the turn a random walk of the fresh batches' pulls beyond their mean would give (per node and step,
 beta^2 a_i^2 U_i (d - 2) / (N^2 d |w_perp,i|^2), U_i the batch's unsatisfied examples active at node i, at GD's
-nodes of step t), times T; and the node law at width M with every node's w_perp turned in a random direction by an
+nodes of step t), times T, and the same from one batch's actual kicks with their component along the batch's
+sample mean (the tilt's direction, which the loss's feedback pulls back) taken out; and the node law at width M with every node's w_perp turned in a random direction by an
 angle proportional to |a_i| with GD's a^2-weighted sin^2 (one fixed set's, and with ``--online`` fresh data's): the
 turn alone, in the mean-field law.
 """
@@ -74,15 +75,27 @@ def _turn(before, after):
 
 def _batch_walk(setup, a, W, N, rng):
     """sin^2 per step (a^2-weighted) of the turn of each node's w_perp by a fresh batch's pulls beyond their mean:
-    beta^2 a_i^2 U_i (d - 2) / (N^2 d |w_perp,i|^2), U_i the batch's unsatisfied examples active at node i."""
+    beta^2 a_i^2 U_i (d - 2) / (N^2 d |w_perp,i|^2), U_i the batch's unsatisfied examples active at node i; and
+    the same of one batch's actual kicks (the sum over its unsatisfied examples active at the node of y x_perp, the
+    part along w_perp out) with their component along the batch's sample mean (sum of y x_perp over its unsatisfied
+    examples, the tilt's direction, which the loss's feedback pulls back) taken out."""
     d = setup.d
     X = rng.standard_normal((N, d))
     y = np.where(X[:, 0] >= 0, 1.0, -1.0)
     z = X @ W.T / np.sqrt(d)
-    margins = y * (setup.alpha / setup.M * np.maximum(z, 0.0) @ a)
-    active = ((margins < setup.h)[:, None] & (z > 0)).sum(axis=0)
-    per_step = setup.beta ** 2 * a ** 2 * active * (d - 2) / (N ** 2 * d * np.sum(W[:, 1:] ** 2, axis=1))
-    return float(np.sum(a ** 2 * per_step) / np.sum(a ** 2))
+    unsatisfied = y * (setup.alpha / setup.M * np.maximum(z, 0.0) @ a) < setup.h
+    active = (unsatisfied[:, None] & (z > 0)).sum(axis=0)
+    norms2 = np.sum(W[:, 1:] ** 2, axis=1)
+    scale = setup.beta ** 2 * a ** 2 / (N ** 2 * d * norms2)
+    weights = a ** 2 / np.sum(a ** 2)
+    walk = float(np.sum(weights * scale * active * (d - 2)))
+    X_u, y_u = X[unsatisfied][:, 1:], y[unsatisfied]
+    kicks = ((z[unsatisfied] > 0) * y_u[:, None]).T @ X_u
+    kicks -= (np.sum(kicks * W[:, 1:], axis=1) / norms2)[:, None] * W[:, 1:]
+    mean_direction = y_u @ X_u
+    mean_direction /= np.linalg.norm(mean_direction)
+    kicks -= (kicks @ mean_direction)[:, None] * mean_direction[None, :]
+    return walk, float(np.sum(weights * scale * np.sum(kicks ** 2, axis=1)))
 
 
 def _turned(state, turn, rng):
@@ -173,7 +186,7 @@ def main(argv=None):
             online_states.append((a, W))
         rows["GD's nodes, N fresh examples per step"] = correlations(online_states)
         online_turns = [_turn(online_states[0], state) for state in online_states[1:]]
-        walk = _batch_walk(setup, *online_states[0], args.N, rng)
+        walk, walk_spread = _batch_walk(setup, *online_states[0], args.N, rng)
         # the node law with each node's w_perp turned in a random direction by GD's rms angle (fresh data)
         rows["node law, turned by GD's angle, fresh data"] = correlations(
             [base] + [_turned(base, turn, rng) for turn in online_turns])
@@ -190,6 +203,7 @@ def main(argv=None):
     if args.online:
         print(f"  {'GD, fresh data: sin^2 of w_perp turn':<41s}" + "".join(f"{v:8.4f}" for v in online_turns))
         print(f"  {'  batch random walk, per step x T':<41s}" + "".join(f"{walk * lag:8.4f}" for lag in lags))
+        print(f"  {'  the same, sample-mean direction out':<41s}" + "".join(f"{walk_spread * lag:8.4f}" for lag in lags))
 
 
 if __name__ == "__main__":
